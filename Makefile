@@ -1,0 +1,133 @@
+# sluice - build, test, fuzz.
+#
+#   make            build ./sluice (release: -O2 -g, warnings are errors)
+#   make deps       install missing Debian packages (apt-get; sudo when not root)
+#   make check      deps + build + unit and integration tests, plain and
+#                   under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make asan       the sanitizer build only (build/asan/)
+#   make fuzz       libFuzzer on the job-file loader (FUZZ_SECONDS, default 600)
+#   make clean
+
+CC      ?= cc
+PKG_LIBS := yaml-0.1
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = $(CSTD) $(CFLAGS) $(WARN) $(shell pkg-config --cflags $(PKG_LIBS)) -MMD -MP
+LDLIBS_ALL = $(shell pkg-config --libs $(PKG_LIBS)) -lm
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS   = $(shell pkg-config --libs check)
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=all
+
+# Debian packages the build, the tests and the later stages need.
+PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
+        libjsmn-dev redis-server redis-tools kcat
+
+CORE_SRC := $(wildcard config/*.c engine/*.c connectors/*.c)
+CMD_SRC  := $(wildcard cmd/*.c)
+TEST_SRC := $(wildcard tests/unit/*.c)
+
+B  := build/release
+BA := build/asan
+
+core_objs = $(patsubst %.c,$(1)/%.o,$(CORE_SRC))
+cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
+test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
+
+.PHONY: all deps check test asan asan-test unit integration fuzz fuzz-deps clean
+.DEFAULT_GOAL := all
+
+all: sluice
+
+sluice: $(call core_objs,$(B)) $(call cmd_objs,$(B))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
+
+$(B)/unit_tests: $(call core_objs,$(B)) $(call test_objs,$(B))
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CHECK_LIBS)
+
+# --- sanitizer build -------------------------------------------------------
+
+asan: $(BA)/sluice $(BA)/unit_tests
+
+$(BA)/sluice: $(call core_objs,$(BA)) $(call cmd_objs,$(BA))
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BA)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(shell pkg-config --cflags $(PKG_LIBS)) -MMD -MP -c -o $@ $<
+
+$(BA)/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(shell pkg-config --cflags $(PKG_LIBS)) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BA)/unit_tests: $(call core_objs,$(BA)) $(call test_objs,$(BA))
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL) $(CHECK_LIBS)
+
+# --- tests -----------------------------------------------------------------
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+unit: $(B)/unit_tests
+	$(B)/unit_tests
+
+integration: sluice
+	SLUICE=./sluice tests/integration/run.sh
+
+test: unit integration
+
+asan-test: asan
+	$(ASAN_ENV) $(BA)/unit_tests
+	$(ASAN_ENV) SLUICE=$(BA)/sluice tests/integration/run.sh
+
+check: deps
+	$(MAKE) all
+	$(MAKE) test
+	$(MAKE) asan-test
+
+deps:
+	@missing=""; \
+	for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing; \
+	fi
+
+# --- fuzzing (clang libFuzzer; not part of check) ----------------------------
+
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+fuzz-deps:
+	@if ! command -v clang >/dev/null 2>&1; then $(MAKE) --no-print-directory PKGS=clang deps; fi
+	@v=$$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1); \
+	  $(MAKE) --no-print-directory PKGS="libclang-rt-$$v-dev" deps
+
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(wildcard config/*.c config/*.h)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
+	  tests/fuzz/fuzz_config.c $(wildcard config/*.c) $(LDLIBS_ALL)
+
+fuzz: fuzz-deps build/fuzz/fuzz_config
+	@mkdir -p build/fuzz/corpus-config
+	cp tests/bad/*.yaml tests/good/*.yaml feature-pipeline.yaml build/fuzz/corpus-config/
+	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	  -dict=tests/fuzz/config.dict -artifact_prefix=build/fuzz/ \
+	  build/fuzz/corpus-config
+
+clean:
+	rm -rf build sluice
+
+-include $(shell find build -name '*.d' 2>/dev/null)

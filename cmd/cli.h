@@ -1,0 +1,26 @@
+/*
+ * cli.h - the subcommands of the sluice binary.
+ *
+ * Each subcommand is a function taking the arguments after its name and
+ * returning the process exit code (SPEC section 1): 0 success,
+ * 1 configuration or usage error, 2 runtime failure.
+ */
+#ifndef SLUICE_CLI_H
+#define SLUICE_CLI_H
+
+#define SLUICE_VERSION "0.1.0"
+
+enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
+
+struct cli_command {
+    const char *name;
+    const char *summary;
+    const char *usage;      /* full help text */
+    int (*run)(int argc, char **argv);
+};
+
+int cmd_validate(int argc, char **argv);
+
+extern const struct cli_command cli_validate;
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * job.h - the validated job model: what the job file says, typed.
+ *
+ * job_load() reads a YAML job file, substitutes ${VAR}s, and turns it into
+ * this model, checking everything that can be checked without running:
+ * types, references between sources, operators and sinks, durations, key
+ * templates and aggregate expressions.  The engine consumes the model and
+ * may assume it is consistent: every index is in range, every reference
+ * resolved, every duration positive where it must be.
+ *
+ * Ownership: everything hangs off job->arena; job_free() releases it all.
+ * Positions (1-based line/column in the file the operator edits) are kept
+ * on each named block so later runtime messages can point into the file.
+ */
+#ifndef SLUICE_JOB_H
+#define SLUICE_JOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "diag.h"
+#include "expr.h"
+#include "template.h"
+
+#define JOB_DURATION_NONE (-1)      /* an optional duration left out */
+
+struct job_pos {
+    int line, col;
+};
+
+struct job_kv {                     /* passthrough properties */
+    const char *key, *value;
+};
+
+enum source_type { SOURCE_KAFKA, SOURCE_FILE };
+enum source_start { START_EARLIEST, START_LATEST };
+enum ts_format { TS_ISO8601, TS_EPOCH_MS, TS_EPOCH_S, TS_KAFKA_TIMESTAMP };
+enum on_error { ON_ERROR_SKIP, ON_ERROR_DEAD_LETTER };
+
+struct job_source {
+    const char *name;
+    struct job_pos pos;
+    enum source_type type;
+    /* kafka */
+    const char *brokers, *topic, *group;
+    enum source_start start;
+    struct job_kv *props;
+    size_t nprops;
+    /* file */
+    const char *path;
+    /* records */
+    struct schema_field *fields;
+    size_t nfields;
+    int has_event_time;
+    const char *ts_field;           /* NULL for kafka_timestamp */
+    enum ts_format ts_format;
+    int32_t tz_offset_s;            /* for naive ISO-8601 times */
+    int64_t out_of_orderness_ms;
+    int64_t idle_timeout_ms;        /* JOB_DURATION_NONE: never idle */
+    enum on_error on_error;
+    int dead_letter_sink;           /* index into sinks, or -1 */
+};
+
+enum window_type { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL };
+enum time_char { TIME_EVENT, TIME_PROCESSING };
+
+struct job_window {
+    enum window_type type;
+    enum time_char time;
+    int64_t size_ms, slide_ms, gap_ms;  /* those the type uses; else 0 */
+    int64_t trigger_count;              /* global windows */
+    int64_t allowed_lateness_ms;        /* 0 unless set */
+    int late_sink;                      /* index into sinks, or -1 = drop */
+};
+
+struct job_aggregate {
+    const char *name;
+    const char *text;                   /* as written */
+    struct job_pos pos;
+    struct agg_spec spec;
+};
+
+struct job_operator {
+    const char *name;
+    struct job_pos pos;
+    int source;                         /* index into sources */
+    int *key_fields;                    /* indexes into the source schema */
+    size_t nkeys;
+    struct job_window window;
+    struct job_aggregate *aggs;
+    size_t naggs;
+    int *sinks;                         /* indexes into sinks */
+    size_t nsinks;
+};
+
+enum sink_type { SINK_REDIS, SINK_KAFKA, SINK_STDOUT, SINK_FILE };
+
+struct job_sink {
+    const char *name;
+    struct job_pos pos;
+    enum sink_type type;
+    int has_key;
+    struct template key;
+    /* redis */
+    const char *url;                    /* as written (may hold a password) */
+    const char *host;
+    int port, db;
+    const char *username, *password;    /* NULL when absent */
+    int64_t ttl_ms;                     /* JOB_DURATION_NONE: no expiry */
+    /* kafka */
+    const char *brokers, *topic;
+    struct job_kv *props;
+    size_t nprops;
+    /* file */
+    const char *path;
+};
+
+struct job_state {
+    const char *dir;
+    int64_t checkpoint_interval_ms;
+    int64_t checkpoints_retained;
+};
+
+struct job {
+    struct arena arena;
+    const char *file;                   /* path as given */
+    const char *name;
+    const char *http;                   /* "host:port", or NULL for "none" */
+    struct job_state state;
+    struct job_source *sources;
+    size_t nsources;
+    struct job_operator *operators;
+    size_t noperators;
+    struct job_sink *sinks;
+    size_t nsinks;
+};
+
+/* Looks an environment variable up (getenv by default; tests inject). */
+typedef const char *(*job_env_fn)(const char *name, void *ud);
+
+struct job_load_opts {
+    job_env_fn env;                     /* NULL: getenv */
+    void *env_ud;
+};
+
+/*
+ * Loads and validates the job file at path.  On success returns 0 and
+ * *out is the model (caller frees with job_free).  On any error returns a
+ * negative code, *out is NULL, and d holds every problem found, with
+ * positions (d is filled even for I/O errors).  opts may be NULL.
+ */
+int job_load(const char *path, const struct job_load_opts *opts,
+             struct job **out, struct diags *d);
+
+/* The same from a buffer; `name` is used for messages. */
+int job_load_buffer(const char *name, const char *text, size_t len,
+                    const struct job_load_opts *opts, struct job **out,
+                    struct diags *d);
+
+void job_free(struct job *job);
+
+/* Prints the job graph readably (sluice validate). Passwords are masked. */
+void job_print(const struct job *job, FILE *out);
+
+/* "10m", "1h", "500ms": the largest unit that divides exactly. */
+void duration_format(int64_t ms, char *buf, size_t size);
+
+/* Parses "500ms", "10s", "10m", "1h", "7d".  Returns 0, or -EINVAL with a
+ * message in err (size errsize).  Negative values parse (the caller decides);
+ * results beyond about 290 million years are rejected as overflow. */
+int duration_parse(const char *s, int64_t *ms, char *err, size_t errsize);
+
+const char *window_type_name(enum window_type t);
+const char *sink_type_name(enum sink_type t);
+
+#endif

@@ -1,0 +1,1601 @@
+/*
+ * job_load.c - YAML job file -> validated job model (see job.h).
+ *
+ * Stages:
+ *   1. read the file (bounded size) and substitute ${VAR}s, keeping a map
+ *      from substituted positions back to the file the operator edits;
+ *   2. let libyaml build a node tree (a syntax error stops here, reported
+ *      at its position like every other error);
+ *   3. walk the tree section by section: sinks first, then sources, then
+ *      operators, so every reference can be resolved as it is read;
+ *   4. cross-checks that need the whole graph (names unique across
+ *      sections, key templates against each operator that feeds a sink).
+ *
+ * The walk never stops at the first problem: each check records a
+ * diagnostic and carries on with a neutral value, so one run shows every
+ * error.  The walk follows the schema of the job file, never the shape of
+ * the input, so anchors, aliases and deep nesting cannot make it loop or
+ * recurse without bound.
+ */
+#include "job.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "envsubst.h"
+
+#define JOB_FILE_MAX (4u << 20)     /* a job file is text written by people */
+#define NAME_MAX_LEN 128
+
+struct loader {
+    struct job *job;
+    struct arena *a;
+    struct diags *d;
+    struct envsubst sub;
+    yaml_document_t doc;
+};
+
+/* ---- positions and messages --------------------------------------------- */
+
+static struct job_pos node_pos(const struct loader *L, const yaml_node_t *n)
+{
+    struct job_pos p;
+    envsubst_pos(&L->sub, n->start_mark.line, n->start_mark.column, &p.line, &p.col);
+    return p;
+}
+
+static void err_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void err_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
+{
+    char buf[900];
+    va_list ap;
+    struct job_pos p = { 0, 0 };
+    if (n != NULL)
+        p = node_pos(L, n);
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    diags_add(L->d, p.line, p.col, "%s", buf);
+}
+
+/*
+ * An error at byte `off` inside a scalar (an expression or a template).
+ * Exact for single-line plain or quoted scalars without escapes; otherwise
+ * it falls back to the start of the scalar.
+ */
+static void err_in_scalar(struct loader *L, const yaml_node_t *n, size_t off,
+                          const char *msg)
+{
+    size_t col = n->start_mark.column;
+    const char *v = (const char *)n->data.scalar.value;
+    int exact = n->start_mark.line == n->end_mark.line;
+
+    if (n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+        n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) {
+        col++;
+        /* escapes shift columns: only trust the offset when none are there */
+        size_t raw = n->end_mark.column - n->start_mark.column;
+        if (raw != n->data.scalar.length + 2)
+            exact = 0;
+    } else if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+        exact = 0;
+    }
+    if (exact) {
+        for (size_t i = 0; i < off && i < n->data.scalar.length; i++)
+            if (((unsigned char)v[i] & 0xC0) != 0x80)
+                col++;
+    } else {
+        col = n->start_mark.column;
+    }
+    int line, c;
+    envsubst_pos(&L->sub, n->start_mark.line, col, &line, &c);
+    diags_add(L->d, line, c, "%s", msg);
+}
+
+/* ---- node access --------------------------------------------------------- */
+
+static yaml_node_t *node_get(struct loader *L, int id)
+{
+    return yaml_document_get_node(&L->doc, id);
+}
+
+static const char *node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SCALAR_NODE:   return "a single value";
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE:  return "a mapping";
+    default:                 return "nothing";
+    }
+}
+
+/* The scalar's text, or NULL (after an error) when n is not a usable scalar. */
+static const char *scalar(struct loader *L, const yaml_node_t *n, const char *what)
+{
+    if (n->type != YAML_SCALAR_NODE) {
+        err_at(L, n, "%s must be a single value, not %s", what, node_kind(n));
+        return NULL;
+    }
+    const char *v = (const char *)n->data.scalar.value;
+    if (strlen(v) != n->data.scalar.length) {
+        err_at(L, n, "%s contains a NUL character", what);
+        return NULL;
+    }
+    return v;
+}
+
+static int is_null_scalar(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    const char *v = (const char *)n->data.scalar.value;
+    return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[64];
+    if (la >= 63 || lb >= 63)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/*
+ * Checks that n is a mapping whose keys are distinct scalars from `allowed`
+ * (NULL-terminated; NULL allowed means any key).  Returns 0 when n is a
+ * mapping (even with bad keys, so the caller can go on), -1 otherwise.
+ */
+static int check_map(struct loader *L, const yaml_node_t *n, const char *what,
+                     const char *const *allowed)
+{
+    if (n->type != YAML_MAPPING_NODE) {
+        err_at(L, n, "%s must be a mapping, not %s", what, node_kind(n));
+        return -1;
+    }
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_get(L, p->key);
+        if (k == NULL)
+            continue;
+        if (k->type != YAML_SCALAR_NODE) {
+            err_at(L, k, "keys in %s must be plain names, not %s", what, node_kind(k));
+            continue;
+        }
+        const char *key = (const char *)k->data.scalar.value;
+        for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *k2 = node_get(L, q->key);
+            if (k2 != NULL && k2->type == YAML_SCALAR_NODE &&
+                strcmp((const char *)k2->data.scalar.value, key) == 0) {
+                struct job_pos first = node_pos(L, k2);
+                err_at(L, k, "duplicate key '%.64s' in %s (first at line %d)",
+                       key, what, first.line);
+                break;
+            }
+        }
+        if (allowed == NULL)
+            continue;
+        size_t i, best = 0, best_d = 99;
+        for (i = 0; allowed[i] != NULL; i++) {
+            if (strcmp(allowed[i], key) == 0)
+                break;
+            size_t dist = edit_distance(allowed[i], key);
+            if (dist < best_d) {
+                best_d = dist;
+                best = i;
+            }
+        }
+        if (allowed[i] != NULL)
+            continue;
+        if (best_d <= 2 && allowed[0] != NULL) {
+            err_at(L, k, "unknown key '%.64s' in %s (did you mean '%s'?)",
+                   key, what, allowed[best]);
+        } else {
+            char list[512];
+            size_t len = 0;
+            list[0] = '\0';
+            for (i = 0; allowed[i] != NULL && len < sizeof(list); i++)
+                len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+                                        i ? ", " : "", allowed[i]);
+            err_at(L, k, "unknown key '%.64s' in %s (expected one of: %s)",
+                   key, what, list);
+        }
+    }
+    return 0;
+}
+
+/* Value node of `key` in mapping n (first occurrence), or NULL. */
+static yaml_node_t *map_get(struct loader *L, const yaml_node_t *n, const char *key)
+{
+    if (n == NULL || n->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_get(L, p->key);
+        if (k != NULL && k->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, key) == 0)
+            return node_get(L, p->value);
+    }
+    return NULL;
+}
+
+/* The key node of `key`, for errors about the key itself. */
+static yaml_node_t *map_key_node(struct loader *L, const yaml_node_t *n, const char *key)
+{
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_get(L, p->key);
+        if (k != NULL && k->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, key) == 0)
+            return k;
+    }
+    return NULL;
+}
+
+/*
+ * A string value.  Missing or null: error when required, else NULL.
+ * Empty string: error ("is empty") when required.
+ */
+static const char *get_str(struct loader *L, const yaml_node_t *map, const char *key,
+                           int required, const char *what)
+{
+    yaml_node_t *v = map_get(L, map, key);
+    if (v == NULL || is_null_scalar(v)) {
+        if (required) {
+            if (v == NULL)
+                err_at(L, map, "%s: missing required key '%s'", what, key);
+            else
+                err_at(L, v, "%s: '%s' is empty", what, key);
+        }
+        return NULL;
+    }
+    char label[160];
+    snprintf(label, sizeof(label), "'%s'", key);
+    const char *s = scalar(L, v, label);
+    if (s == NULL)
+        return NULL;
+    if (s[0] == '\0' && required) {
+        err_at(L, v, "%s: '%s' is empty", what, key);
+        return NULL;
+    }
+    return arena_strdup(L->a, s);
+}
+
+enum { DUR_POSITIVE = 1, DUR_NONNEG = 2 };
+
+/* A duration value; returns dflt when absent. */
+static int64_t get_duration(struct loader *L, const yaml_node_t *map, const char *key,
+                            int64_t dflt, int required, int flags, const char *what)
+{
+    yaml_node_t *v = map_get(L, map, key);
+    if (v == NULL || is_null_scalar(v)) {
+        if (required)
+            err_at(L, v ? v : map, "%s: missing required key '%s'", what, key);
+        return dflt;
+    }
+    char label[160];
+    snprintf(label, sizeof(label), "'%s'", key);
+    const char *s = scalar(L, v, label);
+    if (s == NULL)
+        return dflt;
+    char msg[200];
+    int64_t ms;
+    if (duration_parse(s, &ms, msg, sizeof(msg)) < 0) {
+        err_at(L, v, "%s: %s", key, msg);
+        return dflt;
+    }
+    if ((flags & DUR_POSITIVE) && ms <= 0) {
+        err_at(L, v, "%s must be greater than zero, got %s", key, s);
+        return dflt;
+    }
+    if ((flags & DUR_NONNEG) && ms < 0) {
+        err_at(L, v, "%s must not be negative, got %s", key, s);
+        return dflt;
+    }
+    return ms;
+}
+
+/* A whole number in [lo, hi]; dflt when absent. */
+static int64_t get_int(struct loader *L, const yaml_node_t *map, const char *key,
+                       int64_t dflt, int64_t lo, int64_t hi)
+{
+    yaml_node_t *v = map_get(L, map, key);
+    if (v == NULL || is_null_scalar(v))
+        return dflt;
+    char label[160];
+    snprintf(label, sizeof(label), "'%s'", key);
+    const char *s = scalar(L, v, label);
+    if (s == NULL)
+        return dflt;
+    const char *p = s;
+    int neg = *p == '-';
+    if (*p == '-' || *p == '+')
+        p++;
+    int64_t x = 0;
+    int ok = *p != '\0';
+    for (; *p && ok; p++) {
+        if (*p < '0' || *p > '9' || x > (INT64_MAX - 9) / 10)
+            ok = 0;
+        else
+            x = x * 10 + (*p - '0');
+    }
+    if (!ok) {
+        err_at(L, v, "%s must be a whole number, got \"%.40s\"", key, s);
+        return dflt;
+    }
+    x = neg ? -x : x;
+    if (x < lo || x > hi) {
+        err_at(L, v, "%s must be between %lld and %lld, got %lld", key,
+               (long long)lo, (long long)hi, (long long)x);
+        return dflt;
+    }
+    return x;
+}
+
+/* One of names[] (NULL-terminated); dflt when absent or wrong. */
+static int get_enum(struct loader *L, const yaml_node_t *map, const char *key,
+                    const char *const *names, int dflt, int required, const char *what)
+{
+    yaml_node_t *v = map_get(L, map, key);
+    if (v == NULL || is_null_scalar(v)) {
+        if (required)
+            err_at(L, v ? v : map, "%s: missing required key '%s'", what, key);
+        return dflt;
+    }
+    char label[160];
+    snprintf(label, sizeof(label), "'%s'", key);
+    const char *s = scalar(L, v, label);
+    if (s == NULL)
+        return dflt;
+    char list[256];
+    size_t len = 0;
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strcmp(names[i], s) == 0)
+            return i;
+        if (len < sizeof(list))
+            len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+                                    i ? (names[i + 1] ? ", " : " or ") : "", names[i]);
+    }
+    err_at(L, v, "%s: unknown %s \"%.40s\" (expected %s)", what, key, s, list);
+    return -1;
+}
+
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static int valid_ident(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN)
+        return 0;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static int find_sink(const struct job *job, const char *name)
+{
+    for (size_t i = 0; i < job->nsinks; i++)
+        if (job->sinks[i].name != NULL && strcmp(job->sinks[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int find_source(const struct job *job, const char *name)
+{
+    for (size_t i = 0; i < job->nsources; i++)
+        if (job->sources[i].name != NULL && strcmp(job->sources[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Key names of a named section entry, with their value nodes, in order. */
+struct entry {
+    yaml_node_t *key, *value;
+    const char *name;
+};
+
+/* Lists the entries of a section mapping (sources, operators, sinks). */
+static size_t section_entries(struct loader *L, yaml_node_t *sec, const char *what,
+                              struct entry **out)
+{
+    *out = NULL;
+    if (sec == NULL)
+        return 0;
+    if (check_map(L, sec, what, NULL) < 0)
+        return 0;
+    size_t n = (size_t)(sec->data.mapping.pairs.top - sec->data.mapping.pairs.start);
+    struct entry *e = arena_alloc(L->a, (n ? n : 1) * sizeof(*e));
+    if (e == NULL)
+        return 0;
+    size_t k = 0;
+    for (yaml_node_pair_t *p = sec->data.mapping.pairs.start;
+         p < sec->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = node_get(L, p->key), *val = node_get(L, p->value);
+        if (key == NULL || val == NULL || key->type != YAML_SCALAR_NODE)
+            continue;
+        const char *name = (const char *)key->data.scalar.value;
+        if (!valid_name(name)) {
+            err_at(L, key, "bad name '%.64s' in %s: use letters, digits, '_', '-' "
+                   "and '.', at most %d characters", name, what, NAME_MAX_LEN);
+        }
+        e[k].key = key;
+        e[k].value = val;
+        e[k].name = arena_strdup(L->a, name);
+        k++;
+    }
+    if (k == 0)
+        err_at(L, sec, "%s is empty: define at least one", what);
+    *out = e;
+    return k;
+}
+
+/* Reads passthrough librdkafka properties; rejects the ones sluice owns. */
+static void load_props(struct loader *L, yaml_node_t *n, const char *what,
+                       const char *const *owned, struct job_kv **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    if (n == NULL || check_map(L, n, what, NULL) < 0)
+        return;
+    size_t cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    struct job_kv *kv = arena_alloc(L->a, (cap ? cap : 1) * sizeof(*kv));
+    if (kv == NULL)
+        return;
+    size_t k = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = node_get(L, p->key), *val = node_get(L, p->value);
+        if (key == NULL || val == NULL || key->type != YAML_SCALAR_NODE)
+            continue;
+        const char *ks = (const char *)key->data.scalar.value;
+        const char *why = NULL;
+        for (size_t i = 0; owned[i] != NULL; i += 2)
+            if (strcmp(owned[i], ks) == 0)
+                why = owned[i + 1];
+        if (why != NULL) {
+            err_at(L, key, "property '%s' is managed by sluice: %s", ks, why);
+            continue;
+        }
+        char label[160];
+        snprintf(label, sizeof(label), "property '%.64s'", ks);
+        const char *vs = scalar(L, val, label);
+        if (vs == NULL)
+            continue;
+        kv[k].key = arena_strdup(L->a, ks);
+        kv[k].value = arena_strdup(L->a, vs);
+        k++;
+    }
+    *out = kv;
+    *nout = k;
+}
+
+/* ---- sinks --------------------------------------------------------------- */
+
+static const char *const sink_types[] = { "redis", "kafka", "stdout", "file", NULL };
+
+const char *sink_type_name(enum sink_type t)
+{
+    return sink_types[t];
+}
+
+static const char *const producer_owned[] = {
+    "bootstrap.servers", "set it with 'brokers'",
+    NULL, NULL,
+};
+
+static void parse_key_template(struct loader *L, struct job_sink *s, yaml_node_t *map)
+{
+    yaml_node_t *v = map_get(L, map, "key");
+    if (v == NULL || is_null_scalar(v))
+        return;
+    const char *str = scalar(L, v, "'key'");
+    if (str == NULL)
+        return;
+    struct tpl_error te;
+    const char *copy = arena_strdup(L->a, str);
+    if (copy == NULL)
+        return;
+    if (template_parse(L->a, copy, &s->key, &te) < 0) {
+        err_in_scalar(L, v, te.off, te.msg);
+        return;
+    }
+    s->has_key = 1;
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static void parse_redis_url(struct loader *L, struct job_sink *s, yaml_node_t *v)
+{
+    const char *url = s->url;
+    const char *p;
+    char what[200];
+
+    s->port = 6379;
+    s->db = 0;
+    if (strncmp(url, "redis://", 8) != 0) {
+        if (strncmp(url, "rediss://", 9) == 0)
+            err_at(L, v, "url: TLS (rediss://) is not supported yet; use redis:// "
+                   "on a trusted network or a local TLS proxy");
+        else
+            err_at(L, v, "url: expected redis://[user:password@]host[:port][/db], "
+                   "got \"%.60s\"", url);
+        return;
+    }
+    p = url + 8;
+    const char *at = strrchr(p, '@');
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon != NULL) {
+            if (colon > p)
+                s->username = arena_strndup(L->a, p, (size_t)(colon - p));
+            s->password = arena_strndup(L->a, colon + 1, (size_t)(at - colon - 1));
+        } else if (at > p) {
+            s->password = arena_strndup(L->a, p, (size_t)(at - p));
+        }
+        p = at + 1;
+    }
+    const char *end = p + strcspn(p, ":/");
+    if (end == p) {
+        err_at(L, v, "url: no host in \"%.60s\"", url);
+        return;
+    }
+    s->host = arena_strndup(L->a, p, (size_t)(end - p));
+    p = end;
+    if (*p == ':') {
+        long port = 0;
+        p++;
+        const char *d = p;
+        while (*p >= '0' && *p <= '9' && port <= 65535)
+            port = port * 10 + (*p++ - '0');
+        if (p == d || port < 1 || port > 65535 || (*p != '\0' && *p != '/')) {
+            snprintf(what, sizeof(what), "url: bad port in \"%.60s\"", url);
+            err_at(L, v, "%s", what);
+            return;
+        }
+        s->port = (int)port;
+    }
+    if (*p == '/') {
+        long db = 0;
+        p++;
+        const char *d = p;
+        while (*p >= '0' && *p <= '9' && db <= 1000000)
+            db = db * 10 + (*p++ - '0');
+        if (p == d || *p != '\0' || db > 1000000) {
+            err_at(L, v, "url: bad database number in \"%.60s\"", url);
+            return;
+        }
+        s->db = (int)db;
+    }
+}
+
+static void load_sink(struct loader *L, struct job_sink *s, const struct entry *e)
+{
+    static const char *const redis_keys[] = { "type", "url", "key", "ttl",
+                                              "username", "password", NULL };
+    static const char *const kafka_keys[] = { "type", "brokers", "topic", "key",
+                                              "properties", NULL };
+    static const char *const stdout_keys[] = { "type", NULL };
+    static const char *const file_keys[] = { "type", "path", NULL };
+    static const char *const *const keys_by_type[] = { redis_keys, kafka_keys,
+                                                       stdout_keys, file_keys };
+    char what[200];
+    yaml_node_t *m = e->value;
+
+    s->name = e->name;
+    s->pos = node_pos(L, e->key);
+    s->ttl_ms = JOB_DURATION_NONE;
+    snprintf(what, sizeof(what), "sink '%s'", e->name);
+    if (m->type != YAML_MAPPING_NODE) {
+        err_at(L, m, "%s must be a mapping, not %s", what, node_kind(m));
+        s->type = SINK_STDOUT;
+        return;
+    }
+    int t = get_enum(L, m, "type", sink_types, -1, 1, what);
+    if (t < 0) {
+        s->type = SINK_STDOUT;
+        check_map(L, m, what, NULL);
+        return;
+    }
+    s->type = (enum sink_type)t;
+    snprintf(what, sizeof(what), "%s sink '%s'", sink_types[t], e->name);
+    check_map(L, m, what, keys_by_type[t]);
+
+    switch (s->type) {
+    case SINK_REDIS: {
+        s->url = get_str(L, m, "url", 1, what);
+        if (s->url != NULL)
+            parse_redis_url(L, s, map_get(L, m, "url"));
+        const char *u = get_str(L, m, "username", 0, what);
+        const char *pw = get_str(L, m, "password", 0, what);
+        if (u != NULL)
+            s->username = u;
+        if (pw != NULL)
+            s->password = pw;
+        if (map_get(L, m, "key") == NULL)
+            err_at(L, m, "%s: missing required key 'key' (the Redis key template, "
+                   "like \"features:{user_id}\")", what);
+        parse_key_template(L, s, m);
+        yaml_node_t *ttl = map_get(L, m, "ttl");
+        if (ttl != NULL) {
+            int64_t ms = get_duration(L, m, "ttl", JOB_DURATION_NONE, 0, 0, what);
+            if (ms != JOB_DURATION_NONE && ms <= 0)
+                err_at(L, ttl, "ttl must be greater than zero (leave it out for keys "
+                       "that never expire)");
+            else
+                s->ttl_ms = ms;
+        }
+        break;
+    }
+    case SINK_KAFKA: {
+        s->brokers = get_str(L, m, "brokers", 1, what);
+        s->topic = get_str(L, m, "topic", 1, what);
+        parse_key_template(L, s, m);
+        snprintf(what, sizeof(what), "properties of sink '%s'", e->name);
+        load_props(L, map_get(L, m, "properties"), what, producer_owned,
+                   &s->props, &s->nprops);
+        break;
+    }
+    case SINK_FILE:
+        s->path = get_str(L, m, "path", 1, what);
+        break;
+    case SINK_STDOUT:
+        break;
+    }
+}
+
+/* ---- sources ------------------------------------------------------------- */
+
+static const char *const field_types[] = { "string", "int", "double", "bool", NULL };
+
+static const char *const consumer_owned[] = {
+    "bootstrap.servers", "set it with 'brokers'",
+    "group.id", "set it with 'group'",
+    "enable.auto.commit", "offsets are committed with checkpoints",
+    "enable.auto.offset.store", "offsets are committed with checkpoints",
+    "auto.offset.reset", "set it with 'start'",
+    NULL, NULL,
+};
+
+/* "+09:00", "-0530", "Z", "UTC" -> seconds east of UTC. */
+static int parse_tz(const char *s, int32_t *off)
+{
+    if (strcmp(s, "Z") == 0 || strcmp(s, "UTC") == 0 || strcmp(s, "+00:00") == 0) {
+        *off = 0;
+        return 0;
+    }
+    if ((s[0] != '+' && s[0] != '-') || strlen(s) < 3)
+        return -1;
+    const char *p = s + 1;
+    int hh, mm = 0;
+    if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+        return -1;
+    hh = (p[0] - '0') * 10 + (p[1] - '0');
+    p += 2;
+    if (*p == ':')
+        p++;
+    if (*p != '\0') {
+        if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9' || p[2] != '\0')
+            return -1;
+        mm = (p[0] - '0') * 10 + (p[1] - '0');
+    }
+    if (hh > 18 || mm > 59 || (hh == 18 && mm > 0))
+        return -1;
+    *off = (s[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
+    return 0;
+}
+
+static void load_schema(struct loader *L, struct job_source *src, yaml_node_t *m,
+                        const char *what)
+{
+    char label[200];
+    snprintf(label, sizeof(label), "schema of source '%s'", src->name);
+    yaml_node_t *sch = map_get(L, m, "schema");
+    if (sch == NULL) {
+        err_at(L, m, "%s: missing required key 'schema' (the fields events carry, "
+               "like user_id: string)", what);
+        return;
+    }
+    if (check_map(L, sch, label, NULL) < 0)
+        return;
+    size_t cap = (size_t)(sch->data.mapping.pairs.top - sch->data.mapping.pairs.start);
+    if (cap == 0) {
+        err_at(L, sch, "%s is empty: declare at least one field", label);
+        return;
+    }
+    src->fields = arena_alloc(L->a, cap * sizeof(*src->fields));
+    if (src->fields == NULL)
+        return;
+    for (yaml_node_pair_t *p = sch->data.mapping.pairs.start;
+         p < sch->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_get(L, p->key), *v = node_get(L, p->value);
+        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
+            continue;
+        const char *name = (const char *)k->data.scalar.value;
+        if (!valid_ident(name)) {
+            err_at(L, k, "bad field name '%.64s': use letters, digits and '_', "
+                   "not starting with a digit", name);
+            continue;
+        }
+        int dup = 0;
+        for (size_t i = 0; i < src->nfields; i++)
+            dup |= strcmp(src->fields[i].name, name) == 0;
+        if (dup)
+            continue;       /* reported by check_map */
+        char fl[160];
+        snprintf(fl, sizeof(fl), "type of field '%s'", name);
+        const char *ts = scalar(L, v, fl);
+        if (ts == NULL)
+            continue;
+        int t;
+        for (t = 0; field_types[t] != NULL; t++)
+            if (strcmp(field_types[t], ts) == 0)
+                break;
+        if (field_types[t] == NULL) {
+            err_at(L, v, "field '%s': unknown type \"%.40s\" (expected string, int, "
+                   "double or bool)", name, ts);
+            continue;
+        }
+        src->fields[src->nfields].name = arena_strdup(L->a, name);
+        src->fields[src->nfields].type = (enum value_type)t;
+        src->nfields++;
+    }
+}
+
+static void load_event_time(struct loader *L, struct job_source *src, yaml_node_t *m)
+{
+    static const char *const keys[] = { "field", "format", "timezone", NULL };
+    static const char *const formats[] = { "iso8601", "epoch_ms", "epoch_s",
+                                           "kafka_timestamp", NULL };
+    char what[200];
+    yaml_node_t *et = map_get(L, m, "event_time");
+
+    if (et == NULL)
+        return;
+    snprintf(what, sizeof(what), "event_time of source '%s'", src->name);
+    if (check_map(L, et, what, keys) < 0)
+        return;
+    src->has_event_time = 1;
+    int f = get_enum(L, et, "format", formats, TS_ISO8601, 0, what);
+    src->ts_format = f < 0 ? TS_ISO8601 : (enum ts_format)f;
+    if (src->ts_format == TS_KAFKA_TIMESTAMP) {
+        if (src->type != SOURCE_KAFKA)
+            err_at(L, map_get(L, et, "format"), "kafka_timestamp needs a kafka source");
+        yaml_node_t *fk = map_key_node(L, et, "field");
+        if (fk != NULL)
+            err_at(L, fk, "kafka_timestamp takes the time from the Kafka record, "
+                   "so 'field' must be left out");
+    } else {
+        src->ts_field = get_str(L, et, "field", 1, what);
+        if (src->ts_field != NULL && !valid_ident(src->ts_field)) {
+            err_at(L, map_get(L, et, "field"), "bad field name '%.64s'", src->ts_field);
+        } else if (src->ts_field != NULL) {
+            for (size_t i = 0; i < src->nfields; i++) {
+                if (strcmp(src->fields[i].name, src->ts_field) != 0)
+                    continue;
+                enum value_type t = src->fields[i].type;
+                int ok = src->ts_format == TS_ISO8601 ? t == VT_STRING
+                                                      : (t == VT_INT || t == VT_DOUBLE);
+                if (!ok)
+                    err_at(L, map_get(L, et, "field"), "event_time field '%s' is %s "
+                           "in the schema, but %s needs %s", src->ts_field,
+                           value_type_name(t), formats[src->ts_format],
+                           src->ts_format == TS_ISO8601 ? "a string" : "a number");
+            }
+        }
+    }
+    yaml_node_t *tz = map_get(L, et, "timezone");
+    if (tz != NULL) {
+        const char *s = scalar(L, tz, "'timezone'");
+        if (s != NULL && src->ts_format != TS_ISO8601) {
+            err_at(L, tz, "timezone applies only to iso8601 times; %s times are UTC",
+                   formats[src->ts_format]);
+        } else if (s != NULL && parse_tz(s, &src->tz_offset_s) < 0) {
+            err_at(L, tz, "bad timezone \"%.40s\": use an offset like +09:00 or "
+                   "-05:30, or UTC", s);
+        }
+    }
+}
+
+static void load_source(struct loader *L, struct job_source *src, const struct entry *e)
+{
+    static const char *const kafka_keys[] = {
+        "type", "brokers", "topic", "group", "start", "format", "schema",
+        "event_time", "watermark", "properties", "on_error", "dead_letter", NULL };
+    static const char *const file_keys[] = {
+        "type", "path", "format", "schema", "event_time", "watermark",
+        "on_error", "dead_letter", NULL };
+    static const char *const types[] = { "kafka", "file", NULL };
+    static const char *const starts[] = { "earliest", "latest", NULL };
+    static const char *const formats[] = { "json", NULL };
+    static const char *const on_errors[] = { "skip", "dead_letter", NULL };
+    static const char *const wm_keys[] = { "out_of_orderness", "idle_timeout", NULL };
+    char what[200];
+    yaml_node_t *m = e->value;
+
+    src->name = e->name;
+    src->pos = node_pos(L, e->key);
+    src->idle_timeout_ms = JOB_DURATION_NONE;
+    src->dead_letter_sink = -1;
+    snprintf(what, sizeof(what), "source '%s'", e->name);
+    if (m->type != YAML_MAPPING_NODE) {
+        err_at(L, m, "%s must be a mapping, not %s", what, node_kind(m));
+        return;
+    }
+    int t = get_enum(L, m, "type", types, -1, 1, what);
+    if (t < 0) {
+        check_map(L, m, what, NULL);
+        return;
+    }
+    src->type = (enum source_type)t;
+    snprintf(what, sizeof(what), "%s source '%s'", types[t], e->name);
+    check_map(L, m, what, t == SOURCE_KAFKA ? kafka_keys : file_keys);
+
+    if (src->type == SOURCE_KAFKA) {
+        src->brokers = get_str(L, m, "brokers", 1, what);
+        src->topic = get_str(L, m, "topic", 1, what);
+        src->group = get_str(L, m, "group", 0, what);
+        if (src->group == NULL)
+            src->group = arena_printf(L->a, "sluice-%s", L->job->name ? L->job->name : "job");
+        int s = get_enum(L, m, "start", starts, START_EARLIEST, 0, what);
+        src->start = s < 0 ? START_EARLIEST : (enum source_start)s;
+        char pw[200];
+        snprintf(pw, sizeof(pw), "properties of source '%s'", e->name);
+        load_props(L, map_get(L, m, "properties"), pw, consumer_owned,
+                   &src->props, &src->nprops);
+    } else {
+        src->path = get_str(L, m, "path", 1, what);
+    }
+    get_enum(L, m, "format", formats, 0, 0, what);
+    load_schema(L, src, m, what);
+    load_event_time(L, src, m);
+
+    yaml_node_t *wm = map_get(L, m, "watermark");
+    if (wm != NULL) {
+        char ww[200];
+        snprintf(ww, sizeof(ww), "watermark of source '%s'", e->name);
+        if (!src->has_event_time)
+            err_at(L, wm, "watermark needs event_time: without it there is no "
+                   "event time to hold back");
+        if (check_map(L, wm, ww, wm_keys) == 0) {
+            src->out_of_orderness_ms = get_duration(L, wm, "out_of_orderness", 0, 0,
+                                                    DUR_NONNEG, ww);
+            src->idle_timeout_ms = get_duration(L, wm, "idle_timeout",
+                                                JOB_DURATION_NONE, 0, DUR_POSITIVE, ww);
+        }
+    }
+
+    int oe = get_enum(L, m, "on_error", on_errors, ON_ERROR_SKIP, 0, what);
+    src->on_error = oe < 0 ? ON_ERROR_SKIP : (enum on_error)oe;
+    yaml_node_t *dl = map_get(L, m, "dead_letter");
+    if (src->on_error == ON_ERROR_DEAD_LETTER && dl == NULL) {
+        err_at(L, map_get(L, m, "on_error"), "on_error: dead_letter needs "
+               "'dead_letter: <sink>' naming a kafka, file or stdout sink");
+    } else if (dl != NULL && src->on_error != ON_ERROR_DEAD_LETTER) {
+        err_at(L, map_key_node(L, m, "dead_letter"), "'dead_letter' is set but "
+               "on_error is not dead_letter");
+    } else if (dl != NULL) {
+        const char *name = scalar(L, dl, "'dead_letter'");
+        int k = name ? find_sink(L->job, name) : -1;
+        if (name != NULL && k < 0)
+            err_at(L, dl, "dead_letter: no sink named '%.64s'", name);
+        else if (k >= 0 && L->job->sinks[k].type == SINK_REDIS)
+            err_at(L, dl, "dead_letter: sink '%s' is redis; rejected records need a "
+                   "kafka, file or stdout sink", name);
+        else
+            src->dead_letter_sink = k;
+    }
+}
+
+/* ---- operators ----------------------------------------------------------- */
+
+const char *window_type_name(enum window_type t)
+{
+    static const char *const names[] = { "tumbling", "sliding", "session", "global" };
+    return names[t];
+}
+
+static int schema_index(const struct job_source *src, const char *name)
+{
+    for (size_t i = 0; i < src->nfields; i++)
+        if (strcmp(src->fields[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void load_key_by(struct loader *L, struct job_operator *op,
+                        const struct job_source *src, yaml_node_t *m, const char *what)
+{
+    yaml_node_t *kb = map_get(L, m, "key_by");
+    if (kb == NULL || is_null_scalar(kb)) {
+        err_at(L, kb ? kb : m, "%s: missing required key 'key_by' (the field or "
+               "list of fields that identify a key, like user_id)", what);
+        return;
+    }
+    yaml_node_t *one[1] = { kb };
+    yaml_node_t **items = one;
+    size_t n = 1;
+    yaml_node_t *tmp[16];
+    if (kb->type == YAML_SEQUENCE_NODE) {
+        n = (size_t)(kb->data.sequence.items.top - kb->data.sequence.items.start);
+        if (n == 0) {
+            err_at(L, kb, "key_by is an empty list");
+            return;
+        }
+        if (n > 16) {
+            err_at(L, kb, "key_by has %zu fields; at most 16", n);
+            return;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[i] = node_get(L, kb->data.sequence.items.start[i]);
+        items = tmp;
+    }
+    op->key_fields = arena_alloc(L->a, n * sizeof(int));
+    if (op->key_fields == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i] == NULL)
+            continue;
+        const char *f = scalar(L, items[i], "a key_by field");
+        if (f == NULL)
+            continue;
+        if (src == NULL)
+            continue;
+        int k = schema_index(src, f);
+        if (k < 0) {
+            err_at(L, items[i], "key_by: unknown field '%.64s' (not in the schema of "
+                   "source '%s')", f, src->name);
+            continue;
+        }
+        if (src->fields[k].type == VT_DOUBLE) {
+            err_at(L, items[i], "key_by: field '%s' is double; keys must be string, "
+                   "int or bool", f);
+            continue;
+        }
+        int dup = 0;
+        for (size_t j = 0; j < op->nkeys; j++)
+            dup |= op->key_fields[j] == k;
+        if (dup) {
+            err_at(L, items[i], "key_by: field '%s' is listed twice", f);
+            continue;
+        }
+        op->key_fields[op->nkeys++] = k;
+    }
+}
+
+/* late_events / to: a sink reference that may not be redis for raw events. */
+static int sink_ref(struct loader *L, yaml_node_t *v, const char *key, int raw_events)
+{
+    char label[100];
+    snprintf(label, sizeof(label), "'%s'", key);
+    const char *name = scalar(L, v, label);
+    if (name == NULL)
+        return -1;
+    int k = find_sink(L->job, name);
+    if (k < 0) {
+        err_at(L, v, "%s: no sink named '%.64s'", key, name);
+        return -1;
+    }
+    if (raw_events && L->job->sinks[k].type == SINK_REDIS) {
+        err_at(L, v, "%s: sink '%s' is redis; late events are raw records and need "
+               "a kafka, file or stdout sink", key, name);
+        return -1;
+    }
+    return k;
+}
+
+static void load_window(struct loader *L, struct job_operator *op,
+                        const struct job_source *src, yaml_node_t *m, const char *opwhat)
+{
+    static const char *const types[] = { "tumbling", "sliding", "session", "global", NULL };
+    static const char *const tumbling_keys[] = { "type", "size", "time",
+        "allowed_lateness", "late_events", NULL };
+    static const char *const sliding_keys[] = { "type", "size", "slide", "time",
+        "allowed_lateness", "late_events", NULL };
+    static const char *const session_keys[] = { "type", "gap", "time",
+        "allowed_lateness", "late_events", NULL };
+    static const char *const global_keys[] = { "type", "trigger", NULL };
+    static const char *const *const keys_by_type[] = { tumbling_keys, sliding_keys,
+                                                       session_keys, global_keys };
+    static const char *const times[] = { "event", "processing", NULL };
+    struct job_window *w = &op->window;
+    char what[200];
+
+    w->late_sink = -1;
+    yaml_node_t *wn = map_get(L, m, "window");
+    if (wn == NULL) {
+        err_at(L, m, "%s: missing required key 'window'", opwhat);
+        return;
+    }
+    snprintf(what, sizeof(what), "window of operator '%s'", op->name);
+    if (wn->type != YAML_MAPPING_NODE) {
+        err_at(L, wn, "%s must be a mapping, not %s", what, node_kind(wn));
+        return;
+    }
+    int t = get_enum(L, wn, "type", types, -1, 1, what);
+    if (t < 0) {
+        check_map(L, wn, what, NULL);
+        return;
+    }
+    w->type = (enum window_type)t;
+    snprintf(what, sizeof(what), "%s window of operator '%s'", types[t], op->name);
+    check_map(L, wn, what, keys_by_type[t]);
+
+    switch (w->type) {
+    case WIN_TUMBLING:
+        w->size_ms = get_duration(L, wn, "size", 0, 1, DUR_POSITIVE, what);
+        break;
+    case WIN_SLIDING:
+        w->size_ms = get_duration(L, wn, "size", 0, 1, DUR_POSITIVE, what);
+        w->slide_ms = get_duration(L, wn, "slide", 0, 1, DUR_POSITIVE, what);
+        if (w->size_ms > 0 && w->slide_ms > w->size_ms)
+            err_at(L, map_get(L, wn, "slide"), "slide must not be larger than size "
+                   "(slide %lldms > size %lldms would skip events)",
+                   (long long)w->slide_ms, (long long)w->size_ms);
+        break;
+    case WIN_SESSION:
+        w->gap_ms = get_duration(L, wn, "gap", 0, 1, DUR_POSITIVE, what);
+        break;
+    case WIN_GLOBAL: {
+        yaml_node_t *tr = map_get(L, wn, "trigger");
+        if (tr == NULL) {
+            err_at(L, wn, "%s: missing required key 'trigger' (like \"count 100\")", what);
+            break;
+        }
+        const char *s = scalar(L, tr, "'trigger'");
+        if (s == NULL)
+            break;
+        long long n = 0;
+        int ok = strncmp(s, "count ", 6) == 0;
+        const char *p = s + 6;
+        while (ok && *p == ' ')
+            p++;
+        ok = ok && *p != '\0';
+        for (; ok && *p; p++) {
+            if (*p < '0' || *p > '9' || n > 1000000000000LL)
+                ok = 0;
+            else
+                n = n * 10 + (*p - '0');
+        }
+        if (!ok)
+            err_at(L, tr, "trigger: expected \"count N\" with N a whole number, "
+                   "got \"%.40s\"", s);
+        else if (n < 1 || n > 1000000000000LL)
+            err_at(L, tr, "trigger: count must be between 1 and 1000000000000, got %lld", n);
+        else
+            w->trigger_count = n;
+        return;
+    }
+    }
+
+    int tc = get_enum(L, wn, "time", times, TIME_EVENT, 0, what);
+    w->time = tc < 0 ? TIME_EVENT : (enum time_char)tc;
+    if (w->time == TIME_EVENT && src != NULL && !src->has_event_time)
+        err_at(L, wn, "%s uses event time, but source '%s' has no event_time "
+               "(add one, or set time: processing)", what, src->name);
+    yaml_node_t *al = map_get(L, wn, "allowed_lateness");
+    if (al != NULL) {
+        w->allowed_lateness_ms = get_duration(L, wn, "allowed_lateness", 0, 0,
+                                              DUR_NONNEG, what);
+        if (w->time == TIME_PROCESSING)
+            err_at(L, map_key_node(L, wn, "allowed_lateness"),
+                   "allowed_lateness applies to event time only");
+    }
+    yaml_node_t *le = map_get(L, wn, "late_events");
+    if (le != NULL) {
+        const char *s = scalar(L, le, "'late_events'");
+        if (w->time == TIME_PROCESSING)
+            err_at(L, map_key_node(L, wn, "late_events"),
+                   "late_events applies to event time only");
+        else if (s != NULL && strcmp(s, "drop") != 0)
+            w->late_sink = sink_ref(L, le, "late_events", 1);
+    }
+}
+
+static void load_aggregates(struct loader *L, struct job_operator *op,
+                            const struct job_source *src, yaml_node_t *m, const char *what)
+{
+    char label[200];
+    yaml_node_t *an = map_get(L, m, "aggregates");
+    if (an == NULL) {
+        err_at(L, m, "%s: missing required key 'aggregates'", what);
+        return;
+    }
+    snprintf(label, sizeof(label), "aggregates of operator '%s'", op->name);
+    if (check_map(L, an, label, NULL) < 0)
+        return;
+    size_t cap = (size_t)(an->data.mapping.pairs.top - an->data.mapping.pairs.start);
+    if (cap == 0) {
+        err_at(L, an, "%s is empty: define at least one", label);
+        return;
+    }
+    op->aggs = arena_alloc(L->a, cap * sizeof(*op->aggs));
+    if (op->aggs == NULL)
+        return;
+    for (yaml_node_pair_t *p = an->data.mapping.pairs.start;
+         p < an->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_get(L, p->key), *v = node_get(L, p->value);
+        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
+            continue;
+        const char *name = (const char *)k->data.scalar.value;
+        int bad = 0;
+        if (!valid_ident(name)) {
+            err_at(L, k, "bad aggregate name '%.64s': use letters, digits and '_', "
+                   "not starting with a digit", name);
+            bad = 1;
+        } else if (strcmp(name, "window_start") == 0 || strcmp(name, "window_end") == 0) {
+            err_at(L, k, "'%s' is reserved for the window bound", name);
+            bad = 1;
+        } else if (src != NULL) {
+            for (size_t i = 0; i < op->nkeys; i++)
+                if (strcmp(src->fields[op->key_fields[i]].name, name) == 0) {
+                    err_at(L, k, "aggregate '%s' has the name of a key field; sinks "
+                           "write both into one record", name);
+                    bad = 1;
+                }
+        }
+        for (size_t i = 0; i < op->naggs; i++)
+            if (strcmp(op->aggs[i].name, name) == 0)
+                bad = 1;    /* duplicate: reported by check_map */
+        char al[160];
+        snprintf(al, sizeof(al), "aggregate '%.64s'", name);
+        const char *text = scalar(L, v, al);
+        if (text == NULL || bad || src == NULL)
+            continue;
+        struct job_aggregate *agg = &op->aggs[op->naggs];
+        struct expr_error ee;
+        agg->text = arena_strdup(L->a, text);
+        if (agg->text == NULL)
+            continue;
+        if (agg_parse(L->a, agg->text, src->fields, src->nfields, &agg->spec, &ee) < 0) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "aggregate '%s': %s", name, ee.msg);
+            err_in_scalar(L, v, ee.off, msg);
+            continue;
+        }
+        agg->name = arena_strdup(L->a, name);
+        agg->pos = node_pos(L, k);
+        op->naggs++;
+    }
+}
+
+static void load_to(struct loader *L, struct job_operator *op, yaml_node_t *m,
+                    const char *what)
+{
+    yaml_node_t *to = map_get(L, m, "to");
+    if (to == NULL || is_null_scalar(to)) {
+        err_at(L, to ? to : m, "%s: missing required key 'to' (the sink or list of "
+               "sinks its results go to)", what);
+        return;
+    }
+    yaml_node_t *one[1] = { to };
+    yaml_node_t **items = one;
+    size_t n = 1;
+    if (to->type == YAML_SEQUENCE_NODE) {
+        n = (size_t)(to->data.sequence.items.top - to->data.sequence.items.start);
+        if (n == 0) {
+            err_at(L, to, "to: is an empty list");
+            return;
+        }
+        items = arena_alloc(L->a, n * sizeof(*items));
+        if (items == NULL)
+            return;
+        for (size_t i = 0; i < n; i++)
+            items[i] = node_get(L, to->data.sequence.items.start[i]);
+    }
+    op->sinks = arena_alloc(L->a, n * sizeof(int));
+    if (op->sinks == NULL)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i] == NULL)
+            continue;
+        int k = sink_ref(L, items[i], "to", 0);
+        if (k < 0)
+            continue;
+        int dup = 0;
+        for (size_t j = 0; j < op->nsinks; j++)
+            dup |= op->sinks[j] == k;
+        if (dup) {
+            err_at(L, items[i], "to: sink '%s' is listed twice", L->job->sinks[k].name);
+            continue;
+        }
+        op->sinks[op->nsinks++] = k;
+    }
+}
+
+static void load_operator(struct loader *L, struct job_operator *op, const struct entry *e)
+{
+    static const char *const keys[] = { "from", "key_by", "window", "aggregates",
+                                        "to", NULL };
+    char what[200];
+    yaml_node_t *m = e->value;
+
+    op->name = e->name;
+    op->pos = node_pos(L, e->key);
+    op->source = -1;
+    op->window.late_sink = -1;
+    snprintf(what, sizeof(what), "operator '%s'", e->name);
+    if (check_map(L, m, what, keys) < 0)
+        return;
+    const struct job_source *src = NULL;
+    yaml_node_t *from = map_get(L, m, "from");
+    if (from == NULL) {
+        err_at(L, m, "%s: missing required key 'from' (the source it reads)", what);
+    } else {
+        const char *name = scalar(L, from, "'from'");
+        if (name != NULL) {
+            op->source = find_source(L->job, name);
+            if (op->source < 0)
+                err_at(L, from, "from: no source named '%.64s'", name);
+            else
+                src = &L->job->sources[op->source];
+        }
+    }
+    load_key_by(L, op, src, m, what);
+    load_window(L, op, src, m, what);
+    load_aggregates(L, op, src, m, what);
+    load_to(L, op, m, what);
+}
+
+/* ---- top level ----------------------------------------------------------- */
+
+static void load_state(struct loader *L, yaml_node_t *root)
+{
+    static const char *const keys[] = { "dir", "checkpoint_interval",
+                                        "checkpoints_retained", NULL };
+    struct job_state *st = &L->job->state;
+    yaml_node_t *sn = map_get(L, root, "state");
+
+    st->dir = "/var/lib/sluice";
+    st->checkpoint_interval_ms = 30000;
+    st->checkpoints_retained = 3;
+    if (sn == NULL || check_map(L, sn, "state", keys) < 0)
+        return;
+    const char *dir = get_str(L, sn, "dir", 0, "state");
+    if (dir != NULL) {
+        if (dir[0] == '\0')
+            err_at(L, map_get(L, sn, "dir"), "state: 'dir' is empty");
+        else
+            st->dir = dir;
+    }
+    st->checkpoint_interval_ms = get_duration(L, sn, "checkpoint_interval", 30000, 0,
+                                              DUR_POSITIVE, "state");
+    st->checkpoints_retained = get_int(L, sn, "checkpoints_retained", 3, 1, 1000);
+}
+
+static void load_http(struct loader *L, yaml_node_t *root)
+{
+    yaml_node_t *h = map_get(L, root, "http");
+    L->job->http = NULL;
+    if (h == NULL) {
+        L->job->http = "127.0.0.1:9464";
+        return;
+    }
+    const char *s = scalar(L, h, "'http'");
+    if (s == NULL || strcmp(s, "none") == 0)
+        return;
+    const char *colon = strrchr(s, ':');
+    long port = -1;
+    if (colon != NULL && colon > s && colon[1] != '\0') {
+        char *end;
+        errno = 0;
+        port = strtol(colon + 1, &end, 10);
+        if (*end != '\0' || colon[1] < '0' || colon[1] > '9' || errno != 0)
+            port = -1;
+    }
+    if (port < 0 || port > 65535 || (s[0] == '[' && colon[-1] != ']')) {
+        err_at(L, h, "http: expected HOST:PORT (like 127.0.0.1:9464) or none, "
+               "got \"%.60s\"", s);
+        return;
+    }
+    L->job->http = arena_strdup(L->a, s);
+}
+
+static void check_names_unique(struct loader *L, struct entry *src, size_t nsrc,
+                               struct entry *ops, size_t nops, struct entry *snk,
+                               size_t nsnk)
+{
+    struct { struct entry *e; size_t n; const char *what; } sec[3] = {
+        { src, nsrc, "source" }, { ops, nops, "operator" }, { snk, nsnk, "sink" } };
+    for (int a = 0; a < 3; a++)
+        for (int b = a + 1; b < 3; b++)
+            for (size_t i = 0; i < sec[b].n; i++)
+                for (size_t j = 0; j < sec[a].n; j++)
+                    if (strcmp(sec[b].e[i].name, sec[a].e[j].name) == 0) {
+                        struct job_pos p = node_pos(L, sec[a].e[j].key);
+                        err_at(L, sec[b].e[i].key, "name '%s' is already used by a %s "
+                               "(line %d); names must be unique across sources, "
+                               "operators and sinks", sec[b].e[i].name, sec[a].what,
+                               p.line);
+                        break;
+                    }
+}
+
+/* Every operator that writes to a sink must provide the template's names. */
+static void check_templates(struct loader *L, struct entry *snk)
+{
+    struct job *job = L->job;
+    for (size_t o = 0; o < job->noperators; o++) {
+        const struct job_operator *op = &job->operators[o];
+        if (op->source < 0)
+            continue;
+        const struct job_source *src = &job->sources[op->source];
+        const char *keys[16];
+        for (size_t i = 0; i < op->nkeys; i++)
+            keys[i] = src->fields[op->key_fields[i]].name;
+        for (size_t i = 0; i < op->nsinks; i++) {
+            const struct job_sink *s = &job->sinks[op->sinks[i]];
+            if (!s->has_key)
+                continue;
+            struct tpl_error te;
+            if (template_check(&s->key, keys, op->nkeys, op->window.type != WIN_GLOBAL,
+                               &te) < 0) {
+                yaml_node_t *kn = map_get(L, snk[op->sinks[i]].value, "key");
+                char msg[400];
+                snprintf(msg, sizeof(msg), "key of sink '%s' (fed by operator '%s'): %s",
+                         s->name, op->name, te.msg);
+                err_in_scalar(L, kn, te.off, msg);
+            }
+        }
+    }
+}
+
+static void load_root(struct loader *L, yaml_node_t *root)
+{
+    static const char *const keys[] = { "job", "http", "state", "sources",
+                                        "operators", "sinks", NULL };
+    struct job *job = L->job;
+
+    if (check_map(L, root, "the job file", keys) < 0)
+        return;
+    job->name = get_str(L, root, "job", 1, "the job file");
+    if (job->name != NULL && !valid_name(job->name)) {
+        err_at(L, map_get(L, root, "job"), "bad job name '%.64s': use letters, digits, "
+               "'_', '-' and '.', at most %d characters", job->name, NAME_MAX_LEN);
+    }
+    load_http(L, root);
+    load_state(L, root);
+
+    struct entry *src = NULL, *ops = NULL, *snk = NULL;
+    size_t nsrc = 0, nops = 0, nsnk = 0;
+    static const char *const sections[] = { "sources", "operators", "sinks" };
+    yaml_node_t *sec[3];
+    for (int i = 0; i < 3; i++) {
+        sec[i] = map_get(L, root, sections[i]);
+        if (sec[i] == NULL)
+            err_at(L, root, "the job file: missing required key '%s'", sections[i]);
+    }
+    nsnk = section_entries(L, sec[2], "sinks", &snk);
+    nsrc = section_entries(L, sec[0], "sources", &src);
+    nops = section_entries(L, sec[1], "operators", &ops);
+
+    job->sinks = arena_alloc(L->a, (nsnk ? nsnk : 1) * sizeof(*job->sinks));
+    job->sources = arena_alloc(L->a, (nsrc ? nsrc : 1) * sizeof(*job->sources));
+    job->operators = arena_alloc(L->a, (nops ? nops : 1) * sizeof(*job->operators));
+    if (job->sinks == NULL || job->sources == NULL || job->operators == NULL) {
+        diags_add(L->d, 0, 0, "out of memory");
+        return;
+    }
+    /* names first, so references resolve in any order */
+    for (size_t i = 0; i < nsnk; i++)
+        job->sinks[i].name = snk[i].name;
+    job->nsinks = nsnk;
+    for (size_t i = 0; i < nsrc; i++)
+        job->sources[i].name = src[i].name;
+    job->nsources = nsrc;
+    for (size_t i = 0; i < nsnk; i++)
+        load_sink(L, &job->sinks[i], &snk[i]);
+    for (size_t i = 0; i < nsrc; i++)
+        load_source(L, &job->sources[i], &src[i]);
+    for (size_t i = 0; i < nops; i++)
+        load_operator(L, &job->operators[i], &ops[i]);
+    job->noperators = nops;
+    check_names_unique(L, src, nsrc, ops, nops, snk, nsnk);
+    check_templates(L, snk);
+}
+
+static const char *env_getenv(const char *name, void *ud)
+{
+    (void)ud;
+    return getenv(name);
+}
+
+static void yaml_error(struct loader *L, yaml_parser_t *p)
+{
+    int line, col;
+    const yaml_mark_t *m = &p->problem_mark;
+    const char *problem = p->problem ? p->problem : "malformed YAML";
+
+    if (p->error == YAML_MEMORY_ERROR) {
+        diags_add(L->d, 0, 0, "out of memory while parsing YAML");
+        return;
+    }
+    if (p->error == YAML_READER_ERROR) {
+        /* reader errors carry a byte offset into the substituted text */
+        envsubst_out_pos(&L->sub, p->problem_offset, &line, &col);
+        diags_add(L->d, line, col, "invalid text: %s", problem);
+        return;
+    }
+    envsubst_pos(&L->sub, m->line, m->column, &line, &col);
+    if (p->context != NULL) {
+        int cl, cc;
+        envsubst_pos(&L->sub, p->context_mark.line, p->context_mark.column, &cl, &cc);
+        diags_add(L->d, line, col, "YAML syntax error: %s (%s at line %d, column %d)",
+                  problem, p->context, cl, cc);
+    } else {
+        diags_add(L->d, line, col, "YAML syntax error: %s", problem);
+    }
+}
+
+int job_load_buffer(const char *name, const char *text, size_t len,
+                    const struct job_load_opts *opts, struct job **out,
+                    struct diags *d)
+{
+    struct loader L;
+    yaml_parser_t parser;
+    int rc = -EINVAL, have_doc = 0, have_parser = 0;
+    size_t before = diags_count(d);
+
+    *out = NULL;
+    memset(&L, 0, sizeof(L));
+    L.d = d;
+    L.job = calloc(1, sizeof(*L.job));
+    if (L.job == NULL) {
+        diags_add(d, 0, 0, "out of memory");
+        return -ENOMEM;
+    }
+    L.a = &L.job->arena;
+    L.job->file = arena_strdup(L.a, name);
+    if (len > JOB_FILE_MAX) {
+        diags_add(d, 0, 0, "job file is %zu bytes; the limit is %u", len, JOB_FILE_MAX);
+        goto done;
+    }
+    if (envsubst_run(&L.sub, text, len, opts && opts->env ? opts->env : env_getenv,
+                     opts ? opts->env_ud : NULL, d) < 0) {
+        diags_add(d, 0, 0, "out of memory");
+        rc = -ENOMEM;
+        goto done;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        diags_add(d, 0, 0, "out of memory");
+        rc = -ENOMEM;
+        goto done;
+    }
+    have_parser = 1;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)L.sub.text, L.sub.len);
+    if (!yaml_parser_load(&parser, &L.doc)) {
+        yaml_error(&L, &parser);
+        goto done;
+    }
+    have_doc = 1;
+    yaml_node_t *root = yaml_document_get_root_node(&L.doc);
+    if (root == NULL) {
+        diags_add(d, 1, 1, "the job file is empty");
+        goto done;
+    }
+    load_root(&L, root);
+    /* a second document is a mistake worth naming */
+    yaml_document_t extra;
+    if (yaml_parser_load(&parser, &extra)) {
+        yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+        if (r2 != NULL) {
+            int line, col;
+            envsubst_pos(&L.sub, r2->start_mark.line, r2->start_mark.column, &line, &col);
+            diags_add(d, line, col, "the job file holds more than one YAML document; "
+                      "put one job in a file");
+        }
+        yaml_document_delete(&extra);
+    } else {
+        yaml_error(&L, &parser);
+    }
+    if (diags_count(d) == before)
+        rc = 0;
+done:
+    if (have_doc)
+        yaml_document_delete(&L.doc);
+    if (have_parser)
+        yaml_parser_delete(&parser);
+    envsubst_free(&L.sub);
+    if (rc == 0) {
+        *out = L.job;
+    } else {
+        job_free(L.job);
+    }
+    return rc;
+}
+
+int job_load(const char *path, const struct job_load_opts *opts, struct job **out,
+             struct diags *d)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc;
+
+    *out = NULL;
+    if (f == NULL) {
+        diags_add(d, 0, 0, "cannot open: %s", strerror(errno));
+        return -errno;
+    }
+    for (;;) {
+        if (cap - len < 65536) {
+            if (cap > JOB_FILE_MAX) {
+                diags_add(d, 0, 0, "job file is larger than %u bytes", JOB_FILE_MAX);
+                rc = -EFBIG;
+                goto fail;
+            }
+            cap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, cap + 1);
+            if (nb == NULL) {
+                diags_add(d, 0, 0, "out of memory");
+                rc = -ENOMEM;
+                goto fail;
+            }
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        diags_add(d, 0, 0, "read error: %s", strerror(errno));
+        rc = -EIO;
+        goto fail;
+    }
+    fclose(f);
+    buf[len] = '\0';
+    rc = job_load_buffer(path, buf, len, opts, out, d);
+    free(buf);
+    return rc;
+fail:
+    fclose(f);
+    free(buf);
+    return rc;
+}
+
+void job_free(struct job *job)
+{
+    if (job == NULL)
+        return;
+    arena_free(&job->arena);
+    free(job);
+}

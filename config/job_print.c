@@ -1,0 +1,194 @@
+/*
+ * job_print.c - the job graph as `sluice validate` shows it.
+ *
+ * Sources, then operators (key, window, aggregates in canonical form, so an
+ * operator can see how a `where` clause was parsed), then sinks, then the
+ * edges.  Secrets never reach the output: a Redis URL's password is masked.
+ */
+#include "job.h"
+
+#include <string.h>
+
+static const char *const ts_names[] = { "iso8601", "epoch_ms", "epoch_s",
+                                        "kafka_timestamp" };
+
+static void print_masked_url(FILE *out, const char *url)
+{
+    const char *scheme = strstr(url, "://");
+    const char *at = strrchr(url, '@');
+    if (scheme == NULL || at == NULL || at < scheme) {
+        fputs(url, out);
+        return;
+    }
+    const char *auth = scheme + 3;
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon == NULL) {                /* password only */
+        fprintf(out, "%.*s***%s", (int)(auth - url), url, at);
+        return;
+    }
+    fprintf(out, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+static void print_tz(FILE *out, int32_t off)
+{
+    if (off == 0) {
+        fputs("UTC", out);
+        return;
+    }
+    int32_t a = off < 0 ? -off : off;
+    fprintf(out, "%c%02d:%02d", off < 0 ? '-' : '+', a / 3600, (a % 3600) / 60);
+}
+
+static void print_source(FILE *out, const struct job_source *s)
+{
+    char d1[32], d2[32];
+    if (s->type == SOURCE_KAFKA)
+        fprintf(out, "  %s: kafka topic=%s brokers=%s group=%s start=%s\n", s->name,
+                s->topic, s->brokers, s->group,
+                s->start == START_EARLIEST ? "earliest" : "latest");
+    else
+        fprintf(out, "  %s: file path=%s\n", s->name, s->path);
+    fprintf(out, "    schema: ");
+    for (size_t i = 0; i < s->nfields; i++)
+        fprintf(out, "%s%s %s", i ? ", " : "", s->fields[i].name,
+                value_type_name(s->fields[i].type));
+    fputc('\n', out);
+    if (s->has_event_time) {
+        fprintf(out, "    event time: %s (%s", s->ts_field ? s->ts_field : "record timestamp",
+                ts_names[s->ts_format]);
+        if (s->ts_format == TS_ISO8601) {
+            fputs(", naive times in ", out);
+            print_tz(out, s->tz_offset_s);
+        }
+        duration_format(s->out_of_orderness_ms, d1, sizeof(d1));
+        fprintf(out, "), watermark: out of order %s, idle %s\n", d1,
+                s->idle_timeout_ms == JOB_DURATION_NONE ? "never" :
+                (duration_format(s->idle_timeout_ms, d2, sizeof(d2)), d2));
+    } else {
+        fprintf(out, "    event time: none (processing time only)\n");
+    }
+    for (size_t i = 0; i < s->nprops; i++)
+        fprintf(out, "    property %s=%s\n", s->props[i].key, s->props[i].value);
+    fprintf(out, "    bad records: %s\n", s->on_error == ON_ERROR_SKIP ? "skip (counted)" :
+            "dead letter");
+}
+
+static void print_window(FILE *out, const struct job *job, const struct job_window *w)
+{
+    char a[32], b[32];
+    switch (w->type) {
+    case WIN_TUMBLING:
+        duration_format(w->size_ms, a, sizeof(a));
+        fprintf(out, "tumbling %s", a);
+        break;
+    case WIN_SLIDING:
+        duration_format(w->size_ms, a, sizeof(a));
+        duration_format(w->slide_ms, b, sizeof(b));
+        fprintf(out, "sliding %s every %s", a, b);
+        break;
+    case WIN_SESSION:
+        duration_format(w->gap_ms, a, sizeof(a));
+        fprintf(out, "session gap %s", a);
+        break;
+    case WIN_GLOBAL:
+        fprintf(out, "global, fires every %lld records", (long long)w->trigger_count);
+        return;
+    }
+    fprintf(out, ", %s time", w->time == TIME_EVENT ? "event" : "processing");
+    if (w->time == TIME_EVENT) {
+        duration_format(w->allowed_lateness_ms, a, sizeof(a));
+        fprintf(out, ", allowed lateness %s, late events %s",
+                w->allowed_lateness_ms ? a : "0",
+                w->late_sink >= 0 ? job->sinks[w->late_sink].name : "dropped");
+    }
+}
+
+static void print_operator(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    const struct job_source *src = &job->sources[op->source];
+    char buf[2048];
+    fprintf(out, "  %s: from %s, key by ", op->name, src->name);
+    for (size_t i = 0; i < op->nkeys; i++)
+        fprintf(out, "%s%s", i ? ", " : "", src->fields[op->key_fields[i]].name);
+    fputc('\n', out);
+    fputs("    window: ", out);
+    print_window(out, job, &op->window);
+    fputc('\n', out);
+    for (size_t i = 0; i < op->naggs; i++) {
+        agg_format(&op->aggs[i].spec, src->fields, buf, sizeof(buf));
+        fprintf(out, "    %s = %s\n", op->aggs[i].name, buf);
+    }
+}
+
+static void print_sink(FILE *out, const struct job_sink *s)
+{
+    char d[32];
+    fprintf(out, "  %s: %s", s->name, sink_type_name(s->type));
+    switch (s->type) {
+    case SINK_REDIS:
+        fputc(' ', out);
+        print_masked_url(out, s->url);
+        if (s->password != NULL && strchr(s->url, '@') == NULL)
+            fputs(" (password set)", out);
+        break;
+    case SINK_KAFKA:
+        fprintf(out, " topic=%s brokers=%s", s->topic, s->brokers);
+        break;
+    case SINK_FILE:
+        fprintf(out, " path=%s", s->path);
+        break;
+    case SINK_STDOUT:
+        break;
+    }
+    if (s->has_key)
+        fprintf(out, " key=\"%s\"", s->key.src);
+    if (s->type == SINK_REDIS)
+        fprintf(out, " ttl=%s", s->ttl_ms == JOB_DURATION_NONE ? "none" :
+                (duration_format(s->ttl_ms, d, sizeof(d)), d));
+    fputc('\n', out);
+}
+
+void job_print(const struct job *job, FILE *out)
+{
+    char d[32];
+    fprintf(out, "job %s (%s)\n", job->name, job->file);
+    duration_format(job->state.checkpoint_interval_ms, d, sizeof(d));
+    fprintf(out, "state: dir %s, checkpoint every %s, keep %lld\n", job->state.dir, d,
+            (long long)job->state.checkpoints_retained);
+    fprintf(out, "http: %s\n", job->http ? job->http : "off");
+    fprintf(out, "sources:\n");
+    for (size_t i = 0; i < job->nsources; i++)
+        print_source(out, &job->sources[i]);
+    fprintf(out, "operators:\n");
+    for (size_t i = 0; i < job->noperators; i++)
+        print_operator(out, job, &job->operators[i]);
+    fprintf(out, "sinks:\n");
+    for (size_t i = 0; i < job->nsinks; i++)
+        print_sink(out, &job->sinks[i]);
+    fprintf(out, "graph:\n");
+    for (size_t i = 0; i < job->noperators; i++) {
+        const struct job_operator *op = &job->operators[i];
+        fprintf(out, "  %s -> %s -> ", job->sources[op->source].name, op->name);
+        for (size_t k = 0; k < op->nsinks; k++)
+            fprintf(out, "%s%s", k ? ", " : "", job->sinks[op->sinks[k]].name);
+        if (op->window.late_sink >= 0)
+            fprintf(out, " (late events -> %s)", job->sinks[op->window.late_sink].name);
+        fputc('\n', out);
+    }
+    for (size_t i = 0; i < job->nsources; i++)
+        if (job->sources[i].dead_letter_sink >= 0)
+            fprintf(out, "  %s (bad records) -> %s\n", job->sources[i].name,
+                    job->sinks[job->sources[i].dead_letter_sink].name);
+    for (size_t i = 0; i < job->nsinks; i++) {
+        int used = 0;
+        for (size_t o = 0; o < job->noperators; o++)
+            for (size_t k = 0; k < job->operators[o].nsinks; k++)
+                used |= job->operators[o].sinks[k] == (int)i;
+        for (size_t o = 0; o < job->noperators; o++)
+            used |= job->operators[o].window.late_sink == (int)i;
+        for (size_t s = 0; s < job->nsources; s++)
+            used |= job->sources[s].dead_letter_sink == (int)i;
+        if (!used)
+            fprintf(out, "  (sink %s receives nothing)\n", job->sinks[i].name);
+    }
+}

@@ -1,0 +1,26 @@
+/*
+ * test_main.c - runs every Check suite of the unit tests.
+ *
+ * Suites register in the table below, one per module
+ * (tests/unit/test_<module>.c).  Tests run from the repository root, so
+ * data files are found as tests/...
+ */
+#include <check.h>
+#include <stdlib.h>
+
+#include "suites.h"
+
+int main(void)
+{
+    Suite *(*const suites[])(void) = {
+        envsubst_suite, duration_suite, expr_suite, template_suite,
+        job_suite, corpus_suite,
+    };
+    SRunner *sr = srunner_create(NULL);
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+        srunner_add_suite(sr, suites[i]());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
