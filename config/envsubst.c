@@ -41,7 +41,7 @@ static int buf_put(struct buf *b, const char *s, size_t n)
 }
 
 static int seg_add(struct envsubst *s, size_t out_off, size_t out_len,
-                   size_t in_off, size_t in_len)
+                   size_t in_off, size_t in_len, int failed)
 {
     if (s->nsegs == s->capsegs) {
         size_t cap = s->capsegs ? s->capsegs * 2 : 8;
@@ -52,7 +52,7 @@ static int seg_add(struct envsubst *s, size_t out_off, size_t out_len,
         s->capsegs = cap;
     }
     s->segs[s->nsegs++] = (struct envsubst_seg){ out_off, out_len,
-                                                 in_off, in_len };
+                                                 in_off, in_len, failed };
     return 0;
 }
 
@@ -96,6 +96,19 @@ static int opens_scalar(char prev)
     return prev == '\0' || prev == '\n' || prev == '\r' || is_blank(prev) ||
            prev == '[' || prev == '{' || prev == ',' || prev == ':' ||
            prev == '-';
+}
+
+/*
+ * Position of a reference, for its error.  Computed only when the error will
+ * be stored: finding a column walks its line, and a line of 300,000
+ * failing references must not cost 300,000 walks.
+ */
+static void ref_pos(const struct envsubst *s, const struct diags *d, size_t off,
+                    int *line, int *col)
+{
+    *line = *col = 0;
+    if (d->n < DIAG_MAX)
+        envsubst_in_pos(s, off, line, col);
 }
 
 int envsubst_run(struct envsubst *s, const char *in, size_t len,
@@ -153,7 +166,7 @@ int envsubst_run(struct envsubst *s, const char *in, size_t len,
             continue;
         }
         if (in[i + 1] == '$') {     /* "$$" -> "$" */
-            if ((rc = seg_add(s, out.len, 1, i, 2)) < 0 ||
+            if ((rc = seg_add(s, out.len, 1, i, 2, 0)) < 0 ||
                 (rc = buf_put(&out, "$", 1)) < 0)
                 goto fail;
             i += 2;
@@ -163,7 +176,6 @@ int envsubst_run(struct envsubst *s, const char *in, size_t len,
         /* ${NAME[:-default|:?message]} */
         size_t start = i, p = i + 2, name_off = p;
         int line, col;
-        envsubst_in_pos(s, start, &line, &col);
         while (p < len && is_name_char(in[p]))
             p++;
         size_t name_len = p - name_off;
@@ -179,6 +191,7 @@ int envsubst_run(struct envsubst *s, const char *in, size_t len,
             alt_len = (size_t)(in + p - alt);
         }
         if (p >= len || in[p] != '}') {
+            ref_pos(s, d, start, &line, &col);
             diags_add(d, line, col, "unterminated \"${\": expected \"}\" on the same line");
             /* copy the rest of the line through, so parsing can go on */
             size_t e = i;
@@ -192,13 +205,16 @@ int envsubst_run(struct envsubst *s, const char *in, size_t len,
         size_t end = p + 1;
         const char *val = NULL;
         size_t val_len = 0;
+        size_t errors_before = diags_count(d);
         if (name_len == 0 || !is_name_start(in[name_off])) {
+            ref_pos(s, d, start, &line, &col);
             diags_add(d, line, col, "bad variable reference \"%.*s\": "
                       "expected ${NAME}, ${NAME:-default} or ${NAME:?message}",
                       (int)(end - start > 60 ? 60 : end - start), in + start);
         } else {
             char name[256];
             if (name_len >= sizeof(name)) {
+                ref_pos(s, d, start, &line, &col);
                 diags_add(d, line, col, "variable name is longer than %zu characters",
                           sizeof(name) - 1);
             } else {
@@ -213,15 +229,18 @@ int envsubst_run(struct envsubst *s, const char *in, size_t len,
                     val = alt;
                     val_len = alt_len;
                 } else if (op == '?') {
+                    ref_pos(s, d, start, &line, &col);
                     diags_add(d, line, col, "environment variable %s is not set: %.*s",
                               name, (int)(alt_len > 200 ? 200 : alt_len), alt);
                 } else {
+                    ref_pos(s, d, start, &line, &col);
                     diags_add(d, line, col, "environment variable %s is not set "
                               "(use ${%s:-default} to give a default)", name, name);
                 }
             }
         }
-        if ((rc = seg_add(s, out.len, val_len, start, end - start)) < 0)
+        if ((rc = seg_add(s, out.len, val_len, start, end - start,
+                          diags_count(d) != errors_before)) < 0)
             goto fail;
         if (val_len > 0 && (rc = buf_put(&out, val, val_len)) < 0)
             goto fail;
@@ -231,6 +250,18 @@ int envsubst_run(struct envsubst *s, const char *in, size_t len,
     rc = line_index(out.p, out.len, &s->out_lines, &s->n_out_lines);
     if (rc < 0)
         goto fail;
+    /* mark the lines holding a failed reference, for envsubst_line_failed() */
+    s->out_line_failed = calloc(s->n_out_lines ? s->n_out_lines : 1, 1);
+    if (s->out_line_failed == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (size_t k = 0, line = 0; k < s->nsegs; k++) {
+        while (line + 1 < s->n_out_lines && s->out_lines[line + 1] <= s->segs[k].out_off)
+            line++;
+        if (s->segs[k].failed)
+            s->out_line_failed[line] = 1;
+    }
     s->text = out.p;
     s->len = out.len;
     return 0;
@@ -310,12 +341,20 @@ void envsubst_out_pos(const struct envsubst *s, size_t o, int *line, int *col)
     envsubst_in_pos(s, in_off, line, col);
 }
 
+int envsubst_line_failed(const struct envsubst *s, size_t line0)
+{
+    return line0 < s->n_out_lines && s->out_line_failed != NULL &&
+           s->out_line_failed[line0];
+}
+
 void envsubst_free(struct envsubst *s)
 {
     free(s->text);
     free(s->segs);
     free(s->in_lines);
     free(s->out_lines);
+    free(s->out_line_failed);
+    s->out_line_failed = NULL;
     s->text = NULL;
     s->segs = NULL;
     s->in_lines = s->out_lines = NULL;

@@ -26,6 +26,7 @@ typedef const char *(*envsubst_lookup_fn)(const char *name, void *ud);
 struct envsubst_seg {
     size_t out_off, out_len;    /* span in the substituted text */
     size_t in_off, in_len;      /* the ${...} it replaced */
+    int failed;                 /* the reference was reported as an error */
 };
 
 struct envsubst {
@@ -37,6 +38,7 @@ struct envsubst {
     size_t in_len;
     size_t *in_lines, n_in_lines;   /* byte offset of each line start */
     size_t *out_lines, n_out_lines;
+    unsigned char *out_line_failed; /* per substituted line: holds a failed ref */
 };
 
 /*
@@ -60,6 +62,11 @@ void envsubst_out_pos(const struct envsubst *s, size_t out_off, int *line, int *
 /* Maps a byte offset of the original text to a 1-based line and column. */
 void envsubst_in_pos(const struct envsubst *s, size_t in_off,
                      int *line, int *col);
+
+/* Whether a failed reference stands on 0-based line `line0` of the
+ * substituted text.  The loader stays quiet about such lines: the
+ * substitution error already explains them. */
+int envsubst_line_failed(const struct envsubst *s, size_t line0);
 
 void envsubst_free(struct envsubst *s);
 

@@ -21,6 +21,10 @@
 
 #define EXPR_MAX_DEPTH 64
 #define EXPR_MAX_SET 1024
+/* Operators (comparisons, and, or, not, in) in one expression.  A chain of
+ * `or`s builds a tree as deep as it is long, and the printer and the
+ * engine's evaluator recurse over it, so its size is bounded too. */
+#define EXPR_MAX_OPS 256
 
 enum tok_kind { T_END, T_IDENT, T_STRING, T_NUMBER, T_LPAREN, T_RPAREN,
                 T_COMMA, T_OP, T_BAD };
@@ -41,6 +45,7 @@ struct parser {
     struct expr_error *err;
     int failed;
     int depth;
+    int nops;                   /* operator nodes built so far */
 };
 
 const char *value_type_name(enum value_type t)
@@ -197,6 +202,11 @@ static int is_keyword(const struct parser *p)
 
 static struct expr *node(struct parser *p, enum expr_kind k, size_t off)
 {
+    if (k >= EX_CMP && ++p->nops > EXPR_MAX_OPS) {
+        fail_at(p, off, "expression has more than %d operators (use 'in (...)' "
+                "for long lists of values)", EXPR_MAX_OPS);
+        return NULL;
+    }
     struct expr *e = arena_alloc(p->a, sizeof(*e));
     if (e == NULL) {
         fail_at(p, off, "out of memory");
@@ -331,14 +341,13 @@ static struct expr *parse_prim(struct parser *p)
     if (p->failed)
         return NULL;
     if (p->t.kind == T_LPAREN) {
-        size_t open = p->t.off;
         next(p);
         struct expr *e = parse_or(p);
         if (e == NULL)
             return NULL;
         if (p->t.kind != T_RPAREN) {
-            fail_at(p, p->t.off, "expected ')' to close '(' at offset %zu, found %s",
-                    open + 1, tok_desc(p, b, sizeof(b)));
+            fail_at(p, p->t.off, "expected ')' to close '(', found %s",
+                    tok_desc(p, b, sizeof(b)));
             return NULL;
         }
         next(p);
@@ -748,18 +757,16 @@ static void w_literal(struct writer *w, const struct expr *e)
         w_str(w, b);
         break;
     case EX_DOUBLE:
-        snprintf(b, sizeof(b), "%.17g", e->u.d);
-        /* shortest form that reads back the same */
-        for (int prec = 1; prec <= 17; prec++) {
-            char t[64];
-            snprintf(t, sizeof(t), "%.*g", prec, e->u.d);
-            if (strtod(t, NULL) == e->u.d) {
-                memcpy(b, t, sizeof(t));
-                break;
+        if (e->u.d == (double)(long long)e->u.d && fabs(e->u.d) < 1e15) {
+            snprintf(b, sizeof(b), "%.1f", e->u.d);
+        } else {
+            /* shortest form that reads back the same */
+            for (int prec = 1; prec <= 17; prec++) {
+                snprintf(b, sizeof(b), "%.*g", prec, e->u.d);
+                if (strtod(b, NULL) == e->u.d)
+                    break;
             }
         }
-        if (strpbrk(b, ".eEni") == NULL)
-            strcat(b, ".0");
         w_str(w, b);
         break;
     case EX_BOOL:

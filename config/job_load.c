@@ -30,6 +30,10 @@
 
 #define JOB_FILE_MAX (4u << 20)     /* a job file is text written by people */
 #define NAME_MAX_LEN 128
+/* Entries in any one mapping or list.  Far above any real job, and it keeps
+ * the loader's pairwise checks (duplicate keys, references) cheap on
+ * hostile input: 1024 x 1024 comparisons at worst. */
+#define MAP_MAX 1024
 
 struct loader {
     struct job *job;
@@ -56,6 +60,12 @@ static void err_at(struct loader *L, const yaml_node_t *n, const char *fmt, ...)
     char buf[900];
     va_list ap;
     struct job_pos p = { 0, 0 };
+    if (n != NULL && envsubst_line_failed(&L->sub, n->start_mark.line))
+        return;
+    if (L->d->n >= DIAG_MAX) {
+        L->d->dropped++;    /* not stored: spare the walk to its column */
+        return;
+    }
     if (n != NULL)
         p = node_pos(L, n);
     va_start(ap, fmt);
@@ -74,6 +84,13 @@ static void err_in_scalar(struct loader *L, const yaml_node_t *n, size_t off,
 {
     size_t col = n->start_mark.column;
     const char *v = (const char *)n->data.scalar.value;
+
+    if (envsubst_line_failed(&L->sub, n->start_mark.line))
+        return;
+    if (L->d->n >= DIAG_MAX) {
+        L->d->dropped++;
+        return;
+    }
     int exact = n->start_mark.line == n->end_mark.line;
 
     if (n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
@@ -175,6 +192,11 @@ static int check_map(struct loader *L, const yaml_node_t *n, const char *what,
         err_at(L, n, "%s must be a mapping, not %s", what, node_kind(n));
         return -1;
     }
+    size_t nentries = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    if (nentries > MAP_MAX) {
+        err_at(L, n, "%s has %zu entries; at most %d", what, nentries, MAP_MAX);
+        return -1;
+    }
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
          p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node_get(L, p->key);
@@ -209,7 +231,8 @@ static int check_map(struct loader *L, const yaml_node_t *n, const char *what,
         }
         if (allowed[i] != NULL)
             continue;
-        if (best_d <= 2 && allowed[0] != NULL) {
+        /* suggest only near misses: one edit, or two in a longer word */
+        if (allowed[0] != NULL && (best_d <= 1 || (best_d == 2 && strlen(key) >= 6))) {
             err_at(L, k, "unknown key '%.64s' in %s (did you mean '%s'?)",
                    key, what, allowed[best]);
         } else {
@@ -977,8 +1000,8 @@ static void load_key_by(struct loader *L, struct job_operator *op,
         const char *f = scalar(L, items[i], "a key_by field");
         if (f == NULL)
             continue;
-        if (src == NULL)
-            continue;
+        if (src == NULL || src->nfields == 0)
+            continue;       /* the source's own error explains it */
         int k = schema_index(src, f);
         if (k < 0) {
             err_at(L, items[i], "key_by: unknown field '%.64s' (not in the schema of "
@@ -999,6 +1022,8 @@ static void load_key_by(struct loader *L, struct job_operator *op,
         }
         op->key_fields[op->nkeys++] = k;
     }
+    if (op->nkeys != n)
+        op->nkeys = 0;      /* a broken key_by: key templates are not checked */
 }
 
 /* late_events / to: a sink reference that may not be redis for raw events. */
@@ -1067,9 +1092,13 @@ static void load_window(struct loader *L, struct job_operator *op,
         w->size_ms = get_duration(L, wn, "size", 0, 1, DUR_POSITIVE, what);
         w->slide_ms = get_duration(L, wn, "slide", 0, 1, DUR_POSITIVE, what);
         if (w->size_ms > 0 && w->slide_ms > w->size_ms)
+        {
+            char a[32], b[32];
+            duration_format(w->slide_ms, a, sizeof(a));
+            duration_format(w->size_ms, b, sizeof(b));
             err_at(L, map_get(L, wn, "slide"), "slide must not be larger than size "
-                   "(slide %lldms > size %lldms would skip events)",
-                   (long long)w->slide_ms, (long long)w->size_ms);
+                   "(slide %s > size %s would skip events)", a, b);
+        }
         break;
     case WIN_SESSION:
         w->gap_ms = get_duration(L, wn, "gap", 0, 1, DUR_POSITIVE, what);
@@ -1078,11 +1107,11 @@ static void load_window(struct loader *L, struct job_operator *op,
         yaml_node_t *tr = map_get(L, wn, "trigger");
         if (tr == NULL) {
             err_at(L, wn, "%s: missing required key 'trigger' (like \"count 100\")", what);
-            break;
+            return;
         }
         const char *s = scalar(L, tr, "'trigger'");
         if (s == NULL)
-            break;
+            return;
         long long n = 0;
         int ok = strncmp(s, "count ", 6) == 0;
         const char *p = s + 6;
@@ -1213,6 +1242,10 @@ static void load_to(struct loader *L, struct job_operator *op, yaml_node_t *m,
         n = (size_t)(to->data.sequence.items.top - to->data.sequence.items.start);
         if (n == 0) {
             err_at(L, to, "to: is an empty list");
+            return;
+        }
+        if (n > MAP_MAX) {
+            err_at(L, to, "to: has %zu entries; at most %d", n, MAP_MAX);
             return;
         }
         items = arena_alloc(L->a, n * sizeof(*items));
@@ -1355,7 +1388,7 @@ static void check_templates(struct loader *L, struct entry *snk)
     struct job *job = L->job;
     for (size_t o = 0; o < job->noperators; o++) {
         const struct job_operator *op = &job->operators[o];
-        if (op->source < 0)
+        if (op->source < 0 || op->nkeys == 0)
             continue;
         const struct job_source *src = &job->sources[op->source];
         const char *keys[16];
@@ -1465,6 +1498,56 @@ static void yaml_error(struct loader *L, yaml_parser_t *p)
     }
 }
 
+/*
+ * libyaml's scanner re-walks its stack of possible simple keys for every
+ * token, one entry per open flow collection, so "[[[[..." costs time
+ * quadratic in the depth (80,000 brackets take seconds; 4 MiB of them,
+ * hours).  No job file nests deeper than a handful of levels, so a first
+ * pass over the events stops at YAML_MAX_DEPTH, having scanned only that
+ * far.  Syntax errors are left to the loading pass, which reports them.
+ * Returns 0, or -EINVAL with the error recorded.
+ */
+#define YAML_MAX_DEPTH 64
+
+static int check_nesting(struct loader *L)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    int depth = 0, rc = 0, done = 0;
+
+    if (!yaml_parser_initialize(&p))
+        return 0;           /* the loading pass reports the memory error */
+    yaml_parser_set_input_string(&p, (const unsigned char *)L->sub.text, L->sub.len);
+    while (!done && yaml_parser_parse(&p, &ev)) {
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > YAML_MAX_DEPTH) {
+                int line, col;
+                envsubst_pos(&L->sub, ev.start_mark.line, ev.start_mark.column,
+                             &line, &col);
+                diags_add(L->d, line, col, "the job file nests more than %d levels deep",
+                          YAML_MAX_DEPTH);
+                rc = -EINVAL;
+                done = 1;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    return rc;
+}
+
 int job_load_buffer(const char *name, const char *text, size_t len,
                     const struct job_load_opts *opts, struct job **out,
                     struct diags *d)
@@ -1494,6 +1577,8 @@ int job_load_buffer(const char *name, const char *text, size_t len,
         rc = -ENOMEM;
         goto done;
     }
+    if (check_nesting(&L) < 0)
+        goto done;
     if (!yaml_parser_initialize(&parser)) {
         diags_add(d, 0, 0, "out of memory");
         rc = -ENOMEM;
