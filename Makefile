@@ -5,11 +5,13 @@
 #   make check      deps + build + unit and integration tests, plain and
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make asan       the sanitizer build only (build/asan/)
-#   make fuzz       libFuzzer on the job-file loader (FUZZ_SECONDS, default 600)
+#   make fuzz       libFuzzer on the job-file loader, then on the record
+#                   decoder and engine (FUZZ_SECONDS each, default 600)
+#   make bench      the reference job over 1,000,000 generated events
 #   make clean
 
 CC      ?= cc
-PKG_LIBS := yaml-0.1
+PKG_LIBS := yaml-0.1 libxxhash
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 CFLAGS  ?= -O2 -g
@@ -22,7 +24,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 # Debian packages the build, the tests and the later stages need.
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
-        libjsmn-dev redis-server redis-tools kcat
+        libjsmn-dev libxxhash-dev redis-server redis-tools kcat
 
 CORE_SRC := $(wildcard config/*.c engine/*.c connectors/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
@@ -35,7 +37,8 @@ core_objs = $(patsubst %.c,$(1)/%.o,$(CORE_SRC))
 cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
 test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
 
-.PHONY: all deps check test asan asan-test unit integration fuzz fuzz-deps clean
+.PHONY: all deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
+        fuzz-record bench clean
 .DEFAULT_GOAL := all
 
 all: sluice
@@ -115,17 +118,55 @@ fuzz-deps:
 	@v=$$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1); \
 	  $(MAKE) --no-print-directory PKGS="libclang-rt-$$v-dev" deps
 
+FUZZ_SRC = $(wildcard config/*.c engine/*.c)
+
 build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(wildcard config/*.c config/*.h)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
 	  tests/fuzz/fuzz_config.c $(wildcard config/*.c) $(LDLIBS_ALL)
 
-fuzz: fuzz-deps build/fuzz/fuzz_config
+build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(FUZZ_SRC) $(wildcard config/*.h engine/*.h)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
+	  tests/fuzz/fuzz_record.c $(FUZZ_SRC) $(LDLIBS_ALL)
+
+fuzz: fuzz-config fuzz-record
+
+fuzz-config: fuzz-deps build/fuzz/fuzz_config
 	@mkdir -p build/fuzz/corpus-config
 	cp tests/bad/*.yaml tests/good/*.yaml feature-pipeline.yaml build/fuzz/corpus-config/
 	build/fuzz/fuzz_config -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
 	  -dict=tests/fuzz/config.dict -artifact_prefix=build/fuzz/ \
 	  build/fuzz/corpus-config
+
+fuzz-record: fuzz-deps build/fuzz/fuzz_record sluice
+	@mkdir -p build/fuzz/corpus-record
+	./sluice gen --users 50 --events 40 --late-fraction 0.2 --invalid-fraction 0.2 \
+	  --seed 7 | sed 's/^/0/' > build/fuzz/corpus-record/seed-iso
+	cp tests/fuzz/records/* build/fuzz/corpus-record/
+	build/fuzz/fuzz_record -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -dict=tests/fuzz/record.dict -artifact_prefix=build/fuzz/ \
+	  build/fuzz/corpus-record
+
+# --- benchmark (not part of check) -----------------------------------------
+
+BENCH_EVENTS := build/bench/events-1m.jsonl
+
+$(BENCH_EVENTS): sluice
+	@mkdir -p $(dir $@)
+	./sluice gen --users 100000 --events 1000000 --seed 1 > $@
+
+build/bench/jsmn_baseline: tests/bench/jsmn_baseline.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) -O2 -g $(WARN) -o $@ $<
+
+bench: sluice $(BENCH_EVENTS) build/bench/jsmn_baseline
+	@echo "machine: $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), \
+	$$(nproc) cores, $$(free -g | awk '/Mem:/ {print $$2}') GiB"
+	@echo "--- bare jsmn tokenization of the same file (the floor for any JSON job):"
+	build/bench/jsmn_baseline $(BENCH_EVENTS)
+	@echo "--- sluice bench, reference job, best of 3:"
+	./sluice bench -c feature-pipeline.yaml --input $(BENCH_EVENTS) --repeat 3
 
 clean:
 	rm -rf build sluice

@@ -9,5 +9,13 @@ Suite *expr_suite(void);
 Suite *template_suite(void);
 Suite *job_suite(void);
 Suite *corpus_suite(void);
+Suite *diff_suite(void);
+Suite *state_table_suite(void);
+Suite *timers_suite(void);
+Suite *watermark_suite(void);
+Suite *evtime_suite(void);
+Suite *record_suite(void);
+Suite *agg_suite(void);
+Suite *engine_suite(void);
 
 #endif

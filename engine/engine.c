@@ -1,0 +1,511 @@
+/*
+ * engine.c - the job graph at run time (see engine.h).
+ *
+ * Operators that read the same source with the same key_by share a group:
+ * one state table, one key encoding and one evaluation of each distinct
+ * `where` condition per record.  A key is encoded as the raw bytes of its
+ * one string field (the common case, no copy at all), or else as its
+ * fields in order: strings length-prefixed, ints as 8 bytes, bools as one.
+ *
+ * The per-record path allocates nothing in a steady state: the decoder,
+ * key buffer and where results are reused, state blobs come from the slab,
+ * timers from their queues' arrays.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine_int.h"
+#include "eval.h"
+
+struct src_rt {
+    const struct job_source *js;
+    struct decoder *dec;
+    struct watermark wm;
+    struct group **groups;
+    size_t ngroups;
+    struct op_rt **ops;             /* every operator reading this source */
+    size_t nops;
+    int has_processing;
+};
+
+struct engine {
+    const struct job *job;
+    struct engine_output out;
+    engine_clock_fn clock;
+    void *clock_ud;
+    int64_t now;                    /* cached processing time */
+    struct slab slab;
+    struct src_rt *src;
+    struct group *groups;
+    size_t ngroups;
+    struct op_rt *ops;
+    struct engine_stats st;
+};
+
+static int64_t wall_clock(void *ud)
+{
+    (void)ud;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct slab *engine_slab(struct engine *e)
+{
+    return &e->slab;
+}
+
+/* ---- building ------------------------------------------------------------ */
+
+/* The group's index of condition w.  The same condition written in several
+ * aggregates (as separate trees) is evaluated once per record: conditions
+ * are compared by their canonical text. */
+static int where_index(void *ud, const struct expr *w)
+{
+    struct group *g = ud;
+    char a[4096], b[4096];
+    expr_format(w, g->schema, a, sizeof(a));
+    for (size_t i = 0; i < g->nwheres; i++) {
+        if (g->wheres[i] == w)
+            return (int)i;
+        expr_format(g->wheres[i], g->schema, b, sizeof(b));
+        if (strcmp(a, b) == 0)
+            return (int)i;
+    }
+    const struct expr **nw = realloc(g->wheres, (g->nwheres + 1) * sizeof(*nw));
+    if (nw == NULL)
+        return -2;
+    g->wheres = nw;
+    g->wheres[g->nwheres] = w;
+    return (int)g->nwheres++;
+}
+
+static int same_keys(const struct group *g, const struct job_operator *op)
+{
+    if (g->source != op->source || g->nkeys != op->nkeys)
+        return 0;
+    for (size_t i = 0; i < g->nkeys; i++)
+        if (g->key_fields[i] != op->key_fields[i])
+            return 0;
+    return 1;
+}
+
+static int push(void ***v, size_t *n, void *x)
+{
+    void **nv = realloc(*v, (*n + 1) * sizeof(**v));
+    if (nv == NULL)
+        return -ENOMEM;
+    nv[(*n)++] = x;
+    *v = nv;
+    return 0;
+}
+
+static int op_init(struct engine *e, struct op_rt *op, int index, struct group *g)
+{
+    const struct job_operator *jop = &e->job->operators[index];
+    const struct job_source *src = &e->job->sources[jop->source];
+    op->e = e;
+    op->index = index;
+    op->jop = jop;
+    op->g = g;
+    op->slot = g->nops;
+    op->processing = jop->window.type != WIN_GLOBAL && jop->window.time == TIME_PROCESSING;
+    op->al = jop->window.allowed_lateness_ms;
+    switch (jop->window.type) {
+    case WIN_TUMBLING:
+    case WIN_SLIDING: {
+        op->w = &win_sliding_ops;
+        op->size = jop->window.size_ms;
+        op->slide = jop->window.type == WIN_TUMBLING ? op->size : jop->window.slide_ms;
+        int64_t a = op->size, b = op->slide;
+        while (b) {
+            int64_t r = a % b;
+            a = b;
+            b = r;
+        }
+        op->pane = a;
+        break;
+    }
+    case WIN_SESSION:
+        op->w = &win_session_ops;
+        op->gap = jop->window.gap_ms;
+        break;
+    case WIN_GLOBAL:
+        op->w = &win_global_ops;
+        break;
+    }
+    if (agg_layout_build(&op->L, jop, src, where_index, g) < 0)
+        return -ENOMEM;
+    op->scratch = calloc(1, op->L.size ? op->L.size : 8);
+    op->vals = calloc(jop->naggs ? jop->naggs : 1, sizeof(*op->vals));
+    if (op->scratch == NULL || op->vals == NULL)
+        return -ENOMEM;
+    return push((void ***)&g->ops, &g->nops, op);
+}
+
+int engine_new(const struct job *job, const struct engine_opts *opts,
+               const struct engine_output *out, struct engine **ep)
+{
+    struct engine *e = calloc(1, sizeof(*e));
+    *ep = NULL;
+    if (e == NULL)
+        return -ENOMEM;
+    e->job = job;
+    e->out = *out;
+    e->clock = opts && opts->clock ? opts->clock : wall_clock;
+    e->clock_ud = opts ? opts->clock_ud : NULL;
+    e->now = e->clock(e->clock_ud);
+    uint64_t seed = opts && opts->hash_seed ? opts->hash_seed : 0x5eed5111ce5eedULL;
+
+    e->src = calloc(job->nsources ? job->nsources : 1, sizeof(*e->src));
+    e->groups = calloc(job->noperators ? job->noperators : 1, sizeof(*e->groups));
+    e->ops = calloc(job->noperators ? job->noperators : 1, sizeof(*e->ops));
+    if (e->src == NULL || e->groups == NULL || e->ops == NULL)
+        goto fail;
+    for (size_t s = 0; s < job->nsources; s++) {
+        const struct job_source *js = &job->sources[s];
+        e->src[s].js = js;
+        wm_init(&e->src[s].wm, js->out_of_orderness_ms, js->idle_timeout_ms);
+        if ((e->src[s].dec = decoder_new(js)) == NULL)
+            goto fail;
+    }
+    /* groups: operators with the same source and key fields */
+    for (size_t o = 0; o < job->noperators; o++) {
+        const struct job_operator *jop = &job->operators[o];
+        struct group *g = NULL;
+        for (size_t i = 0; i < e->ngroups; i++)
+            if (same_keys(&e->groups[i], jop))
+                g = &e->groups[i];
+        if (g == NULL) {
+            const struct job_source *js = &job->sources[jop->source];
+            g = &e->groups[e->ngroups++];
+            g->source = jop->source;
+            g->schema = js->fields;
+            g->key_fields = jop->key_fields;
+            g->nkeys = jop->nkeys;
+            g->single_string = jop->nkeys == 1 && js->fields[jop->key_fields[0]].type == VT_STRING;
+            g->keyvals = calloc(jop->nkeys ? jop->nkeys : 1, sizeof(*g->keyvals));
+            if (g->keyvals == NULL ||
+                push((void ***)&e->src[jop->source].groups, &e->src[jop->source].ngroups, g) < 0)
+                goto fail;
+        }
+        if (op_init(e, &e->ops[o], (int)o, g) < 0)
+            goto fail;
+        struct src_rt *sr = &e->src[jop->source];
+        if (push((void ***)&sr->ops, &sr->nops, &e->ops[o]) < 0)
+            goto fail;
+        sr->has_processing |= e->ops[o].processing;
+    }
+    for (size_t i = 0; i < e->ngroups; i++) {
+        struct group *g = &e->groups[i];
+        if (st_init(&g->t, g->nops, &e->slab, seed) < 0)
+            goto fail;
+        g->wres = calloc(g->nwheres ? g->nwheres : 1, 1);
+        if (g->wres == NULL)
+            goto fail;
+    }
+    *ep = e;
+    return 0;
+fail:
+    engine_free(e);
+    return -ENOMEM;
+}
+
+void engine_free(struct engine *e)
+{
+    if (e == NULL)
+        return;
+    for (size_t i = 0; i < e->ngroups; i++) {
+        struct group *g = &e->groups[i];
+        uint32_t id = 0;
+        struct st_entry *en;
+        if (g->t.idx != NULL)
+            while ((en = st_next(&g->t, &id)) != NULL)
+                for (size_t k = 0; k < g->nops; k++)
+                    if (en->op[k] != NULL)
+                        g->ops[k]->w->release(g->ops[k], en->op[k]);
+        st_destroy(&g->t);
+        free(g->ops);
+        free(g->wheres);
+        free(g->wres);
+        free(g->keybuf);
+        free(g->keyvals);
+    }
+    if (e->ops != NULL)
+        for (size_t o = 0; o < e->job->noperators; o++) {
+            struct op_rt *op = &e->ops[o];
+            tqb_destroy(&op->tqb);
+            tqh_destroy(&op->tqh);
+            agg_layout_free(&op->L);
+            free(op->scratch);
+            free(op->vals);
+        }
+    if (e->src != NULL)
+        for (size_t s = 0; s < e->job->nsources; s++) {
+            decoder_free(e->src[s].dec);
+            wm_destroy(&e->src[s].wm);
+            free(e->src[s].groups);
+            free(e->src[s].ops);
+        }
+    slab_destroy(&e->slab);
+    free(e->src);
+    free(e->groups);
+    free(e->ops);
+    free(e);
+}
+
+/* ---- keys ------------------------------------------------------------------ */
+
+static int key_encode(struct group *g, const struct record *r, const char **key, size_t *len)
+{
+    if (g->single_string) {
+        const struct value *v = &r->v[g->key_fields[0]];
+        *key = v->u.s.p;
+        *len = v->u.s.len;
+        return 0;
+    }
+    size_t need = 0;
+    for (size_t i = 0; i < g->nkeys; i++) {
+        const struct value *v = &r->v[g->key_fields[i]];
+        need += v->type == VT_STRING ? 4 + v->u.s.len : v->type == VT_INT ? 8 : 1;
+    }
+    if (need > g->keycap) {
+        size_t cap = g->keycap ? g->keycap : 64;
+        while (cap < need)
+            cap *= 2;
+        char *p = realloc(g->keybuf, cap);
+        if (p == NULL)
+            return -ENOMEM;
+        g->keybuf = p;
+        g->keycap = cap;
+    }
+    char *o = g->keybuf;
+    for (size_t i = 0; i < g->nkeys; i++) {
+        const struct value *v = &r->v[g->key_fields[i]];
+        if (v->type == VT_STRING) {
+            uint32_t n = (uint32_t)v->u.s.len;
+            memcpy(o, &n, 4);
+            if (n)
+                memcpy(o + 4, v->u.s.p, n);
+            o += 4 + n;
+        } else if (v->type == VT_INT) {
+            memcpy(o, &v->u.i, 8);
+            o += 8;
+        } else {
+            *o++ = (char)(v->u.b != 0);
+        }
+    }
+    *key = g->keybuf;
+    *len = need;
+    return 0;
+}
+
+static void key_decode(struct group *g, const struct job_source *src,
+                       const struct st_entry *en)
+{
+    const char *k = st_key(en);
+    if (g->single_string) {
+        g->keyvals[0].type = VT_STRING;
+        g->keyvals[0].u.s.p = k;
+        g->keyvals[0].u.s.len = en->klen;
+        return;
+    }
+    for (size_t i = 0; i < g->nkeys; i++) {
+        struct value *v = &g->keyvals[i];
+        v->type = src->fields[g->key_fields[i]].type;
+        if (v->type == VT_STRING) {
+            uint32_t n;
+            memcpy(&n, k, 4);
+            v->u.s.p = k + 4;
+            v->u.s.len = n;
+            k += 4 + n;
+        } else if (v->type == VT_INT) {
+            memcpy(&v->u.i, k, 8);
+            k += 8;
+        } else {
+            v->u.b = *k++ != 0;
+        }
+    }
+}
+
+/* ---- output ----------------------------------------------------------------- */
+
+void engine_emit(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
+                 const void *acc, int64_t span_ms, int refire)
+{
+    struct engine *e = op->e;
+    struct group *g = op->g;
+    key_decode(g, &e->job->sources[g->source], st_entry(&g->t, id));
+    agg_result(&op->L, acc, span_ms, op->vals);
+    struct engine_result r = {
+        .op = op->index, .keys = g->keyvals, .nkeys = g->nkeys,
+        .start = start, .end = end, .vals = op->vals, .nvals = op->L.no,
+        .refire = refire,
+    };
+    op->results++;
+    e->st.results++;
+    if (e->out.result != NULL)
+        e->out.result(e->out.ud, &r);
+}
+
+void engine_key_maybe_delete(struct op_rt *op, uint32_t id)
+{
+    struct group *g = op->g;
+    struct st_entry *en = st_entry(&g->t, id);
+    for (size_t k = 0; k < g->nops; k++)
+        if (en->op[k] != NULL)
+            return;
+    st_delete(&g->t, id);
+}
+
+/* ---- the record path -------------------------------------------------------- */
+
+static void fire_event_ops(struct src_rt *sr, int64_t wm)
+{
+    for (size_t i = 0; i < sr->nops; i++)
+        if (!sr->ops[i]->processing)
+            sr->ops[i]->w->fire_due(sr->ops[i], wm);
+}
+
+static void fire_processing_ops(struct src_rt *sr, int64_t now)
+{
+    for (size_t i = 0; i < sr->nops; i++)
+        if (sr->ops[i]->processing)
+            sr->ops[i]->w->fire_due(sr->ops[i], now);
+}
+
+int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
+                const char *data, size_t len, int64_t kafka_ts)
+{
+    struct src_rt *sr = &e->src[source];
+    struct record rec;
+    enum reject_kind kind;
+    const char *why;
+    int rc = 0;
+
+    e->st.records_in++;
+    if (decoder_decode(sr->dec, data, len, kafka_ts, &rec, &kind, &why) < 0) {
+        e->st.records_invalid++;
+        e->st.invalid_by_kind[kind]++;
+        if (e->out.invalid != NULL)
+            e->out.invalid(e->out.ud, source,
+                           sr->js->on_error == ON_ERROR_DEAD_LETTER ? sr->js->dead_letter_sink : -1,
+                           partition, offset, data, len, kind, why);
+        return 0;
+    }
+    if (sr->has_processing)
+        e->now = e->clock(e->clock_ud);
+    int64_t wm = sr->wm.current;
+    for (size_t gi = 0; gi < sr->ngroups; gi++) {
+        struct group *g = sr->groups[gi];
+        const char *key;
+        size_t klen;
+        if (key_encode(g, &rec, &key, &klen) < 0)
+            return -ENOMEM;
+        uint32_t id = st_upsert(&g->t, key, klen, st_hash(&g->t, key, klen));
+        if (id == ST_NONE)
+            return -ENOMEM;
+        for (size_t w = 0; w < g->nwheres; w++)
+            g->wres[w] = (unsigned char)eval_where(g->wheres[w], &rec);
+        for (size_t k = 0; k < g->nops; k++) {
+            struct op_rt *op = g->ops[k];
+            int64_t t = op->processing ? e->now : rec.event_time;
+            int r = op->w->add(op, id, &rec, g->wres, t, op->processing ? e->now : wm);
+            if (r == WIN_LATE) {
+                op->late++;
+                e->st.records_late++;
+                if (op->jop->window.late_sink >= 0 && e->out.late != NULL)
+                    e->out.late(e->out.ud, op->index, op->jop->window.late_sink, &rec);
+            } else if (r < 0) {
+                rc = r;
+            }
+        }
+        engine_key_maybe_delete(g->ops[0], id);
+    }
+    if (sr->js->has_event_time) {
+        int64_t nw = wm_observe(&sr->wm, partition, rec.event_time, e->now);
+        if (nw > wm)
+            fire_event_ops(sr, nw);
+    }
+    if (sr->has_processing)
+        fire_processing_ops(sr, e->now);
+    return rc;
+}
+
+int engine_partition_add(struct engine *e, int source, int32_t partition)
+{
+    return wm_add(&e->src[source].wm, partition, e->now);
+}
+
+void engine_partition_remove(struct engine *e, int source, int32_t partition)
+{
+    struct src_rt *sr = &e->src[source];
+    int64_t before = sr->wm.current;
+    int64_t nw = (wm_remove(&sr->wm, partition), sr->wm.current);
+    if (nw > before)
+        fire_event_ops(sr, nw);
+}
+
+void engine_partition_end(struct engine *e, int source, int32_t partition)
+{
+    struct src_rt *sr = &e->src[source];
+    int64_t before = sr->wm.current;
+    int64_t nw = wm_end_partition(&sr->wm, partition);
+    if (nw > before)
+        fire_event_ops(sr, nw);
+}
+
+void engine_tick(struct engine *e)
+{
+    e->now = e->clock(e->clock_ud);
+    for (size_t s = 0; s < e->job->nsources; s++) {
+        struct src_rt *sr = &e->src[s];
+        int64_t before = sr->wm.current;
+        int64_t nw = wm_tick(&sr->wm, e->now);
+        if (nw > before)
+            fire_event_ops(sr, nw);
+        fire_processing_ops(sr, e->now);
+    }
+}
+
+void engine_finish(struct engine *e)
+{
+    for (size_t s = 0; s < e->job->nsources; s++) {
+        struct src_rt *sr = &e->src[s];
+        fire_event_ops(sr, wm_finish(&sr->wm));
+        fire_processing_ops(sr, INT64_MAX);
+    }
+}
+
+/* ---- figures ------------------------------------------------------------------ */
+
+void engine_get_stats(const struct engine *e, struct engine_stats *st)
+{
+    *st = e->st;
+    st->state_keys = 0;
+    st->state_slab_bytes = slab_bytes(&e->slab);
+    st->state_slab_live = e->slab.live_bytes + e->slab.large_bytes;
+    st->state_table_bytes = st->state_timer_bytes = 0;
+    for (size_t i = 0; i < e->ngroups; i++) {
+        st->state_keys += e->groups[i].t.count;
+        st->state_table_bytes += st_bytes(&e->groups[i].t);
+    }
+    for (size_t o = 0; o < e->job->noperators; o++)
+        st->state_timer_bytes += tqb_bytes(&e->ops[o].tqb) + tqh_bytes(&e->ops[o].tqh);
+    st->state_bytes = st->state_slab_bytes + st->state_table_bytes + st->state_timer_bytes;
+}
+
+void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t *late)
+{
+    *results = e->ops[op].results;
+    *late = e->ops[op].late;
+}
+
+int64_t engine_watermark(const struct engine *e, int source)
+{
+    return e->src[source].wm.current;
+}

@@ -1,0 +1,123 @@
+/*
+ * engine.h - the job graph at run time: records in, window results out.
+ *
+ * The engine owns everything between a raw record and a fired window:
+ * decoding (record.h), keying, the state tables (state_table.h), window
+ * operators with their timers, watermarks, and counters.  It does no I/O.
+ * Callers feed it records (from Kafka, a file, or a benchmark buffer) and
+ * receive results through a struct engine_output; connectors turn those
+ * into Redis writes, Kafka records or JSON lines.
+ *
+ * Processing order, the contract of SPEC section 3: for each record, (1)
+ * decode it, (2) for every operator on its source, judge lateness against
+ * the watermark as it was before this record, update state, and fire
+ * immediately any window a late-but-allowed record updates, then (3)
+ * advance the partition's watermark with the record's event time and fire,
+ * in time order, every window the new watermark has passed, before the
+ * next record is looked at.
+ *
+ * Time: event time comes from records.  Processing time and idleness come
+ * from engine_opts.clock (the wall clock by default; tests pass a fake).
+ * Single-threaded: one loop thread calls everything.
+ */
+#ifndef SLUICE_ENGINE_H
+#define SLUICE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../config/job.h"
+#include "record.h"
+#include "value.h"
+
+struct engine;
+
+/* One fired window. Everything it points to is valid during the callback only. */
+struct engine_result {
+    int op;                         /* index into job->operators */
+    const struct value *keys;       /* the operator's key_by fields, in order */
+    size_t nkeys;
+    int64_t start, end;             /* window bounds (ms); INT64_MIN for global windows */
+    const struct value *vals;       /* one per aggregate, in job order */
+    size_t nvals;
+    int refire;                     /* a late record updated an already fired window */
+};
+
+struct engine_output {
+    void *ud;
+    /* A window fired. */
+    void (*result)(void *ud, const struct engine_result *r);
+    /* A record was too late for every window of operator op; sink is the
+     * operator's late_events sink (index into job->sinks). */
+    void (*late)(void *ud, int op, int sink, const struct record *rec);
+    /* A record was rejected; dead_letter is the source's dead-letter sink
+     * or -1 when on_error is skip. */
+    void (*invalid)(void *ud, int source, int dead_letter, int32_t partition,
+                    int64_t offset, const char *raw, size_t len, enum reject_kind kind,
+                    const char *why);
+};
+
+typedef int64_t (*engine_clock_fn)(void *ud);   /* processing time, ms since the epoch */
+
+struct engine_opts {
+    engine_clock_fn clock;          /* NULL: the wall clock */
+    void *clock_ud;
+    uint64_t hash_seed;             /* 0: a fixed default (reproducible layouts) */
+};
+
+/* Builds the engine for job (borrowed: it must outlive the engine).
+ * Returns 0 or -ENOMEM. */
+int engine_new(const struct job *job, const struct engine_opts *opts,
+               const struct engine_output *out, struct engine **ep);
+void engine_free(struct engine *e);
+
+/*
+ * Feeds one raw record of source `source` from `partition` at `offset`
+ * (offsets are carried for dead letters and checkpoints; any value works
+ * for files).  kafka_ts is the Kafka timestamp (ms) or 0.  Bad records are
+ * counted and reported through out->invalid; they never fail the call.
+ * Returns 0, or -ENOMEM when state could not grow (the record is not
+ * applied; the caller should stop and restore).
+ */
+int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
+                const char *data, size_t len, int64_t kafka_ts);
+
+/* Partition assignment (a new partition holds the watermark back until its
+ * first record or until it is idle) and revocation. */
+int engine_partition_add(struct engine *e, int source, int32_t partition);
+void engine_partition_remove(struct engine *e, int source, int32_t partition);
+
+/* Bounded mode: the partition has reached the end offset it had at start. */
+void engine_partition_end(struct engine *e, int source, int32_t partition);
+
+/* Re-reads the clock: idleness, processing-time windows.  Call it on a
+ * timer (the daemon does every 100 ms). */
+void engine_tick(struct engine *e);
+
+/* End of bounded input: every source's watermark goes to +infinity, so
+ * every open event-time window fires; processing-time windows fire too. */
+void engine_finish(struct engine *e);
+
+struct engine_stats {
+    uint64_t records_in;            /* fed, valid or not */
+    uint64_t records_invalid;
+    uint64_t invalid_by_kind[REJ_NKINDS];
+    uint64_t records_late;          /* dropped (or sent to late_events) by some operator */
+    uint64_t results;               /* windows fired (re-fires included) */
+    uint64_t state_keys;            /* keys with state, over all key groups */
+    uint64_t state_bytes;           /* all of the below */
+    uint64_t state_table_bytes;     /* key index and entries */
+    uint64_t state_slab_bytes;      /* slab pages and large blobs (panes, sessions...) */
+    uint64_t state_slab_live;       /* of which in use */
+    uint64_t state_timer_bytes;     /* timer queues */
+};
+
+void engine_get_stats(const struct engine *e, struct engine_stats *st);
+
+/* Per operator: fired windows and late records. */
+void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t *late);
+
+/* The watermark of a source (WM_MIN before any, WM_MAX after finish). */
+int64_t engine_watermark(const struct engine *e, int source);
+
+#endif

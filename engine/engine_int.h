@@ -1,0 +1,99 @@
+/*
+ * engine_int.h - what the engine's own files share (not for connectors).
+ *
+ * engine.c builds the graph and runs the per-record path; each window type
+ * lives in its own file (win_sliding.c, win_session.c, win_global.c) behind
+ * struct win_ops.  A window operator keeps one blob per key in the key
+ * group's state table (entry->op[slot]), allocated from the engine's slab,
+ * and its own timer queue.
+ */
+#ifndef SLUICE_ENGINE_INT_H
+#define SLUICE_ENGINE_INT_H
+
+#include "agg.h"
+#include "engine.h"
+#include "slab.h"
+#include "state_table.h"
+#include "timers.h"
+#include "watermark.h"
+
+struct engine;
+struct group;
+struct op_rt;
+
+enum { WIN_ADDED = 0, WIN_LATE = 1 };
+
+struct win_ops {
+    /* Adds record r (event or processing time t) for key id while the
+     * watermark is wm.  Returns WIN_ADDED, WIN_LATE (too late for every
+     * window: not applied) or -ENOMEM. */
+    int (*add)(struct op_rt *op, uint32_t id, const struct record *r,
+               const unsigned char *wres, int64_t t, int64_t wm);
+    /* Fires everything due at or before wm, in time order. */
+    int (*fire_due)(struct op_rt *op, int64_t wm);
+    /* Frees a key's blob (engine teardown). */
+    void (*release)(struct op_rt *op, void *blob);
+    /* Bytes a blob holds (for the state-size figures). */
+    size_t (*blob_bytes)(const struct op_rt *op, const void *blob);
+};
+
+extern const struct win_ops win_sliding_ops, win_session_ops, win_global_ops;
+
+struct op_rt {
+    struct engine *e;
+    int index;                      /* in job->operators */
+    const struct job_operator *jop;
+    struct group *g;
+    size_t slot;                    /* entry->op[slot] */
+    const struct win_ops *w;
+    struct agg_layout L;
+    int processing;                 /* processing-time windows */
+    int64_t size, slide, pane, gap, al;
+    struct tq_buckets tqb;          /* sliding and tumbling */
+    struct tq_heap tqh;             /* session */
+    void *scratch;                  /* one accumulator block, for firing */
+    struct value *vals;             /* results of one window */
+    uint64_t results, late;
+};
+
+struct group {
+    int source;
+    const struct schema_field *schema;
+    int *key_fields;                /* schema indexes */
+    size_t nkeys;
+    int single_string;              /* one string key: the key bytes are the string */
+    struct state_table t;
+    struct op_rt **ops;
+    size_t nops;
+    const struct expr **wheres;     /* distinct where conditions of its operators */
+    size_t nwheres;
+    unsigned char *wres;            /* their results for the current record */
+    char *keybuf;                   /* encoded key of the current record */
+    size_t keycap;
+    struct value *keyvals;          /* decoded key of a firing window */
+};
+
+/* The blob of op for key id (NULL when it holds nothing). */
+static inline void **op_blob(const struct op_rt *op, uint32_t id)
+{
+    return &st_entry(&op->g->t, id)->op[op->slot];
+}
+
+struct slab *engine_slab(struct engine *e);
+
+/* Emits one window of op for key id: its bounds and accumulator.  span_ms
+ * is a session's (latest - earliest) event time. */
+void engine_emit(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
+                 const void *acc, int64_t span_ms, int refire);
+
+/* Deletes key id when none of its group's operators holds anything. */
+void engine_key_maybe_delete(struct op_rt *op, uint32_t id);
+
+/* Floor division for possibly negative times. */
+static inline int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+#endif

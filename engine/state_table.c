@@ -1,0 +1,278 @@
+/*
+ * state_table.c - keyed entries with an incrementally grown index
+ * (see state_table.h).
+ *
+ * Index slots are (id + 1, hash); 0 is empty and TOMB a deleted slot that
+ * probes walk past.  Load (live + tombstones) is kept at or below 3/4:
+ * beyond it a new index is made, twice as large when live keys are over
+ * half of the slots, the same size otherwise (which clears tombstones),
+ * and ST_MIGRATE_STEP old slots move across on every find, insert and
+ * delete.  Moved slots become tombstones in the old index, so probe chains
+ * of keys not yet moved stay intact; the old index is freed when the
+ * cursor reaches its end.  During a migration a lookup checks the new index
+ * and then the old one.
+ */
+#include "state_table.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#define ST_CHUNK 1024u
+#define ST_MIGRATE_STEP 64
+#define ST_MIN_SLOTS 64
+#define TOMB UINT32_MAX
+
+struct st_slot {
+    uint32_t idp1;                  /* id + 1; 0 empty; TOMB deleted */
+    uint32_t hash;
+};
+
+struct st_index {
+    size_t cap;                     /* power of two */
+    size_t used, tombs;
+    struct st_slot slots[];
+};
+
+static struct st_index *index_new(size_t cap)
+{
+    struct st_index *ix = calloc(1, sizeof(*ix) + cap * sizeof(struct st_slot));
+    if (ix != NULL)
+        ix->cap = cap;
+    return ix;
+}
+
+int st_init(struct state_table *t, size_t nops, struct slab *slab, uint64_t seed)
+{
+    memset(t, 0, sizeof(*t));
+    t->nops = nops;
+    t->stride = sizeof(struct st_entry) + nops * sizeof(void *);
+    t->slab = slab;
+    t->seed = seed;
+    t->idx = index_new(ST_MIN_SLOTS);
+    return t->idx ? 0 : -ENOMEM;
+}
+
+void st_destroy(struct state_table *t)
+{
+    for (size_t c = 0; c < t->nchunks; c++) {
+        for (uint32_t i = 0; i < ST_CHUNK; i++) {
+            uint32_t id = (uint32_t)(c * ST_CHUNK + i);
+            if (id >= t->next_id)
+                break;
+            struct st_entry *e = st_entry(t, id);
+            if (e->klen != ST_NONE && e->klen > ST_INLINE_KEY)
+                slab_free(t->slab, e->key.p, e->klen);
+        }
+        free(t->chunks[c]);
+    }
+    free(t->chunks);
+    free(t->free_ids);
+    free(t->idx);
+    free(t->old);
+    memset(t, 0, sizeof(*t));
+}
+
+uint32_t st_hash(const struct state_table *t, const void *key, size_t len)
+{
+    return (uint32_t)XXH3_64bits_withSeed(key, len, t->seed);
+}
+
+static int key_eq(const struct state_table *t, uint32_t id, const void *key, size_t len)
+{
+    const struct st_entry *e = st_entry(t, id);
+    return e->klen == len && memcmp(st_key(e), key, len) == 0;
+}
+
+/* Slot index of key in ix, or -1. */
+static long index_find(const struct state_table *t, const struct st_index *ix,
+                       const void *key, size_t len, uint32_t hash)
+{
+    size_t mask = ix->cap - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        const struct st_slot *s = &ix->slots[i];
+        if (s->idp1 == 0)
+            return -1;
+        if (s->idp1 != TOMB && s->hash == hash && key_eq(t, s->idp1 - 1, key, len))
+            return (long)i;
+    }
+}
+
+static void index_put(struct st_index *ix, uint32_t id, uint32_t hash)
+{
+    size_t mask = ix->cap - 1;
+    size_t i = hash & mask;
+    while (ix->slots[i].idp1 != 0 && ix->slots[i].idp1 != TOMB)
+        i = (i + 1) & mask;
+    if (ix->slots[i].idp1 == TOMB)
+        ix->tombs--;
+    ix->slots[i].idp1 = id + 1;
+    ix->slots[i].hash = hash;
+    ix->used++;
+}
+
+static void migrate_step(struct state_table *t)
+{
+    struct st_index *old = t->old;
+    if (old == NULL)
+        return;
+    size_t end = t->migrate_pos + ST_MIGRATE_STEP;
+    if (end > old->cap)
+        end = old->cap;
+    for (size_t i = t->migrate_pos; i < end; i++) {
+        struct st_slot *s = &old->slots[i];
+        if (s->idp1 != 0 && s->idp1 != TOMB) {
+            index_put(t->idx, s->idp1 - 1, s->hash);
+            s->idp1 = TOMB;
+            old->used--;
+        }
+    }
+    t->migrate_pos = end;
+    if (end == old->cap) {
+        free(old);
+        t->old = NULL;
+    }
+}
+
+/* Starts a new index when this one is too full.  While a migration runs
+ * the new index has room for every key, so it never needs to grow. */
+static int maybe_grow(struct state_table *t)
+{
+    struct st_index *ix = t->idx;
+    if (t->old != NULL || (ix->used + ix->tombs + 1) * 4 <= ix->cap * 3)
+        return 0;
+    size_t cap = ix->cap;
+    if ((t->count + 1) * 2 > cap)
+        cap *= 2;
+    struct st_index *n = index_new(cap);
+    if (n == NULL)
+        return -ENOMEM;
+    t->old = ix;
+    t->idx = n;
+    t->migrate_pos = 0;
+    migrate_step(t);
+    return 0;
+}
+
+uint32_t st_find(struct state_table *t, const void *key, size_t len, uint32_t hash)
+{
+    migrate_step(t);
+    long i = index_find(t, t->idx, key, len, hash);
+    if (i >= 0)
+        return t->idx->slots[i].idp1 - 1;
+    if (t->old != NULL && (i = index_find(t, t->old, key, len, hash)) >= 0)
+        return t->old->slots[i].idp1 - 1;
+    return ST_NONE;
+}
+
+static uint32_t id_alloc(struct state_table *t)
+{
+    if (t->nfree > 0)
+        return t->free_ids[--t->nfree];
+    uint32_t id = t->next_id;
+    if (id == ST_NONE - 1)
+        return ST_NONE;
+    if (id / ST_CHUNK >= t->nchunks) {
+        struct st_entry **c = realloc(t->chunks, (t->nchunks + 1) * sizeof(*c));
+        if (c == NULL)
+            return ST_NONE;
+        t->chunks = c;
+        c[t->nchunks] = malloc(ST_CHUNK * t->stride);
+        if (c[t->nchunks] == NULL)
+            return ST_NONE;
+        t->nchunks++;
+    }
+    t->next_id++;
+    return id;
+}
+
+uint32_t st_upsert(struct state_table *t, const void *key, size_t len, uint32_t hash)
+{
+    uint32_t id = st_find(t, key, len, hash);
+    if (id != ST_NONE)
+        return id;
+    if (len >= ST_NONE || maybe_grow(t) < 0)
+        return ST_NONE;
+    char *long_key = NULL;
+    if (len > ST_INLINE_KEY && (long_key = slab_alloc(t->slab, len)) == NULL)
+        return ST_NONE;
+    id = id_alloc(t);
+    if (id == ST_NONE) {
+        slab_free(t->slab, long_key, len);
+        return ST_NONE;
+    }
+    struct st_entry *e = st_entry(t, id);
+    memset(e, 0, t->stride);
+    e->hash = hash;
+    e->klen = (uint32_t)len;
+    if (long_key != NULL) {
+        memcpy(long_key, key, len);
+        e->key.p = long_key;
+    } else {
+        memcpy(e->key.inl, key, len);
+    }
+    index_put(t->idx, id, hash);
+    t->count++;
+    return id;
+}
+
+static int index_remove(struct state_table *t, struct st_index *ix, uint32_t id,
+                        uint32_t hash)
+{
+    size_t mask = ix->cap - 1;
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
+        struct st_slot *s = &ix->slots[i];
+        if (s->idp1 == 0)
+            return -1;
+        if (s->idp1 == id + 1) {
+            s->idp1 = TOMB;
+            ix->used--;
+            ix->tombs++;
+            (void)t;
+            return 0;
+        }
+    }
+}
+
+void st_delete(struct state_table *t, uint32_t id)
+{
+    struct st_entry *e = st_entry(t, id);
+    migrate_step(t);
+    if (index_remove(t, t->idx, id, e->hash) < 0 && t->old != NULL)
+        index_remove(t, t->old, id, e->hash);
+    if (e->klen > ST_INLINE_KEY)
+        slab_free(t->slab, e->key.p, e->klen);
+    e->klen = ST_NONE;
+    t->count--;
+    if (t->nfree == t->capfree) {
+        size_t cap = t->capfree ? t->capfree * 2 : 256;
+        uint32_t *f = realloc(t->free_ids, cap * sizeof(*f));
+        if (f == NULL)
+            return;             /* the id is leaked, not reused; harmless */
+        t->free_ids = f;
+        t->capfree = cap;
+    }
+    t->free_ids[t->nfree++] = id;
+}
+
+struct st_entry *st_next(const struct state_table *t, uint32_t *id)
+{
+    while (*id < t->next_id) {
+        struct st_entry *e = st_entry(t, (*id)++);
+        if (e->klen != ST_NONE)
+            return e;
+    }
+    return NULL;
+}
+
+size_t st_bytes(const struct state_table *t)
+{
+    size_t b = sizeof(struct st_index) + t->idx->cap * sizeof(struct st_slot);
+    if (t->old != NULL)
+        b += sizeof(struct st_index) + t->old->cap * sizeof(struct st_slot);
+    b += t->nchunks * ST_CHUNK * t->stride;
+    b += t->capfree * sizeof(uint32_t);
+    return b;   /* long keys are in the slab, counted there */
+}

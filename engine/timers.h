@@ -1,0 +1,66 @@
+/*
+ * timers.h - event-time and processing-time timers of the window operators.
+ *
+ * Two queues, because the two kinds of windows have very different timers:
+ *
+ *  - tq_buckets: tumbling and sliding windows end on a grid (multiples of
+ *    the slide, plus the size), so many keys share each firing time.  A
+ *    sorted array of buckets, one per distinct time, each a list of key ids
+ *    in insertion order.  Adding is an append, firing a walk along the list:
+ *    no per-timer comparisons at all, which matters when a million keys
+ *    fire at one slide boundary.
+ *  - tq_heap: session windows end anywhere, so a 4-ary min-heap of
+ *    (time, seq, id).  seq is an insertion counter so that timers due at
+ *    the same moment fire in the order they were set, on every replay.
+ *
+ * Both are "lazy": an entry is a hint to look at a key at that time, and
+ * the operator checks its state to see whether anything is really due, so
+ * a timer made stale by a merge or a re-registration is simply skipped and
+ * never has to be found and removed.
+ */
+#ifndef SLUICE_TIMERS_H
+#define SLUICE_TIMERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tq_bucket {
+    int64_t time;
+    uint32_t *ids;
+    uint32_t n, cap;
+    uint32_t done;                  /* ids[0 .. done) have been popped */
+};
+
+struct tq_buckets {
+    struct tq_bucket *b;            /* sorted by time from b[head] */
+    size_t head, n, cap;            /* live buckets are b[head .. n) */
+    size_t entries;                 /* pending ids */
+};
+
+/* Zeroed is empty. Returns 0 or -ENOMEM. */
+int tqb_add(struct tq_buckets *q, int64_t time, uint32_t id);
+/* Pops the next entry with time <= now into *time and *id; 0 when none is due. */
+int tqb_pop_due(struct tq_buckets *q, int64_t now, int64_t *time, uint32_t *id);
+/* Earliest pending time, or INT64_MAX. */
+int64_t tqb_next(const struct tq_buckets *q);
+size_t tqb_bytes(const struct tq_buckets *q);
+void tqb_destroy(struct tq_buckets *q);
+
+struct tq_entry {
+    int64_t time;
+    uint32_t seq, id;
+};
+
+struct tq_heap {
+    struct tq_entry *e;
+    size_t n, cap;
+    uint32_t seq;
+};
+
+int tqh_add(struct tq_heap *q, int64_t time, uint32_t id);
+int tqh_pop_due(struct tq_heap *q, int64_t now, int64_t *time, uint32_t *id);
+int64_t tqh_next(const struct tq_heap *q);
+size_t tqh_bytes(const struct tq_heap *q);
+void tqh_destroy(struct tq_heap *q);
+
+#endif

@@ -1,0 +1,70 @@
+/*
+ * win_global.c - the global window with a count trigger.
+ *
+ * Flink's GlobalWindows with CountTrigger.of(N): one window per key that
+ * never ends; every Nth record of the key fires it with the aggregates over
+ * every record of the key so far (the trigger fires without purging).  It
+ * has no time, so nothing is ever late and nothing fires on a watermark or
+ * at the end of bounded input: the state is a running aggregate, kept (and
+ * checkpointed) for as long as the job runs.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "engine_int.h"
+
+struct gl_blob {
+    int64_t count;                  /* records since the key began */
+    /* accumulator follows */
+};
+
+static size_t blob_size(const struct op_rt *op)
+{
+    return sizeof(struct gl_blob) + op->L.size;
+}
+
+static int gl_add(struct op_rt *op, uint32_t id, const struct record *r,
+                  const unsigned char *wres, int64_t t, int64_t wm)
+{
+    (void)wm;
+    void **slot = op_blob(op, id);
+    struct gl_blob *b = *slot;
+    if (b == NULL) {
+        b = slab_alloc(engine_slab(op->e), blob_size(op));
+        if (b == NULL)
+            return -ENOMEM;
+        memset(b, 0, blob_size(op));
+        *slot = b;
+    }
+    if (agg_add(&op->L, b + 1, r, wres, t, engine_slab(op->e)) < 0)
+        return -ENOMEM;
+    if (++b->count % op->jop->window.trigger_count == 0)
+        engine_emit(op, id, INT64_MIN, INT64_MIN, b + 1, 0, 0);
+    return WIN_ADDED;
+}
+
+static int gl_fire_due(struct op_rt *op, int64_t wm)
+{
+    (void)op;
+    (void)wm;
+    return 0;
+}
+
+static void gl_release(struct op_rt *op, void *blob)
+{
+    agg_release(&op->L, (struct gl_blob *)blob + 1, engine_slab(op->e));
+    slab_free(engine_slab(op->e), blob, blob_size(op));
+}
+
+static size_t gl_blob_bytes(const struct op_rt *op, const void *blob)
+{
+    return slab_class_size(blob_size(op)) +
+           agg_owned_bytes(&op->L, (const struct gl_blob *)blob + 1);
+}
+
+const struct win_ops win_global_ops = {
+    .add = gl_add,
+    .fire_due = gl_fire_due,
+    .release = gl_release,
+    .blob_bytes = gl_blob_bytes,
+};

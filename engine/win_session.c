@@ -1,0 +1,253 @@
+/*
+ * win_session.c - session windows, merged as Flink's EventTimeSessionWindows.
+ *
+ * A record at t opens [t, t + gap).  Every session of the key that
+ * intersects it, in Flink's sense (a.start <= b.end && a.end >= b.start, so
+ * touching counts: a record exactly `gap` after the last one continues the
+ * session), merges with it into one session [earliest event, latest event
+ * + gap).  The merged session is what lateness is judged on: a record that
+ * joins a session that has not fired is on time even when its own window
+ * [t, t + gap) would be late (SPEC section 3).  A session fires when the
+ * watermark reaches end - 1 and is dropped at end - 1 + allowed_lateness;
+ * a record that merges into a fired, not yet dropped session fires it
+ * again at once.
+ *
+ * Per key, a blob: a header and the open sessions sorted by start (they
+ * never overlap or touch, or they would have merged), each with its first
+ * and latest event time, a fired flag and an accumulator.  The key has one
+ * timer at its next_check: the earliest end - 1 of an unfired session or
+ * end - 1 + allowed_lateness of a fired one.  Extending a session does not
+ * move its timer; the timer finds the session extended, fires nothing and
+ * re-arms at the new end, so a busy session costs a timer per gap, not
+ * per record.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+
+struct ss_blob {
+    uint32_t n, cap;
+    int64_t next_check;
+    /* then cap sessions of sess_stride(op) bytes */
+};
+
+struct sess {
+    int64_t start, last;            /* earliest and latest event time */
+    int64_t fired;
+    /* accumulator follows */
+};
+
+#define NONE INT64_MAX
+
+static size_t sess_stride(const struct op_rt *op)
+{
+    return sizeof(struct sess) + op->L.size;
+}
+
+static size_t blob_size(const struct op_rt *op, size_t cap)
+{
+    return sizeof(struct ss_blob) + cap * sess_stride(op);
+}
+
+/* Room for at least `want` entries, and as many more as the slab class
+ * that has to be taken anyway holds. */
+static size_t fit_cap(const struct op_rt *op, size_t want)
+{
+    if (want > 4 && want < want + want / 4)
+        want += want / 4;           /* large blobs grow geometrically */
+    return (slab_class_size(blob_size(op, want)) - sizeof(struct ss_blob)) / sess_stride(op);
+}
+
+static struct sess *sess_at(const struct op_rt *op, struct ss_blob *b, size_t i)
+{
+    return (struct sess *)((char *)(b + 1) + i * sess_stride(op));
+}
+
+static void *sess_acc(struct sess *s)
+{
+    return s + 1;
+}
+
+static int64_t sess_end(const struct op_rt *op, const struct sess *s)
+{
+    return s->last + op->gap;
+}
+
+static int64_t sess_check(const struct op_rt *op, const struct sess *s)
+{
+    return sess_end(op, s) - 1 + (s->fired ? op->al : 0);
+}
+
+static void fire(struct op_rt *op, uint32_t id, struct sess *s, int refire)
+{
+    engine_emit(op, id, s->start, sess_end(op, s), sess_acc(s), s->last - s->start, refire);
+    s->fired = 1;
+}
+
+static void blob_free(struct op_rt *op, struct ss_blob *b)
+{
+    struct slab *slab = engine_slab(op->e);
+    for (size_t i = 0; i < b->n; i++)
+        agg_release(&op->L, sess_acc(sess_at(op, b, i)), slab);
+    slab_free(slab, b, blob_size(op, b->cap));
+}
+
+static int arm(struct op_rt *op, uint32_t id, struct ss_blob *b)
+{
+    int64_t check = NONE;
+    for (size_t i = 0; i < b->n; i++) {
+        int64_t c = sess_check(op, sess_at(op, b, i));
+        if (c < check)
+            check = c;
+    }
+    if (check >= b->next_check && b->next_check != NONE)
+        return 0;                   /* the pending timer comes first anyway */
+    b->next_check = check;
+    if (check != NONE && tqh_add(&op->tqh, check, id) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+static int ss_add(struct op_rt *op, uint32_t id, const struct record *r,
+                  const unsigned char *wres, int64_t t, int64_t wm)
+{
+    struct slab *slab = engine_slab(op->e);
+    void **slot = op_blob(op, id);
+    struct ss_blob *b = *slot;
+
+    /* the sessions [lo, hi) that intersect [t, t + gap) */
+    size_t lo = 0, hi = 0;
+    int64_t start = t, last = t;
+    if (b != NULL) {
+        while (lo < b->n && sess_end(op, sess_at(op, b, lo)) < t)
+            lo++;
+        hi = lo;
+        while (hi < b->n && sess_at(op, b, hi)->start <= t + op->gap)
+            hi++;
+        if (hi > lo) {
+            if (sess_at(op, b, lo)->start < start)
+                start = sess_at(op, b, lo)->start;
+            if (sess_at(op, b, hi - 1)->last > last)
+                last = sess_at(op, b, hi - 1)->last;
+        }
+    }
+    if (last + op->gap - 1 + op->al <= wm)
+        return WIN_LATE;
+
+    if (b == NULL) {
+        size_t cap = fit_cap(op, 1);
+        b = slab_alloc(slab, blob_size(op, cap));
+        if (b == NULL)
+            return -ENOMEM;
+        memset(b, 0, sizeof(*b));
+        b->cap = (uint32_t)cap;
+        b->next_check = NONE;
+        *slot = b;
+    }
+    struct sess *s;
+    if (hi == lo) {                         /* a new session at lo */
+        if (b->n == b->cap) {
+            size_t cap = fit_cap(op, (size_t)b->n + 1);
+            struct ss_blob *nb = slab_alloc(slab, blob_size(op, cap));
+            if (nb == NULL)
+                return -ENOMEM;
+            memcpy(nb, b, blob_size(op, b->n));
+            nb->cap = (uint32_t)cap;
+            slab_free(slab, b, blob_size(op, b->cap));
+            *slot = b = nb;
+        }
+        s = sess_at(op, b, lo);
+        memmove((char *)s + sess_stride(op), s, (b->n - lo) * sess_stride(op));
+        memset(s, 0, sess_stride(op));
+        b->n++;
+    } else {                                /* merge lo+1 .. hi-1 into lo */
+        s = sess_at(op, b, lo);
+        for (size_t i = lo + 1; i < hi; i++) {
+            struct sess *o = sess_at(op, b, i);
+            if (agg_merge(&op->L, sess_acc(s), sess_acc(o), AGG_MOVE, slab) < 0)
+                return -ENOMEM;
+            agg_release(&op->L, sess_acc(o), slab);
+            s->fired |= o->fired;
+        }
+        if (hi - lo > 1) {
+            memmove(sess_at(op, b, lo + 1), sess_at(op, b, hi),
+                    (b->n - hi) * sess_stride(op));
+            b->n = (uint32_t)(b->n - (hi - lo - 1));
+        }
+    }
+    s->start = start;
+    s->last = last;
+    if (agg_add(&op->L, sess_acc(s), r, wres, t, slab) < 0)
+        return -ENOMEM;
+    if (sess_end(op, s) - 1 <= wm)
+        fire(op, id, s, 1);                 /* within allowed lateness: again, now */
+    else
+        s->fired = 0;                       /* it fires (again) at its new end */
+    return arm(op, id, b) < 0 ? -ENOMEM : WIN_ADDED;
+}
+
+static void ss_check(struct op_rt *op, uint32_t id, int64_t T)
+{
+    const struct state_table *t = &op->g->t;
+    if (id >= t->next_id || st_entry(t, id)->klen == ST_NONE)
+        return;
+    void **slot = op_blob(op, id);
+    struct ss_blob *b = *slot;
+    if (b == NULL || b->next_check != T)
+        return;
+    size_t keep = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct sess *s = sess_at(op, b, i);
+        if (!s->fired && sess_end(op, s) - 1 <= T)
+            fire(op, id, s, 0);
+        if (s->fired && sess_end(op, s) - 1 + op->al <= T) {
+            agg_release(&op->L, sess_acc(s), engine_slab(op->e));
+            continue;
+        }
+        if (keep != i)
+            memmove(sess_at(op, b, keep), s, sess_stride(op));
+        keep++;
+    }
+    b->n = (uint32_t)keep;
+    if (b->n == 0) {
+        blob_free(op, b);
+        *slot = NULL;
+        engine_key_maybe_delete(op, id);
+        return;
+    }
+    b->next_check = NONE;
+    arm(op, id, b);
+}
+
+static int ss_fire_due(struct op_rt *op, int64_t wm)
+{
+    int64_t T;
+    uint32_t id;
+    while (tqh_pop_due(&op->tqh, wm, &T, &id))
+        ss_check(op, id, T);
+    return 0;
+}
+
+static void ss_release(struct op_rt *op, void *blob)
+{
+    blob_free(op, blob);
+}
+
+static size_t ss_blob_bytes(const struct op_rt *op, const void *blob)
+{
+    const struct ss_blob *b = blob;
+    size_t n = slab_class_size(blob_size(op, b->cap));
+    if (op->L.owns)
+        for (size_t i = 0; i < b->n; i++)
+            n += agg_owned_bytes(&op->L, sess_acc(sess_at(op, (struct ss_blob *)b, i)));
+    return n;
+}
+
+const struct win_ops win_session_ops = {
+    .add = ss_add,
+    .fire_due = ss_fire_due,
+    .release = ss_release,
+    .blob_bytes = ss_blob_bytes,
+};

@@ -1,0 +1,598 @@
+/*
+ * test_diff.c - differential tests: the engine against a deliberately
+ * simple reference implementation of SPEC section 3.
+ *
+ * The reference keeps every record.  For tumbling and sliding windows it
+ * keeps, per (key, window start), the list of records the window holds;
+ * for sessions, per key, the live sessions as lists of records, merged by
+ * the SPEC's rule; for global windows, every record of the key.  Every
+ * result is recomputed from the raw records of its window: no panes, no
+ * accumulators, no timers.  Watermark and lateness follow the SPEC text
+ * literally: lateness is judged against the watermark before the record,
+ * the watermark is max event time - out_of_orderness - 1 after it, and
+ * every window whose end - 1 the watermark has reached fires before the
+ * next record.
+ *
+ * Each stream is random: many keys, times out of order within and beyond
+ * the bound, late records, allowed lateness, every aggregate with and
+ * without where.  Both sides tag each result with the index of the record
+ * after which it fired, and the two multisets must be identical, window by
+ * window and value by value (doubles compared bit for bit).  Doubles in
+ * the streams are multiples of 1/1024, so the reference can sum them
+ * exactly in integers.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../config/job.h"
+#include "../../engine/engine.h"
+#include "suites.h"
+
+#define STREAMS 1000
+#define MAXREC 240
+
+/* ---- random ------------------------------------------------------------- */
+
+static uint64_t rs;
+
+static uint64_t rnd(void)
+{
+    uint64_t z = (rs += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int64_t rr(int64_t lo, int64_t hi)           /* [lo, hi] */
+{
+    return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1));
+}
+
+/* ---- streams --------------------------------------------------------------- */
+
+struct rec {
+    char key[16];               /* the key as the engine encodes it... */
+    int ki;                     /* ...and as a number */
+    int kind;                   /* 0 a, 1 b, 2 c */
+    int64_t n;
+    int64_t xk;                 /* x = xk / 1024 */
+    int flag;
+    int64_t t;
+};
+
+static const char *const kinds[] = { "a", "b", "c" };
+
+struct cfg {
+    int type;                   /* WIN_* */
+    int64_t size, slide, gap, al, ooo, count;
+    int two_keys;               /* key_by [k, kind] */
+};
+
+static char *job_text(const struct cfg *c)
+{
+    static char buf[4096];
+    char win[256];
+    switch (c->type) {
+    case WIN_TUMBLING:
+        snprintf(win, sizeof(win), "{ type: tumbling, size: %" PRId64 "ms, "
+                 "allowed_lateness: %" PRId64 "ms }", c->size, c->al);
+        break;
+    case WIN_SLIDING:
+        snprintf(win, sizeof(win), "{ type: sliding, size: %" PRId64 "ms, slide: %" PRId64
+                 "ms, allowed_lateness: %" PRId64 "ms }", c->size, c->slide, c->al);
+        break;
+    case WIN_SESSION:
+        snprintf(win, sizeof(win), "{ type: session, gap: %" PRId64 "ms, "
+                 "allowed_lateness: %" PRId64 "ms }", c->gap, c->al);
+        break;
+    default:
+        snprintf(win, sizeof(win), "{ type: global, trigger: count %" PRId64 " }", c->count);
+        break;
+    }
+    snprintf(buf, sizeof(buf),
+             "job: diff\n"
+             "sources:\n"
+             "  s:\n"
+             "    type: file\n"
+             "    path: /dev/null\n"
+             "    schema: { k: string, kind: string, n: int, x: double, flag: bool }\n"
+             "    event_time: { field: ts, format: epoch_ms }\n"
+             "    watermark: { out_of_orderness: %" PRId64 "ms }\n"
+             "operators:\n"
+             "  o:\n"
+             "    from: s\n"
+             "    key_by: %s\n"
+             "    window: %s\n"
+             "    aggregates:\n"
+             "      c: count()\n"
+             "      ca: count() where kind == \"a\"\n"
+             "      sn: sum(n)\n"
+             "      sx: sum(x) where flag\n"
+             "      ax: avg(x)\n"
+             "      an: avg(n) where kind in (\"a\", \"b\")\n"
+             "      mn: min(n)\n"
+             "      mx: max(x) where kind != \"c\"\n"
+             "      fk: first(kind)\n"
+             "      ln: last(n) where flag\n"
+             "      dk: count_distinct(kind)\n"
+             "      dn: count_distinct(n) where not flag\n"
+             "      du: duration()\n"
+             "      db: duration() where kind == \"b\" and n >= 0\n"
+             "    to: out\n"
+             "sinks:\n"
+             "  out: { type: stdout }\n",
+             c->ooo, c->two_keys ? "[k, kind]" : "k", win);
+    return buf;
+}
+
+/* ---- result strings ------------------------------------------------------------ */
+
+struct strs {
+    char **v;
+    size_t n, cap;
+};
+
+static void strs_add(struct strs *s, const char *x)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->v = realloc(s->v, s->cap * sizeof(*s->v));
+        ck_assert_ptr_nonnull(s->v);
+    }
+    s->v[s->n] = strdup(x);
+    ck_assert_ptr_nonnull(s->v[s->n]);
+    s->n++;
+}
+
+static void strs_free(struct strs *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static size_t put_value(char *p, const struct value *v)
+{
+    switch ((int)v->type) {
+    case VT_INT: return (size_t)sprintf(p, "i%" PRId64 "|", v->u.i);
+    case VT_DOUBLE: return (size_t)sprintf(p, "d%a|", v->u.d);
+    case VT_BOOL: return (size_t)sprintf(p, "b%d|", v->u.b);
+    case VT_STRING: return (size_t)sprintf(p, "s%.*s|", (int)v->u.s.len, v->u.s.p);
+    default: return (size_t)sprintf(p, "null|");
+    }
+}
+
+static void format_result(char *buf, size_t fired_at, const char *key, int64_t start,
+                          int64_t end, int refire, const struct value *vals, size_t n)
+{
+    char *p = buf + sprintf(buf, "%06zu|%s|%" PRId64 "|%" PRId64 "|%d|", fired_at, key,
+                            start, end, refire);
+    for (size_t i = 0; i < n; i++)
+        p += put_value(p, &vals[i]);
+}
+
+/* ---- the engine side ------------------------------------------------------------- */
+
+struct run {
+    struct strs out;
+    size_t at;                  /* index of the record being fed */
+    uint64_t late;
+};
+
+static void eng_result(void *ud, const struct engine_result *r)
+{
+    struct run *run = ud;
+    char key[64], buf[1024];
+    if (r->nkeys == 1)
+        snprintf(key, sizeof(key), "%.*s", (int)r->keys[0].u.s.len, r->keys[0].u.s.p);
+    else
+        snprintf(key, sizeof(key), "%.*s/%.*s", (int)r->keys[0].u.s.len, r->keys[0].u.s.p,
+                 (int)r->keys[1].u.s.len, r->keys[1].u.s.p);
+    format_result(buf, run->at, key, r->start, r->end, r->refire, r->vals, r->nvals);
+    strs_add(&run->out, buf);
+}
+
+static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, struct run *run)
+{
+    const char *text = job_text(c);
+    struct diags d = { 0 };
+    struct job *job = NULL;
+    int rc = job_load_buffer("diff.yaml", text, strlen(text), NULL, &job, &d);
+    if (rc < 0) {
+        diags_sort(&d);
+        ck_abort_msg("job: %d:%d: %s\n%s", d.v[0].line, d.v[0].col, d.v[0].msg, text);
+    }
+    diags_free(&d);
+    struct engine *e;
+    struct engine_output out = { run, eng_result, NULL, NULL };
+    ck_assert_int_eq(engine_new(job, NULL, &out, &e), 0);
+    ck_assert_int_eq(engine_partition_add(e, 0, 0), 0);
+    for (size_t i = 0; i < n; i++) {
+        char line[256];
+        const struct rec *r = &recs[i];
+        int len = snprintf(line, sizeof(line),
+                           "{\"k\":\"k%d\",\"kind\":\"%s\",\"n\":%" PRId64 ",\"x\":%.17g,"
+                           "\"flag\":%s,\"ts\":%" PRId64 "}",
+                           r->ki, kinds[r->kind], r->n, (double)r->xk / 1024.0,
+                           r->flag ? "true" : "false", r->t);
+        run->at = i;
+        ck_assert_int_eq(engine_feed(e, 0, 0, (int64_t)i, line, (size_t)len, 0), 0);
+    }
+    run->at = n;
+    engine_finish(e);
+    struct engine_stats st;
+    uint64_t results;
+    engine_get_stats(e, &st);
+    engine_op_stats(e, 0, &results, &run->late);
+    ck_assert_uint_eq(results, run->out.n);
+    ck_assert_uint_eq(st.records_late, run->late);
+    ck_assert_uint_eq(st.records_invalid, 0);
+    ck_assert_uint_eq(st.state_keys, c->type == WIN_GLOBAL ? st.state_keys : 0);
+    engine_free(e);
+    job_free(job);
+}
+
+/* ---- the reference ------------------------------------------------------------------ */
+
+/* Every aggregate of the job, from the raw records idx[0..m) of one window. */
+static void ref_values(const struct rec *recs, const int *idx, size_t m, struct value *v)
+{
+    int64_t c = 0, ca = 0, sn = 0, sxk = 0, axk = 0, an_s = 0, an_c = 0, cx = 0;
+    int have_mn = 0, have_mx = 0, have_ln = 0, have_db = 0;
+    int64_t mn = 0, mxk = 0, ln = 0, ln_t = 0, fk_t = 0, mint = 0, maxt = 0, bmin = 0, bmax = 0;
+    int fk = -1, kinds_seen[3] = { 0 };
+    int64_t dn_vals[MAXREC];
+    size_t ndn = 0;
+    for (size_t j = 0; j < m; j++) {
+        const struct rec *r = &recs[idx[j]];
+        c++;
+        ca += r->kind == 0;
+        sn += r->n;
+        if (r->flag)
+            sxk += r->xk;
+        axk += r->xk;
+        if (r->kind <= 1) {
+            an_s += r->n;
+            an_c++;
+        }
+        if (!have_mn || r->n < mn)
+            mn = r->n;
+        have_mn = 1;
+        if (r->kind != 2) {
+            if (!have_mx || r->xk > mxk)
+                mxk = r->xk;
+            have_mx = 1;
+            cx++;
+        }
+        if (fk < 0 || r->t < fk_t) {            /* earliest time; ties: earliest arrival */
+            fk = r->kind;
+            fk_t = r->t;
+        }
+        if (r->flag && (!have_ln || r->t >= ln_t)) {    /* latest; ties: latest arrival */
+            ln = r->n;
+            ln_t = r->t;
+            have_ln = 1;
+        }
+        kinds_seen[r->kind] = 1;
+        if (!r->flag) {
+            int dup = 0;
+            for (size_t q = 0; q < ndn; q++)
+                dup |= dn_vals[q] == r->n;
+            if (!dup)
+                dn_vals[ndn++] = r->n;
+        }
+        if (j == 0 || r->t < mint)
+            mint = r->t;
+        if (j == 0 || r->t > maxt)
+            maxt = r->t;
+        if (r->kind == 1 && r->n >= 0) {
+            if (!have_db || r->t < bmin)
+                bmin = r->t;
+            if (!have_db || r->t > bmax)
+                bmax = r->t;
+            have_db = 1;
+        }
+    }
+    (void)cx;
+    int k = 0;
+    v[k].type = VT_INT, v[k++].u.i = c;
+    v[k].type = VT_INT, v[k++].u.i = ca;
+    v[k].type = VT_INT, v[k++].u.i = sn;
+    v[k].type = VT_DOUBLE, v[k++].u.d = (double)sxk / 1024.0;
+    v[k].type = VT_DOUBLE, v[k++].u.d = c ? ((double)axk / 1024.0) / (double)c : 0;
+    v[k].type = VT_DOUBLE, v[k++].u.d = an_c ? (double)an_s / (double)an_c : 0;
+    if (have_mn)
+        v[k].type = VT_INT, v[k++].u.i = mn;
+    else
+        v[k++].type = VT_NULL;
+    if (have_mx)
+        v[k].type = VT_DOUBLE, v[k++].u.d = (double)mxk / 1024.0;
+    else
+        v[k++].type = VT_NULL;
+    v[k].type = VT_STRING, v[k].u.s.p = kinds[fk], v[k++].u.s.len = 1;
+    if (have_ln)
+        v[k].type = VT_INT, v[k++].u.i = ln;
+    else
+        v[k++].type = VT_NULL;
+    v[k].type = VT_INT, v[k++].u.i = kinds_seen[0] + kinds_seen[1] + kinds_seen[2];
+    v[k].type = VT_INT, v[k++].u.i = (int64_t)ndn;
+    v[k].type = VT_INT, v[k++].u.i = (maxt - mint) / 1000;
+    v[k].type = VT_INT, v[k++].u.i = have_db ? (bmax - bmin) / 1000 : 0;
+}
+
+#define NVALS 14
+
+static void ref_emit(struct strs *out, const struct rec *recs, size_t fired_at,
+                     const char *key, int64_t start, int64_t end, int refire,
+                     const int *idx, size_t m)
+{
+    struct value v[NVALS];
+    char buf[1024];
+    ref_values(recs, idx, m, v);
+    format_result(buf, fired_at, key, start, end, refire, v, NVALS);
+    strs_add(out, buf);
+}
+
+struct rwin {                   /* a time window or session of one key */
+    int key;
+    int64_t start, end;         /* sessions: end = latest event + gap */
+    int fired, dead;
+    int idx[MAXREC];
+    size_t m;
+};
+
+static int64_t fdiv(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static void key_name(const struct cfg *c, const struct rec *r, char *buf)
+{
+    if (c->two_keys)
+        sprintf(buf, "k%d/%s", r->ki, kinds[r->kind]);
+    else
+        sprintf(buf, "k%d", r->ki);
+}
+
+static int key_id(const struct cfg *c, const struct rec *r)
+{
+    return c->two_keys ? r->ki * 3 + r->kind : r->ki;
+}
+
+static void run_reference(const struct cfg *c, const struct rec *recs, size_t n,
+                          struct run *run)
+{
+    static struct rwin w[4 * MAXREC * 8];
+    size_t nw = 0;
+    int64_t wm = INT64_MIN, maxt = INT64_MIN;
+    char key[32];
+    int keyrec[64 * 3];         /* a record of each key, for its name */
+
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n) {
+            const struct rec *r = &recs[i];
+            int k = key_id(c, r);
+            keyrec[k] = (int)i;
+            key_name(c, r, key);
+            if (c->type == WIN_TUMBLING || c->type == WIN_SLIDING) {
+                int64_t slide = c->type == WIN_TUMBLING ? c->size : c->slide;
+                int any = 0;
+                for (int64_t s = fdiv(r->t, slide) * slide; s > r->t - c->size; s -= slide) {
+                    int64_t end = s + c->size;
+                    if (end - 1 + c->al <= wm)
+                        continue;                       /* late for this window */
+                    any = 1;
+                    size_t j;
+                    for (j = 0; j < nw; j++)
+                        if (w[j].key == k && w[j].start == s)
+                            break;
+                    if (j == nw) {
+                        ck_assert_uint_lt(nw, sizeof(w) / sizeof(w[0]));
+                        w[nw++] = (struct rwin){ .key = k, .start = s, .end = end };
+                    }
+                    w[j].idx[w[j].m++] = (int)i;
+                    if (end - 1 <= wm) {
+                        ref_emit(&run->out, recs, i, key, s, end, 1, w[j].idx, w[j].m);
+                        w[j].fired = 1;
+                    }
+                }
+                if (!any)
+                    run->late++;
+            } else if (c->type == WIN_SESSION) {
+                int64_t start = r->t, last = r->t;
+                size_t hit[MAXREC], nh = 0;
+                for (size_t j = 0; j < nw; j++) {
+                    if (w[j].dead || w[j].key != k)
+                        continue;
+                    /* Flink's intersects: a.start <= b.end && a.end >= b.start */
+                    if (w[j].start <= r->t + c->gap && w[j].end >= r->t) {
+                        hit[nh++] = j;
+                        if (w[j].start < start)
+                            start = w[j].start;
+                        if (w[j].end - c->gap > last)
+                            last = w[j].end - c->gap;
+                    }
+                }
+                if (last + c->gap - 1 + c->al <= wm) {
+                    run->late++;
+                } else {
+                    ck_assert_uint_lt(nw, sizeof(w) / sizeof(w[0]));
+                    struct rwin *s = &w[nw++];
+                    *s = (struct rwin){ .key = k, .start = start, .end = last + c->gap };
+                    for (size_t h = 0; h < nh; h++) {
+                        for (size_t q = 0; q < w[hit[h]].m; q++)
+                            s->idx[s->m++] = w[hit[h]].idx[q];
+                        w[hit[h]].dead = 1;
+                    }
+                    s->idx[s->m++] = (int)i;
+                    if (s->end - 1 <= wm) {
+                        ref_emit(&run->out, recs, i, key, s->start, s->end, 1, s->idx, s->m);
+                        s->fired = 1;
+                    }
+                }
+            } else {                                    /* global, count trigger */
+                size_t j;
+                for (j = 0; j < nw; j++)
+                    if (w[j].key == k)
+                        break;
+                if (j == nw)
+                    w[nw++] = (struct rwin){ .key = k };
+                w[j].idx[w[j].m++] = (int)i;
+                if ((int64_t)w[j].m % c->count == 0)
+                    ref_emit(&run->out, recs, i, key, INT64_MIN, INT64_MIN, 0, w[j].idx,
+                             w[j].m);
+            }
+            if (r->t > maxt)
+                maxt = r->t;
+            if (maxt - c->ooo - 1 > wm)
+                wm = maxt - c->ooo - 1;
+        } else {
+            wm = INT64_MAX;                             /* end of input */
+        }
+        if (c->type == WIN_GLOBAL)
+            continue;
+        /* every window the watermark has reached fires (sessions: once, until
+         * a merge makes them unfired again) */
+        for (size_t j = 0; j < nw; j++) {
+            struct rwin *x = &w[j];
+            if (x->dead || x->fired || x->m == 0 || x->end - 1 > wm)
+                continue;
+            key_name(c, &recs[keyrec[x->key]], key);
+            ref_emit(&run->out, recs, i, key, x->start, x->end, 0, x->idx, x->m);
+            x->fired = 1;
+        }
+        for (size_t j = 0; j < nw; j++)
+            if (!w[j].dead && w[j].end - 1 + c->al <= wm)
+                w[j].dead = 1;                          /* past allowed lateness */
+    }
+}
+
+/* ---- streams and the comparison --------------------------------------------------------- */
+
+static size_t make_stream(const struct cfg *c, struct rec *recs)
+{
+    size_t n = (size_t)rr(20, MAXREC);
+    int nkeys = (int)rr(1, 12);
+    int64_t clock = rr(-5000, 5000) * 1000 + rr(0, 999);   /* around the epoch, both signs */
+    int64_t step = rr(1, 400), late_span = c->ooo + rr(0, 3000);
+    int late_pct = (int)rr(0, 25);
+    for (size_t i = 0; i < n; i++) {
+        struct rec *r = &recs[i];
+        clock += rr(0, step);
+        r->ki = (int)rr(0, nkeys - 1);
+        r->kind = (int)rr(0, 2);
+        r->n = rr(-5, 5);
+        r->xk = rr(-3000, 3000);
+        r->flag = (int)rr(0, 1);
+        if (rr(0, 99) < late_pct)
+            r->t = clock - rr(0, late_span);            /* may be beyond the bound */
+        else
+            r->t = clock - rr(0, c->ooo);               /* out of order within it */
+        snprintf(r->key, sizeof(r->key), "k%d", r->ki);
+    }
+    return n;
+}
+
+static void random_cfg(struct cfg *c, int type)
+{
+    memset(c, 0, sizeof(*c));
+    c->type = type;
+    c->ooo = rr(0, 3) == 0 ? 0 : rr(1, 2000);
+    c->al = rr(0, 2) == 0 ? rr(1, 3000) : 0;
+    c->two_keys = rr(0, 3) == 0;
+    switch (type) {
+    case WIN_TUMBLING:
+        c->size = rr(1, 40) * 100;
+        break;
+    case WIN_SLIDING:
+        c->slide = rr(1, 20) * 100;
+        c->size = rr(0, 1) ? c->slide * rr(1, 6) : c->slide + rr(1, 50) * 37;
+        if (c->size < c->slide)
+            c->size = c->slide;
+        break;
+    case WIN_SESSION:
+        c->gap = rr(1, 30) * 100 + rr(0, 1) * rr(1, 99);
+        break;
+    default:
+        c->count = rr(1, 7);
+        c->al = 0;
+        break;
+    }
+}
+
+static void diff_streams(int type, uint64_t seed)
+{
+    static struct rec recs[MAXREC];
+    rs = seed;
+    for (int s = 0; s < STREAMS; s++) {
+        struct cfg c;
+        random_cfg(&c, type);
+        size_t n = make_stream(&c, recs);
+        struct run eng = { 0 }, ref = { 0 };
+        run_engine(&c, recs, n, &eng);
+        run_reference(&c, recs, n, &ref);
+        if (eng.out.n > 1)
+            qsort(eng.out.v, eng.out.n, sizeof(char *), cmpstr);
+        if (ref.out.n > 1)
+            qsort(ref.out.v, ref.out.n, sizeof(char *), cmpstr);
+        for (size_t i = 0; i < eng.out.n || i < ref.out.n; i++) {
+            const char *a = i < eng.out.n ? eng.out.v[i] : "(none)";
+            const char *b = i < ref.out.n ? ref.out.v[i] : "(none)";
+            ck_assert_msg(strcmp(a, b) == 0,
+                          "stream %d (type %d size %" PRId64 " slide %" PRId64 " gap %" PRId64
+                          " al %" PRId64 " ooo %" PRId64 " count %" PRId64 " keys2 %d), "
+                          "result %zu of %zu/%zu:\n  engine    %s\n  reference %s",
+                          s, type, c.size, c.slide, c.gap, c.al, c.ooo, c.count, c.two_keys,
+                          i, eng.out.n, ref.out.n, a, b);
+        }
+        ck_assert_uint_eq(eng.late, ref.late);
+        strs_free(&eng.out);
+        strs_free(&ref.out);
+    }
+}
+
+START_TEST(tumbling_matches_reference)
+{
+    diff_streams(WIN_TUMBLING, 101);
+}
+END_TEST
+
+START_TEST(sliding_matches_reference)
+{
+    diff_streams(WIN_SLIDING, 202);
+}
+END_TEST
+
+START_TEST(session_matches_reference)
+{
+    diff_streams(WIN_SESSION, 303);
+}
+END_TEST
+
+START_TEST(global_matches_reference)
+{
+    diff_streams(WIN_GLOBAL, 404);
+}
+END_TEST
+
+Suite *diff_suite(void)
+{
+    Suite *s = suite_create("diff");
+    TCase *tc = tcase_create("streams");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, tumbling_matches_reference);
+    tcase_add_test(tc, sliding_matches_reference);
+    tcase_add_test(tc, session_matches_reference);
+    tcase_add_test(tc, global_matches_reference);
+    suite_add_tcase(s, tc);
+    return s;
+}

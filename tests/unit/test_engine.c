@@ -1,0 +1,268 @@
+/*
+ * test_engine.c - the engine end to end on small streams: the seeds'
+ * window examples in event time, processing time on a fake clock,
+ * idleness, late and invalid records, and state cleanup.
+ */
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../config/job.h"
+#include "../../engine/engine.h"
+#include "suites.h"
+
+static struct job *job;
+static struct engine *eng;
+static int64_t fake_now;
+static char got[64][128];
+static int ngot, nlate, ninvalid, last_dead_letter;
+
+static int64_t fake_clock(void *ud)
+{
+    (void)ud;
+    return fake_now;
+}
+
+static void on_result(void *ud, const struct engine_result *r)
+{
+    (void)ud;
+    ck_assert_int_lt(ngot, 64);
+    char *p = got[ngot++];
+    p += sprintf(p, "%.*s", (int)r->keys[0].u.s.len, r->keys[0].u.s.p);
+    if (r->start != INT64_MIN)
+        p += sprintf(p, " [%" PRId64 ",%" PRId64 ")", r->start, r->end);
+    for (size_t i = 0; i < r->nvals; i++)
+        p += sprintf(p, " %" PRId64, r->vals[i].u.i);
+}
+
+static void on_late(void *ud, int op, int sink, const struct record *rec)
+{
+    (void)ud, (void)op;
+    ck_assert_int_ge(sink, 0);
+    ck_assert_ptr_nonnull(rec->raw);
+    nlate++;
+}
+
+static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off, const char *raw,
+                       size_t len, enum reject_kind kind, const char *why)
+{
+    (void)ud, (void)source, (void)part, (void)off, (void)raw, (void)len, (void)kind, (void)why;
+    last_dead_letter = dl;
+    ninvalid++;
+}
+
+static void start(const char *window, const char *extra_source)
+{
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "job: t\nsources:\n  s:\n    type: file\n    path: x\n"
+             "    schema: { user: string, v: int }\n%s"
+             "operators:\n  o:\n    from: s\n    key_by: user\n    window: %s\n"
+             "    aggregates: { sum: sum(v), n: count() }\n    to: out\n"
+             "sinks:\n  out: { type: stdout }\n  late: { type: stdout }\n",
+             extra_source, window);
+    struct diags d = { 0 };
+    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
+    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
+    diags_free(&d);
+    struct engine_opts o = { fake_clock, NULL, 0 };
+    struct engine_output out = { NULL, on_result, on_late, on_invalid };
+    ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
+    ngot = nlate = ninvalid = 0;
+    last_dead_letter = -2;
+}
+
+static void setup(void)
+{
+    fake_now = 1000000;
+}
+
+static void teardown(void)
+{
+    engine_free(eng);
+    job_free(job);
+    eng = NULL;
+    job = NULL;
+}
+
+static void feed_at(int32_t part, const char *user, int v, int64_t ts)
+{
+    char line[128];
+    int n = snprintf(line, sizeof(line), "{\"user\":\"%s\",\"v\":%d,\"ts\":%" PRId64 "}", user, v, ts);
+    ck_assert_int_eq(engine_feed(eng, 0, part, 0, line, (size_t)n, 0), 0);
+}
+
+#define EVENT_TIME "    event_time: { field: ts, format: epoch_ms }\n"
+
+/* The seed's example data: (user1, 1), (user1, 3), (user1, 4), (user1, 5),
+ * (user1, 0), here with the event times the seed's story gives them
+ * (0.5 s, 1.0 s, 3.8 s, 4.3 s, 9.3 s), so processing delays change nothing. */
+static const struct { int v; int64_t ts; } seed_tumbling[] = {
+    { 1, 500 }, { 3, 1000 }, { 4, 3800 }, { 5, 4300 }, { 0, 9300 },
+};
+
+START_TEST(seed_tumbling_in_event_time)
+{
+    start("{ type: tumbling, size: 2s }", EVENT_TIME "    watermark: { out_of_orderness: 3s }\n");
+    engine_partition_add(eng, 0, 0);
+    /* delivered out of order (within 3 s): the answer is the same */
+    const int order[] = { 1, 0, 3, 2, 4 };
+    for (int i = 0; i < 5; i++)
+        feed_at(0, "user1", seed_tumbling[order[i]].v, seed_tumbling[order[i]].ts);
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 4);
+    ck_assert_str_eq(got[0], "user1 [0,2000) 4 2");
+    ck_assert_str_eq(got[1], "user1 [2000,4000) 4 1");
+    ck_assert_str_eq(got[2], "user1 [4000,6000) 5 1");
+    ck_assert_str_eq(got[3], "user1 [8000,10000) 0 1");
+}
+END_TEST
+
+START_TEST(seed_sliding_in_event_time)
+{
+    /* the seed's sliding example: 2 s windows every 1 s, events 1.2 s apart */
+    start("{ type: sliding, size: 2s, slide: 1s }", EVENT_TIME);
+    engine_partition_add(eng, 0, 0);
+    const int v[] = { 1, 3, 4, 5, 0 };
+    for (int i = 0; i < 5; i++)
+        feed_at(0, "user1", v[i], 1200 * (i + 1));
+    engine_finish(eng);
+    /* the seed's "expected" column, which processing time could not deliver */
+    const char *want[] = {
+        "user1 [0,2000) 1 1", "user1 [1000,3000) 4 2", "user1 [2000,4000) 7 2",
+        "user1 [3000,5000) 9 2", "user1 [4000,6000) 5 1", "user1 [5000,7000) 0 1",
+        "user1 [6000,8000) 0 1",
+    };
+    ck_assert_int_eq(ngot, 7);
+    for (int i = 0; i < 7; i++)
+        ck_assert_str_eq(got[i], want[i]);
+}
+END_TEST
+
+START_TEST(seed_session_in_event_time)
+{
+    /* the seed's session example, gap 2 s, events at 0.5, 1.0, 3.0, 3.2, 8.2 s.
+     * 3.0 is exactly one gap after 1.0: in Flink's event-time sessions the
+     * windows [1.0, 3.0) and [3.0, 5.0) touch, so the session continues */
+    start("{ type: session, gap: 2s }", EVENT_TIME);
+    engine_partition_add(eng, 0, 0);
+    const int v[] = { 1, 3, 4, 5, 0 };
+    const int64_t ts[] = { 500, 1000, 3000, 3200, 8200 };
+    for (int i = 0; i < 5; i++)
+        feed_at(0, "user1", v[i], ts[i]);
+    ck_assert_int_eq(ngot, 1);                  /* fired when 8.2 s moved the watermark */
+    ck_assert_str_eq(got[0], "user1 [500,5200) 13 4");
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 2);
+    ck_assert_str_eq(got[1], "user1 [8200,10200) 0 1");
+    struct engine_stats st;
+    engine_get_stats(eng, &st);
+    ck_assert_uint_eq(st.state_keys, 0);        /* everything fired and was freed */
+}
+END_TEST
+
+START_TEST(processing_time_uses_the_clock)
+{
+    start("{ type: tumbling, size: 10s, time: processing }", "");
+    fake_now = 100000;
+    feed_at(0, "a", 1, 0);
+    fake_now = 105000;
+    feed_at(0, "a", 2, 0);
+    feed_at(0, "b", 5, 0);
+    ck_assert_int_eq(ngot, 0);
+    fake_now = 109998;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 0);
+    fake_now = 109999;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 2);                  /* end - 1 reached */
+    ck_assert_str_eq(got[0], "a [100000,110000) 3 2");
+    ck_assert_str_eq(got[1], "b [100000,110000) 5 1");
+    fake_now = 111000;
+    feed_at(0, "a", 7, 0);
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[2], "a [110000,120000) 7 1");
+}
+END_TEST
+
+START_TEST(idle_partition_releases_the_watermark)
+{
+    start("{ type: tumbling, size: 1s }", EVENT_TIME "    watermark: { idle_timeout: 1m }\n");
+    engine_partition_add(eng, 0, 0);
+    engine_partition_add(eng, 0, 1);            /* assigned, but silent */
+    feed_at(0, "a", 1, 500);
+    fake_now += 59000;
+    engine_tick(eng);                           /* the loop's periodic tick */
+    feed_at(0, "a", 1, 5000);
+    ck_assert_int_eq(ngot, 0);                  /* partition 1 holds it at -infinity */
+    fake_now += 999;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 0);
+    fake_now += 1;                              /* 1 minute since partition 1 was assigned */
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 1);
+    ck_assert_str_eq(got[0], "a [0,1000) 1 1");
+    /* partition 0 falls silent too: all idle, the watermark holds */
+    fake_now += 120000;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 1);
+}
+END_TEST
+
+START_TEST(late_records_go_to_the_late_sink)
+{
+    start("{ type: tumbling, size: 1s, late_events: late }", EVENT_TIME);
+    engine_partition_add(eng, 0, 0);
+    feed_at(0, "a", 1, 500);
+    feed_at(0, "a", 1, 2500);                   /* [0,1000) fires */
+    feed_at(0, "a", 1, 900);                    /* too late for it */
+    ck_assert_int_eq(nlate, 1);
+    uint64_t results, late;
+    engine_op_stats(eng, 0, &results, &late);
+    ck_assert_uint_eq(late, 1);
+    ck_assert_uint_eq(results, 1);
+}
+END_TEST
+
+START_TEST(invalid_records_are_counted_and_reported)
+{
+    start("{ type: tumbling, size: 1s }",
+          EVENT_TIME "    on_error: dead_letter\n    dead_letter: late\n");
+    const char *bad[] = { "{", "{\"user\":1,\"v\":1,\"ts\":1}", "{\"user\":\"a\",\"v\":1}",
+                          "{\"user\":\"a\",\"v\":1,\"ts\":1e99}", "" };
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(engine_feed(eng, 0, 0, i, bad[i], strlen(bad[i]), 0), 0);
+    feed_at(0, "a", 1, 100);
+    struct engine_stats st;
+    engine_get_stats(eng, &st);
+    ck_assert_uint_eq(st.records_in, 6);
+    ck_assert_uint_eq(st.records_invalid, 5);
+    ck_assert_uint_eq(st.invalid_by_kind[REJ_JSON], 2);
+    ck_assert_uint_eq(st.invalid_by_kind[REJ_TYPE], 1);
+    ck_assert_uint_eq(st.invalid_by_kind[REJ_MISSING], 1);
+    ck_assert_uint_eq(st.invalid_by_kind[REJ_TIME], 1);
+    ck_assert_int_eq(ninvalid, 5);
+    ck_assert_int_eq(last_dead_letter, 1);      /* the sink named late */
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 1);                  /* the good record still counts */
+}
+END_TEST
+
+Suite *engine_suite(void)
+{
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, seed_tumbling_in_event_time);
+    tcase_add_test(tc, seed_sliding_in_event_time);
+    tcase_add_test(tc, seed_session_in_event_time);
+    tcase_add_test(tc, processing_time_uses_the_clock);
+    tcase_add_test(tc, idle_partition_releases_the_watermark);
+    tcase_add_test(tc, late_records_go_to_the_late_sink);
+    tcase_add_test(tc, invalid_records_are_counted_and_reported);
+    suite_add_tcase(s, tc);
+    return s;
+}

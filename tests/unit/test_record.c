@@ -1,0 +1,257 @@
+/*
+ * test_record.c - the JSON record decoder: typed fields, event times, and
+ * every kind of bad record (each rejected with its reason, none crashing).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../config/job.h"
+#include "../../engine/record.h"
+#include "suites.h"
+
+static struct job *job;
+static struct decoder *dec;
+static struct record rec;
+static enum reject_kind kind;
+static const char *why;
+
+static void load(const char *schema, const char *event_time, const char *type)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "job: t\nsources:\n  s:\n    type: %s\n%s    schema: %s\n    event_time: %s\n"
+             "operators:\n  o: { from: s, key_by: k, window: { type: global, trigger: count 1 },"
+             " aggregates: { n: count() }, to: out }\nsinks:\n  out: { type: stdout }\n",
+             type, strcmp(type, "kafka") == 0 ? "    brokers: b:1\n    topic: t\n"
+                                              : "    path: /dev/null\n",
+             schema, event_time);
+    struct diags d = { 0 };
+    decoder_free(dec);
+    job_free(job);
+    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
+    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
+    diags_free(&d);
+    dec = decoder_new(&job->sources[0]);
+    ck_assert_ptr_nonnull(dec);
+}
+
+static void setup(void)
+{
+    load("{ k: string, kind: string, price: double, n: int, ok: bool }",
+         "{ field: ts, format: iso8601, timezone: \"+09:00\" }", "file");
+}
+
+static void teardown(void)
+{
+    decoder_free(dec);
+    job_free(job);
+    dec = NULL;
+    job = NULL;
+}
+
+static int decode(const char *s)
+{
+    return decoder_decode(dec, s, strlen(s), 1700000000000LL, &rec, &kind, &why);
+}
+
+static void good(const char *s)
+{
+    int rc = decode(s);
+    ck_assert_msg(rc == 0, "%s: %s", s, rc ? why : "");
+}
+
+static void rejected(const char *s, enum reject_kind k, const char *reason)
+{
+    ck_assert_msg(decode(s) < 0, "%s was accepted", s);
+    ck_assert_msg(kind == k, "%s: kind %s, expected %s (%s)", s, reject_kind_name(kind),
+                  reject_kind_name(k), why);
+    ck_assert_str_eq(why, reason);
+}
+
+#define REF "\"k\":\"u1\",\"kind\":\"view\",\"price\":29.99,\"n\":3,\"ok\":true"
+
+START_TEST(typed_fields)
+{
+    good("{" REF ",\"ts\":\"2024-01-01T10:00:00\"}\n");
+    ck_assert_uint_eq(rec.nv, 5);
+    ck_assert_int_eq(rec.v[0].type, VT_STRING);
+    ck_assert_int_eq((int)rec.v[0].u.s.len, 2);
+    ck_assert_int_eq(memcmp(rec.v[0].u.s.p, "u1", 2), 0);
+    ck_assert(rec.v[2].u.d == 29.99);
+    ck_assert_int_eq(rec.v[3].u.i, 3);
+    ck_assert_int_eq(rec.v[4].u.b, 1);
+    ck_assert_int_eq(rec.event_time, 1704070800000LL);      /* 10:00 at +09:00 */
+    /* order, whitespace and extra fields (of any shape) do not matter */
+    good(" { \"ts\" : \"2024-01-01T10:00:00Z\" , \"extra\": {\"a\":[1,2,{\"b\":null}]},"
+         " \"ok\":false, \"n\":-7, \"price\":1e2, \"kind\":\"\", \"k\":\"x\" } ");
+    ck_assert_int_eq(rec.event_time, 1704103200000LL);
+    ck_assert(rec.v[2].u.d == 100.0);
+    ck_assert_int_eq(rec.v[3].u.i, -7);
+    ck_assert_int_eq(rec.v[4].u.b, 0);
+    ck_assert_uint_eq(rec.v[1].u.s.len, 0);
+}
+END_TEST
+
+START_TEST(numbers_are_exact)
+{
+    good("{\"k\":\"a\",\"kind\":\"b\",\"price\":0.1,\"n\":9223372036854775807,\"ok\":true,"
+         "\"ts\":\"2024-01-01T10:00:00\"}");
+    ck_assert(rec.v[2].u.d == 0.1);
+    ck_assert_int_eq(rec.v[3].u.i, INT64_MAX);
+    good("{\"k\":\"a\",\"kind\":\"b\",\"price\":123456789.123456789e-3,"
+         "\"n\":-9223372036854775808,\"ok\":true,\"ts\":\"2024-01-01T10:00:00\"}");
+    ck_assert(rec.v[2].u.d == 123456789.123456789e-3);
+    ck_assert_int_eq(rec.v[3].u.i, INT64_MIN);
+    good("{\"k\":\"a\",\"kind\":\"b\",\"price\":-0,\"n\":0,\"ok\":true,"
+         "\"ts\":\"2024-01-01T10:00:00\"}");
+    good("{\"k\":\"a\",\"kind\":\"b\",\"price\":2.2250738585072014e-308,\"n\":0,\"ok\":true,"
+         "\"ts\":\"2024-01-01T10:00:00\"}");
+    ck_assert(rec.v[2].u.d == 2.2250738585072014e-308);
+}
+END_TEST
+
+START_TEST(strings_unescape)
+{
+    good("{\"k\":\"a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\",\"kind\":\"\xed\x95\x9c\","
+         "\"price\":1,\"n\":1,\"ok\":true,\"ts\":\"2024-01-01T10:00:00\"}");
+    const char want[] = "a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80";
+    ck_assert_uint_eq(rec.v[0].u.s.len, sizeof(want) - 1);
+    ck_assert_int_eq(memcmp(rec.v[0].u.s.p, want, sizeof(want) - 1), 0);
+    ck_assert_uint_eq(rec.v[1].u.s.len, 3);
+}
+END_TEST
+
+START_TEST(bad_json)
+{
+    rejected("", REJ_JSON, "empty record");
+    rejected(" \n", REJ_JSON, "empty record");
+    rejected("not json", REJ_JSON, "malformed JSON");
+    rejected("[1,2]", REJ_JSON, "not a JSON object");
+    rejected("\"s\"", REJ_JSON, "not a JSON object");
+    rejected("{" REF, REJ_JSON, "malformed JSON");
+    rejected("{" REF ",\"ts\":\"2024-01-01T10:00:00\"} {}", REJ_JSON,
+             "text after the JSON object");
+    rejected("{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":tru}", REJ_JSON,
+             "malformed JSON value");
+    rejected("{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":01}", REJ_JSON,
+             "malformed JSON value");
+    rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":1.,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_JSON, "field 'price': bad number");
+    rejected("{\"k\":\"a\\q\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_JSON, "malformed JSON");
+    rejected("{\"k\":\"a\tb\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_JSON,
+             "field 'k': bad escape or control character in string");
+    rejected("{" REF ",\"k\":\"again\",\"ts\":\"2024-01-01T10:00:00\"}", REJ_JSON,
+             "field 'k' appears twice");
+}
+END_TEST
+
+START_TEST(schema_violations)
+{
+    rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ts\":\"2024-01-01T10:00:00\"}",
+             REJ_MISSING, "field 'ok' is missing");
+    rejected("{\"k\":null,\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_MISSING, "field 'k' is null");
+    rejected("{\"k\":7,\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE, "field 'k' must be a string, got a number");
+    rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":\"29.99\",\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE,
+             "field 'price' must be a number, got a string");
+    rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":1,\"n\":1.5,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE,
+             "field 'n' must be a whole number in int64 range, got 1.5");
+    rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":1,\"n\":9223372036854775808,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE,
+             "field 'n' must be a whole number in int64 range, got 9223372036854775808");
+    rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":1e400,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE, "field 'price': number out of double range");
+    rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":1,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE, "field 'ok' must be true or false, got a number");
+    rejected("{\"k\":{\"id\":1},\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE, "field 'k' must be string, got an object");
+    rejected("{\"k\":\"a\xff\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_UTF8, "field 'k' is not valid UTF-8");
+    rejected("{\"k\":\"\xc0\xaf\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_UTF8, "field 'k' is not valid UTF-8");
+    rejected("{\"k\":\"\xed\xa0\x80\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_UTF8, "field 'k' is not valid UTF-8");
+    rejected("{\"k\":\"\\ud800x\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_UTF8, "field 'k' is not valid UTF-8");
+}
+END_TEST
+
+START_TEST(event_times)
+{
+    rejected("{" REF "}", REJ_MISSING, "event time 'ts' is missing");
+    rejected("{" REF ",\"ts\":null}", REJ_MISSING, "event time 'ts' is null");
+    rejected("{" REF ",\"ts\":1704103200000}", REJ_TIME,
+             "event time 'ts' must be an ISO-8601 string, got a number");
+    rejected("{" REF ",\"ts\":\"2024-02-30T10:00:00\"}", REJ_TIME,
+             "event time 'ts' \"2024-02-30T10:00:00\": no such date");
+    load("{ k: string, ts: int }", "{ field: ts, format: epoch_ms }", "file");
+    good("{\"k\":\"a\",\"ts\":1704103200123}");
+    ck_assert_int_eq(rec.event_time, 1704103200123LL);
+    ck_assert_int_eq(rec.v[1].u.i, 1704103200123LL);        /* also a field */
+    rejected("{\"k\":\"a\",\"ts\":99999999999999999}", REJ_TIME,
+             "event time 'ts' 99999999999999999 is outside 1900..9999");
+    load("{ k: string }", "{ field: at, format: epoch_s }", "file");
+    good("{\"k\":\"a\",\"at\":1704103200.123}");
+    ck_assert_int_eq(rec.event_time, 1704103200123LL);
+    good("{\"k\":\"a\",\"at\":1.7041032e9}");
+    ck_assert_int_eq(rec.event_time, 1704103200000LL);
+    good("{\"k\":\"a\",\"at\":-0.0005}");
+    ck_assert_int_eq(rec.event_time, -1);                   /* floor */
+    rejected("{\"k\":\"a\",\"at\":\"1704103200\"}", REJ_TIME,
+             "event time 'at' must be a number (epoch_s), got a string");
+    rejected("{\"k\":\"a\",\"at\":1e300}", REJ_TIME, "event time 'at' 1e300 is outside 1900..9999");
+    load("{ k: string }", "{ format: kafka_timestamp }", "kafka");
+    good("{\"k\":\"a\"}");
+    ck_assert_int_eq(rec.event_time, 1700000000000LL);
+}
+END_TEST
+
+START_TEST(huge_records)
+{
+    size_t n = RECORD_MAX_BYTES + 10;
+    char *big = malloc(n + 1);
+    ck_assert_ptr_nonnull(big);
+    memset(big, ' ', n);
+    memcpy(big, "{\"k\":\"", 6);
+    big[n - 2] = '"';
+    big[n - 1] = '}';
+    big[n] = '\0';
+    rejected(big, REJ_TOO_BIG, "record is 1048586 bytes; the limit is 1048576");
+    /* under the byte limit but with 100,000 tokens */
+    size_t len = 0;
+    len += (size_t)sprintf(big, "{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":[");
+    for (int i = 0; i < 100000; i++)
+        len += (size_t)sprintf(big + len, "%s1", i ? "," : "");
+    strcpy(big + len, "]}");
+    rejected(big, REJ_TOO_BIG, "record has more than 65536 JSON tokens");
+    /* a long string value is fine */
+    len = (size_t)sprintf(big, "{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":\"");
+    memset(big + len, 'a', 500000);
+    strcpy(big + len + 500000, "\"}");
+    good(big);
+    free(big);
+}
+END_TEST
+
+Suite *record_suite(void)
+{
+    Suite *s = suite_create("record");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, typed_fields);
+    tcase_add_test(tc, numbers_are_exact);
+    tcase_add_test(tc, strings_unescape);
+    tcase_add_test(tc, bad_json);
+    tcase_add_test(tc, schema_violations);
+    tcase_add_test(tc, event_times);
+    tcase_add_test(tc, huge_records);
+    suite_add_tcase(s, tc);
+    return s;
+}
