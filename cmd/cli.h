@@ -19,8 +19,17 @@ struct cli_command {
     int (*run)(int argc, char **argv);
 };
 
-int cmd_validate(int argc, char **argv);
+struct job;
 
-extern const struct cli_command cli_validate;
+/* Loads and validates a job file; on errors prints each as FILE:LINE:COL:
+ * message and a count to stderr.  Returns EXIT_OK with *out (caller frees
+ * with job_free) or EXIT_CONFIG. */
+int cli_load_job(const char *file, struct job **out);
+
+int cmd_validate(int argc, char **argv);
+int cmd_gen(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+extern const struct cli_command cli_validate, cli_gen, cli_bench;
 
 #endif

@@ -46,18 +46,10 @@ int cmd_validate(int argc, char **argv)
         fprintf(stderr, "sluice validate: -c FILE is required\n%s", cli_validate.usage);
         return EXIT_CONFIG;
     }
-    struct diags d = { 0 };
     struct job *job = NULL;
-    if (job_load(file, NULL, &job, &d) < 0) {
-        diags_sort(&d);
-        diags_print(&d, file, stderr);
-        fprintf(stderr, "%s: %zu error%s\n", file, diags_count(&d),
-                diags_count(&d) == 1 ? "" : "s");
-        diags_free(&d);
+    if (cli_load_job(file, &job) != EXIT_OK)
         return EXIT_CONFIG;
-    }
     job_print(job, stdout);
     job_free(job);
-    diags_free(&d);
     return EXIT_OK;
 }

@@ -13,6 +13,8 @@
 
 static const struct cli_command *const commands[] = {
     &cli_validate,
+    &cli_bench,
+    &cli_gen,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
