@@ -1,0 +1,48 @@
+# sluice gen and sluice bench through the real binary.
+. "$(dirname "$0")/lib.sh"
+set -e
+
+# gen is deterministic per seed and writes the reference schema
+run "$SLUICE" gen --users 100 --events 2000 --seed 5
+expect_rc 0
+a=$(printf '%s\n' "$OUT" | md5sum)
+[ "$(printf '%s\n' "$OUT" | wc -l)" -eq 2000 ] || fail "expected 2000 lines"
+printf '%s\n' "$OUT" | head -1 | grep -Eq '^\{"event_time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}","event_type":"(view|cart|purchase)","user_id":"u[0-9]{6}","price":[0-9]+\.[0-9]{2}\}$' \
+    || fail "unexpected line: $(printf '%s\n' "$OUT" | head -1)"
+run "$SLUICE" gen --users 100 --events 2000 --seed 5
+[ "$(printf '%s\n' "$OUT" | md5sum)" = "$a" ] || fail "same seed, different output"
+run "$SLUICE" gen --users 100 --events 2000 --seed 6
+[ "$(printf '%s\n' "$OUT" | md5sum)" != "$a" ] || fail "different seed, same output"
+run "$SLUICE" gen --users 0
+expect_rc 1
+expect_err "--users: expected a number between 1 and"
+
+# bench: the SPEC's last line, counts of what was fed
+"$SLUICE" gen --users 500 --events 20000 --invalid-fraction 0.05 --late-fraction 0.05 \
+    --seed 2 > "$T/ev.jsonl"
+run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl"
+expect_rc 0
+last=$(printf '%s\n' "$OUT" | tail -1)
+[[ "$last" =~ ^events=20000\ seconds=[0-9.]+\ events_per_sec=[0-9]+\ state_keys=[0-9]+\ bytes_per_key=[0-9]+$ ]] \
+    || fail "bad last line: $last"
+inv=$(printf '%s\n' "$OUT" | sed -n 's/.*invalid=\([0-9]*\).*/\1/p')
+[ "$inv" -gt 700 ] && [ "$inv" -lt 1300 ] || fail "invalid=$inv, expected about 1000"
+late=$(printf '%s\n' "$OUT" | sed -n 's/.* late=\([0-9]*\).*/\1/p')
+[ "$late" -gt 0 ] || fail "no late records counted"
+res=$(printf '%s\n' "$OUT" | sed -n 's/^results=\([0-9]*\).*/\1/p')
+[ "$res" -gt 1000 ] || fail "results=$res"
+
+# the same input gives the same results (checksum) on every run
+sum1=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')
+run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl" --repeat 2
+sum2=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')
+[ "$sum1" = "$sum2" ] || fail "checksums differ: $sum1 $sum2"
+
+run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/missing.jsonl"
+expect_rc 2
+expect_err "missing.jsonl: No such file or directory"
+run "$SLUICE" bench -c feature-pipeline.yaml
+expect_rc 1
+run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl" --source nope
+expect_rc 1
+expect_err "no source named 'nope'"
