@@ -119,7 +119,7 @@ static int reject(struct decoder *d, enum reject_kind k, enum reject_kind *kind,
 
 /* ---- scalars ------------------------------------------------------------ */
 
-static int utf8_valid(const unsigned char *s, size_t n)
+int utf8_valid(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {

@@ -36,6 +36,10 @@ enum reject_kind {
 
 const char *reject_kind_name(enum reject_kind k);
 
+/* Whether s[0..n) is valid UTF-8 (no overlong forms, surrogates or code
+ * points above U+10FFFF). */
+int utf8_valid(const unsigned char *s, size_t n);
+
 struct record {
     struct value *v;            /* one per schema field, in schema order */
     size_t nv;

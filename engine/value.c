@@ -3,12 +3,16 @@
  *
  * fmt_double() is what every sink uses for doubles, so the same window
  * result reads the same in Redis, JSON lines and Kafka.  "Shortest form
- * that reads back" is found by trying precisions 1..17 with %.*g: at most
- * 17 snprintf calls, done once per double field of a fired window, never
- * per record.
+ * that reads back": a decimal of 15 or fewer significant digits that reads
+ * back to the double is what %.15g prints (a normal double carries more
+ * than 15 digits of precision, so rounding it to 15 digits lands on that
+ * decimal), so it is enough to try %.15g, then %.16g, then %.17g, which
+ * always reads back; subnormals, with fewer digits, try every precision.
+ * Integral values print as integers without printf.
  */
 #include "value.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,15 +26,36 @@ size_t fmt_double(double d, char *buf)
         return (size_t)sprintf(buf, d < 0 ? "-inf" : "inf");
     if (d == 0)
         return (size_t)sprintf(buf, "0");
-    if (d == floor(d) && fabs(d) < 9007199254740992.0)
-        return (size_t)sprintf(buf, "%lld", (long long)d);
+    if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+        size_t n = fmt_i64(buf, (int64_t)d);
+        buf[n] = '\0';
+        return n;
+    }
     int n = 0;
-    for (int prec = 1; prec <= 17; prec++) {
+    /* subnormals carry fewer digits: there the search starts at 1 */
+    for (int prec = fabs(d) < DBL_MIN ? 1 : 15; prec <= 17; prec++) {
         n = snprintf(buf, 32, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d)
+        if (prec == 17 || strtod(buf, NULL) == d)
             break;
     }
     return (size_t)n;
+}
+
+size_t fmt_i64(char *buf, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    size_t len = 0;
+    if (v < 0)
+        buf[len++] = '-';
+    while (n > 0)
+        buf[len++] = tmp[--n];
+    return len;
 }
 
 static size_t put(char *buf, size_t size, size_t at, const char *s, size_t n)

@@ -36,6 +36,10 @@ struct value {
  */
 size_t fmt_double(double d, char *buf);
 
+/* Writes the decimal form of v into buf (at least 21 bytes, not
+ * NUL-terminated); returns the length.  No locale, no printf. */
+size_t fmt_i64(char *buf, int64_t v);
+
 /* Writes v as JSON (strings quoted and escaped) to buf of `size` bytes;
  * returns the length it needed, like snprintf. */
 size_t value_to_json(const struct value *v, char *buf, size_t size);
