@@ -1,0 +1,113 @@
+/*
+ * connector.h - sources and sinks as callback structs, and the host that
+ * runs them.
+ *
+ * As in Fluent Bit, a connector type is a static struct of callbacks
+ * (struct source_ops, struct sink_ops) built with designated initializers,
+ * kept apart from its runtime instance (struct source, struct sink), so one
+ * type can be used by many instances.  The host (cmd/run.c) owns the
+ * engine, retry policy and backpressure: sources push records up through
+ * struct source_host; sinks say when they are congested or drained through
+ * struct sink_host, and the host pauses or resumes every source.  A sink
+ * never drops a write to relieve pressure; it keeps it until it is
+ * acknowledged.
+ *
+ * Everything runs on the libuv loop thread.  Close callbacks follow libuv:
+ * close() starts closing, done() is called when the instance's handles
+ * are closed and its memory may be freed.
+ */
+#ifndef SLUICE_CONNECTOR_H
+#define SLUICE_CONNECTOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../config/job.h"
+#include "../engine/engine.h"
+
+struct source;
+struct sink;
+
+/* ---- sources ------------------------------------------------------------ */
+
+struct source_host {
+    void *ud;
+    uv_loop_t *loop;
+    int bounded;                    /* --bounded: stop at the end offsets of the start */
+    /* A record.  Returns 0, or a negative code to stop the job. */
+    int (*record)(void *ud, int source, int32_t partition, int64_t offset,
+                  const char *data, size_t len, int64_t ts_ms);
+    void (*assigned)(void *ud, int source, int32_t partition);
+    void (*revoked)(void *ud, int source, int32_t partition);
+    /* Bounded mode (and files): the partition has no more records. */
+    void (*ended)(void *ud, int source, int32_t partition);
+    /* Bounded mode: the source has nothing more to read at all. */
+    void (*finished)(void *ud, int source);
+    /* The source cannot go on (logged by the source). */
+    void (*failed)(void *ud, int source);
+};
+
+struct source_ops {
+    const char *type;
+    int (*start)(struct source *s);
+    void (*pause)(struct source *s);
+    void (*resume)(struct source *s);
+    void (*close)(struct source *s, void (*done)(struct source *s));
+};
+
+struct source {
+    const struct source_ops *ops;
+    const struct job *job;
+    const struct job_source *js;
+    int index;
+    const struct source_host *host;
+    void *impl;
+    char name[160];                 /* "kafka events", for logs */
+};
+
+extern const struct source_ops file_source_ops, kafka_source_ops;
+
+/* ---- sinks ---------------------------------------------------------------- */
+
+struct sink_host {
+    void *ud;
+    uv_loop_t *loop;
+    /* Pending writes crossed the sink's high-water mark / fell below its
+     * low-water mark. */
+    void (*congested)(void *ud, struct sink *s);
+    void (*drained)(void *ud, struct sink *s);
+};
+
+struct sink_ops {
+    const char *type;
+    int (*open)(struct sink *s);
+    /* A fired window of operator op.  Returns 0 or a negative code (the
+     * write could not even be queued: out of memory). */
+    int (*write_result)(struct sink *s, const struct job_operator *op,
+                        const struct engine_result *r);
+    /* Raw bytes: a late record, or a dead-letter JSON line; key may be NULL. */
+    int (*write_raw)(struct sink *s, const char *data, size_t len, const char *key,
+                     size_t klen);
+    /* Writes accepted but not yet acknowledged by the destination. */
+    size_t (*pending)(const struct sink *s);
+    void (*close)(struct sink *s, void (*done)(struct sink *s));
+};
+
+struct sink {
+    const struct sink_ops *ops;
+    const struct job *job;
+    const struct job_sink *js;
+    int index;
+    const struct sink_host *host;
+    void *impl;
+    char name[160];
+    uint64_t written, retried, failed;  /* acknowledged, retried, failed attempts */
+};
+
+extern const struct sink_ops redis_sink_ops, kafka_sink_ops, stdout_sink_ops, file_sink_ops;
+
+const struct source_ops *source_ops_for(const struct job_source *js);
+const struct sink_ops *sink_ops_for(const struct job_sink *js);
+
+#endif

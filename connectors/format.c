@@ -1,0 +1,213 @@
+/*
+ * format.c - results, keys and dead letters as text (see format.h).
+ */
+#include "format.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sbuf_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL)
+            return -ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+int sbuf_putc(struct sbuf *b, char c)
+{
+    return sbuf_put(b, &c, 1);
+}
+
+int sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -EINVAL;
+    if ((size_t)n < sizeof(tmp))
+        return sbuf_put(b, tmp, (size_t)n);
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL)
+        return -ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    int rc = sbuf_put(b, big, (size_t)n);
+    free(big);
+    return rc;
+}
+
+void sbuf_free(struct sbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+int fmt_redis_value(struct sbuf *b, const struct value *v)
+{
+    char tmp[40];
+    switch ((int)v->type) {
+    case VT_STRING:
+        return sbuf_put(b, v->u.s.p, v->u.s.len);
+    case VT_INT:
+        return sbuf_put(b, tmp, fmt_i64(tmp, v->u.i));
+    case VT_DOUBLE:
+        return sbuf_put(b, tmp, fmt_double(v->u.d, tmp));
+    case VT_BOOL:
+        return sbuf_put(b, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
+    default:
+        return 0;                   /* null: an empty string */
+    }
+}
+
+int fmt_key(struct sbuf *b, const struct template *t, const struct job *job,
+            const struct job_operator *op, const struct engine_result *r)
+{
+    const struct job_source *src = &job->sources[op->source];
+    int rc = 0;
+    for (size_t i = 0; i < t->nparts && rc == 0; i++) {
+        const struct tpl_part *p = &t->parts[i];
+        switch (p->kind) {
+        case TPL_TEXT:
+            rc = sbuf_put(b, p->text, p->len);
+            break;
+        case TPL_WINDOW_START:
+        case TPL_WINDOW_END: {
+            char n[24];
+            rc = sbuf_put(b, n, fmt_i64(n, p->kind == TPL_WINDOW_START ? r->start : r->end));
+            break;
+        }
+        case TPL_FIELD:
+            for (size_t k = 0; k < op->nkeys; k++) {
+                const char *name = src->fields[op->key_fields[k]].name;
+                if (strlen(name) == p->len && memcmp(name, p->text, p->len) == 0) {
+                    rc = fmt_redis_value(b, &r->keys[k]);
+                    break;
+                }
+            }
+            break;
+        }
+    }
+    return rc;
+}
+
+int fmt_json_string(struct sbuf *b, const char *s, size_t n)
+{
+    int rc = sbuf_putc(b, '"');
+    size_t run = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        rc = sbuf_put(b, s + run, i - run);
+        run = i + 1;
+        char esc[8];
+        switch (c) {
+        case '"': rc = rc ? rc : sbuf_put(b, "\\\"", 2); break;
+        case '\\': rc = rc ? rc : sbuf_put(b, "\\\\", 2); break;
+        case '\n': rc = rc ? rc : sbuf_put(b, "\\n", 2); break;
+        case '\r': rc = rc ? rc : sbuf_put(b, "\\r", 2); break;
+        case '\t': rc = rc ? rc : sbuf_put(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            rc = rc ? rc : sbuf_put(b, esc, 6);
+        }
+    }
+    if (rc == 0)
+        rc = sbuf_put(b, s + run, n - run);
+    return rc ? rc : sbuf_putc(b, '"');
+}
+
+static int json_value(struct sbuf *b, const struct value *v)
+{
+    if (v->type == VT_STRING)
+        return fmt_json_string(b, v->u.s.p, v->u.s.len);
+    if ((int)v->type == (int)VT_NULL)
+        return sbuf_put(b, "null", 4);
+    return fmt_redis_value(b, v);
+}
+
+int fmt_json_result(struct sbuf *b, const struct job *job, const struct job_operator *op,
+                    const struct engine_result *r)
+{
+    const struct job_source *src = &job->sources[op->source];
+    int rc = sbuf_putc(b, '{');
+    for (size_t k = 0; k < op->nkeys && rc == 0; k++) {
+        const char *name = src->fields[op->key_fields[k]].name;
+        if (k)
+            rc = sbuf_putc(b, ',');
+        rc = rc ? rc : fmt_json_string(b, name, strlen(name));
+        rc = rc ? rc : sbuf_putc(b, ':');
+        rc = rc ? rc : json_value(b, &r->keys[k]);
+    }
+    if (rc == 0 && r->start != INT64_MIN) {
+        char n[24];
+        rc = sbuf_put(b, ",\"window_start\":", 16);
+        rc = rc ? rc : sbuf_put(b, n, fmt_i64(n, r->start));
+        rc = rc ? rc : sbuf_put(b, ",\"window_end\":", 14);
+        rc = rc ? rc : sbuf_put(b, n, fmt_i64(n, r->end));
+    }
+    for (size_t i = 0; i < r->nvals && rc == 0; i++) {
+        rc = sbuf_putc(b, ',');
+        rc = rc ? rc : fmt_json_string(b, op->aggs[i].name, strlen(op->aggs[i].name));
+        rc = rc ? rc : sbuf_putc(b, ':');
+        rc = rc ? rc : json_value(b, &r->vals[i]);
+    }
+    return rc ? rc : sbuf_putc(b, '}');
+}
+
+static int base64(struct sbuf *b, const unsigned char *s, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)s[i + 1] << 8;
+        if (i + 2 < n)
+            v |= s[i + 2];
+        char q[4] = { tab[v >> 18 & 63], tab[v >> 12 & 63],
+                      i + 1 < n ? tab[v >> 6 & 63] : '=', i + 2 < n ? tab[v & 63] : '=' };
+        rc = sbuf_put(b, q, 4);
+    }
+    return rc;
+}
+
+int fmt_dead_letter(struct sbuf *b, const char *source, int32_t partition, int64_t offset,
+                    enum reject_kind kind, const char *why, const char *raw, size_t len)
+{
+    int rc = sbuf_put(b, "{\"source\":", 10);
+    rc = rc ? rc : fmt_json_string(b, source, strlen(source));
+    rc = rc ? rc : sbuf_printf(b, ",\"partition\":%" PRId32 ",\"offset\":%" PRId64
+                               ",\"error\":\"%s\",\"reason\":", partition, offset,
+                               reject_kind_name(kind));
+    rc = rc ? rc : fmt_json_string(b, why, strlen(why));
+    if (utf8_valid((const unsigned char *)raw, len)) {
+        rc = rc ? rc : sbuf_put(b, ",\"record\":", 10);
+        rc = rc ? rc : fmt_json_string(b, raw, len);
+    } else {
+        rc = rc ? rc : sbuf_put(b, ",\"record_base64\":\"", 18);
+        rc = rc ? rc : base64(b, (const unsigned char *)raw, len);
+        rc = rc ? rc : sbuf_putc(b, '"');
+    }
+    return rc ? rc : sbuf_putc(b, '}');
+}

@@ -1,0 +1,87 @@
+/*
+ * log.c - stderr logging with levels and rate limiting (see log.h).
+ *
+ * Each line is built in one buffer and written with one write(2), so lines
+ * from a fork()ed child and the parent do not interleave mid-line.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RATE_INTERVAL_MS 10000
+#define RATE_BURST 5
+
+static enum log_level current = LOG_INFO;
+
+void log_set_level(enum log_level level)
+{
+    current = level;
+}
+
+enum log_level log_get_level(void)
+{
+    return current;
+}
+
+static void vlog(enum log_level level, const char *component, const char *suffix,
+                 const char *fmt, va_list ap)
+{
+    char buf[2048];
+    int n = snprintf(buf, sizeof(buf), "sluice[%ld]: %s: ", (long)getpid(), component);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return;
+    int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+    if (m < 0)
+        return;
+    size_t len = (size_t)n + (size_t)m;
+    if (len > sizeof(buf) - 64)
+        len = sizeof(buf) - 64;
+    len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", suffix);
+    (void)level;
+    ssize_t w = write(STDERR_FILENO, buf, len);
+    (void)w;
+}
+
+void log_msg(enum log_level level, const char *component, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, component, "", fmt, ap);
+    va_end(ap);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void log_rate_msg(struct log_rate *r, enum log_level level, const char *component,
+                  const char *fmt, ...)
+{
+    if (level > current)
+        return;
+    int64_t now = now_ms();
+    if (now - r->window_start >= RATE_INTERVAL_MS) {
+        r->window_start = now;
+        r->count = 0;
+    }
+    if (r->count >= RATE_BURST) {
+        r->suppressed++;
+        return;
+    }
+    r->count++;
+    char suffix[96] = "";
+    if (r->suppressed > 0) {
+        snprintf(suffix, sizeof(suffix), " (%u similar messages suppressed)", r->suppressed);
+        r->suppressed = 0;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, component, suffix, fmt, ap);
+    va_end(ap);
+}
