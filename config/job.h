@@ -109,6 +109,7 @@ struct job_sink {
     int port, db;
     const char *username, *password;    /* NULL when absent */
     int64_t ttl_ms;                     /* JOB_DURATION_NONE: no expiry */
+    int64_t max_pending;                /* writes queued before sources pause */
     /* kafka */
     const char *brokers, *topic;
     struct job_kv *props;

@@ -633,7 +633,7 @@ static void parse_redis_url(struct loader *L, struct job_sink *s, yaml_node_t *v
 static void load_sink(struct loader *L, struct job_sink *s, const struct entry *e)
 {
     static const char *const redis_keys[] = { "type", "url", "key", "ttl",
-                                              "username", "password", NULL };
+                                              "username", "password", "max_pending", NULL };
     static const char *const kafka_keys[] = { "type", "brokers", "topic", "key",
                                               "properties", NULL };
     static const char *const stdout_keys[] = { "type", NULL };
@@ -677,6 +677,7 @@ static void load_sink(struct loader *L, struct job_sink *s, const struct entry *
             err_at(L, m, "%s: missing required key 'key' (the Redis key template, "
                    "like \"features:{user_id}\")", what);
         parse_key_template(L, s, m);
+        s->max_pending = get_int(L, m, "max_pending", 100000, 1, 10000000);
         yaml_node_t *ttl = map_get(L, m, "ttl");
         if (ttl != NULL) {
             int64_t ms = get_duration(L, m, "ttl", JOB_DURATION_NONE, 0, 0, what);

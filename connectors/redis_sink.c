@@ -1,0 +1,598 @@
+/*
+ * redis_sink.c - window results as Redis hashes (SPEC section 4).
+ *
+ * Each fired window is `HSET key field value ...` of its key fields and
+ * aggregates, plus `PEXPIRE key ttl` when the sink has a TTL.  Writes are
+ * grouped into transactions of up to REDIS_BATCH windows
+ * (MULTI, HSET, PEXPIRE, HSET, PEXPIRE, ..., EXEC), so every window is
+ * applied atomically with its TTL while a write costs about two commands,
+ * and up to REDIS_INFLIGHT transactions are pipelined on one connection.
+ *
+ * Every write stays in the sink's queue, already encoded as RESP, until
+ * the EXEC that carries it succeeds.  When the connection drops, or a
+ * transaction reports an error, the sink reconnects with exponential
+ * backoff (100 ms to 5 s) and sends everything unacknowledged again, in
+ * order.  Writes are idempotent (a window rewrites the same values), so
+ * sending one twice is harmless; losing one is not possible.  When the
+ * sink's max_pending windows wait (100,000 by default), the sink tells the
+ * host, which pauses the sources until the queue is down to half of that:
+ * a slow or absent Redis costs memory proportional to max_pending, not to
+ * the outage.
+ *
+ * hiredis drives the socket through the small libuv binding below (rather
+ * than hiredis's adapters/libuv.h, whose poll callback ignores error
+ * events, which leaves a refused or reset connection hanging forever on
+ * the hiredis version Debian ships).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis.h>
+#include <async.h>
+
+#include "connector.h"
+#include "format.h"
+#include "log.h"
+
+#define REDIS_BATCH 64
+#define REDIS_INFLIGHT 32
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_MS 5000
+#define CHUNK_BYTES (64 * 1024)
+
+/* ---- the queue of encoded writes ----------------------------------------- */
+
+struct chunk {
+    struct chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+/* An item: u32 length of the HSET, u32 length of the PEXPIRE (0 when no
+ * TTL), then both commands in RESP. */
+struct pos {
+    struct chunk *c;
+    size_t off;
+};
+
+struct redis_sink {
+    struct sink *s;
+    redisAsyncContext *ac;
+    int connected, closing, congested;
+    int broken;                         /* an error on this connection: ack nothing more */
+    uv_timer_t retry, connect_timeout;
+    int nclosed;
+    int64_t backoff;
+    struct chunk *head_c, *tail_c;
+    struct pos head, send;              /* oldest unacknowledged, next to send */
+    size_t queued, unsent;              /* windows */
+    size_t inflight;                    /* transactions sent, not answered */
+    struct sbuf enc, key;
+    struct log_rate err_rate;
+    void (*done)(struct sink *);
+};
+
+static int q_append(struct redis_sink *r, const char *hset, size_t hlen, const char *exp,
+                    size_t elen)
+{
+    size_t need = 8 + hlen + elen;
+    struct chunk *c = r->tail_c;
+    if (c == NULL || c->cap - c->used < need) {
+        size_t cap = need > CHUNK_BYTES ? need : CHUNK_BYTES;
+        struct chunk *n = malloc(sizeof(*n) + cap);
+        if (n == NULL)
+            return -ENOMEM;
+        n->next = NULL;
+        n->used = 0;
+        n->cap = cap;
+        if (c != NULL)
+            c->next = n;
+        else
+            r->head_c = n;
+        r->tail_c = c = n;
+        if (r->head.c == NULL)
+            r->head = (struct pos){ n, 0 };
+        if (r->send.c == NULL || (r->send.c->used == r->send.off && r->send.c->next == n))
+            r->send = (struct pos){ n, 0 };
+    }
+    uint32_t l1 = (uint32_t)hlen, l2 = (uint32_t)elen;
+    memcpy(c->data + c->used, &l1, 4);
+    memcpy(c->data + c->used + 4, &l2, 4);
+    memcpy(c->data + c->used + 8, hset, hlen);
+    if (elen)
+        memcpy(c->data + c->used + 8 + hlen, exp, elen);
+    c->used += need;
+    r->queued++;
+    r->unsent++;
+    return 0;
+}
+
+/* The item at p; advances p. */
+static void q_item(struct pos *p, const char **hset, size_t *hlen, const char **exp,
+                   size_t *elen)
+{
+    if (p->off == p->c->used) {
+        p->c = p->c->next;
+        p->off = 0;
+    }
+    uint32_t l1, l2;
+    memcpy(&l1, p->c->data + p->off, 4);
+    memcpy(&l2, p->c->data + p->off + 4, 4);
+    *hset = p->c->data + p->off + 8;
+    *hlen = l1;
+    *exp = *hset + l1;
+    *elen = l2;
+    p->off += 8 + (size_t)l1 + l2;
+}
+
+/* Drops the n oldest items (acknowledged). */
+static void q_pop(struct redis_sink *r, size_t n)
+{
+    const char *a, *b;
+    size_t la, lb;
+    while (n-- > 0) {
+        q_item(&r->head, &a, &la, &b, &lb);
+        r->queued--;
+        while (r->head_c != r->head.c) {
+            struct chunk *c = r->head_c;
+            r->head_c = c->next;
+            free(c);
+        }
+    }
+    if (r->queued == 0 && r->head_c != NULL && r->head.off == r->head_c->used) {
+        /* empty: keep the last chunk, rewound */
+        struct chunk *c = r->head_c;
+        while (c->next != NULL) {
+            struct chunk *nx = c->next;
+            free(c);
+            c = nx;
+        }
+        c->used = 0;
+        r->head_c = r->tail_c = c;
+        r->head = r->send = (struct pos){ c, 0 };
+    }
+}
+
+/* ---- RESP ------------------------------------------------------------------ */
+
+static int resp_bulk(struct sbuf *b, const char *s, size_t n)
+{
+    char len[24];
+    len[0] = '$';
+    size_t l = 1 + fmt_i64(len + 1, (int64_t)n);
+    len[l++] = '\r';
+    len[l++] = '\n';
+    int rc = sbuf_put(b, len, l);
+    rc = rc ? rc : sbuf_put(b, s, n);
+    return rc ? rc : sbuf_put(b, "\r\n", 2);
+}
+
+static const char resp_multi[] = "*1\r\n$5\r\nMULTI\r\n";
+static const char resp_exec[] = "*1\r\n$4\r\nEXEC\r\n";
+
+/* ---- libuv binding for hiredis ---------------------------------------------- */
+
+struct rev {
+    redisAsyncContext *ac;
+    uv_poll_t h;
+    int events;
+};
+
+static void rev_poll(uv_poll_t *h, int status, int events)
+{
+    struct rev *p = h->data;
+    if (p->ac == NULL)
+        return;
+    if (status < 0)
+        events = UV_READABLE | UV_WRITABLE;     /* let hiredis meet the error */
+    if (events & UV_WRITABLE)
+        redisAsyncHandleWrite(p->ac);
+    if (p->ac != NULL && (events & UV_READABLE))
+        redisAsyncHandleRead(p->ac);
+}
+
+static void rev_update(struct rev *p, int add, int ev)
+{
+    int old = p->events;
+    if (add)
+        p->events |= ev;
+    else
+        p->events &= ~ev;
+    if (p->events == old)
+        return;                     /* hiredis asks on every command: no syscall */
+    if (p->events)
+        uv_poll_start(&p->h, p->events, rev_poll);
+    else
+        uv_poll_stop(&p->h);
+}
+
+static void rev_add_read(void *d) { rev_update(d, 1, UV_READABLE); }
+static void rev_del_read(void *d) { rev_update(d, 0, UV_READABLE); }
+static void rev_add_write(void *d) { rev_update(d, 1, UV_WRITABLE); }
+static void rev_del_write(void *d) { rev_update(d, 0, UV_WRITABLE); }
+
+static void rev_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void rev_cleanup(void *d)
+{
+    struct rev *p = d;
+    p->ac = NULL;
+    uv_close((uv_handle_t *)&p->h, rev_closed);
+}
+
+static int rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    struct rev *p = calloc(1, sizeof(*p));
+    if (p == NULL || uv_poll_init(loop, &p->h, ac->c.fd) != 0) {
+        free(p);
+        return -1;
+    }
+    p->ac = ac;
+    p->h.data = p;
+    ac->ev.data = p;
+    ac->ev.addRead = rev_add_read;
+    ac->ev.delRead = rev_del_read;
+    ac->ev.addWrite = rev_add_write;
+    ac->ev.delWrite = rev_del_write;
+    ac->ev.cleanup = rev_cleanup;
+    return 0;
+}
+
+/* ---- connection ------------------------------------------------------------------ */
+
+static void connect_now(struct redis_sink *r);
+static void send_more(struct redis_sink *r);
+
+static void on_retry(uv_timer_t *t)
+{
+    connect_now(t->data);
+}
+
+static void schedule_retry(struct redis_sink *r)
+{
+    if (r->closing)
+        return;
+    r->backoff = r->backoff ? r->backoff * 2 : BACKOFF_MIN_MS;
+    if (r->backoff > BACKOFF_MAX_MS)
+        r->backoff = BACKOFF_MAX_MS;
+    uv_timer_start(&r->retry, on_retry, (uint64_t)r->backoff, 0);
+}
+
+static void maybe_done(struct redis_sink *r);
+
+/* Everything sent but not acknowledged goes out again on the next connection. */
+static void rewind_unacked(struct redis_sink *r)
+{
+    if (r->queued > r->unsent)
+        r->s->retried += r->queued - r->unsent;
+    r->send = r->head;
+    r->unsent = r->queued;
+    r->inflight = 0;
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct redis_sink *r = ac->data;
+    r->ac = NULL;
+    r->connected = 0;
+    uv_timer_stop(&r->connect_timeout);
+    rewind_unacked(r);
+    if (r->closing) {
+        maybe_done(r);
+        return;
+    }
+    log_msg(LOG_WARNING, r->s->name, "disconnected%s%s; %zu writes waiting, reconnecting",
+            status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" : ac->errstr, r->queued);
+    schedule_retry(r);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct redis_sink *r = ac->data;
+    uv_timer_stop(&r->connect_timeout);
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback */
+        r->ac = NULL;
+        log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s; "
+                     "retrying", r->s->js->host, r->s->js->port, ac->errstr);
+        rewind_unacked(r);
+        if (r->closing)
+            maybe_done(r);
+        else
+            schedule_retry(r);
+        return;
+    }
+    r->connected = 1;
+    r->broken = 0;
+    LOG(LOG_INFO, r->s->name, "connected to %s:%d", r->s->js->host, r->s->js->port);
+    send_more(r);
+}
+
+static void on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct redis_sink *r = ac->data;
+    redisReply *rep = reply;
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
+        log_rate_msg(&r->err_rate, LOG_ERR, r->s->name, "%s failed: %s", (const char *)priv,
+                     rep->str);
+        r->broken = 1;
+        redisAsyncDisconnect(ac);
+    }
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+    struct redis_sink *r = t->data;
+    if (r->ac == NULL || r->connected)
+        return;
+    log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "connecting to %s:%d timed out; "
+                 "retrying", r->s->js->host, r->s->js->port);
+    redisAsyncContext *ac = r->ac;
+    r->ac = NULL;
+    redisAsyncFree(ac);             /* not connected: no disconnect callback */
+    schedule_retry(r);
+}
+
+static void connect_now(struct redis_sink *r)
+{
+    const struct job_sink *js = r->s->js;
+    if (r->closing || r->ac != NULL)
+        return;
+    redisAsyncContext *ac = redisAsyncConnect(js->host, js->port);
+    if (ac == NULL || ac->err) {
+        log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s",
+                     js->host, js->port, ac ? ac->errstr : "out of memory");
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    if (rev_attach(ac, r->s->host->loop) < 0) {
+        redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    ac->data = r;
+    r->ac = ac;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    uv_timer_start(&r->connect_timeout, on_connect_timeout, CONNECT_TIMEOUT_MS, 0);
+    /* queued now, sent first once connected */
+    if (js->password != NULL) {
+        if (js->username != NULL)
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", js->username,
+                              js->password);
+        else
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", js->password);
+    }
+    if (js->db != 0)
+        redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %d", js->db);
+}
+
+/* ---- writing ----------------------------------------------------------------------- */
+
+static int exec_ok(const redisReply *rep, const char **err)
+{
+    if (rep->type == REDIS_REPLY_ERROR) {
+        *err = rep->str;
+        return 0;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY) {
+        *err = "transaction aborted";
+        return 0;
+    }
+    for (size_t i = 0; i < rep->elements; i++) {
+        if (rep->element[i]->type == REDIS_REPLY_ERROR) {
+            *err = rep->element[i]->str;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct redis_sink *r = ac->data;
+    size_t n = (size_t)(uintptr_t)priv;
+    redisReply *rep = reply;
+    const char *err;
+    if (rep == NULL || r->broken)
+        return;                     /* disconnected or failing: rewound by on_disconnect */
+    r->inflight--;
+    if (!exec_ok(rep, &err)) {
+        r->s->failed += n;
+        log_rate_msg(&r->err_rate, LOG_ERR, r->s->name, "write of %zu windows failed: %s; "
+                     "retrying", n, err);
+        /* later transactions on this connection may still succeed, but the
+         * queue is acknowledged in order: send all of it again */
+        r->broken = 1;
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    q_pop(r, n);
+    r->s->written += n;
+    r->backoff = 0;                 /* a write went through: the next outage starts fresh */
+    if (r->congested && r->queued <= (size_t)r->s->js->max_pending / 2) {
+        r->congested = 0;
+        r->s->host->drained(r->s->host->ud, r->s);
+    }
+    send_more(r);
+    if (r->closing)
+        maybe_done(r);
+}
+
+static void send_more(struct redis_sink *r)
+{
+    while (r->connected && !r->broken && r->ac != NULL && r->unsent > 0 &&
+           r->inflight < REDIS_INFLIGHT) {
+        size_t n = r->unsent < REDIS_BATCH ? r->unsent : REDIS_BATCH;
+        redisAsyncFormattedCommand(r->ac, NULL, NULL, resp_multi, sizeof(resp_multi) - 1);
+        for (size_t i = 0; i < n; i++) {
+            const char *a, *b;
+            size_t la, lb;
+            q_item(&r->send, &a, &la, &b, &lb);
+            redisAsyncFormattedCommand(r->ac, NULL, NULL, a, la);
+            if (lb)
+                redisAsyncFormattedCommand(r->ac, NULL, NULL, b, lb);
+        }
+        redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, resp_exec,
+                                   sizeof(resp_exec) - 1);
+        r->unsent -= n;
+        r->inflight++;
+    }
+}
+
+static int queue_write(struct redis_sink *r, const struct job_operator *op,
+                       const struct engine_result *res)
+{
+    const struct job *job = r->s->job;
+    const struct job_sink *js = r->s->js;
+    const struct job_source *src = &job->sources[op->source];
+    struct sbuf *e = &r->enc;
+    int rc;
+
+    r->key.len = 0;
+    if ((rc = fmt_key(&r->key, &js->key, job, op, res)) < 0)
+        return rc;
+    e->len = 0;
+    rc = sbuf_printf(e, "*%zu\r\n$4\r\nHSET\r\n", 2 + 2 * (op->nkeys + res->nvals));
+    rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
+    struct sbuf v = { 0 };
+    for (size_t k = 0; k < op->nkeys && rc == 0; k++) {
+        const char *name = src->fields[op->key_fields[k]].name;
+        v.len = 0;
+        rc = resp_bulk(e, name, strlen(name));
+        rc = rc ? rc : fmt_redis_value(&v, &res->keys[k]);
+        rc = rc ? rc : resp_bulk(e, v.p ? v.p : "", v.len);
+    }
+    for (size_t i = 0; i < res->nvals && rc == 0; i++) {
+        v.len = 0;
+        rc = resp_bulk(e, op->aggs[i].name, strlen(op->aggs[i].name));
+        rc = rc ? rc : fmt_redis_value(&v, &res->vals[i]);
+        rc = rc ? rc : resp_bulk(e, v.p ? v.p : "", v.len);
+    }
+    sbuf_free(&v);
+    size_t hlen = e->len;
+    if (rc == 0 && js->ttl_ms != JOB_DURATION_NONE) {
+        char ttl[32];
+        int tl = snprintf(ttl, sizeof(ttl), "%" PRId64, js->ttl_ms);
+        rc = sbuf_put(e, "*3\r\n$7\r\nPEXPIRE\r\n", 17);
+        rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
+        rc = rc ? rc : resp_bulk(e, ttl, (size_t)tl);
+    }
+    if (rc < 0)
+        return rc;
+    if ((rc = q_append(r, e->p, hlen, e->p + hlen, e->len - hlen)) < 0)
+        return rc;
+    if (!r->congested && r->queued >= (size_t)js->max_pending) {
+        r->congested = 1;
+        r->s->host->congested(r->s->host->ud, r->s);
+    }
+    send_more(r);
+    return 0;
+}
+
+/* ---- the sink ------------------------------------------------------------------------ */
+
+static int rs_open(struct sink *s)
+{
+    struct redis_sink *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return -ENOMEM;
+    r->s = s;
+    s->impl = r;
+    uv_timer_init(s->host->loop, &r->retry);
+    uv_timer_init(s->host->loop, &r->connect_timeout);
+    r->retry.data = r->connect_timeout.data = r;
+    connect_now(r);
+    return 0;
+}
+
+static int rs_write_result(struct sink *s, const struct job_operator *op,
+                           const struct engine_result *res)
+{
+    return queue_write(s->impl, op, res);
+}
+
+static int rs_write_raw(struct sink *s, const char *data, size_t len, const char *key,
+                        size_t klen)
+{
+    (void)data, (void)len, (void)key, (void)klen;
+    log_msg(LOG_ERR, s->name, "raw records cannot be written to a Redis hash sink");
+    return -EINVAL;                 /* the job loader refuses such jobs */
+}
+
+static size_t rs_pending(const struct sink *s)
+{
+    const struct redis_sink *r = s->impl;
+    return r ? r->queued : 0;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct redis_sink *r = h->data;
+    r->nclosed++;
+    maybe_done(r);
+}
+
+static void maybe_done(struct redis_sink *r)
+{
+    if (!r->closing || r->ac != NULL || r->nclosed < 2)
+        return;
+    struct sink *s = r->s;
+    void (*done)(struct sink *) = r->done;
+    if (r->queued > 0)
+        log_msg(LOG_WARNING, s->name, "closed with %zu writes not acknowledged", r->queued);
+    struct chunk *c = r->head_c;
+    while (c != NULL) {
+        struct chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    sbuf_free(&r->enc);
+    sbuf_free(&r->key);
+    free(r);
+    s->impl = NULL;
+    if (done != NULL)
+        done(s);
+}
+
+static void rs_close(struct sink *s, void (*done)(struct sink *))
+{
+    struct redis_sink *r = s->impl;
+    if (r == NULL) {
+        if (done != NULL)
+            done(s);
+        return;
+    }
+    r->closing = 1;
+    r->done = done;
+    uv_timer_stop(&r->retry);
+    uv_timer_stop(&r->connect_timeout);
+    uv_close((uv_handle_t *)&r->retry, on_timer_closed);
+    uv_close((uv_handle_t *)&r->connect_timeout, on_timer_closed);
+    if (r->ac != NULL) {
+        if (r->connected)
+            redisAsyncDisconnect(r->ac);   /* after the pending replies */
+        else {
+            redisAsyncContext *ac = r->ac;
+            r->ac = NULL;
+            redisAsyncFree(ac);
+        }
+    }
+}
+
+const struct sink_ops redis_sink_ops = {
+    .type = "redis",
+    .open = rs_open,
+    .write_result = rs_write_result,
+    .write_raw = rs_write_raw,
+    .pending = rs_pending,
+    .close = rs_close,
+};
