@@ -1,0 +1,25 @@
+/*
+ * kafka_common.h - what the Kafka source, sink and `sluice gen` share:
+ * building a librdkafka configuration, and the embedded broker's address.
+ */
+#ifndef SLUICE_KAFKA_COMMON_H
+#define SLUICE_KAFKA_COMMON_H
+
+#include <stddef.h>
+#include <librdkafka/rdkafka.h>
+
+#include "../config/job.h"
+
+/* `brokers: embedded` resolves to this address once the host has started
+ * an embedded broker (connectors/broker.h); NULL before. */
+void kafka_set_embedded_bootstrap(const char *addr);
+const char *kafka_bootstrap(const char *brokers);
+
+/* A configuration with bootstrap.servers, the given defaults (key, value
+ * pairs, NULL-terminated) and then the job's passthrough properties, which
+ * win.  Returns NULL with a message in err on a bad property. */
+rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *defaults,
+                                const struct job_kv *props, size_t nprops,
+                                char *err, size_t errsize);
+
+#endif

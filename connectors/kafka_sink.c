@@ -1,0 +1,196 @@
+/*
+ * kafka_sink.c - window results, late records and dead letters as Kafka
+ * records, through librdkafka's idempotent producer.
+ *
+ * Window results are JSON objects (format.h); raw records are passed as
+ * they are.  The record key is the sink's key template when it has one.
+ * The producer is idempotent with an unlimited delivery timeout, so a
+ * record is retried until the cluster takes it, without duplicates or
+ * reordering within a partition; a write counts as pending until its
+ * delivery report arrives.  Delivery reports are served from a 50 ms
+ * timer on the loop.  Above KAFKA_HIGH_WATER pending records the host
+ * pauses the sources; if librdkafka's own queue is ever full the sink
+ * waits for room (briefly blocking the loop) rather than dropping.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector.h"
+#include "format.h"
+#include "kafka_common.h"
+#include "log.h"
+
+#define POLL_MS 50
+#define KAFKA_HIGH_WATER 200000
+#define KAFKA_LOW_WATER 100000
+
+struct kafka_sink {
+    struct sink *s;
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    uv_timer_t poll;
+    int congested, closing;
+    struct sbuf val, key;
+    struct log_rate err_rate;
+    void (*done)(struct sink *);
+};
+
+static void check_drained(struct kafka_sink *k)
+{
+    if (k->congested && (size_t)rd_kafka_outq_len(k->rk) < KAFKA_LOW_WATER) {
+        k->congested = 0;
+        k->s->host->drained(k->s->host->ud, k->s);
+    }
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct kafka_sink *k = opaque;
+    (void)rk;
+    if (m->err) {
+        k->s->failed++;
+        log_rate_msg(&k->err_rate, LOG_ERR, k->s->name, "delivery failed: %s",
+                     rd_kafka_err2str(m->err));
+    } else {
+        k->s->written++;
+    }
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    struct kafka_sink *k = t->data;
+    rd_kafka_poll(k->rk, 0);
+    char err[256];
+    if (rd_kafka_fatal_error(k->rk, err, sizeof(err)))
+        log_rate_msg(&k->err_rate, LOG_ERR, k->s->name, "fatal producer error: %s", err);
+    check_drained(k);
+}
+
+static int ksk_open(struct sink *s)
+{
+    const struct job_sink *js = s->js;
+    char err[512];
+    struct kafka_sink *k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return -ENOMEM;
+    k->s = s;
+    s->impl = k;
+    uv_timer_init(s->host->loop, &k->poll);
+    k->poll.data = k;
+    const char *defaults[] = {
+        "enable.idempotence", "true",
+        "message.timeout.ms", "0",              /* retry until delivered */
+        "queue.buffering.max.messages", "1000000",
+        "linger.ms", "5",
+        "client.id", "sluice",
+        NULL,
+    };
+    rd_kafka_conf_t *conf = kafka_conf_new(js->brokers, defaults, js->props, js->nprops,
+                                           err, sizeof(err));
+    if (conf == NULL) {
+        log_msg(LOG_ERR, s->name, "%s", err);
+        return -EINVAL;
+    }
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (k->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        log_msg(LOG_ERR, s->name, "%s", err);
+        return -EINVAL;
+    }
+    k->rkt = rd_kafka_topic_new(k->rk, js->topic, NULL);
+    uv_timer_start(&k->poll, on_poll, POLL_MS, POLL_MS);
+    LOG(LOG_INFO, s->name, "producing to %s at %s", js->topic, kafka_bootstrap(js->brokers));
+    return 0;
+}
+
+static int produce(struct kafka_sink *k, const char *val, size_t vlen, const char *key,
+                   size_t klen)
+{
+    for (;;) {
+        if (rd_kafka_produce(k->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)val,
+                             vlen, key, klen, NULL) == 0)
+            break;
+        rd_kafka_resp_err_t e = rd_kafka_last_error();
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            log_rate_msg(&k->err_rate, LOG_ERR, k->s->name, "produce: %s", rd_kafka_err2str(e));
+            k->s->failed++;
+            return -EIO;
+        }
+        rd_kafka_poll(k->rk, 100);      /* wait for room; never drop */
+    }
+    if (!k->congested && (size_t)rd_kafka_outq_len(k->rk) >= KAFKA_HIGH_WATER) {
+        k->congested = 1;
+        k->s->host->congested(k->s->host->ud, k->s);
+    }
+    return 0;
+}
+
+static int ksk_write_result(struct sink *s, const struct job_operator *op,
+                            const struct engine_result *r)
+{
+    struct kafka_sink *k = s->impl;
+    k->val.len = k->key.len = 0;
+    if (fmt_json_result(&k->val, s->job, op, r) < 0)
+        return -ENOMEM;
+    if (s->js->has_key && fmt_key(&k->key, &s->js->key, s->job, op, r) < 0)
+        return -ENOMEM;
+    return produce(k, k->val.p, k->val.len, s->js->has_key ? k->key.p : NULL, k->key.len);
+}
+
+static int ksk_write_raw(struct sink *s, const char *data, size_t len, const char *key,
+                         size_t klen)
+{
+    return produce(s->impl, data, len, key, klen);
+}
+
+static size_t ksk_pending(const struct sink *s)
+{
+    const struct kafka_sink *k = s->impl;
+    return k && k->rk ? (size_t)rd_kafka_outq_len(k->rk) : 0;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct kafka_sink *k = h->data;
+    struct sink *s = k->s;
+    void (*done)(struct sink *) = k->done;
+    if (k->rk != NULL) {
+        rd_kafka_resp_err_t e = rd_kafka_flush(k->rk, 5000);
+        if (e)
+            log_msg(LOG_WARNING, s->name, "closed with %d records not delivered: %s",
+                    rd_kafka_outq_len(k->rk), rd_kafka_err2str(e));
+        rd_kafka_topic_destroy(k->rkt);
+        rd_kafka_destroy(k->rk);
+    }
+    sbuf_free(&k->val);
+    sbuf_free(&k->key);
+    free(k);
+    s->impl = NULL;
+    if (done != NULL)
+        done(s);
+}
+
+static void ksk_close(struct sink *s, void (*done)(struct sink *))
+{
+    struct kafka_sink *k = s->impl;
+    if (k == NULL) {
+        if (done != NULL)
+            done(s);
+        return;
+    }
+    k->closing = 1;
+    k->done = done;
+    uv_close((uv_handle_t *)&k->poll, on_closed);
+}
+
+const struct sink_ops kafka_sink_ops = {
+    .type = "kafka",
+    .open = ksk_open,
+    .write_result = ksk_write_result,
+    .write_raw = ksk_write_raw,
+    .pending = ksk_pending,
+    .close = ksk_close,
+};
