@@ -1,6 +1,8 @@
 # sluice - build, test, fuzz.
 #
 #   make            build ./sluice (release: -O2 -g, warnings are errors)
+#   make demo       deps + build, then the reference job on generated events
+#                   with a local redis-server and the embedded broker
 #   make deps       install missing Debian packages (apt-get; sudo when not root)
 #   make check      deps + build + unit and integration tests, plain and
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer
@@ -8,10 +10,11 @@
 #   make fuzz       libFuzzer on the job-file loader, then on the record
 #                   decoder and engine (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
+#   make bench-e2e  end to end against kcat and redis-benchmark
 #   make clean
 
 CC      ?= cc
-PKG_LIBS := yaml-0.1 libxxhash
+PKG_LIBS := yaml-0.1 libxxhash libuv rdkafka hiredis
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 CFLAGS  ?= -O2 -g
@@ -24,11 +27,11 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 # Debian packages the build, the tests and the later stages need.
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
-        libjsmn-dev libxxhash-dev redis-server redis-tools kcat
+        libjsmn-dev libxxhash-dev redis-server redis-tools kcat bc
 
 CORE_SRC := $(wildcard config/*.c engine/*.c connectors/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
-TEST_SRC := $(wildcard tests/unit/*.c)
+TEST_SRC := $(wildcard tests/unit/*.c tests/ref/*.c)
 
 B  := build/release
 BA := build/asan
@@ -37,8 +40,8 @@ core_objs = $(patsubst %.c,$(1)/%.o,$(CORE_SRC))
 cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
 test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
 
-.PHONY: all deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record bench clean
+.PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
+        fuzz-record bench bench-e2e clean
 .DEFAULT_GOAL := all
 
 all: sluice
@@ -50,12 +53,15 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/tests/unit/%.o: tests/unit/%.c
+$(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 
 $(B)/unit_tests: $(call core_objs,$(B)) $(call test_objs,$(B))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CHECK_LIBS)
+
+$(B)/ref_job: $(call core_objs,$(B)) $(B)/tests/tools/ref_job.o $(B)/tests/ref/reference.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # --- sanitizer build -------------------------------------------------------
 
@@ -68,7 +74,7 @@ $(BA)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(shell pkg-config --cflags $(PKG_LIBS)) -MMD -MP -c -o $@ $<
 
-$(BA)/tests/unit/%.o: tests/unit/%.c
+$(BA)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(shell pkg-config --cflags $(PKG_LIBS)) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -83,14 +89,18 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 unit: $(B)/unit_tests
 	$(B)/unit_tests
 
-integration: sluice
-	SLUICE=./sluice tests/integration/run.sh
+integration: sluice $(B)/ref_job
+	SLUICE=./sluice REF_JOB=$(B)/ref_job tests/integration/run.sh
 
 test: unit integration
 
-asan-test: asan
+asan-test: asan $(B)/ref_job
 	$(ASAN_ENV) $(BA)/unit_tests
-	$(ASAN_ENV) SLUICE=$(BA)/sluice tests/integration/run.sh
+	$(ASAN_ENV) SLUICE=$(BA)/sluice REF_JOB=$(B)/ref_job tests/integration/run.sh
+
+demo: deps
+	$(MAKE) all
+	packaging/demo.sh
 
 check: deps
 	$(MAKE) all
@@ -107,6 +117,9 @@ deps:
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends $$missing; \
 	fi
+
+bench-e2e: sluice
+	tests/bench/e2e.sh
 
 # --- fuzzing (clang libFuzzer; not part of check) ----------------------------
 

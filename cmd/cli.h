@@ -29,7 +29,9 @@ int cli_load_job(const char *file, struct job **out);
 int cmd_validate(int argc, char **argv);
 int cmd_gen(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_broker(int argc, char **argv);
 
-extern const struct cli_command cli_validate, cli_gen, cli_bench;
+extern const struct cli_command cli_validate, cli_gen, cli_bench, cli_run, cli_broker;
 
 #endif

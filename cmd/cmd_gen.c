@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../config/job.h"
+#include "../connectors/kafka_common.h"
 #include "../engine/evtime.h"
 #include "cli.h"
 
@@ -29,9 +31,11 @@ const struct cli_command cli_gen = {
     .usage =
         "usage: sluice gen [--users N] [--events N] [--rate R] [--late-fraction F]\n"
         "                  [--invalid-fraction F] [--jitter DUR] [--start TIME] [--seed S]\n"
+        "                  [--brokers B --topic T [--produce-rate R]]\n"
         "\n"
         "Writes events of the reference schema (event_time, event_type, user_id,\n"
-        "price) to stdout, one JSON object per line, in arrival order.\n"
+        "price) to stdout, one JSON object per line, in arrival order, or produces\n"
+        "them to a Kafka topic.\n"
         "\n"
         "  --users N             distinct users (default 10000)\n"
         "  --events N            events to write (default 100000)\n"
@@ -43,7 +47,11 @@ const struct cli_command cli_gen = {
         "                        (default 0)\n"
         "  --start TIME          event time of the first event, naive ISO-8601 as in\n"
         "                        the reference data (default 2024-01-01T00:00:00)\n"
-        "  --seed S              random seed (default 1)\n",
+        "  --seed S              random seed (default 1)\n"
+        "  --brokers B --topic T produce to Kafka topic T (record key: user_id) instead\n"
+        "                        of writing to stdout\n"
+        "  --produce-rate R      when producing, at most R records per second of wall\n"
+        "                        clock (default 0: as fast as possible)\n",
     .run = cmd_gen,
 };
 
@@ -81,49 +89,128 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
 }
 
 /* Naive local time (as the reference data writes it) with milliseconds. */
-static void put_time(int64_t ms)
+static int put_time(char *p, int64_t ms)
 {
     char buf[64];
     evtime_format(ms, buf);
     buf[23] = '\0';                     /* drop the 'Z' */
-    fputs(buf, stdout);
+    return sprintf(p, "%s", buf);
 }
 
-static void put_invalid(uint64_t kind, int64_t t, uint64_t user)
+/* A bad record of one of six kinds into line; returns its length. */
+static int bad_line(char *line, uint64_t kind, int64_t t, uint64_t user)
 {
+    char *p = line;
     switch (kind % 6) {
-    case 0:
-        fputs("{\"event_time\":\"2024-01-01T10:00:00\",\"event_type\":\"view\"", stdout);
-        break;                          /* truncated JSON */
-    case 1:
-        printf("{\"event_type\":\"view\",\"user_id\":\"u%06llu\",\"price\":1.5}",
-               (unsigned long long)user);
-        break;                          /* no event time */
-    case 2:
-        fputs("{\"event_time\":\"", stdout);
-        put_time(t);
-        printf("\",\"event_type\":\"view\",\"user_id\":%llu,\"price\":1.5}",
-               (unsigned long long)user);
-        break;                          /* user_id is a number */
-    case 3:
-        printf("{\"event_time\":\"2024-02-30T10:00:00\",\"event_type\":\"view\","
-               "\"user_id\":\"u%06llu\",\"price\":1.5}", (unsigned long long)user);
-        break;                          /* no such date */
-    case 4:
-        fputs("{\"event_time\":\"", stdout);
-        put_time(t);
-        printf("\",\"event_type\":\"view\",\"user_id\":\"u\xff\xfe\",\"price\":1.5}");
-        break;                          /* bad UTF-8 */
+    case 0:                             /* truncated JSON */
+        return sprintf(p, "{\"event_time\":\"2024-01-01T10:00:00\",\"event_type\":\"view\"");
+    case 1:                             /* no event time */
+        return sprintf(p, "{\"event_type\":\"view\",\"user_id\":\"u%06llu\",\"price\":1.5}",
+                       (unsigned long long)user);
+    case 2:                             /* user_id is a number */
+        p += sprintf(p, "{\"event_time\":\"");
+        p += put_time(p, t);
+        p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":%llu,\"price\":1.5}",
+                     (unsigned long long)user);
+        return (int)(p - line);
+    case 3:                             /* no such date */
+        return sprintf(p, "{\"event_time\":\"2024-02-30T10:00:00\",\"event_type\":\"view\","
+                       "\"user_id\":\"u%06llu\",\"price\":1.5}", (unsigned long long)user);
+    case 4:                             /* bad UTF-8 */
+        p += sprintf(p, "{\"event_time\":\"");
+        p += put_time(p, t);
+        p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":\"u\xff\xfe\",\"price\":1.5}");
+        return (int)(p - line);
     default:
-        fputs("not json at all", stdout);
-        break;
+        return sprintf(p, "not json at all");
     }
-    fputc('\n', stdout);
+}
+
+/* ---- output: stdout or a Kafka topic -------------------------------------- */
+
+struct out {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    uint64_t failed;
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    struct out *o = opaque;
+    (void)rk;
+    if (m->err)
+        o->failed++;
+}
+
+static int out_open(struct out *o, const char *brokers, const char *topic)
+{
+    char err[512];
+    static const char *const defaults[] = {
+        "enable.idempotence", "true", "linger.ms", "20", "batch.num.messages", "10000",
+        "queue.buffering.max.messages", "1000000", "client.id", "sluice-gen", NULL,
+    };
+    rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, NULL, 0, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "sluice gen: %s\n", err);
+        return -1;
+    }
+    rd_kafka_conf_set_opaque(conf, o);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    o->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    if (o->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        fprintf(stderr, "sluice gen: %s\n", err);
+        return -1;
+    }
+    o->rkt = rd_kafka_topic_new(o->rk, topic, NULL);
+    return 0;
+}
+
+static int out_line(struct out *o, const char *line, size_t len, const char *key, size_t klen)
+{
+    if (o->rk == NULL) {
+        fwrite(line, 1, len, stdout);
+        return fputc('\n', stdout) == EOF ? -1 : 0;
+    }
+    while (rd_kafka_produce(o->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)line,
+                            len, key, klen, NULL) != 0) {
+        if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            fprintf(stderr, "sluice gen: produce: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
+            return -1;
+        }
+        rd_kafka_poll(o->rk, 100);
+    }
+    rd_kafka_poll(o->rk, 0);
+    return 0;
+}
+
+static int out_close(struct out *o)
+{
+    if (o->rk == NULL)
+        return fflush(stdout) == 0 ? 0 : -1;
+    rd_kafka_resp_err_t e = rd_kafka_flush(o->rk, 60000);
+    rd_kafka_topic_destroy(o->rkt);
+    rd_kafka_destroy(o->rk);
+    if (e || o->failed) {
+        fprintf(stderr, "sluice gen: %llu records not delivered%s%s\n",
+                (unsigned long long)o->failed, e ? ": " : "", e ? rd_kafka_err2str(e) : "");
+        return -1;
+    }
+    return 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int cmd_gen(int argc, char **argv)
 {
     double users = 10000, events = 100000, rate = 1000, late = 0, invalid = 0, seed = 1;
+    double produce_rate = 0;
+    const char *brokers = NULL, *topic = NULL;
     int64_t jitter_ms = 5000, start_ms;
     const char *why;
 
@@ -149,6 +236,12 @@ int cmd_gen(int argc, char **argv)
             rc = parse_num(a, v, 0, 1, &late);
         else if (strcmp(a, "--invalid-fraction") == 0)
             rc = parse_num(a, v, 0, 1, &invalid);
+        else if (strcmp(a, "--produce-rate") == 0)
+            rc = parse_num(a, v, 0, 1e9, &produce_rate);
+        else if (strcmp(a, "--brokers") == 0)
+            brokers = v;
+        else if (strcmp(a, "--topic") == 0)
+            topic = v;
         else if (strcmp(a, "--seed") == 0)
             rc = parse_num(a, v, 0, 1.8e19, &seed);
         else if (strcmp(a, "--jitter") == 0) {
@@ -171,22 +264,32 @@ int cmd_gen(int argc, char **argv)
         i++;
     }
 
+    if ((brokers == NULL) != (topic == NULL)) {
+        fprintf(stderr, "sluice gen: --brokers and --topic go together\n");
+        return EXIT_CONFIG;
+    }
+    struct out o = { 0 };
+    if (brokers != NULL && out_open(&o, brokers, topic) < 0)
+        return EXIT_RUNTIME;
     rng_state = (uint64_t)seed;
     uint64_t nusers = (uint64_t)users, nevents = (uint64_t)events;
     size_t nsess = (size_t)(nusers / 10 ? nusers / 10 : 1);
     uint64_t *sess = malloc(nsess * sizeof(*sess));
     if (sess == NULL) {
         fprintf(stderr, "sluice gen: out of memory\n");
+        out_close(&o);
         return EXIT_RUNTIME;
     }
     for (size_t i = 0; i < nsess; i++)
         sess[i] = rnd_below(nusers);
     static char obuf[1 << 16];
-    setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
+    if (brokers == NULL)
+        setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 
     static const char *const types[] = { "view", "cart", "purchase" };
-    double step_ms = 1000.0 / rate;
-    for (uint64_t n = 0; n < nevents; n++) {
+    double step_ms = 1000.0 / rate, t0 = mono_s();
+    int rc = 0;
+    for (uint64_t n = 0; n < nevents && rc == 0; n++) {
         int64_t clock_ms = start_ms + (int64_t)((double)n * step_ms);
         size_t s = (size_t)rnd_below(nsess);
         uint64_t user = sess[s];
@@ -195,22 +298,35 @@ int cmd_gen(int argc, char **argv)
         int64_t t = clock_ms - (jitter_ms ? (int64_t)rnd_below((uint64_t)jitter_ms + 1) : 0);
         if (late > 0 && rnd01() < late)
             t = clock_ms - 900000 - (int64_t)rnd_below(3600001);
+        char line[256], key[32];
+        int klen = snprintf(key, sizeof(key), "u%06llu", (unsigned long long)user);
+        int len;
         if (invalid > 0 && rnd01() < invalid) {
-            put_invalid(rnd(), t, user);
-            continue;
+            len = bad_line(line, rnd(), t, user);
+        } else {
+            uint64_t r = rnd_below(10);
+            const char *type = types[r < 7 ? 0 : r < 9 ? 1 : 2];
+            uint64_t cents = 100 + rnd_below(49901);
+            char *p = line + sprintf(line, "{\"event_time\":\"");
+            p += put_time(p, t);
+            p += sprintf(p, "\",\"event_type\":\"%s\",\"user_id\":\"%s\",\"price\":%llu.%02llu}",
+                         type, key, (unsigned long long)(cents / 100),
+                         (unsigned long long)(cents % 100));
+            len = (int)(p - line);
         }
-        uint64_t r = rnd_below(10);
-        const char *type = types[r < 7 ? 0 : r < 9 ? 1 : 2];
-        uint64_t cents = 100 + rnd_below(49901);
-        fputs("{\"event_time\":\"", stdout);
-        put_time(t);
-        printf("\",\"event_type\":\"%s\",\"user_id\":\"u%06llu\",\"price\":%llu.%02llu}\n",
-               type, (unsigned long long)user, (unsigned long long)(cents / 100),
-               (unsigned long long)(cents % 100));
+        rc = out_line(&o, line, (size_t)len, key, (size_t)klen);
+        if (produce_rate > 0 && (n + 1) % 100 == 0) {
+            double ahead = (double)(n + 1) / produce_rate - (mono_s() - t0);
+            if (ahead > 0.001) {
+                struct timespec ts = { (time_t)ahead, (long)((ahead - (double)(time_t)ahead) * 1e9) };
+                nanosleep(&ts, NULL);
+            }
+        }
     }
     free(sess);
-    if (fflush(stdout) != 0) {
-        perror("sluice gen: write");
+    if (out_close(&o) < 0 || rc < 0) {
+        if (brokers == NULL)
+            perror("sluice gen: write");
         return EXIT_RUNTIME;
     }
     return EXIT_OK;

@@ -12,9 +12,11 @@
 #include "cli.h"
 
 static const struct cli_command *const commands[] = {
+    &cli_run,
     &cli_validate,
-    &cli_bench,
+    &cli_broker,
     &cli_gen,
+    &cli_bench,
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
