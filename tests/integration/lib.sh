@@ -43,7 +43,95 @@ $ERR"; }
 expect_no_err() { [ ! -s "$T/err" ] || fail "unexpected stderr:
 $ERR"; }
 
-# A free TCP port on loopback (asks the kernel, then releases it).
+# A free TCP port on loopback: a random one nothing answers on.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 30000))
+        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    done
+    fail "no free port"
+}
+
+# start_redis: a private redis-server on a free loopback port; sets
+# REDIS_PORT and REDIS_URL, and waits until it answers.
+start_redis() {
+    REDIS_PORT=${1:-$(free_port)}
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize no --dir "$T" >"$T/redis.log" 2>&1 &
+    REDIS_PID=$!
+    track_pid "$REDIS_PID"
+    REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+    for _ in $(seq 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    fail "redis-server did not start: $(cat "$T/redis.log")"
+}
+
+stop_redis() {
+    kill "$REDIS_PID" 2>/dev/null
+    wait "$REDIS_PID" 2>/dev/null || true
+}
+
+# start_broker ARGS...: `sluice broker` with a command FIFO on its stdin;
+# sets BROKER (bootstrap address) and BROKER_CTL (write commands to it).
+start_broker() {
+    BROKER_CTL="$T/broker.ctl"
+    rm -f "$BROKER_CTL"
+    mkfifo "$BROKER_CTL"
+    "$SLUICE" broker "$@" <"$BROKER_CTL" >"$T/broker.out" 2>"$T/broker.err" &
+    BROKER_PID=$!
+    track_pid "$BROKER_PID"
+    exec 9>"$BROKER_CTL"            # keep the FIFO open for writing
+    for _ in $(seq 100); do
+        BROKER=$(head -1 "$T/broker.out" 2>/dev/null)
+        [ -n "$BROKER" ] && return 0
+        sleep 0.05
+    done
+    fail "sluice broker did not start: $(cat "$T/broker.err")"
+}
+
+broker_cmd() { echo "$*" >&9; }
+
+# redis_dump: every key as "key<TAB>field=value..." (fields sorted), sorted;
+# a key without a TTL gets a trailing <TAB>NO-TTL.
+redis_dump() {
+    redis-cli -p "$REDIS_PORT" --raw EVAL "
+        local out = {}
+        for _, k in ipairs(redis.call('KEYS', '*')) do
+            local h = redis.call('HGETALL', k)
+            local f = {}
+            for i = 1, #h, 2 do f[#f + 1] = h[i] .. '=' .. h[i + 1] end
+            table.sort(f)
+            local line = k .. '\t' .. table.concat(f, '\t')
+            if redis.call('PTTL', k) < 0 then line = line .. '\tNO-TTL' end
+            out[#out + 1] = line
+        end
+        return out" 0 | LC_ALL=C sort
+}
+
+# A copy of the reference job writing to this test's Redis, with every
+# window result also written to $T/results.jsonl and rejected records to
+# $T/dead.jsonl.
+reference_job() {
+    sed -e 's|^    to: user_features_redis|    to: [user_features_redis, results]|' \
+        -e 's|^    to: session_features_redis|    to: [session_features_redis, results]|' \
+        -e 's|^      idle_timeout: 1m|      idle_timeout: 1m\n    on_error: dead_letter\n    dead_letter: dead|' \
+        feature-pipeline.yaml > "$T/job.yaml"
+    cat >> "$T/job.yaml" <<YAML
+  results: { type: file, path: $T/results.jsonl }
+  dead: { type: file, path: $T/dead.jsonl }
+YAML
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+    local secs=$1 what=$2
+    shift 2
+    for _ in $(seq $((secs * 20))); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    fail "timed out waiting for $what"
 }

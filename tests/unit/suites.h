@@ -17,5 +17,6 @@ Suite *evtime_suite(void);
 Suite *record_suite(void);
 Suite *agg_suite(void);
 Suite *engine_suite(void);
+Suite *format_suite(void);
 
 #endif

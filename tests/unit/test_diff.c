@@ -1,17 +1,6 @@
 /*
- * test_diff.c - differential tests: the engine against a deliberately
- * simple reference implementation of SPEC section 3.
- *
- * The reference keeps every record.  For tumbling and sliding windows it
- * keeps, per (key, window start), the list of records the window holds;
- * for sessions, per key, the live sessions as lists of records, merged by
- * the SPEC's rule; for global windows, every record of the key.  Every
- * result is recomputed from the raw records of its window: no panes, no
- * accumulators, no timers.  Watermark and lateness follow the SPEC text
- * literally: lateness is judged against the watermark before the record,
- * the watermark is max event time - out_of_orderness - 1 after it, and
- * every window whose end - 1 the watermark has reached fires before the
- * next record.
+ * test_diff.c - differential tests: the engine against the deliberately
+ * simple reference implementation of SPEC section 3 (tests/ref/).
  *
  * Each stream is random: many keys, times out of order within and beyond
  * the bound, late records, allowed lateness, every aggregate with and
@@ -29,6 +18,7 @@
 
 #include "../../config/job.h"
 #include "../../engine/engine.h"
+#include "../ref/reference.h"
 #include "suites.h"
 
 #define STREAMS 1000
@@ -54,8 +44,7 @@ static int64_t rr(int64_t lo, int64_t hi)           /* [lo, hi] */
 /* ---- streams --------------------------------------------------------------- */
 
 struct rec {
-    char key[16];               /* the key as the engine encodes it... */
-    int ki;                     /* ...and as a number */
+    int ki;                     /* the key: "k<ki>" */
     int kind;                   /* 0 a, 1 b, 2 c */
     int64_t n;
     int64_t xk;                 /* x = xk / 1024 */
@@ -180,50 +169,69 @@ static void format_result(char *buf, size_t fired_at, const char *key, int64_t s
         p += put_value(p, &vals[i]);
 }
 
-/* ---- the engine side ------------------------------------------------------------- */
+/* ---- both sides -------------------------------------------------------------- */
 
 struct run {
     struct strs out;
-    size_t at;                  /* index of the record being fed */
+    size_t at;                  /* index of the record being fed (engine side) */
     uint64_t late;
 };
 
-static void eng_result(void *ud, const struct engine_result *r)
+static void add_result(struct run *run, size_t fired_at, const struct engine_result *r)
 {
-    struct run *run = ud;
     char key[64], buf[1024];
     if (r->nkeys == 1)
         snprintf(key, sizeof(key), "%.*s", (int)r->keys[0].u.s.len, r->keys[0].u.s.p);
     else
         snprintf(key, sizeof(key), "%.*s/%.*s", (int)r->keys[0].u.s.len, r->keys[0].u.s.p,
                  (int)r->keys[1].u.s.len, r->keys[1].u.s.p);
-    format_result(buf, run->at, key, r->start, r->end, r->refire, r->vals, r->nvals);
+    format_result(buf, fired_at, key, r->start, r->end, r->refire, r->vals, r->nvals);
     strs_add(&run->out, buf);
 }
 
-static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, struct run *run)
+static void eng_result(void *ud, const struct engine_result *r)
+{
+    struct run *run = ud;
+    add_result(run, run->at, r);
+}
+
+static void ref_result(void *ud, size_t fired_at, const struct engine_result *r)
+{
+    add_result(ud, fired_at, r);
+}
+
+static struct job *load_job(const struct cfg *c)
 {
     const char *text = job_text(c);
     struct diags d = { 0 };
     struct job *job = NULL;
-    int rc = job_load_buffer("diff.yaml", text, strlen(text), NULL, &job, &d);
-    if (rc < 0) {
+    if (job_load_buffer("diff.yaml", text, strlen(text), NULL, &job, &d) < 0) {
         diags_sort(&d);
         ck_abort_msg("job: %d:%d: %s\n%s", d.v[0].line, d.v[0].col, d.v[0].msg, text);
     }
     diags_free(&d);
+    return job;
+}
+
+static int record_line(const struct rec *r, char *line, size_t size)
+{
+    return snprintf(line, size,
+                    "{\"k\":\"k%d\",\"kind\":\"%s\",\"n\":%" PRId64 ",\"x\":%.17g,"
+                    "\"flag\":%s,\"ts\":%" PRId64 "}",
+                    r->ki, kinds[r->kind], r->n, (double)r->xk / 1024.0,
+                    r->flag ? "true" : "false", r->t);
+}
+
+static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, struct run *run)
+{
+    struct job *job = load_job(c);
     struct engine *e;
     struct engine_output out = { run, eng_result, NULL, NULL };
     ck_assert_int_eq(engine_new(job, NULL, &out, &e), 0);
     ck_assert_int_eq(engine_partition_add(e, 0, 0), 0);
     for (size_t i = 0; i < n; i++) {
         char line[256];
-        const struct rec *r = &recs[i];
-        int len = snprintf(line, sizeof(line),
-                           "{\"k\":\"k%d\",\"kind\":\"%s\",\"n\":%" PRId64 ",\"x\":%.17g,"
-                           "\"flag\":%s,\"ts\":%" PRId64 "}",
-                           r->ki, kinds[r->kind], r->n, (double)r->xk / 1024.0,
-                           r->flag ? "true" : "false", r->t);
+        int len = record_line(&recs[i], line, sizeof(line));
         run->at = i;
         ck_assert_int_eq(engine_feed(e, 0, 0, (int64_t)i, line, (size_t)len, 0), 0);
     }
@@ -236,244 +244,26 @@ static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, st
     ck_assert_uint_eq(results, run->out.n);
     ck_assert_uint_eq(st.records_late, run->late);
     ck_assert_uint_eq(st.records_invalid, 0);
-    ck_assert_uint_eq(st.state_keys, c->type == WIN_GLOBAL ? st.state_keys : 0);
+    if (c->type != WIN_GLOBAL)
+        ck_assert_uint_eq(st.state_keys, 0);    /* every window fired and was freed */
     engine_free(e);
     job_free(job);
-}
-
-/* ---- the reference ------------------------------------------------------------------ */
-
-/* Every aggregate of the job, from the raw records idx[0..m) of one window. */
-static void ref_values(const struct rec *recs, const int *idx, size_t m, struct value *v)
-{
-    int64_t c = 0, ca = 0, sn = 0, sxk = 0, axk = 0, an_s = 0, an_c = 0, cx = 0;
-    int have_mn = 0, have_mx = 0, have_ln = 0, have_db = 0;
-    int64_t mn = 0, mxk = 0, ln = 0, ln_t = 0, fk_t = 0, mint = 0, maxt = 0, bmin = 0, bmax = 0;
-    int fk = -1, kinds_seen[3] = { 0 };
-    int64_t dn_vals[MAXREC];
-    size_t ndn = 0;
-    for (size_t j = 0; j < m; j++) {
-        const struct rec *r = &recs[idx[j]];
-        c++;
-        ca += r->kind == 0;
-        sn += r->n;
-        if (r->flag)
-            sxk += r->xk;
-        axk += r->xk;
-        if (r->kind <= 1) {
-            an_s += r->n;
-            an_c++;
-        }
-        if (!have_mn || r->n < mn)
-            mn = r->n;
-        have_mn = 1;
-        if (r->kind != 2) {
-            if (!have_mx || r->xk > mxk)
-                mxk = r->xk;
-            have_mx = 1;
-            cx++;
-        }
-        if (fk < 0 || r->t < fk_t) {            /* earliest time; ties: earliest arrival */
-            fk = r->kind;
-            fk_t = r->t;
-        }
-        if (r->flag && (!have_ln || r->t >= ln_t)) {    /* latest; ties: latest arrival */
-            ln = r->n;
-            ln_t = r->t;
-            have_ln = 1;
-        }
-        kinds_seen[r->kind] = 1;
-        if (!r->flag) {
-            int dup = 0;
-            for (size_t q = 0; q < ndn; q++)
-                dup |= dn_vals[q] == r->n;
-            if (!dup)
-                dn_vals[ndn++] = r->n;
-        }
-        if (j == 0 || r->t < mint)
-            mint = r->t;
-        if (j == 0 || r->t > maxt)
-            maxt = r->t;
-        if (r->kind == 1 && r->n >= 0) {
-            if (!have_db || r->t < bmin)
-                bmin = r->t;
-            if (!have_db || r->t > bmax)
-                bmax = r->t;
-            have_db = 1;
-        }
-    }
-    (void)cx;
-    int k = 0;
-    v[k].type = VT_INT, v[k++].u.i = c;
-    v[k].type = VT_INT, v[k++].u.i = ca;
-    v[k].type = VT_INT, v[k++].u.i = sn;
-    v[k].type = VT_DOUBLE, v[k++].u.d = (double)sxk / 1024.0;
-    v[k].type = VT_DOUBLE, v[k++].u.d = c ? ((double)axk / 1024.0) / (double)c : 0;
-    v[k].type = VT_DOUBLE, v[k++].u.d = an_c ? (double)an_s / (double)an_c : 0;
-    if (have_mn)
-        v[k].type = VT_INT, v[k++].u.i = mn;
-    else
-        v[k++].type = VT_NULL;
-    if (have_mx)
-        v[k].type = VT_DOUBLE, v[k++].u.d = (double)mxk / 1024.0;
-    else
-        v[k++].type = VT_NULL;
-    v[k].type = VT_STRING, v[k].u.s.p = kinds[fk], v[k++].u.s.len = 1;
-    if (have_ln)
-        v[k].type = VT_INT, v[k++].u.i = ln;
-    else
-        v[k++].type = VT_NULL;
-    v[k].type = VT_INT, v[k++].u.i = kinds_seen[0] + kinds_seen[1] + kinds_seen[2];
-    v[k].type = VT_INT, v[k++].u.i = (int64_t)ndn;
-    v[k].type = VT_INT, v[k++].u.i = (maxt - mint) / 1000;
-    v[k].type = VT_INT, v[k++].u.i = have_db ? (bmax - bmin) / 1000 : 0;
-}
-
-#define NVALS 14
-
-static void ref_emit(struct strs *out, const struct rec *recs, size_t fired_at,
-                     const char *key, int64_t start, int64_t end, int refire,
-                     const int *idx, size_t m)
-{
-    struct value v[NVALS];
-    char buf[1024];
-    ref_values(recs, idx, m, v);
-    format_result(buf, fired_at, key, start, end, refire, v, NVALS);
-    strs_add(out, buf);
-}
-
-struct rwin {                   /* a time window or session of one key */
-    int key;
-    int64_t start, end;         /* sessions: end = latest event + gap */
-    int fired, dead;
-    int idx[MAXREC];
-    size_t m;
-};
-
-static int64_t fdiv(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-static void key_name(const struct cfg *c, const struct rec *r, char *buf)
-{
-    if (c->two_keys)
-        sprintf(buf, "k%d/%s", r->ki, kinds[r->kind]);
-    else
-        sprintf(buf, "k%d", r->ki);
-}
-
-static int key_id(const struct cfg *c, const struct rec *r)
-{
-    return c->two_keys ? r->ki * 3 + r->kind : r->ki;
 }
 
 static void run_reference(const struct cfg *c, const struct rec *recs, size_t n,
                           struct run *run)
 {
-    static struct rwin w[4 * MAXREC * 8];
-    size_t nw = 0;
-    int64_t wm = INT64_MIN, maxt = INT64_MIN;
-    char key[32];
-    int keyrec[64 * 3];         /* a record of each key, for its name */
-
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n) {
-            const struct rec *r = &recs[i];
-            int k = key_id(c, r);
-            keyrec[k] = (int)i;
-            key_name(c, r, key);
-            if (c->type == WIN_TUMBLING || c->type == WIN_SLIDING) {
-                int64_t slide = c->type == WIN_TUMBLING ? c->size : c->slide;
-                int any = 0;
-                for (int64_t s = fdiv(r->t, slide) * slide; s > r->t - c->size; s -= slide) {
-                    int64_t end = s + c->size;
-                    if (end - 1 + c->al <= wm)
-                        continue;                       /* late for this window */
-                    any = 1;
-                    size_t j;
-                    for (j = 0; j < nw; j++)
-                        if (w[j].key == k && w[j].start == s)
-                            break;
-                    if (j == nw) {
-                        ck_assert_uint_lt(nw, sizeof(w) / sizeof(w[0]));
-                        w[nw++] = (struct rwin){ .key = k, .start = s, .end = end };
-                    }
-                    w[j].idx[w[j].m++] = (int)i;
-                    if (end - 1 <= wm) {
-                        ref_emit(&run->out, recs, i, key, s, end, 1, w[j].idx, w[j].m);
-                        w[j].fired = 1;
-                    }
-                }
-                if (!any)
-                    run->late++;
-            } else if (c->type == WIN_SESSION) {
-                int64_t start = r->t, last = r->t;
-                size_t hit[MAXREC], nh = 0;
-                for (size_t j = 0; j < nw; j++) {
-                    if (w[j].dead || w[j].key != k)
-                        continue;
-                    /* Flink's intersects: a.start <= b.end && a.end >= b.start */
-                    if (w[j].start <= r->t + c->gap && w[j].end >= r->t) {
-                        hit[nh++] = j;
-                        if (w[j].start < start)
-                            start = w[j].start;
-                        if (w[j].end - c->gap > last)
-                            last = w[j].end - c->gap;
-                    }
-                }
-                if (last + c->gap - 1 + c->al <= wm) {
-                    run->late++;
-                } else {
-                    ck_assert_uint_lt(nw, sizeof(w) / sizeof(w[0]));
-                    struct rwin *s = &w[nw++];
-                    *s = (struct rwin){ .key = k, .start = start, .end = last + c->gap };
-                    for (size_t h = 0; h < nh; h++) {
-                        for (size_t q = 0; q < w[hit[h]].m; q++)
-                            s->idx[s->m++] = w[hit[h]].idx[q];
-                        w[hit[h]].dead = 1;
-                    }
-                    s->idx[s->m++] = (int)i;
-                    if (s->end - 1 <= wm) {
-                        ref_emit(&run->out, recs, i, key, s->start, s->end, 1, s->idx, s->m);
-                        s->fired = 1;
-                    }
-                }
-            } else {                                    /* global, count trigger */
-                size_t j;
-                for (j = 0; j < nw; j++)
-                    if (w[j].key == k)
-                        break;
-                if (j == nw)
-                    w[nw++] = (struct rwin){ .key = k };
-                w[j].idx[w[j].m++] = (int)i;
-                if ((int64_t)w[j].m % c->count == 0)
-                    ref_emit(&run->out, recs, i, key, INT64_MIN, INT64_MIN, 0, w[j].idx,
-                             w[j].m);
-            }
-            if (r->t > maxt)
-                maxt = r->t;
-            if (maxt - c->ooo - 1 > wm)
-                wm = maxt - c->ooo - 1;
-        } else {
-            wm = INT64_MAX;                             /* end of input */
-        }
-        if (c->type == WIN_GLOBAL)
-            continue;
-        /* every window the watermark has reached fires (sessions: once, until
-         * a merge makes them unfired again) */
-        for (size_t j = 0; j < nw; j++) {
-            struct rwin *x = &w[j];
-            if (x->dead || x->fired || x->m == 0 || x->end - 1 > wm)
-                continue;
-            key_name(c, &recs[keyrec[x->key]], key);
-            ref_emit(&run->out, recs, i, key, x->start, x->end, 0, x->idx, x->m);
-            x->fired = 1;
-        }
-        for (size_t j = 0; j < nw; j++)
-            if (!w[j].dead && w[j].end - 1 + c->al <= wm)
-                w[j].dead = 1;                          /* past allowed lateness */
+    struct job *job = load_job(c);
+    struct reference *ref = ref_new(job, ref_result, run);
+    for (size_t i = 0; i < n; i++) {
+        char line[256];
+        int len = record_line(&recs[i], line, sizeof(line));
+        ck_assert_int_eq(ref_feed(ref, 0, line, (size_t)len), 0);
     }
+    ref_finish(ref);
+    run->late = ref_late(ref, 0);
+    ref_free(ref);
+    job_free(job);
 }
 
 /* ---- streams and the comparison --------------------------------------------------------- */
@@ -497,7 +287,6 @@ static size_t make_stream(const struct cfg *c, struct rec *recs)
             r->t = clock - rr(0, late_span);            /* may be beyond the bound */
         else
             r->t = clock - rr(0, c->ooo);               /* out of order within it */
-        snprintf(r->key, sizeof(r->key), "k%d", r->ki);
     }
     return n;
 }

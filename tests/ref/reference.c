@@ -1,0 +1,456 @@
+/*
+ * reference.c - the specification, run (see reference.h).
+ */
+#include "reference.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../engine/agg.h"
+#include "../../engine/eval.h"
+#include "../../engine/record.h"
+#include "../../engine/watermark.h"
+
+struct rrec {                   /* a kept record: its values and key */
+    struct value *v;
+    int64_t t;
+    size_t idx;                 /* arrival */
+    char *key;                  /* per operator: the encoded key */
+};
+
+struct rwin {
+    int op;
+    char *key;
+    size_t keyrec;              /* a record of the key, for its key values */
+    int64_t start, end;         /* sessions: end = latest event + gap */
+    int fired, dead;
+    size_t *recs;
+    size_t n, cap;
+};
+
+struct reference {
+    const struct job *job;
+    ref_result_fn fn;
+    void *ud;
+    struct decoder **dec;
+    int64_t *maxt, *wm;         /* per source */
+    struct rrec *recs;
+    size_t nrecs, caprecs;
+    struct rwin *w;
+    size_t nw, capw;
+    uint64_t *late;
+    struct value vals[1024], keys[16];
+};
+
+struct reference *ref_new(const struct job *job, ref_result_fn fn, void *ud)
+{
+    struct reference *r = calloc(1, sizeof(*r));
+    r->job = job;
+    r->fn = fn;
+    r->ud = ud;
+    r->dec = calloc(job->nsources, sizeof(*r->dec));
+    r->maxt = calloc(job->nsources, sizeof(*r->maxt));
+    r->wm = calloc(job->nsources, sizeof(*r->wm));
+    r->late = calloc(job->noperators ? job->noperators : 1, sizeof(*r->late));
+    for (size_t s = 0; s < job->nsources; s++) {
+        r->dec[s] = decoder_new(&job->sources[s]);
+        r->maxt[s] = r->wm[s] = INT64_MIN;
+    }
+    return r;
+}
+
+void ref_free(struct reference *r)
+{
+    for (size_t i = 0; i < r->nrecs; i++) {
+        free(r->recs[i].v);
+        free(r->recs[i].key);
+    }
+    for (size_t i = 0; i < r->nw; i++) {
+        free(r->w[i].key);
+        free(r->w[i].recs);
+    }
+    for (size_t s = 0; s < r->job->nsources; s++)
+        decoder_free(r->dec[s]);
+    free(r->recs);
+    free(r->w);
+    free(r->dec);
+    free(r->maxt);
+    free(r->wm);
+    free(r->late);
+    free(r);
+}
+
+uint64_t ref_late(const struct reference *r, int op)
+{
+    return r->late[op];
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+/* A deep copy of the decoded values (strings in one allocation after them). */
+static struct value *copy_values(const struct record *rec)
+{
+    size_t bytes = rec->nv * sizeof(struct value);
+    for (size_t i = 0; i < rec->nv; i++)
+        if (rec->v[i].type == VT_STRING)
+            bytes += rec->v[i].u.s.len + 1;
+    struct value *v = malloc(bytes);
+    char *p = (char *)(v + rec->nv);
+    for (size_t i = 0; i < rec->nv; i++) {
+        v[i] = rec->v[i];
+        if (v[i].type == VT_STRING) {
+            memcpy(p, rec->v[i].u.s.p, rec->v[i].u.s.len);
+            v[i].u.s.p = p;
+            p += rec->v[i].u.s.len + 1;
+        }
+    }
+    return v;
+}
+
+/* The key of operator op for a record, as text (unambiguous: each part
+ * length-prefixed). */
+static char *key_of(const struct job_operator *op, const struct value *v)
+{
+    size_t cap = 16;
+    for (size_t k = 0; k < op->nkeys; k++) {
+        const struct value *x = &v[op->key_fields[k]];
+        cap += 24 + (x->type == VT_STRING ? x->u.s.len : 0);
+    }
+    char *s = malloc(cap), *p = s;
+    for (size_t k = 0; k < op->nkeys; k++) {
+        const struct value *x = &v[op->key_fields[k]];
+        if (x->type == VT_STRING) {
+            p += sprintf(p, "%zu:", x->u.s.len);
+            memcpy(p, x->u.s.p, x->u.s.len);
+            p += x->u.s.len;
+        } else if (x->type == VT_INT) {
+            p += sprintf(p, "i%lld", (long long)x->u.i);
+        } else {
+            p += sprintf(p, "b%d", x->u.b != 0);
+        }
+        *p++ = '|';
+    }
+    *p = '\0';
+    return s;
+}
+
+static void win_add(struct rwin *w, size_t rec)
+{
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 8;
+        w->recs = realloc(w->recs, w->cap * sizeof(*w->recs));
+    }
+    w->recs[w->n++] = rec;
+}
+
+static struct rwin *win_new(struct reference *r)
+{
+    if (r->nw == r->capw) {
+        r->capw = r->capw ? r->capw * 2 : 64;
+        r->w = realloc(r->w, r->capw * sizeof(*r->w));
+    }
+    struct rwin *w = &r->w[r->nw++];
+    memset(w, 0, sizeof(*w));
+    return w;
+}
+
+/* ---- aggregates, from the raw records ---------------------------------------------- */
+
+static int matches(const struct agg_spec *sp, const struct rrec *rec)
+{
+    if (sp->where == NULL)
+        return 1;
+    struct record x = { .v = rec->v, .nv = 0, .event_time = rec->t };
+    return eval_where(sp->where, &x);
+}
+
+static void aggregate(struct reference *r, const struct job_operator *op,
+                      const struct rwin *w)
+{
+    const struct job_source *src = &r->job->sources[op->source];
+    for (size_t a = 0; a < op->naggs; a++) {
+        const struct agg_spec *sp = &op->aggs[a].spec;
+        enum value_type ft = sp->arg >= 0 ? src->fields[sp->arg].type : VT_INT;
+        struct value *out = &r->vals[a];
+        int64_t n = 0, isum = 0, tmin = 0, tmax = 0;
+        struct dsum dsum = { 0 };
+        const struct rrec *best = NULL;
+        size_t distinct = 0;
+        for (size_t i = 0; i < w->n; i++) {
+            const struct rrec *rec = &r->recs[w->recs[i]];
+            if (!matches(sp, rec))
+                continue;
+            const struct value *v = sp->arg >= 0 ? &rec->v[sp->arg] : NULL;
+            if (n == 0 || rec->t < tmin)
+                tmin = rec->t;
+            if (n == 0 || rec->t > tmax)
+                tmax = rec->t;
+            n++;
+            switch (sp->fn) {
+            case AGG_SUM:
+            case AGG_AVG:
+                if (ft == VT_DOUBLE)
+                    dsum_add(&dsum, v->u.d);
+                else if (__builtin_add_overflow(isum, v->u.i, &isum))
+                    isum = v->u.i > 0 ? INT64_MAX : INT64_MIN;
+                break;
+            case AGG_MIN:
+            case AGG_MAX:
+                if (best == NULL || value_cmp(v, &best->v[sp->arg]) ==
+                                        (sp->fn == AGG_MIN ? -1 : 1))
+                    best = rec;
+                break;
+            case AGG_FIRST:             /* earliest time; ties: first to arrive */
+                if (best == NULL || rec->t < best->t ||
+                    (rec->t == best->t && rec->idx < best->idx))
+                    best = rec;
+                break;
+            case AGG_LAST:              /* latest time; ties: last to arrive */
+                if (best == NULL || rec->t > best->t ||
+                    (rec->t == best->t && rec->idx > best->idx))
+                    best = rec;
+                break;
+            case AGG_COUNT_DISTINCT: {
+                int seen = 0;
+                for (size_t j = 0; j < i && !seen; j++) {
+                    const struct rrec *o = &r->recs[w->recs[j]];
+                    seen = matches(sp, o) && value_eq(&o->v[sp->arg], v);
+                }
+                distinct += !seen;
+                break;
+            }
+            default:
+                break;
+            }
+        }
+        out->type = VT_INT;
+        switch (sp->fn) {
+        case AGG_COUNT:
+            out->u.i = n;
+            break;
+        case AGG_SUM:
+            out->type = ft;
+            if (ft == VT_DOUBLE)
+                out->u.d = dsum_value(&dsum);
+            else
+                out->u.i = isum;
+            break;
+        case AGG_AVG:
+            out->type = VT_DOUBLE;
+            out->u.d = n == 0 ? 0 : (ft == VT_DOUBLE ? dsum_value(&dsum) : (double)isum) / (double)n;
+            break;
+        case AGG_MIN:
+        case AGG_MAX:
+        case AGG_FIRST:
+        case AGG_LAST:
+            if (best == NULL)
+                out->type = VT_NULL;
+            else
+                *out = best->v[sp->arg];
+            break;
+        case AGG_COUNT_DISTINCT:
+            out->u.i = (int64_t)distinct;
+            break;
+        case AGG_DURATION:
+            out->u.i = n == 0 ? 0 : (tmax - tmin) / 1000;
+            break;
+        }
+    }
+}
+
+static void emit(struct reference *r, size_t at, const struct rwin *w, int refire)
+{
+    const struct job_operator *op = &r->job->operators[w->op];
+    const struct rrec *kr = &r->recs[w->keyrec];
+    for (size_t k = 0; k < op->nkeys; k++)
+        r->keys[k] = kr->v[op->key_fields[k]];
+    aggregate(r, op, w);
+    int global = op->window.type == WIN_GLOBAL;
+    struct engine_result res = {
+        .op = w->op, .keys = r->keys, .nkeys = op->nkeys,
+        .start = global ? INT64_MIN : w->start, .end = global ? INT64_MIN : w->end,
+        .vals = r->vals, .nvals = op->naggs, .refire = refire,
+    };
+    r->fn(r->ud, at, &res);
+}
+
+/* ---- windows ------------------------------------------------------------------------ */
+
+static int64_t fdiv(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+static void add_timed(struct reference *r, int o, size_t ri, int64_t wm)
+{
+    const struct job_operator *op = &r->job->operators[o];
+    const struct rrec *rec = &r->recs[ri];
+    int64_t size = op->window.size_ms, al = op->window.allowed_lateness_ms;
+    int64_t slide = op->window.type == WIN_TUMBLING ? size : op->window.slide_ms;
+    int any = 0;
+    for (int64_t s = fdiv(rec->t, slide) * slide; s > rec->t - size; s -= slide) {
+        int64_t end = s + size;
+        if (end - 1 + al <= wm)
+            continue;                           /* late for this window */
+        any = 1;
+        struct rwin *w = NULL;
+        for (size_t j = 0; j < r->nw && w == NULL; j++)
+            if (r->w[j].op == o && r->w[j].start == s && strcmp(r->w[j].key, rec->key) == 0)
+                w = &r->w[j];
+        if (w == NULL) {
+            w = win_new(r);
+            *w = (struct rwin){ .op = o, .key = strdup(rec->key), .keyrec = ri, .start = s,
+                                .end = end };
+        }
+        win_add(w, ri);
+        if (end - 1 <= wm) {                    /* allowed lateness: fire again now */
+            emit(r, ri, w, 1);
+            w->fired = 1;
+        }
+    }
+    if (!any)
+        r->late[o]++;
+}
+
+static void add_session(struct reference *r, int o, size_t ri, int64_t wm)
+{
+    const struct job_operator *op = &r->job->operators[o];
+    const struct rrec *rec = &r->recs[ri];
+    int64_t gap = op->window.gap_ms, al = op->window.allowed_lateness_ms;
+    int64_t start = rec->t, last = rec->t;
+    size_t *hit = malloc((r->nw + 1) * sizeof(*hit)), nh = 0;
+    for (size_t j = 0; j < r->nw; j++) {
+        struct rwin *w = &r->w[j];
+        if (w->dead || w->op != o || strcmp(w->key, rec->key) != 0)
+            continue;
+        /* Flink's TimeWindow.intersects: a.start <= b.end && a.end >= b.start */
+        if (w->start <= rec->t + gap && w->end >= rec->t) {
+            hit[nh++] = j;
+            if (w->start < start)
+                start = w->start;
+            if (w->end - gap > last)
+                last = w->end - gap;
+        }
+    }
+    if (last + gap - 1 + al <= wm) {
+        r->late[o]++;
+        free(hit);
+        return;
+    }
+    struct rwin *s = win_new(r);
+    *s = (struct rwin){ .op = o, .key = strdup(rec->key), .keyrec = ri, .start = start,
+                        .end = last + gap };
+    for (size_t h = 0; h < nh; h++) {
+        struct rwin *w = &r->w[hit[h]];
+        for (size_t q = 0; q < w->n; q++)
+            win_add(s, w->recs[q]);
+        w->dead = 1;
+    }
+    free(hit);
+    win_add(s, ri);
+    if (s->end - 1 <= wm) {
+        emit(r, ri, s, 1);
+        s->fired = 1;
+    }
+}
+
+static void add_global(struct reference *r, int o, size_t ri)
+{
+    const struct job_operator *op = &r->job->operators[o];
+    const struct rrec *rec = &r->recs[ri];
+    struct rwin *w = NULL;
+    for (size_t j = 0; j < r->nw && w == NULL; j++)
+        if (r->w[j].op == o && strcmp(r->w[j].key, rec->key) == 0)
+            w = &r->w[j];
+    if (w == NULL) {
+        w = win_new(r);
+        *w = (struct rwin){ .op = o, .key = strdup(rec->key), .keyrec = ri };
+    }
+    win_add(w, ri);
+    if ((int64_t)w->n % op->window.trigger_count == 0)
+        emit(r, ri, w, 0);
+}
+
+/* Every window of source s the watermark has reached fires, in end order;
+ * then windows past their allowed lateness are dropped. */
+static void fire_due(struct reference *r, int s, size_t at)
+{
+    int64_t wm = r->wm[s];
+    for (;;) {
+        struct rwin *next = NULL;
+        for (size_t j = 0; j < r->nw; j++) {
+            struct rwin *w = &r->w[j];
+            const struct job_operator *op = &r->job->operators[w->op];
+            if (op->source != s || op->window.type == WIN_GLOBAL || w->dead || w->fired ||
+                w->n == 0 || w->end - 1 > wm)
+                continue;
+            if (next == NULL || w->end < next->end)
+                next = w;
+        }
+        if (next == NULL)
+            break;
+        emit(r, at, next, 0);
+        next->fired = 1;
+    }
+    for (size_t j = 0; j < r->nw; j++) {
+        struct rwin *w = &r->w[j];
+        const struct job_operator *op = &r->job->operators[w->op];
+        if (op->source == s && op->window.type != WIN_GLOBAL &&
+            w->end - 1 + op->window.allowed_lateness_ms <= wm)
+            w->dead = 1;
+    }
+}
+
+int ref_feed(struct reference *r, int s, const char *data, size_t len)
+{
+    struct record rec;
+    enum reject_kind kind;
+    const char *why;
+    if (decoder_decode(r->dec[s], data, len, 0, &rec, &kind, &why) < 0)
+        return -1;
+    if (r->nrecs == r->caprecs) {
+        r->caprecs = r->caprecs ? r->caprecs * 2 : 1024;
+        r->recs = realloc(r->recs, r->caprecs * sizeof(*r->recs));
+    }
+    size_t ri = r->nrecs++;
+    struct rrec *x = &r->recs[ri];
+    x->v = copy_values(&rec);
+    x->t = rec.event_time;
+    x->idx = ri;
+    x->key = NULL;
+    int64_t wm = r->wm[s];
+    for (size_t o = 0; o < r->job->noperators; o++) {
+        const struct job_operator *op = &r->job->operators[o];
+        if (op->source != s)
+            continue;
+        free(x->key);
+        x->key = key_of(op, x->v);
+        switch (op->window.type) {
+        case WIN_TUMBLING:
+        case WIN_SLIDING:
+            add_timed(r, (int)o, ri, wm);
+            break;
+        case WIN_SESSION:
+            add_session(r, (int)o, ri, wm);
+            break;
+        case WIN_GLOBAL:
+            add_global(r, (int)o, ri);
+            break;
+        }
+    }
+    if (rec.event_time > r->maxt[s])
+        r->maxt[s] = rec.event_time;
+    int64_t nw = r->maxt[s] - r->job->sources[s].out_of_orderness_ms - 1;
+    if (nw > r->wm[s])
+        r->wm[s] = nw;
+    fire_due(r, s, ri);
+    return 0;
+}
+
+void ref_finish(struct reference *r)
+{
+    for (size_t s = 0; s < r->job->nsources; s++) {
+        r->wm[s] = INT64_MAX;
+        fire_due(r, (int)s, r->nrecs);
+    }
+}
