@@ -18,6 +18,8 @@
 
 #include <xxhash.h>
 
+#include "ckpt_file.h"
+
 /* ---- exact double sums --------------------------------------------------- */
 
 typedef __int128 i128;
@@ -723,4 +725,99 @@ void agg_result(const struct agg_layout *L, const void *blk, int64_t span_ms,
             break;
         }
     }
+}
+
+/* ---- checkpoints ---------------------------------------------------------------------- */
+
+static void save_sblob(struct ckpt_writer *w, const struct sblob *b)
+{
+    ckpt_put_u32(w, b->len);
+    ckpt_put(w, b->data, b->len);
+}
+
+void agg_save(const struct agg_layout *L, const void *blk, struct ckpt_writer *w)
+{
+    ckpt_put(w, blk, L->size);
+    if (!L->owns)
+        return;
+    for (size_t i = 0; i < L->nc; i++) {
+        const struct agg_comp *c = &L->c[i];
+        if ((c->kind == C_FIRST || c->kind == C_LAST) && c->ftype == VT_STRING &&
+            present(blk, L, c) > 0) {
+            save_sblob(w, (const struct sblob *)(uintptr_t)AT(blk, c, const struct tv)->v);
+        } else if (c->kind == C_DISTINCT) {
+            const struct dset *d = *AT(blk, c, struct dset *const);
+            ckpt_put_u32(w, d ? d->n : 0);
+            for (uint32_t k = 0; d != NULL && k < d->cap; k++) {
+                if (d->s[k].h == 0)
+                    continue;
+                if (d->is_str)
+                    save_sblob(w, (const struct sblob *)(uintptr_t)d->s[k].v);
+                else
+                    ckpt_put(w, &d->s[k].v, 8);
+            }
+        }
+    }
+}
+
+int agg_load(const struct agg_layout *L, void *blk, struct ckpt_cur *cur, struct slab *slab)
+{
+    if (ckpt_get(cur, blk, L->size) < 0)
+        return -EINVAL;
+    if (!L->owns)
+        return 0;
+    /* clear every owned pointer first, so a failure can release the block */
+    for (size_t i = 0; i < L->nc; i++) {
+        const struct agg_comp *c = &L->c[i];
+        if (c->kind == C_DISTINCT)
+            *AT(blk, c, struct dset *) = NULL;
+        else if ((c->kind == C_FIRST || c->kind == C_LAST) && c->ftype == VT_STRING)
+            AT(blk, c, struct tv)->v = 0;
+    }
+    for (size_t i = 0; i < L->nc; i++) {
+        const struct agg_comp *c = &L->c[i];
+        uint32_t len, n;
+        const unsigned char *p;
+        if ((c->kind == C_FIRST || c->kind == C_LAST) && c->ftype == VT_STRING &&
+            present(blk, L, c) > 0) {
+            if (ckpt_get_u32(cur, &len) < 0 || (p = ckpt_get_ptr(cur, len)) == NULL)
+                goto bad;
+            struct sblob *b = sblob_new(slab, (const char *)p, len);
+            if (b == NULL)
+                goto nomem;
+            AT(blk, c, struct tv)->v = (uint64_t)(uintptr_t)b;
+        } else if (c->kind == C_DISTINCT) {
+            if (ckpt_get_u32(cur, &n) < 0)
+                goto bad;
+            struct dset **dp = AT(blk, c, struct dset *);
+            for (uint32_t k = 0; k < n; k++) {
+                struct value v = { .type = c->ftype };
+                if (c->ftype == VT_STRING) {
+                    if (ckpt_get_u32(cur, &len) < 0 || (p = ckpt_get_ptr(cur, len)) == NULL)
+                        goto bad;
+                    v.u.s.p = (const char *)p;
+                    v.u.s.len = len;
+                } else {
+                    uint64_t bits;
+                    if (ckpt_get(cur, &bits, 8) < 0)
+                        goto bad;
+                    if (c->ftype == VT_INT)
+                        v.u.i = (int64_t)bits;
+                    else if (c->ftype == VT_BOOL)
+                        v.u.b = bits != 0;
+                    else
+                        memcpy(&v.u.d, &bits, 8);
+                }
+                if (distinct_add(dp, slab, &v) < 0)
+                    goto nomem;
+            }
+        }
+    }
+    return 0;
+bad:
+    agg_release(L, blk, slab);
+    return -EINVAL;
+nomem:
+    agg_release(L, blk, slab);
+    return -ENOMEM;
 }

@@ -101,6 +101,14 @@ size_t agg_owned_bytes(const struct agg_layout *L, const void *blk);
 void agg_result(const struct agg_layout *L, const void *blk, int64_t span_ms,
                 struct value *out);
 
+/* Checkpoints: the block as bytes, with what it owns (strings, sets)
+ * written after it; agg_load rebuilds a block written by agg_save.
+ * agg_load returns 0, -EINVAL (malformed) or -ENOMEM. */
+struct ckpt_writer;
+struct ckpt_cur;
+void agg_save(const struct agg_layout *L, const void *blk, struct ckpt_writer *w);
+int agg_load(const struct agg_layout *L, void *blk, struct ckpt_cur *c, struct slab *slab);
+
 /* ---- exact double sums (exposed for tests) ---- */
 struct dsum {
     uint64_t lo, hi;            /* two's-complement 128-bit count of 2^-64 units */

@@ -21,31 +21,6 @@
 #include "engine_int.h"
 #include "eval.h"
 
-struct src_rt {
-    const struct job_source *js;
-    struct decoder *dec;
-    struct watermark wm;
-    struct group **groups;
-    size_t ngroups;
-    struct op_rt **ops;             /* every operator reading this source */
-    size_t nops;
-    int has_processing;
-};
-
-struct engine {
-    const struct job *job;
-    struct engine_output out;
-    engine_clock_fn clock;
-    void *clock_ud;
-    int64_t now;                    /* cached processing time */
-    struct slab slab;
-    struct src_rt *src;
-    struct group *groups;
-    size_t ngroups;
-    struct op_rt *ops;
-    struct engine_stats st;
-};
-
 static int64_t wall_clock(void *ud)
 {
     (void)ud;
@@ -248,6 +223,7 @@ void engine_free(struct engine *e)
         for (size_t s = 0; s < e->job->nsources; s++) {
             decoder_free(e->src[s].dec);
             wm_destroy(&e->src[s].wm);
+            free(e->src[s].restored);
             free(e->src[s].groups);
             free(e->src[s].ops);
         }
@@ -438,7 +414,12 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
 
 int engine_partition_add(struct engine *e, int source, int32_t partition)
 {
-    return wm_add(&e->src[source].wm, partition, e->now);
+    struct src_rt *sr = &e->src[source];
+    int rc = wm_add(&sr->wm, partition, e->now);
+    for (size_t i = 0; rc == 0 && i < sr->nrestored; i++)
+        if (sr->restored[i].id == partition)
+            wm_restore_partition(&sr->wm, partition, sr->restored[i].max_ts);
+    return rc;
 }
 
 void engine_partition_remove(struct engine *e, int source, int32_t partition)

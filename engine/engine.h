@@ -120,4 +120,47 @@ void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t
 /* The watermark of a source (WM_MIN before any, WM_MAX after finish). */
 int64_t engine_watermark(const struct engine *e, int source);
 
+/* ---- checkpoints (engine/snapshot.c) ---- */
+
+struct ckpt_writer;
+struct ckpt_reader;
+
+struct engine_offset {
+    int32_t partition;
+    int64_t next;                   /* offset of the next record to apply */
+};
+
+/* The caller's read positions: fills out (at most max) for source. */
+typedef size_t (*engine_offsets_fn)(void *ud, int source, struct engine_offset *out,
+                                    size_t max);
+
+/* Writes every source's watermarks and offsets and every operator's state.
+ * Only memory and write(2): safe in a fork()ed child.  Returns 0 or the
+ * writer's error. */
+int engine_snapshot(const struct engine *e, struct ckpt_writer *w, engine_offsets_fn offsets,
+                    void *ud);
+
+struct engine_restore_cb {
+    void *ud;
+    /* a partition's read position in the checkpoint */
+    void (*offset)(void *ud, int source, int32_t partition, int64_t next);
+    /* something worth a warning (state dropped or ignored) */
+    void (*note)(void *ud, const char *msg);
+};
+
+/*
+ * Loads a verified checkpoint into a new engine (before any record).
+ * Operators are matched by name and fingerprint: a changed operator fails
+ * the restore unless allow_non_restored, which starts it empty; state of
+ * operators the job no longer has is ignored (noted).  On failure the
+ * engine is half-loaded: free it.  Returns 0, -EPERM when the job's
+ * definition refuses the state, or another negative code (malformed, out
+ * of memory), with err.
+ */
+int engine_restore(struct engine *e, struct ckpt_reader *r, int allow_non_restored,
+                   const struct engine_restore_cb *cb, char *err, size_t errsize);
+
+/* A hash of what an operator's state means (window, keys, aggregates). */
+uint64_t engine_op_fingerprint(const struct job *job, int op);
+
 #endif

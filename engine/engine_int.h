@@ -11,6 +11,7 @@
 #define SLUICE_ENGINE_INT_H
 
 #include "agg.h"
+#include "ckpt_file.h"
 #include "engine.h"
 #include "slab.h"
 #include "state_table.h"
@@ -35,6 +36,12 @@ struct win_ops {
     void (*release)(struct op_rt *op, void *blob);
     /* Bytes a blob holds (for the state-size figures). */
     size_t (*blob_bytes)(const struct op_rt *op, const void *blob);
+    /* Checkpoints: writes a blob into the current record (memory and
+     * write(2) only: a fork()ed child runs it) ... */
+    void (*save)(const struct op_rt *op, const void *blob, struct ckpt_writer *w);
+    /* ... and rebuilds it for key id from a record, arming its timer.
+     * Returns 0, -EINVAL for a malformed record, or -ENOMEM. */
+    int (*load)(struct op_rt *op, uint32_t id, struct ckpt_cur *c);
 };
 
 extern const struct win_ops win_sliding_ops, win_session_ops, win_global_ops;
@@ -71,6 +78,33 @@ struct group {
     char *keybuf;                   /* encoded key of the current record */
     size_t keycap;
     struct value *keyvals;          /* decoded key of a firing window */
+};
+
+struct src_rt {
+    const struct job_source *js;
+    struct decoder *dec;
+    struct watermark wm;
+    struct group **groups;
+    size_t ngroups;
+    struct op_rt **ops;             /* every operator reading this source */
+    size_t nops;
+    int has_processing;
+    struct wm_part *restored;       /* partitions' state from a checkpoint */
+    size_t nrestored;
+};
+
+struct engine {
+    const struct job *job;
+    struct engine_output out;
+    engine_clock_fn clock;
+    void *clock_ud;
+    int64_t now;                    /* cached processing time */
+    struct slab slab;
+    struct src_rt *src;
+    struct group *groups;
+    size_t ngroups;
+    struct op_rt *ops;
+    struct engine_stats st;
 };
 
 /* The blob of op for key id (NULL when it holds nothing). */

@@ -10,8 +10,14 @@
  *    no per-timer comparisons at all, which matters when a million keys
  *    fire at one slide boundary.
  *  - tq_heap: session windows end anywhere, so a 4-ary min-heap of
- *    (time, seq, id).  seq is an insertion counter so that timers due at
- *    the same moment fire in the order they were set, on every replay.
+ *    (time, seq, id).
+ *    seq is an insertion counter: timers due at the same moment fire in the
+ *    order they were set.
+ *
+ * Checkpoints do not save the queues: each key's state knows its next
+ * check time and a restore re-arms it, key by key.  So after a restore the
+ * same windows fire after the same records with the same values, but keys
+ * due at the very same moment may fire in another order among themselves.
  *
  * Both are "lazy": an entry is a hint to look at a key at that time, and
  * the operator checks its state to see whether anything is really due, so
@@ -58,6 +64,7 @@ struct tq_heap {
 };
 
 int tqh_add(struct tq_heap *q, int64_t time, uint32_t id);
+
 int tqh_pop_due(struct tq_heap *q, int64_t now, int64_t *time, uint32_t *id);
 int64_t tqh_next(const struct tq_heap *q);
 size_t tqh_bytes(const struct tq_heap *q);

@@ -106,6 +106,13 @@ int64_t wm_observe(struct watermark *w, int32_t part, int64_t ts, int64_t now_ms
     return recompute(w);
 }
 
+void wm_restore_partition(struct watermark *w, int32_t part, int64_t max_ts)
+{
+    struct wm_part *p = find(w, part);
+    if (p != NULL && max_ts > p->max_ts)
+        p->max_ts = max_ts;
+}
+
 int64_t wm_tick(struct watermark *w, int64_t now_ms)
 {
     if (w->idle_ms < 0)

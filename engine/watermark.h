@@ -48,6 +48,9 @@ void wm_remove(struct watermark *w, int32_t part);
  * source watermark after it. */
 int64_t wm_observe(struct watermark *w, int32_t part, int64_t ts, int64_t now_ms);
 
+/* A restored partition's latest event time (after wm_add). */
+void wm_restore_partition(struct watermark *w, int32_t part, int64_t max_ts);
+
 /* Re-evaluates idleness at now_ms; returns the watermark. */
 int64_t wm_tick(struct watermark *w, int64_t now_ms);
 

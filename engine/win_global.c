@@ -62,9 +62,33 @@ static size_t gl_blob_bytes(const struct op_rt *op, const void *blob)
            agg_owned_bytes(&op->L, (const struct gl_blob *)blob + 1);
 }
 
+static void gl_save(const struct op_rt *op, const void *blob, struct ckpt_writer *w)
+{
+    const struct gl_blob *b = blob;
+    ckpt_put_i64(w, b->count);
+    agg_save(&op->L, b + 1, w);
+}
+
+static int gl_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
+{
+    struct gl_blob *b = slab_alloc(engine_slab(op->e), blob_size(op));
+    if (b == NULL)
+        return -ENOMEM;
+    int rc = ckpt_get_i64(c, &b->count) < 0 ? -EINVAL
+             : agg_load(&op->L, b + 1, c, engine_slab(op->e));
+    if (rc < 0) {
+        slab_free(engine_slab(op->e), b, blob_size(op));
+        return rc;
+    }
+    *op_blob(op, id) = b;
+    return 0;
+}
+
 const struct win_ops win_global_ops = {
     .add = gl_add,
     .fire_due = gl_fire_due,
     .release = gl_release,
     .blob_bytes = gl_blob_bytes,
+    .save = gl_save,
+    .load = gl_load,
 };

@@ -245,9 +245,56 @@ static size_t ss_blob_bytes(const struct op_rt *op, const void *blob)
     return n;
 }
 
+static void ss_save(const struct op_rt *op, const void *blob, struct ckpt_writer *w)
+{
+    const struct ss_blob *b = blob;
+    ckpt_put_u32(w, b->n);
+    ckpt_put_i64(w, b->next_check);
+    for (size_t i = 0; i < b->n; i++) {
+        struct sess *x = sess_at(op, (struct ss_blob *)b, i);
+        ckpt_put_i64(w, x->start);
+        ckpt_put_i64(w, x->last);
+        ckpt_put_i64(w, x->fired);
+        agg_save(&op->L, sess_acc(x), w);
+    }
+}
+
+static int ss_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
+{
+    uint32_t n;
+    int64_t next_check;
+    if (ckpt_get_u32(c, &n) < 0 || ckpt_get_i64(c, &next_check) < 0 || n == 0 ||
+        n > (1u << 24))
+        return -EINVAL;
+    size_t cap = fit_cap(op, n);
+    struct ss_blob *b = slab_alloc(engine_slab(op->e), blob_size(op, cap));
+    if (b == NULL)
+        return -ENOMEM;
+    memset(b, 0, sizeof(*b));
+    b->cap = (uint32_t)cap;
+    b->next_check = next_check;
+    for (uint32_t i = 0; i < n; i++) {
+        struct sess *x = sess_at(op, b, i);
+        int rc = ckpt_get_i64(c, &x->start) < 0 || ckpt_get_i64(c, &x->last) < 0 ||
+                 ckpt_get_i64(c, &x->fired) < 0 ? -EINVAL
+                 : agg_load(&op->L, sess_acc(x), c, engine_slab(op->e));
+        if (rc < 0) {
+            blob_free(op, b);
+            return rc;
+        }
+        b->n = i + 1;
+    }
+    *op_blob(op, id) = b;
+    if (next_check != NONE && tqh_add(&op->tqh, next_check, id) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 const struct win_ops win_session_ops = {
     .add = ss_add,
     .fire_due = ss_fire_due,
     .release = ss_release,
     .blob_bytes = ss_blob_bytes,
+    .save = ss_save,
+    .load = ss_load,
 };

@@ -298,9 +298,55 @@ static size_t sl_blob_bytes(const struct op_rt *op, const void *blob)
     return n;
 }
 
+static void sl_save(const struct op_rt *op, const void *blob, struct ckpt_writer *w)
+{
+    const struct sl_blob *b = blob;
+    ckpt_put_u32(w, b->n);
+    ckpt_put_i64(w, b->next_end);
+    ckpt_put_i64(w, b->next_check);
+    for (size_t i = 0; i < b->n; i++) {
+        int64_t *p = pane_at(op, (struct sl_blob *)b, i);
+        ckpt_put_i64(w, *p);
+        agg_save(&op->L, pane_acc(p), w);
+    }
+}
+
+static int sl_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
+{
+    uint32_t n;
+    int64_t next_end, next_check;
+    if (ckpt_get_u32(c, &n) < 0 || ckpt_get_i64(c, &next_end) < 0 ||
+        ckpt_get_i64(c, &next_check) < 0 || n == 0 || n > (1u << 24))
+        return -EINVAL;
+    size_t cap = fit_cap(op, n);
+    struct sl_blob *b = slab_alloc(engine_slab(op->e), blob_size(op, cap));
+    if (b == NULL)
+        return -ENOMEM;
+    memset(b, 0, sizeof(*b));
+    b->cap = (uint32_t)cap;
+    b->next_end = next_end;
+    b->next_check = next_check;
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t *p = pane_at(op, b, i);
+        int rc = ckpt_get_i64(c, p) < 0 ? -EINVAL
+                 : agg_load(&op->L, pane_acc(p), c, engine_slab(op->e));
+        if (rc < 0) {
+            blob_free(op, b);
+            return rc;
+        }
+        b->n = i + 1;
+    }
+    *op_blob(op, id) = b;
+    if (next_check != NONE && tqb_add(&op->tqb, next_check, id) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 const struct win_ops win_sliding_ops = {
     .add = sl_add,
     .fire_due = sl_fire_due,
     .release = sl_release,
     .blob_bytes = sl_blob_bytes,
+    .save = sl_save,
+    .load = sl_load,
 };

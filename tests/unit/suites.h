@@ -18,5 +18,6 @@ Suite *record_suite(void);
 Suite *agg_suite(void);
 Suite *engine_suite(void);
 Suite *format_suite(void);
+Suite *ckpt_suite(void);
 
 #endif
