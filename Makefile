@@ -7,14 +7,15 @@
 #   make check      deps + build + unit and integration tests, plain and
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make asan       the sanitizer build only (build/asan/)
-#   make fuzz       libFuzzer on the job-file loader, then on the record
-#                   decoder and engine (FUZZ_SECONDS each, default 600)
+#   make fuzz       libFuzzer on the job-file loader, the record decoder and
+#                   engine, and checkpoint restore (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
 #   make bench-e2e  end to end against kcat and redis-benchmark
+#   make soak       the crash test with 20 kills per partition layout
 #   make clean
 
 CC      ?= cc
-PKG_LIBS := yaml-0.1 libxxhash libuv rdkafka hiredis
+PKG_LIBS := yaml-0.1 libxxhash libzstd libuv rdkafka hiredis
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 CFLAGS  ?= -O2 -g
@@ -27,7 +28,7 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 # Debian packages the build, the tests and the later stages need.
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
-        libjsmn-dev libxxhash-dev redis-server redis-tools kcat bc
+        libjsmn-dev libxxhash-dev libzstd-dev redis-server redis-tools kcat bc
 
 CORE_SRC := $(wildcard config/*.c engine/*.c connectors/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
@@ -41,7 +42,7 @@ cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
 test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record bench bench-e2e clean
+        fuzz-record fuzz-ckpt bench bench-e2e soak clean
 .DEFAULT_GOAL := all
 
 all: sluice
@@ -96,7 +97,7 @@ test: unit integration
 
 asan-test: asan $(B)/ref_job
 	$(ASAN_ENV) $(BA)/unit_tests
-	$(ASAN_ENV) SLUICE=$(BA)/sluice REF_JOB=$(B)/ref_job tests/integration/run.sh
+	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice REF_JOB=$(B)/ref_job tests/integration/run.sh
 
 demo: deps
 	$(MAKE) all
@@ -121,6 +122,10 @@ deps:
 bench-e2e: sluice
 	tests/bench/e2e.sh
 
+soak: sluice $(B)/ref_job
+	CRASH_KILLS=$${CRASH_KILLS:-20} SLUICE=./sluice REF_JOB=$(B)/ref_job \
+	  tests/integration/run.sh tests/integration/t_crash.sh
+
 # --- fuzzing (clang libFuzzer; not part of check) ----------------------------
 
 FUZZ_SECONDS ?= 600
@@ -143,7 +148,18 @@ build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(FUZZ_SRC) $(wildcard config/*
 	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
 	  tests/fuzz/fuzz_record.c $(FUZZ_SRC) $(LDLIBS_ALL)
 
-fuzz: fuzz-config fuzz-record
+build/fuzz/fuzz_ckpt: tests/fuzz/fuzz_ckpt.c $(FUZZ_SRC) $(wildcard config/*.h engine/*.h)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
+	  tests/fuzz/fuzz_ckpt.c $(FUZZ_SRC) $(LDLIBS_ALL)
+
+fuzz: fuzz-config fuzz-record fuzz-ckpt
+
+fuzz-ckpt: fuzz-deps build/fuzz/fuzz_ckpt
+	@mkdir -p build/fuzz/corpus-ckpt
+	FUZZ_CKPT_WRITE_SEED=build/fuzz/corpus-ckpt/seed build/fuzz/fuzz_ckpt
+	build/fuzz/fuzz_ckpt -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -artifact_prefix=build/fuzz/ build/fuzz/corpus-ckpt
 
 fuzz-config: fuzz-deps build/fuzz/fuzz_config
 	@mkdir -p build/fuzz/corpus-config
@@ -180,6 +196,12 @@ bench: sluice $(BENCH_EVENTS) build/bench/jsmn_baseline
 	build/bench/jsmn_baseline $(BENCH_EVENTS)
 	@echo "--- sluice bench, reference job, best of 3:"
 	./sluice bench -c feature-pipeline.yaml --input $(BENCH_EVENTS) --repeat 3
+	@echo "--- checkpoint and restore of 1,000,000+ keys (14,000,000 events, 2,000,000 users):"
+	@mkdir -p build/bench/ckpt
+	./sluice gen --users 2000000 --events 14000000 --rate 9000 --seed 7 > build/bench/events-14m.jsonl
+	./sluice bench -c feature-pipeline.yaml --input build/bench/events-14m.jsonl \
+	  --checkpoint build/bench/ckpt | head -1
+	rm -f build/bench/events-14m.jsonl
 
 clean:
 	rm -rf build sluice

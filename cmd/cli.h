@@ -31,7 +31,9 @@ int cmd_gen(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
-extern const struct cli_command cli_validate, cli_gen, cli_bench, cli_run, cli_broker;
+extern const struct cli_command cli_validate, cli_gen, cli_bench, cli_run, cli_broker,
+    cli_inspect;
 
 #endif

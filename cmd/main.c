@@ -14,6 +14,7 @@
 static const struct cli_command *const commands[] = {
     &cli_run,
     &cli_validate,
+    &cli_inspect,
     &cli_broker,
     &cli_gen,
     &cli_bench,

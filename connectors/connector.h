@@ -46,6 +46,9 @@ struct source_host {
     void (*finished)(void *ud, int source);
     /* The source cannot go on (logged by the source). */
     void (*failed)(void *ud, int source);
+    /* Where a checkpoint says to resume a partition: the offset of the next
+     * record to read, or -1 when it has none. */
+    int64_t (*resume_at)(void *ud, int source, int32_t partition);
 };
 
 struct source_ops {
@@ -53,6 +56,9 @@ struct source_ops {
     int (*start)(struct source *s);
     void (*pause)(struct source *s);
     void (*resume)(struct source *s);
+    /* A checkpoint is complete: these read positions (next offsets) may be
+     * committed where the source keeps them (Kafka: the consumer group). */
+    void (*commit)(struct source *s, const struct engine_offset *offs, size_t n);
     void (*close)(struct source *s, void (*done)(struct source *s));
 };
 
@@ -91,6 +97,11 @@ struct sink_ops {
                      size_t klen);
     /* Writes accepted but not yet acknowledged by the destination. */
     size_t (*pending)(const struct sink *s);
+    /* Checkpoints: marks every write made so far (returns 0, or a negative
+     * code when they can never be made durable) ... */
+    int (*barrier)(struct sink *s);
+    /* ... and says whether all of them are acknowledged, durably. */
+    int (*barrier_done)(const struct sink *s);
     void (*close)(struct sink *s, void (*done)(struct sink *s));
 };
 

@@ -154,10 +154,27 @@ static int fs_start(struct source *s)
         log_msg(LOG_ERR, s->name, "open %s: %s", s->js->path, strerror(err));
         return -err;
     }
-    LOG(LOG_INFO, s->name, "reading %s", s->js->path);
+    int64_t at = s->host->resume_at(s->host->ud, s->index, 0);
+    if (at > 0) {
+        if (lseek(f->fd, (off_t)at, SEEK_SET) != (off_t)at) {
+            log_msg(LOG_ERR, s->name, "seek %s to %lld: %s", s->js->path, (long long)at,
+                    strerror(errno));
+            return -EIO;
+        }
+        f->base = at;
+        LOG(LOG_INFO, s->name, "reading %s from byte %lld (checkpoint)", s->js->path,
+            (long long)at);
+    } else {
+        LOG(LOG_INFO, s->name, "reading %s", s->js->path);
+    }
     s->host->assigned(s->host->ud, s->index, 0);
     arm(f);
     return 0;
+}
+
+static void fs_commit(struct source *s, const struct engine_offset *offs, size_t n)
+{
+    (void)s, (void)offs, (void)n;   /* the checkpoint is where a file's position lives */
 }
 
 static void fs_pause(struct source *s)
@@ -210,5 +227,6 @@ const struct source_ops file_source_ops = {
     .start = fs_start,
     .pause = fs_pause,
     .resume = fs_resume,
+    .commit = fs_commit,
     .close = fs_close,
 };

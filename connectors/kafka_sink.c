@@ -31,6 +31,9 @@ struct kafka_sink {
     rd_kafka_topic_t *rkt;
     uv_timer_t poll;
     int congested, closing;
+    uint64_t seq;                       /* records produced, ever */
+    uint64_t inflight;                  /* produced, no delivery report yet */
+    uint64_t barrier_seq, barrier_left; /* checkpoint mark, reports it waits for */
     struct sbuf val, key;
     struct log_rate err_rate;
     void (*done)(struct sink *);
@@ -48,6 +51,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
 {
     struct kafka_sink *k = opaque;
     (void)rk;
+    k->inflight--;
+    if ((uint64_t)(uintptr_t)m->_private <= k->barrier_seq && k->barrier_left > 0)
+        k->barrier_left--;
     if (m->err) {
         k->s->failed++;
         log_rate_msg(&k->err_rate, LOG_ERR, k->s->name, "delivery failed: %s",
@@ -111,8 +117,11 @@ static int produce(struct kafka_sink *k, const char *val, size_t vlen, const cha
 {
     for (;;) {
         if (rd_kafka_produce(k->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, (void *)val,
-                             vlen, key, klen, NULL) == 0)
+                             vlen, key, klen, (void *)(uintptr_t)(k->seq + 1)) == 0) {
+            k->seq++;
+            k->inflight++;
             break;
+        }
         rd_kafka_resp_err_t e = rd_kafka_last_error();
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             log_rate_msg(&k->err_rate, LOG_ERR, k->s->name, "produce: %s", rd_kafka_err2str(e));
@@ -150,6 +159,21 @@ static size_t ksk_pending(const struct sink *s)
 {
     const struct kafka_sink *k = s->impl;
     return k && k->rk ? (size_t)rd_kafka_outq_len(k->rk) : 0;
+}
+
+/* Every record produced so far gets its delivery report. */
+static int ksk_barrier(struct sink *s)
+{
+    struct kafka_sink *k = s->impl;
+    k->barrier_seq = k->seq;
+    k->barrier_left = k->inflight;
+    return 0;
+}
+
+static int ksk_barrier_done(const struct sink *s)
+{
+    const struct kafka_sink *k = s->impl;
+    return k->barrier_left == 0;
 }
 
 static void on_closed(uv_handle_t *h)
@@ -192,5 +216,7 @@ const struct sink_ops kafka_sink_ops = {
     .write_result = ksk_write_result,
     .write_raw = ksk_write_raw,
     .pending = ksk_pending,
+    .barrier = ksk_barrier,
+    .barrier_done = ksk_barrier_done,
     .close = ksk_close,
 };

@@ -12,10 +12,12 @@
  * while the source is paused, so librdkafka's callbacks run and the
  * consumer does not exceed max.poll.interval.ms and leave its group.
  *
- * Offsets belong to sluice: auto-commit and auto offset store are off, and
- * nothing is committed here (checkpoints commit the offsets their state
- * reflects).  Each partition remembers the next offset it expects, so a
- * message redelivered after a pause or a seek is never applied twice.
+ * Offsets belong to sluice: auto-commit and auto offset store are off; a
+ * complete checkpoint commits the offsets its state reflects (ks_commit),
+ * and a partition assigned to a restored job starts where the checkpoint
+ * says, whatever the group has committed.  Each partition remembers the
+ * next offset it expects, so a message redelivered after a pause or a seek
+ * is never applied twice.
  *
  * Rebalances: assigned partitions are reported to the host (the engine
  * holds the watermark back for them until their first record or until
@@ -158,7 +160,7 @@ static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
                 k->capparts = cap;
             }
             p = &k->parts[k->nparts++];
-            *p = (struct kpart){ .id = id, .next = -1 };
+            *p = (struct kpart){ .id = id, .next = h->resume_at(h->ud, k->s->index, id) };
         }
         int64_t next = p->next;
         *p = (struct kpart){ .id = id, .next = next, .end = -1, .assigned = 1 };
@@ -321,10 +323,11 @@ static int ks_start(struct source *s)
          * locally, and its default (100,000 over all partitions) leaves the
          * loop waiting on the network (3-4x slower end to end) */
         "queued.min.messages", "1000000",
-        /* a restarted sluice gets its partitions back within 10 s of its
-         * predecessor's crash (or of a leave the broker did not see) */
-        "session.timeout.ms", "10000",
-        "heartbeat.interval.ms", "3000",
+        /* a restarted sluice gets its partitions back a few seconds after
+         * its predecessor's crash: the group drops a silent member after
+         * 6 s (the brokers' default minimum), not librdkafka's 45 s */
+        "session.timeout.ms", "6000",
+        "heartbeat.interval.ms", "2000",
         NULL,
     };
     rd_kafka_conf_t *conf = kafka_conf_new(js->brokers, defaults, js->props, js->nprops,
@@ -404,6 +407,26 @@ static void ks_resume(struct source *s)
         uv_idle_start(&k->pump, on_pump);
 }
 
+static void ks_commit(struct source *s, const struct engine_offset *offs, size_t n)
+{
+    struct kafka_src *k = s->impl;
+    if (k == NULL || k->rk == NULL || k->closing)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        struct kpart *p = part_find(k, offs[i].partition);
+        if (p != NULL && p->assigned && offs[i].next >= 0)
+            rd_kafka_topic_partition_list_add(l, s->js->topic, offs[i].partition)->offset =
+                offs[i].next;
+    }
+    if (l->cnt > 0) {
+        rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, l, 1);
+        if (e)
+            log_rate_msg(&k->err_rate, LOG_WARNING, s->name, "commit: %s", rd_kafka_err2str(e));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct kafka_src *k = h->data;
@@ -453,5 +476,6 @@ const struct source_ops kafka_source_ops = {
     .start = ks_start,
     .pause = ks_pause,
     .resume = ks_resume,
+    .commit = ks_commit,
     .close = ks_close,
 };

@@ -70,6 +70,8 @@ struct redis_sink {
     struct pos head, send;              /* oldest unacknowledged, next to send */
     size_t queued, unsent;              /* windows */
     size_t inflight;                    /* transactions sent, not answered */
+    uint64_t appended, acked;           /* windows queued / acknowledged, ever */
+    uint64_t barrier;                   /* checkpoint mark: appended at the time */
     struct sbuf enc, key;
     struct log_rate err_rate;
     void (*done)(struct sink *);
@@ -107,6 +109,7 @@ static int q_append(struct redis_sink *r, const char *hset, size_t hlen, const c
     c->used += need;
     r->queued++;
     r->unsent++;
+    r->appended++;
     return 0;
 }
 
@@ -417,6 +420,7 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
     }
     q_pop(r, n);
     r->s->written += n;
+    r->acked += n;
     r->backoff = 0;                 /* a write went through: the next outage starts fresh */
     if (r->congested && r->queued <= (size_t)r->s->js->max_pending / 2) {
         r->congested = 0;
@@ -534,6 +538,20 @@ static size_t rs_pending(const struct sink *s)
     return r ? r->queued : 0;
 }
 
+/* Acknowledgements come in queue order, so a count is enough. */
+static int rs_barrier(struct sink *s)
+{
+    struct redis_sink *r = s->impl;
+    r->barrier = r->appended;
+    return 0;
+}
+
+static int rs_barrier_done(const struct sink *s)
+{
+    const struct redis_sink *r = s->impl;
+    return r->acked >= r->barrier;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     struct redis_sink *r = h->data;
@@ -594,5 +612,7 @@ const struct sink_ops redis_sink_ops = {
     .write_result = rs_write_result,
     .write_raw = rs_write_raw,
     .pending = rs_pending,
+    .barrier = rs_barrier,
+    .barrier_done = rs_barrier_done,
     .close = rs_close,
 };

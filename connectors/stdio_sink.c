@@ -5,12 +5,14 @@
  * dead letters) as they are.  Output is buffered (a 256 KiB buffer for
  * files) and flushed every 100 ms by a timer and when the sink closes.  A file is opened for appending and created if missing.  Writes
  * are synchronous, so nothing is ever pending; a write error is fatal to
- * the job (logged), since the data cannot be kept anywhere else.
+ * the job (logged), since the data cannot be kept anywhere else.  A file
+ * that a crash left ending in a partial line gets a newline first.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "connector.h"
 #include "format.h"
@@ -63,11 +65,21 @@ static int stdout_open(struct sink *s)
 
 static int file_open(struct sink *s)
 {
-    FILE *f = fopen(s->js->path, "ae");
+    FILE *f = fopen(s->js->path, "a+e");
     if (f == NULL) {
         int err = errno;
         log_msg(LOG_ERR, s->name, "open %s: %s", s->js->path, strerror(err));
         return -err;
+    }
+    /* a line cut short by a crash is ended, so it does not swallow the next */
+    if (fseek(f, -1, SEEK_END) == 0) {
+        int last = fgetc(f);
+        fseek(f, 0, SEEK_END);
+        if (last != '\n' && last != EOF) {
+            fputc('\n', f);
+            log_msg(LOG_WARNING, s->name, "%s ended in a partial line (a crash?); "
+                    "it is left as it is, on a line of its own", s->js->path);
+        }
     }
     int rc = open_common(s, f, 1);
     if (rc < 0)
@@ -109,6 +121,25 @@ static size_t stdio_pending(const struct sink *s)
     return 0;
 }
 
+/* Written and, for a file, on disk: the writes before it are durable. */
+static int stdio_barrier(struct sink *s)
+{
+    struct stdio_sink *o = s->impl;
+    /* EINVAL: a pipe or a terminal, nothing to sync */
+    if (fflush(o->f) != 0 || (o->owned && fdatasync(fileno(o->f)) != 0 && errno != EINVAL)) {
+        int err = errno;
+        log_msg(LOG_ERR, s->name, "flush: %s", strerror(err));
+        return -err;
+    }
+    return 0;
+}
+
+static int stdio_barrier_done(const struct sink *s)
+{
+    (void)s;
+    return 1;
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct stdio_sink *o = h->data;
@@ -144,6 +175,8 @@ const struct sink_ops stdout_sink_ops = {
     .write_result = stdio_write_result,
     .write_raw = stdio_write_raw,
     .pending = stdio_pending,
+    .barrier = stdio_barrier,
+    .barrier_done = stdio_barrier_done,
     .close = stdio_close,
 };
 
@@ -153,5 +186,7 @@ const struct sink_ops file_sink_ops = {
     .write_result = stdio_write_result,
     .write_raw = stdio_write_raw,
     .pending = stdio_pending,
+    .barrier = stdio_barrier,
+    .barrier_done = stdio_barrier_done,
     .close = stdio_close,
 };

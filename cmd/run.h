@@ -1,0 +1,94 @@
+/*
+ * run.h - the runtime of `sluice run`, shared by cmd_run.c (the loop,
+ * connectors, backpressure, lifecycle) and checkpoint.c (checkpoints,
+ * savepoints, restore).  Not an interface for anything else.
+ */
+#ifndef SLUICE_RUN_H
+#define SLUICE_RUN_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "../config/job.h"
+#include "../connectors/connector.h"
+#include "../connectors/format.h"
+#include "../connectors/log.h"
+#include "../engine/ckpt_file.h"
+#include "../engine/engine.h"
+
+enum phase { RUNNING, DRAINING, CLOSING };
+
+/* Read positions of one source: next offset per partition. */
+struct offsets {
+    struct engine_offset *v;
+    size_t n, cap;
+};
+
+enum ckpt_phase { CK_IDLE, CK_WRITING, CK_ACKING };
+
+struct checkpoints {
+    char dir[2048];                 /* state.dir/checkpoints/<job> */
+    char spdir[2048];               /* state.dir/savepoints */
+    uint64_t next_id;
+    enum ckpt_phase phase;
+    enum ckpt_kind kind;
+    uint64_t id;
+    pid_t child;
+    char tmp[PATH_MAX], final[PATH_MAX];
+    uint64_t started_ns, phase_ns;
+    struct offsets *offs;           /* per source, as of the checkpoint */
+    int savepoint_wanted;
+    int final_wanted;               /* stopping: 1 asked, 2 taken (or tried) */
+    uint64_t failed_before_final;   /* failures counted before the final one */
+    struct ckpt_writer w;
+    uv_timer_t timer;
+    uv_signal_t sigchld, sigusr1;
+    int started;
+    /* figures */
+    uint64_t ok, failed;
+    uint64_t last_bytes, last_ms, max_stall_us, last_stall_us;
+    uint64_t last_id;
+    int64_t last_at_ms;
+    char restored_from[PATH_MAX];
+};
+
+struct runtime {
+    uv_loop_t loop;
+    const struct job *job;
+    struct engine *eng;
+    struct source *src;
+    struct sink *snk;
+    struct broker *broker;
+    struct source_host shost;
+    struct sink_host khost;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t tick;
+    enum phase phase;
+    int bounded, exit_code, paused, signalled;
+    size_t congested, finished, open;
+    uint64_t stop_at;
+    uint64_t first_ns, last_ns;     /* first record, end of input or stop */
+    struct offsets *offs;           /* per source: where reading stands */
+    struct sbuf dl;
+    struct log_rate invalid_rate;
+    struct checkpoints ck;
+    const char *from_savepoint;
+    int allow_non_restored;
+};
+
+/* cmd_run.c */
+void rt_fail(struct runtime *rt, const char *why);
+int rt_new_engine(struct runtime *rt);
+
+/* checkpoint.c */
+int chkpt_setup(struct runtime *rt);             /* dirs, ids, handlers; 0 or -1 */
+int chkpt_restore(struct runtime *rt);           /* EXIT_OK, EXIT_CONFIG or EXIT_RUNTIME */
+void chkpt_take(struct runtime *rt, enum ckpt_kind kind);
+void chkpt_poll(struct runtime *rt);             /* from the tick: completion, timeouts */
+int chkpt_busy(const struct runtime *rt);
+void chkpt_close(struct runtime *rt);            /* closes handles (counts rt->open) */
+size_t rt_offsets(void *ud, int source, struct engine_offset *out, size_t max);
+
+#endif
