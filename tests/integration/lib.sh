@@ -97,7 +97,7 @@ broker_cmd() { echo "$*" >&9; }
 # redis_dump: every key as "key<TAB>field=value..." (fields sorted), sorted;
 # a key without a TTL gets a trailing <TAB>NO-TTL.
 redis_dump() {
-    redis-cli -p "$REDIS_PORT" --raw EVAL "
+    redis-cli -p "$REDIS_PORT" -n "${REDIS_DB:-0}" --raw EVAL "
         local out = {}
         for _, k in ipairs(redis.call('KEYS', '*')) do
             local h = redis.call('HGETALL', k)

@@ -23,7 +23,7 @@ check_run() {   # PARTITIONS GEN-ARGS...
     reference_job
     rm -f "$T/results.jsonl" "$T/dead.jsonl"
     run env SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="$REDIS_URL" SLUICE_HTTP=none \
-        SLUICE_STATE_DIR="$T/state" "$SLUICE" run -c "$T/job.yaml" --bounded
+        SLUICE_STATE_DIR="$T/state-$parts" "$SLUICE" run -c "$T/job.yaml" --bounded
     expect_rc 0
     expect_err "every assigned partition has reached its end offset"
 

@@ -71,7 +71,8 @@ grep -q '"error":"malformed","reason":"malformed JSON","record":"not json at all
     "$T/dead.jsonl" || fail "no malformed dead letter"
 
 # SIGTERM: a job following a file stops within 10 s, exit 0, nothing fired early
-sed -i 's|^    to: \[out, file, kafka\]|    to: file|' "$T/job.yaml"
+sed -i -e 's|^    to: \[out, file, kafka\]|    to: file|' \
+    -e "s|^state: { dir: $T/state }|state: { dir: $T/state2 }|" "$T/job.yaml"
 rm -f "$T/results.jsonl"
 "$SLUICE" run -c "$T/job.yaml" >"$T/run.out" 2>"$T/run.err" &
 pid=$!
@@ -91,6 +92,7 @@ grep -q "SIGTERM: stopping" "$T/run.err" || fail "no stop message"
 cat > "$T/emb.yaml" <<YAML
 job: emb
 http: none
+state: { dir: $T/emb-state }
 sources:
   events: { type: kafka, brokers: embedded, topic: in, schema: { user_id: string } }
 operators:

@@ -1,0 +1,149 @@
+# Checkpoints and savepoints with a file source: SIGUSR1 savepoints and a
+# restore from one change nothing; a changed job is refused unless
+# --allow-non-restored-state; a damaged, truncated, wrong-version or
+# missing checkpoint is reported and the previous one used; a full disk
+# fails a checkpoint cleanly and the next one succeeds; sluice inspect.
+. "$(dirname "$0")/lib.sh"
+set -e
+
+"$SLUICE" gen --users 20000 --events 200000 --rate 50 --late-fraction 0.01 \
+    --invalid-fraction 0.001 --seed 51 > "$T/events.jsonl"
+job() {     # FILE STATE-DIR RESULTS [checkpoint interval]
+    cat > "$1" <<YAML
+job: ckjob
+http: none
+state: { dir: $2, checkpoint_interval: ${4:-200ms}, checkpoints_retained: 3 }
+sources:
+  events:
+    type: file
+    path: $T/events.jsonl
+    schema: { user_id: string, event_type: string, price: double }
+    event_time: { field: event_time, timezone: "+09:00" }
+    watermark: { out_of_orderness: 10s }
+operators:
+  user_features:
+    from: events
+    key_by: user_id
+    window: { type: sliding, size: 1h, slide: 10m }
+    aggregates:
+      views: count() where event_type == "view"
+      avg_price: avg(price) where event_type == "view"
+    to: out
+  sessions:
+    from: events
+    key_by: user_id
+    window: { type: session, gap: 10m }
+    aggregates: { n: count(), secs: duration() }
+    to: out
+sinks:
+  out: { type: file, path: $3 }
+YAML
+}
+
+# the uninterrupted run
+job "$T/base.yaml" "$T/base-state" "$T/base.jsonl"
+run "$SLUICE" run -c "$T/base.yaml" --bounded
+expect_rc 0
+LC_ALL=C sort -u "$T/base.jsonl" > "$T/base.set"
+
+# 1. a savepoint while running (the file is followed, never ends), SIGTERM,
+#    then --from-savepoint in a fresh state dir finishes the job
+job "$T/a.yaml" "$T/a-state" "$T/a.jsonl" 1h
+"$SLUICE" run -c "$T/a.yaml" >"$T/a.out" 2>"$T/a.err" &
+pid=$!
+track_pid "$pid"
+wait_for 20 "results" test -s "$T/a.jsonl"
+sleep 1                             # the whole file has been read
+kill -USR1 "$pid"
+wait_for 20 "the savepoint" grep -q "savepoint written to" "$T/a.err"
+sp=$(sed -n 's/.*savepoint written to \([^ ]*\) .*/\1/p' "$T/a.err")
+[ -f "$sp/state.sluice" ] || fail "no savepoint file in $sp"
+case "$sp" in "$T/a-state/savepoints/savepoint-ckjob-"*) ;; *) fail "savepoint path $sp";; esac
+kill -TERM "$pid"
+wait "$pid" || fail "stop failed: $(tail -3 "$T/a.err")"
+grep -q "checkpoint .* complete" "$T/a.err" || true
+run "$SLUICE" inspect "$sp" -c "$T/a.yaml"
+expect_rc 0
+expect_out "savepoint"
+expect_out "of job ckjob"
+expect_out "checksums ok"
+expect_out "operator user_features:"
+expect_out ": matches the job"
+expect_out "partition 0: next offset $(wc -c < "$T/events.jsonl")"
+job "$T/b.yaml" "$T/b-state" "$T/a.jsonl"
+run "$SLUICE" run -c "$T/b.yaml" --bounded --from-savepoint "$sp"
+expect_rc 0
+expect_err "restored savepoint"
+LC_ALL=C sort -u "$T/a.jsonl" > "$T/a.set"
+cmp -s "$T/a.set" "$T/base.set" || fail "savepoint + restore changed the results:
+$(diff "$T/a.set" "$T/base.set" | head)"
+
+# 2. a changed operator: refused, then allowed and started empty
+sed -e 's/avg_price: avg(price)/avg_price: max(price)/' "$T/b.yaml" > "$T/c.yaml"
+run "$SLUICE" run -c "$T/c.yaml" --bounded --from-savepoint "$sp"
+expect_rc 1
+expect_err "operator user_features changed since the checkpoint"
+expect_err "--allow-non-restored-state"
+run "$SLUICE" inspect "$sp" -c "$T/c.yaml"
+expect_rc 1
+expect_out "operator user_features:"
+expect_out "CHANGED in the job"
+run "$SLUICE" run -c "$T/c.yaml" --bounded --from-savepoint "$sp" --allow-non-restored-state
+expect_rc 0
+expect_err "operator user_features changed since the checkpoint: it starts empty"
+expect_err "restored savepoint"
+
+# 3. damaged checkpoints: each kind is reported, and the previous one used
+job "$T/d.yaml" "$T/d-state" "$T/d.jsonl" 100ms
+"$SLUICE" run -c "$T/d.yaml" >/dev/null 2>"$T/d.err" &
+pid=$!
+track_pid "$pid"
+dir="$T/d-state/checkpoints/ckjob"
+wait_for 30 "three checkpoints" sh -c "[ \$(ls $dir | grep -c 'sluice\$') -ge 3 ]"
+kill -TERM "$pid"
+wait "$pid" || fail "stop failed"
+cp -a "$dir" "$T/good-checkpoints"
+newest() { ls "$dir" | grep 'sluice$' | sed 's/chk-\([0-9]*\).sluice/\1/' | sort -n | tail -1; }
+damage_and_restart() {  # WHAT COMMAND...
+    local what=$1 id
+    shift
+    rm -rf "$dir"                   # the same good checkpoints every time
+    cp -a "$T/good-checkpoints" "$dir"
+    id=$(newest)
+    "$@" "$dir/chk-$id.sluice"
+    run "$SLUICE" run -c "$T/d.yaml" --bounded
+    expect_rc 0
+    [ "$what" = missing ] || expect_err "chk-$id.sluice: damaged"
+    grep -q "restored checkpoint $((id - 1)) " "$T/err" ||
+        fail "$what: the previous checkpoint was not restored: $(grep restore "$T/err")"
+}
+truncate_half() { truncate -s $(( $(stat -c %s "$1") / 2 )) "$1"; }
+flip_byte() {
+    local n
+    n=$(stat -c %s "$1")
+    printf '\x5a' | dd of="$1" bs=1 seek=$((n - 40)) conv=notrunc 2>/dev/null
+}
+wrong_version() { printf '\x07' | dd of="$1" bs=1 seek=8 conv=notrunc 2>/dev/null; }
+damage_and_restart truncated truncate_half
+expect_err "truncated"
+damage_and_restart flipped flip_byte
+damage_and_restart version wrong_version
+expect_err "format version 7, this sluice reads version 1"
+damage_and_restart missing rm -f
+
+# 4. a full disk: the checkpoint fails, processing goes on, the next one
+#    succeeds when there is room again (a file-size limit stands in for the
+#    full disk; the results go to a pipe, which the limit does not touch)
+job "$T/e.yaml" "$T/e-state" /dev/stdout 300ms
+( ulimit -S -f 8; exec "$SLUICE" run -c "$T/e.yaml" --log-level info ) >/dev/null 2>"$T/e.err" &
+pid=$!
+track_pid "$pid"
+wait_for 30 "a failed checkpoint" grep -q "checkpoint [0-9]* failed" "$T/e.err"
+grep -q "File too large" "$T/e.err" || fail "no reason logged: $(grep failed "$T/e.err")"
+kill -0 "$pid" || fail "sluice stopped after a failed checkpoint"
+ls "$T/e-state/checkpoints/ckjob" | grep -q '\.tmp$' && fail "a failed checkpoint left its file"
+prlimit --pid "$pid" --fsize=unlimited
+wait_for 30 "a checkpoint after the disk had room" grep -q "checkpoint [0-9]* complete" "$T/e.err"
+kill -TERM "$pid"
+wait "$pid" || fail "stop failed: $(tail -3 "$T/e.err")"
+echo "savepoint $sp restored; a changed job refused and allowed; truncated, flipped, wrong-version and missing checkpoints fell back; $(grep -c "failed: .*File too large" "$T/e.err") checkpoint(s) failed on a full disk and $(grep -c "checkpoint [0-9]* complete" "$T/e.err") completed after"
