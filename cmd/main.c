@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../connectors/log.h"
 #include "cli.h"
 
 static const struct cli_command *const commands[] = {
@@ -47,6 +48,7 @@ static const struct cli_command *find(const char *name)
 
 int main(int argc, char **argv)
 {
+    log_init();
     if (argc < 2) {
         usage(stderr);
         return EXIT_CONFIG;

@@ -7,6 +7,8 @@
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +17,17 @@
 #define RATE_BURST 5
 
 static enum log_level current = LOG_INFO;
+static int journal;                 /* stderr is the journal: <N> prefixes */
+
+void log_init(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    journal = js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+              fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+              (unsigned long long)st.st_ino == ino;
+}
 
 void log_set_level(enum log_level level)
 {
@@ -30,7 +43,8 @@ static void vlog(enum log_level level, const char *component, const char *suffix
                  const char *fmt, va_list ap)
 {
     char buf[2048];
-    int n = snprintf(buf, sizeof(buf), "sluice[%ld]: %s: ", (long)getpid(), component);
+    int n = journal ? snprintf(buf, sizeof(buf), "<%d>%s: ", (int)level, component)
+                    : snprintf(buf, sizeof(buf), "sluice[%ld]: %s: ", (long)getpid(), component);
     if (n < 0 || (size_t)n >= sizeof(buf))
         return;
     int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
@@ -40,7 +54,6 @@ static void vlog(enum log_level level, const char *component, const char *suffix
     if (len > sizeof(buf) - 64)
         len = sizeof(buf) - 64;
     len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", suffix);
-    (void)level;
     ssize_t w = write(STDERR_FILENO, buf, len);
     (void)w;
 }

@@ -4,10 +4,14 @@
  * LOG(level, component, fmt, ...) writes one line to stderr:
  *     sluice[1234]: kafka events: assigned partitions 0-3
  * naming the component and instance ("kafka events", "redis
- * user_features_redis").  Lines at or above the configured level are
- * written; per-record problems go through LOG_RATE so a flood of bad
- * records prints a few lines and a count of what was suppressed, not a
- * line per record.
+ * user_features_redis").  When stderr is the systemd journal (JOURNAL_STREAM
+ * names it), lines carry a syslog level prefix instead, which journald
+ * turns into the entry's priority:
+ *     <4>kafka events: partition 3 offset 12: malformed record: ...
+ * Lines at or above the configured level (--log-level) are written;
+ * per-record problems go through log_rate_msg() so a flood of bad records
+ * prints a few lines and a count of what was suppressed, not a line per
+ * record.
  */
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
@@ -17,6 +21,9 @@
 enum log_level {
     LOG_ERR = 3, LOG_WARNING = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7
 };
+
+/* Looks at JOURNAL_STREAM once; call at start. */
+void log_init(void);
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
