@@ -59,6 +59,8 @@ struct source_ops {
     /* A checkpoint is complete: these read positions (next offsets) may be
      * committed where the source keeps them (Kafka: the consumer group). */
     void (*commit)(struct source *s, const struct engine_offset *offs, size_t n);
+    /* Records between `next` and the end of partition, or -1 when unknown. */
+    int64_t (*lag)(const struct source *s, int32_t partition, int64_t next);
     void (*close)(struct source *s, void (*done)(struct source *s));
 };
 

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../engine/record.h"
@@ -177,6 +178,19 @@ static void fs_commit(struct source *s, const struct engine_offset *offs, size_t
     (void)s, (void)offs, (void)n;   /* the checkpoint is where a file's position lives */
 }
 
+/* In bytes: the file is its own measure. */
+static int64_t fs_lag(const struct source *s, int32_t partition, int64_t next)
+{
+    const struct file_src *f = s->impl;
+    struct stat st;
+    (void)partition;
+    if (f == NULL || f->fd < 0 || fstat(f->fd, &st) < 0)
+        return -1;
+    if (next < 0)
+        next = 0;
+    return st.st_size > next ? st.st_size - next : 0;
+}
+
 static void fs_pause(struct source *s)
 {
     struct file_src *f = s->impl;
@@ -228,5 +242,6 @@ const struct source_ops file_source_ops = {
     .pause = fs_pause,
     .resume = fs_resume,
     .commit = fs_commit,
+    .lag = fs_lag,
     .close = fs_close,
 };

@@ -30,6 +30,8 @@ struct sbuf {
 
 /* Appends; return 0 or -ENOMEM. */
 int sbuf_put(struct sbuf *b, const char *s, size_t n);
+/* A string literal, its length counted by the compiler. */
+#define SBUF_LIT(b, lit) sbuf_put((b), "" lit, sizeof(lit) - 1)
 int sbuf_putc(struct sbuf *b, char c);
 int sbuf_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sbuf_free(struct sbuf *b);

@@ -147,6 +147,8 @@ static int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 {
     const struct source_host *h = k->s->host;
+    LOG(LOG_INFO, k->s->name, "assigned %d partition%s of %s", l->cnt, l->cnt == 1 ? "" : "s",
+        k->s->js->topic);
     for (int i = 0; i < l->cnt; i++) {
         int32_t id = l->elems[i].partition;
         struct kpart *p = part_find(k, id);
@@ -180,8 +182,6 @@ static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
                 part_end(k, p, 0);
         }
     }
-    LOG(LOG_INFO, k->s->name, "assigned %d partition%s of %s", l->cnt, l->cnt == 1 ? "" : "s",
-        k->s->js->topic);
 }
 
 static void revoked(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
@@ -427,6 +427,19 @@ static void ks_commit(struct source *s, const struct engine_offset *offs, size_t
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* From the high watermark the last fetch response carried (no round trip). */
+static int64_t ks_lag(const struct source *s, int32_t partition, int64_t next)
+{
+    const struct kafka_src *k = s->impl;
+    int64_t lo, hi;
+    if (k == NULL || k->rk == NULL ||
+        rd_kafka_get_watermark_offsets(k->rk, s->js->topic, partition, &lo, &hi) != 0 || hi < 0)
+        return -1;
+    if (next < lo)
+        next = lo;
+    return hi > next ? hi - next : 0;
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct kafka_src *k = h->data;
@@ -477,5 +490,6 @@ const struct source_ops kafka_source_ops = {
     .pause = ks_pause,
     .resume = ks_resume,
     .commit = ks_commit,
+    .lag = ks_lag,
     .close = ks_close,
 };

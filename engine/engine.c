@@ -364,9 +364,11 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
     int rc = 0;
 
     e->st.records_in++;
+    sr->records_in++;
     if (decoder_decode(sr->dec, data, len, kafka_ts, &rec, &kind, &why) < 0) {
         e->st.records_invalid++;
         e->st.invalid_by_kind[kind]++;
+        sr->invalid[kind]++;
         if (e->out.invalid != NULL)
             e->out.invalid(e->out.ud, source,
                            sr->js->on_error == ON_ERROR_DEAD_LETTER ? sr->js->dead_letter_sink : -1,
@@ -489,4 +491,24 @@ void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t
 int64_t engine_watermark(const struct engine *e, int source)
 {
     return e->src[source].wm.current;
+}
+
+void engine_source_stats(const struct engine *e, int source, uint64_t *in,
+                         uint64_t invalid[REJ_NKINDS])
+{
+    const struct src_rt *sr = &e->src[source];
+    *in = sr->records_in;
+    memcpy(invalid, sr->invalid, sizeof(sr->invalid));
+}
+
+size_t engine_partitions(const struct engine *e, int source, int32_t *ids, int64_t *wms,
+                         size_t max)
+{
+    const struct watermark *w = &e->src[source].wm;
+    size_t n = w->n < max ? w->n : max;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = w->p[i].id;
+        wms[i] = wm_partition(w, w->p[i].id);
+    }
+    return n;
 }

@@ -120,6 +120,15 @@ void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t
 /* The watermark of a source (WM_MIN before any, WM_MAX after finish). */
 int64_t engine_watermark(const struct engine *e, int source);
 
+/* Per source: records fed, and rejected by kind. */
+void engine_source_stats(const struct engine *e, int source, uint64_t *in,
+                         uint64_t invalid[REJ_NKINDS]);
+
+/* The partitions a source's watermark follows, with their own watermarks
+ * (INT64_MIN before a record).  Returns how many (at most max). */
+size_t engine_partitions(const struct engine *e, int source, int32_t *ids, int64_t *wms,
+                         size_t max);
+
 /* ---- checkpoints (engine/snapshot.c) ---- */
 
 struct ckpt_writer;

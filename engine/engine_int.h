@@ -91,6 +91,7 @@ struct src_rt {
     int has_processing;
     struct wm_part *restored;       /* partitions' state from a checkpoint */
     size_t nrestored;
+    uint64_t records_in, invalid[REJ_NKINDS];
 };
 
 struct engine {
