@@ -12,15 +12,18 @@
 #   make bench      the reference job over 1,000,000 generated events
 #   make bench-e2e  end to end against kcat and redis-benchmark
 #   make soak       the crash test with 20 kills per partition layout
+#   make install    binary, systemd unit, man page, docs and the example job
+#                   (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR for staging)
+#   make uninstall  the same, except /etc/sluice and the state
 #   make clean
 
 CC      ?= cc
-PKG_LIBS := yaml-0.1 libxxhash libzstd libuv rdkafka hiredis
+PKG_LIBS := yaml-0.1 libxxhash libzstd libuv rdkafka hiredis libsystemd
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = $(CSTD) $(CFLAGS) $(WARN) $(shell pkg-config --cflags $(PKG_LIBS)) -MMD -MP
-LDLIBS_ALL = $(shell pkg-config --libs $(PKG_LIBS)) -lm
+LDLIBS_ALL = $(shell pkg-config --libs $(PKG_LIBS)) -lhttp_parser -lm
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS   = $(shell pkg-config --libs check)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -28,7 +31,8 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 # Debian packages the build, the tests and the later stages need.
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
-        libjsmn-dev libxxhash-dev libzstd-dev redis-server redis-tools kcat bc
+        libjsmn-dev libxxhash-dev libzstd-dev libsystemd-dev libhttp-parser-dev redis-server redis-tools kcat bc \
+        prometheus systemd curl man-db groff-base
 
 CORE_SRC := $(wildcard config/*.c engine/*.c connectors/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
@@ -42,7 +46,7 @@ cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
 test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record fuzz-ckpt bench bench-e2e soak clean
+        fuzz-record fuzz-ckpt bench bench-e2e soak install uninstall clean
 .DEFAULT_GOAL := all
 
 all: sluice
@@ -63,6 +67,9 @@ $(B)/unit_tests: $(call core_objs,$(B)) $(call test_objs,$(B))
 
 $(B)/ref_job: $(call core_objs,$(B)) $(B)/tests/tools/ref_job.o $(B)/tests/ref/reference.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(B)/notify_listen: $(B)/tests/tools/notify_listen.o
+	$(CC) $(CFLAGS) -o $@ $^
 
 # --- sanitizer build -------------------------------------------------------
 
@@ -90,14 +97,16 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 unit: $(B)/unit_tests
 	$(B)/unit_tests
 
-integration: sluice $(B)/ref_job
-	SLUICE=./sluice REF_JOB=$(B)/ref_job tests/integration/run.sh
+TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen
+
+integration: sluice $(B)/ref_job $(B)/notify_listen
+	SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
 
 test: unit integration
 
-asan-test: asan $(B)/ref_job
+asan-test: asan $(B)/ref_job $(B)/notify_listen
 	$(ASAN_ENV) $(BA)/unit_tests
-	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice REF_JOB=$(B)/ref_job tests/integration/run.sh
+	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) tests/integration/run.sh
 
 demo: deps
 	$(MAKE) all
@@ -123,7 +132,7 @@ bench-e2e: sluice
 	tests/bench/e2e.sh
 
 soak: sluice $(B)/ref_job
-	CRASH_KILLS=$${CRASH_KILLS:-20} SLUICE=./sluice REF_JOB=$(B)/ref_job \
+	CRASH_KILLS=$${CRASH_KILLS:-20} SLUICE=./sluice $(TOOLS_ENV) \
 	  tests/integration/run.sh tests/integration/t_crash.sh
 
 # --- fuzzing (clang libFuzzer; not part of check) ----------------------------
@@ -202,6 +211,38 @@ bench: sluice $(BENCH_EVENTS) build/bench/jsmn_baseline
 	./sluice bench -c feature-pipeline.yaml --input build/bench/events-14m.jsonl \
 	  --checkpoint build/bench/ckpt | head -1
 	rm -f build/bench/events-14m.jsonl
+
+# --- install -------------------------------------------------------------------
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/sluice
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCS       := README.md docs/configuration.md docs/semantics.md docs/connectors.md \
+              docs/state.md docs/operations.md
+
+# The job file and the secrets file are the operator's: never overwritten.
+install: sluice
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/sluice
+	install -m 0755 sluice $(DESTDIR)$(BINDIR)/sluice
+	sed -e 's|/usr/local/bin/sluice|$(BINDIR)/sluice|g' -e 's|/etc/sluice|$(SYSCONFDIR)/sluice|g' \
+	  packaging/systemd/sluice.service > $(DESTDIR)$(UNITDIR)/sluice.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sluice.service
+	install -m 0644 docs/sluice.1 $(DESTDIR)$(MANDIR)/man1/sluice.1
+	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -m 0644 feature-pipeline.yaml $(DESTDIR)$(DOCDIR)/feature-pipeline.yaml
+	[ -e $(DESTDIR)$(SYSCONFDIR)/sluice/feature-pipeline.yaml ] || \
+	  install -m 0644 feature-pipeline.yaml $(DESTDIR)$(SYSCONFDIR)/sluice/feature-pipeline.yaml
+	[ -e $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.env ] || \
+	  install -m 0600 packaging/sluice.env $(DESTDIR)$(SYSCONFDIR)/sluice/sluice.env
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sluice $(DESTDIR)$(UNITDIR)/sluice.service \
+	  $(DESTDIR)$(MANDIR)/man1/sluice.1
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build sluice

@@ -144,7 +144,8 @@ size_t rt_offsets(void *ud, int source, struct engine_offset *out, size_t max)
     const struct runtime *rt = ud;
     const struct offsets *o = &rt->offs[source];
     size_t n = o->n < max ? o->n : max;
-    memcpy(out, o->v, n * sizeof(*out));
+    if (n > 0)                      /* nothing read yet: o->v may be NULL */
+        memcpy(out, o->v, n * sizeof(*out));
     return n;
 }
 
@@ -407,7 +408,9 @@ static void finish(struct runtime *rt, int ok, const char *why)
     ck->phase = CK_IDLE;
     ck->child = 0;
     ck->tmp[0] = '\0';
-    if (ck->savepoint_wanted && rt->phase == RUNNING) {
+    if (ck->kind == CKPT_SAVEPOINT)
+        rt_savepoint_done(rt, ok ? ck->final : NULL);
+    if (ck->savepoint_wanted && rt->phase == RUNNING && rt->reload == RL_NONE) {
         ck->savepoint_wanted = 0;
         chkpt_take(rt, CKPT_SAVEPOINT);
     }
@@ -467,7 +470,7 @@ int chkpt_busy(const struct runtime *rt)
 static void on_interval(uv_timer_t *t)
 {
     struct runtime *rt = t->data;
-    if (rt->phase == RUNNING)
+    if (rt->phase == RUNNING && rt->reload == RL_NONE)
         chkpt_take(rt, CKPT_CHECKPOINT);
 }
 
@@ -475,6 +478,16 @@ static void on_sigusr1(uv_signal_t *h, int signum)
 {
     struct runtime *rt = h->data;
     (void)signum;
+    if (rt->reload != RL_NONE) {
+        log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 during a reload: the reload's savepoint "
+                "is the savepoint");
+        return;
+    }
+    if (rt->phase != RUNNING) {
+        log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 while stopping: the final checkpoint "
+                "is the restore point");
+        return;
+    }
     LOG(LOG_NOTICE, "checkpoint", "SIGUSR1: taking a savepoint");
     chkpt_take(rt, CKPT_SAVEPOINT);
 }
@@ -526,10 +539,13 @@ int chkpt_setup(struct runtime *rt)
         log_msg(LOG_ERR, "checkpoint", "out of memory");
         return -1;
     }
-    uv_timer_init(&rt->loop, &ck->timer);
-    uv_signal_init(&rt->loop, &ck->sigchld);
-    uv_signal_init(&rt->loop, &ck->sigusr1);
-    ck->timer.data = ck->sigchld.data = ck->sigusr1.data = rt;
+    if (!ck->handles) {             /* kept across reloads: SIGUSR1 is never unhandled */
+        uv_timer_init(&rt->loop, &ck->timer);
+        uv_signal_init(&rt->loop, &ck->sigchld);
+        uv_signal_init(&rt->loop, &ck->sigusr1);
+        ck->timer.data = ck->sigchld.data = ck->sigusr1.data = rt;
+        ck->handles = 1;
+    }
     uint64_t every = (uint64_t)job->state.checkpoint_interval_ms;
     uv_timer_start(&ck->timer, on_interval, every, every);
     uv_signal_start(&ck->sigchld, on_sigchld, SIGCHLD);
@@ -538,7 +554,7 @@ int chkpt_setup(struct runtime *rt)
     return 0;
 }
 
-void chkpt_close(struct runtime *rt)
+void chkpt_stop(struct runtime *rt)
 {
     struct checkpoints *ck = &rt->ck;
     if (!ck->started)
@@ -550,12 +566,23 @@ void chkpt_close(struct runtime *rt)
         unlink(ck->tmp);
         ck->child = 0;
     }
-    uv_close((uv_handle_t *)&ck->timer, NULL);
-    uv_close((uv_handle_t *)&ck->sigchld, NULL);
-    uv_close((uv_handle_t *)&ck->sigusr1, NULL);
+    ck->phase = CK_IDLE;
+    uv_timer_stop(&ck->timer);
     for (size_t s = 0; s < rt->job->nsources; s++)
         free(ck->offs[s].v);
     free(ck->offs);
     ck->offs = NULL;
     ckpt_writer_free(&ck->w);
+}
+
+void chkpt_close(struct runtime *rt)
+{
+    struct checkpoints *ck = &rt->ck;
+    chkpt_stop(rt);
+    if (!ck->handles)
+        return;
+    ck->handles = 0;
+    uv_close((uv_handle_t *)&ck->timer, NULL);
+    uv_close((uv_handle_t *)&ck->sigchld, NULL);
+    uv_close((uv_handle_t *)&ck->sigusr1, NULL);
 }

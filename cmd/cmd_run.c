@@ -25,18 +25,22 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../config/diag.h"
 #include "../connectors/broker.h"
+#include "../engine/evtime.h"
 #include "../connectors/kafka_common.h"
 #include "cli.h"
 #include "run.h"
 
 #define TICK_MS 100
 #define STOP_DEADLINE_MS 10000
+#define STATUS_EVERY_MS 5000
 
 const struct cli_command cli_run = {
     .name = "run",
@@ -49,6 +53,8 @@ const struct cli_command cli_run = {
         "state.dir (a damaged one is reported and the one before it used).\n"
         "SIGTERM or SIGINT: stop consuming, fire nothing early, flush the sinks,\n"
         "take a final checkpoint, exit 0 within 10 s.  SIGUSR1: write a savepoint.\n"
+        "SIGHUP: re-read the job file; if it is valid, take a savepoint and go on with\n"
+        "the new job from it, else keep running and log its errors.\n"
         "\n"
         "  --bounded                   consume every assigned partition up to the end\n"
         "                              offset it had when the job started (files: to their\n"
@@ -63,6 +69,8 @@ const struct cli_command cli_run = {
 };
 
 static void begin_close(struct runtime *rt);
+static void begin_drain(struct runtime *rt);
+static void set_paused(struct runtime *rt, int pause);
 
 void rt_fail(struct runtime *rt, const char *why)
 {
@@ -148,6 +156,10 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, const char 
     struct runtime *rt = ud;
     if (rt->phase != RUNNING)
         return 0;                   /* stopping: nothing more goes in */
+    if (rt->reload >= RL_SAVEPOINT) {
+        rt->dropped++;              /* after the reload's savepoint: not ours to apply */
+        return 0;
+    }
     if (rt->first_ns == 0)
         rt->first_ns = uv_hrtime();
     if (engine_feed(rt->eng, source, part, off, data, len, ts) < 0) {
@@ -174,11 +186,29 @@ static int64_t h_resume_at(void *ud, int source, int32_t part)
     return -1;
 }
 
+/* READY=1 once the state is restored and every source has partitions. */
+static void maybe_ready(struct runtime *rt)
+{
+    if (rt->ready || rt->phase != RUNNING || rt->reload != RL_NONE)
+        return;
+    for (size_t i = 0; i < rt->job->nsources; i++)
+        if (!rt->assigned[i])
+            return;
+    rt->ready = 1;
+    service_ready();
+    service_status("running");
+    LOG(LOG_INFO, "run", "ready: state restored, partitions assigned");
+}
+
 static void h_assigned(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
-    if (engine_partition_add(rt->eng, source, part) < 0)
+    if (engine_partition_add(rt->eng, source, part) < 0) {
         rt_fail(rt, "out of memory");
+        return;
+    }
+    rt->assigned[source] = 1;
+    maybe_ready(rt);
 }
 
 static void h_revoked(void *ud, int source, int32_t part)
@@ -193,8 +223,6 @@ static void h_ended(void *ud, int source, int32_t part)
     if (rt->phase == RUNNING)
         engine_partition_end(rt->eng, source, part);
 }
-
-static void begin_drain(struct runtime *rt);
 
 static void h_finished(void *ud, int source)
 {
@@ -231,7 +259,7 @@ static void h_congested(void *ud, struct sink *s)
 {
     struct runtime *rt = ud;
     (void)s;
-    if (rt->congested++ == 0 && rt->phase == RUNNING) {
+    if (rt->congested++ == 0 && rt->phase == RUNNING && rt->reload == RL_NONE) {
         LOG(LOG_INFO, "run", "pausing sources: a sink is congested");
         set_paused(rt, 1);
     }
@@ -241,7 +269,8 @@ static void h_drained(void *ud, struct sink *s)
 {
     struct runtime *rt = ud;
     (void)s;
-    if (rt->congested > 0 && --rt->congested == 0 && rt->phase == RUNNING) {
+    if (rt->congested > 0 && --rt->congested == 0 && rt->phase == RUNNING &&
+        rt->reload == RL_NONE) {
         LOG(LOG_INFO, "run", "resuming sources: sinks have drained");
         set_paused(rt, 0);
     }
@@ -258,18 +287,37 @@ static size_t pending(const struct runtime *rt)
     return n;
 }
 
+static void swap_graph(struct runtime *rt);
+
+/* Everything but the graph: the loop ends when these have closed. */
+static void close_rest(struct runtime *rt)
+{
+    uv_close((uv_handle_t *)&rt->tick, NULL);
+    uv_close((uv_handle_t *)&rt->sigterm, NULL);
+    uv_close((uv_handle_t *)&rt->sigint, NULL);
+    uv_close((uv_handle_t *)&rt->sighup, NULL);
+    chkpt_close(rt);
+    observe_savepoint_done(rt, NULL);
+    if (rt->http != NULL) {
+        http_stop(rt->http);
+        rt->http = NULL;
+    }
+    service_close(&rt->svc);
+    if (rt->broker != NULL) {
+        broker_stop(rt->broker);
+        rt->broker = NULL;
+    }
+}
+
 static void on_closed_one(struct runtime *rt)
 {
-    if (--rt->open == 0 && rt->phase == CLOSING) {
-        uv_close((uv_handle_t *)&rt->tick, NULL);
-        uv_close((uv_handle_t *)&rt->sigterm, NULL);
-        uv_close((uv_handle_t *)&rt->sigint, NULL);
-        chkpt_close(rt);
-        if (rt->broker != NULL) {
-            broker_stop(rt->broker);
-            rt->broker = NULL;
-        }
-    }
+    if (--rt->open > 0)
+        return;
+    rt->closing_graph = 0;
+    if (rt->phase == CLOSING)
+        close_rest(rt);
+    else if (rt->reload == RL_CLOSING)
+        swap_graph(rt);
 }
 
 static void source_closed(struct source *s)
@@ -282,14 +330,10 @@ static void sink_closed(struct sink *s)
     on_closed_one((struct runtime *)s->host->ud);
 }
 
-static void begin_close(struct runtime *rt)
+/* Closes every source and sink; on_closed_one() goes on when all have. */
+static void close_graph(struct runtime *rt)
 {
-    if (rt->phase == CLOSING)
-        return;
-    rt->phase = CLOSING;
-    size_t left = pending(rt);
-    if (left > 0)
-        log_msg(LOG_WARNING, "run", "closing with %zu writes not acknowledged", left);
+    rt->closing_graph = 1;
     rt->open++;                     /* held until every close has been started */
     for (size_t i = 0; i < rt->job->nsources; i++)
         if (rt->src[i].ops != NULL && rt->src[i].impl != NULL) {
@@ -304,11 +348,25 @@ static void begin_close(struct runtime *rt)
     on_closed_one(rt);
 }
 
+static void begin_close(struct runtime *rt)
+{
+    if (rt->phase == CLOSING)
+        return;
+    rt->phase = CLOSING;
+    service_stopping();
+    size_t left = pending(rt);
+    if (left > 0)
+        log_msg(LOG_WARNING, "run", "closing with %zu writes not acknowledged", left);
+    if (!rt->closing_graph)         /* else a reload is closing it: on_closed_one goes on */
+        close_graph(rt);
+}
+
 static void begin_drain(struct runtime *rt)
 {
     if (rt->phase != RUNNING)
         return;
     rt->phase = DRAINING;
+    service_stopping();
     rt->last_ns = uv_hrtime();
     set_paused(rt, 1);              /* open, for the final checkpoint's offset commit */
     rt->stop_at = uv_now(&rt->loop) + STOP_DEADLINE_MS;
@@ -341,12 +399,321 @@ static void drain_step(struct runtime *rt)
     }
 }
 
+/* ---- reload (SIGHUP) ------------------------------------------------------------------ */
+
+static void totals_free(struct totals *t)
+{
+    free(t->in);
+    free(t->invalid);
+    free(t->late);
+    free(t->fired);
+    free(t->written);
+    free(t->retried);
+    free(t->failed);
+    memset(t, 0, sizeof(*t));
+}
+
+static int totals_new(const struct job *job, struct totals *t)
+{
+    size_t ns = job->nsources + 1, no = job->noperators + 1, nk = job->nsinks + 1;
+    t->in = calloc(ns, sizeof(*t->in));
+    t->invalid = calloc(ns, sizeof(*t->invalid));
+    t->late = calloc(no, sizeof(*t->late));
+    t->fired = calloc(no, sizeof(*t->fired));
+    t->written = calloc(nk, sizeof(*t->written));
+    t->retried = calloc(nk, sizeof(*t->retried));
+    t->failed = calloc(nk, sizeof(*t->failed));
+    if (!t->in || !t->invalid || !t->late || !t->fired || !t->written || !t->retried ||
+        !t->failed) {
+        totals_free(t);
+        return -1;
+    }
+    return 0;
+}
+
+/* The old graph's counters (its totals plus what it counted itself), by
+ * name, into totals for the new job. */
+static void totals_carry(const struct runtime *rt, const struct job *nj, struct totals *t)
+{
+    const struct job *oj = rt->job;
+    for (size_t n = 0; n < nj->nsources; n++)
+        for (size_t o = 0; o < oj->nsources; o++) {
+            if (strcmp(nj->sources[n].name, oj->sources[o].name) != 0)
+                continue;
+            uint64_t in = 0, inv[REJ_NKINDS] = { 0 };
+            if (rt->eng != NULL)
+                engine_source_stats(rt->eng, (int)o, &in, inv);
+            t->in[n] = rt->hist.in[o] + in;
+            for (int k = 0; k < REJ_NKINDS; k++)
+                t->invalid[n][k] = rt->hist.invalid[o][k] + inv[k];
+        }
+    for (size_t n = 0; n < nj->noperators; n++)
+        for (size_t o = 0; o < oj->noperators; o++) {
+            if (strcmp(nj->operators[n].name, oj->operators[o].name) != 0)
+                continue;
+            uint64_t res = 0, late = 0;
+            if (rt->eng != NULL)
+                engine_op_stats(rt->eng, (int)o, &res, &late);
+            t->fired[n] = rt->hist.fired[o] + res;
+            t->late[n] = rt->hist.late[o] + late;
+        }
+    for (size_t n = 0; n < nj->nsinks; n++)
+        for (size_t o = 0; o < oj->nsinks; o++) {
+            if (strcmp(nj->sinks[n].name, oj->sinks[o].name) != 0)
+                continue;
+            t->written[n] = rt->hist.written[o] + rt->snk[o].written;
+            t->retried[n] = rt->hist.retried[o] + rt->snk[o].retried;
+            t->failed[n] = rt->hist.failed[o] + rt->snk[o].failed;
+        }
+}
+
+/* Per-graph arrays, sized by rt->job. */
+static int alloc_graph(struct runtime *rt)
+{
+    size_t ns = rt->job->nsources + 1, nk = rt->job->nsinks + 1;
+    rt->src = calloc(ns, sizeof(*rt->src));
+    rt->snk = calloc(nk, sizeof(*rt->snk));
+    rt->offs = calloc(ns, sizeof(*rt->offs));
+    rt->assigned = calloc(ns, sizeof(*rt->assigned));
+    if (rt->hist.in == NULL && totals_new(rt->job, &rt->hist) < 0)
+        return -1;
+    return rt->src && rt->snk && rt->offs && rt->assigned ? 0 : -1;
+}
+
+static void free_graph(struct runtime *rt)
+{
+    for (size_t s = 0; rt->offs != NULL && s < rt->job->nsources; s++)
+        free(rt->offs[s].v);
+    free(rt->offs);
+    free(rt->src);
+    free(rt->snk);
+    free(rt->assigned);
+    rt->offs = NULL;
+    rt->src = NULL;
+    rt->snk = NULL;
+    rt->assigned = NULL;
+}
+
+/* Whether the new job can continue from a savepoint of the running one:
+ * the same job (checkpoints are filed by its name), and every operator
+ * that keeps its name keeps its definition, unless
+ * --allow-non-restored-state lets its state go. */
+static int reload_compatible(const struct runtime *rt, const struct job *nj, char *why,
+                             size_t size)
+{
+    const struct job *oj = rt->job;
+    if (strcmp(oj->name, nj->name) != 0) {
+        snprintf(why, size, "the job name changed (%s to %s); a renamed job is a new job: "
+                 "stop this one and start the new one from a savepoint", oj->name, nj->name);
+        return -1;
+    }
+    for (size_t n = 0; n < nj->noperators; n++)
+        for (size_t o = 0; o < oj->noperators; o++) {
+            if (strcmp(nj->operators[n].name, oj->operators[o].name) != 0 ||
+                engine_op_fingerprint(nj, (int)n) == engine_op_fingerprint(oj, (int)o))
+                continue;
+            if (!rt->allow_non_restored) {
+                snprintf(why, size, "operator %s changed its window or aggregates, so its "
+                         "state cannot carry over (rename it to start it empty, or run with "
+                         "--allow-non-restored-state)", nj->operators[n].name);
+                return -1;
+            }
+            log_msg(LOG_WARNING, "reload", "operator %s changed: it starts without state",
+                    nj->operators[n].name);
+        }
+    return 0;
+}
+
+static void reload_abort(struct runtime *rt, const char *why)
+{
+    log_msg(LOG_ERR, "reload", "abandoned: %s; the running job goes on", why);
+    job_free(rt->next_job);
+    rt->next_job = NULL;
+    rt->reload = RL_NONE;
+    if (rt->dropped > 0) {
+        /* the old sources have read past records that were not applied */
+        rt_fail(rt, "records arrived while the reload's savepoint was taken; restart "
+                "to continue from the last checkpoint");
+        return;
+    }
+    set_paused(rt, rt->congested > 0);
+    service_ready();
+}
+
+static void reload_step(struct runtime *rt)
+{
+    if (rt->reload == RL_SAVEPOINT_WANTED && !chkpt_busy(rt)) {
+        rt->reload = RL_SAVEPOINT;
+        rt->dropped = 0;
+        chkpt_take(rt, CKPT_SAVEPOINT);     /* ends in rt_savepoint_done() */
+    }
+}
+
+void rt_savepoint_done(struct runtime *rt, const char *path)
+{
+    observe_savepoint_done(rt, path);
+    if (rt->reload != RL_SAVEPOINT)
+        return;
+    if (path == NULL) {
+        reload_abort(rt, "its savepoint failed");
+        return;
+    }
+    snprintf(rt->reload_path, sizeof(rt->reload_path), "%s", path);
+    rt->reload = RL_CLOSING;
+    LOG(LOG_INFO, "reload", "savepoint taken; closing the old graph");
+    close_graph(rt);
+}
+
+static int start(struct runtime *rt);
+
+/* The old graph has closed: start the new one from the savepoint. */
+static void swap_graph(struct runtime *rt)
+{
+    struct totals t = { 0 };
+    if (totals_new(rt->next_job, &t) < 0) {
+        rt_fail(rt, "out of memory");
+        return;
+    }
+    totals_carry(rt, rt->next_job, &t);
+    totals_free(&rt->hist);
+    rt->hist = t;
+    chkpt_stop(rt);
+    engine_free(rt->eng);
+    rt->eng = NULL;
+    free_graph(rt);
+    job_free(rt->job);
+    rt->job = rt->next_job;
+    rt->next_job = NULL;
+    rt->reload = RL_NONE;
+    rt->finished = rt->congested = 0;
+    rt->paused = rt->ready = 0;
+    rt->from_savepoint = rt->reload_path;
+    if (alloc_graph(rt) < 0) {
+        rt_fail(rt, "out of memory");
+        return;
+    }
+    log_msg(LOG_NOTICE, "reload", "starting the new graph of job %s from %s", rt->job->name,
+            rt->reload_path);
+    int rc = start(rt);
+    if (rc != EXIT_OK) {
+        rt->exit_code = rc;
+        log_msg(LOG_ERR, "reload", "the new graph did not start; stopping (a restart "
+                "continues from %s or a newer checkpoint)", rt->reload_path);
+        begin_close(rt);
+        return;
+    }
+    if (rt->stop_after_reload)
+        begin_drain(rt);
+}
+
+static void log_diags(struct diags *d, const char *file)
+{
+    diags_sort(d);
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->v[i].line > 0)
+            log_msg(LOG_ERR, "reload", "%s:%d:%d: %s", file, d->v[i].line, d->v[i].col,
+                    d->v[i].msg);
+        else
+            log_msg(LOG_ERR, "reload", "%s: %s", file, d->v[i].msg);
+    }
+    if (d->dropped > 0)
+        log_msg(LOG_ERR, "reload", "%s: %zu more errors", file, d->dropped);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    struct runtime *rt = h->data;
+    (void)signum;
+    if (rt->phase != RUNNING || rt->reload != RL_NONE) {
+        log_msg(LOG_WARNING, "reload", "SIGHUP ignored: %s", rt->phase != RUNNING ?
+                "the job is stopping" : "a reload is in progress");
+        return;
+    }
+    service_reloading();
+    log_msg(LOG_NOTICE, "reload", "SIGHUP: re-reading %s", rt->file);
+    struct diags d = { 0 };
+    struct job *nj = NULL;
+    char why[512];
+    if (job_load(rt->file, NULL, &nj, &d) < 0) {
+        log_diags(&d, rt->file);
+        log_msg(LOG_ERR, "reload", "%s has %zu error%s: the running job goes on unchanged",
+                rt->file, diags_count(&d) + d.dropped, diags_count(&d) + d.dropped == 1 ? "" : "s");
+        diags_free(&d);
+        service_ready();
+        return;
+    }
+    diags_free(&d);
+    if (reload_compatible(rt, nj, why, sizeof(why)) < 0) {
+        log_msg(LOG_ERR, "reload", "refused: %s; the running job goes on unchanged", why);
+        job_free(nj);
+        service_ready();
+        return;
+    }
+    if ((nj->http == NULL) != (rt->job->http == NULL) ||
+        (nj->http != NULL && strcmp(nj->http, rt->job->http) != 0))
+        log_msg(LOG_WARNING, "reload", "http: a new address takes effect at the next start");
+    rt->next_job = nj;
+    rt->reload = RL_SAVEPOINT_WANTED;
+    set_paused(rt, 1);
+    LOG(LOG_INFO, "reload", "%s is valid: taking a savepoint", rt->file);
+    reload_step(rt);
+}
+
+/* ---- the tick and signals --------------------------------------------------------------- */
+
+static uint64_t records_total(const struct runtime *rt)
+{
+    uint64_t n = 0;
+    if (rt->eng != NULL) {
+        struct engine_stats st;
+        engine_get_stats(rt->eng, &st);
+        n = st.records_in;
+    }
+    for (size_t s = 0; rt->hist.in != NULL && s < rt->job->nsources; s++)
+        n += rt->hist.in[s];
+    return n;
+}
+
+/* STATUS= for systemctl status: throughput and the last checkpoint. */
+static void status_step(struct runtime *rt)
+{
+    uint64_t now = uv_now(&rt->loop);
+    if (now - rt->status_at < STATUS_EVERY_MS || !rt->ready)
+        return;
+    uint64_t in = records_total(rt);
+    uint64_t since = rt->status_at;
+    rt->status_at = now;
+    if (since == 0 || in < rt->status_in) {     /* the first, or after a reload */
+        rt->status_in = in;
+        return;
+    }
+    double rate = (double)(in - rt->status_in) * 1000.0 / (double)(now - since);
+    rt->status_in = in;
+    struct engine_stats st = { 0 };
+    if (rt->eng != NULL)
+        engine_get_stats(rt->eng, &st);
+    const struct checkpoints *ck = &rt->ck;
+    if (ck->last_at_ms == 0) {
+        service_status("%.0f records/s, %" PRIu64 " keys; no checkpoint yet", rate,
+                       st.state_keys);
+        return;
+    }
+    char when[64];
+    evtime_format(ck->last_at_ms, when);
+    service_status("%.0f records/s, %" PRIu64 " keys; checkpoint %" PRIu64 " at %s "
+                   "(%.1f MB in %" PRIu64 " ms)", rate, st.state_keys, ck->last_id, when,
+                   (double)ck->last_bytes / 1e6, ck->last_ms);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     struct runtime *rt = t->data;
     if (rt->phase == RUNNING) {
-        engine_tick(rt->eng);
+        if (rt->reload == RL_NONE)
+            engine_tick(rt->eng);   /* nothing fires while a reload is under way */
         chkpt_poll(rt);
+        reload_step(rt);
+        status_step(rt);
     } else if (rt->phase == DRAINING) {
         drain_step(rt);
     }
@@ -360,9 +727,17 @@ static void on_signal(uv_signal_t *h, int signum)
             rt_fail(rt, "second signal");
         return;
     }
+    const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (rt->reload == RL_CLOSING) {
+        /* the old graph is closing; the new one stops as soon as it starts */
+        LOG(LOG_NOTICE, "run", "%s: stopping after the reload", name);
+        rt->signalled = rt->stop_after_reload = 1;
+        return;
+    }
+    if (rt->reload != RL_NONE)
+        reload_abort(rt, name);
     rt->signalled = 1;
-    LOG(LOG_NOTICE, "run", "%s: stopping (open windows are kept, not fired)",
-        signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    LOG(LOG_NOTICE, "run", "%s: stopping (open windows are kept, not fired)", name);
     begin_drain(rt);
 }
 
@@ -379,17 +754,38 @@ static int uses_embedded(const struct job *job)
     return 0;
 }
 
+static void log_graph(const struct job *job, int bounded)
+{
+    LOG(LOG_INFO, "run", "job %s: %zu source%s, %zu operator%s, %zu sink%s%s", job->name,
+        job->nsources, job->nsources == 1 ? "" : "s", job->noperators,
+        job->noperators == 1 ? "" : "s", job->nsinks, job->nsinks == 1 ? "" : "s",
+        bounded ? " (bounded)" : "");
+    for (size_t o = 0; o < job->noperators; o++) {
+        const struct job_operator *op = &job->operators[o];
+        char to[512];
+        size_t n = 0;
+        to[0] = '\0';
+        for (size_t k = 0; k < op->nsinks && n < sizeof(to); k++)
+            n += (size_t)snprintf(to + n, sizeof(to) - n, "%s%s", k ? ", " : "",
+                                  job->sinks[op->sinks[k]].name);
+        LOG(LOG_INFO, "run", "operator %s: %s -> %s window -> %s", op->name,
+            job->sources[op->source].name, window_type_name(op->window.type), to);
+    }
+}
+
 static int start(struct runtime *rt)
 {
     const struct job *job = rt->job;
     char err[512];
+
+    log_graph(job, rt->bounded);
 
     if (chkpt_setup(rt) < 0 || rt_new_engine(rt) < 0)
         return EXIT_RUNTIME;
     int rc = chkpt_restore(rt);
     if (rc != EXIT_OK)
         return rc;
-    if (uses_embedded(job)) {
+    if (uses_embedded(job) && rt->broker == NULL) {   /* a reload keeps it, and its data */
         const char *topics[64];
         size_t nt = 0;
         for (size_t i = 0; i < job->nsources && nt < 64; i++)
@@ -478,6 +874,15 @@ static void summary(struct runtime *rt)
         return;
     struct engine_stats st;
     engine_get_stats(rt->eng, &st);
+    for (size_t i = 0; i < rt->job->nsources; i++) {    /* graphs a reload replaced */
+        st.records_in += rt->hist.in[i];
+        for (int k = 0; k < REJ_NKINDS; k++)
+            st.records_invalid += rt->hist.invalid[i][k];
+    }
+    for (size_t i = 0; i < rt->job->noperators; i++) {
+        st.records_late += rt->hist.late[i];
+        st.results += rt->hist.fired[i];
+    }
     double secs = rt->first_ns && rt->last_ns > rt->first_ns
                   ? (double)(rt->last_ns - rt->first_ns) / 1e9 : 0;
     LOG(LOG_NOTICE, "run", "records in %" PRIu64 ", invalid %" PRIu64 ", late %" PRIu64
@@ -488,8 +893,8 @@ static void summary(struct runtime *rt)
         rt->ck.failed, rt->ck.max_stall_us);
     for (size_t i = 0; i < rt->job->nsinks; i++)
         LOG(LOG_INFO, rt->snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
-            " retried, %" PRIu64 " failed attempts", rt->snk[i].written,
-            rt->snk[i].retried, rt->snk[i].failed);
+            " retried, %" PRIu64 " failed attempts", rt->hist.written[i] + rt->snk[i].written,
+            rt->hist.retried[i] + rt->snk[i].retried, rt->hist.failed[i] + rt->snk[i].failed);
 }
 
 int cmd_run(int argc, char **argv)
@@ -500,32 +905,39 @@ int cmd_run(int argc, char **argv)
     int pa = parse_args(&rt, argc, argv, &file);
     if (pa != 0)
         return pa > 0 ? EXIT_OK : EXIT_CONFIG;
-    struct job *job = NULL;
-    if (cli_load_job(file, &job) != EXIT_OK)
+    if (cli_load_job(file, &rt.job) != EXIT_OK)
         return EXIT_CONFIG;
-    rt.job = job;
+    rt.file = file;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    rt.started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGXFSZ, SIG_IGN);       /* a file-size limit is an error to report, not a crash */
     uv_loop_init(&rt.loop);
-    rt.src = calloc(job->nsources ? job->nsources : 1, sizeof(*rt.src));
-    rt.snk = calloc(job->nsinks ? job->nsinks : 1, sizeof(*rt.snk));
-    rt.offs = calloc(job->nsources ? job->nsources : 1, sizeof(*rt.offs));
     uv_timer_init(&rt.loop, &rt.tick);
     uv_signal_init(&rt.loop, &rt.sigterm);
     uv_signal_init(&rt.loop, &rt.sigint);
-    rt.tick.data = rt.sigterm.data = rt.sigint.data = &rt;
-    if (rt.src == NULL || rt.snk == NULL || rt.offs == NULL) {
+    uv_signal_init(&rt.loop, &rt.sighup);
+    rt.tick.data = rt.sigterm.data = rt.sigint.data = rt.sighup.data = &rt;
+    service_start(&rt.svc, &rt.loop);
+    char err[512];
+    if (alloc_graph(&rt) < 0) {
         log_msg(LOG_ERR, "run", "out of memory");
         rt.exit_code = EXIT_RUNTIME;
         begin_close(&rt);
+    } else if (rt.job->http != NULL &&
+               http_start(&rt.loop, rt.job->http, observe_request, &rt, &rt.http, err,
+                          sizeof(err)) < 0) {
+        log_msg(LOG_ERR, "http", "%s (set http: to another HOST:PORT, or none)", err);
+        rt.exit_code = EXIT_RUNTIME;
+        begin_close(&rt);
     } else {
+        if (rt.http != NULL)
+            LOG(LOG_INFO, "http", "metrics, health and status on http://%s/", rt.job->http);
         uv_signal_start(&rt.sigterm, on_signal, SIGTERM);
         uv_signal_start(&rt.sigint, on_signal, SIGINT);
+        uv_signal_start(&rt.sighup, on_sighup, SIGHUP);
         uv_timer_start(&rt.tick, on_tick, TICK_MS, TICK_MS);
-        LOG(LOG_INFO, "run", "job %s: %zu source%s, %zu operator%s, %zu sink%s%s", job->name,
-            job->nsources, job->nsources == 1 ? "" : "s", job->noperators,
-            job->noperators == 1 ? "" : "s", job->nsinks, job->nsinks == 1 ? "" : "s",
-            rt.bounded ? " (bounded)" : "");
         int rc = start(&rt);
         if (rc != EXIT_OK) {
             rt.exit_code = rc;
@@ -540,11 +952,9 @@ int cmd_run(int argc, char **argv)
     uv_loop_close(&rt.loop);
     engine_free(rt.eng);
     sbuf_free(&rt.dl);
-    for (size_t s = 0; rt.offs != NULL && s < job->nsources; s++)
-        free(rt.offs[s].v);
-    free(rt.offs);
-    free(rt.src);
-    free(rt.snk);
-    job_free(job);
+    free_graph(&rt);
+    totals_free(&rt.hist);
+    job_free(rt.next_job);
+    job_free(rt.job);
     return rt.exit_code;
 }

@@ -17,8 +17,22 @@
 #include "../connectors/log.h"
 #include "../engine/ckpt_file.h"
 #include "../engine/engine.h"
+#include "http.h"
+#include "service.h"
 
 enum phase { RUNNING, DRAINING, CLOSING };
+
+/* A reload (SIGHUP): wait for a running checkpoint, take a savepoint, close
+ * the old graph, start the new one from the savepoint. */
+enum reload_phase { RL_NONE, RL_SAVEPOINT_WANTED, RL_SAVEPOINT, RL_CLOSING };
+
+/* Counters of graphs a reload replaced, carried by name into the current
+ * one's indices, so the metrics stay monotonic. */
+struct totals {
+    uint64_t *in, (*invalid)[REJ_NKINDS];   /* per source */
+    uint64_t *late, *fired;                 /* per operator */
+    uint64_t *written, *retried, *failed;   /* per sink */
+};
 
 /* Read positions of one source: next offset per partition. */
 struct offsets {
@@ -52,18 +66,20 @@ struct checkpoints {
     uint64_t last_id;
     int64_t last_at_ms;
     char restored_from[PATH_MAX];
+    int handles;                    /* timer and signal handles initialized */
 };
 
 struct runtime {
     uv_loop_t loop;
-    const struct job *job;
+    const char *file;               /* the job file, re-read on SIGHUP */
+    struct job *job;
     struct engine *eng;
     struct source *src;
     struct sink *snk;
     struct broker *broker;
     struct source_host shost;
     struct sink_host khost;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t tick;
     enum phase phase;
     int bounded, exit_code, paused, signalled;
@@ -76,11 +92,32 @@ struct runtime {
     struct checkpoints ck;
     const char *from_savepoint;
     int allow_non_restored;
+    /* reload */
+    enum reload_phase reload;
+    struct job *next_job;
+    char reload_path[PATH_MAX];
+    int stop_after_reload, closing_graph;
+    uint64_t dropped;               /* records that came while sources were stopped */
+    struct totals hist;
+    /* service */
+    struct service svc;
+    int *assigned;                  /* per source: a partition was assigned */
+    int ready;                      /* READY=1 sent for the current graph */
+    uint64_t status_at, status_in;  /* the last STATUS= line */
+    struct http_server *http;
+    struct http_req *savepoint_req; /* a POST /savepoint waiting for its end */
+    int64_t started_ms;             /* wall clock at start */
 };
 
 /* cmd_run.c */
 void rt_fail(struct runtime *rt, const char *why);
 int rt_new_engine(struct runtime *rt);
+/* Every savepoint's end: its file, or NULL when it failed. */
+void rt_savepoint_done(struct runtime *rt, const char *path);
+
+/* observe.c */
+void observe_request(void *ud, struct http_req *req, const char *method, const char *path);
+void observe_savepoint_done(struct runtime *rt, const char *path);
 
 /* checkpoint.c */
 int chkpt_setup(struct runtime *rt);             /* dirs, ids, handlers; 0 or -1 */
@@ -88,7 +125,8 @@ int chkpt_restore(struct runtime *rt);           /* EXIT_OK, EXIT_CONFIG or EXIT
 void chkpt_take(struct runtime *rt, enum ckpt_kind kind);
 void chkpt_poll(struct runtime *rt);             /* from the tick: completion, timeouts */
 int chkpt_busy(const struct runtime *rt);
-void chkpt_close(struct runtime *rt);            /* closes handles (counts rt->open) */
+void chkpt_stop(struct runtime *rt);             /* a reload: stops, keeps the handles */
+void chkpt_close(struct runtime *rt);            /* stops and closes the handles */
 size_t rt_offsets(void *ud, int source, struct engine_offset *out, size_t max);
 
 #endif

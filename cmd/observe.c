@@ -1,0 +1,361 @@
+/*
+ * observe.c - what `sluice run` shows about itself over HTTP: Prometheus
+ * metrics, health, a JSON status, and savepoints on request.
+ *
+ *   GET  /metrics    Prometheus text exposition format 0.0.4
+ *   GET  /healthz    200 "ok" while running, 503 otherwise
+ *   GET  /status     JSON: job graph, watermarks, partitions, sinks,
+ *                    checkpoints
+ *   POST /savepoint  takes a savepoint (as SIGUSR1) and answers with its
+ *                    path when it is complete (500 if it fails)
+ *
+ * Everything is read from the runtime on the loop thread at request time;
+ * nothing is sampled in between.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../engine/evtime.h"
+#include "../engine/watermark.h"
+#include "cli.h"
+#include "run.h"
+
+#define MAXP 1024
+
+static void label(struct sbuf *b, const char *s)
+{
+    /* label values escape backslash, quote and newline */
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            sbuf_putc(b, '\\');
+        if (*s == '\n') {
+            SBUF_LIT(b, "\\n");
+            continue;
+        }
+        sbuf_putc(b, *s);
+    }
+}
+
+static void help(struct sbuf *b, const char *name, const char *type, const char *text)
+{
+    sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+static const char *sink_ptype(const struct sink *s)
+{
+    return s->ops ? s->ops->type : "?";
+}
+
+static void metrics(struct runtime *rt, struct sbuf *b)
+{
+    const struct job *job = rt->job;
+    struct engine_stats st = { 0 };
+    if (rt->eng != NULL)
+        engine_get_stats(rt->eng, &st);
+
+    help(b, "sluice_build_info", "gauge", "Version of sluice.");
+    sbuf_printf(b, "sluice_build_info{version=\"%s\",job=\"", SLUICE_VERSION);
+    label(b, job->name);
+    SBUF_LIT(b, "\"} 1\n");
+    help(b, "sluice_up", "gauge", "1 while the job runs, 0 while it stops or reloads.");
+    sbuf_printf(b, "sluice_up %d\n", rt->phase == RUNNING && !(rt->reload != RL_NONE));
+
+    help(b, "sluice_records_in_total", "counter", "Records read, valid or not.");
+    for (size_t s = 0; rt->eng && s < job->nsources; s++) {
+        uint64_t in, inv[REJ_NKINDS];
+        engine_source_stats(rt->eng, (int)s, &in, inv);
+        SBUF_LIT(b, "sluice_records_in_total{source=\"");
+        label(b, job->sources[s].name);
+        sbuf_printf(b, "\"} %" PRIu64 "\n", rt->hist.in[s] + in);
+    }
+    help(b, "sluice_records_invalid_total", "counter", "Records rejected, by reason.");
+    for (size_t s = 0; rt->eng && s < job->nsources; s++) {
+        uint64_t in, inv[REJ_NKINDS];
+        engine_source_stats(rt->eng, (int)s, &in, inv);
+        for (int k = 0; k < REJ_NKINDS; k++) {
+            SBUF_LIT(b, "sluice_records_invalid_total{source=\"");
+            label(b, job->sources[s].name);
+            sbuf_printf(b, "\",reason=\"%s\"} %" PRIu64 "\n", reject_kind_name((enum reject_kind)k),
+                        rt->hist.invalid[s][k] + inv[k]);
+        }
+    }
+    help(b, "sluice_records_late_total", "counter",
+         "Records too late for every window of an operator.");
+    for (size_t o = 0; rt->eng && o < job->noperators; o++) {
+        uint64_t res, late;
+        engine_op_stats(rt->eng, (int)o, &res, &late);
+        SBUF_LIT(b, "sluice_records_late_total{operator=\"");
+        label(b, job->operators[o].name);
+        sbuf_printf(b, "\"} %" PRIu64 "\n", rt->hist.late[o] + late);
+    }
+    help(b, "sluice_windows_fired_total", "counter", "Window results emitted (re-fires included).");
+    for (size_t o = 0; rt->eng && o < job->noperators; o++) {
+        uint64_t res, late;
+        engine_op_stats(rt->eng, (int)o, &res, &late);
+        SBUF_LIT(b, "sluice_windows_fired_total{operator=\"");
+        label(b, job->operators[o].name);
+        sbuf_printf(b, "\"} %" PRIu64 "\n", rt->hist.fired[o] + res);
+    }
+
+    help(b, "sluice_source_watermark_seconds", "gauge",
+         "A source's event-time watermark, Unix time (absent before the first).");
+    help(b, "sluice_partition_watermark_seconds", "gauge",
+         "A partition's own event-time watermark, Unix time.");
+    help(b, "sluice_partition_offset", "gauge", "Offset of the next record to read.");
+    help(b, "sluice_partition_lag", "gauge", "Records (file sources: bytes) not yet read.");
+    static int32_t ids[MAXP];
+    static int64_t wms[MAXP];
+    for (size_t s = 0; rt->eng && s < job->nsources; s++) {
+        int64_t w = engine_watermark(rt->eng, (int)s);
+        if (w != WM_MIN && w != WM_MAX) {
+            SBUF_LIT(b, "sluice_source_watermark_seconds{source=\"");
+            label(b, job->sources[s].name);
+            sbuf_printf(b, "\"} %.3f\n", (double)w / 1e3);
+        }
+        size_t np = engine_partitions(rt->eng, (int)s, ids, wms, MAXP);
+        for (size_t i = 0; i < np; i++) {
+            int64_t next = -1;
+            for (size_t k = 0; k < rt->offs[s].n; k++)
+                if (rt->offs[s].v[k].partition == ids[i])
+                    next = rt->offs[s].v[k].next;
+            if (wms[i] != WM_MIN) {
+                SBUF_LIT(b, "sluice_partition_watermark_seconds{source=\"");
+                label(b, job->sources[s].name);
+                sbuf_printf(b, "\",partition=\"%" PRId32 "\"} %.3f\n", ids[i],
+                            (double)wms[i] / 1e3);
+            }
+            if (next >= 0) {
+                SBUF_LIT(b, "sluice_partition_offset{source=\"");
+                label(b, job->sources[s].name);
+                sbuf_printf(b, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", ids[i], next);
+            }
+            const struct source *src = &rt->src[s];
+            int64_t lag = src->impl && src->ops->lag ? src->ops->lag(src, ids[i], next) : -1;
+            if (lag >= 0) {
+                SBUF_LIT(b, "sluice_partition_lag{source=\"");
+                label(b, job->sources[s].name);
+                sbuf_printf(b, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", ids[i], lag);
+            }
+        }
+    }
+
+    help(b, "sluice_state_keys", "gauge", "Keys with state, over all operators.");
+    sbuf_printf(b, "sluice_state_keys %" PRIu64 "\n", st.state_keys);
+    help(b, "sluice_state_bytes", "gauge", "Memory held by state (tables, blobs, timers).");
+    sbuf_printf(b, "sluice_state_bytes %" PRIu64 "\n", st.state_bytes);
+
+    help(b, "sluice_sink_writes_total", "counter", "Writes acknowledged by the destination.");
+    help(b, "sluice_sink_pending", "gauge", "Writes accepted, not yet acknowledged.");
+    help(b, "sluice_sink_retried_total", "counter", "Writes sent again after a failure.");
+    help(b, "sluice_sink_failed_total", "counter", "Failed write attempts (each retried).");
+    for (size_t i = 0; i < job->nsinks; i++) {
+        const struct sink *s = &rt->snk[i];
+        const char *names[] = { "sluice_sink_writes_total", "sluice_sink_pending",
+                                "sluice_sink_retried_total", "sluice_sink_failed_total" };
+        uint64_t v[] = { rt->hist.written[i] + s->written,
+                         s->impl ? (uint64_t)s->ops->pending(s) : 0,
+                         rt->hist.retried[i] + s->retried, rt->hist.failed[i] + s->failed };
+        for (int k = 0; k < 4; k++) {
+            sbuf_printf(b, "%s{sink=\"", names[k]);
+            label(b, job->sinks[i].name);
+            sbuf_printf(b, "\",type=\"%s\"} %" PRIu64 "\n", sink_ptype(s), v[k]);
+        }
+    }
+
+    const struct checkpoints *ck = &rt->ck;
+    help(b, "sluice_checkpoints_total", "counter", "Checkpoints and savepoints, by result.");
+    sbuf_printf(b, "sluice_checkpoints_total{result=\"complete\"} %" PRIu64 "\n"
+                "sluice_checkpoints_total{result=\"failed\"} %" PRIu64 "\n",
+                ck->ok, ck->failed);
+    help(b, "sluice_checkpoint_duration_seconds", "gauge",
+         "The last complete checkpoint, from fork to complete.");
+    sbuf_printf(b, "sluice_checkpoint_duration_seconds %.3f\n", (double)ck->last_ms / 1e3);
+    help(b, "sluice_checkpoint_size_bytes", "gauge", "Size of the last complete checkpoint.");
+    sbuf_printf(b, "sluice_checkpoint_size_bytes %" PRIu64 "\n", ck->last_bytes);
+    help(b, "sluice_checkpoint_stall_seconds", "gauge",
+         "Loop stall (the fork) of the last checkpoint.");
+    sbuf_printf(b, "sluice_checkpoint_stall_seconds %.6f\n", (double)ck->last_stall_us / 1e6);
+    help(b, "sluice_checkpoint_stall_max_seconds", "gauge", "Longest checkpoint loop stall.");
+    sbuf_printf(b, "sluice_checkpoint_stall_max_seconds %.6f\n", (double)ck->max_stall_us / 1e6);
+    help(b, "sluice_checkpoint_last_completed_seconds", "gauge",
+         "Unix time of the last complete checkpoint (0: none yet).");
+    sbuf_printf(b, "sluice_checkpoint_last_completed_seconds %.3f\n",
+                (double)ck->last_at_ms / 1e3);
+    help(b, "process_start_time_seconds", "gauge", "Start time of the process, Unix time.");
+    sbuf_printf(b, "process_start_time_seconds %.3f\n", (double)rt->started_ms / 1e3);
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    help(b, "process_resident_memory_bytes", "gauge", "Resident memory of the process.");
+    sbuf_printf(b, "process_resident_memory_bytes %ld\n", resident * sysconf(_SC_PAGESIZE));
+    help(b, "sluice_restored_info", "gauge", "The checkpoint or savepoint this run restored.");
+    SBUF_LIT(b, "sluice_restored_info{path=\"");
+    label(b, ck->restored_from[0] ? ck->restored_from : "none");
+    SBUF_LIT(b, "\"} 1\n");
+}
+
+static void json_time(struct sbuf *b, int64_t ms)
+{
+    char t[64];
+    if (ms == WM_MIN || ms == WM_MAX) {
+        SBUF_LIT(b, "null");
+        return;
+    }
+    evtime_format(ms, t);
+    sbuf_printf(b, "\"%s\"", t);
+}
+
+/* -1 (not known yet) is null */
+static void json_int(struct sbuf *b, int64_t v)
+{
+    if (v < 0)
+        SBUF_LIT(b, "null");
+    else
+        sbuf_printf(b, "%" PRId64, v);
+}
+
+static void status(struct runtime *rt, struct sbuf *b)
+{
+    const struct job *job = rt->job;
+    static const char *const phases[] = { "running", "draining", "closing" };
+    SBUF_LIT(b, "{\"job\":");
+    fmt_json_string(b, job->name, strlen(job->name));
+    sbuf_printf(b, ",\"version\":\"%s\",\"state\":\"%s\",\"sources\":[", SLUICE_VERSION,
+                (rt->reload != RL_NONE) ? "reloading" : phases[rt->phase]);
+    static int32_t ids[MAXP];
+    static int64_t wms[MAXP];
+    for (size_t s = 0; s < job->nsources; s++) {
+        const struct job_source *js = &job->sources[s];
+        sbuf_printf(b, "%s{\"name\":", s ? "," : "");
+        fmt_json_string(b, js->name, strlen(js->name));
+        sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", js->type == SOURCE_KAFKA ? "kafka" : "file");
+        json_time(b, rt->eng ? engine_watermark(rt->eng, (int)s) : WM_MIN);
+        SBUF_LIT(b, ",\"partitions\":[");
+        size_t np = rt->eng ? engine_partitions(rt->eng, (int)s, ids, wms, MAXP) : 0;
+        for (size_t i = 0; i < np; i++) {
+            int64_t next = -1;
+            for (size_t k = 0; k < rt->offs[s].n; k++)
+                if (rt->offs[s].v[k].partition == ids[i])
+                    next = rt->offs[s].v[k].next;
+            const struct source *src = &rt->src[s];
+            int64_t lag = src->impl && src->ops->lag ? src->ops->lag(src, ids[i], next) : -1;
+            sbuf_printf(b, "%s{\"partition\":%" PRId32 ",\"next_offset\":", i ? "," : "", ids[i]);
+            json_int(b, next);
+            SBUF_LIT(b, ",\"lag\":");
+            json_int(b, lag);
+            SBUF_LIT(b, ",\"watermark\":");
+            json_time(b, wms[i]);
+            sbuf_putc(b, '}');
+        }
+        SBUF_LIT(b, "]}");
+    }
+    SBUF_LIT(b, "],\"operators\":[");
+    for (size_t o = 0; o < job->noperators; o++) {
+        const struct job_operator *op = &job->operators[o];
+        uint64_t res = 0, late = 0;
+        if (rt->eng)
+            engine_op_stats(rt->eng, (int)o, &res, &late);
+        sbuf_printf(b, "%s{\"name\":", o ? "," : "");
+        fmt_json_string(b, op->name, strlen(op->name));
+        SBUF_LIT(b, ",\"from\":");
+        fmt_json_string(b, job->sources[op->source].name, strlen(job->sources[op->source].name));
+        sbuf_printf(b, ",\"window\":\"%s\",\"to\":[", window_type_name(op->window.type));
+        for (size_t k = 0; k < op->nsinks; k++) {
+            if (k)
+                sbuf_putc(b, ',');
+            const char *n = job->sinks[op->sinks[k]].name;
+            fmt_json_string(b, n, strlen(n));
+        }
+        sbuf_printf(b, "],\"windows_fired\":%" PRIu64 ",\"records_late\":%" PRIu64 "}",
+                    rt->hist.fired[o] + res, rt->hist.late[o] + late);
+    }
+    SBUF_LIT(b, "],\"sinks\":[");
+    for (size_t i = 0; i < job->nsinks; i++) {
+        const struct sink *s = &rt->snk[i];
+        sbuf_printf(b, "%s{\"name\":", i ? "," : "");
+        fmt_json_string(b, job->sinks[i].name, strlen(job->sinks[i].name));
+        sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64 "}",
+                    sink_type_name(job->sinks[i].type), s->impl ? s->ops->pending(s) : 0,
+                    rt->hist.written[i] + s->written);
+    }
+    const struct checkpoints *ck = &rt->ck;
+    struct engine_stats st = { 0 };
+    if (rt->eng)
+        engine_get_stats(rt->eng, &st);
+    sbuf_printf(b, "],\"state\":{\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "},"
+                "\"checkpoints\":{\"complete\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"last\":",
+                st.state_keys, st.state_bytes, ck->ok,
+                ck->failed);
+    if (ck->last_at_ms == 0) {
+        SBUF_LIT(b, "null");
+    } else {
+        sbuf_printf(b, "{\"id\":%" PRIu64 ",\"at\":", ck->last_id);
+        json_time(b, ck->last_at_ms);
+        sbuf_printf(b, ",\"duration_ms\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"stall_us\":%" PRIu64
+                    "}", ck->last_ms, ck->last_bytes, ck->last_stall_us);
+    }
+    SBUF_LIT(b, ",\"restored_from\":");
+    if (ck->restored_from[0])
+        fmt_json_string(b, ck->restored_from, strlen(ck->restored_from));
+    else
+        SBUF_LIT(b, "null");
+    SBUF_LIT(b, "}}\n");
+}
+
+void observe_request(void *ud, struct http_req *req, const char *method, const char *path)
+{
+    struct runtime *rt = ud;
+    struct sbuf b = { 0 };
+    int get = strcmp(method, "GET") == 0;
+    if (strcmp(path, "/metrics") == 0 && get) {
+        metrics(rt, &b);
+        http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "",
+                     b.len);
+    } else if (strcmp(path, "/healthz") == 0 && get) {
+        int ok = rt->phase == RUNNING && rt->exit_code == 0;
+        http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",
+                     ok ? 3 : 9);
+    } else if (strcmp(path, "/status") == 0 && get) {
+        status(rt, &b);
+        http_respond(req, 200, "application/json", b.p, b.len);
+    } else if (strcmp(path, "/savepoint") == 0 && strcmp(method, "POST") == 0) {
+        if (rt->phase != RUNNING || (rt->reload != RL_NONE) || rt->savepoint_req != NULL) {
+            http_respond(req, 503, "text/plain", "busy: try again\n", 16);
+        } else {
+            rt->savepoint_req = req;       /* answered when the savepoint ends */
+            LOG(LOG_NOTICE, "http", "POST /savepoint: taking a savepoint");
+            chkpt_take(rt, CKPT_SAVEPOINT);
+        }
+    } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
+               strcmp(path, "/status") == 0 || strcmp(path, "/savepoint") == 0) {
+        http_respond(req, 405, "text/plain", "method not allowed\n", 19);
+    } else {
+        http_respond(req, 404, "text/plain", "not found\n", 10);
+    }
+    sbuf_free(&b);
+}
+
+void observe_savepoint_done(struct runtime *rt, const char *path)
+{
+    struct http_req *req = rt->savepoint_req;
+    if (req == NULL)
+        return;
+    rt->savepoint_req = NULL;
+    struct sbuf b = { 0 };
+    if (path != NULL) {
+        SBUF_LIT(&b, "{\"path\":");
+        fmt_json_string(&b, path, strlen(path));
+        SBUF_LIT(&b, "}\n");
+        http_respond(req, 200, "application/json", b.p, b.len);
+    } else {
+        http_respond(req, 500, "application/json", "{\"error\":\"the savepoint failed\"}\n", 33);
+    }
+    sbuf_free(&b);
+}
