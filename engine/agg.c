@@ -764,16 +764,22 @@ int agg_load(const struct agg_layout *L, void *blk, struct ckpt_cur *cur, struct
 {
     if (ckpt_get(cur, blk, L->size) < 0)
         return -EINVAL;
-    if (!L->owns)
-        return 0;
     /* clear every owned pointer first, so a failure can release the block */
-    for (size_t i = 0; i < L->nc; i++) {
+    for (size_t i = 0; L->owns && i < L->nc; i++) {
         const struct agg_comp *c = &L->c[i];
         if (c->kind == C_DISTINCT)
             *AT(blk, c, struct dset *) = NULL;
         else if ((c->kind == C_FIRST || c->kind == C_LAST) && c->ftype == VT_STRING)
             AT(blk, c, struct tv)->v = 0;
     }
+    /* counts are never negative: whether a string is stored, and whether a
+     * result reads it, both follow them (a crafted -1 would leave a result
+     * reading a string that was never loaded) */
+    for (size_t i = 0; i < L->nc; i++)
+        if (L->c[i].kind == C_COUNT && *AT(blk, &L->c[i], const int64_t) < 0)
+            return -EINVAL;
+    if (!L->owns)
+        return 0;
     for (size_t i = 0; i < L->nc; i++) {
         const struct agg_comp *c = &L->c[i];
         uint32_t len, n;

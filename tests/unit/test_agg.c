@@ -3,11 +3,13 @@
  * results (avg of nothing, null min/max/first/last, distinct strings).
  */
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../engine/agg.h"
+#include "../../engine/ckpt_file.h"
 #include "suites.h"
 
 START_TEST(dsum_is_exact_and_order_free)
@@ -140,6 +142,37 @@ START_TEST(results_of_empty_and_filled_blocks)
 }
 END_TEST
 
+/* A checkpointed block with a negative count is damaged: a result would
+ * read a string that was never loaded (found by fuzz_ckpt). */
+START_TEST(load_refuses_negative_counts)
+{
+    struct job *job = load("{ c: count(), f: first(s) }");
+    struct agg_layout L;
+    where_ud_count = 0;
+    ck_assert_int_eq(agg_layout_build(&L, &job->operators[0], &job->sources[0], where_idx,
+                                      NULL), 0);
+    struct slab slab = { 0 };
+    unsigned char *raw = calloc(1, L.size);
+    void *blk = calloc(1, L.size);
+    struct ckpt_cur cur = { raw, raw + L.size };
+    ck_assert_int_eq(agg_load(&L, blk, &cur, &slab), 0);        /* all zero: empty */
+    for (size_t i = 0; i < L.nc; i++)
+        if (L.c[i].kind == C_COUNT) {
+            int64_t minus = -1;
+            memcpy(raw + L.c[i].off, &minus, sizeof(minus));
+        }
+    cur = (struct ckpt_cur){ raw, raw + L.size };
+    ck_assert_int_eq(agg_load(&L, blk, &cur, &slab), -EINVAL);
+    agg_release(&L, blk, &slab);
+    ck_assert_uint_eq(slab.live_bytes, 0);
+    free(raw);
+    free(blk);
+    slab_destroy(&slab);
+    agg_layout_free(&L);
+    job_free(job);
+}
+END_TEST
+
 Suite *agg_suite(void)
 {
     Suite *s = suite_create("agg");
@@ -147,6 +180,7 @@ Suite *agg_suite(void)
     tcase_add_test(tc, dsum_is_exact_and_order_free);
     tcase_add_test(tc, dsum_off_grid_values_still_count);
     tcase_add_test(tc, results_of_empty_and_filled_blocks);
+    tcase_add_test(tc, load_refuses_negative_counts);
     suite_add_tcase(s, tc);
     return s;
 }
