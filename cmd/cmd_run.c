@@ -401,7 +401,7 @@ static void drain_step(struct runtime *rt)
 
 /* ---- reload (SIGHUP) ------------------------------------------------------------------ */
 
-static void totals_free(struct totals *t)
+void totals_free(struct totals *t)
 {
     free(t->in);
     free(t->invalid);
@@ -413,7 +413,7 @@ static void totals_free(struct totals *t)
     memset(t, 0, sizeof(*t));
 }
 
-static int totals_new(const struct job *job, struct totals *t)
+int totals_new(const struct job *job, struct totals *t)
 {
     size_t ns = job->nsources + 1, no = job->noperators + 1, nk = job->nsinks + 1;
     t->in = calloc(ns, sizeof(*t->in));
@@ -431,40 +431,60 @@ static int totals_new(const struct job *job, struct totals *t)
     return 0;
 }
 
-/* The old graph's counters (its totals plus what it counted itself), by
- * name, into totals for the new job. */
-static void totals_carry(const struct runtime *rt, const struct job *nj, struct totals *t)
+void rt_totals(const struct runtime *rt, struct totals *t)
+{
+    const struct job *job = rt->job;
+    for (size_t i = 0; i < job->nsources; i++) {
+        uint64_t in = 0, inv[REJ_NKINDS] = { 0 };
+        if (rt->eng != NULL)
+            engine_source_stats(rt->eng, (int)i, &in, inv);
+        t->in[i] = rt->hist.in[i] + in;
+        for (int k = 0; k < REJ_NKINDS; k++)
+            t->invalid[i][k] = rt->hist.invalid[i][k] + inv[k];
+    }
+    for (size_t i = 0; i < job->noperators; i++) {
+        uint64_t res = 0, late = 0;
+        if (rt->eng != NULL)
+            engine_op_stats(rt->eng, (int)i, &res, &late);
+        t->fired[i] = rt->hist.fired[i] + res;
+        t->late[i] = rt->hist.late[i] + late;
+    }
+    for (size_t i = 0; i < job->nsinks; i++) {
+        t->written[i] = rt->hist.written[i] + rt->snk[i].written;
+        t->retried[i] = rt->hist.retried[i] + rt->snk[i].retried;
+        t->failed[i] = rt->hist.failed[i] + rt->snk[i].failed;
+    }
+}
+
+/* The run's counters so far, by name, into totals for the new job. */
+static int totals_carry(const struct runtime *rt, const struct job *nj, struct totals *t)
 {
     const struct job *oj = rt->job;
+    struct totals cur;
+    if (totals_new(oj, &cur) < 0)
+        return -1;
+    rt_totals(rt, &cur);
     for (size_t n = 0; n < nj->nsources; n++)
-        for (size_t o = 0; o < oj->nsources; o++) {
-            if (strcmp(nj->sources[n].name, oj->sources[o].name) != 0)
-                continue;
-            uint64_t in = 0, inv[REJ_NKINDS] = { 0 };
-            if (rt->eng != NULL)
-                engine_source_stats(rt->eng, (int)o, &in, inv);
-            t->in[n] = rt->hist.in[o] + in;
-            for (int k = 0; k < REJ_NKINDS; k++)
-                t->invalid[n][k] = rt->hist.invalid[o][k] + inv[k];
-        }
+        for (size_t o = 0; o < oj->nsources; o++)
+            if (strcmp(nj->sources[n].name, oj->sources[o].name) == 0) {
+                t->in[n] = cur.in[o];
+                memcpy(t->invalid[n], cur.invalid[o], sizeof(cur.invalid[o]));
+            }
     for (size_t n = 0; n < nj->noperators; n++)
-        for (size_t o = 0; o < oj->noperators; o++) {
-            if (strcmp(nj->operators[n].name, oj->operators[o].name) != 0)
-                continue;
-            uint64_t res = 0, late = 0;
-            if (rt->eng != NULL)
-                engine_op_stats(rt->eng, (int)o, &res, &late);
-            t->fired[n] = rt->hist.fired[o] + res;
-            t->late[n] = rt->hist.late[o] + late;
-        }
+        for (size_t o = 0; o < oj->noperators; o++)
+            if (strcmp(nj->operators[n].name, oj->operators[o].name) == 0) {
+                t->fired[n] = cur.fired[o];
+                t->late[n] = cur.late[o];
+            }
     for (size_t n = 0; n < nj->nsinks; n++)
-        for (size_t o = 0; o < oj->nsinks; o++) {
-            if (strcmp(nj->sinks[n].name, oj->sinks[o].name) != 0)
-                continue;
-            t->written[n] = rt->hist.written[o] + rt->snk[o].written;
-            t->retried[n] = rt->hist.retried[o] + rt->snk[o].retried;
-            t->failed[n] = rt->hist.failed[o] + rt->snk[o].failed;
-        }
+        for (size_t o = 0; o < oj->nsinks; o++)
+            if (strcmp(nj->sinks[n].name, oj->sinks[o].name) == 0) {
+                t->written[n] = cur.written[o];
+                t->retried[n] = cur.retried[o];
+                t->failed[n] = cur.failed[o];
+            }
+    totals_free(&cur);
+    return 0;
 }
 
 /* Per-graph arrays, sized by rt->job. */
@@ -526,7 +546,7 @@ static int reload_compatible(const struct runtime *rt, const struct job *nj, cha
 
 static void reload_abort(struct runtime *rt, const char *why)
 {
-    log_msg(LOG_ERR, "reload", "abandoned: %s; the running job goes on", why);
+    log_msg(LOG_ERR, "reload", "abandoned: %s", why);
     job_free(rt->next_job);
     rt->next_job = NULL;
     rt->reload = RL_NONE;
@@ -551,11 +571,12 @@ static void reload_step(struct runtime *rt)
 
 void rt_savepoint_done(struct runtime *rt, const char *path)
 {
-    observe_savepoint_done(rt, path);
+    if (!rt->ck.savepoint_wanted)   /* else a POST waits for the one queued after this */
+        observe_savepoint_done(rt, path);
     if (rt->reload != RL_SAVEPOINT)
         return;
     if (path == NULL) {
-        reload_abort(rt, "its savepoint failed");
+        reload_abort(rt, "its savepoint failed; the running job goes on");
         return;
     }
     snprintf(rt->reload_path, sizeof(rt->reload_path), "%s", path);
@@ -570,11 +591,11 @@ static int start(struct runtime *rt);
 static void swap_graph(struct runtime *rt)
 {
     struct totals t = { 0 };
-    if (totals_new(rt->next_job, &t) < 0) {
+    if (totals_new(rt->next_job, &t) < 0 || totals_carry(rt, rt->next_job, &t) < 0) {
+        totals_free(&t);
         rt_fail(rt, "out of memory");
         return;
     }
-    totals_carry(rt, rt->next_job, &t);
     totals_free(&rt->hist);
     rt->hist = t;
     chkpt_stop(rt);
@@ -663,14 +684,14 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 static uint64_t records_total(const struct runtime *rt)
 {
+    struct totals t;
     uint64_t n = 0;
-    if (rt->eng != NULL) {
-        struct engine_stats st;
-        engine_get_stats(rt->eng, &st);
-        n = st.records_in;
-    }
-    for (size_t s = 0; rt->hist.in != NULL && s < rt->job->nsources; s++)
-        n += rt->hist.in[s];
+    if (totals_new(rt->job, &t) < 0)
+        return 0;
+    rt_totals(rt, &t);
+    for (size_t s = 0; s < rt->job->nsources; s++)
+        n += t.in[s];
+    totals_free(&t);
     return n;
 }
 
@@ -735,7 +756,7 @@ static void on_signal(uv_signal_t *h, int signum)
         return;
     }
     if (rt->reload != RL_NONE)
-        reload_abort(rt, name);
+        reload_abort(rt, "stopping");
     rt->signalled = 1;
     LOG(LOG_NOTICE, "run", "%s: stopping (open windows are kept, not fired)", name);
     begin_drain(rt);
@@ -870,31 +891,31 @@ static int parse_args(struct runtime *rt, int argc, char **argv, const char **fi
 
 static void summary(struct runtime *rt)
 {
-    if (rt->eng == NULL)
+    struct totals t;
+    if (rt->eng == NULL || totals_new(rt->job, &t) < 0)
         return;
-    struct engine_stats st;
-    engine_get_stats(rt->eng, &st);
-    for (size_t i = 0; i < rt->job->nsources; i++) {    /* graphs a reload replaced */
-        st.records_in += rt->hist.in[i];
+    rt_totals(rt, &t);
+    uint64_t in = 0, invalid = 0, late = 0, fired = 0;
+    for (size_t i = 0; i < rt->job->nsources; i++) {
+        in += t.in[i];
         for (int k = 0; k < REJ_NKINDS; k++)
-            st.records_invalid += rt->hist.invalid[i][k];
+            invalid += t.invalid[i][k];
     }
     for (size_t i = 0; i < rt->job->noperators; i++) {
-        st.records_late += rt->hist.late[i];
-        st.results += rt->hist.fired[i];
+        late += t.late[i];
+        fired += t.fired[i];
     }
     double secs = rt->first_ns && rt->last_ns > rt->first_ns
                   ? (double)(rt->last_ns - rt->first_ns) / 1e9 : 0;
     LOG(LOG_NOTICE, "run", "records in %" PRIu64 ", invalid %" PRIu64 ", late %" PRIu64
         ", windows fired %" PRIu64 "; input read in %.3f s from its first record "
         "(%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64 " failed, longest "
-        "loop stall %" PRIu64 " us", st.records_in, st.records_invalid, st.records_late,
-        st.results, secs, secs > 0 ? (double)st.records_in / secs : 0, rt->ck.ok,
-        rt->ck.failed, rt->ck.max_stall_us);
+        "loop stall %" PRIu64 " us", in, invalid, late, fired, secs,
+        secs > 0 ? (double)in / secs : 0, rt->ck.ok, rt->ck.failed, rt->ck.max_stall_us);
     for (size_t i = 0; i < rt->job->nsinks; i++)
         LOG(LOG_INFO, rt->snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
-            " retried, %" PRIu64 " failed attempts", rt->hist.written[i] + rt->snk[i].written,
-            rt->hist.retried[i] + rt->snk[i].retried, rt->hist.failed[i] + rt->snk[i].failed);
+            " retried, %" PRIu64 " failed attempts", t.written[i], t.retried[i], t.failed[i]);
+    totals_free(&t);
 }
 
 int cmd_run(int argc, char **argv)

@@ -49,7 +49,18 @@ static const char *sink_ptype(const struct sink *s)
     return s->ops ? s->ops->type : "?";
 }
 
-static void metrics(struct runtime *rt, struct sbuf *b)
+static void per_operator(struct sbuf *b, const struct job *job, const char *name,
+                         const char *text, const uint64_t *v)
+{
+    help(b, name, "counter", text);
+    for (size_t o = 0; o < job->noperators; o++) {
+        sbuf_printf(b, "%s{operator=\"", name);
+        label(b, job->operators[o].name);
+        sbuf_printf(b, "\"} %" PRIu64 "\n", v[o]);
+    }
+}
+
+static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
 {
     const struct job *job = rt->job;
     struct engine_stats st = { 0 };
@@ -61,44 +72,26 @@ static void metrics(struct runtime *rt, struct sbuf *b)
     label(b, job->name);
     SBUF_LIT(b, "\"} 1\n");
     help(b, "sluice_up", "gauge", "1 while the job runs, 0 while it stops or reloads.");
-    sbuf_printf(b, "sluice_up %d\n", rt->phase == RUNNING && !(rt->reload != RL_NONE));
+    sbuf_printf(b, "sluice_up %d\n", rt->phase == RUNNING && rt->reload == RL_NONE);
 
     help(b, "sluice_records_in_total", "counter", "Records read, valid or not.");
-    for (size_t s = 0; rt->eng && s < job->nsources; s++) {
-        uint64_t in, inv[REJ_NKINDS];
-        engine_source_stats(rt->eng, (int)s, &in, inv);
+    for (size_t s = 0; s < job->nsources; s++) {
         SBUF_LIT(b, "sluice_records_in_total{source=\"");
         label(b, job->sources[s].name);
-        sbuf_printf(b, "\"} %" PRIu64 "\n", rt->hist.in[s] + in);
+        sbuf_printf(b, "\"} %" PRIu64 "\n", t->in[s]);
     }
     help(b, "sluice_records_invalid_total", "counter", "Records rejected, by reason.");
-    for (size_t s = 0; rt->eng && s < job->nsources; s++) {
-        uint64_t in, inv[REJ_NKINDS];
-        engine_source_stats(rt->eng, (int)s, &in, inv);
+    for (size_t s = 0; s < job->nsources; s++)
         for (int k = 0; k < REJ_NKINDS; k++) {
             SBUF_LIT(b, "sluice_records_invalid_total{source=\"");
             label(b, job->sources[s].name);
             sbuf_printf(b, "\",reason=\"%s\"} %" PRIu64 "\n", reject_kind_name((enum reject_kind)k),
-                        rt->hist.invalid[s][k] + inv[k]);
+                        t->invalid[s][k]);
         }
-    }
-    help(b, "sluice_records_late_total", "counter",
-         "Records too late for every window of an operator.");
-    for (size_t o = 0; rt->eng && o < job->noperators; o++) {
-        uint64_t res, late;
-        engine_op_stats(rt->eng, (int)o, &res, &late);
-        SBUF_LIT(b, "sluice_records_late_total{operator=\"");
-        label(b, job->operators[o].name);
-        sbuf_printf(b, "\"} %" PRIu64 "\n", rt->hist.late[o] + late);
-    }
-    help(b, "sluice_windows_fired_total", "counter", "Window results emitted (re-fires included).");
-    for (size_t o = 0; rt->eng && o < job->noperators; o++) {
-        uint64_t res, late;
-        engine_op_stats(rt->eng, (int)o, &res, &late);
-        SBUF_LIT(b, "sluice_windows_fired_total{operator=\"");
-        label(b, job->operators[o].name);
-        sbuf_printf(b, "\"} %" PRIu64 "\n", rt->hist.fired[o] + res);
-    }
+    per_operator(b, job, "sluice_records_late_total",
+                 "Records too late for every window of an operator.", t->late);
+    per_operator(b, job, "sluice_windows_fired_total",
+                 "Window results emitted (re-fires included).", t->fired);
 
     help(b, "sluice_source_watermark_seconds", "gauge",
          "A source's event-time watermark, Unix time (absent before the first).");
@@ -155,9 +148,8 @@ static void metrics(struct runtime *rt, struct sbuf *b)
         const struct sink *s = &rt->snk[i];
         const char *names[] = { "sluice_sink_writes_total", "sluice_sink_pending",
                                 "sluice_sink_retried_total", "sluice_sink_failed_total" };
-        uint64_t v[] = { rt->hist.written[i] + s->written,
-                         s->impl ? (uint64_t)s->ops->pending(s) : 0,
-                         rt->hist.retried[i] + s->retried, rt->hist.failed[i] + s->failed };
+        uint64_t v[] = { t->written[i], s->impl ? (uint64_t)s->ops->pending(s) : 0,
+                         t->retried[i], t->failed[i] };
         for (int k = 0; k < 4; k++) {
             sbuf_printf(b, "%s{sink=\"", names[k]);
             label(b, job->sinks[i].name);
@@ -221,7 +213,7 @@ static void json_int(struct sbuf *b, int64_t v)
         sbuf_printf(b, "%" PRId64, v);
 }
 
-static void status(struct runtime *rt, struct sbuf *b)
+static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
 {
     const struct job *job = rt->job;
     static const char *const phases[] = { "running", "draining", "closing" };
@@ -259,9 +251,6 @@ static void status(struct runtime *rt, struct sbuf *b)
     SBUF_LIT(b, "],\"operators\":[");
     for (size_t o = 0; o < job->noperators; o++) {
         const struct job_operator *op = &job->operators[o];
-        uint64_t res = 0, late = 0;
-        if (rt->eng)
-            engine_op_stats(rt->eng, (int)o, &res, &late);
         sbuf_printf(b, "%s{\"name\":", o ? "," : "");
         fmt_json_string(b, op->name, strlen(op->name));
         SBUF_LIT(b, ",\"from\":");
@@ -274,7 +263,7 @@ static void status(struct runtime *rt, struct sbuf *b)
             fmt_json_string(b, n, strlen(n));
         }
         sbuf_printf(b, "],\"windows_fired\":%" PRIu64 ",\"records_late\":%" PRIu64 "}",
-                    rt->hist.fired[o] + res, rt->hist.late[o] + late);
+                    t->fired[o], t->late[o]);
     }
     SBUF_LIT(b, "],\"sinks\":[");
     for (size_t i = 0; i < job->nsinks; i++) {
@@ -283,7 +272,7 @@ static void status(struct runtime *rt, struct sbuf *b)
         fmt_json_string(b, job->sinks[i].name, strlen(job->sinks[i].name));
         sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64 "}",
                     sink_type_name(job->sinks[i].type), s->impl ? s->ops->pending(s) : 0,
-                    rt->hist.written[i] + s->written);
+                    t->written[i]);
     }
     const struct checkpoints *ck = &rt->ck;
     struct engine_stats st = { 0 };
@@ -309,24 +298,42 @@ static void status(struct runtime *rt, struct sbuf *b)
     SBUF_LIT(b, "}}\n");
 }
 
+/* GET /metrics or /status: the body, built from the run's counters. */
+static void report(struct runtime *rt, struct http_req *req, int is_metrics)
+{
+    struct sbuf b = { 0 };
+    struct totals t;
+    if (totals_new(rt->job, &t) < 0) {
+        http_respond(req, 503, "text/plain", "out of memory\n", 14);
+        return;
+    }
+    rt_totals(rt, &t);
+    if (is_metrics) {
+        metrics(rt, &t, &b);
+        http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "",
+                     b.len);
+    } else {
+        status(rt, &t, &b);
+        http_respond(req, 200, "application/json", b.p ? b.p : "", b.len);
+    }
+    totals_free(&t);
+    sbuf_free(&b);
+}
+
 void observe_request(void *ud, struct http_req *req, const char *method, const char *path)
 {
     struct runtime *rt = ud;
-    struct sbuf b = { 0 };
     int get = strcmp(method, "GET") == 0;
     if (strcmp(path, "/metrics") == 0 && get) {
-        metrics(rt, &b);
-        http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "",
-                     b.len);
+        report(rt, req, 1);
+    } else if (strcmp(path, "/status") == 0 && get) {
+        report(rt, req, 0);
     } else if (strcmp(path, "/healthz") == 0 && get) {
         int ok = rt->phase == RUNNING && rt->exit_code == 0;
         http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",
                      ok ? 3 : 9);
-    } else if (strcmp(path, "/status") == 0 && get) {
-        status(rt, &b);
-        http_respond(req, 200, "application/json", b.p, b.len);
     } else if (strcmp(path, "/savepoint") == 0 && strcmp(method, "POST") == 0) {
-        if (rt->phase != RUNNING || (rt->reload != RL_NONE) || rt->savepoint_req != NULL) {
+        if (rt->phase != RUNNING || rt->reload != RL_NONE || rt->savepoint_req != NULL) {
             http_respond(req, 503, "text/plain", "busy: try again\n", 16);
         } else {
             rt->savepoint_req = req;       /* answered when the savepoint ends */
@@ -339,7 +346,6 @@ void observe_request(void *ud, struct http_req *req, const char *method, const c
     } else {
         http_respond(req, 404, "text/plain", "not found\n", 10);
     }
-    sbuf_free(&b);
 }
 
 void observe_savepoint_done(struct runtime *rt, const char *path)

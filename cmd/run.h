@@ -114,6 +114,10 @@ void rt_fail(struct runtime *rt, const char *why);
 int rt_new_engine(struct runtime *rt);
 /* Every savepoint's end: its file, or NULL when it failed. */
 void rt_savepoint_done(struct runtime *rt, const char *path);
+/* Totals sized for a job; the run's counters (replaced graphs included). */
+int totals_new(const struct job *job, struct totals *t);
+void totals_free(struct totals *t);
+void rt_totals(const struct runtime *rt, struct totals *t);
 
 /* observe.c */
 void observe_request(void *ud, struct http_req *req, const char *method, const char *path);
