@@ -172,6 +172,23 @@ kill -TERM "$pid"
 wait "$pid" || fail "stop failed: $(tail -5 "$T/run.err")"
 grep -q '^STOPPING=1$' "$T/notify" || fail "no STOPPING=1"
 
+# signals at odd moments: a reload, another, a savepoint and a stop at once
+"$SLUICE" run -c "$T/job.yaml" >"$T/run3.out" 2>"$T/run3.err" &
+pid=$!
+track_pid "$pid"
+wait_for 20 "the third start" grep -q "ready:" "$T/run3.err"
+# a reload whose savepoint fails (the savepoints directory is a file) is
+# abandoned and the old graph goes on
+mv "$T/state/savepoints" "$T/savepoints.keep"
+touch "$T/state/savepoints"
+kill -HUP "$pid"
+wait_for 20 "the failed reload" grep -q "reload: abandoned: its savepoint failed" "$T/run3.err"
+rm "$T/state/savepoints"
+mv "$T/savepoints.keep" "$T/state/savepoints"
+curl -sf "$H/healthz" >/dev/null || fail "unhealthy after a failed reload"
+kill -HUP "$pid"; kill -HUP "$pid"; kill -USR1 "$pid"; kill -TERM "$pid"
+wait "$pid" || fail "signals at once: $(tail -5 "$T/run3.err")"
+
 # a restart restores the final checkpoint before READY=1
 : > "$T/notify"
 NOTIFY_SOCKET="$T/notify.sock" "$SLUICE" run -c "$T/job.yaml" >"$T/run2.out" 2>"$T/run2.err" &
