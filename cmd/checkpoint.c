@@ -122,7 +122,7 @@ static size_t list_ids(const char *dir, uint64_t **out, uint64_t *max_any)
 
 /* ---- read positions ------------------------------------------------------------------ */
 
-static struct engine_offset *offset_slot(struct offsets *o, int32_t partition)
+struct engine_offset *offsets_slot(struct offsets *o, int32_t partition)
 {
     for (size_t i = 0; i < o->n; i++)
         if (o->v[i].partition == partition)
@@ -154,7 +154,7 @@ size_t rt_offsets(void *ud, int source, struct engine_offset *out, size_t max)
 static void on_restored_offset(void *ud, int source, int32_t partition, int64_t next)
 {
     struct runtime *rt = ud;
-    struct engine_offset *slot = offset_slot(&rt->offs[source], partition);
+    struct engine_offset *slot = offsets_slot(&rt->offs[source], partition);
     if (slot != NULL)
         slot->next = next;
 }
@@ -306,7 +306,7 @@ void chkpt_take(struct runtime *rt, enum ckpt_kind kind)
         struct offsets *o = &ck->offs[s];
         o->n = 0;
         for (size_t i = 0; i < rt->offs[s].n; i++) {
-            struct engine_offset *slot = offset_slot(o, rt->offs[s].v[i].partition);
+            struct engine_offset *slot = offsets_slot(o, rt->offs[s].v[i].partition);
             if (slot != NULL)
                 *slot = rt->offs[s].v[i];
         }

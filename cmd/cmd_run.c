@@ -132,24 +132,6 @@ int rt_new_engine(struct runtime *rt)
 
 /* ---- source host -------------------------------------------------------------- */
 
-static struct engine_offset *position(struct runtime *rt, int source, int32_t part)
-{
-    struct offsets *o = &rt->offs[source];
-    for (size_t i = 0; i < o->n; i++)
-        if (o->v[i].partition == part)
-            return &o->v[i];
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 16;
-        struct engine_offset *v = realloc(o->v, cap * sizeof(*v));
-        if (v == NULL)
-            return NULL;
-        o->v = v;
-        o->cap = cap;
-    }
-    o->v[o->n] = (struct engine_offset){ part, -1 };
-    return &o->v[o->n++];
-}
-
 static int h_record(void *ud, int source, int32_t part, int64_t off, const char *data,
                     size_t len, int64_t ts)
 {
@@ -167,7 +149,7 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, const char 
         return -ENOMEM;
     }
     /* applied: a checkpoint from now on resumes after it */
-    struct engine_offset *p = position(rt, source, part);
+    struct engine_offset *p = offsets_slot(&rt->offs[source], part);
     if (p == NULL) {
         rt_fail(rt, "out of memory");
         return -ENOMEM;

@@ -132,5 +132,7 @@ int chkpt_busy(const struct runtime *rt);
 void chkpt_stop(struct runtime *rt);             /* a reload: stops, keeps the handles */
 void chkpt_close(struct runtime *rt);            /* stops and closes the handles */
 size_t rt_offsets(void *ud, int source, struct engine_offset *out, size_t max);
+/* the partition's entry, appended (next = -1) if new; NULL when out of memory */
+struct engine_offset *offsets_slot(struct offsets *o, int32_t partition);
 
 #endif
