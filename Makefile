@@ -73,7 +73,10 @@ $(B)/notify_listen: $(B)/tests/tools/notify_listen.o
 
 # --- sanitizer build -------------------------------------------------------
 
-asan: $(BA)/sluice $(BA)/unit_tests
+# each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
+REPLAYS := $(BA)/replay_config $(BA)/replay_record $(BA)/replay_ckpt
+
+asan: $(BA)/sluice $(BA)/unit_tests $(REPLAYS)
 
 $(BA)/sluice: $(call core_objs,$(BA)) $(call cmd_objs,$(BA))
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
@@ -88,6 +91,9 @@ $(BA)/tests/%.o: tests/%.c
 
 $(BA)/unit_tests: $(call core_objs,$(BA)) $(call test_objs,$(BA))
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL) $(CHECK_LIBS)
+
+$(BA)/replay_%: $(call core_objs,$(BA)) $(BA)/tests/fuzz/fuzz_%.o $(BA)/tests/fuzz/replay.o
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # --- tests -----------------------------------------------------------------
 
@@ -106,6 +112,9 @@ test: unit integration
 
 asan-test: asan $(B)/ref_job $(B)/notify_listen
 	$(ASAN_ENV) $(BA)/unit_tests
+	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
+	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null
+	$(ASAN_ENV) $(BA)/replay_ckpt tests/fuzz/regress/ckpt/*
 	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) tests/integration/run.sh
 
 demo: deps

@@ -774,10 +774,18 @@ int agg_load(const struct agg_layout *L, void *blk, struct ckpt_cur *cur, struct
     }
     /* counts are never negative: whether a string is stored, and whether a
      * result reads it, both follow them (a crafted -1 would leave a result
-     * reading a string that was never loaded) */
-    for (size_t i = 0; i < L->nc; i++)
-        if (L->c[i].kind == C_COUNT && *AT(blk, &L->c[i], const int64_t) < 0)
+     * reading a string that was never loaded); nor near overflow, as the
+     * next record increments them */
+    for (size_t i = 0; i < L->nc; i++) {
+        const int64_t *x = AT(blk, &L->c[i], const int64_t);
+        if (L->c[i].kind == C_COUNT && (x[0] < 0 || x[0] > CKPT_TIME_LIMIT))
             return -EINVAL;
+        /* a duration subtracts its bounds: both must be times */
+        if (L->c[i].kind == C_TSPAN &&
+            (x[0] < -CKPT_TIME_LIMIT || x[0] > CKPT_TIME_LIMIT ||
+             x[1] < -CKPT_TIME_LIMIT || x[1] > CKPT_TIME_LIMIT))
+            return -EINVAL;
+    }
     if (!L->owns)
         return 0;
     for (size_t i = 0; i < L->nc; i++) {

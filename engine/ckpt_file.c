@@ -478,6 +478,20 @@ int ckpt_get_i64(struct ckpt_cur *c, int64_t *v)
     return ckpt_get(c, v, 8);
 }
 
+int ckpt_get_time(struct ckpt_cur *c, int64_t *v)
+{
+    if (ckpt_get(c, v, 8) < 0 || *v < -CKPT_TIME_LIMIT || *v > CKPT_TIME_LIMIT)
+        return -1;
+    return 0;
+}
+
+int ckpt_get_time_or(struct ckpt_cur *c, int64_t *v, int64_t sentinel)
+{
+    if (ckpt_get(c, v, 8) < 0)
+        return -1;
+    return *v == sentinel || (*v >= -CKPT_TIME_LIMIT && *v <= CKPT_TIME_LIMIT) ? 0 : -1;
+}
+
 const unsigned char *ckpt_get_ptr(struct ckpt_cur *c, size_t n)
 {
     if ((size_t)(c->end - c->p) < n)

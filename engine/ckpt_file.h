@@ -106,6 +106,15 @@ struct ckpt_cur {
 int ckpt_get(struct ckpt_cur *c, void *dst, size_t n);
 int ckpt_get_u32(struct ckpt_cur *c, uint32_t *v);
 int ckpt_get_i64(struct ckpt_cur *c, int64_t *v);
+
+/* Times a checkpoint may hold: event times and what windows derive from
+ * them (ends, expiries, timers) stay far inside +-CKPT_TIME_LIMIT, so the
+ * arithmetic a restored engine does on them cannot overflow.  A value
+ * outside it, other than the one sentinel the field allows, fails like a
+ * short record: only a crafted file (its checksums recomputed) has one. */
+#define CKPT_TIME_LIMIT (INT64_C(1) << 61)
+int ckpt_get_time(struct ckpt_cur *c, int64_t *v);
+int ckpt_get_time_or(struct ckpt_cur *c, int64_t *v, int64_t sentinel);
 const unsigned char *ckpt_get_ptr(struct ckpt_cur *c, size_t n);
 
 #endif

@@ -163,6 +163,8 @@ static int restore_source(struct engine *e, struct ckpt_reader *r, int s,
     c = (struct ckpt_cur){ p, p + n };
     if (ckpt_get_i64(&c, &wm) < 0 || ckpt_get_u32(&c, &nparts) < 0)
         goto bad;
+    if (wm != WM_MIN && wm != WM_MAX && (wm < -CKPT_TIME_LIMIT || wm > CKPT_TIME_LIMIT))
+        goto bad;
     if (wm > sr->wm.current)
         sr->wm.current = wm;
     for (uint32_t i = 0; i < nparts; i++) {
@@ -171,7 +173,7 @@ static int restore_source(struct engine *e, struct ckpt_reader *r, int s,
         if (ckpt_next_record(r, &p, &n) != 1)
             goto bad;
         c = (struct ckpt_cur){ p, p + n };
-        if (ckpt_get_u32(&c, &part) < 0 || ckpt_get_i64(&c, &max_ts) < 0 ||
+        if (ckpt_get_u32(&c, &part) < 0 || ckpt_get_time_or(&c, &max_ts, WM_MIN) < 0 ||
             ckpt_get_i64(&c, &next) < 0)
             goto bad;
         struct wm_part *np = realloc(sr->restored, (sr->nrestored + 1) * sizeof(*np));

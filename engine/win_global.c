@@ -74,7 +74,7 @@ static int gl_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     struct gl_blob *b = slab_alloc(engine_slab(op->e), blob_size(op));
     if (b == NULL)
         return -ENOMEM;
-    int rc = ckpt_get_i64(c, &b->count) < 0 ? -EINVAL
+    int rc = ckpt_get_i64(c, &b->count) < 0 || b->count < 0 ? -EINVAL
              : agg_load(&op->L, b + 1, c, engine_slab(op->e));
     if (rc < 0) {
         slab_free(engine_slab(op->e), b, blob_size(op));

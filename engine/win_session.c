@@ -263,7 +263,7 @@ static int ss_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
 {
     uint32_t n;
     int64_t next_check;
-    if (ckpt_get_u32(c, &n) < 0 || ckpt_get_i64(c, &next_check) < 0 || n == 0 ||
+    if (ckpt_get_u32(c, &n) < 0 || ckpt_get_time_or(c, &next_check, NONE) < 0 || n == 0 ||
         n > (1u << 24))
         return -EINVAL;
     size_t cap = fit_cap(op, n);
@@ -275,8 +275,9 @@ static int ss_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     b->next_check = next_check;
     for (uint32_t i = 0; i < n; i++) {
         struct sess *x = sess_at(op, b, i);
-        int rc = ckpt_get_i64(c, &x->start) < 0 || ckpt_get_i64(c, &x->last) < 0 ||
-                 ckpt_get_i64(c, &x->fired) < 0 ? -EINVAL
+        int rc = ckpt_get_time(c, &x->start) < 0 || ckpt_get_time(c, &x->last) < 0 ||
+                 x->last < x->start || ckpt_get_i64(c, &x->fired) < 0 ||
+                 (x->fired != 0 && x->fired != 1) ? -EINVAL
                  : agg_load(&op->L, sess_acc(x), c, engine_slab(op->e));
         if (rc < 0) {
             blob_free(op, b);

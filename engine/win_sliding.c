@@ -315,9 +315,11 @@ static int sl_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
 {
     uint32_t n;
     int64_t next_end, next_check;
-    if (ckpt_get_u32(c, &n) < 0 || ckpt_get_i64(c, &next_end) < 0 ||
-        ckpt_get_i64(c, &next_check) < 0 || n == 0 || n > (1u << 24))
+    if (ckpt_get_u32(c, &n) < 0 || ckpt_get_time_or(c, &next_end, NONE) < 0 ||
+        ckpt_get_time_or(c, &next_check, NONE) < 0 || n == 0 || n > (1u << 24))
         return -EINVAL;
+    /* pane indices: ascending, their start times inside the time limit */
+    int64_t idx_max = CKPT_TIME_LIMIT / op->pane, prev = -idx_max - 1;
     size_t cap = fit_cap(op, n);
     struct sl_blob *b = slab_alloc(engine_slab(op->e), blob_size(op, cap));
     if (b == NULL)
@@ -328,8 +330,9 @@ static int sl_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     b->next_check = next_check;
     for (uint32_t i = 0; i < n; i++) {
         int64_t *p = pane_at(op, b, i);
-        int rc = ckpt_get_i64(c, p) < 0 ? -EINVAL
+        int rc = ckpt_get_i64(c, p) < 0 || *p <= prev || *p > idx_max ? -EINVAL
                  : agg_load(&op->L, pane_acc(p), c, engine_slab(op->e));
+        prev = *p;
         if (rc < 0) {
             blob_free(op, b);
             return rc;

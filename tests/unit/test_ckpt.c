@@ -190,6 +190,28 @@ START_TEST(wrong_version_and_missing)
 }
 END_TEST
 
+/* Times read back are bounded: a value no engine writes fails the read. */
+START_TEST(times_out_of_range_are_refused)
+{
+    const int64_t vals[] = { 0, CKPT_TIME_LIMIT, -CKPT_TIME_LIMIT, CKPT_TIME_LIMIT + 1,
+                             -CKPT_TIME_LIMIT - 1, INT64_MAX, INT64_MIN };
+    const int plain[] = { 0, 0, 0, -1, -1, -1, -1 };
+    const int or_max[] = { 0, 0, 0, -1, -1, 0, -1 };
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        int64_t v;
+        struct ckpt_cur c = { (const unsigned char *)&vals[i],
+                              (const unsigned char *)&vals[i] + 8 };
+        ck_assert_int_eq(ckpt_get_time(&c, &v), plain[i]);
+        c = (struct ckpt_cur){ (const unsigned char *)&vals[i],
+                               (const unsigned char *)&vals[i] + 8 };
+        ck_assert_int_eq(ckpt_get_time_or(&c, &v, INT64_MAX), or_max[i]);
+        c = (struct ckpt_cur){ (const unsigned char *)&vals[i],
+                               (const unsigned char *)&vals[i] + 7 };   /* short */
+        ck_assert_int_eq(ckpt_get_time_or(&c, &v, INT64_MAX), -1);
+    }
+}
+END_TEST
+
 Suite *ckpt_suite(void)
 {
     Suite *s = suite_create("ckpt");
@@ -200,6 +222,7 @@ Suite *ckpt_suite(void)
     tcase_add_test(tc, every_truncation_is_found);
     tcase_add_test(tc, every_flipped_bit_is_found);
     tcase_add_test(tc, wrong_version_and_missing);
+    tcase_add_test(tc, times_out_of_range_are_refused);
     suite_add_tcase(s, tc);
     return s;
 }
