@@ -141,7 +141,7 @@ bench-e2e: sluice
 	tests/bench/e2e.sh
 
 soak: sluice $(B)/ref_job
-	CRASH_KILLS=$${CRASH_KILLS:-20} SLUICE=./sluice $(TOOLS_ENV) \
+	VERBOSE=1 CRASH_KILLS=$${CRASH_KILLS:-20} SLUICE=./sluice $(TOOLS_ENV) \
 	  tests/integration/run.sh tests/integration/t_crash.sh
 
 # --- fuzzing (clang libFuzzer; not part of check) ----------------------------

@@ -5,6 +5,7 @@
 # binary and real servers it starts itself on loopback, and exits non-zero
 # on the first failed assertion.  Prints one line per test and a summary;
 # exits 1 if any failed.  A test name on the command line runs only that one.
+# VERBOSE=1 also shows what passing tests printed.
 set -u
 cd "$(dirname "$0")/../.."
 export SLUICE=${SLUICE:-./sluice}
@@ -21,6 +22,7 @@ for t in "${tests[@]}"; do
     if bash "$t" >"$log" 2>&1; then
         pass=$((pass + 1))
         printf 'PASS %-32s %3ss\n' "$name" $(( $(date +%s) - start ))
+        [ -z "${VERBOSE:-}" ] || sed 's/^/    /' "$log"
     else
         fail=$((fail + 1))
         failed="$failed $name"
