@@ -63,8 +63,14 @@ struct job_source {
     int dead_letter_sink;           /* index into sinks, or -1 */
 };
 
-enum window_type { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL };
+/* WIN_REDUCE is the `reduce:` operator: no window, one running aggregate
+ * per key over every record, kept under an optional state TTL. */
+enum window_type { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL, WIN_REDUCE };
 enum time_char { TIME_EVENT, TIME_PROCESSING };
+/* State TTL, as Flink's StateTtlConfig: what refreshes a key's clock, and
+ * whether state past its TTL but not yet freed may still be read. */
+enum ttl_update { TTL_ON_CREATE_AND_WRITE, TTL_ON_READ_AND_WRITE };
+enum ttl_visibility { TTL_NEVER_RETURN_EXPIRED, TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP };
 
 struct job_window {
     enum window_type type;
@@ -73,6 +79,11 @@ struct job_window {
     int64_t trigger_count;              /* global windows */
     int64_t allowed_lateness_ms;        /* 0 unless set */
     int late_sink;                      /* index into sinks, or -1 = drop */
+    /* reduce */
+    int64_t emit_every_ms;              /* 0: emit on every update */
+    int64_t ttl_ms;                     /* 0: state never expires */
+    enum ttl_update ttl_update;
+    enum ttl_visibility ttl_visibility;
 };
 
 struct job_aggregate {

@@ -953,7 +953,8 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
 
 const char *window_type_name(enum window_type t)
 {
-    static const char *const names[] = { "tumbling", "sliding", "session", "global" };
+    static const char *const names[] = { "tumbling", "sliding", "session", "global",
+                                         "reduce" };
     return names[t];
 }
 
@@ -1068,7 +1069,8 @@ static void load_window(struct loader *L, struct job_operator *op,
     w->late_sink = -1;
     yaml_node_t *wn = map_get(L, m, "window");
     if (wn == NULL) {
-        err_at(L, m, "%s: missing required key 'window'", opwhat);
+        err_at(L, m, "%s: missing required key 'window' (or 'reduce' for running "
+               "aggregates without one)", opwhat);
         return;
     }
     snprintf(what, sizeof(what), "window of operator '%s'", op->name);
@@ -1134,6 +1136,8 @@ static void load_window(struct loader *L, struct job_operator *op,
             w->trigger_count = n;
         return;
     }
+    case WIN_REDUCE:
+        return;                             /* load_reduce's */
     }
 
     int tc = get_enum(L, wn, "time", times, TIME_EVENT, 0, what);
@@ -1158,6 +1162,47 @@ static void load_window(struct loader *L, struct job_operator *op,
         else if (s != NULL && strcmp(s, "drop") != 0)
             w->late_sink = sink_ref(L, le, "late_events", 1);
     }
+}
+
+/* reduce: { emit: on_update | every D, ttl: D, update: ..., visibility: ... } */
+static void load_reduce(struct loader *L, struct job_operator *op, yaml_node_t *rn)
+{
+    static const char *const keys[] = { "emit", "ttl", "update", "visibility", NULL };
+    static const char *const updates[] = { "on_create_and_write", "on_read_and_write", NULL };
+    static const char *const visibilities[] = { "never_return_expired",
+                                                "return_expired_if_not_cleaned_up", NULL };
+    struct job_window *w = &op->window;
+    char what[200];
+    snprintf(what, sizeof(what), "reduce of operator '%s'", op->name);
+    w->type = WIN_REDUCE;
+    w->time = TIME_PROCESSING;
+    if (check_map(L, rn, what, keys) < 0)
+        return;
+    yaml_node_t *em = map_get(L, rn, "emit");
+    const char *s = em ? scalar(L, em, "'emit'") : NULL;
+    if (s != NULL && strcmp(s, "on_update") != 0) {
+        char msg[200];
+        int64_t ms = 0;
+        if (strncmp(s, "every ", 6) != 0)
+            err_at(L, em, "emit: expected on_update or \"every <duration>\", got \"%.40s\"", s);
+        else if (duration_parse(s + 6, &ms, msg, sizeof(msg)) < 0)
+            err_at(L, em, "emit: %s", msg);
+        else if (ms <= 0)
+            err_at(L, em, "emit: the interval must be greater than zero, got %s", s + 6);
+        else
+            w->emit_every_ms = ms;
+    }
+    w->ttl_ms = get_duration(L, rn, "ttl", 0, 0, DUR_POSITIVE, what);
+    int u = get_enum(L, rn, "update", updates, TTL_ON_CREATE_AND_WRITE, 0, what);
+    int v = get_enum(L, rn, "visibility", visibilities, TTL_NEVER_RETURN_EXPIRED, 0, what);
+    w->ttl_update = u < 0 ? TTL_ON_CREATE_AND_WRITE : (enum ttl_update)u;
+    w->ttl_visibility = v < 0 ? TTL_NEVER_RETURN_EXPIRED : (enum ttl_visibility)v;
+    if (map_get(L, rn, "ttl") == NULL)
+        for (int i = 0; i < 2; i++) {
+            const char *k = i ? "visibility" : "update";
+            if (map_get(L, rn, k) != NULL)
+                err_at(L, map_key_node(L, rn, k), "%s: '%s' needs a 'ttl'", what, k);
+        }
 }
 
 static void load_aggregates(struct loader *L, struct job_operator *op,
@@ -1277,8 +1322,8 @@ static void load_to(struct loader *L, struct job_operator *op, yaml_node_t *m,
 
 static void load_operator(struct loader *L, struct job_operator *op, const struct entry *e)
 {
-    static const char *const keys[] = { "from", "key_by", "window", "aggregates",
-                                        "to", NULL };
+    static const char *const keys[] = { "from", "key_by", "window", "reduce",
+                                        "aggregates", "to", NULL };
     char what[200];
     yaml_node_t *m = e->value;
 
@@ -1304,7 +1349,14 @@ static void load_operator(struct loader *L, struct job_operator *op, const struc
         }
     }
     load_key_by(L, op, src, m, what);
-    load_window(L, op, src, m, what);
+    yaml_node_t *rn = map_get(L, m, "reduce");
+    if (rn != NULL && map_get(L, m, "window") != NULL)
+        err_at(L, map_key_node(L, m, "reduce"), "%s: has both 'window' and 'reduce'; "
+               "an operator is one or the other", what);
+    else if (rn != NULL)
+        load_reduce(L, op, rn);
+    else
+        load_window(L, op, src, m, what);
     load_aggregates(L, op, src, m, what);
     load_to(L, op, m, what);
 }
@@ -1400,8 +1452,8 @@ static void check_templates(struct loader *L, struct entry *snk)
             if (!s->has_key)
                 continue;
             struct tpl_error te;
-            if (template_check(&s->key, keys, op->nkeys, op->window.type != WIN_GLOBAL,
-                               &te) < 0) {
+            if (template_check(&s->key, keys, op->nkeys, op->window.type != WIN_GLOBAL &&
+                               op->window.type != WIN_REDUCE, &te) < 0) {
                 yaml_node_t *kn = map_get(L, snk[op->sinks[i]].value, "key");
                 char msg[400];
                 snprintf(msg, sizeof(msg), "key of sink '%s' (fed by operator '%s'): %s",

@@ -93,6 +93,19 @@ static void print_window(FILE *out, const struct job *job, const struct job_wind
     case WIN_GLOBAL:
         fprintf(out, "global, fires every %lld records", (long long)w->trigger_count);
         return;
+    case WIN_REDUCE:
+        duration_format(w->emit_every_ms, a, sizeof(a));
+        fprintf(out, "running aggregates, emitted %s%s", w->emit_every_ms ? "every " : "on every update",
+                w->emit_every_ms ? a : "");
+        if (w->ttl_ms) {
+            duration_format(w->ttl_ms, b, sizeof(b));
+            fprintf(out, ", state ttl %s (%s, %s)", b,
+                    w->ttl_update == TTL_ON_READ_AND_WRITE ? "on_read_and_write"
+                                                          : "on_create_and_write",
+                    w->ttl_visibility == TTL_NEVER_RETURN_EXPIRED
+                        ? "never_return_expired" : "return_expired_if_not_cleaned_up");
+        }
+        return;
     }
     fprintf(out, ", %s time", w->time == TIME_EVENT ? "event" : "processing");
     if (w->time == TIME_EVENT) {
@@ -111,7 +124,7 @@ static void print_operator(FILE *out, const struct job *job, const struct job_op
     for (size_t i = 0; i < op->nkeys; i++)
         fprintf(out, "%s%s", i ? ", " : "", src->fields[op->key_fields[i]].name);
     fputc('\n', out);
-    fputs("    window: ", out);
+    fputs(op->window.type == WIN_REDUCE ? "    reduce: " : "    window: ", out);
     print_window(out, job, &op->window);
     fputc('\n', out);
     for (size_t i = 0; i < op->naggs; i++) {

@@ -108,7 +108,8 @@ int template_check(const struct template *t, const char *const *key_fields,
         if ((p->kind == TPL_WINDOW_START || p->kind == TPL_WINDOW_END) && !windowed) {
             err->off = p->off;
             snprintf(err->msg, sizeof(err->msg),
-                     "{%s} is not defined for a global window", p->text);
+                     "{%s} is not defined: a global window or a reduce has no "
+                     "bounds", p->text);
             return -EINVAL;
         }
         if (p->kind != TPL_FIELD)

@@ -112,6 +112,9 @@ static int op_init(struct engine *e, struct op_rt *op, int index, struct group *
     case WIN_GLOBAL:
         op->w = &win_global_ops;
         break;
+    case WIN_REDUCE:
+        op->w = &win_reduce_ops;
+        break;
     }
     if (agg_layout_build(&op->L, jop, src, where_index, g) < 0)
         return -ENOMEM;
@@ -460,7 +463,13 @@ void engine_finish(struct engine *e)
     for (size_t s = 0; s < e->job->nsources; s++) {
         struct src_rt *sr = &e->src[s];
         fire_event_ops(sr, wm_finish(&sr->wm));
-        fire_processing_ops(sr, INT64_MAX);
+        for (size_t i = 0; i < sr->nops; i++) {
+            struct op_rt *op = sr->ops[i];
+            if (op->processing && op->w->finish != NULL)
+                op->w->finish(op);
+            else if (op->processing)
+                op->w->fire_due(op, INT64_MAX);
+        }
     }
 }
 

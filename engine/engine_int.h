@@ -2,7 +2,8 @@
  * engine_int.h - what the engine's own files share (not for connectors).
  *
  * engine.c builds the graph and runs the per-record path; each window type
- * lives in its own file (win_sliding.c, win_session.c, win_global.c) behind
+ * lives in its own file (win_sliding.c, win_session.c, win_global.c, and
+ * win_reduce.c for the window-less reduce operator) behind
  * struct win_ops.  A window operator keeps one blob per key in the key
  * group's state table (entry->op[slot]), allocated from the engine's slab,
  * and its own timer queue.
@@ -32,6 +33,9 @@ struct win_ops {
                const unsigned char *wres, int64_t t, int64_t wm);
     /* Fires everything due at or before wm, in time order. */
     int (*fire_due)(struct op_rt *op, int64_t wm);
+    /* Processing-time operators at the end of bounded input; NULL means
+     * fire_due(INT64_MAX) (every pending window fires). */
+    int (*finish)(struct op_rt *op);
     /* Frees a key's blob (engine teardown). */
     void (*release)(struct op_rt *op, void *blob);
     /* Bytes a blob holds (for the state-size figures). */
@@ -44,7 +48,8 @@ struct win_ops {
     int (*load)(struct op_rt *op, uint32_t id, struct ckpt_cur *c);
 };
 
-extern const struct win_ops win_sliding_ops, win_session_ops, win_global_ops;
+extern const struct win_ops win_sliding_ops, win_session_ops, win_global_ops,
+    win_reduce_ops;
 
 struct op_rt {
     struct engine *e;
@@ -56,8 +61,8 @@ struct op_rt {
     struct agg_layout L;
     int processing;                 /* processing-time windows */
     int64_t size, slide, pane, gap, al;
-    struct tq_buckets tqb;          /* sliding and tumbling */
-    struct tq_heap tqh;             /* session */
+    struct tq_buckets tqb;          /* sliding and tumbling; reduce's emissions */
+    struct tq_heap tqh;             /* session; reduce's state TTL */
     void *scratch;                  /* one accumulator block, for firing */
     struct value *vals;             /* results of one window */
     uint64_t results, late;

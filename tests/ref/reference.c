@@ -14,6 +14,7 @@
 struct rrec {                   /* a kept record: its values and key */
     struct value *v;
     int64_t t;
+    int64_t pt;                 /* processing time it arrived at */
     size_t idx;                 /* arrival */
     char *key;                  /* per operator: the encoded key */
 };
@@ -24,6 +25,7 @@ struct rwin {
     size_t keyrec;              /* a record of the key, for its key values */
     int64_t start, end;         /* sessions: end = latest event + gap */
     int fired, dead;
+    int64_t touched, emit_at;   /* reduce: TTL clock, pending emission */
     size_t *recs;
     size_t n, cap;
 };
@@ -156,6 +158,12 @@ static struct rwin *win_new(struct reference *r)
 
 /* ---- aggregates, from the raw records ---------------------------------------------- */
 
+/* Operators without window bounds in their results. */
+static int windowless(const struct job_operator *op)
+{
+    return op->window.type == WIN_GLOBAL || op->window.type == WIN_REDUCE;
+}
+
 static int matches(const struct agg_spec *sp, const struct rrec *rec)
 {
     if (sp->where == NULL)
@@ -172,12 +180,17 @@ static void aggregate(struct reference *r, const struct job_operator *op,
         const struct agg_spec *sp = &op->aggs[a].spec;
         enum value_type ft = sp->arg >= 0 ? src->fields[sp->arg].type : VT_INT;
         struct value *out = &r->vals[a];
-        int64_t n = 0, isum = 0, tmin = 0, tmax = 0;
+        int64_t n = 0, isum = 0, tmin = 0, tmax = 0, bt = 0;
         struct dsum dsum = { 0 };
         const struct rrec *best = NULL;
         size_t distinct = 0;
         for (size_t i = 0; i < w->n; i++) {
-            const struct rrec *rec = &r->recs[w->recs[i]];
+            /* reduce runs in processing time: first, last and duration
+             * go by arrival */
+            struct rrec tr = r->recs[w->recs[i]];
+            if (op->window.type == WIN_REDUCE)
+                tr.t = tr.pt;
+            const struct rrec *rec = &tr;
             if (!matches(sp, rec))
                 continue;
             const struct value *v = sp->arg >= 0 ? &rec->v[sp->arg] : NULL;
@@ -198,17 +211,15 @@ static void aggregate(struct reference *r, const struct job_operator *op,
             case AGG_MAX:
                 if (best == NULL || value_cmp(v, &best->v[sp->arg]) ==
                                         (sp->fn == AGG_MIN ? -1 : 1))
-                    best = rec;
+                    best = &r->recs[w->recs[i]];
                 break;
             case AGG_FIRST:             /* earliest time; ties: first to arrive */
-                if (best == NULL || rec->t < best->t ||
-                    (rec->t == best->t && rec->idx < best->idx))
-                    best = rec;
+                if (best == NULL || rec->t < bt || (rec->t == bt && rec->idx < best->idx))
+                    best = &r->recs[w->recs[i]], bt = rec->t;
                 break;
             case AGG_LAST:              /* latest time; ties: last to arrive */
-                if (best == NULL || rec->t > best->t ||
-                    (rec->t == best->t && rec->idx > best->idx))
-                    best = rec;
+                if (best == NULL || rec->t > bt || (rec->t == bt && rec->idx > best->idx))
+                    best = &r->recs[w->recs[i]], bt = rec->t;
                 break;
             case AGG_COUNT_DISTINCT: {
                 int seen = 0;
@@ -265,7 +276,7 @@ static void emit(struct reference *r, size_t at, const struct rwin *w, int refir
     for (size_t k = 0; k < op->nkeys; k++)
         r->keys[k] = kr->v[op->key_fields[k]];
     aggregate(r, op, w);
-    int global = op->window.type == WIN_GLOBAL;
+    int global = windowless(op);
     struct engine_result res = {
         .op = w->op, .keys = r->keys, .nkeys = op->nkeys,
         .start = global ? INT64_MIN : w->start, .end = global ? INT64_MIN : w->end,
@@ -371,6 +382,77 @@ static void add_global(struct reference *r, int o, size_t ri)
         emit(r, ri, w, 0);
 }
 
+/* reduce: the key's running aggregate over the records since it was
+ * created, under the state TTL (SPEC and docs/semantics.md, in processing
+ * time).  A key past touched + ttl is "expired"; it is cleaned up by the
+ * timers that run after each record and on each tick (reduce_due). */
+static int ttl_expired(const struct job_operator *op, const struct rwin *w, int64_t now)
+{
+    return op->window.ttl_ms > 0 && w->touched + op->window.ttl_ms <= now;
+}
+
+static int ttl_hidden(const struct job_operator *op, const struct rwin *w, int64_t now)
+{
+    return ttl_expired(op, w, now) && op->window.ttl_visibility == TTL_NEVER_RETURN_EXPIRED;
+}
+
+static void add_reduce(struct reference *r, int o, size_t ri, int64_t now)
+{
+    const struct job_operator *op = &r->job->operators[o];
+    const struct rrec *rec = &r->recs[ri];
+    struct rwin *w = NULL;
+    for (size_t j = 0; j < r->nw && w == NULL; j++)
+        if (r->w[j].op == o && !r->w[j].dead && strcmp(r->w[j].key, rec->key) == 0)
+            w = &r->w[j];
+    if (w != NULL && ttl_hidden(op, w, now))
+        w->n = 0;                               /* starts afresh */
+    if (w == NULL) {
+        w = win_new(r);
+        *w = (struct rwin){ .op = o, .key = strdup(rec->key), .keyrec = ri,
+                            .emit_at = INT64_MAX };
+    }
+    win_add(w, ri);
+    w->touched = now;
+    int64_t every = op->window.emit_every_ms;
+    if (every == 0)
+        emit(r, ri, w, 0);
+    else if (w->emit_at == INT64_MAX)
+        w->emit_at = fdiv(now, every) * every + every;
+}
+
+/* Reduce timers of source s at processing time now: emissions due, then
+ * (unless at the end of input) expired keys are freed. */
+static void reduce_due(struct reference *r, int s, size_t at, int64_t now, int finish)
+{
+    for (size_t j = 0; j < r->nw; j++) {
+        struct rwin *w = &r->w[j];
+        const struct job_operator *op = &r->job->operators[w->op];
+        if (op->source != s || op->window.type != WIN_REDUCE || w->dead ||
+            w->emit_at == INT64_MAX || w->emit_at > now)
+            continue;
+        int64_t T = w->emit_at;
+        w->emit_at = INT64_MAX;
+        if (ttl_hidden(op, w, T))
+            continue;
+        emit(r, at, w, 0);
+        if (op->window.ttl_update == TTL_ON_READ_AND_WRITE && T > w->touched)
+            w->touched = T;
+    }
+    for (size_t j = 0; j < r->nw && !finish; j++) {
+        struct rwin *w = &r->w[j];
+        const struct job_operator *op = &r->job->operators[w->op];
+        if (op->source == s && op->window.type == WIN_REDUCE && !w->dead &&
+            ttl_expired(op, w, now))
+            w->dead = 1;
+    }
+}
+
+void ref_tick(struct reference *r, int64_t now, size_t at)
+{
+    for (size_t s = 0; s < r->job->nsources; s++)
+        reduce_due(r, (int)s, at, now, 0);
+}
+
 /* Every window of source s the watermark has reached fires, in end order;
  * then windows past their allowed lateness are dropped. */
 static void fire_due(struct reference *r, int s, size_t at)
@@ -381,7 +463,7 @@ static void fire_due(struct reference *r, int s, size_t at)
         for (size_t j = 0; j < r->nw; j++) {
             struct rwin *w = &r->w[j];
             const struct job_operator *op = &r->job->operators[w->op];
-            if (op->source != s || op->window.type == WIN_GLOBAL || w->dead || w->fired ||
+            if (op->source != s || windowless(op) || w->dead || w->fired ||
                 w->n == 0 || w->end - 1 > wm)
                 continue;
             if (next == NULL || w->end < next->end)
@@ -395,13 +477,18 @@ static void fire_due(struct reference *r, int s, size_t at)
     for (size_t j = 0; j < r->nw; j++) {
         struct rwin *w = &r->w[j];
         const struct job_operator *op = &r->job->operators[w->op];
-        if (op->source == s && op->window.type != WIN_GLOBAL &&
+        if (op->source == s && !windowless(op) &&
             w->end - 1 + op->window.allowed_lateness_ms <= wm)
             w->dead = 1;
     }
 }
 
 int ref_feed(struct reference *r, int s, const char *data, size_t len)
+{
+    return ref_feed_at(r, s, data, len, 0);
+}
+
+int ref_feed_at(struct reference *r, int s, const char *data, size_t len, int64_t now)
 {
     struct record rec;
     enum reject_kind kind;
@@ -416,6 +503,7 @@ int ref_feed(struct reference *r, int s, const char *data, size_t len)
     struct rrec *x = &r->recs[ri];
     x->v = copy_values(&rec);
     x->t = rec.event_time;
+    x->pt = now;
     x->idx = ri;
     x->key = NULL;
     int64_t wm = r->wm[s];
@@ -436,6 +524,9 @@ int ref_feed(struct reference *r, int s, const char *data, size_t len)
         case WIN_GLOBAL:
             add_global(r, (int)o, ri);
             break;
+        case WIN_REDUCE:
+            add_reduce(r, (int)o, ri, now);
+            break;
         }
     }
     if (rec.event_time > r->maxt[s])
@@ -444,6 +535,7 @@ int ref_feed(struct reference *r, int s, const char *data, size_t len)
     if (nw > r->wm[s])
         r->wm[s] = nw;
     fire_due(r, s, ri);
+    reduce_due(r, s, ri, now, 0);
     return 0;
 }
 
@@ -452,5 +544,6 @@ void ref_finish(struct reference *r)
     for (size_t s = 0; s < r->job->nsources; s++) {
         r->wm[s] = INT64_MAX;
         fire_due(r, (int)s, r->nrecs);
+        reduce_due(r, (int)s, r->nrecs, INT64_MAX, 1);
     }
 }

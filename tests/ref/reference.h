@@ -14,7 +14,8 @@
  * Records are decoded with the engine's decoder (what a record means is
  * tested elsewhere) and `where` conditions with the engine's evaluator;
  * double sums use the engine's exact adder (tested on its own in
- * test_agg.c).  Event-time operators only.
+ * test_agg.c).  Event-time operators, and reduce in processing time
+ * (ref_feed_at, ref_tick: the caller's clock).
  */
 #ifndef SLUICE_REFERENCE_H
 #define SLUICE_REFERENCE_H
@@ -38,6 +39,11 @@ void ref_free(struct reference *ref);
 /* One raw record of source `source`.  Returns 0, or -1 when it is invalid
  * (counted, and otherwise ignored, as the engine does). */
 int ref_feed(struct reference *ref, int source, const char *data, size_t len);
+/* The same, arriving at processing time `now` (ms). */
+int ref_feed_at(struct reference *ref, int source, const char *data, size_t len, int64_t now);
+/* The clock reached `now` between records (the engine's tick); results
+ * are tagged `at`. */
+void ref_tick(struct reference *ref, int64_t now, size_t at);
 
 /* End of input: every open window fires. */
 void ref_finish(struct reference *ref);

@@ -52,6 +52,8 @@ struct rec {
     int64_t xk;                 /* x = xk / 1024 */
     int flag;
     int64_t t;
+    int64_t pt;                 /* reduce: processing time it arrives at */
+    int64_t tick;               /* reduce: a tick at this time just before it, or -1 */
 };
 
 static const char *const kinds[] = { "a", "b", "c" };
@@ -60,6 +62,8 @@ struct cfg {
     int type;                   /* WIN_* */
     int64_t size, slide, gap, al, ooo, count;
     int two_keys;               /* key_by [k, kind] */
+    int64_t every, ttl;         /* reduce: 0 = on every update / no ttl */
+    int read_and_write, return_expired;
 };
 
 static char *job_text(const struct cfg *c)
@@ -79,9 +83,21 @@ static char *job_text(const struct cfg *c)
         snprintf(win, sizeof(win), "{ type: session, gap: %" PRId64 "ms, "
                  "allowed_lateness: %" PRId64 "ms }", c->gap, c->al);
         break;
-    default:
+    case WIN_GLOBAL:
         snprintf(win, sizeof(win), "{ type: global, trigger: count %" PRId64 " }", c->count);
         break;
+    default: {
+        char emit[64] = "on_update", ttl[200] = "";
+        if (c->every)
+            snprintf(emit, sizeof(emit), "every %" PRId64 "ms", c->every);
+        if (c->ttl)
+            snprintf(ttl, sizeof(ttl), ", ttl: %" PRId64 "ms, update: %s, visibility: %s",
+                     c->ttl, c->read_and_write ? "on_read_and_write" : "on_create_and_write",
+                     c->return_expired ? "return_expired_if_not_cleaned_up"
+                                       : "never_return_expired");
+        snprintf(win, sizeof(win), "{ emit: %s%s }", emit, ttl);
+        break;
+    }
     }
     snprintf(buf, sizeof(buf),
              "job: diff\n"
@@ -96,7 +112,7 @@ static char *job_text(const struct cfg *c)
              "  o:\n"
              "    from: s\n"
              "    key_by: %s\n"
-             "    window: %s\n"
+             "    %s: %s\n"
              "    aggregates:\n"
              "      c: count()\n"
              "      ca: count() where kind == \"a\"\n"
@@ -115,7 +131,8 @@ static char *job_text(const struct cfg *c)
              "    to: out\n"
              "sinks:\n"
              "  out: { type: stdout }\n",
-             c->ooo, c->two_keys ? "[k, kind]" : "k", win);
+             c->ooo, c->two_keys ? "[k, kind]" : "k",
+             c->type == WIN_REDUCE ? "reduce" : "window", win);
     return buf;
 }
 
@@ -224,19 +241,41 @@ static int record_line(const struct rec *r, char *line, size_t size)
                     r->flag ? "true" : "false", r->t);
 }
 
+/* The processing-time clock of reduce streams: a test sets it. */
+static int64_t fake_now;
+
+static int64_t fake_clock(void *ud)
+{
+    (void)ud;
+    return fake_now;
+}
+
+static const struct engine_opts clock_opts = { fake_clock, NULL, 0 };
+
+/* Record i of a reduce stream: a tick first when the stream has one. */
+static void feed_one(struct engine *e, const struct cfg *c, const struct rec *r, size_t i,
+                     struct run *run)
+{
+    char line[256];
+    int len = record_line(r, line, sizeof(line));
+    run->at = i;
+    if (c->type == WIN_REDUCE && r->tick >= 0) {
+        fake_now = r->tick;
+        engine_tick(e);
+    }
+    fake_now = r->pt;
+    ck_assert_int_eq(engine_feed(e, 0, 0, (int64_t)i, line, (size_t)len, 0), 0);
+}
+
 static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, struct run *run)
 {
     struct job *job = load_job(c);
     struct engine *e;
     struct engine_output out = { run, eng_result, NULL, NULL };
-    ck_assert_int_eq(engine_new(job, NULL, &out, &e), 0);
+    ck_assert_int_eq(engine_new(job, c->type == WIN_REDUCE ? &clock_opts : NULL, &out, &e), 0);
     ck_assert_int_eq(engine_partition_add(e, 0, 0), 0);
-    for (size_t i = 0; i < n; i++) {
-        char line[256];
-        int len = record_line(&recs[i], line, sizeof(line));
-        run->at = i;
-        ck_assert_int_eq(engine_feed(e, 0, 0, (int64_t)i, line, (size_t)len, 0), 0);
-    }
+    for (size_t i = 0; i < n; i++)
+        feed_one(e, c, &recs[i], i, run);
     run->at = n;
     engine_finish(e);
     struct engine_stats st;
@@ -246,7 +285,7 @@ static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, st
     ck_assert_uint_eq(results, run->out.n);
     ck_assert_uint_eq(st.records_late, run->late);
     ck_assert_uint_eq(st.records_invalid, 0);
-    if (c->type != WIN_GLOBAL)
+    if (c->type != WIN_GLOBAL && c->type != WIN_REDUCE)
         ck_assert_uint_eq(st.state_keys, 0);    /* every window fired and was freed */
     engine_free(e);
     job_free(job);
@@ -260,7 +299,9 @@ static void run_reference(const struct cfg *c, const struct rec *recs, size_t n,
     for (size_t i = 0; i < n; i++) {
         char line[256];
         int len = record_line(&recs[i], line, sizeof(line));
-        ck_assert_int_eq(ref_feed(ref, 0, line, (size_t)len), 0);
+        if (c->type == WIN_REDUCE && recs[i].tick >= 0)
+            ref_tick(ref, recs[i].tick, i);
+        ck_assert_int_eq(ref_feed_at(ref, 0, line, (size_t)len, recs[i].pt), 0);
     }
     ref_finish(ref);
     run->late = ref_late(ref, 0);
@@ -277,8 +318,19 @@ static size_t make_stream(const struct cfg *c, struct rec *recs)
     int64_t clock = rr(-5000, 5000) * 1000 + rr(0, 999);   /* around the epoch, both signs */
     int64_t step = rr(1, 400), late_span = c->ooo + rr(0, 3000);
     int late_pct = (int)rr(0, 25);
+    /* reduce: a processing-time clock that may stand still, and ticks
+     * between records, around its TTL and emission periods */
+    int64_t now = 1700000000000LL + rr(0, 99999), pstep = rr(0, 3) == 0 ? 0 : rr(1, 900);
+    int tick_pct = (int)rr(0, 40);
     for (size_t i = 0; i < n; i++) {
         struct rec *r = &recs[i];
+        r->tick = -1;
+        if (rr(0, 99) < tick_pct) {
+            now += rr(0, pstep * 2);
+            r->tick = now;
+        }
+        now += rr(0, 3) == 0 ? 0 : rr(0, pstep);
+        r->pt = now;
         clock += rr(0, step);
         r->ki = (int)rr(0, nkeys - 1);
         r->kind = (int)rr(0, 2);
@@ -313,9 +365,16 @@ static void random_cfg(struct cfg *c, int type)
     case WIN_SESSION:
         c->gap = rr(1, 30) * 100 + rr(0, 1) * rr(1, 99);
         break;
-    default:
+    case WIN_GLOBAL:
         c->count = rr(1, 7);
         c->al = 0;
+        break;
+    default:
+        c->al = 0;
+        c->every = rr(0, 1) ? 0 : rr(1, 30) * 100;
+        c->ttl = rr(0, 3) == 0 ? 0 : rr(1, 40) * 100 + rr(0, 1) * rr(1, 99);
+        c->read_and_write = (int)rr(0, 1);
+        c->return_expired = (int)rr(0, 1);
         break;
     }
 }
@@ -340,9 +399,11 @@ static void diff_streams(int type, uint64_t seed)
             const char *b = i < ref.out.n ? ref.out.v[i] : "(none)";
             ck_assert_msg(strcmp(a, b) == 0,
                           "stream %d (type %d size %" PRId64 " slide %" PRId64 " gap %" PRId64
-                          " al %" PRId64 " ooo %" PRId64 " count %" PRId64 " keys2 %d), "
+                          " al %" PRId64 " ooo %" PRId64 " count %" PRId64 " keys2 %d every %"
+                          PRId64 " ttl %" PRId64 " rw %d ret %d), "
                           "result %zu of %zu/%zu:\n  engine    %s\n  reference %s",
                           s, type, c.size, c.slide, c.gap, c.al, c.ooo, c.count, c.two_keys,
+                          c.every, c.ttl, c.read_and_write, c.return_expired,
                           i, eng.out.n, ref.out.n, a, b);
         }
         ck_assert_uint_eq(eng.late, ref.late);
@@ -362,11 +423,10 @@ static void engine_run_split(const struct cfg *c, const struct rec *recs, size_t
     char path[] = "/tmp/sluice-test-ckpt-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(engine_new(job, NULL, &out, &e), 0);
+    const struct engine_opts *opts = c->type == WIN_REDUCE ? &clock_opts : NULL;
+    ck_assert_int_eq(engine_new(job, opts, &out, &e), 0);
     engine_partition_add(e, 0, 0);
     for (size_t i = 0; i < n; i++) {
-        char line[256];
-        int len = record_line(&recs[i], line, sizeof(line));
         if (i == k) {
             /* checkpoint, throw the engine away, restore into a new one */
             struct ckpt_writer w;
@@ -381,13 +441,12 @@ static void engine_run_split(const struct cfg *c, const struct rec *recs, size_t
             struct ckpt_info info;
             char err[256];
             ck_assert_msg(ckpt_open(path, &r, &info, err, sizeof(err)) == 0, "%s", err);
-            ck_assert_int_eq(engine_new(job, NULL, &out, &e), 0);
+            ck_assert_int_eq(engine_new(job, opts, &out, &e), 0);
             ck_assert_msg(engine_restore(e, r, 0, NULL, err, sizeof(err)) == 0, "%s", err);
             engine_partition_add(e, 0, 0);
             ckpt_close(r);
         }
-        run->at = i;
-        ck_assert_int_eq(engine_feed(e, 0, 0, (int64_t)i, line, (size_t)len, 0), 0);
+        feed_one(e, c, &recs[i], i, run);
     }
     if (k >= n)
         close(fd);
@@ -432,6 +491,13 @@ START_TEST(restore_anywhere_changes_nothing)
     restore_streams(WIN_SLIDING, 606, 250);
     restore_streams(WIN_SESSION, 707, 250);
     restore_streams(WIN_GLOBAL, 808, 250);
+    restore_streams(WIN_REDUCE, 909, 250);
+}
+END_TEST
+
+START_TEST(reduce_matches_reference)
+{
+    diff_streams(WIN_REDUCE, 1010);
 }
 END_TEST
 
@@ -468,6 +534,7 @@ Suite *diff_suite(void)
     tcase_add_test(tc, sliding_matches_reference);
     tcase_add_test(tc, session_matches_reference);
     tcase_add_test(tc, global_matches_reference);
+    tcase_add_test(tc, reduce_matches_reference);
     tcase_add_test(tc, restore_anywhere_changes_nothing);
     suite_add_tcase(s, tc);
     return s;
