@@ -1,0 +1,39 @@
+# docs/examples: every example job validates and, over its input file,
+# writes exactly its .expected.jsonl; cumulative spend also runs through
+# the embedded broker into Redis.
+. "$(dirname "$0")/lib.sh"
+set -e
+
+n=0
+for job in docs/examples/*.yaml; do
+    name=$(basename "$job" .yaml)
+    expected=docs/examples/$name.expected.jsonl
+    [ -f "$expected" ] || fail "$job has no $expected"
+    run "$SLUICE" validate -c "$job"
+    expect_rc 0
+    SLUICE_STATE_DIR="$T/state-$name" run "$SLUICE" run -c "$job" --bounded
+    expect_rc 0
+    cmp -s "$T/out" "$expected" || fail "$name: output differs from $expected:
+$(diff "$expected" "$T/out")"
+    n=$((n + 1))
+done
+[ "$n" -ge 2 ] || fail "only $n examples"
+
+# cumulative spend: Kafka in, Redis out
+start_redis
+start_broker --topic payments --partitions 1
+kcat -P -b "$BROKER" -t payments < docs/examples/payments.jsonl
+sed -e "s|^    type: file|    type: kafka\n    brokers: $BROKER\n    topic: payments\n    group: spend|" \
+    -e '/^    path: /d' \
+    -e "s|^  out: { type: stdout }|  out: { type: redis, url: \"$REDIS_URL\", key: \"spend:{user_id}\", ttl: 1d }|" \
+    docs/examples/cumulative-spend.yaml > "$T/kafka.yaml"
+SLUICE_STATE_DIR="$T/state-kafka" run "$SLUICE" run -c "$T/kafka.yaml" --bounded
+expect_rc 0
+redis_dump > "$T/redis.txt"
+printf 'spend:user1\tlargest_payment=110000\tlast_payment=110000\tpayments=3\ttotal_spend=122000\tuser_id=user1\n' > "$T/want.txt"
+printf 'spend:user2\tlargest_payment=120000\tlast_payment=120000\tpayments=4\ttotal_spend=133000\tuser_id=user2\n' >> "$T/want.txt"
+cmp -s "$T/redis.txt" "$T/want.txt" || fail "Redis holds:
+$(cat "$T/redis.txt")"
+ttl=$(redis-cli -p "$REDIS_PORT" TTL spend:user1)
+[ "$ttl" -gt 86000 ] && [ "$ttl" -le 86400 ] || fail "spend:user1 TTL $ttl"
+echo "$n examples match; Kafka -> Redis: $(wc -l < "$T/redis.txt") keys"
