@@ -27,12 +27,13 @@
 #define EXPR_MAX_OPS 256
 
 enum tok_kind { T_END, T_IDENT, T_STRING, T_NUMBER, T_LPAREN, T_RPAREN,
-                T_COMMA, T_OP, T_BAD };
+                T_COMMA, T_OP, T_ARITH, T_BAD };
 
 struct tok {
     enum tok_kind kind;
     size_t off, len;            /* span in the source */
     enum cmp_op op;             /* T_OP */
+    char arith;                 /* T_ARITH: '+', '-' or '*' */
 };
 
 struct parser {
@@ -46,6 +47,7 @@ struct parser {
     int failed;
     int depth;
     int nops;                   /* operator nodes built so far */
+    int two;                    /* fields are current.<f> / previous.<f> */
 };
 
 const char *value_type_name(enum value_type t)
@@ -96,10 +98,15 @@ static int is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+static int is_keyword(const struct parser *p);
+
 static void next(struct parser *p)
 {
     const char *s = p->src;
     size_t i = p->pos;
+    /* after an operand, '+' and '-' are operators, not signs of a number */
+    int after_operand = p->t.kind == T_NUMBER || p->t.kind == T_STRING ||
+                        p->t.kind == T_RPAREN || (p->t.kind == T_IDENT && !is_keyword(p));
 
     while (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
         i++;
@@ -108,9 +115,16 @@ static void next(struct parser *p)
     if (s[i] == '\0') {
         p->t.kind = T_END;
     } else if (is_ident_start(s[i])) {
-        while (is_ident_start(s[i]) || is_digit(s[i]))
+        while (is_ident_start(s[i]) || is_digit(s[i]) ||
+               (s[i] == '.' && is_ident_start(s[i + 1])))
             i++;
         p->t.kind = T_IDENT;
+    } else if ((s[i] == '+' || s[i] == '-') && after_operand) {
+        p->t.kind = T_ARITH;
+        p->t.arith = s[i++];
+    } else if (s[i] == '*') {
+        p->t.kind = T_ARITH;
+        p->t.arith = s[i++];
     } else if (is_digit(s[i]) || ((s[i] == '-' || s[i] == '+' || s[i] == '.') &&
                                   (is_digit(s[i + 1]) || (s[i + 1] == '.' && is_digit(s[i + 2]))))) {
         if (s[i] == '-' || s[i] == '+')
@@ -354,15 +368,30 @@ static struct expr *parse_prim(struct parser *p)
         return e;
     }
     if (p->t.kind == T_IDENT && !is_keyword(p)) {
-        int f = lookup_field(p, p->t.off, p->t.len);
+        size_t off = p->t.off, len = p->t.len;
+        int side = 0;
+        if (p->two) {
+            if (len > 8 && memcmp(p->src + off, "current.", 8) == 0) {
+                off += 8, len -= 8;
+            } else if (len > 9 && memcmp(p->src + off, "previous.", 9) == 0) {
+                off += 9, len -= 9;
+                side = 1;
+            } else {
+                fail_at(p, p->t.off, "'%.*s': write current.<field> or previous.<field>",
+                        (int)(len > 60 ? 60 : len), p->src + off);
+                return NULL;
+            }
+        }
+        int f = lookup_field(p, off, len);
         if (f < 0) {
-            fail_at(p, p->t.off, "unknown field '%.*s' (not in the source schema)",
-                    (int)(p->t.len > 60 ? 60 : p->t.len), p->src + p->t.off);
+            fail_at(p, off, "unknown field '%.*s' (not in the source schema)",
+                    (int)(len > 60 ? 60 : len), p->src + off);
             return NULL;
         }
         struct expr *e = node(p, EX_FIELD, p->t.off);
         if (e == NULL)
             return NULL;
+        e->side = side;
         e->u.field = f;
         e->type = p->schema[f].type;
         next(p);
@@ -390,7 +419,8 @@ static const char *operand_desc(const struct parser *p, const struct expr *e,
                                 char *buf, size_t size)
 {
     if (e->kind == EX_FIELD)
-        snprintf(buf, size, "%s field '%s'", value_type_name(e->type),
+        snprintf(buf, size, "%s field '%s%s'", value_type_name(e->type),
+                 !p->two ? "" : e->side ? "previous." : "current.",
                  p->schema[e->u.field].name);
     else if (e->kind == EX_STR || e->kind == EX_INT || e->kind == EX_DOUBLE ||
              e->kind == EX_BOOL)
@@ -405,10 +435,40 @@ static const char *const op_text[] = {
     [CMP_LE] = "<=", [CMP_GT] = ">", [CMP_GE] = ">=",
 };
 
+/* term := prim ("*" prim)*; sum := term (("+" | "-") term)* */
+static struct expr *parse_arith(struct parser *p, int sum)
+{
+    char b1[96], b2[96];
+    struct expr *l = sum ? parse_arith(p, 0) : parse_prim(p);
+    while (l != NULL && !p->failed && p->t.kind == T_ARITH &&
+           (p->t.arith == '*') != sum) {
+        char op = p->t.arith;
+        size_t off = p->t.off;
+        next(p);
+        struct expr *r = sum ? parse_arith(p, 0) : parse_prim(p);
+        if (r == NULL)
+            return NULL;
+        if (!numeric(l->type) || !numeric(r->type)) {
+            fail_at(p, off, "'%c' needs numbers, got %s and %s", op,
+                    operand_desc(p, l, b1, sizeof(b1)), operand_desc(p, r, b2, sizeof(b2)));
+            return NULL;
+        }
+        struct expr *e = node(p, EX_ARITH, off);
+        if (e == NULL)
+            return NULL;
+        e->type = l->type == VT_INT && r->type == VT_INT ? VT_INT : VT_DOUBLE;
+        e->u.arith.op = op;
+        e->u.arith.l = l;
+        e->u.arith.r = r;
+        l = e;
+    }
+    return p->failed ? NULL : l;
+}
+
 static struct expr *parse_cmp(struct parser *p)
 {
     char b1[96], b2[96];
-    struct expr *l = parse_prim(p);
+    struct expr *l = parse_arith(p, 1);
     if (l == NULL || p->failed)
         return NULL;
 
@@ -416,7 +476,7 @@ static struct expr *parse_cmp(struct parser *p)
         enum cmp_op op = p->t.op;
         size_t off = p->t.off;
         next(p);
-        struct expr *r = parse_prim(p);
+        struct expr *r = parse_arith(p, 1);
         if (r == NULL)
             return NULL;
         if (!comparable(l->type, r->type)) {
@@ -629,6 +689,23 @@ int expr_parse(struct arena *a, const char *src, const struct schema_field *sche
     return p.failed || *out == NULL ? -EINVAL : 0;
 }
 
+int expr_parse2(struct arena *a, const char *src, const struct schema_field *schema,
+                size_t nschema, struct expr **out, struct expr_error *err)
+{
+    struct parser p;
+    char b[96];
+    parser_init(&p, a, src, schema, nschema, err);
+    p.two = 1;
+    *out = NULL;
+    if (!p.failed && p.t.kind == T_END)
+        fail_at(&p, p.t.off, "expected an expression, found end of expression");
+    else if (!p.failed)
+        *out = parse_or(&p);
+    if (*out != NULL && !p.failed && p.t.kind != T_END)
+        fail_at(&p, p.t.off, "unexpected %s after the expression", tok_desc(&p, b, sizeof(b)));
+    return p.failed || *out == NULL ? -EINVAL : 0;
+}
+
 int agg_parse(struct arena *a, const char *src, const struct schema_field *schema,
               size_t nschema, struct agg_spec *out, struct expr_error *err)
 {
@@ -715,6 +792,7 @@ int agg_parse(struct arena *a, const char *src, const struct schema_field *schem
 struct writer {
     char *buf;
     size_t size, len;
+    int two;                    /* fields as current.<f> / previous.<f> */
 };
 
 static void w_put(struct writer *w, const char *s, size_t n)
@@ -782,8 +860,19 @@ static void w_expr(struct writer *w, const struct expr *e,
 {
     switch (e->kind) {
     case EX_FIELD:
+        if (w->two)
+            w_str(w, e->side ? "previous." : "current.");
         w_str(w, schema[e->u.field].name);
         break;
+    case EX_ARITH: {
+        char op[4] = { ' ', e->u.arith.op, ' ', '\0' };
+        w_str(w, "(");
+        w_expr(w, e->u.arith.l, schema);
+        w_str(w, op);
+        w_expr(w, e->u.arith.r, schema);
+        w_str(w, ")");
+        break;
+    }
     case EX_STR: case EX_INT: case EX_DOUBLE: case EX_BOOL:
         w_literal(w, e);
         break;
@@ -822,7 +911,17 @@ static void w_expr(struct writer *w, const struct expr *e,
 size_t expr_format(const struct expr *e, const struct schema_field *schema,
                    char *buf, size_t size)
 {
-    struct writer w = { buf, size, 0 };
+    struct writer w = { buf, size, 0, 0 };
+    if (size > 0)
+        buf[0] = '\0';
+    w_expr(&w, e, schema);
+    return w.len;
+}
+
+size_t expr_format2(const struct expr *e, const struct schema_field *schema,
+                    char *buf, size_t size)
+{
+    struct writer w = { buf, size, 0, 1 };
     if (size > 0)
         buf[0] = '\0';
     w_expr(&w, e, schema);
@@ -832,7 +931,7 @@ size_t expr_format(const struct expr *e, const struct schema_field *schema,
 size_t agg_format(const struct agg_spec *s, const struct schema_field *schema,
                   char *buf, size_t size)
 {
-    struct writer w = { buf, size, 0 };
+    struct writer w = { buf, size, 0, 0 };
     if (size > 0)
         buf[0] = '\0';
     w_str(&w, agg_names[s->fn]);

@@ -10,11 +10,17 @@
  *     expr  := and ("or" and)*
  *     and   := not ("and" not)*
  *     not   := "not" not | cmp
- *     cmp   := prim [ ("==" | "!=" | "<" | "<=" | ">" | ">=") prim
- *                   | ["not"] "in" "(" lit ("," lit)* ")" ]
+ *     cmp   := sum [ ("==" | "!=" | "<" | "<=" | ">" | ">=") sum
+ *                  | ["not"] "in" "(" lit ("," lit)* ")" ]
+ *     sum   := term (("+" | "-") term)*
+ *     term  := prim ("*" prim)*
  *     prim  := field | lit | "(" expr ")"
  *     lit   := "string" | 'string' | number | true | false
  * Strings take the escapes \" \' \\ \n \t.  Nodes live in the caller's arena.
+ * Arithmetic takes numbers: int with int is int, anything with a double is
+ * double; results saturate (int64 bounds, +-DBL_MAX).  A detect operator's
+ * expressions name fields as current.<field> and previous.<field>
+ * (expr_parse2); elsewhere a field is its bare name.
  */
 #ifndef SLUICE_EXPR_H
 #define SLUICE_EXPR_H
@@ -35,7 +41,7 @@ struct schema_field {
 
 enum expr_kind {
     EX_FIELD, EX_STR, EX_INT, EX_DOUBLE, EX_BOOL,
-    EX_CMP, EX_AND, EX_OR, EX_NOT, EX_IN
+    EX_CMP, EX_AND, EX_OR, EX_NOT, EX_IN, EX_ARITH
 };
 
 enum cmp_op { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
@@ -44,6 +50,7 @@ struct expr {
     enum expr_kind kind;
     enum value_type type;       /* result type */
     size_t off;                 /* byte offset in the source text */
+    int side;                   /* EX_FIELD: 0 the record, 1 previous.<field> */
     union {
         int field;              /* EX_FIELD: index into the schema */
         struct { const char *s; size_t len; } str;  /* EX_STR */
@@ -54,6 +61,7 @@ struct expr {
         struct { struct expr *l, *r; } bin;         /* EX_AND, EX_OR */
         struct expr *not;                           /* EX_NOT */
         struct { struct expr *l; struct expr **set; size_t n; int negate; } in;
+        struct { char op; struct expr *l, *r; } arith;  /* EX_ARITH: + - * */
     } u;
 };
 
@@ -83,10 +91,19 @@ int agg_parse(struct arena *a, const char *src, const struct schema_field *schem
 int expr_parse(struct arena *a, const char *src, const struct schema_field *schema,
                size_t nschema, struct expr **out, struct expr_error *err);
 
+/* Any expression (a value, not only a condition) over two records: fields
+ * are written current.<field> or previous.<field>. */
+int expr_parse2(struct arena *a, const char *src, const struct schema_field *schema,
+                size_t nschema, struct expr **out, struct expr_error *err);
+
 /* Writes the expression fully parenthesised into buf (truncating);
  * returns the length it would have had, like snprintf. */
 size_t expr_format(const struct expr *e, const struct schema_field *schema,
                    char *buf, size_t size);
+
+/* The same for expr_parse2's expressions (current. and previous. fields). */
+size_t expr_format2(const struct expr *e, const struct schema_field *schema,
+                    char *buf, size_t size);
 
 /* Writes "fn(arg) where <expr>" with the canonical expression form. */
 size_t agg_format(const struct agg_spec *s, const struct schema_field *schema,

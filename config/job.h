@@ -64,8 +64,10 @@ struct job_source {
 };
 
 /* WIN_REDUCE is the `reduce:` operator: no window, one running aggregate
- * per key over every record, kept under an optional state TTL. */
-enum window_type { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL, WIN_REDUCE };
+ * per key over every record, kept under an optional state TTL.  WIN_DETECT
+ * is `detect:`: each record is compared with the key's previous one. */
+enum window_type { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL, WIN_REDUCE,
+                   WIN_DETECT };
 enum time_char { TIME_EVENT, TIME_PROCESSING };
 /* State TTL, as Flink's StateTtlConfig: what refreshes a key's clock, and
  * whether state past its TTL but not yet freed may still be read. */
@@ -79,18 +81,28 @@ struct job_window {
     int64_t trigger_count;              /* global windows */
     int64_t allowed_lateness_ms;        /* 0 unless set */
     int late_sink;                      /* index into sinks, or -1 = drop */
-    /* reduce */
-    int64_t emit_every_ms;              /* 0: emit on every update */
+    /* reduce and detect */
+    int64_t emit_every_ms;              /* reduce; 0: emit on every update */
+    struct expr *when;                  /* detect: over current and previous */
+    const char *when_text;
     int64_t ttl_ms;                     /* 0: state never expires */
     enum ttl_update ttl_update;
     enum ttl_visibility ttl_visibility;
 };
+
+/* Tumbling, sliding and session windows have bounds ({window_start},
+ * {window_end}); a global window, a reduce and a detect do not. */
+static inline int window_has_bounds(const struct job_window *w)
+{
+    return w->type == WIN_TUMBLING || w->type == WIN_SLIDING || w->type == WIN_SESSION;
+}
 
 struct job_aggregate {
     const char *name;
     const char *text;                   /* as written */
     struct job_pos pos;
     struct agg_spec spec;
+    struct expr *value;                 /* detect's fields: an expression, no spec */
 };
 
 struct job_operator {

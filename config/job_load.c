@@ -954,7 +954,7 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
 const char *window_type_name(enum window_type t)
 {
     static const char *const names[] = { "tumbling", "sliding", "session", "global",
-                                         "reduce" };
+                                         "reduce", "detect" };
     return names[t];
 }
 
@@ -1137,7 +1137,8 @@ static void load_window(struct loader *L, struct job_operator *op,
         return;
     }
     case WIN_REDUCE:
-        return;                             /* load_reduce's */
+    case WIN_DETECT:
+        return;                             /* load_reduce's, load_detect's */
     }
 
     int tc = get_enum(L, wn, "time", times, TIME_EVENT, 0, what);
@@ -1164,13 +1165,29 @@ static void load_window(struct loader *L, struct job_operator *op,
     }
 }
 
+/* ttl, update and visibility of a reduce or detect */
+static void load_ttl(struct loader *L, struct job_window *w, yaml_node_t *n, const char *what)
+{
+    static const char *const updates[] = { "on_create_and_write", "on_read_and_write", NULL };
+    static const char *const visibilities[] = { "never_return_expired",
+                                                "return_expired_if_not_cleaned_up", NULL };
+    w->ttl_ms = get_duration(L, n, "ttl", 0, 0, DUR_POSITIVE, what);
+    int u = get_enum(L, n, "update", updates, TTL_ON_CREATE_AND_WRITE, 0, what);
+    int v = get_enum(L, n, "visibility", visibilities, TTL_NEVER_RETURN_EXPIRED, 0, what);
+    w->ttl_update = u < 0 ? TTL_ON_CREATE_AND_WRITE : (enum ttl_update)u;
+    w->ttl_visibility = v < 0 ? TTL_NEVER_RETURN_EXPIRED : (enum ttl_visibility)v;
+    if (map_get(L, n, "ttl") == NULL)
+        for (int i = 0; i < 2; i++) {
+            const char *k = i ? "visibility" : "update";
+            if (map_get(L, n, k) != NULL)
+                err_at(L, map_key_node(L, n, k), "%s: '%s' needs a 'ttl'", what, k);
+        }
+}
+
 /* reduce: { emit: on_update | every D, ttl: D, update: ..., visibility: ... } */
 static void load_reduce(struct loader *L, struct job_operator *op, yaml_node_t *rn)
 {
     static const char *const keys[] = { "emit", "ttl", "update", "visibility", NULL };
-    static const char *const updates[] = { "on_create_and_write", "on_read_and_write", NULL };
-    static const char *const visibilities[] = { "never_return_expired",
-                                                "return_expired_if_not_cleaned_up", NULL };
     struct job_window *w = &op->window;
     char what[200];
     snprintf(what, sizeof(what), "reduce of operator '%s'", op->name);
@@ -1192,29 +1209,64 @@ static void load_reduce(struct loader *L, struct job_operator *op, yaml_node_t *
         else
             w->emit_every_ms = ms;
     }
-    w->ttl_ms = get_duration(L, rn, "ttl", 0, 0, DUR_POSITIVE, what);
-    int u = get_enum(L, rn, "update", updates, TTL_ON_CREATE_AND_WRITE, 0, what);
-    int v = get_enum(L, rn, "visibility", visibilities, TTL_NEVER_RETURN_EXPIRED, 0, what);
-    w->ttl_update = u < 0 ? TTL_ON_CREATE_AND_WRITE : (enum ttl_update)u;
-    w->ttl_visibility = v < 0 ? TTL_NEVER_RETURN_EXPIRED : (enum ttl_visibility)v;
-    if (map_get(L, rn, "ttl") == NULL)
-        for (int i = 0; i < 2; i++) {
-            const char *k = i ? "visibility" : "update";
-            if (map_get(L, rn, k) != NULL)
-                err_at(L, map_key_node(L, rn, k), "%s: '%s' needs a 'ttl'", what, k);
-        }
+    load_ttl(L, w, rn, what);
 }
 
+/* detect: { when: <expr over current/previous>, ttl, update, visibility } */
+static void load_detect(struct loader *L, struct job_operator *op,
+                        const struct job_source *src, yaml_node_t *dn)
+{
+    static const char *const keys[] = { "when", "ttl", "update", "visibility", NULL };
+    struct job_window *w = &op->window;
+    char what[200];
+    snprintf(what, sizeof(what), "detect of operator '%s'", op->name);
+    w->type = WIN_DETECT;
+    w->time = TIME_PROCESSING;
+    if (check_map(L, dn, what, keys) < 0)
+        return;
+    load_ttl(L, w, dn, what);
+    yaml_node_t *wn = map_get(L, dn, "when");
+    if (wn == NULL) {
+        err_at(L, dn, "%s: missing required key 'when' (a condition over current.<field> "
+               "and previous.<field>)", what);
+        return;
+    }
+    const char *text = scalar(L, wn, "'when'");
+    if (text == NULL || src == NULL || src->nfields == 0)
+        return;
+    struct expr_error ee;
+    w->when_text = arena_strdup(L->a, text);
+    if (w->when_text == NULL)
+        return;
+    if (expr_parse2(L->a, w->when_text, src->fields, src->nfields, &w->when, &ee) < 0) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "when: %s", ee.msg);
+        err_in_scalar(L, wn, ee.off, msg);
+    } else if (w->when->type != VT_BOOL) {
+        err_at(L, wn, "when: a condition must be true/false, got %s",
+               value_type_name(w->when->type));
+        w->when = NULL;
+    }
+}
+
+/* aggregates: name -> "fn(arg) where ..."; or, for a detect (`fields`),
+ * name -> an expression over current.<field> and previous.<field> */
 static void load_aggregates(struct loader *L, struct job_operator *op,
                             const struct job_source *src, yaml_node_t *m, const char *what)
 {
+    int detect = op->window.type == WIN_DETECT;
+    const char *key = detect ? "fields" : "aggregates", *noun = detect ? "field" : "aggregate";
     char label[200];
-    yaml_node_t *an = map_get(L, m, "aggregates");
+    yaml_node_t *an = map_get(L, m, key);
+    if (map_get(L, m, detect ? "aggregates" : "fields") != NULL)
+        err_at(L, map_key_node(L, m, detect ? "aggregates" : "fields"), detect
+               ? "%s: a detect has 'fields' (expressions), not 'aggregates'"
+               : "%s: 'fields' belong to a detect; this operator has 'aggregates'", what);
     if (an == NULL) {
-        err_at(L, m, "%s: missing required key 'aggregates'", what);
+        err_at(L, m, "%s: missing required key '%s'", what, key);
         return;
     }
-    snprintf(label, sizeof(label), "aggregates of operator '%s'", op->name);
+    snprintf(label, sizeof(label), "%s of operator '%s'", key, op->name);
     if (check_map(L, an, label, NULL) < 0)
         return;
     size_t cap = (size_t)(an->data.mapping.pairs.top - an->data.mapping.pairs.start);
@@ -1233,8 +1285,8 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         const char *name = (const char *)k->data.scalar.value;
         int bad = 0;
         if (!valid_ident(name)) {
-            err_at(L, k, "bad aggregate name '%.64s': use letters, digits and '_', "
-                   "not starting with a digit", name);
+            err_at(L, k, "bad %s name '%.64s': use letters, digits and '_', "
+                   "not starting with a digit", noun, name);
             bad = 1;
         } else if (strcmp(name, "window_start") == 0 || strcmp(name, "window_end") == 0) {
             err_at(L, k, "'%s' is reserved for the window bound", name);
@@ -1242,8 +1294,8 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         } else if (src != NULL) {
             for (size_t i = 0; i < op->nkeys; i++)
                 if (strcmp(src->fields[op->key_fields[i]].name, name) == 0) {
-                    err_at(L, k, "aggregate '%s' has the name of a key field; sinks "
-                           "write both into one record", name);
+                    err_at(L, k, "%s '%s' has the name of a key field; sinks "
+                           "write both into one record", noun, name);
                     bad = 1;
                 }
         }
@@ -1251,7 +1303,7 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
             if (strcmp(op->aggs[i].name, name) == 0)
                 bad = 1;    /* duplicate: reported by check_map */
         char al[160];
-        snprintf(al, sizeof(al), "aggregate '%.64s'", name);
+        snprintf(al, sizeof(al), "%s '%.64s'", noun, name);
         const char *text = scalar(L, v, al);
         if (text == NULL || bad || src == NULL)
             continue;
@@ -1260,9 +1312,15 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         agg->text = arena_strdup(L->a, text);
         if (agg->text == NULL)
             continue;
-        if (agg_parse(L->a, agg->text, src->fields, src->nfields, &agg->spec, &ee) < 0) {
+        memset(&agg->spec, 0, sizeof(agg->spec));
+        agg->value = NULL;
+        agg->spec.arg = -1;
+        if (detect ? expr_parse2(L->a, agg->text, src->fields, src->nfields, &agg->value,
+                                 &ee) < 0
+                   : agg_parse(L->a, agg->text, src->fields, src->nfields, &agg->spec,
+                               &ee) < 0) {
             char msg[400];
-            snprintf(msg, sizeof(msg), "aggregate '%s': %s", name, ee.msg);
+            snprintf(msg, sizeof(msg), "%s '%s': %s", noun, name, ee.msg);
             err_in_scalar(L, v, ee.off, msg);
             continue;
         }
@@ -1322,8 +1380,8 @@ static void load_to(struct loader *L, struct job_operator *op, yaml_node_t *m,
 
 static void load_operator(struct loader *L, struct job_operator *op, const struct entry *e)
 {
-    static const char *const keys[] = { "from", "key_by", "window", "reduce",
-                                        "aggregates", "to", NULL };
+    static const char *const keys[] = { "from", "key_by", "window", "reduce", "detect",
+                                        "aggregates", "fields", "to", NULL };
     char what[200];
     yaml_node_t *m = e->value;
 
@@ -1349,12 +1407,15 @@ static void load_operator(struct loader *L, struct job_operator *op, const struc
         }
     }
     load_key_by(L, op, src, m, what);
-    yaml_node_t *rn = map_get(L, m, "reduce");
-    if (rn != NULL && map_get(L, m, "window") != NULL)
-        err_at(L, map_key_node(L, m, "reduce"), "%s: has both 'window' and 'reduce'; "
-               "an operator is one or the other", what);
+    yaml_node_t *rn = map_get(L, m, "reduce"), *dn = map_get(L, m, "detect");
+    int kinds = (rn != NULL) + (dn != NULL) + (map_get(L, m, "window") != NULL);
+    if (kinds > 1)
+        err_at(L, map_key_node(L, m, rn ? "reduce" : "detect"), "%s: has more than one of "
+               "'window', 'reduce' and 'detect'; an operator is one of them", what);
     else if (rn != NULL)
         load_reduce(L, op, rn);
+    else if (dn != NULL)
+        load_detect(L, op, src, dn);
     else
         load_window(L, op, src, m, what);
     load_aggregates(L, op, src, m, what);
@@ -1452,8 +1513,7 @@ static void check_templates(struct loader *L, struct entry *snk)
             if (!s->has_key)
                 continue;
             struct tpl_error te;
-            if (template_check(&s->key, keys, op->nkeys, op->window.type != WIN_GLOBAL &&
-                               op->window.type != WIN_REDUCE, &te) < 0) {
+            if (template_check(&s->key, keys, op->nkeys, window_has_bounds(&op->window), &te) < 0) {
                 yaml_node_t *kn = map_get(L, snk[op->sinks[i]].value, "key");
                 char msg[400];
                 snprintf(msg, sizeof(msg), "key of sink '%s' (fed by operator '%s'): %s",

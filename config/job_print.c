@@ -73,6 +73,18 @@ static void print_source(FILE *out, const struct job_source *s)
             "dead letter");
 }
 
+static void print_ttl(FILE *out, const struct job_window *w)
+{
+    char b[32];
+    if (w->ttl_ms == 0)
+        return;
+    duration_format(w->ttl_ms, b, sizeof(b));
+    fprintf(out, ", state ttl %s (%s, %s)", b,
+            w->ttl_update == TTL_ON_READ_AND_WRITE ? "on_read_and_write" : "on_create_and_write",
+            w->ttl_visibility == TTL_NEVER_RETURN_EXPIRED ? "never_return_expired"
+                                                          : "return_expired_if_not_cleaned_up");
+}
+
 static void print_window(FILE *out, const struct job *job, const struct job_window *w)
 {
     char a[32], b[32];
@@ -97,14 +109,12 @@ static void print_window(FILE *out, const struct job *job, const struct job_wind
         duration_format(w->emit_every_ms, a, sizeof(a));
         fprintf(out, "running aggregates, emitted %s%s", w->emit_every_ms ? "every " : "on every update",
                 w->emit_every_ms ? a : "");
-        if (w->ttl_ms) {
-            duration_format(w->ttl_ms, b, sizeof(b));
-            fprintf(out, ", state ttl %s (%s, %s)", b,
-                    w->ttl_update == TTL_ON_READ_AND_WRITE ? "on_read_and_write"
-                                                          : "on_create_and_write",
-                    w->ttl_visibility == TTL_NEVER_RETURN_EXPIRED
-                        ? "never_return_expired" : "return_expired_if_not_cleaned_up");
-        }
+        print_ttl(out, w);
+        return;
+    case WIN_DETECT:
+        fprintf(out, "emits when %s (previous = the key's last record)",
+                w->when_text ? w->when_text : "?");
+        print_ttl(out, w);
         return;
     }
     fprintf(out, ", %s time", w->time == TIME_EVENT ? "event" : "processing");
@@ -124,11 +134,15 @@ static void print_operator(FILE *out, const struct job *job, const struct job_op
     for (size_t i = 0; i < op->nkeys; i++)
         fprintf(out, "%s%s", i ? ", " : "", src->fields[op->key_fields[i]].name);
     fputc('\n', out);
-    fputs(op->window.type == WIN_REDUCE ? "    reduce: " : "    window: ", out);
+    fputs(op->window.type == WIN_REDUCE ? "    reduce: " :
+          op->window.type == WIN_DETECT ? "    detect: " : "    window: ", out);
     print_window(out, job, &op->window);
     fputc('\n', out);
     for (size_t i = 0; i < op->naggs; i++) {
-        agg_format(&op->aggs[i].spec, src->fields, buf, sizeof(buf));
+        if (op->aggs[i].value != NULL)
+            expr_format2(op->aggs[i].value, src->fields, buf, sizeof(buf));
+        else
+            agg_format(&op->aggs[i].spec, src->fields, buf, sizeof(buf));
         fprintf(out, "    %s = %s\n", op->aggs[i].name, buf);
     }
 }

@@ -115,8 +115,11 @@ static int op_init(struct engine *e, struct op_rt *op, int index, struct group *
     case WIN_REDUCE:
         op->w = &win_reduce_ops;
         break;
+    case WIN_DETECT:
+        op->w = &win_detect_ops;        /* fields are expressions: no accumulator */
+        break;
     }
-    if (agg_layout_build(&op->L, jop, src, where_index, g) < 0)
+    if (jop->window.type != WIN_DETECT && agg_layout_build(&op->L, jop, src, where_index, g) < 0)
         return -ENOMEM;
     op->scratch = calloc(1, op->L.size ? op->L.size : 8);
     op->vals = calloc(jop->naggs ? jop->naggs : 1, sizeof(*op->vals));
@@ -316,13 +319,19 @@ static void key_decode(struct group *g, const struct job_source *src,
 void engine_emit(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
                  const void *acc, int64_t span_ms, int refire)
 {
+    agg_result(&op->L, acc, span_ms, op->vals);
+    engine_emit_values(op, id, start, end, op->vals, op->L.no, refire);
+}
+
+void engine_emit_values(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
+                        const struct value *vals, size_t n, int refire)
+{
     struct engine *e = op->e;
     struct group *g = op->g;
     key_decode(g, &e->job->sources[g->source], st_entry(&g->t, id));
-    agg_result(&op->L, acc, span_ms, op->vals);
     struct engine_result r = {
         .op = op->index, .keys = g->keyvals, .nkeys = g->nkeys,
-        .start = start, .end = end, .vals = op->vals, .nvals = op->L.no,
+        .start = start, .end = end, .vals = vals, .nvals = n,
         .refire = refire,
     };
     op->results++;

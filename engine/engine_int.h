@@ -3,7 +3,7 @@
  *
  * engine.c builds the graph and runs the per-record path; each window type
  * lives in its own file (win_sliding.c, win_session.c, win_global.c, and
- * win_reduce.c for the window-less reduce operator) behind
+ * win_reduce.c for the window-less reduce and detect operators) behind
  * struct win_ops.  A window operator keeps one blob per key in the key
  * group's state table (entry->op[slot]), allocated from the engine's slab,
  * and its own timer queue.
@@ -49,7 +49,7 @@ struct win_ops {
 };
 
 extern const struct win_ops win_sliding_ops, win_session_ops, win_global_ops,
-    win_reduce_ops;
+    win_reduce_ops, win_detect_ops;
 
 struct op_rt {
     struct engine *e;
@@ -125,6 +125,10 @@ struct slab *engine_slab(struct engine *e);
  * is a session's (latest - earliest) event time. */
 void engine_emit(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
                  const void *acc, int64_t span_ms, int refire);
+
+/* Emits n result values of op for key id as they are (a detect's fields). */
+void engine_emit_values(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
+                        const struct value *vals, size_t n, int refire);
 
 /* Deletes key id when none of its group's operators holds anything. */
 void engine_key_maybe_delete(struct op_rt *op, uint32_t id);

@@ -3,6 +3,7 @@
  */
 #include "eval.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -46,11 +47,27 @@ int value_cmp(const struct value *a, const struct value *b)
     }
 }
 
-static void operand(const struct expr *e, const struct record *r, struct value *v)
+static int cond(const struct expr *e, const struct value *const *sv);
+
+static int64_t sat(int64_t a, int64_t b, char op)
+{
+    int64_t x;
+    int over = op == '+' ? __builtin_add_overflow(a, b, &x)
+             : op == '-' ? __builtin_sub_overflow(a, b, &x)
+                         : __builtin_mul_overflow(a, b, &x);
+    if (!over)
+        return x;
+    /* the sign the exact result has */
+    int neg = op == '*' ? (a < 0) != (b < 0) : op == '+' ? a < 0 : a < b;
+    return neg ? INT64_MIN : INT64_MAX;
+}
+
+/* The value of e; sv[0] the record's values, sv[1] the previous record's. */
+static void operand(const struct expr *e, const struct value *const *sv, struct value *v)
 {
     switch (e->kind) {
     case EX_FIELD:
-        *v = r->v[e->u.field];
+        *v = sv[e->side][e->u.field];
         break;
     case EX_STR:
         v->type = VT_STRING;
@@ -69,27 +86,45 @@ static void operand(const struct expr *e, const struct record *r, struct value *
         v->type = VT_BOOL;
         v->u.b = e->u.b;
         break;
+    case EX_ARITH: {
+        struct value a, b;
+        operand(e->u.arith.l, sv, &a);
+        operand(e->u.arith.r, sv, &b);
+        char op = e->u.arith.op;
+        if (a.type == VT_INT && b.type == VT_INT) {
+            v->type = VT_INT;
+            v->u.i = sat(a.u.i, b.u.i, op);
+        } else {
+            double x = a.type == VT_INT ? (double)a.u.i : a.u.d;
+            double y = b.type == VT_INT ? (double)b.u.i : b.u.d;
+            v->type = VT_DOUBLE;
+            double z = op == '+' ? x + y : op == '-' ? x - y : x * y;
+            /* saturates like ints: no infinity reaches a sink as JSON */
+            v->u.d = z > DBL_MAX ? DBL_MAX : z < -DBL_MAX ? -DBL_MAX : z;
+        }
+        break;
+    }
     default:
         v->type = VT_BOOL;
-        v->u.b = eval_where(e, r);
+        v->u.b = cond(e, sv);
         break;
     }
 }
 
-int eval_where(const struct expr *e, const struct record *r)
+static int cond(const struct expr *e, const struct value *const *sv)
 {
     struct value a, b;
 
     switch (e->kind) {
     case EX_AND:
-        return eval_where(e->u.bin.l, r) && eval_where(e->u.bin.r, r);
+        return cond(e->u.bin.l, sv) && cond(e->u.bin.r, sv);
     case EX_OR:
-        return eval_where(e->u.bin.l, r) || eval_where(e->u.bin.r, r);
+        return cond(e->u.bin.l, sv) || cond(e->u.bin.r, sv);
     case EX_NOT:
-        return !eval_where(e->u.not, r);
+        return !cond(e->u.not, sv);
     case EX_CMP: {
-        operand(e->u.cmp.l, r, &a);
-        operand(e->u.cmp.r, r, &b);
+        operand(e->u.cmp.l, sv, &a);
+        operand(e->u.cmp.r, sv, &b);
         if (a.type == VT_STRING && (e->u.cmp.op == CMP_EQ || e->u.cmp.op == CMP_NE)) {
             int eq = a.u.s.len == b.u.s.len &&
                      (a.u.s.len == 0 || memcmp(a.u.s.p, b.u.s.p, a.u.s.len) == 0);
@@ -107,10 +142,10 @@ int eval_where(const struct expr *e, const struct record *r)
         return 0;
     }
     case EX_IN: {
-        operand(e->u.in.l, r, &a);
+        operand(e->u.in.l, sv, &a);
         int found = 0;
         for (size_t i = 0; i < e->u.in.n && !found; i++) {
-            operand(e->u.in.set[i], r, &b);
+            operand(e->u.in.set[i], sv, &b);
             found = value_cmp(&a, &b) == 0;
         }
         return e->u.in.negate ? !found : found;
@@ -118,8 +153,21 @@ int eval_where(const struct expr *e, const struct record *r)
     case EX_BOOL:
         return e->u.b;
     case EX_FIELD:
-        return r->v[e->u.field].u.b;
+        return sv[e->side][e->u.field].u.b;
     default:
         return 0;
     }
+}
+
+int eval_where(const struct expr *e, const struct record *r)
+{
+    const struct value *sv[2] = { r->v, NULL };
+    return cond(e, sv);
+}
+
+void eval_value2(const struct expr *e, const struct value *cur, const struct value *prev,
+                 struct value *out)
+{
+    const struct value *sv[2] = { cur, prev };
+    operand(e, sv, out);
 }

@@ -45,7 +45,12 @@ uint64_t engine_op_fingerprint(const struct job *job, int index)
         const struct schema_field *f = &src->fields[op->key_fields[k]];
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s:%s,", f->name, type_names[f->type]);
     }
-    for (size_t a = 0; a < op->naggs && n < sizeof(buf); a++) {
+    /* a detect's state is the previous record: it depends on the schema,
+     * not on the condition or the fields, which may change freely */
+    for (size_t f = 0; w->type == WIN_DETECT && f < src->nfields && n < sizeof(buf); f++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";%s:%s", src->fields[f].name,
+                              type_names[src->fields[f].type]);
+    for (size_t a = 0; w->type != WIN_DETECT && a < op->naggs && n < sizeof(buf); a++) {
         const struct agg_spec *sp = &op->aggs[a].spec;
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";%s=", op->aggs[a].name);
         if (n < sizeof(buf))

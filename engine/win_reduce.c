@@ -23,19 +23,35 @@
  * Each key has at most one TTL timer (expire_check) and one emission timer
  * (emit_at) pending; a write only moves `touched`, and a TTL timer that
  * finds the key touched since re-arms itself at the new expiry.
+ *
+ * The detect operator shares the keyed state and its TTL, with the key's
+ * previous record (its decoded values, strings copied) instead of an
+ * accumulator: each record is compared with it, the `when` condition over
+ * current.<field> and previous.<field> decides whether the detect's fields
+ * are emitted, and then the record becomes the previous one.  A key's
+ * first record (or its first after its state expired unread) emits
+ * nothing.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_int.h"
+#include "eval.h"
 
 #define NONE INT64_MAX
 
-struct rd_blob {
+struct rd_blob {                    /* reduce's, and the head of detect's */
     int64_t touched;                /* processing time the TTL counts from */
     int64_t expire_check;           /* the pending TTL timer, or NONE */
     int64_t emit_at;                /* the pending emission, or NONE */
-    /* accumulator follows */
+    /* reduce: the accumulator follows */
+};
+
+struct dt_blob {
+    struct rd_blob h;
+    uint32_t size, nv;              /* the whole blob's bytes; values */
+    /* struct value v[nv], then their strings' bytes */
 };
 
 static size_t blob_size(const struct op_rt *op)
@@ -124,9 +140,9 @@ static void emit_due(struct op_rt *op, int64_t now)
     }
 }
 
-static int rd_fire_due(struct op_rt *op, int64_t now)
+/* Frees keys whose TTL ran out by now (both operators). */
+static void ttl_due(struct op_rt *op, int64_t now)
 {
-    emit_due(op, now);
     int64_t T;
     uint32_t id;
     while (tqh_pop_due(&op->tqh, now, &T, &id)) {
@@ -139,10 +155,16 @@ static int rd_fire_due(struct op_rt *op, int64_t now)
                 b->expire_check = NONE;     /* out of memory: kept, not freed */
             continue;
         }
-        blob_free(op, b);
+        op->w->release(op, b);
         *slot = NULL;
         engine_key_maybe_delete(op, id);
     }
+}
+
+static int rd_fire_due(struct op_rt *op, int64_t now)
+{
+    emit_due(op, now);
+    ttl_due(op, now);
     return 0;
 }
 
@@ -200,6 +222,193 @@ static int rd_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
         return -ENOMEM;
     return 0;
 }
+
+/* ---- detect ------------------------------------------------------------------- */
+
+static struct value *dt_values(struct dt_blob *b)
+{
+    return (struct value *)(b + 1);
+}
+
+/* A blob holding record r's values (strings copied), with head h. */
+static struct dt_blob *dt_new(struct op_rt *op, const struct value *v, uint32_t nv,
+                              const struct rd_blob *h)
+{
+    size_t size = sizeof(struct dt_blob) + nv * sizeof(struct value);
+    for (uint32_t i = 0; i < nv; i++)
+        if (v[i].type == VT_STRING)
+            size += v[i].u.s.len;
+    if (size > UINT32_MAX)
+        return NULL;
+    struct dt_blob *b = slab_alloc(engine_slab(op->e), size);
+    if (b == NULL)
+        return NULL;
+    b->h = *h;
+    b->size = (uint32_t)size;
+    b->nv = nv;
+    struct value *d = dt_values(b);
+    char *p = (char *)(d + nv);
+    for (uint32_t i = 0; i < nv; i++) {
+        d[i] = v[i];
+        if (v[i].type == VT_STRING) {
+            if (v[i].u.s.len)
+                memcpy(p, v[i].u.s.p, v[i].u.s.len);
+            d[i].u.s.p = p;
+            p += v[i].u.s.len;
+        }
+    }
+    return b;
+}
+
+static void dt_release(struct op_rt *op, void *blob)
+{
+    slab_free(engine_slab(op->e), blob, ((struct dt_blob *)blob)->size);
+}
+
+static int dt_add(struct op_rt *op, uint32_t id, const struct record *r,
+                  const unsigned char *wres, int64_t t, int64_t now)
+{
+    (void)wres;
+    (void)now;
+    const struct job_operator *jop = op->jop;
+    void **slot = op_blob(op, id);
+    struct dt_blob *old = *slot;
+    if (old != NULL && !hidden(op, &old->h, t)) {
+        const struct value *prev = dt_values(old);
+        struct value w;
+        eval_value2(jop->window.when, r->v, prev, &w);
+        if (w.u.b) {
+            for (size_t i = 0; i < jop->naggs; i++)
+                eval_value2(jop->aggs[i].value, r->v, prev, &op->vals[i]);
+            engine_emit_values(op, id, INT64_MIN, INT64_MIN, op->vals, jop->naggs, 0);
+        }
+    }
+    /* the record becomes the previous one */
+    struct rd_blob h = { t, NONE, NONE };
+    if (old != NULL)
+        h.expire_check = old->h.expire_check;
+    struct dt_blob *b = dt_new(op, r->v, (uint32_t)op->e->job->sources[jop->source].nfields, &h);
+    if (b == NULL)
+        return -ENOMEM;
+    if (old != NULL)
+        dt_release(op, old);
+    *slot = b;
+    if (jop->window.ttl_ms > 0 && b->h.expire_check == NONE && arm_ttl(op, id, &b->h) < 0)
+        return -ENOMEM;
+    return WIN_ADDED;
+}
+
+static int dt_fire_due(struct op_rt *op, int64_t now)
+{
+    ttl_due(op, now);
+    return 0;
+}
+
+static int dt_finish(struct op_rt *op)
+{
+    (void)op;                       /* nothing pending, and no time passes */
+    return 0;
+}
+
+static size_t dt_blob_bytes(const struct op_rt *op, const void *blob)
+{
+    (void)op;
+    return slab_class_size(((const struct dt_blob *)blob)->size);
+}
+
+static void dt_save(const struct op_rt *op, const void *blob, struct ckpt_writer *w)
+{
+    (void)op;
+    const struct dt_blob *b = blob;
+    ckpt_put_i64(w, b->h.touched);
+    ckpt_put_i64(w, b->h.expire_check);
+    ckpt_put_u32(w, b->nv);
+    const struct value *v = dt_values((struct dt_blob *)b);
+    for (uint32_t i = 0; i < b->nv; i++) {
+        ckpt_put_u32(w, (uint32_t)v[i].type);
+        switch ((int)v[i].type) {
+        case VT_STRING:
+            ckpt_put_u32(w, (uint32_t)v[i].u.s.len);
+            ckpt_put(w, v[i].u.s.p, v[i].u.s.len);
+            break;
+        case VT_INT:
+            ckpt_put_i64(w, v[i].u.i);
+            break;
+        case VT_DOUBLE:
+            ckpt_put(w, &v[i].u.d, 8);
+            break;
+        case VT_BOOL:
+            ckpt_put_u32(w, v[i].u.b != 0);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int dt_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
+{
+    const struct job_source *src = &op->e->job->sources[op->jop->source];
+    struct rd_blob h = { 0, NONE, NONE };
+    uint32_t nv;
+    if (ckpt_get_time(c, &h.touched) < 0 || ckpt_get_time_or(c, &h.expire_check, NONE) < 0 ||
+        ckpt_get_u32(c, &nv) < 0 || nv != src->nfields)
+        return -EINVAL;
+    struct value *v = calloc(nv ? nv : 1, sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    int bad = 0;
+    for (uint32_t i = 0; i < nv && !bad; i++) {
+        uint32_t type, x;
+        if (ckpt_get_u32(c, &type) < 0 || type != (uint32_t)src->fields[i].type) {
+            bad = 1;                    /* each value has its schema field's type */
+            break;
+        }
+        v[i].type = (enum value_type)type;
+        int rc = 0;
+        switch ((int)type) {
+        case VT_STRING:
+            rc = ckpt_get_u32(c, &x);
+            v[i].u.s.len = x;
+            v[i].u.s.p = rc < 0 ? NULL : (const char *)ckpt_get_ptr(c, x);
+            rc = rc < 0 || v[i].u.s.p == NULL ? -1 : 0;
+            break;
+        case VT_INT:
+            rc = ckpt_get_i64(c, &v[i].u.i);
+            break;
+        case VT_DOUBLE:
+            rc = ckpt_get(c, &v[i].u.d, 8);
+            break;
+        default:
+            rc = ckpt_get_u32(c, &x);
+            v[i].u.b = x != 0;
+            break;
+        }
+        bad = rc < 0;
+    }
+    if (op->jop->window.ttl_ms == 0)
+        h.expire_check = NONE;
+    struct dt_blob *b = bad ? NULL : dt_new(op, v, nv, &h);
+    free(v);
+    if (bad)
+        return -EINVAL;
+    if (b == NULL)
+        return -ENOMEM;
+    *op_blob(op, id) = b;
+    if (h.expire_check != NONE && tqh_add(&op->tqh, h.expire_check, id) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+const struct win_ops win_detect_ops = {
+    .add = dt_add,
+    .fire_due = dt_fire_due,
+    .finish = dt_finish,
+    .release = dt_release,
+    .blob_bytes = dt_blob_bytes,
+    .save = dt_save,
+    .load = dt_load,
+};
 
 const struct win_ops win_reduce_ops = {
     .add = rd_add,

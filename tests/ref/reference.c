@@ -161,7 +161,13 @@ static struct rwin *win_new(struct reference *r)
 /* Operators without window bounds in their results. */
 static int windowless(const struct job_operator *op)
 {
-    return op->window.type == WIN_GLOBAL || op->window.type == WIN_REDUCE;
+    return !window_has_bounds(&op->window);
+}
+
+/* Operators with keyed state under a TTL, in processing time. */
+static int keyed(const struct job_operator *op)
+{
+    return op->window.type == WIN_REDUCE || op->window.type == WIN_DETECT;
 }
 
 static int matches(const struct agg_spec *sp, const struct rrec *rec)
@@ -420,6 +426,41 @@ static void add_reduce(struct reference *r, int o, size_t ri, int64_t now)
         w->emit_at = fdiv(now, every) * every + every;
 }
 
+/* detect: the key's previous record is its last one; a record whose
+ * comparison with it holds emits the detect's fields, then becomes the
+ * previous one.  No previous (new, or expired unread): nothing emitted. */
+static void add_detect(struct reference *r, int o, size_t ri, int64_t now)
+{
+    const struct job_operator *op = &r->job->operators[o];
+    const struct rrec *rec = &r->recs[ri];
+    struct rwin *w = NULL;
+    for (size_t j = 0; j < r->nw && w == NULL; j++)
+        if (r->w[j].op == o && !r->w[j].dead && strcmp(r->w[j].key, rec->key) == 0)
+            w = &r->w[j];
+    if (w != NULL && !ttl_hidden(op, w, now)) {
+        const struct value *prev = r->recs[w->keyrec].v;
+        struct value ok;
+        eval_value2(op->window.when, rec->v, prev, &ok);
+        if (ok.u.b) {
+            for (size_t k = 0; k < op->nkeys; k++)
+                r->keys[k] = rec->v[op->key_fields[k]];
+            for (size_t a = 0; a < op->naggs; a++)
+                eval_value2(op->aggs[a].value, rec->v, prev, &r->vals[a]);
+            struct engine_result res = {
+                .op = o, .keys = r->keys, .nkeys = op->nkeys, .start = INT64_MIN,
+                .end = INT64_MIN, .vals = r->vals, .nvals = op->naggs,
+            };
+            r->fn(r->ud, ri, &res);
+        }
+    }
+    if (w == NULL) {
+        w = win_new(r);
+        *w = (struct rwin){ .op = o, .key = strdup(rec->key), .emit_at = INT64_MAX };
+    }
+    w->keyrec = ri;                             /* the previous record from now on */
+    w->touched = now;
+}
+
 /* Reduce timers of source s at processing time now: emissions due, then
  * (unless at the end of input) expired keys are freed. */
 static void reduce_due(struct reference *r, int s, size_t at, int64_t now, int finish)
@@ -441,8 +482,7 @@ static void reduce_due(struct reference *r, int s, size_t at, int64_t now, int f
     for (size_t j = 0; j < r->nw && !finish; j++) {
         struct rwin *w = &r->w[j];
         const struct job_operator *op = &r->job->operators[w->op];
-        if (op->source == s && op->window.type == WIN_REDUCE && !w->dead &&
-            ttl_expired(op, w, now))
+        if (op->source == s && keyed(op) && !w->dead && ttl_expired(op, w, now))
             w->dead = 1;
     }
 }
@@ -526,6 +566,9 @@ int ref_feed_at(struct reference *r, int s, const char *data, size_t len, int64_
             break;
         case WIN_REDUCE:
             add_reduce(r, (int)o, ri, now);
+            break;
+        case WIN_DETECT:
+            add_detect(r, (int)o, ri, now);
             break;
         }
     }

@@ -14,8 +14,8 @@
  * Records are decoded with the engine's decoder (what a record means is
  * tested elsewhere) and `where` conditions with the engine's evaluator;
  * double sums use the engine's exact adder (tested on its own in
- * test_agg.c).  Event-time operators, and reduce in processing time
- * (ref_feed_at, ref_tick: the caller's clock).
+ * test_agg.c).  Event-time operators, and reduce and detect in processing
+ * time (ref_feed_at, ref_tick: the caller's clock).
  */
 #ifndef SLUICE_REFERENCE_H
 #define SLUICE_REFERENCE_H

@@ -69,7 +69,7 @@ struct cfg {
 static char *job_text(const struct cfg *c)
 {
     static char buf[4096];
-    char win[256];
+    char win[256], ttl[200] = "";
     switch (c->type) {
     case WIN_TUMBLING:
         snprintf(win, sizeof(win), "{ type: tumbling, size: %" PRId64 "ms, "
@@ -87,7 +87,7 @@ static char *job_text(const struct cfg *c)
         snprintf(win, sizeof(win), "{ type: global, trigger: count %" PRId64 " }", c->count);
         break;
     default: {
-        char emit[64] = "on_update", ttl[200] = "";
+        char emit[64] = "on_update";                    /* reduce; detect reuses ttl */
         if (c->every)
             snprintf(emit, sizeof(emit), "every %" PRId64 "ms", c->every);
         if (c->ttl)
@@ -113,6 +113,7 @@ static char *job_text(const struct cfg *c)
              "    from: s\n"
              "    key_by: %s\n"
              "    %s: %s\n"
+             "%s"
              "    aggregates:\n"
              "      c: count()\n"
              "      ca: count() where kind == \"a\"\n"
@@ -132,7 +133,31 @@ static char *job_text(const struct cfg *c)
              "sinks:\n"
              "  out: { type: stdout }\n",
              c->ooo, c->two_keys ? "[k, kind]" : "k",
-             c->type == WIN_REDUCE ? "reduce" : "window", win);
+             c->type == WIN_REDUCE ? "reduce" : "window", win, "");
+    if (c->type == WIN_DETECT) {
+        /* the same operator, as a detect: its fields instead of aggregates */
+        static const char *const whens[] = {
+            "current.n - previous.n >= 2",
+            "current.kind != previous.kind or current.flag",
+            "current.x > previous.x * 2 and not previous.flag",
+            "current.n * previous.n < 0 or current.kind in (\"a\")",
+        };
+        char *p = strstr(buf, "    window: ");
+        char *q = strstr(buf, "    to: out");
+        char tail[256];
+        snprintf(tail, sizeof(tail), "%s", q);
+        snprintf(p, sizeof(buf) - (size_t)(p - buf),
+                 "    detect: { when: '%s'%s }\n"
+                 "    fields:\n"
+                 "      pn: previous.n\n"
+                 "      cn: current.n\n"
+                 "      d: current.n - previous.n\n"
+                 "      sx: current.x + previous.x * 2\n"
+                 "      pk: previous.kind\n"
+                 "      pf: previous.flag\n"
+                 "      b: current.n * previous.n > 3 or current.kind == previous.kind\n"
+                 "%s", whens[c->count], ttl, tail);
+    }
     return buf;
 }
 
@@ -259,7 +284,7 @@ static void feed_one(struct engine *e, const struct cfg *c, const struct rec *r,
     char line[256];
     int len = record_line(r, line, sizeof(line));
     run->at = i;
-    if (c->type == WIN_REDUCE && r->tick >= 0) {
+    if (c->type >= WIN_REDUCE && r->tick >= 0) {
         fake_now = r->tick;
         engine_tick(e);
     }
@@ -272,7 +297,7 @@ static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, st
     struct job *job = load_job(c);
     struct engine *e;
     struct engine_output out = { run, eng_result, NULL, NULL };
-    ck_assert_int_eq(engine_new(job, c->type == WIN_REDUCE ? &clock_opts : NULL, &out, &e), 0);
+    ck_assert_int_eq(engine_new(job, c->type >= WIN_REDUCE ? &clock_opts : NULL, &out, &e), 0);
     ck_assert_int_eq(engine_partition_add(e, 0, 0), 0);
     for (size_t i = 0; i < n; i++)
         feed_one(e, c, &recs[i], i, run);
@@ -285,7 +310,7 @@ static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, st
     ck_assert_uint_eq(results, run->out.n);
     ck_assert_uint_eq(st.records_late, run->late);
     ck_assert_uint_eq(st.records_invalid, 0);
-    if (c->type != WIN_GLOBAL && c->type != WIN_REDUCE)
+    if (c->type < WIN_GLOBAL)
         ck_assert_uint_eq(st.state_keys, 0);    /* every window fired and was freed */
     engine_free(e);
     job_free(job);
@@ -299,7 +324,7 @@ static void run_reference(const struct cfg *c, const struct rec *recs, size_t n,
     for (size_t i = 0; i < n; i++) {
         char line[256];
         int len = record_line(&recs[i], line, sizeof(line));
-        if (c->type == WIN_REDUCE && recs[i].tick >= 0)
+        if (c->type >= WIN_REDUCE && recs[i].tick >= 0)
             ref_tick(ref, recs[i].tick, i);
         ck_assert_int_eq(ref_feed_at(ref, 0, line, (size_t)len, recs[i].pt), 0);
     }
@@ -371,7 +396,8 @@ static void random_cfg(struct cfg *c, int type)
         break;
     default:
         c->al = 0;
-        c->every = rr(0, 1) ? 0 : rr(1, 30) * 100;
+        c->count = rr(0, 3);                        /* detect: which `when` */
+        c->every = type == WIN_DETECT || rr(0, 1) ? 0 : rr(1, 30) * 100;
         c->ttl = rr(0, 3) == 0 ? 0 : rr(1, 40) * 100 + rr(0, 1) * rr(1, 99);
         c->read_and_write = (int)rr(0, 1);
         c->return_expired = (int)rr(0, 1);
@@ -423,7 +449,7 @@ static void engine_run_split(const struct cfg *c, const struct rec *recs, size_t
     char path[] = "/tmp/sluice-test-ckpt-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
-    const struct engine_opts *opts = c->type == WIN_REDUCE ? &clock_opts : NULL;
+    const struct engine_opts *opts = c->type >= WIN_REDUCE ? &clock_opts : NULL;
     ck_assert_int_eq(engine_new(job, opts, &out, &e), 0);
     engine_partition_add(e, 0, 0);
     for (size_t i = 0; i < n; i++) {
@@ -492,12 +518,19 @@ START_TEST(restore_anywhere_changes_nothing)
     restore_streams(WIN_SESSION, 707, 250);
     restore_streams(WIN_GLOBAL, 808, 250);
     restore_streams(WIN_REDUCE, 909, 250);
+    restore_streams(WIN_DETECT, 1111, 250);
 }
 END_TEST
 
 START_TEST(reduce_matches_reference)
 {
     diff_streams(WIN_REDUCE, 1010);
+}
+END_TEST
+
+START_TEST(detect_matches_reference)
+{
+    diff_streams(WIN_DETECT, 1212);
 }
 END_TEST
 
@@ -535,6 +568,7 @@ Suite *diff_suite(void)
     tcase_add_test(tc, session_matches_reference);
     tcase_add_test(tc, global_matches_reference);
     tcase_add_test(tc, reduce_matches_reference);
+    tcase_add_test(tc, detect_matches_reference);
     tcase_add_test(tc, restore_anywhere_changes_nothing);
     suite_add_tcase(s, tc);
     return s;

@@ -238,6 +238,47 @@ START_TEST(aggregate_errors)
 }
 END_TEST
 
+/* + - * bind tighter than comparisons, * tighter than + -, left to right;
+ * a sign after an operand is an operator, elsewhere part of a number. */
+START_TEST(arithmetic)
+{
+    ck_assert_str_eq(canon("qty + 2 * 3 > 10"), "(qty + (2 * 3)) > 10");
+    ck_assert_str_eq(canon("qty - 1 - 2 == 0"), "((qty - 1) - 2) == 0");
+    ck_assert_str_eq(canon("(qty - 1) * 2 >= -4"), "((qty - 1) * 2) >= -4");
+    ck_assert_str_eq(canon("qty-1 < price*2"), "(qty - 1) < (price * 2)");
+    ck_assert_str_eq(canon("qty in (-1, +2)"), "qty in (-1, 2)");
+    ck_assert_str_eq(fails("user_id + 1 > 0"), "8: '+' needs numbers, got string field "
+                     "'user_id' and int literal");
+    ck_assert_str_eq(fails("qty * mobile"), "4: '*' needs numbers, got int field 'qty' "
+                     "and bool field 'mobile'");
+    ck_assert_str_eq(fails("qty + 1"), "4: a condition must be true/false, got int "
+                     "expression");
+}
+END_TEST
+
+/* Detect expressions: current.<f> and previous.<f>, any type of result. */
+START_TEST(two_records)
+{
+    static char buf[256];
+    struct expr *e;
+    struct expr_error err;
+    ck_assert_int_eq(expr_parse2(&a, "current.qty - previous.qty >= 10000", schema, NS,
+                                 &e, &err), 0);
+    expr_format2(e, schema, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "(current.qty - previous.qty) >= 10000");
+    ck_assert_int_eq(expr_parse2(&a, "current.price * 2", schema, NS, &e, &err), 0);
+    ck_assert_int_eq(e->type, VT_DOUBLE);
+    ck_assert_int_lt(expr_parse2(&a, "qty > previous.qty", schema, NS, &e, &err), 0);
+    ck_assert_str_eq(err.msg, "'qty': write current.<field> or previous.<field>");
+    ck_assert_int_lt(expr_parse2(&a, "previous.amount", schema, NS, &e, &err), 0);
+    ck_assert_str_eq(err.msg, "unknown field 'amount' (not in the source schema)");
+    ck_assert_uint_eq(err.off, 9);
+    ck_assert_int_lt(expr_parse2(&a, "", schema, NS, &e, &err), 0);
+    ck_assert_int_lt(expr_parse(&a, "previous.qty > 1", schema, NS, &e, &err), 0);
+    ck_assert_str_eq(err.msg, "unknown field 'previous.qty' (not in the source schema)");
+}
+END_TEST
+
 Suite *expr_suite(void)
 {
     Suite *s = suite_create("expr");
@@ -254,6 +295,8 @@ Suite *expr_suite(void)
     tcase_add_test(tc, operator_limit);
     tcase_add_test(tc, aggregates);
     tcase_add_test(tc, aggregate_errors);
+    tcase_add_test(tc, arithmetic);
+    tcase_add_test(tc, two_records);
     suite_add_tcase(s, tc);
     return s;
 }
