@@ -908,24 +908,26 @@ static void w_expr(struct writer *w, const struct expr *e,
     }
 }
 
-size_t expr_format(const struct expr *e, const struct schema_field *schema,
-                   char *buf, size_t size)
+static size_t format(const struct expr *e, const struct schema_field *schema, char *buf,
+                     size_t size, int two)
 {
-    struct writer w = { buf, size, 0, 0 };
+    struct writer w = { buf, size, 0, two };
     if (size > 0)
         buf[0] = '\0';
     w_expr(&w, e, schema);
     return w.len;
 }
 
+size_t expr_format(const struct expr *e, const struct schema_field *schema,
+                   char *buf, size_t size)
+{
+    return format(e, schema, buf, size, 0);
+}
+
 size_t expr_format2(const struct expr *e, const struct schema_field *schema,
                     char *buf, size_t size)
 {
-    struct writer w = { buf, size, 0, 1 };
-    if (size > 0)
-        buf[0] = '\0';
-    w_expr(&w, e, schema);
-    return w.len;
+    return format(e, schema, buf, size, 1);
 }
 
 size_t agg_format(const struct agg_spec *s, const struct schema_field *schema,

@@ -402,14 +402,20 @@ static int ttl_hidden(const struct job_operator *op, const struct rwin *w, int64
     return ttl_expired(op, w, now) && op->window.ttl_visibility == TTL_NEVER_RETURN_EXPIRED;
 }
 
+/* The live state of key `key` in keyed operator o, or NULL. */
+static struct rwin *live_state(struct reference *r, int o, const char *key)
+{
+    for (size_t j = 0; j < r->nw; j++)
+        if (r->w[j].op == o && !r->w[j].dead && strcmp(r->w[j].key, key) == 0)
+            return &r->w[j];
+    return NULL;
+}
+
 static void add_reduce(struct reference *r, int o, size_t ri, int64_t now)
 {
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
-    struct rwin *w = NULL;
-    for (size_t j = 0; j < r->nw && w == NULL; j++)
-        if (r->w[j].op == o && !r->w[j].dead && strcmp(r->w[j].key, rec->key) == 0)
-            w = &r->w[j];
+    struct rwin *w = live_state(r, o, rec->key);
     if (w != NULL && ttl_hidden(op, w, now))
         w->n = 0;                               /* starts afresh */
     if (w == NULL) {
@@ -433,10 +439,7 @@ static void add_detect(struct reference *r, int o, size_t ri, int64_t now)
 {
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
-    struct rwin *w = NULL;
-    for (size_t j = 0; j < r->nw && w == NULL; j++)
-        if (r->w[j].op == o && !r->w[j].dead && strcmp(r->w[j].key, rec->key) == 0)
-            w = &r->w[j];
+    struct rwin *w = live_state(r, o, rec->key);
     if (w != NULL && !ttl_hidden(op, w, now)) {
         const struct value *prev = r->recs[w->keyrec].v;
         struct value ok;
