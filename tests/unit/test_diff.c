@@ -69,7 +69,7 @@ struct cfg {
 static char *job_text(const struct cfg *c)
 {
     static char buf[4096];
-    char win[256], ttl[200] = "";
+    char win[512], ttl[200] = "";
     switch (c->type) {
     case WIN_TUMBLING:
         snprintf(win, sizeof(win), "{ type: tumbling, size: %" PRId64 "ms, "
