@@ -47,7 +47,7 @@ struct parser {
     int failed;
     int depth;
     int nops;                   /* operator nodes built so far */
-    int two;                    /* fields are current.<f> / previous.<f> */
+    const struct expr_sides *sides; /* fields are <side>.<f>; NULL: bare names */
 };
 
 const char *value_type_name(enum value_type t)
@@ -243,13 +243,20 @@ static const char *tok_desc(const struct parser *p, char *buf, size_t size)
     }
 }
 
-static int lookup_field(const struct parser *p, size_t off, size_t len)
+static int lookup_field(const struct schema_field *schema, size_t nschema, const char *s,
+                        size_t len)
 {
-    for (size_t i = 0; i < p->nschema; i++)
-        if (strlen(p->schema[i].name) == len &&
-            memcmp(p->schema[i].name, p->src + off, len) == 0)
+    for (size_t i = 0; i < nschema; i++)
+        if (strlen(schema[i].name) == len && memcmp(schema[i].name, s, len) == 0)
             return (int)i;
     return -1;
+}
+
+/* The schema a field of side `side` is looked up in. */
+static const struct schema_field *side_schema(const struct parser *p, int side, size_t *n)
+{
+    *n = p->sides ? p->sides->nschema[side] : p->nschema;
+    return p->sides ? p->sides->schema[side] : p->schema;
 }
 
 /* Decodes the escapes of the current string token into the arena. */
@@ -370,22 +377,30 @@ static struct expr *parse_prim(struct parser *p)
     if (p->t.kind == T_IDENT && !is_keyword(p)) {
         size_t off = p->t.off, len = p->t.len;
         int side = 0;
-        if (p->two) {
-            if (len > 8 && memcmp(p->src + off, "current.", 8) == 0) {
-                off += 8, len -= 8;
-            } else if (len > 9 && memcmp(p->src + off, "previous.", 9) == 0) {
-                off += 9, len -= 9;
+        if (p->sides) {
+            const struct expr_sides *sd = p->sides;
+            size_t n0 = strlen(sd->name[0]), n1 = strlen(sd->name[1]);
+            if (len > n0 + 1 && memcmp(p->src + off, sd->name[0], n0) == 0 &&
+                p->src[off + n0] == '.') {
+                off += n0 + 1, len -= n0 + 1;
+            } else if (len > n1 + 1 && memcmp(p->src + off, sd->name[1], n1) == 0 &&
+                       p->src[off + n1] == '.') {
+                off += n1 + 1, len -= n1 + 1;
                 side = 1;
             } else {
-                fail_at(p, p->t.off, "'%.*s': write current.<field> or previous.<field>",
-                        (int)(len > 60 ? 60 : len), p->src + off);
+                fail_at(p, p->t.off, "'%.*s': write %s.<field> or %s.<field>",
+                        (int)(len > 60 ? 60 : len), p->src + off, sd->name[0], sd->name[1]);
                 return NULL;
             }
         }
-        int f = lookup_field(p, off, len);
+        size_t ns;
+        const struct schema_field *schema = side_schema(p, side, &ns);
+        int f = lookup_field(schema, ns, p->src + off, len);
         if (f < 0) {
-            fail_at(p, off, "unknown field '%.*s' (not in the source schema)",
-                    (int)(len > 60 ? 60 : len), p->src + off);
+            fail_at(p, off, "unknown field '%.*s' (not in the %s schema)",
+                    (int)(len > 60 ? 60 : len), p->src + off,
+                    p->sides && p->sides->schema[0] != p->sides->schema[1] ? "side's"
+                                                                           : "source");
             return NULL;
         }
         struct expr *e = node(p, EX_FIELD, p->t.off);
@@ -393,7 +408,7 @@ static struct expr *parse_prim(struct parser *p)
             return NULL;
         e->side = side;
         e->u.field = f;
-        e->type = p->schema[f].type;
+        e->type = schema[f].type;
         next(p);
         return e;
     }
@@ -418,10 +433,11 @@ static int comparable(enum value_type a, enum value_type b)
 static const char *operand_desc(const struct parser *p, const struct expr *e,
                                 char *buf, size_t size)
 {
+    size_t ns;
     if (e->kind == EX_FIELD)
-        snprintf(buf, size, "%s field '%s%s'", value_type_name(e->type),
-                 !p->two ? "" : e->side ? "previous." : "current.",
-                 p->schema[e->u.field].name);
+        snprintf(buf, size, "%s field '%s%s%s'", value_type_name(e->type),
+                 p->sides ? p->sides->name[e->side] : "", p->sides ? "." : "",
+                 side_schema(p, e->side, &ns)[e->u.field].name);
     else if (e->kind == EX_STR || e->kind == EX_INT || e->kind == EX_DOUBLE ||
              e->kind == EX_BOOL)
         snprintf(buf, size, "%s literal", value_type_name(e->type));
@@ -689,13 +705,13 @@ int expr_parse(struct arena *a, const char *src, const struct schema_field *sche
     return p.failed || *out == NULL ? -EINVAL : 0;
 }
 
-int expr_parse2(struct arena *a, const char *src, const struct schema_field *schema,
-                size_t nschema, struct expr **out, struct expr_error *err)
+int expr_parse_sides(struct arena *a, const char *src, const struct expr_sides *sides,
+                     struct expr **out, struct expr_error *err)
 {
     struct parser p;
     char b[96];
-    parser_init(&p, a, src, schema, nschema, err);
-    p.two = 1;
+    parser_init(&p, a, src, sides->schema[0], sides->nschema[0], err);
+    p.sides = sides;
     *out = NULL;
     if (!p.failed && p.t.kind == T_END)
         fail_at(&p, p.t.off, "expected an expression, found end of expression");
@@ -704,6 +720,19 @@ int expr_parse2(struct arena *a, const char *src, const struct schema_field *sch
     if (*out != NULL && !p.failed && p.t.kind != T_END)
         fail_at(&p, p.t.off, "unexpected %s after the expression", tok_desc(&p, b, sizeof(b)));
     return p.failed || *out == NULL ? -EINVAL : 0;
+}
+
+static struct expr_sides detect_sides(const struct schema_field *schema, size_t nschema)
+{
+    struct expr_sides s = { { "current", "previous" }, { schema, schema }, { nschema, nschema } };
+    return s;
+}
+
+int expr_parse2(struct arena *a, const char *src, const struct schema_field *schema,
+                size_t nschema, struct expr **out, struct expr_error *err)
+{
+    struct expr_sides s = detect_sides(schema, nschema);
+    return expr_parse_sides(a, src, &s, out, err);
 }
 
 int agg_parse(struct arena *a, const char *src, const struct schema_field *schema,
@@ -748,7 +777,7 @@ int agg_parse(struct arena *a, const char *src, const struct schema_field *schem
                     out->fn == AGG_COUNT ? "; filter with count() where ..." : "");
             return -EINVAL;
         }
-        int f = lookup_field(&p, p.t.off, p.t.len);
+        int f = lookup_field(schema, nschema, p.src + p.t.off, p.t.len);
         if (f < 0) {
             fail_at(&p, p.t.off, "unknown field '%.*s' (not in the source schema)",
                     (int)(p.t.len > 60 ? 60 : p.t.len), src + p.t.off);
@@ -792,7 +821,7 @@ int agg_parse(struct arena *a, const char *src, const struct schema_field *schem
 struct writer {
     char *buf;
     size_t size, len;
-    int two;                    /* fields as current.<f> / previous.<f> */
+    const struct expr_sides *sides; /* fields as <side>.<f>; NULL: bare names */
 };
 
 static void w_put(struct writer *w, const char *s, size_t n)
@@ -860,9 +889,13 @@ static void w_expr(struct writer *w, const struct expr *e,
 {
     switch (e->kind) {
     case EX_FIELD:
-        if (w->two)
-            w_str(w, e->side ? "previous." : "current.");
-        w_str(w, schema[e->u.field].name);
+        if (w->sides) {
+            w_str(w, w->sides->name[e->side]);
+            w_str(w, ".");
+            w_str(w, w->sides->schema[e->side][e->u.field].name);
+        } else {
+            w_str(w, schema[e->u.field].name);
+        }
         break;
     case EX_ARITH: {
         char op[4] = { ' ', e->u.arith.op, ' ', '\0' };
@@ -909,9 +942,9 @@ static void w_expr(struct writer *w, const struct expr *e,
 }
 
 static size_t format(const struct expr *e, const struct schema_field *schema, char *buf,
-                     size_t size, int two)
+                     size_t size, const struct expr_sides *sides)
 {
-    struct writer w = { buf, size, 0, two };
+    struct writer w = { buf, size, 0, sides };
     if (size > 0)
         buf[0] = '\0';
     w_expr(&w, e, schema);
@@ -921,13 +954,20 @@ static size_t format(const struct expr *e, const struct schema_field *schema, ch
 size_t expr_format(const struct expr *e, const struct schema_field *schema,
                    char *buf, size_t size)
 {
-    return format(e, schema, buf, size, 0);
+    return format(e, schema, buf, size, NULL);
 }
 
 size_t expr_format2(const struct expr *e, const struct schema_field *schema,
                     char *buf, size_t size)
 {
-    return format(e, schema, buf, size, 1);
+    struct expr_sides s = detect_sides(schema, 0);
+    return format(e, schema, buf, size, &s);
+}
+
+size_t expr_format_sides(const struct expr *e, const struct expr_sides *sides,
+                         char *buf, size_t size)
+{
+    return format(e, sides->schema[0], buf, size, sides);
 }
 
 size_t agg_format(const struct agg_spec *s, const struct schema_field *schema,

@@ -50,7 +50,8 @@ struct expr {
     enum expr_kind kind;
     enum value_type type;       /* result type */
     size_t off;                 /* byte offset in the source text */
-    int side;                   /* EX_FIELD: 0 the record, 1 previous.<field> */
+    int side;                   /* EX_FIELD: 0 the record (or current., left.),
+                                   1 previous.<field> or right.<field> */
     union {
         int field;              /* EX_FIELD: index into the schema */
         struct { const char *s; size_t len; } str;  /* EX_STR */
@@ -96,6 +97,19 @@ int expr_parse(struct arena *a, const char *src, const struct schema_field *sche
 int expr_parse2(struct arena *a, const char *src, const struct schema_field *schema,
                 size_t nschema, struct expr **out, struct expr_error *err);
 
+/* Two records with their own names and schemas: a detect's current and
+ * previous (one schema), a join's left and right (each side's source). */
+struct expr_sides {
+    const char *name[2];
+    const struct schema_field *schema[2];
+    size_t nschema[2];
+};
+
+/* Any expression over two records: fields are written <name>.<field>
+ * (EX_FIELD's side says which record). */
+int expr_parse_sides(struct arena *a, const char *src, const struct expr_sides *sides,
+                     struct expr **out, struct expr_error *err);
+
 /* Writes the expression fully parenthesised into buf (truncating);
  * returns the length it would have had, like snprintf. */
 size_t expr_format(const struct expr *e, const struct schema_field *schema,
@@ -104,6 +118,10 @@ size_t expr_format(const struct expr *e, const struct schema_field *schema,
 /* The same for expr_parse2's expressions (current. and previous. fields). */
 size_t expr_format2(const struct expr *e, const struct schema_field *schema,
                     char *buf, size_t size);
+
+/* The same for expr_parse_sides's expressions. */
+size_t expr_format_sides(const struct expr *e, const struct expr_sides *sides,
+                         char *buf, size_t size);
 
 /* Writes "fn(arg) where <expr>" with the canonical expression form. */
 size_t agg_format(const struct agg_spec *s, const struct schema_field *schema,

@@ -63,11 +63,12 @@ struct job_source {
     int dead_letter_sink;           /* index into sinks, or -1 */
 };
 
+/* WIN_JOIN is the interval `join:` of two inputs (see struct job_join). */
 /* WIN_REDUCE is the `reduce:` operator: no window, one running aggregate
  * per key over every record, kept under an optional state TTL.  WIN_DETECT
  * is `detect:`: each record is compared with the key's previous one. */
 enum window_type { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL, WIN_REDUCE,
-                   WIN_DETECT };
+                   WIN_DETECT, WIN_JOIN };
 enum time_char { TIME_EVENT, TIME_PROCESSING };
 /* State TTL, as Flink's StateTtlConfig: what refreshes a key's clock, and
  * whether state past its TTL but not yet freed may still be read. */
@@ -102,16 +103,37 @@ struct job_aggregate {
     const char *text;                   /* as written */
     struct job_pos pos;
     struct agg_spec spec;
-    struct expr *value;                 /* detect's fields: an expression, no spec */
+    struct expr *value;                 /* detect's and join's fields: an expression */
+};
+
+/* An interval join: a left record at time l and a right record at time r
+ * of the same key join when |l - r| <= within.  Each side is a source,
+ * optionally filtered (two sides may read one source: its branches). */
+enum join_type { JOIN_INNER, JOIN_LEFT, JOIN_OUTER };
+
+struct job_join_side {
+    int source;                         /* index into sources */
+    int *key_fields;                    /* indexes into that source's schema */
+    size_t nkeys;
+    struct expr *where;                 /* NULL: every record */
+    const char *where_text;
+    const char *prefix;                 /* of its fields in the default output */
+};
+
+struct job_join {
+    enum join_type type;
+    int64_t within_ms;
+    struct job_join_side side[2];       /* left, right */
 };
 
 struct job_operator {
     const char *name;
     struct job_pos pos;
-    int source;                         /* index into sources */
+    int source;                         /* index into sources (a join: its left's) */
     int *key_fields;                    /* indexes into the source schema */
     size_t nkeys;
     struct job_window window;
+    struct job_join join;               /* WIN_JOIN only */
     struct job_aggregate *aggs;
     size_t naggs;
     int *sinks;                         /* indexes into sinks */

@@ -954,7 +954,7 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
 const char *window_type_name(enum window_type t)
 {
     static const char *const names[] = { "tumbling", "sliding", "session", "global",
-                                         "reduce", "detect" };
+                                         "reduce", "detect", "join" };
     return names[t];
 }
 
@@ -966,10 +966,15 @@ static int schema_index(const struct job_source *src, const char *name)
     return -1;
 }
 
-static void load_key_by(struct loader *L, struct job_operator *op,
-                        const struct job_source *src, yaml_node_t *m, const char *what)
+/* key_by of map m (or, when m has none and dflt is given, dflt's) into
+ * *fields and *nkeys (0 when broken). */
+static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
+                        const struct job_source *src, yaml_node_t *m, yaml_node_t *dflt,
+                        const char *what)
 {
     yaml_node_t *kb = map_get(L, m, "key_by");
+    if (kb == NULL && dflt != NULL)
+        kb = map_get(L, dflt, "key_by");
     if (kb == NULL || is_null_scalar(kb)) {
         err_at(L, kb ? kb : m, "%s: missing required key 'key_by' (the field or "
                "list of fields that identify a key, like user_id)", what);
@@ -993,8 +998,8 @@ static void load_key_by(struct loader *L, struct job_operator *op,
             tmp[i] = node_get(L, kb->data.sequence.items.start[i]);
         items = tmp;
     }
-    op->key_fields = arena_alloc(L->a, n * sizeof(int));
-    if (op->key_fields == NULL)
+    *fields = arena_alloc(L->a, n * sizeof(int));
+    if (*fields == NULL)
         return;
     for (size_t i = 0; i < n; i++) {
         if (items[i] == NULL)
@@ -1016,16 +1021,16 @@ static void load_key_by(struct loader *L, struct job_operator *op,
             continue;
         }
         int dup = 0;
-        for (size_t j = 0; j < op->nkeys; j++)
-            dup |= op->key_fields[j] == k;
+        for (size_t j = 0; j < *nkeys; j++)
+            dup |= (*fields)[j] == k;
         if (dup) {
             err_at(L, items[i], "key_by: field '%s' is listed twice", f);
             continue;
         }
-        op->key_fields[op->nkeys++] = k;
+        (*fields)[(*nkeys)++] = k;
     }
-    if (op->nkeys != n)
-        op->nkeys = 0;      /* a broken key_by: key templates are not checked */
+    if (*nkeys != n)
+        *nkeys = 0;         /* a broken key_by: key templates are not checked */
 }
 
 /* late_events / to: a sink reference that may not be redis for raw events. */
@@ -1138,7 +1143,8 @@ static void load_window(struct loader *L, struct job_operator *op,
     }
     case WIN_REDUCE:
     case WIN_DETECT:
-        return;                             /* load_reduce's, load_detect's */
+    case WIN_JOIN:
+        return;                             /* load_reduce's, load_detect's, load_join's */
     }
 
     int tc = get_enum(L, wn, "time", times, TIME_EVENT, 0, what);
@@ -1249,19 +1255,168 @@ static void load_detect(struct loader *L, struct job_operator *op,
     }
 }
 
+/* The sides' names in a join's expressions. */
+static const char *const side_names[2] = { "left", "right" };
+
+/* join: { left: SIDE, right: SIDE, within: D, type: inner|left|outer,
+ *         late_events: sink|drop }
+ * SIDE: { from: source, where: condition, key_by: fields, prefix: name_ }
+ * key_by may be written once on the operator for both sides. */
+static void load_join(struct loader *L, struct job_operator *op, yaml_node_t *m,
+                      yaml_node_t *jn)
+{
+    static const char *const keys[] = { "left", "right", "within", "type", "late_events",
+                                        NULL };
+    static const char *const side_keys[] = { "from", "where", "key_by", "prefix", NULL };
+    static const char *const types[] = { "inner", "left", "outer", NULL };
+    struct job_window *w = &op->window;
+    struct job_join *j = &op->join;
+    char what[200], swhat[240];
+    snprintf(what, sizeof(what), "join of operator '%s'", op->name);
+    w->type = WIN_JOIN;
+    w->time = TIME_EVENT;
+    j->side[0].source = j->side[1].source = -1;
+    if (check_map(L, jn, what, keys) < 0)
+        return;
+    int t = get_enum(L, jn, "type", types, JOIN_INNER, 0, what);
+    j->type = t < 0 ? JOIN_INNER : (enum join_type)t;
+    j->within_ms = get_duration(L, jn, "within", 0, 1, DUR_NONNEG, what);
+    yaml_node_t *le = map_get(L, jn, "late_events");
+    const char *ls = le ? scalar(L, le, "'late_events'") : NULL;
+    if (ls != NULL && strcmp(ls, "drop") != 0)
+        w->late_sink = sink_ref(L, le, "late_events", 1);
+    for (int k = 0; k < 2; k++) {
+        struct job_join_side *sd = &j->side[k];
+        yaml_node_t *sn = map_get(L, jn, side_names[k]);
+        snprintf(swhat, sizeof(swhat), "%s side of operator '%s'", side_names[k], op->name);
+        if (sn == NULL) {
+            err_at(L, jn, "%s: missing required key '%s' (a mapping with 'from', and "
+                   "optionally 'where', 'key_by' and 'prefix')", what, side_names[k]);
+            continue;
+        }
+        if (check_map(L, sn, swhat, side_keys) < 0)
+            continue;
+        const struct job_source *src = NULL;
+        yaml_node_t *from = map_get(L, sn, "from");
+        const char *name = from ? scalar(L, from, "'from'") : NULL;
+        if (from == NULL)
+            err_at(L, sn, "%s: missing required key 'from' (the source it reads)", swhat);
+        else if (name != NULL && (sd->source = find_source(L->job, name)) < 0)
+            err_at(L, from, "from: no source named '%.64s'", name);
+        else if (name != NULL)
+            src = &L->job->sources[sd->source];
+        if (src != NULL && !src->has_event_time)
+            err_at(L, from, "%s: source '%s' has no event_time; a join runs in event "
+                   "time", swhat, src->name);
+        load_key_by(L, &sd->key_fields, &sd->nkeys, src, sn, m, swhat);
+        yaml_node_t *pn = map_get(L, sn, "prefix");
+        sd->prefix = k ? "right_" : "left_";
+        if (pn != NULL) {
+            const char *pf = scalar(L, pn, "'prefix'");
+            char probe[NAME_MAX_LEN + 2];
+            snprintf(probe, sizeof(probe), "%sx", pf ? pf : "");
+            if (pf != NULL && (strlen(pf) > NAME_MAX_LEN / 2 || !valid_ident(probe)))
+                err_at(L, pn, "prefix: \"%.40s\" must be letters, digits and '_', not "
+                       "starting with a digit", pf);
+            else if (pf != NULL)
+                sd->prefix = arena_strdup(L->a, pf);
+        }
+        yaml_node_t *wn = map_get(L, sn, "where");
+        const char *text = wn ? scalar(L, wn, "'where'") : NULL;
+        if (text != NULL && src != NULL && src->nfields > 0) {
+            struct expr_error ee;
+            sd->where_text = arena_strdup(L->a, text);
+            if (sd->where_text != NULL &&
+                expr_parse(L->a, sd->where_text, src->fields, src->nfields, &sd->where,
+                           &ee) < 0) {
+                char msg[400];
+                snprintf(msg, sizeof(msg), "where: %s", ee.msg);
+                err_in_scalar(L, wn, ee.off, msg);
+                sd->where = NULL;
+            }
+        }
+    }
+    /* the two keys must be comparable: same number of fields, same types */
+    const struct job_join_side *a = &j->side[0], *b = &j->side[1];
+    if (a->source >= 0 && b->source >= 0 && a->nkeys > 0 && b->nkeys > 0) {
+        const struct job_source *sa = &L->job->sources[a->source];
+        const struct job_source *sb = &L->job->sources[b->source];
+        int same = a->nkeys == b->nkeys;
+        for (size_t i = 0; same && i < a->nkeys; i++)
+            same = sa->fields[a->key_fields[i]].type == sb->fields[b->key_fields[i]].type;
+        if (!same)
+            err_at(L, jn, "%s: the left and right key_by differ in number or types of "
+                   "fields; both sides must be keyed alike", what);
+    }
+    /* the operator's own key (sinks' key templates, results) is the left's */
+    op->source = a->source;
+    op->key_fields = a->key_fields;
+    op->nkeys = a->nkeys;
+}
+
+/* A join without `fields`: every field of both sides, prefixed. */
+static void default_join_fields(struct loader *L, struct job_operator *op, yaml_node_t *m)
+{
+    const struct job_join *j = &op->join;
+    if (j->side[0].source < 0 || j->side[1].source < 0)
+        return;
+    const struct job_source *s[2] = { &L->job->sources[j->side[0].source],
+                                      &L->job->sources[j->side[1].source] };
+    op->aggs = arena_alloc(L->a, (s[0]->nfields + s[1]->nfields + 1) * sizeof(*op->aggs));
+    if (op->aggs == NULL)
+        return;
+    for (int k = 0; k < 2; k++)
+        for (size_t f = 0; f < s[k]->nfields; f++) {
+            struct job_aggregate *agg = &op->aggs[op->naggs];
+            char name[2 * NAME_MAX_LEN + 2];
+            snprintf(name, sizeof(name), "%s%s", j->side[k].prefix, s[k]->fields[f].name);
+            memset(agg, 0, sizeof(*agg));
+            agg->spec.arg = -1;
+            agg->name = arena_strdup(L->a, name);
+            agg->text = agg->name;
+            agg->pos = op->pos;
+            agg->value = arena_alloc(L->a, sizeof(*agg->value));
+            if (agg->name == NULL || agg->value == NULL)
+                return;
+            memset(agg->value, 0, sizeof(*agg->value));
+            agg->value->kind = EX_FIELD;
+            agg->value->side = k;
+            agg->value->u.field = (int)f;
+            agg->value->type = s[k]->fields[f].type;
+            int clash = 0;
+            for (size_t i = 0; i < op->naggs; i++)
+                clash |= strcmp(op->aggs[i].name, name) == 0;
+            for (size_t i = 0; i < op->nkeys; i++)
+                clash |= strcmp(s[0]->fields[op->key_fields[i]].name, name) == 0;
+            if (clash) {
+                err_at(L, map_get(L, m, "join"), "join of operator '%s': the output field "
+                       "'%s' would be written twice; set the sides' prefixes apart, or "
+                       "list 'fields'", op->name, name);
+                return;
+            }
+            op->naggs++;
+        }
+}
+
 /* aggregates: name -> "fn(arg) where ..."; or, for a detect (`fields`),
  * name -> an expression over current.<field> and previous.<field> */
 static void load_aggregates(struct loader *L, struct job_operator *op,
                             const struct job_source *src, yaml_node_t *m, const char *what)
 {
-    int detect = op->window.type == WIN_DETECT;
-    const char *key = detect ? "fields" : "aggregates", *noun = detect ? "field" : "aggregate";
+    int detect = op->window.type == WIN_DETECT, join = op->window.type == WIN_JOIN;
+    int exprs = detect || join;
+    const char *key = exprs ? "fields" : "aggregates", *noun = exprs ? "field" : "aggregate";
     char label[200];
     yaml_node_t *an = map_get(L, m, key);
-    if (map_get(L, m, detect ? "aggregates" : "fields") != NULL)
-        err_at(L, map_key_node(L, m, detect ? "aggregates" : "fields"), detect
-               ? "%s: a detect has 'fields' (expressions), not 'aggregates'"
-               : "%s: 'fields' belong to a detect; this operator has 'aggregates'", what);
+    if (map_get(L, m, exprs ? "aggregates" : "fields") != NULL)
+        err_at(L, map_key_node(L, m, exprs ? "aggregates" : "fields"), exprs
+               ? "%s: a %s has 'fields' (expressions), not 'aggregates'"
+               : "%s: 'fields' belong to a detect or a join; this operator has "
+                 "'aggregates'", what, detect ? "detect" : "join");
+    if (an == NULL && join) {
+        default_join_fields(L, op, m);
+        return;
+    }
     if (an == NULL) {
         err_at(L, m, "%s: missing required key '%s'", what, key);
         return;
@@ -1305,7 +1460,8 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         char al[160];
         snprintf(al, sizeof(al), "%s '%.64s'", noun, name);
         const char *text = scalar(L, v, al);
-        if (text == NULL || bad || src == NULL)
+        if (text == NULL || bad || src == NULL ||
+            (join && op->join.side[1].source < 0))
             continue;
         struct job_aggregate *agg = &op->aggs[op->naggs];
         struct expr_error ee;
@@ -1315,10 +1471,19 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         memset(&agg->spec, 0, sizeof(agg->spec));
         agg->value = NULL;
         agg->spec.arg = -1;
-        if (detect ? expr_parse2(L->a, agg->text, src->fields, src->nfields, &agg->value,
-                                 &ee) < 0
-                   : agg_parse(L->a, agg->text, src->fields, src->nfields, &agg->spec,
-                               &ee) < 0) {
+        int rc;
+        if (join) {
+            const struct job_source *rs = &L->job->sources[op->join.side[1].source];
+            struct expr_sides sides = { { side_names[0], side_names[1] },
+                                        { src->fields, rs->fields },
+                                        { src->nfields, rs->nfields } };
+            rc = expr_parse_sides(L->a, agg->text, &sides, &agg->value, &ee);
+        } else if (detect) {
+            rc = expr_parse2(L->a, agg->text, src->fields, src->nfields, &agg->value, &ee);
+        } else {
+            rc = agg_parse(L->a, agg->text, src->fields, src->nfields, &agg->spec, &ee);
+        }
+        if (rc < 0) {
             char msg[400];
             snprintf(msg, sizeof(msg), "%s '%s': %s", noun, name, ee.msg);
             err_in_scalar(L, v, ee.off, msg);
@@ -1381,7 +1546,7 @@ static void load_to(struct loader *L, struct job_operator *op, yaml_node_t *m,
 static void load_operator(struct loader *L, struct job_operator *op, const struct entry *e)
 {
     static const char *const keys[] = { "from", "key_by", "window", "reduce", "detect",
-                                        "aggregates", "fields", "to", NULL };
+                                        "join", "aggregates", "fields", "to", NULL };
     char what[200];
     yaml_node_t *m = e->value;
 
@@ -1393,6 +1558,26 @@ static void load_operator(struct loader *L, struct job_operator *op, const struc
     if (check_map(L, m, what, keys) < 0)
         return;
     const struct job_source *src = NULL;
+    yaml_node_t *rn = map_get(L, m, "reduce"), *dn = map_get(L, m, "detect");
+    yaml_node_t *jn = map_get(L, m, "join");
+    int kinds = (rn != NULL) + (dn != NULL) + (jn != NULL) + (map_get(L, m, "window") != NULL);
+    if (kinds > 1) {
+        err_at(L, map_key_node(L, m, jn ? "join" : rn ? "reduce" : "detect"), "%s: has more "
+               "than one of 'window', 'reduce', 'detect' and 'join'; an operator is one of "
+               "them", what);
+        return;
+    }
+    if (jn != NULL) {
+        if (map_get(L, m, "from") != NULL)
+            err_at(L, map_key_node(L, m, "from"), "%s: a join reads its 'left' and 'right' "
+                   "sides; write 'from' in each of them", what);
+        load_join(L, op, m, jn);
+        if (op->source >= 0)
+            src = &L->job->sources[op->source];
+        load_aggregates(L, op, src, m, what);
+        load_to(L, op, m, what);
+        return;
+    }
     yaml_node_t *from = map_get(L, m, "from");
     if (from == NULL) {
         err_at(L, m, "%s: missing required key 'from' (the source it reads)", what);
@@ -1406,13 +1591,8 @@ static void load_operator(struct loader *L, struct job_operator *op, const struc
                 src = &L->job->sources[op->source];
         }
     }
-    load_key_by(L, op, src, m, what);
-    yaml_node_t *rn = map_get(L, m, "reduce"), *dn = map_get(L, m, "detect");
-    int kinds = (rn != NULL) + (dn != NULL) + (map_get(L, m, "window") != NULL);
-    if (kinds > 1)
-        err_at(L, map_key_node(L, m, rn ? "reduce" : "detect"), "%s: has more than one of "
-               "'window', 'reduce' and 'detect'; an operator is one of them", what);
-    else if (rn != NULL)
+    load_key_by(L, &op->key_fields, &op->nkeys, src, m, NULL, what);
+    if (rn != NULL)
         load_reduce(L, op, rn);
     else if (dn != NULL)
         load_detect(L, op, src, dn);

@@ -116,6 +116,8 @@ static void print_window(FILE *out, const struct job *job, const struct job_wind
                 w->when_text ? w->when_text : "?");
         print_ttl(out, w);
         return;
+    case WIN_JOIN:
+        return;                     /* print_join's */
     }
     fprintf(out, ", %s time", w->time == TIME_EVENT ? "event" : "processing");
     if (w->time == TIME_EVENT) {
@@ -126,20 +128,54 @@ static void print_window(FILE *out, const struct job *job, const struct job_wind
     }
 }
 
+static void print_keys(FILE *out, const struct job_source *src, const int *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s%s", i ? ", " : "", src->fields[keys[i]].name);
+}
+
+static void print_join(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    static const char *const types[] = { "inner", "left", "outer" };
+    const struct job_join *j = &op->join;
+    char a[32];
+    duration_format(j->within_ms, a, sizeof(a));
+    fprintf(out, "  %s: %s interval join within %s, event time, late events %s\n", op->name,
+            types[j->type], j->within_ms ? a : "0",
+            op->window.late_sink >= 0 ? job->sinks[op->window.late_sink].name : "dropped");
+    for (int k = 0; k < 2; k++) {
+        const struct job_join_side *sd = &j->side[k];
+        const struct job_source *src = &job->sources[sd->source];
+        fprintf(out, "    %s: from %s%s%s, key by ", k ? "right" : "left", src->name,
+                sd->where_text ? " where " : "", sd->where_text ? sd->where_text : "");
+        print_keys(out, src, sd->key_fields, sd->nkeys);
+        fputc('\n', out);
+    }
+}
+
 static void print_operator(FILE *out, const struct job *job, const struct job_operator *op)
 {
     const struct job_source *src = &job->sources[op->source];
     char buf[2048];
-    fprintf(out, "  %s: from %s, key by ", op->name, src->name);
-    for (size_t i = 0; i < op->nkeys; i++)
-        fprintf(out, "%s%s", i ? ", " : "", src->fields[op->key_fields[i]].name);
-    fputc('\n', out);
-    fputs(op->window.type == WIN_REDUCE ? "    reduce: " :
-          op->window.type == WIN_DETECT ? "    detect: " : "    window: ", out);
-    print_window(out, job, &op->window);
-    fputc('\n', out);
+    if (op->window.type == WIN_JOIN) {
+        print_join(out, job, op);
+    } else {
+        fprintf(out, "  %s: from %s, key by ", op->name, src->name);
+        print_keys(out, src, op->key_fields, op->nkeys);
+        fputc('\n', out);
+        fputs(op->window.type == WIN_REDUCE ? "    reduce: " :
+              op->window.type == WIN_DETECT ? "    detect: " : "    window: ", out);
+        print_window(out, job, &op->window);
+        fputc('\n', out);
+    }
+    const struct job_source *rs =
+        &job->sources[op->window.type == WIN_JOIN ? op->join.side[1].source : op->source];
+    struct expr_sides sides = { { "left", "right" }, { src->fields, rs->fields },
+                                { src->nfields, rs->nfields } };
     for (size_t i = 0; i < op->naggs; i++) {
-        if (op->aggs[i].value != NULL)
+        if (op->window.type == WIN_JOIN)
+            expr_format_sides(op->aggs[i].value, &sides, buf, sizeof(buf));
+        else if (op->aggs[i].value != NULL)
             expr_format2(op->aggs[i].value, src->fields, buf, sizeof(buf));
         else
             agg_format(&op->aggs[i].spec, src->fields, buf, sizeof(buf));
@@ -195,7 +231,11 @@ void job_print(const struct job *job, FILE *out)
     fprintf(out, "graph:\n");
     for (size_t i = 0; i < job->noperators; i++) {
         const struct job_operator *op = &job->operators[i];
-        fprintf(out, "  %s -> %s -> ", job->sources[op->source].name, op->name);
+        if (op->window.type == WIN_JOIN && op->join.side[1].source != op->source)
+            fprintf(out, "  %s + %s -> %s -> ", job->sources[op->source].name,
+                    job->sources[op->join.side[1].source].name, op->name);
+        else
+            fprintf(out, "  %s -> %s -> ", job->sources[op->source].name, op->name);
         for (size_t k = 0; k < op->nsinks; k++)
             fprintf(out, "%s%s", k ? ", " : "", job->sinks[op->sinks[k]].name);
         if (op->window.late_sink >= 0)

@@ -118,8 +118,12 @@ static int op_init(struct engine *e, struct op_rt *op, int index, struct group *
     case WIN_DETECT:
         op->w = &win_detect_ops;        /* fields are expressions: no accumulator */
         break;
+    case WIN_JOIN:
+        op->w = &win_join_ops;          /* the same */
+        break;
     }
-    if (jop->window.type != WIN_DETECT && agg_layout_build(&op->L, jop, src, where_index, g) < 0)
+    if (jop->window.type != WIN_DETECT && jop->window.type != WIN_JOIN &&
+        agg_layout_build(&op->L, jop, src, where_index, g) < 0)
         return -ENOMEM;
     op->scratch = calloc(1, op->L.size ? op->L.size : 8);
     op->vals = calloc(jop->naggs ? jop->naggs : 1, sizeof(*op->vals));
@@ -154,12 +158,15 @@ int engine_new(const struct job *job, const struct engine_opts *opts,
         if ((e->src[s].dec = decoder_new(js)) == NULL)
             goto fail;
     }
-    /* groups: operators with the same source and key fields */
+    /* groups: operators with the same source and key fields; a join has
+     * its own (it reads two sides) */
     for (size_t o = 0; o < job->noperators; o++) {
         const struct job_operator *jop = &job->operators[o];
+        int join = jop->window.type == WIN_JOIN;
         struct group *g = NULL;
-        for (size_t i = 0; i < e->ngroups; i++)
-            if (same_keys(&e->groups[i], jop))
+        for (size_t i = 0; i < e->ngroups && !join; i++)
+            if (e->groups[i].nops > 0 && e->groups[i].ops[0]->jop->window.type != WIN_JOIN &&
+                same_keys(&e->groups[i], jop))
                 g = &e->groups[i];
         if (g == NULL) {
             const struct job_source *js = &job->sources[jop->source];
@@ -171,15 +178,22 @@ int engine_new(const struct job *job, const struct engine_opts *opts,
             g->single_string = jop->nkeys == 1 && js->fields[jop->key_fields[0]].type == VT_STRING;
             g->keyvals = calloc(jop->nkeys ? jop->nkeys : 1, sizeof(*g->keyvals));
             if (g->keyvals == NULL ||
-                push((void ***)&e->src[jop->source].groups, &e->src[jop->source].ngroups, g) < 0)
+                (!join && push((void ***)&e->src[jop->source].groups,
+                               &e->src[jop->source].ngroups, g) < 0))
                 goto fail;
         }
         if (op_init(e, &e->ops[o], (int)o, g) < 0)
             goto fail;
-        struct src_rt *sr = &e->src[jop->source];
-        if (push((void ***)&sr->ops, &sr->nops, &e->ops[o]) < 0)
-            goto fail;
-        sr->has_processing |= e->ops[o].processing;
+        for (int k = 0; k < (join ? 2 : 1); k++) {
+            int s = join ? jop->join.side[k].source : jop->source;
+            if (k == 1 && s == jop->join.side[0].source)
+                break;              /* both sides read one source */
+            struct src_rt *sr = &e->src[s];
+            if (push((void ***)&sr->ops, &sr->nops, &e->ops[o]) < 0 ||
+                (join && push((void ***)&sr->joins, &sr->njoins, &e->ops[o]) < 0))
+                goto fail;
+            sr->has_processing |= e->ops[o].processing;
+        }
     }
     for (size_t i = 0; i < e->ngroups; i++) {
         struct group *g = &e->groups[i];
@@ -232,6 +246,7 @@ void engine_free(struct engine *e)
             free(e->src[s].restored);
             free(e->src[s].groups);
             free(e->src[s].ops);
+            free(e->src[s].joins);
         }
     slab_destroy(&e->slab);
     free(e->src);
@@ -242,17 +257,18 @@ void engine_free(struct engine *e)
 
 /* ---- keys ------------------------------------------------------------------ */
 
-static int key_encode(struct group *g, const struct record *r, const char **key, size_t *len)
+int engine_key_encode(struct group *g, const int *fields, const struct record *r,
+                      const char **key, size_t *len)
 {
     if (g->single_string) {
-        const struct value *v = &r->v[g->key_fields[0]];
+        const struct value *v = &r->v[fields[0]];
         *key = v->u.s.p;
         *len = v->u.s.len;
         return 0;
     }
     size_t need = 0;
     for (size_t i = 0; i < g->nkeys; i++) {
-        const struct value *v = &r->v[g->key_fields[i]];
+        const struct value *v = &r->v[fields[i]];
         need += v->type == VT_STRING ? 4 + v->u.s.len : v->type == VT_INT ? 8 : 1;
     }
     if (need > g->keycap) {
@@ -267,7 +283,7 @@ static int key_encode(struct group *g, const struct record *r, const char **key,
     }
     char *o = g->keybuf;
     for (size_t i = 0; i < g->nkeys; i++) {
-        const struct value *v = &r->v[g->key_fields[i]];
+        const struct value *v = &r->v[fields[i]];
         if (v->type == VT_STRING) {
             uint32_t n = (uint32_t)v->u.s.len;
             memcpy(o, &n, 4);
@@ -394,7 +410,7 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
         struct group *g = sr->groups[gi];
         const char *key;
         size_t klen;
-        if (key_encode(g, &rec, &key, &klen) < 0)
+        if (engine_key_encode(g, g->key_fields, &rec, &key, &klen) < 0)
             return -ENOMEM;
         uint32_t id = st_upsert(&g->t, key, klen, st_hash(&g->t, key, klen));
         if (id == ST_NONE)
@@ -415,6 +431,18 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
             }
         }
         engine_key_maybe_delete(g->ops[0], id);
+    }
+    for (size_t j = 0; j < sr->njoins; j++) {
+        struct op_rt *op = sr->joins[j];
+        int r = join_feed(op, source, &rec);
+        if (r == WIN_LATE) {
+            op->late++;
+            e->st.records_late++;
+            if (op->jop->window.late_sink >= 0 && e->out.late != NULL)
+                e->out.late(e->out.ud, op->index, op->jop->window.late_sink, &rec);
+        } else if (r < 0) {
+            rc = r;
+        }
     }
     if (sr->js->has_event_time) {
         int64_t nw = wm_observe(&sr->wm, partition, rec.event_time, e->now);

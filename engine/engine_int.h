@@ -49,7 +49,7 @@ struct win_ops {
 };
 
 extern const struct win_ops win_sliding_ops, win_session_ops, win_global_ops,
-    win_reduce_ops, win_detect_ops;
+    win_reduce_ops, win_detect_ops, win_join_ops;
 
 struct op_rt {
     struct engine *e;
@@ -93,6 +93,8 @@ struct src_rt {
     size_t ngroups;
     struct op_rt **ops;             /* every operator reading this source */
     size_t nops;
+    struct op_rt **joins;           /* the joins among them (own key groups) */
+    size_t njoins;
     int has_processing;
     struct wm_part *restored;       /* partitions' state from a checkpoint */
     size_t nrestored;
@@ -129,6 +131,28 @@ void engine_emit(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
 /* Emits n result values of op for key id as they are (a detect's fields). */
 void engine_emit_values(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
                         const struct value *vals, size_t n, int refire);
+
+/* Encodes the key of record r from its fields `fields` (g->nkeys of them,
+ * of g's key types) into *key and *len, borrowed until the next call. */
+int engine_key_encode(struct group *g, const int *fields, const struct record *r,
+                      const char **key, size_t *len);
+
+/* ---- rows: a record's values kept (engine/row.c) ---- */
+
+/* Bytes of nv values and their strings' bytes. */
+size_t row_bytes(const struct value *v, uint32_t nv);
+/* Copies nv values into dst (row_bytes(v, nv) bytes), strings after them. */
+void row_copy(struct value *dst, const struct value *v, uint32_t nv);
+void row_save(struct ckpt_writer *w, const struct value *v, uint32_t nv);
+/* Reads a row of src's schema into v (src->nfields values; strings point
+ * into the checkpoint).  Returns 0 or -EINVAL. */
+int row_load(struct ckpt_cur *c, const struct job_source *src, struct value *v);
+
+/* The join's record path (engine/win_join.c): record r of source `source`,
+ * each side of the join reading it.  Returns WIN_ADDED, WIN_LATE (the
+ * record belongs to a side but is behind the join's watermark) or
+ * -ENOMEM. */
+int join_feed(struct op_rt *op, int source, const struct record *r);
 
 /* Deletes key id when none of its group's operators holds anything. */
 void engine_key_maybe_delete(struct op_rt *op, uint32_t id);

@@ -62,12 +62,16 @@ static int64_t sat(int64_t a, int64_t b, char op)
     return neg ? INT64_MIN : INT64_MAX;
 }
 
-/* The value of e; sv[0] the record's values, sv[1] the previous record's. */
+static const struct value null_value = { .type = VT_NULL };
+
+/* The value of e; sv[0] the record's values, sv[1] the other record's.  A
+ * missing record (NULL: the absent side of an outer join's result) has
+ * null fields; arithmetic over null is null. */
 static void operand(const struct expr *e, const struct value *const *sv, struct value *v)
 {
     switch (e->kind) {
     case EX_FIELD:
-        *v = sv[e->side][e->u.field];
+        *v = sv[e->side] ? sv[e->side][e->u.field] : null_value;
         break;
     case EX_STR:
         v->type = VT_STRING;
@@ -91,7 +95,9 @@ static void operand(const struct expr *e, const struct value *const *sv, struct 
         operand(e->u.arith.l, sv, &a);
         operand(e->u.arith.r, sv, &b);
         char op = e->u.arith.op;
-        if (a.type == VT_INT && b.type == VT_INT) {
+        if ((int)a.type == (int)VT_NULL || (int)b.type == (int)VT_NULL)
+            *v = null_value;
+        else if (a.type == VT_INT && b.type == VT_INT) {
             v->type = VT_INT;
             v->u.i = sat(a.u.i, b.u.i, op);
         } else {
@@ -125,6 +131,8 @@ static int cond(const struct expr *e, const struct value *const *sv)
     case EX_CMP: {
         operand(e->u.cmp.l, sv, &a);
         operand(e->u.cmp.r, sv, &b);
+        if ((int)a.type == (int)VT_NULL || (int)b.type == (int)VT_NULL)
+            return 0;               /* null compares with nothing, as in SQL */
         if (a.type == VT_STRING && (e->u.cmp.op == CMP_EQ || e->u.cmp.op == CMP_NE)) {
             int eq = a.u.s.len == b.u.s.len &&
                      (a.u.s.len == 0 || memcmp(a.u.s.p, b.u.s.p, a.u.s.len) == 0);
@@ -143,6 +151,8 @@ static int cond(const struct expr *e, const struct value *const *sv)
     }
     case EX_IN: {
         operand(e->u.in.l, sv, &a);
+        if ((int)a.type == (int)VT_NULL)
+            return 0;
         int found = 0;
         for (size_t i = 0; i < e->u.in.n && !found; i++) {
             operand(e->u.in.set[i], sv, &b);
@@ -153,7 +163,7 @@ static int cond(const struct expr *e, const struct value *const *sv)
     case EX_BOOL:
         return e->u.b;
     case EX_FIELD:
-        return sv[e->side][e->u.field].u.b;
+        return sv[e->side] ? sv[e->side][e->u.field].u.b : 0;
     default:
         return 0;
     }

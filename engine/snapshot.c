@@ -45,12 +45,33 @@ uint64_t engine_op_fingerprint(const struct job *job, int index)
         const struct schema_field *f = &src->fields[op->key_fields[k]];
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s:%s,", f->name, type_names[f->type]);
     }
+    /* a join's state is the buffered records of both sides: it depends on
+     * the bound, the sides' sources, schemas, keys and filters, not on the
+     * join type or the fields, which may change freely */
+    for (int k = 0; w->type == WIN_JOIN && k < 2 && n < sizeof(buf); k++) {
+        const struct job_join_side *sd = &op->join.side[k];
+        const struct job_source *ss = &job->sources[sd->source];
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";within=%lld;side%d=%s;keys=",
+                              (long long)op->join.within_ms, k, ss->name);
+        for (size_t i = 0; i < sd->nkeys && n < sizeof(buf); i++)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s,",
+                                  ss->fields[sd->key_fields[i]].name);
+        for (size_t f = 0; f < ss->nfields && n < sizeof(buf); f++)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";%s:%s", ss->fields[f].name,
+                                  type_names[ss->fields[f].type]);
+        if (sd->where != NULL && n < sizeof(buf)) {
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";where=");
+            if (n < sizeof(buf))
+                n += expr_format(sd->where, ss->fields, buf + n, sizeof(buf) - n);
+        }
+    }
     /* a detect's state is the previous record: it depends on the schema,
      * not on the condition or the fields, which may change freely */
     for (size_t f = 0; w->type == WIN_DETECT && f < src->nfields && n < sizeof(buf); f++)
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";%s:%s", src->fields[f].name,
                               type_names[src->fields[f].type]);
-    for (size_t a = 0; w->type != WIN_DETECT && a < op->naggs && n < sizeof(buf); a++) {
+    for (size_t a = 0; w->type != WIN_DETECT && w->type != WIN_JOIN && a < op->naggs &&
+                       n < sizeof(buf); a++) {
         const struct agg_spec *sp = &op->aggs[a].spec;
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";%s=", op->aggs[a].name);
         if (n < sizeof(buf))

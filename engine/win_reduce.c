@@ -234,10 +234,7 @@ static struct value *dt_values(struct dt_blob *b)
 static struct dt_blob *dt_new(struct op_rt *op, const struct value *v, uint32_t nv,
                               const struct rd_blob *h)
 {
-    size_t size = sizeof(struct dt_blob) + nv * sizeof(struct value);
-    for (uint32_t i = 0; i < nv; i++)
-        if (v[i].type == VT_STRING)
-            size += v[i].u.s.len;
+    size_t size = sizeof(struct dt_blob) + row_bytes(v, nv);
     if (size > UINT32_MAX)
         return NULL;
     struct dt_blob *b = slab_alloc(engine_slab(op->e), size);
@@ -246,17 +243,7 @@ static struct dt_blob *dt_new(struct op_rt *op, const struct value *v, uint32_t 
     b->h = *h;
     b->size = (uint32_t)size;
     b->nv = nv;
-    struct value *d = dt_values(b);
-    char *p = (char *)(d + nv);
-    for (uint32_t i = 0; i < nv; i++) {
-        d[i] = v[i];
-        if (v[i].type == VT_STRING) {
-            if (v[i].u.s.len)
-                memcpy(p, v[i].u.s.p, v[i].u.s.len);
-            d[i].u.s.p = p;
-            p += v[i].u.s.len;
-        }
-    }
+    row_copy(dt_values(b), v, nv);
     return b;
 }
 
@@ -322,73 +309,22 @@ static void dt_save(const struct op_rt *op, const void *blob, struct ckpt_writer
     const struct dt_blob *b = blob;
     ckpt_put_i64(w, b->h.touched);
     ckpt_put_i64(w, b->h.expire_check);
-    ckpt_put_u32(w, b->nv);
-    const struct value *v = dt_values((struct dt_blob *)b);
-    for (uint32_t i = 0; i < b->nv; i++) {
-        ckpt_put_u32(w, (uint32_t)v[i].type);
-        switch ((int)v[i].type) {
-        case VT_STRING:
-            ckpt_put_u32(w, (uint32_t)v[i].u.s.len);
-            ckpt_put(w, v[i].u.s.p, v[i].u.s.len);
-            break;
-        case VT_INT:
-            ckpt_put_i64(w, v[i].u.i);
-            break;
-        case VT_DOUBLE:
-            ckpt_put(w, &v[i].u.d, 8);
-            break;
-        case VT_BOOL:
-            ckpt_put_u32(w, v[i].u.b != 0);
-            break;
-        default:
-            break;
-        }
-    }
+    row_save(w, dt_values((struct dt_blob *)b), b->nv);
 }
 
 static int dt_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
 {
     const struct job_source *src = &op->e->job->sources[op->jop->source];
     struct rd_blob h = { 0, NONE, NONE };
-    uint32_t nv;
-    if (ckpt_get_time(c, &h.touched) < 0 || ckpt_get_time_or(c, &h.expire_check, NONE) < 0 ||
-        ckpt_get_u32(c, &nv) < 0 || nv != src->nfields)
+    if (ckpt_get_time(c, &h.touched) < 0 || ckpt_get_time_or(c, &h.expire_check, NONE) < 0)
         return -EINVAL;
-    struct value *v = calloc(nv ? nv : 1, sizeof(*v));
+    struct value *v = calloc(src->nfields ? src->nfields : 1, sizeof(*v));
     if (v == NULL)
         return -ENOMEM;
-    int bad = 0;
-    for (uint32_t i = 0; i < nv && !bad; i++) {
-        uint32_t type, x;
-        if (ckpt_get_u32(c, &type) < 0 || type != (uint32_t)src->fields[i].type) {
-            bad = 1;                    /* each value has its schema field's type */
-            break;
-        }
-        v[i].type = (enum value_type)type;
-        int rc = 0;
-        switch ((int)type) {
-        case VT_STRING:
-            rc = ckpt_get_u32(c, &x);
-            v[i].u.s.len = x;
-            v[i].u.s.p = rc < 0 ? NULL : (const char *)ckpt_get_ptr(c, x);
-            rc = rc < 0 || v[i].u.s.p == NULL ? -1 : 0;
-            break;
-        case VT_INT:
-            rc = ckpt_get_i64(c, &v[i].u.i);
-            break;
-        case VT_DOUBLE:
-            rc = ckpt_get(c, &v[i].u.d, 8);
-            break;
-        default:
-            rc = ckpt_get_u32(c, &x);
-            v[i].u.b = x != 0;
-            break;
-        }
-        bad = rc < 0;
-    }
+    int bad = row_load(c, src, v) < 0;
     if (op->jop->window.ttl_ms == 0)
         h.expire_check = NONE;
-    struct dt_blob *b = bad ? NULL : dt_new(op, v, nv, &h);
+    struct dt_blob *b = bad ? NULL : dt_new(op, v, (uint32_t)src->nfields, &h);
     free(v);
     if (bad)
         return -EINVAL;

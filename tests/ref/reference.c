@@ -30,6 +30,12 @@ struct rwin {
     size_t n, cap;
 };
 
+struct rjoin {                  /* a record buffered by a join */
+    int op, side, matched, dead;
+    size_t rec;
+    char *key;
+};
+
 struct reference {
     const struct job *job;
     ref_result_fn fn;
@@ -41,6 +47,8 @@ struct reference {
     struct rwin *w;
     size_t nw, capw;
     uint64_t *late;
+    struct rjoin *jn;
+    size_t njn, capjn;
     struct value vals[1024], keys[16];
 };
 
@@ -71,6 +79,9 @@ void ref_free(struct reference *r)
         free(r->w[i].key);
         free(r->w[i].recs);
     }
+    for (size_t i = 0; i < r->njn; i++)
+        free(r->jn[i].key);
+    free(r->jn);
     for (size_t s = 0; s < r->job->nsources; s++)
         decoder_free(r->dec[s]);
     free(r->recs);
@@ -109,18 +120,18 @@ static struct value *copy_values(const struct record *rec)
     return v;
 }
 
-/* The key of operator op for a record, as text (unambiguous: each part
- * length-prefixed). */
-static char *key_of(const struct job_operator *op, const struct value *v)
+/* The key made of fields `fields` of a record, as text (unambiguous:
+ * each part length-prefixed). */
+static char *key_text(const int *fields, size_t nkeys, const struct value *v)
 {
     size_t cap = 16;
-    for (size_t k = 0; k < op->nkeys; k++) {
-        const struct value *x = &v[op->key_fields[k]];
+    for (size_t k = 0; k < nkeys; k++) {
+        const struct value *x = &v[fields[k]];
         cap += 24 + (x->type == VT_STRING ? x->u.s.len : 0);
     }
     char *s = malloc(cap), *p = s;
-    for (size_t k = 0; k < op->nkeys; k++) {
-        const struct value *x = &v[op->key_fields[k]];
+    for (size_t k = 0; k < nkeys; k++) {
+        const struct value *x = &v[fields[k]];
         if (x->type == VT_STRING) {
             p += sprintf(p, "%zu:", x->u.s.len);
             memcpy(p, x->u.s.p, x->u.s.len);
@@ -134,6 +145,11 @@ static char *key_of(const struct job_operator *op, const struct value *v)
     }
     *p = '\0';
     return s;
+}
+
+static char *key_of(const struct job_operator *op, const struct value *v)
+{
+    return key_text(op->key_fields, op->nkeys, v);
 }
 
 static void win_add(struct rwin *w, size_t rec)
@@ -526,6 +542,95 @@ static void fire_due(struct reference *r, int s, size_t at)
     }
 }
 
+/* ---- join ---------------------------------------------------------------------- */
+
+/* The join's watermark: the smaller of its sides' sources'. */
+static int64_t join_wm(const struct reference *r, const struct job_operator *op)
+{
+    int64_t a = r->wm[op->join.side[0].source], b = r->wm[op->join.side[1].source];
+    return a < b ? a : b;
+}
+
+/* One result: left and right records' values (NULL: that side is missing),
+ * keyed by whichever is there. */
+static void join_emit(struct reference *r, int o, size_t at, const struct value *l,
+                      const struct value *rt)
+{
+    const struct job_operator *op = &r->job->operators[o];
+    const struct job_join_side *sd = &op->join.side[l != NULL ? 0 : 1];
+    for (size_t k = 0; k < sd->nkeys; k++)
+        r->keys[k] = (l != NULL ? l : rt)[sd->key_fields[k]];
+    for (size_t a = 0; a < op->naggs; a++)
+        eval_value2(op->aggs[a].value, l, rt, &r->vals[a]);
+    struct engine_result res = {
+        .op = o, .keys = r->keys, .nkeys = sd->nkeys, .start = INT64_MIN,
+        .end = INT64_MIN, .vals = r->vals, .nvals = op->naggs,
+    };
+    r->fn(r->ud, at, &res);
+}
+
+/* Record ri of source s, for join o whose watermark was wm before it: each
+ * side that takes it joins it with every earlier record of the other side
+ * with the same key within the bound, then keeps it.  A record at or
+ * behind the watermark is late (counted once). */
+static void add_join(struct reference *r, int o, size_t ri, int s, int64_t wm)
+{
+    const struct job_operator *op = &r->job->operators[o];
+    const struct rrec *rec = &r->recs[ri];
+    int late = 0;
+    for (int side = 0; side < 2; side++) {
+        const struct job_join_side *sd = &op->join.side[side];
+        struct record x = { .v = rec->v, .nv = 0, .event_time = rec->t };
+        if (sd->source != s || (sd->where != NULL && !eval_where(sd->where, &x)))
+            continue;
+        if (rec->t <= wm) {
+            late = 1;
+            continue;
+        }
+        char *key = key_text(sd->key_fields, sd->nkeys, rec->v);
+        int matched = 0;
+        for (size_t i = 0; i < r->njn; i++) {
+            struct rjoin *j = &r->jn[i];
+            int64_t d = rec->t - r->recs[j->rec].t;
+            if (j->op != o || j->dead || j->side == side || strcmp(j->key, key) != 0 ||
+                d > op->join.within_ms || -d > op->join.within_ms)
+                continue;
+            j->matched = matched = 1;
+            if (side == 0)
+                join_emit(r, o, ri, rec->v, r->recs[j->rec].v);
+            else
+                join_emit(r, o, ri, r->recs[j->rec].v, rec->v);
+        }
+        if (r->njn == r->capjn) {
+            r->capjn = r->capjn ? r->capjn * 2 : 64;
+            r->jn = realloc(r->jn, r->capjn * sizeof(*r->jn));
+        }
+        r->jn[r->njn++] = (struct rjoin){ .op = o, .side = side, .matched = matched,
+                                          .rec = ri, .key = key };
+    }
+    if (late)
+        r->late[o]++;
+}
+
+/* Records no later record can join any more (time + within at or behind
+ * the watermark) are dropped; a left join's unmatched left records and an
+ * outer join's unmatched records are emitted then, the other side null. */
+static void join_due(struct reference *r, size_t at)
+{
+    for (size_t i = 0; i < r->njn; i++) {
+        struct rjoin *j = &r->jn[i];
+        const struct job_operator *op = &r->job->operators[j->op];
+        if (j->dead || r->recs[j->rec].t + op->join.within_ms > join_wm(r, op))
+            continue;
+        j->dead = 1;
+        enum join_type t = op->join.type;
+        if (j->matched || !(t == JOIN_OUTER || (t == JOIN_LEFT && j->side == 0)))
+            continue;
+        const struct value *v = r->recs[j->rec].v;
+        join_emit(r, j->op, at, j->side == 0 ? v : NULL, j->side == 1 ? v : NULL);
+    }
+}
+
 int ref_feed(struct reference *r, int s, const char *data, size_t len)
 {
     return ref_feed_at(r, s, data, len, 0);
@@ -552,6 +657,10 @@ int ref_feed_at(struct reference *r, int s, const char *data, size_t len, int64_
     int64_t wm = r->wm[s];
     for (size_t o = 0; o < r->job->noperators; o++) {
         const struct job_operator *op = &r->job->operators[o];
+        if (op->window.type == WIN_JOIN) {
+            add_join(r, (int)o, ri, s, join_wm(r, op));
+            continue;
+        }
         if (op->source != s)
             continue;
         free(x->key);
@@ -573,6 +682,8 @@ int ref_feed_at(struct reference *r, int s, const char *data, size_t len, int64_
         case WIN_DETECT:
             add_detect(r, (int)o, ri, now);
             break;
+        case WIN_JOIN:
+            break;
         }
     }
     if (rec.event_time > r->maxt[s])
@@ -582,6 +693,7 @@ int ref_feed_at(struct reference *r, int s, const char *data, size_t len, int64_
         r->wm[s] = nw;
     fire_due(r, s, ri);
     reduce_due(r, s, ri, now, 0);
+    join_due(r, ri);
     return 0;
 }
 
@@ -592,4 +704,5 @@ void ref_finish(struct reference *r)
         fire_due(r, (int)s, r->nrecs);
         reduce_due(r, (int)s, r->nrecs, INT64_MAX, 1);
     }
+    join_due(r, r->nrecs);
 }

@@ -54,6 +54,7 @@ struct rec {
     int64_t t;
     int64_t pt;                 /* reduce: processing time it arrives at */
     int64_t tick;               /* reduce: a tick at this time just before it, or -1 */
+    int src;                    /* join: source 0 or 1 */
 };
 
 static const char *const kinds[] = { "a", "b", "c" };
@@ -64,12 +65,68 @@ struct cfg {
     int two_keys;               /* key_by [k, kind] */
     int64_t every, ttl;         /* reduce: 0 = on every update / no ttl */
     int read_and_write, return_expired;
+    int jtype, two_src, filt;   /* join: inner/left/outer, two sources, which filters */
+    int64_t within, ooo2;
 };
+
+/* A join of two branches of s (or of s and s2, each filtered). */
+static char *join_text(const struct cfg *c)
+{
+    static char buf[4096];
+    static const char *const types[] = { "inner", "left", "outer" };
+    static const char *const lw[] = { "kind == \"a\"", "kind in (\"a\", \"b\")", "" };
+    static const char *const rw[] = { "kind != \"a\"", "kind in (\"b\", \"c\")", "" };
+    char left[128], right[128];
+    snprintf(left, sizeof(left), "{ from: s%s%s%s }", c->filt < 2 ? ", where: '" : "",
+             lw[c->filt], c->filt < 2 ? "'" : "");
+    snprintf(right, sizeof(right), "{ from: %s%s%s%s }", c->two_src ? "s2" : "s",
+             c->filt < 2 ? ", where: '" : "", rw[c->filt], c->filt < 2 ? "'" : "");
+    snprintf(buf, sizeof(buf),
+             "job: diff\n"
+             "sources:\n"
+             "  s:\n"
+             "    type: file\n"
+             "    path: /dev/null\n"
+             "    schema: { k: string, kind: string, n: int, x: double, flag: bool }\n"
+             "    event_time: { field: ts, format: epoch_ms }\n"
+             "    watermark: { out_of_orderness: %" PRId64 "ms }\n"
+             "  s2:\n"
+             "    type: file\n"
+             "    path: /dev/null\n"
+             "    schema: { k: string, kind: string, n: int, x: double, flag: bool }\n"
+             "    event_time: { field: ts, format: epoch_ms }\n"
+             "    watermark: { out_of_orderness: %" PRId64 "ms }\n"
+             "operators:\n"
+             "  o:\n"
+             "    key_by: %s\n"
+             "    join:\n"
+             "      left: %s\n"
+             "      right: %s\n"
+             "      within: %" PRId64 "ms\n"
+             "      type: %s\n"
+             "    fields:\n"
+             "      ln: left.n\n"
+             "      rn: right.n\n"
+             "      lx: left.x\n"
+             "      rx: right.x\n"
+             "      lk: left.kind\n"
+             "      rf: right.flag\n"
+             "      d: left.n - right.n\n"
+             "      b: left.flag or right.n > 2\n"
+             "    to: out\n"
+             "sinks:\n"
+             "  out: { type: stdout }\n",
+             c->ooo, c->ooo2, c->two_keys ? "[k, kind]" : "k", left, right, c->within,
+             types[c->jtype]);
+    return buf;
+}
 
 static char *job_text(const struct cfg *c)
 {
     static char buf[4096];
     char win[512], ttl[200] = "";
+    if (c->type == WIN_JOIN)
+        return join_text(c);
     switch (c->type) {
     case WIN_TUMBLING:
         snprintf(win, sizeof(win), "{ type: tumbling, size: %" PRId64 "ms, "
@@ -289,7 +346,7 @@ static void feed_one(struct engine *e, const struct cfg *c, const struct rec *r,
         engine_tick(e);
     }
     fake_now = r->pt;
-    ck_assert_int_eq(engine_feed(e, 0, 0, (int64_t)i, line, (size_t)len, 0), 0);
+    ck_assert_int_eq(engine_feed(e, r->src, 0, (int64_t)i, line, (size_t)len, 0), 0);
 }
 
 static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, struct run *run)
@@ -299,6 +356,8 @@ static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, st
     struct engine_output out = { run, eng_result, NULL, NULL };
     ck_assert_int_eq(engine_new(job, c->type >= WIN_REDUCE ? &clock_opts : NULL, &out, &e), 0);
     ck_assert_int_eq(engine_partition_add(e, 0, 0), 0);
+    if (c->two_src)
+        ck_assert_int_eq(engine_partition_add(e, 1, 0), 0);
     for (size_t i = 0; i < n; i++)
         feed_one(e, c, &recs[i], i, run);
     run->at = n;
@@ -310,7 +369,7 @@ static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, st
     ck_assert_uint_eq(results, run->out.n);
     ck_assert_uint_eq(st.records_late, run->late);
     ck_assert_uint_eq(st.records_invalid, 0);
-    if (c->type < WIN_GLOBAL)
+    if (c->type < WIN_GLOBAL || c->type == WIN_JOIN)
         ck_assert_uint_eq(st.state_keys, 0);    /* every window fired and was freed */
     engine_free(e);
     job_free(job);
@@ -326,7 +385,7 @@ static void run_reference(const struct cfg *c, const struct rec *recs, size_t n,
         int len = record_line(&recs[i], line, sizeof(line));
         if (c->type >= WIN_REDUCE && recs[i].tick >= 0)
             ref_tick(ref, recs[i].tick, i);
-        ck_assert_int_eq(ref_feed_at(ref, 0, line, (size_t)len, recs[i].pt), 0);
+        ck_assert_int_eq(ref_feed_at(ref, recs[i].src, line, (size_t)len, recs[i].pt), 0);
     }
     ref_finish(ref);
     run->late = ref_late(ref, 0);
@@ -362,6 +421,7 @@ static size_t make_stream(const struct cfg *c, struct rec *recs)
         r->n = rr(-5, 5);
         r->xk = rr(-3000, 3000);
         r->flag = (int)rr(0, 1);
+        r->src = c->two_src ? (int)rr(0, 1) : 0;
         if (rr(0, 99) < late_pct)
             r->t = clock - rr(0, late_span);            /* may be beyond the bound */
         else
@@ -393,6 +453,14 @@ static void random_cfg(struct cfg *c, int type)
     case WIN_GLOBAL:
         c->count = rr(1, 7);
         c->al = 0;
+        break;
+    case WIN_JOIN:
+        c->al = 0;
+        c->jtype = (int)rr(0, 2);
+        c->two_src = (int)rr(0, 1);
+        c->filt = (int)rr(0, 2);
+        c->within = rr(0, 4) == 0 ? 0 : rr(1, 3000);
+        c->ooo2 = rr(0, 3) == 0 ? 0 : rr(1, 2000);
         break;
     default:
         c->al = 0;
@@ -426,10 +494,12 @@ static void diff_streams(int type, uint64_t seed)
             ck_assert_msg(strcmp(a, b) == 0,
                           "stream %d (type %d size %" PRId64 " slide %" PRId64 " gap %" PRId64
                           " al %" PRId64 " ooo %" PRId64 " count %" PRId64 " keys2 %d every %"
-                          PRId64 " ttl %" PRId64 " rw %d ret %d), "
+                          PRId64 " ttl %" PRId64 " rw %d ret %d join %d/%d/%d within %" PRId64
+                          " ooo2 %" PRId64 "), "
                           "result %zu of %zu/%zu:\n  engine    %s\n  reference %s",
                           s, type, c.size, c.slide, c.gap, c.al, c.ooo, c.count, c.two_keys,
-                          c.every, c.ttl, c.read_and_write, c.return_expired,
+                          c.every, c.ttl, c.read_and_write, c.return_expired, c.jtype,
+                          c.two_src, c.filt, c.within, c.ooo2,
                           i, eng.out.n, ref.out.n, a, b);
         }
         ck_assert_uint_eq(eng.late, ref.late);
@@ -452,6 +522,8 @@ static void engine_run_split(const struct cfg *c, const struct rec *recs, size_t
     const struct engine_opts *opts = c->type >= WIN_REDUCE ? &clock_opts : NULL;
     ck_assert_int_eq(engine_new(job, opts, &out, &e), 0);
     engine_partition_add(e, 0, 0);
+    if (c->two_src)
+        engine_partition_add(e, 1, 0);
     for (size_t i = 0; i < n; i++) {
         if (i == k) {
             /* checkpoint, throw the engine away, restore into a new one */
@@ -470,6 +542,8 @@ static void engine_run_split(const struct cfg *c, const struct rec *recs, size_t
             ck_assert_int_eq(engine_new(job, opts, &out, &e), 0);
             ck_assert_msg(engine_restore(e, r, 0, NULL, err, sizeof(err)) == 0, "%s", err);
             engine_partition_add(e, 0, 0);
+            if (c->two_src)
+                engine_partition_add(e, 1, 0);
             ckpt_close(r);
         }
         feed_one(e, c, &recs[i], i, run);
@@ -519,6 +593,15 @@ START_TEST(restore_anywhere_changes_nothing)
     restore_streams(WIN_GLOBAL, 808, 250);
     restore_streams(WIN_REDUCE, 909, 250);
     restore_streams(WIN_DETECT, 1111, 250);
+    restore_streams(WIN_JOIN, 1313, 250);
+}
+END_TEST
+
+/* inner, left and outer joins of branches of one source or of two
+ * sources, overlapping or not, both arrival orders, late records */
+START_TEST(join_matches_reference)
+{
+    diff_streams(WIN_JOIN, 1414);
 }
 END_TEST
 
@@ -569,6 +652,7 @@ Suite *diff_suite(void)
     tcase_add_test(tc, global_matches_reference);
     tcase_add_test(tc, reduce_matches_reference);
     tcase_add_test(tc, detect_matches_reference);
+    tcase_add_test(tc, join_matches_reference);
     tcase_add_test(tc, restore_anywhere_changes_nothing);
     suite_add_tcase(s, tc);
     return s;
