@@ -1,6 +1,6 @@
 # crash.sh: the crash test, crash_test PARTITIONS KILLS (sourced by
-# t_crash.sh and by `make soak`).  The reference job, with a reduce and a
-# detect operator added, in --bounded mode over
+# t_crash.sh and by `make soak`).  The reference job, with a reduce, a
+# detect and a join operator added, in --bounded mode over
 # generated events (out of order, late and invalid records) is killed with
 # SIGKILL at KILLS random moments, some of them while a checkpoint is being
 # written, and restarted each time with the same command.  The final Redis
@@ -34,6 +34,9 @@ crash_test() {
     # keyed state without windows, checkpointed alike: a running total per
     # user (reduce) and price jumps against the user's previous event (detect)
     sed -i 's|^sinks:|  user_totals:\n    from: events\n    key_by: user_id\n    reduce: { emit: on_update }\n    aggregates:\n      events: count()\n      spend: sum(price) where event_type == "purchase"\n      top_price: max(price)\n      kinds: count_distinct(event_type)\n    to: [totals_redis, results]\n  price_jumps:\n    from: events\n    key_by: user_id\n    detect: { when: current.price - previous.price >= 50 }\n    fields:\n      previous_price: previous.price\n      price: current.price\n      previous_type: previous.event_type\n    to: results\nsinks:\n  totals_redis:\n    type: redis\n    url: ${SLUICE_REDIS_URL:-redis://127.0.0.1:6379/0}\n    key: "user_totals:{user_id}"\n    ttl: 2h|' "$T/job.yaml"
+    # and an interval join: a view and a purchase of the same user within
+    # two minutes, views without a purchase emitted alone (a left join)
+    sed -i 's|^sinks:|  view_to_purchase:\n    key_by: user_id\n    join:\n      left: { from: events, where: event_type == "view" }\n      right: { from: events, where: event_type == "purchase" }\n      within: 2m\n      type: left\n    fields:\n      viewed_price: left.price\n      paid: right.price\n    to: results\nsinks:|' "$T/job.yaml"
     "$SLUICE" validate -c "$T/job.yaml" >/dev/null || fail "the crash job does not validate"
 
     # the uninterrupted run, on Redis database 1, its own state and group;
@@ -52,6 +55,8 @@ crash_test() {
     [ "$(wc -l < "$T/base-results.jsonl")" -gt 1000 ] || fail "the baseline fired too little"
     grep -q '"previous_price"' "$T/base-results.jsonl" || fail "the detect never fired"
     grep -q '"top_price"' "$T/base-results.jsonl" || fail "the reduce never emitted"
+    grep -q '"paid":[0-9]' "$T/base-results.jsonl" || fail "the join never matched"
+    grep -q '"paid":null' "$T/base-results.jsonl" || fail "the left join never emitted a view alone"
 
     # the same job, killed again and again, each time after a random share
     # of that working time; every third run as soon as a checkpoint writer
