@@ -52,6 +52,26 @@ static const char job_text[] =
     "    window: { type: global, trigger: count 2 }\n"
     "    aggregates: { c: count(), u: count_distinct(user_id), s: sum(n) }\n"
     "    to: out\n"
+    "  tot:\n"
+    "    from: events\n"
+    "    key_by: user_id\n"
+    "    reduce: { emit: every 1m, ttl: 1h }\n"
+    "    aggregates: { c: count(), m: max(price) }\n"
+    "    to: out\n"
+    "  jump:\n"
+    "    from: events\n"
+    "    key_by: user_id\n"
+    "    detect: { when: current.price > previous.price * 2, ttl: 1h }\n"
+    "    fields: { p: previous.price, e: previous.event_type }\n"
+    "    to: out\n"
+    "  pair:\n"
+    "    key_by: user_id\n"
+    "    join:\n"
+    "      left: { from: events, where: event_type == \"view\" }\n"
+    "      right: { from: events, where: event_type != \"view\" }\n"
+    "      within: 1h\n"
+    "      type: outer\n"
+    "    to: out\n"
     "sinks:\n"
     "  out: { type: stdout }\n";
 
@@ -185,11 +205,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     load_job();
-    /* cut the input into the raw bytes of 4 sections */
-    const uint8_t *part[4] = { 0 };
-    size_t plen[4] = { 0 };
+    /* cut the input into the raw bytes of the sections: the source's,
+     * then each operator's */
+    enum { NSEC = 7 };
+    if (job->noperators + 1 != NSEC)
+        abort();
+    const uint8_t *part[NSEC] = { 0 };
+    size_t plen[NSEC] = { 0 };
     size_t pi = 0, start = 0;
-    for (size_t i = 0; i + 4 <= size && pi < 3; i++) {
+    for (size_t i = 0; i + 4 <= size && pi < NSEC - 1; i++) {
         if (data[i] == 0xFF && data[i + 1] == 0xFF && data[i + 2] == 0xFF && data[i + 3] == 0xFF) {
             part[pi] = data + start;
             plen[pi++] = i - start;
@@ -207,14 +231,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ckpt_write_header(&w, fd, CKPT_CHECKPOINT, 1, 0, "fz");
     ckpt_writer_free(&w);
     section(fd, CKPT_SEC_SOURCE, "events", source_fp(), part[0], plen[0]);
-    for (int o = 0; o < 3; o++)
+    for (int o = 0; o < NSEC - 1; o++)
         section(fd, CKPT_SEC_OPERATOR, job->operators[o].name, engine_op_fingerprint(job, o),
                 part[o + 1], plen[o + 1]);
     unsigned char h[300];
     size_t k = 0;
     uint32_t type = CKPT_SEC_END;
     uint16_t nl = 0;
-    uint64_t count = 4;
+    uint64_t count = NSEC;
     memcpy(h + k, &type, 4), k += 4;
     memcpy(h + k, &nl, 2), k += 2;
     memcpy(h + k, &count, 8), k += 8;
