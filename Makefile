@@ -214,6 +214,8 @@ bench: sluice $(BENCH_EVENTS) build/bench/jsmn_baseline
 	build/bench/jsmn_baseline $(BENCH_EVENTS)
 	@echo "--- sluice bench, reference job, best of 3:"
 	./sluice bench -c feature-pipeline.yaml --input $(BENCH_EVENTS) --repeat 3
+	@echo "--- sluice bench, keyed state without windows (reduce, detect, left join), best of 3:"
+	./sluice bench -c tests/bench/keyed.yaml --input $(BENCH_EVENTS) --repeat 3
 	@echo "--- checkpoint and restore of 1,000,000+ keys (14,000,000 events, 2,000,000 users):"
 	@mkdir -p build/bench/ckpt
 	./sluice gen --users 2000000 --events 14000000 --rate 9000 --seed 7 > build/bench/events-14m.jsonl

@@ -41,21 +41,28 @@
 #define NONE INT64_MAX
 
 struct jn_row {
-    int64_t t;
     uint32_t size;                  /* bytes of this row */
-    uint8_t side, matched;
+    uint32_t pad;
     /* struct value v[the side's nfields], then their strings' bytes */
+};
+
+/* What a scan over a key's rows needs, kept in the blob itself: joining
+ * and cleaning up touch a row's values only when it joins or goes. */
+struct jn_ref {
+    int64_t t;
+    struct jn_row *row;
+    uint8_t side, matched;
 };
 
 struct jn_blob {
     int64_t check;                  /* the pending cleanup timer, or NONE */
     uint32_t n, cap;
-    struct jn_row *rows[];          /* arrival order */
+    struct jn_ref rows[];           /* arrival order */
 };
 
 static size_t blob_size(uint32_t cap)
 {
-    return sizeof(struct jn_blob) + cap * sizeof(struct jn_row *);
+    return sizeof(struct jn_blob) + cap * sizeof(struct jn_ref);
 }
 
 static struct value *row_values(const struct jn_row *r)
@@ -105,9 +112,10 @@ static int arm(struct op_rt *op, uint32_t id, struct jn_blob *b, int64_t at)
     return tqh_add(&op->tqh, at, id);
 }
 
-/* Appends row r to key id's blob (growing it); the blob owns r, or r is
- * freed when that fails. */
-static int append(struct op_rt *op, uint32_t id, struct jn_row *r)
+/* Appends row r (side, time t) to key id's blob (growing it); the blob
+ * owns r, or r is freed when that fails. */
+static int append(struct op_rt *op, uint32_t id, struct jn_row *r, int side, int64_t t,
+                  int matched)
 {
     void **slot = op_blob(op, id);
     struct jn_blob *b = *slot;
@@ -128,12 +136,11 @@ static int append(struct op_rt *op, uint32_t id, struct jn_row *r)
         }
         *slot = b = nb;
     }
-    b->rows[b->n++] = r;
-    return arm(op, id, b, expiry(op, r->t));
+    b->rows[b->n++] = (struct jn_ref){ t, r, (uint8_t)side, (uint8_t)(matched != 0) };
+    return arm(op, id, b, expiry(op, t));
 }
 
-static struct jn_row *row_new(struct op_rt *op, int side, int64_t t, int matched,
-                              const struct value *v)
+static struct jn_row *row_new(struct op_rt *op, int side, const struct value *v)
 {
     uint32_t nv = (uint32_t)side_source(op, side)->nfields;
     size_t size = sizeof(struct jn_row) + row_bytes(v, nv);
@@ -142,10 +149,8 @@ static struct jn_row *row_new(struct op_rt *op, int side, int64_t t, int matched
     struct jn_row *r = slab_alloc(engine_slab(op->e), size);
     if (r == NULL)
         return NULL;
-    r->t = t;
     r->size = (uint32_t)size;
-    r->side = (uint8_t)side;
-    r->matched = (uint8_t)(matched != 0);
+    r->pad = 0;
     row_copy(row_values(r), v, nv);
     return r;
 }
@@ -157,7 +162,7 @@ static int jn_add(struct op_rt *op, uint32_t id, const struct record *r, int sid
     struct jn_blob *b = *op_blob(op, id);
     int matched = 0;
     for (uint32_t i = 0; b != NULL && i < b->n; i++) {
-        struct jn_row *o = b->rows[i];
+        struct jn_ref *o = &b->rows[i];
         if (o->side == side)
             continue;
         /* |t - o->t| <= within, without overflow */
@@ -165,15 +170,15 @@ static int jn_add(struct op_rt *op, uint32_t id, const struct record *r, int sid
             o->matched = 1;
             matched = 1;
             if (side == 0)
-                emit(op, id, r->v, row_values(o));
+                emit(op, id, r->v, row_values(o->row));
             else
-                emit(op, id, row_values(o), r->v);
+                emit(op, id, row_values(o->row), r->v);
         }
     }
-    struct jn_row *row = row_new(op, side, t, matched, r->v);
+    struct jn_row *row = row_new(op, side, r->v);
     if (row == NULL)
         return -ENOMEM;
-    return append(op, id, row);
+    return append(op, id, row, side, t, matched);
 }
 
 int join_feed(struct op_rt *op, int source, const struct record *r)
@@ -219,17 +224,17 @@ static void cleanup(struct op_rt *op, uint32_t id, int64_t wm)
     uint32_t k = 0;
     int64_t next = NONE;
     for (uint32_t i = 0; i < b->n; i++) {
-        struct jn_row *r = b->rows[i];
-        int64_t x = expiry(op, r->t);
+        struct jn_ref r = b->rows[i];
+        int64_t x = expiry(op, r.t);
         if (x > wm) {
             b->rows[k++] = r;
             next = x < next ? x : next;
             continue;
         }
-        if (!r->matched && emits_unmatched(op, r->side))
-            emit(op, id, r->side == 0 ? row_values(r) : NULL,
-                 r->side == 1 ? row_values(r) : NULL);
-        row_free(op, r);
+        if (!r.matched && emits_unmatched(op, r.side))
+            emit(op, id, r.side == 0 ? row_values(r.row) : NULL,
+                 r.side == 1 ? row_values(r.row) : NULL);
+        row_free(op, r.row);
     }
     b->n = k;
     b->check = NONE;
@@ -267,7 +272,7 @@ static void jn_release(struct op_rt *op, void *blob)
 {
     struct jn_blob *b = blob;
     for (uint32_t i = 0; i < b->n; i++)
-        row_free(op, b->rows[i]);
+        row_free(op, b->rows[i].row);
     slab_free(engine_slab(op->e), b, blob_size(b->cap));
 }
 
@@ -277,7 +282,7 @@ static size_t jn_blob_bytes(const struct op_rt *op, const void *blob)
     const struct jn_blob *b = blob;
     size_t n = slab_class_size(blob_size(b->cap));
     for (uint32_t i = 0; i < b->n; i++)
-        n += slab_class_size(b->rows[i]->size);
+        n += slab_class_size(b->rows[i].row->size);
     return n;
 }
 
@@ -286,11 +291,11 @@ static void jn_save(const struct op_rt *op, const void *blob, struct ckpt_writer
     const struct jn_blob *b = blob;
     ckpt_put_u32(w, b->n);
     for (uint32_t i = 0; i < b->n; i++) {
-        const struct jn_row *r = b->rows[i];
+        const struct jn_ref *r = &b->rows[i];
         ckpt_put_u32(w, r->side);
         ckpt_put_u32(w, r->matched);
         ckpt_put_i64(w, r->t);
-        row_save(w, row_values(r), (uint32_t)side_source(op, r->side)->nfields);
+        row_save(w, row_values(r->row), (uint32_t)side_source(op, r->side)->nfields);
     }
 }
 
@@ -314,8 +319,8 @@ static int jn_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
             rc = -EINVAL;
             break;
         }
-        struct jn_row *r = row_new(op, (int)side, t, (int)matched, v);
-        if (r == NULL || append(op, id, r) < 0)
+        struct jn_row *r = row_new(op, (int)side, v);
+        if (r == NULL || append(op, id, r, (int)side, t, (int)matched) < 0)
             rc = -ENOMEM;
     }
     free(v);
