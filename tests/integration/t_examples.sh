@@ -19,6 +19,17 @@ $(diff "$expected" "$T/out")"
 done
 [ "$n" -ge 2 ] || fail "only $n examples"
 
+# the join's late record goes to a late_events sink when it has one
+sed -e 's|^      type: inner|      type: inner\n      late_events: late|' \
+    -e "s|^  out: { type: stdout }|  out: { type: stdout }\n  late: { type: file, path: $T/late.jsonl }|" \
+    docs/examples/coffee-electronics-join.yaml > "$T/join-late.yaml"
+SLUICE_STATE_DIR="$T/state-join-late" run "$SLUICE" run -c "$T/join-late.yaml" --bounded
+expect_rc 0
+cmp -s "$T/out" docs/examples/coffee-electronics-join.expected.jsonl || fail "join with a late sink: output differs"
+grep -q '"item":"latte","price":4.75,"time":"2026-11-23T10:02:00Z"' "$T/late.jsonl" ||
+    fail "the join's late record is not in its late_events sink: $(cat "$T/late.jsonl")"
+[ "$(wc -l < "$T/late.jsonl")" -eq 1 ] || fail "late sink: $(cat "$T/late.jsonl")"
+
 # cumulative spend: Kafka in, Redis out
 start_redis
 start_broker --topic payments --partitions 1

@@ -277,6 +277,61 @@ START_TEST(huge_mapping_refused)
 }
 END_TEST
 
+/* A join of two sources keyed by differently named fields: the model
+ * carries both sides, the operator's key is the left's, and without
+ * `fields` every field of both sides is written, prefixed. */
+START_TEST(join_of_two_sources)
+{
+    load_text("job: j\n"
+              "sources:\n"
+              "  orders: { type: file, path: /x, schema: { cid: string, total: double },\n"
+              "            event_time: { field: t, format: epoch_ms } }\n"
+              "  clicks: { type: file, path: /y, schema: { page: string, customer: string },\n"
+              "            event_time: { field: t, format: epoch_ms } }\n"
+              "operators:\n"
+              "  o:\n"
+              "    join:\n"
+              "      left: { from: orders, key_by: cid, prefix: order_ }\n"
+              "      right: { from: clicks, key_by: customer, where: page != \"home\" }\n"
+              "      within: 90s\n"
+              "      type: outer\n"
+              "    to: out\n"
+              "sinks:\n"
+              "  out: { type: stdout }\n");
+    ck_assert_msg(job != NULL, "%s", d.n ? d.v[0].msg : "?");
+    const struct job_operator *op = &job->operators[0];
+    ck_assert_int_eq(op->window.type, WIN_JOIN);
+    ck_assert_int_eq(op->join.type, JOIN_OUTER);
+    ck_assert_int_eq(op->join.within_ms, 90000);
+    ck_assert_int_eq(op->join.side[0].source, 0);
+    ck_assert_int_eq(op->join.side[1].source, 1);
+    ck_assert_int_eq(op->join.side[1].key_fields[0], 1);
+    ck_assert_ptr_nonnull(op->join.side[1].where);
+    ck_assert_ptr_null(op->join.side[0].where);
+    ck_assert_int_eq(op->source, 0);
+    ck_assert_uint_eq(op->nkeys, 1);
+    ck_assert_uint_eq(op->naggs, 4);
+    const char *names[] = { "order_cid", "order_total", "right_page", "right_customer" };
+    for (size_t i = 0; i < 4; i++) {
+        ck_assert_str_eq(op->aggs[i].name, names[i]);
+        ck_assert_int_eq(op->aggs[i].value->kind, EX_FIELD);
+        ck_assert_int_eq(op->aggs[i].value->side, i >= 2);
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    job_print(job, f);
+    fclose(f);
+    ck_assert_msg(strstr(buf, "o: outer interval join within 90s, event time, late events "
+                              "dropped\n"
+                              "    left: from orders, key by cid\n"
+                              "    right: from clicks where page != \"home\", key by customer\n"
+                              "    order_cid = left.cid\n") != NULL, "%s", buf);
+    ck_assert_ptr_nonnull(strstr(buf, "  orders + clicks -> o -> out\n"));
+    free(buf);
+}
+END_TEST
+
 START_TEST(long_line_of_failed_references)
 {
     char *t = repeat("job: t\nsources: {ev: {type: file, path: \"", "${NOPE}", 300000,
@@ -309,6 +364,7 @@ Suite *job_suite(void)
     tcase_add_test(tc, deep_nesting_refused);
     tcase_add_test(tc, huge_mapping_refused);
     tcase_add_test(tc, long_line_of_failed_references);
+    tcase_add_test(tc, join_of_two_sources);
     suite_add_tcase(s, tc);
     return s;
 }
