@@ -382,6 +382,20 @@ static void fire_processing_ops(struct src_rt *sr, int64_t now)
             sr->ops[i]->w->fire_due(sr->ops[i], now);
 }
 
+/* What an operator's add returned: a late record is counted and sent to
+ * the operator's late_events sink; an error is kept in *rc. */
+static void added(struct engine *e, struct op_rt *op, int r, const struct record *rec, int *rc)
+{
+    if (r == WIN_LATE) {
+        op->late++;
+        e->st.records_late++;
+        if (op->jop->window.late_sink >= 0 && e->out.late != NULL)
+            e->out.late(e->out.ud, op->index, op->jop->window.late_sink, rec);
+    } else if (r < 0) {
+        *rc = r;
+    }
+}
+
 int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
                 const char *data, size_t len, int64_t kafka_ts)
 {
@@ -421,28 +435,13 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
             struct op_rt *op = g->ops[k];
             int64_t t = op->processing ? e->now : rec.event_time;
             int r = op->w->add(op, id, &rec, g->wres, t, op->processing ? e->now : wm);
-            if (r == WIN_LATE) {
-                op->late++;
-                e->st.records_late++;
-                if (op->jop->window.late_sink >= 0 && e->out.late != NULL)
-                    e->out.late(e->out.ud, op->index, op->jop->window.late_sink, &rec);
-            } else if (r < 0) {
-                rc = r;
-            }
+            added(e, op, r, &rec, &rc);
         }
         engine_key_maybe_delete(g->ops[0], id);
     }
     for (size_t j = 0; j < sr->njoins; j++) {
         struct op_rt *op = sr->joins[j];
-        int r = join_feed(op, source, &rec);
-        if (r == WIN_LATE) {
-            op->late++;
-            e->st.records_late++;
-            if (op->jop->window.late_sink >= 0 && e->out.late != NULL)
-                e->out.late(e->out.ud, op->index, op->jop->window.late_sink, &rec);
-        } else if (r < 0) {
-            rc = r;
-        }
+        added(e, op, join_feed(op, source, &rec), &rec, &rc);
     }
     if (sr->js->has_event_time) {
         int64_t nw = wm_observe(&sr->wm, partition, rec.event_time, e->now);

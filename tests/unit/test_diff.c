@@ -69,6 +69,14 @@ struct cfg {
     int64_t within, ooo2;
 };
 
+/* A source of the streams' records; its out-of-orderness is a parameter. */
+#define SOURCE_BODY                                                                   \
+    "    type: file\n"                                                                \
+    "    path: /dev/null\n"                                                           \
+    "    schema: { k: string, kind: string, n: int, x: double, flag: bool }\n"        \
+    "    event_time: { field: ts, format: epoch_ms }\n"                               \
+    "    watermark: { out_of_orderness: %" PRId64 "ms }\n"
+
 /* A join of two branches of s (or of s and s2, each filtered). */
 static char *join_text(const struct cfg *c)
 {
@@ -85,17 +93,9 @@ static char *join_text(const struct cfg *c)
              "job: diff\n"
              "sources:\n"
              "  s:\n"
-             "    type: file\n"
-             "    path: /dev/null\n"
-             "    schema: { k: string, kind: string, n: int, x: double, flag: bool }\n"
-             "    event_time: { field: ts, format: epoch_ms }\n"
-             "    watermark: { out_of_orderness: %" PRId64 "ms }\n"
+             SOURCE_BODY
              "  s2:\n"
-             "    type: file\n"
-             "    path: /dev/null\n"
-             "    schema: { k: string, kind: string, n: int, x: double, flag: bool }\n"
-             "    event_time: { field: ts, format: epoch_ms }\n"
-             "    watermark: { out_of_orderness: %" PRId64 "ms }\n"
+             SOURCE_BODY
              "operators:\n"
              "  o:\n"
              "    key_by: %s\n"
@@ -160,11 +160,7 @@ static char *job_text(const struct cfg *c)
              "job: diff\n"
              "sources:\n"
              "  s:\n"
-             "    type: file\n"
-             "    path: /dev/null\n"
-             "    schema: { k: string, kind: string, n: int, x: double, flag: bool }\n"
-             "    event_time: { field: ts, format: epoch_ms }\n"
-             "    watermark: { out_of_orderness: %" PRId64 "ms }\n"
+             SOURCE_BODY
              "operators:\n"
              "  o:\n"
              "    from: s\n"
