@@ -108,8 +108,9 @@ int template_check(const struct template *t, const char *const *key_fields,
         if ((p->kind == TPL_WINDOW_START || p->kind == TPL_WINDOW_END) && !windowed) {
             err->off = p->off;
             snprintf(err->msg, sizeof(err->msg),
-                     "{%s} is not defined: a global window or a reduce has no "
-                     "bounds", p->text);
+                     "{%s} is not defined: only tumbling, sliding and session windows "
+                     "have bounds (a global window, reduce, detect or join has none)",
+                     p->text);
             return -EINVAL;
         }
         if (p->kind != TPL_FIELD)

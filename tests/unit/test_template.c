@@ -77,7 +77,9 @@ START_TEST(check_names)
     ck_assert_str_eq(e.msg, "{country} is not a key field of the operator "
                      "(use a key_by field, {window_start} or {window_end})");
     ck_assert_int_lt(template_check(&t, keys, 2, 0, &e), 0);
-    ck_assert_str_eq(e.msg, "{window_end} is not defined: a global window or a reduce has no bounds");
+    ck_assert_str_eq(e.msg, "{window_end} is not defined: only tumbling, sliding and session "
+                            "windows have bounds (a global window, reduce, detect or join has "
+                            "none)");
 }
 END_TEST
 
