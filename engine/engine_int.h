@@ -28,7 +28,8 @@ enum { WIN_ADDED = 0, WIN_LATE = 1 };
 struct win_ops {
     /* Adds record r (event or processing time t) for key id while the
      * watermark is wm.  Returns WIN_ADDED, WIN_LATE (too late for every
-     * window: not applied) or -ENOMEM. */
+     * window: not applied) or -ENOMEM.  NULL for the join, whose own
+     * group is fed by join_feed. */
     int (*add)(struct op_rt *op, uint32_t id, const struct record *r,
                const unsigned char *wres, int64_t t, int64_t wm);
     /* Fires everything due at or before wm, in time order. */

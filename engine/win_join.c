@@ -260,14 +260,6 @@ static int jn_fire_due(struct op_rt *op, int64_t ignored)
     return 0;
 }
 
-/* The engine's add hook is not used: records come through join_feed. */
-static int jn_add_unused(struct op_rt *op, uint32_t id, const struct record *r,
-                         const unsigned char *wres, int64_t t, int64_t wm)
-{
-    (void)op, (void)id, (void)r, (void)wres, (void)t, (void)wm;
-    return -EINVAL;
-}
-
 static void jn_release(struct op_rt *op, void *blob)
 {
     struct jn_blob *b = blob;
@@ -328,7 +320,7 @@ static int jn_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
 }
 
 const struct win_ops win_join_ops = {
-    .add = jn_add_unused,
+    .add = NULL,                    /* records come through join_feed */
     .fire_due = jn_fire_due,
     .finish = NULL,
     .release = jn_release,
