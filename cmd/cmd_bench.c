@@ -69,10 +69,9 @@ static void on_late(void *ud, int op, int sink, const struct record *rec)
 }
 
 static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
-                       const char *raw, size_t len, enum reject_kind kind, const char *why)
+                       const char *raw, size_t len, const struct reject *rej)
 {
-    (void)source, (void)dl, (void)part, (void)off, (void)raw, (void)len, (void)kind,
-        (void)why;
+    (void)source, (void)dl, (void)part, (void)off, (void)raw, (void)len, (void)rej;
     ((struct counts *)ud)->invalid++;
 }
 

@@ -103,17 +103,23 @@ static void on_late(void *ud, int op, int sink, const struct record *rec)
 }
 
 static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
-                       const char *raw, size_t len, enum reject_kind kind, const char *why)
+                       const char *raw, size_t len, const struct reject *rej)
 {
     struct runtime *rt = ud;
     struct source *src = &rt->src[source];
-    log_rate_msg(&rt->invalid_rate, LOG_WARNING, src->name, "partition %" PRId32 " offset %"
-                 PRId64 ": %s record: %s", part, off, reject_kind_name(kind), why);
+    if (rej->at >= 0)
+        log_rate_msg(&rt->invalid_rate, LOG_WARNING, src->name, "partition %" PRId32
+                     " offset %" PRId64 ": %s record at byte %" PRId64 ": %s", part, off,
+                     reject_kind_name(rej->kind), rej->at, rej->why);
+    else
+        log_rate_msg(&rt->invalid_rate, LOG_WARNING, src->name, "partition %" PRId32
+                     " offset %" PRId64 ": %s record: %s", part, off,
+                     reject_kind_name(rej->kind), rej->why);
     if (dl < 0)
         return;
     struct sink *s = &rt->snk[dl];
     rt->dl.len = 0;
-    if (fmt_dead_letter(&rt->dl, src->js->name, part, off, kind, why, raw, len) < 0 ||
+    if (fmt_dead_letter(&rt->dl, src->js->name, part, off, rej, raw, len) < 0 ||
         (s->impl != NULL && s->ops->write_raw(s, rt->dl.p, rt->dl.len, NULL, 0) < 0))
         rt_fail(rt, "the dead-letter sink cannot take a record");
 }

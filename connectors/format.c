@@ -193,14 +193,16 @@ static int base64(struct sbuf *b, const unsigned char *s, size_t n)
 }
 
 int fmt_dead_letter(struct sbuf *b, const char *source, int32_t partition, int64_t offset,
-                    enum reject_kind kind, const char *why, const char *raw, size_t len)
+                    const struct reject *rej, const char *raw, size_t len)
 {
     int rc = sbuf_put(b, "{\"source\":", 10);
     rc = rc ? rc : fmt_json_string(b, source, strlen(source));
     rc = rc ? rc : sbuf_printf(b, ",\"partition\":%" PRId32 ",\"offset\":%" PRId64
                                ",\"error\":\"%s\",\"reason\":", partition, offset,
-                               reject_kind_name(kind));
-    rc = rc ? rc : fmt_json_string(b, why, strlen(why));
+                               reject_kind_name(rej->kind));
+    rc = rc ? rc : fmt_json_string(b, rej->why, strlen(rej->why));
+    if (rej->at >= 0)
+        rc = rc ? rc : sbuf_printf(b, ",\"byte_offset\":%" PRId64, rej->at);
     if (utf8_valid((const unsigned char *)raw, len)) {
         rc = rc ? rc : sbuf_put(b, ",\"record\":", 10);
         rc = rc ? rc : fmt_json_string(b, raw, len);

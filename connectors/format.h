@@ -51,8 +51,9 @@ int fmt_json_result(struct sbuf *b, const struct job *job, const struct job_oper
 int fmt_json_string(struct sbuf *b, const char *s, size_t n);
 
 /* A dead letter, one JSON object: source, partition, offset, error kind,
- * reason, and the record (as a string when it is UTF-8, else base64). */
+ * reason, for bad_json the offset in the record of the byte at fault, and
+ * the record (as a string when it is UTF-8, else base64). */
 int fmt_dead_letter(struct sbuf *b, const char *source, int32_t partition, int64_t offset,
-                    enum reject_kind kind, const char *why, const char *raw, size_t len);
+                    const struct reject *rej, const char *raw, size_t len);
 
 #endif

@@ -401,20 +401,19 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
 {
     struct src_rt *sr = &e->src[source];
     struct record rec;
-    enum reject_kind kind;
-    const char *why;
+    struct reject rej;
     int rc = 0;
 
     e->st.records_in++;
     sr->records_in++;
-    if (decoder_decode(sr->dec, data, len, kafka_ts, &rec, &kind, &why) < 0) {
+    if (decoder_decode(sr->dec, data, len, kafka_ts, &rec, &rej) < 0) {
         e->st.records_invalid++;
-        e->st.invalid_by_kind[kind]++;
-        sr->invalid[kind]++;
+        e->st.invalid_by_kind[rej.kind]++;
+        sr->invalid[rej.kind]++;
         if (e->out.invalid != NULL)
             e->out.invalid(e->out.ud, source,
                            sr->js->on_error == ON_ERROR_DEAD_LETTER ? sr->js->dead_letter_sink : -1,
-                           partition, offset, data, len, kind, why);
+                           partition, offset, data, len, &rej);
         return 0;
     }
     if (sr->has_processing)

@@ -53,8 +53,7 @@ struct engine_output {
     /* A record was rejected; dead_letter is the source's dead-letter sink
      * or -1 when on_error is skip. */
     void (*invalid)(void *ud, int source, int dead_letter, int32_t partition,
-                    int64_t offset, const char *raw, size_t len, enum reject_kind kind,
-                    const char *why);
+                    int64_t offset, const char *raw, size_t len, const struct reject *rej);
 };
 
 typedef int64_t (*engine_clock_fn)(void *ud);   /* processing time, ms since the epoch */

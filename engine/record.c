@@ -1,17 +1,18 @@
 /*
  * record.c - the JSON record decoder (see record.h).
  *
- * jsmn (strict mode) tokenizes the object into a reusable token array; the
- * decoder then walks the top-level keys once, matching each against the
- * schema and the event-time field, and converts only the values the job
- * uses.  Numbers take Clinger's fast path (an exact mantissa below 2^53
- * scaled by an exact power of ten is one correctly rounded operation) and
- * fall back to strtod otherwise, so "29.99" costs a few nanoseconds and
- * every double is still the correctly rounded one.
+ * json_object_scan (json.c) checks the whole record against the RFC 8259
+ * grammar and lists the top-level members; the decoder then matches their
+ * keys against the schema and the event-time field (the last occurrence of
+ * a duplicated key wins, as in Jackson, so a job moved from Flink reads the
+ * same values) and converts only the values the job uses.  Numbers take
+ * Clinger's fast path (an exact mantissa below 2^53 scaled by an exact
+ * power of ten is one correctly rounded operation) and fall back to strtod
+ * otherwise, so "29.99" costs a few nanoseconds and every double is still
+ * the correctly rounded one.
  *
- * The token array starts at 64 tokens and doubles when a record needs more,
- * up to DEC_MAX_TOKENS; the scratch buffer for unescaped strings grows to
- * the largest record seen.  Both are reused, so a steady stream allocates
+ * The member array and the scratch buffer for unescaped strings grow to
+ * the largest record seen and are reused, so a steady stream allocates
  * nothing.  Runs on the loop thread; one decoder per source.
  */
 #include "record.h"
@@ -23,13 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JSMN_STRICT
-#define JSMN_STATIC
-#include <jsmn.h>
-
 #include "evtime.h"
-
-#define DEC_MAX_TOKENS 65536
+#include "json.h"
 
 struct decoder {
     const struct job_source *src;
@@ -40,17 +36,17 @@ struct decoder {
     int ts_outside;             /* the event-time field is not in the schema */
     size_t ts_name_len;
     uint32_t *seen;             /* per schema field: generation it was set in */
-    uint32_t ts_seen, gen;
-    jsmntok_t *tok;
-    unsigned ntok;
+    uint32_t *at;               /* per schema field: its member (when seen) */
+    uint32_t ts_seen, ts_at, gen;
+    struct json_members m;
     char *scratch;              /* unescaped strings */
     size_t scratch_cap, scratch_used;
     char why[256];
 };
 
 static const char *const reject_names[] = {
-    [REJ_JSON] = "malformed", [REJ_TOO_BIG] = "too_big", [REJ_MISSING] = "missing_field",
-    [REJ_TYPE] = "wrong_type", [REJ_UTF8] = "bad_utf8", [REJ_TIME] = "bad_time",
+    [REJ_JSON] = "bad_json", [REJ_TOO_BIG] = "too_big", [REJ_MISSING] = "missing_field",
+    [REJ_TYPE] = "wrong_type", [REJ_TIME] = "bad_time",
 };
 
 const char *reject_kind_name(enum reject_kind k)
@@ -68,9 +64,8 @@ struct decoder *decoder_new(const struct job_source *src)
     d->vals = calloc(src->nfields ? src->nfields : 1, sizeof(*d->vals));
     d->name_len = calloc(src->nfields ? src->nfields : 1, sizeof(*d->name_len));
     d->seen = calloc(src->nfields ? src->nfields : 1, sizeof(*d->seen));
-    d->ntok = 64;
-    d->tok = malloc(d->ntok * sizeof(*d->tok));
-    if (d->vals == NULL || d->name_len == NULL || d->seen == NULL || d->tok == NULL) {
+    d->at = calloc(src->nfields ? src->nfields : 1, sizeof(*d->at));
+    if (d->vals == NULL || d->name_len == NULL || d->seen == NULL || d->at == NULL) {
         decoder_free(d);
         return NULL;
     }
@@ -96,24 +91,25 @@ void decoder_free(struct decoder *d)
     free(d->vals);
     free(d->name_len);
     free(d->seen);
-    free(d->tok);
+    free(d->at);
+    json_members_free(&d->m);
     free(d->scratch);
     free(d);
 }
 
-static int reject(struct decoder *d, enum reject_kind k, enum reject_kind *kind,
-                  const char **why, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static int reject(struct decoder *d, struct reject *rej, enum reject_kind k,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static int reject(struct decoder *d, enum reject_kind k, enum reject_kind *kind,
-                  const char **why, const char *fmt, ...)
+static int reject(struct decoder *d, struct reject *rej, enum reject_kind k,
+                  const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(d->why, sizeof(d->why), fmt, ap);
     va_end(ap);
-    *kind = k;
-    *why = d->why;
+    rej->kind = k;
+    rej->why = d->why;
+    rej->at = -1;
     return -EINVAL;
 }
 
@@ -155,110 +151,6 @@ int utf8_valid(const unsigned char *s, size_t n)
         i += need + 1;
     }
     return 1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static int hex4(const char *p, uint32_t *out)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
-        if (h < 0)
-            return -1;
-        v = v << 4 | (uint32_t)h;
-    }
-    *out = v;
-    return 0;
-}
-
-/*
- * A string value s[0..n) as written between the quotes: checked for control
- * characters and UTF-8, unescaped into scratch when it has escapes.
- * Returns 0, -1 for bad UTF-8, -2 for a bad escape or control character.
- */
-static int string_value(struct decoder *d, const char *s, size_t n, struct value *v)
-{
-    const char *bs = memchr(s, '\\', n);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20)
-            return -2;
-    if (bs == NULL) {
-        if (!utf8_valid((const unsigned char *)s, n))
-            return -1;
-        v->u.s.p = s;
-        v->u.s.len = n;
-        return 0;
-    }
-    char *o = d->scratch + d->scratch_used, *start = o;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '\\') {
-            *o++ = s[i];
-            continue;
-        }
-        if (++i >= n)
-            return -2;
-        switch (s[i]) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            uint32_t cp, lo;
-            if (i + 4 >= n)
-                return -2;
-            if (hex4(s + i + 1, &cp) < 0)
-                return -2;
-            i += 4;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                if (i + 6 >= n)
-                    return -1;
-                if (s[i + 1] != '\\' || s[i + 2] != 'u' || hex4(s + i + 3, &lo) < 0 ||
-                    lo < 0xDC00 || lo > 0xDFFF)
-                    return -1;
-                i += 6;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                return -1;
-            }
-            if (cp < 0x80) {
-                *o++ = (char)cp;
-            } else if (cp < 0x800) {
-                *o++ = (char)(0xC0 | cp >> 6);
-                *o++ = (char)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                *o++ = (char)(0xE0 | cp >> 12);
-                *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
-                *o++ = (char)(0x80 | (cp & 0x3F));
-            } else {
-                *o++ = (char)(0xF0 | cp >> 18);
-                *o++ = (char)(0x80 | (cp >> 12 & 0x3F));
-                *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
-                *o++ = (char)(0x80 | (cp & 0x3F));
-            }
-            break;
-        }
-        default:
-            return -2;
-        }
-    }
-    size_t len = (size_t)(o - start);
-    if (!utf8_valid((const unsigned char *)start, len))
-        return -1;
-    d->scratch_used += len;
-    v->u.s.p = start;
-    v->u.s.len = len;
-    return 0;
 }
 
 static const double pow10_exact[] = {
@@ -400,267 +292,212 @@ static int decimal_scaled_floor(const struct decimal *x, int shift, int64_t *out
     return 0;
 }
 
-static int primitive_ok(const char *s, size_t n)
+/* ---- fields --------------------------------------------------------------- */
+
+/* A string member's text, its escapes undone into scratch when it has any. */
+static void string_value(struct decoder *d, const char *buf, const struct json_member *m,
+                         struct value *v)
 {
-    struct decimal x;
-    if ((n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0) ||
-        (n == 4 && memcmp(s, "null", 4) == 0))
-        return 1;
-    return parse_decimal(s, n, &x) == 0;
+    const char *s = buf + m->val;
+    if (!m->val_escaped) {
+        v->u.s.p = s;
+        v->u.s.len = m->vlen;
+        return;
+    }
+    char *o = d->scratch + d->scratch_used;
+    size_t n = json_unescape(s, m->vlen, o);
+    d->scratch_used += n;
+    v->u.s.p = o;
+    v->u.s.len = n;
 }
 
-static const char *json_kind(const char *buf, const jsmntok_t *t)
+static const char *json_kind(const struct json_member *m)
 {
-    switch (t->type) {
-    case JSMN_OBJECT: return "an object";
-    case JSMN_ARRAY: return "an array";
-    case JSMN_STRING: return "a string";
-    default:
-        if (buf[t->start] == 't' || buf[t->start] == 'f')
-            return "a bool";
-        if (buf[t->start] == 'n')
-            return "null";
-        return "a number";
+    switch (m->type) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_NUMBER: return "a number";
+    case JSON_NULL: return "null";
+    default: return "a bool";
     }
 }
 
-/* ---- decoding ----------------------------------------------------------- */
-
-static int tokenize(struct decoder *d, const char *buf, size_t len, int *ntok)
-{
-    for (;;) {
-        jsmn_parser p;
-        jsmn_init(&p);
-        int r = jsmn_parse(&p, buf, len, d->tok, d->ntok);
-        if (r != JSMN_ERROR_NOMEM) {
-            *ntok = r;
-            return 0;
-        }
-        if (d->ntok >= DEC_MAX_TOKENS)
-            return -1;
-        jsmntok_t *t = realloc(d->tok, 2 * d->ntok * sizeof(*t));
-        if (t == NULL)
-            return -1;
-        d->tok = t;
-        d->ntok *= 2;
-    }
-}
-
-/* Index of the token after the subtree rooted at tokens[i]. */
-static int skip(const jsmntok_t *t, int n, int i)
-{
-    int end = t[i].end;
-    i++;
-    while (i < n && t[i].start < end)
-        i++;
-    return i;
-}
-
-static int set_field(struct decoder *d, int f, const char *buf, const jsmntok_t *t,
-                     enum reject_kind *kind, const char **why)
+static int set_field(struct decoder *d, int f, const char *buf, const struct json_member *m,
+                     struct reject *rej)
 {
     const struct schema_field *sf = &d->src->fields[f];
     struct value *v = &d->vals[f];
-    const char *s = buf + t->start;
-    size_t n = (size_t)(t->end - t->start);
+    const char *s = buf + m->val;
+    size_t n = m->vlen;
     struct decimal x;
     double dv;
 
-    if (t->type == JSMN_PRIMITIVE && n == 4 && memcmp(s, "null", 4) == 0)
-        return reject(d, REJ_MISSING, kind, why, "field '%s' is null", sf->name);
+    if (m->type == JSON_NULL)
+        return reject(d, rej, REJ_MISSING, "field '%s' is null", sf->name);
     switch (sf->type) {
     case VT_STRING:
-        if (t->type != JSMN_STRING)
+        if (m->type != JSON_STRING)
             break;
-        switch (string_value(d, s, n, v)) {
-        case 0:
-            return 0;
-        case -1:
-            return reject(d, REJ_UTF8, kind, why, "field '%s' is not valid UTF-8", sf->name);
-        default:
-            return reject(d, REJ_JSON, kind, why, "field '%s': bad escape or control "
-                          "character in string", sf->name);
-        }
+        string_value(d, buf, m, v);
+        return 0;
     case VT_INT:
-        if (t->type != JSMN_PRIMITIVE || s[0] == 't' || s[0] == 'f')
+        if (m->type != JSON_NUMBER)
             break;
-        if (parse_decimal(s, n, &x) < 0)
-            return reject(d, REJ_JSON, kind, why, "field '%s': bad number", sf->name);
+        parse_decimal(s, n, &x);            /* the grammar was checked */
         if (decimal_to_int(&x, &v->u.i) < 0)
-            return reject(d, REJ_TYPE, kind, why, "field '%s' must be a whole number in "
-                          "int64 range, got %.*s", sf->name, (int)(n > 40 ? 40 : n), s);
+            return reject(d, rej, REJ_TYPE, "field '%s' must be a whole number in int64 "
+                          "range, got %.*s", sf->name, (int)(n > 40 ? 40 : n), s);
         return 0;
     case VT_DOUBLE:
-        if (t->type != JSMN_PRIMITIVE || s[0] == 't' || s[0] == 'f')
+        if (m->type != JSON_NUMBER)
             break;
-        if (parse_decimal(s, n, &x) < 0)
-            return reject(d, REJ_JSON, kind, why, "field '%s': bad number", sf->name);
+        parse_decimal(s, n, &x);
         dv = decimal_to_double(&x, s, n);
         if (!isfinite(dv))
-            return reject(d, REJ_TYPE, kind, why, "field '%s': number out of double range",
+            return reject(d, rej, REJ_TYPE, "field '%s': number out of double range",
                           sf->name);
         v->u.d = dv;
         return 0;
     case VT_BOOL:
-        if (t->type != JSMN_PRIMITIVE)
+        if (m->type != JSON_TRUE && m->type != JSON_FALSE)
             break;
-        if (n == 4 && memcmp(s, "true", 4) == 0) {
-            v->u.b = 1;
-            return 0;
-        }
-        if (n == 5 && memcmp(s, "false", 5) == 0) {
-            v->u.b = 0;
-            return 0;
-        }
-        break;
+        v->u.b = m->type == JSON_TRUE;
+        return 0;
     }
-    return reject(d, REJ_TYPE, kind, why, "field '%s' must be %s, got %s", sf->name,
+    return reject(d, rej, REJ_TYPE, "field '%s' must be %s, got %s", sf->name,
                   sf->type == VT_STRING ? "a string" : sf->type == VT_BOOL ? "true or false"
-                  : sf->type == VT_INT ? "an integer" : "a number", json_kind(buf, t));
+                  : sf->type == VT_INT ? "an integer" : "a number", json_kind(m));
 }
 
-/* Event time from a token (the field may or may not be in the schema). */
-static int time_from_token(struct decoder *d, const char *buf, const jsmntok_t *t,
-                           int64_t *ms, enum reject_kind *kind, const char **why)
+/* Event time from a member: schema field f (already set), or outside the
+ * schema (f < 0). */
+static int time_from_member(struct decoder *d, const char *buf, const struct json_member *m,
+                            int f, int64_t *ms, struct reject *rej)
 {
     const struct job_source *src = d->src;
-    const char *s = buf + t->start;
-    size_t n = (size_t)(t->end - t->start);
+    const char *s = buf + m->val;
+    size_t n = m->vlen;
     const char *reason;
 
-    if (t->type == JSMN_PRIMITIVE && n == 4 && memcmp(s, "null", 4) == 0)
-        return reject(d, REJ_MISSING, kind, why, "event time '%s' is null", src->ts_field);
+    if (m->type == JSON_NULL)
+        return reject(d, rej, REJ_MISSING, "event time '%s' is null", src->ts_field);
     if (src->ts_format == TS_ISO8601) {
-        if (t->type != JSMN_STRING)
-            return reject(d, REJ_TIME, kind, why, "event time '%s' must be an ISO-8601 "
-                          "string, got %s", src->ts_field, json_kind(buf, t));
-        if (evtime_parse_iso8601(s, n, src->tz_offset_s, ms, &reason) < 0)
-            return reject(d, REJ_TIME, kind, why, "event time '%s' \"%.*s\": %s",
-                          src->ts_field, (int)(n > 40 ? 40 : n), s, reason);
+        if (m->type != JSON_STRING)
+            return reject(d, rej, REJ_TIME, "event time '%s' must be an ISO-8601 string, "
+                          "got %s", src->ts_field, json_kind(m));
+        struct value v;
+        if (f >= 0)
+            v = d->vals[f];                     /* unescaped once: scratch holds len bytes */
+        else
+            string_value(d, buf, m, &v);
+        if (evtime_parse_iso8601(v.u.s.p, v.u.s.len, src->tz_offset_s, ms, &reason) < 0)
+            return reject(d, rej, REJ_TIME, "event time '%s' \"%.*s\": %s", src->ts_field,
+                          (int)(n > 40 ? 40 : n), s, reason);
         return 0;
     }
     struct decimal x;
-    if (t->type != JSMN_PRIMITIVE || s[0] == 't' || s[0] == 'f' ||
-        parse_decimal(s, n, &x) < 0)
-        return reject(d, REJ_TIME, kind, why, "event time '%s' must be a number (%s), "
-                      "got %s", src->ts_field,
-                      src->ts_format == TS_EPOCH_MS ? "epoch_ms" : "epoch_s",
-                      json_kind(buf, t));
+    if (m->type != JSON_NUMBER)
+        return reject(d, rej, REJ_TIME, "event time '%s' must be a number (%s), got %s",
+                      src->ts_field, src->ts_format == TS_EPOCH_MS ? "epoch_ms" : "epoch_s",
+                      json_kind(m));
+    parse_decimal(s, n, &x);
     if (decimal_scaled_floor(&x, src->ts_format == TS_EPOCH_S ? 3 : 0, ms) < 0)
         *ms = INT64_MIN;
     if (!evtime_in_range(*ms))
-        return reject(d, REJ_TIME, kind, why, "event time '%s' %.*s is outside "
-                      "1900..9999", src->ts_field, (int)(n > 40 ? 40 : n), s);
+        return reject(d, rej, REJ_TIME, "event time '%s' %.*s is outside 1900..9999",
+                      src->ts_field, (int)(n > 40 ? 40 : n), s);
     return 0;
 }
 
-int decoder_decode(struct decoder *d, const char *buf, size_t len, int64_t kafka_ts,
-                   struct record *out, enum reject_kind *kind, const char **why)
+/* ---- decoding ----------------------------------------------------------- */
+
+/* The schema field a key names, or -1; -2 for the event-time field when it
+ * is outside the schema.  An escaped key is compared unescaped. */
+static int match_key(struct decoder *d, const char *buf, const struct json_member *m)
 {
     const struct job_source *src = d->src;
-    int ntok;
+    const char *key = buf + m->key;
+    size_t klen = m->klen;
+    if (m->key_escaped) {
+        klen = json_unescape(key, klen, d->scratch);    /* scratch is free until the values */
+        key = d->scratch;
+    }
+    for (size_t j = 0; j < d->nfields; j++)
+        if (d->name_len[j] == klen && memcmp(src->fields[j].name, key, klen) == 0)
+            return (int)j;
+    if (d->ts_outside && klen == d->ts_name_len && memcmp(key, src->ts_field, klen) == 0)
+        return -2;
+    return -1;
+}
 
-    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-                       buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-        len--;
+int decoder_decode(struct decoder *d, const char *buf, size_t len, int64_t kafka_ts,
+                   struct record *out, struct reject *rej)
+{
+    const struct job_source *src = d->src;
+    struct json_error err;
+
     if (len > RECORD_MAX_BYTES)
-        return reject(d, REJ_TOO_BIG, kind, why, "record is %zu bytes; the limit is %u",
-                      len, RECORD_MAX_BYTES);
+        return reject(d, rej, REJ_TOO_BIG, "record is %zu bytes; the limit is %u", len,
+                      RECORD_MAX_BYTES);
     if (d->scratch_cap < len) {
         size_t cap = d->scratch_cap ? d->scratch_cap : 256;
         while (cap < len)
             cap *= 2;
         char *p = realloc(d->scratch, cap);
         if (p == NULL)
-            return reject(d, REJ_TOO_BIG, kind, why, "out of memory for a %zu-byte record",
-                          len);
+            return reject(d, rej, REJ_TOO_BIG, "out of memory for a %zu-byte record", len);
         d->scratch = p;
         d->scratch_cap = cap;
     }
     d->scratch_used = 0;
-    if (len == 0)
-        return reject(d, REJ_JSON, kind, why, "empty record");
-    if (tokenize(d, buf, len, &ntok) < 0)
-        return reject(d, REJ_TOO_BIG, kind, why, "record has more than %d JSON tokens",
-                      DEC_MAX_TOKENS);
-    if (ntok < 1 || d->tok[0].type != JSMN_OBJECT)
-        return reject(d, REJ_JSON, kind, why, ntok < 0 ? "malformed JSON"
-                      : "not a JSON object");
-    if ((size_t)d->tok[0].end != len) {
-        size_t e = (size_t)d->tok[0].end;
-        while (e < len && (buf[e] == ' ' || buf[e] == '\t'))
-            e++;
-        if (e != len)
-            return reject(d, REJ_JSON, kind, why, "text after the JSON object");
-    }
-    {
-        size_t s0 = 0;
-        while (s0 < len && (buf[s0] == ' ' || buf[s0] == '\t'))
-            s0++;
-        if ((size_t)d->tok[0].start != s0)
-            return reject(d, REJ_JSON, kind, why, "malformed JSON");
+    int rc = json_object_scan(buf, len, &d->m, &err);
+    if (rc == -ENOMEM)
+        return reject(d, rej, REJ_TOO_BIG, "out of memory for the members of a %zu-byte "
+                      "record", len);
+    if (rc < 0) {
+        reject(d, rej, REJ_JSON, "%s", err.reason);
+        rej->at = (int64_t)err.at;
+        return -EINVAL;
     }
     if (++d->gen == 0) {
         memset(d->seen, 0, d->nfields * sizeof(*d->seen));
         d->ts_seen = 0;
         d->gen = 1;
     }
+    for (size_t i = 0; i < d->m.n; i++) {
+        int f = match_key(d, buf, &d->m.v[i]);
+        if (f >= 0) {
+            d->seen[f] = d->gen;
+            d->at[f] = (uint32_t)i;
+        } else if (f == -2) {
+            d->ts_seen = d->gen;
+            d->ts_at = (uint32_t)i;
+        }
+    }
 
     int64_t ts = EVTIME_NONE;
-    int i = 1;
-    for (int k = 0; k < d->tok[0].size; k++) {
-        if (i + 1 >= ntok || d->tok[i].type != JSMN_STRING)
-            return reject(d, REJ_JSON, kind, why, "malformed JSON");
-        const jsmntok_t *kt = &d->tok[i], *vt = &d->tok[i + 1];
-        const char *key = buf + kt->start;
-        size_t klen = (size_t)(kt->end - kt->start);
-        int f = -1;
-        for (size_t j = 0; j < d->nfields; j++) {
-            if (d->name_len[j] == klen && memcmp(src->fields[j].name, key, klen) == 0) {
-                f = (int)j;
-                break;
-            }
-        }
-        if (f >= 0) {
-            if (d->seen[f] == d->gen)
-                return reject(d, REJ_JSON, kind, why, "field '%s' appears twice",
-                              src->fields[f].name);
-            d->seen[f] = d->gen;
-            if (vt->type == JSMN_OBJECT || vt->type == JSMN_ARRAY)
-                return reject(d, REJ_TYPE, kind, why, "field '%s' must be %s, got %s",
-                              src->fields[f].name, value_type_name(src->fields[f].type),
-                              json_kind(buf, vt));
-            if (set_field(d, f, buf, vt, kind, why) < 0)
-                return -EINVAL;
-            if (f == d->ts_field && time_from_token(d, buf, vt, &ts, kind, why) < 0)
-                return -EINVAL;
-        } else if (d->ts_outside && klen == d->ts_name_len &&
-                   memcmp(key, src->ts_field, klen) == 0) {
-            if (d->ts_seen == d->gen)
-                return reject(d, REJ_JSON, kind, why, "field '%s' appears twice",
-                              src->ts_field);
-            d->ts_seen = d->gen;
-            if (time_from_token(d, buf, vt, &ts, kind, why) < 0)
-                return -EINVAL;
-        } else if (vt->type == JSMN_PRIMITIVE &&
-                   !primitive_ok(buf + vt->start, (size_t)(vt->end - vt->start))) {
-            return reject(d, REJ_JSON, kind, why, "malformed JSON value");
-        }
-        i = skip(d->tok, ntok, i + 1);
-    }
-    for (size_t j = 0; j < d->nfields; j++)
+    for (size_t j = 0; j < d->nfields; j++) {
         if (d->seen[j] != d->gen)
-            return reject(d, REJ_MISSING, kind, why, "field '%s' is missing",
-                          src->fields[j].name);
+            return reject(d, rej, REJ_MISSING, "field '%s' is missing", src->fields[j].name);
+        const struct json_member *m = &d->m.v[d->at[j]];
+        if (set_field(d, (int)j, buf, m, rej) < 0)
+            return -EINVAL;
+        if ((int)j == d->ts_field && time_from_member(d, buf, m, (int)j, &ts, rej) < 0)
+            return -EINVAL;
+    }
     if (src->has_event_time) {
         if (src->ts_format == TS_KAFKA_TIMESTAMP) {
             if (!evtime_in_range(kafka_ts))
-                return reject(d, REJ_TIME, kind, why, "Kafka timestamp %lld is outside "
-                              "1900..9999", (long long)kafka_ts);
+                return reject(d, rej, REJ_TIME, "Kafka timestamp %lld is outside 1900..9999",
+                              (long long)kafka_ts);
             ts = kafka_ts;
-        } else if (d->ts_outside && d->ts_seen != d->gen) {
-            return reject(d, REJ_MISSING, kind, why, "event time '%s' is missing",
-                          src->ts_field);
+        } else if (d->ts_outside) {
+            if (d->ts_seen != d->gen)
+                return reject(d, rej, REJ_MISSING, "event time '%s' is missing",
+                              src->ts_field);
+            if (time_from_member(d, buf, &d->m.v[d->ts_at], -1, &ts, rej) < 0)
+                return -EINVAL;
         }
     }
     out->v = d->vals;

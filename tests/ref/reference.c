@@ -639,9 +639,8 @@ int ref_feed(struct reference *r, int s, const char *data, size_t len)
 int ref_feed_at(struct reference *r, int s, const char *data, size_t len, int64_t now)
 {
     struct record rec;
-    enum reject_kind kind;
-    const char *why;
-    if (decoder_decode(r->dec[s], data, len, 0, &rec, &kind, &why) < 0)
+    struct reject rej;
+    if (decoder_decode(r->dec[s], data, len, 0, &rec, &rej) < 0)
         return -1;
     if (r->nrecs == r->caprecs) {
         r->caprecs = r->caprecs ? r->caprecs * 2 : 1024;

@@ -46,9 +46,9 @@ static void on_late(void *ud, int op, int sink, const struct record *rec)
 }
 
 static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off, const char *raw,
-                       size_t len, enum reject_kind kind, const char *why)
+                       size_t len, const struct reject *rej)
 {
-    (void)ud, (void)source, (void)part, (void)off, (void)raw, (void)len, (void)kind, (void)why;
+    (void)ud, (void)source, (void)part, (void)off, (void)raw, (void)len, (void)rej;
     last_dead_letter = dl;
     ninvalid++;
 }

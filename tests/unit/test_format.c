@@ -138,13 +138,23 @@ END_TEST
 START_TEST(dead_letters)
 {
     struct sbuf b = { 0 };
-    fmt_dead_letter(&b, "events", 3, 1234, REJ_JSON, "malformed JSON", "{\"a\":", 5);
+    struct reject rej = { REJ_JSON, "unexpected end of input", 5 };
+    fmt_dead_letter(&b, "events", 3, 1234, &rej, "{\"a\":", 5);
     ck_assert_str_eq(b.p, "{\"source\":\"events\",\"partition\":3,\"offset\":1234,"
-                     "\"error\":\"malformed\",\"reason\":\"malformed JSON\",\"record\":\"{\\\"a\\\":\"}");
+                     "\"error\":\"bad_json\",\"reason\":\"unexpected end of input\","
+                     "\"byte_offset\":5,\"record\":\"{\\\"a\\\":\"}");
     b.len = 0;
-    fmt_dead_letter(&b, "events", 0, 7, REJ_UTF8, "bad", "a\xff\xfe", 3);
+    rej = (struct reject){ REJ_JSON, "invalid UTF-8", 1 };
+    fmt_dead_letter(&b, "events", 0, 7, &rej, "a\xff\xfe", 3);
     ck_assert_str_eq(b.p, "{\"source\":\"events\",\"partition\":0,\"offset\":7,"
-                     "\"error\":\"bad_utf8\",\"reason\":\"bad\",\"record_base64\":\"Yf/+\"}");
+                     "\"error\":\"bad_json\",\"reason\":\"invalid UTF-8\",\"byte_offset\":1,"
+                     "\"record_base64\":\"Yf/+\"}");
+    b.len = 0;
+    rej = (struct reject){ REJ_MISSING, "field 'k' is missing", -1 };
+    fmt_dead_letter(&b, "events", 0, 8, &rej, "{}", 2);
+    ck_assert_str_eq(b.p, "{\"source\":\"events\",\"partition\":0,\"offset\":8,"
+                     "\"error\":\"missing_field\",\"reason\":\"field 'k' is missing\","
+                     "\"record\":\"{}\"}");
     sbuf_free(&b);
 }
 END_TEST

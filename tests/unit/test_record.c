@@ -14,8 +14,7 @@
 static struct job *job;
 static struct decoder *dec;
 static struct record rec;
-static enum reject_kind kind;
-static const char *why;
+static struct reject rej;
 
 static void load(const char *schema, const char *event_time, const char *type)
 {
@@ -53,21 +52,32 @@ static void teardown(void)
 
 static int decode(const char *s)
 {
-    return decoder_decode(dec, s, strlen(s), 1700000000000LL, &rec, &kind, &why);
+    return decoder_decode(dec, s, strlen(s), 1700000000000LL, &rec, &rej);
 }
 
 static void good(const char *s)
 {
     int rc = decode(s);
-    ck_assert_msg(rc == 0, "%s: %s", s, rc ? why : "");
+    ck_assert_msg(rc == 0, "%s: %s", s, rc ? rej.why : "");
 }
 
 static void rejected(const char *s, enum reject_kind k, const char *reason)
 {
     ck_assert_msg(decode(s) < 0, "%s was accepted", s);
-    ck_assert_msg(kind == k, "%s: kind %s, expected %s (%s)", s, reject_kind_name(kind),
-                  reject_kind_name(k), why);
-    ck_assert_str_eq(why, reason);
+    ck_assert_msg(rej.kind == k, "%s: kind %s, expected %s (%s)", s, reject_kind_name(rej.kind),
+                  reject_kind_name(k), rej.why);
+    ck_assert_str_eq(rej.why, reason);
+    if (k != REJ_JSON)
+        ck_assert_msg(rej.at == -1, "%s: a %s reject has no byte offset, got %lld", s,
+                      reject_kind_name(k), (long long)rej.at);
+}
+
+/* A bad_json record: its reason and the byte it names. */
+static void bad_at(const char *s, const char *reason, long long at)
+{
+    rejected(s, REJ_JSON, reason);
+    ck_assert_msg(rej.at == at, "%s: %s at byte %lld, expected byte %lld", s, reason,
+                  (long long)rej.at, at);
 }
 
 #define REF "\"k\":\"u1\",\"kind\":\"view\",\"price\":29.99,\"n\":3,\"ok\":true"
@@ -125,27 +135,50 @@ END_TEST
 
 START_TEST(bad_json)
 {
-    rejected("", REJ_JSON, "empty record");
-    rejected(" \n", REJ_JSON, "empty record");
-    rejected("not json", REJ_JSON, "malformed JSON");
-    rejected("[1,2]", REJ_JSON, "not a JSON object");
-    rejected("\"s\"", REJ_JSON, "not a JSON object");
-    rejected("{" REF, REJ_JSON, "malformed JSON");
-    rejected("{" REF ",\"ts\":\"2024-01-01T10:00:00\"} {}", REJ_JSON,
-             "text after the JSON object");
-    rejected("{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":tru}", REJ_JSON,
-             "malformed JSON value");
-    rejected("{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":01}", REJ_JSON,
-             "malformed JSON value");
-    rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":1.,\"n\":1,\"ok\":true,"
-             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_JSON, "field 'price': bad number");
-    rejected("{\"k\":\"a\\q\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
-             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_JSON, "malformed JSON");
-    rejected("{\"k\":\"a\tb\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
-             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_JSON,
-             "field 'k': bad escape or control character in string");
-    rejected("{" REF ",\"k\":\"again\",\"ts\":\"2024-01-01T10:00:00\"}", REJ_JSON,
-             "field 'k' appears twice");
+    bad_at("", "empty record", 0);
+    bad_at(" \n", "empty record", 0);
+    bad_at("not json", "invalid literal", 0);
+    bad_at("[1,2]", "not a JSON object", 0);
+    bad_at(" \"s\"", "not a JSON object", 1);
+    bad_at("[1,2,]", "trailing comma", 4);
+    bad_at("{" REF, "unexpected end of input", 1 + strlen(REF));
+    bad_at("{" REF ",\"ts\":\"2024-01-01T10:00:00\"} {}", "text after the JSON value",
+           30 + strlen(REF));
+    bad_at("{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":tru}", "invalid literal",
+           33 + strlen(REF));
+    bad_at("{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":01}", "invalid number",
+           33 + strlen(REF));
+    /* the issue's record: a trailing comma after the last member */
+    bad_at("{\"event_time\":\"2024-03-01T09:56:09\",\"event_type\":\"view\","
+           "\"user_id\":\"9854683\",\"price\":74.38,}", "trailing comma", 89);
+    bad_at("{\"k\":\"a\",\"kind\":\"b\",\"price\":1.,\"n\":1,\"ok\":true,"
+           "\"ts\":\"2024-01-01T10:00:00\"}", "invalid number", 28);
+    bad_at("{\"k\":\"a\\q\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+           "\"ts\":\"2024-01-01T10:00:00\"}", "invalid escape", 7);
+    bad_at("{\"k\":\"a\tb\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+           "\"ts\":\"2024-01-01T10:00:00\"}", "control character in string", 7);
+    /* an unused field is checked as strictly as a used one */
+    bad_at("{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":{\"y\":[1,{\"z\":\"\xc0\xaf\"}]}}",
+           "invalid UTF-8", 47 + strlen(REF));
+    /* a grammar error wins over a missing field */
+    bad_at("{\"k\":\"a\",}", "trailing comma", 8);
+}
+END_TEST
+
+START_TEST(duplicate_keys_last_wins)
+{
+    good("{" REF ",\"k\":\"again\",\"ts\":\"2024-01-01T10:00:00\"}");
+    ck_assert_uint_eq(rec.v[0].u.s.len, 5);
+    ck_assert_int_eq(memcmp(rec.v[0].u.s.p, "again", 5), 0);
+    /* the earlier value is an unused one: any valid JSON */
+    good("{\"price\":\"x\",\"ts\":[]," REF ",\"ts\":\"2024-01-01T10:00:00\"}");
+    ck_assert(rec.v[2].u.d == 29.99);
+    rejected("{" REF ",\"price\":\"x\",\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE,
+             "field 'price' must be a number, got a string");
+    /* keys are compared with their escapes undone */
+    good("{" REF ",\"\\u006b\":\"esc\",\"t\\u0073\":\"2024-01-01T10:00:00\"}");
+    ck_assert_uint_eq(rec.v[0].u.s.len, 3);
+    ck_assert_int_eq(memcmp(rec.v[0].u.s.p, "esc", 3), 0);
 }
 END_TEST
 
@@ -171,15 +204,15 @@ START_TEST(schema_violations)
     rejected("{\"k\":\"a\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":1,"
              "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE, "field 'ok' must be true or false, got a number");
     rejected("{\"k\":{\"id\":1},\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
-             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE, "field 'k' must be string, got an object");
-    rejected("{\"k\":\"a\xff\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
-             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_UTF8, "field 'k' is not valid UTF-8");
-    rejected("{\"k\":\"\xc0\xaf\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
-             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_UTF8, "field 'k' is not valid UTF-8");
-    rejected("{\"k\":\"\xed\xa0\x80\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
-             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_UTF8, "field 'k' is not valid UTF-8");
-    rejected("{\"k\":\"\\ud800x\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
-             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_UTF8, "field 'k' is not valid UTF-8");
+             "\"ts\":\"2024-01-01T10:00:00\"}", REJ_TYPE, "field 'k' must be a string, got an object");
+    bad_at("{\"k\":\"a\xff\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+           "\"ts\":\"2024-01-01T10:00:00\"}", "invalid UTF-8", 7);
+    bad_at("{\"k\":\"\xc0\xaf\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+           "\"ts\":\"2024-01-01T10:00:00\"}", "invalid UTF-8", 6);
+    bad_at("{\"k\":\"\xed\xa0\x80\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+           "\"ts\":\"2024-01-01T10:00:00\"}", "invalid UTF-8", 6);
+    bad_at("{\"k\":\"\\ud800x\",\"kind\":\"b\",\"price\":1,\"n\":1,\"ok\":true,"
+           "\"ts\":\"2024-01-01T10:00:00\"}", "lone surrogate", 6);
 }
 END_TEST
 
@@ -224,13 +257,29 @@ START_TEST(huge_records)
     big[n - 1] = '}';
     big[n] = '\0';
     rejected(big, REJ_TOO_BIG, "record is 1048586 bytes; the limit is 1048576");
-    /* under the byte limit but with 100,000 tokens */
+    /* under the byte limit, with 100,000 values, or 50,000 top-level members */
     size_t len = 0;
     len += (size_t)sprintf(big, "{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":[");
     for (int i = 0; i < 100000; i++)
         len += (size_t)sprintf(big + len, "%s1", i ? "," : "");
     strcpy(big + len, "]}");
-    rejected(big, REJ_TOO_BIG, "record has more than 65536 JSON tokens");
+    good(big);
+    len = (size_t)sprintf(big, "{" REF ",\"ts\":\"2024-01-01T10:00:00\"");
+    for (int i = 0; i < 50000; i++)
+        len += (size_t)sprintf(big + len, ",\"x%d\":1", i);
+    strcpy(big + len, "}");
+    good(big);
+    /* nesting: 1000 levels with the top level, not 1001 */
+    len = (size_t)sprintf(big, "{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":");
+    size_t open = len;
+    memset(big + len, '[', 999);
+    memset(big + len + 999, ']', 999);
+    strcpy(big + len + 1998, "}");
+    good(big);
+    memset(big + open, '[', 1000);
+    memset(big + open + 1000, ']', 1000);
+    strcpy(big + open + 2000, "}");
+    bad_at(big, "nesting deeper than 1000", (long long)open + 999);
     /* a long string value is fine */
     len = (size_t)sprintf(big, "{" REF ",\"ts\":\"2024-01-01T10:00:00\",\"x\":\"");
     memset(big + len, 'a', 500000);
@@ -249,6 +298,7 @@ Suite *record_suite(void)
     tcase_add_test(tc, numbers_are_exact);
     tcase_add_test(tc, strings_unescape);
     tcase_add_test(tc, bad_json);
+    tcase_add_test(tc, duplicate_keys_last_wins);
     tcase_add_test(tc, schema_violations);
     tcase_add_test(tc, event_times);
     tcase_add_test(tc, huge_records);
