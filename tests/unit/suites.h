@@ -15,6 +15,7 @@ Suite *timers_suite(void);
 Suite *watermark_suite(void);
 Suite *evtime_suite(void);
 Suite *record_suite(void);
+Suite *json_suite(void);
 Suite *agg_suite(void);
 Suite *engine_suite(void);
 Suite *format_suite(void);
