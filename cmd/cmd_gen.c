@@ -97,11 +97,11 @@ static int put_time(char *p, int64_t ms)
     return sprintf(p, "%s", buf);
 }
 
-/* A bad record of one of six kinds into line; returns its length. */
+/* A bad record of one of eight kinds into line; returns its length. */
 static int bad_line(char *line, uint64_t kind, int64_t t, uint64_t user)
 {
     char *p = line;
-    switch (kind % 6) {
+    switch (kind % 8) {
     case 0:                             /* truncated JSON */
         return sprintf(p, "{\"event_time\":\"2024-01-01T10:00:00\",\"event_type\":\"view\"");
     case 1:                             /* no event time */
@@ -120,6 +120,18 @@ static int bad_line(char *line, uint64_t kind, int64_t t, uint64_t user)
         p += sprintf(p, "{\"event_time\":\"");
         p += put_time(p, t);
         p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":\"u\xff\xfe\",\"price\":1.5}");
+        return (int)(p - line);
+    case 5:                             /* a trailing comma: a lenient parser takes it */
+        p += sprintf(p, "{\"event_time\":\"");
+        p += put_time(p, t);
+        p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":\"u%06llu\",\"price\":1.5,}",
+                     (unsigned long long)user);
+        return (int)(p - line);
+    case 6:                             /* NaN is not JSON */
+        p += sprintf(p, "{\"event_time\":\"");
+        p += put_time(p, t);
+        p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":\"u%06llu\",\"price\":NaN}",
+                     (unsigned long long)user);
         return (int)(p - line);
     default:
         return sprintf(p, "not json at all");

@@ -66,9 +66,13 @@ while IFS= read -r l; do
 done < "$T/late.jsonl"
 invalid=$(sed -n 's/.*invalid=\([0-9]*\).*/\1/p' "$T/ref.out")
 [ "$(wc -l < "$T/dead.jsonl")" -eq "$invalid" ] || fail "dead letters != invalid records"
-grep -q '"error":"bad_utf8".*"record_base64":' "$T/dead.jsonl" || fail "no base64 dead letter"
-grep -q '"error":"malformed","reason":"malformed JSON","record":"not json at all"' \
-    "$T/dead.jsonl" || fail "no malformed dead letter"
+grep -q '"error":"bad_json","reason":"invalid UTF-8","byte_offset":[0-9]*,"record_base64":' \
+    "$T/dead.jsonl" || fail "no base64 dead letter of a record with invalid UTF-8"
+grep -q '"error":"bad_json","reason":"invalid literal","byte_offset":0,"record":"not json at all"' \
+    "$T/dead.jsonl" || fail "no bad_json dead letter for 'not json at all' (invalid literal at byte 0)"
+grep -q '"error":"bad_json","reason":"trailing comma","byte_offset":[0-9]*,"record":"{.*,}"' \
+    "$T/dead.jsonl" || fail "no bad_json dead letter for a record with a trailing comma"
+expect_err "bad_json record at byte "
 
 # SIGTERM: a job following a file stops within 10 s, exit 0, nothing fired early
 sed -i -e 's|^    to: \[out, file, kafka\]|    to: file|' \
