@@ -8,7 +8,8 @@
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make asan       the sanitizer build only (build/asan/)
 #   make fuzz       libFuzzer on the job-file loader, the record decoder and
-#                   engine, and checkpoint restore (FUZZ_SECONDS each, default 600)
+#                   engine, checkpoint restore, and the JSON validator against
+#                   jansson (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
 #   make bench-e2e  end to end against kcat and redis-benchmark
 #   make soak       the crash test with 20 kills per partition layout
@@ -29,10 +30,11 @@ CHECK_LIBS   = $(shell pkg-config --libs check)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 
-# Debian packages the build, the tests and the later stages need.
+# Debian packages the build, the tests and the later stages need
+# (libjansson-dev: the tests' reference JSON parser, never linked into sluice).
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
         libjsmn-dev libxxhash-dev libzstd-dev libsystemd-dev libhttp-parser-dev redis-server redis-tools kcat bc \
-        prometheus systemd curl man-db groff-base
+        prometheus systemd curl man-db groff-base libjansson-dev
 
 CORE_SRC := $(wildcard config/*.c engine/*.c connectors/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
@@ -46,7 +48,7 @@ cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
 test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record fuzz-ckpt bench bench-e2e soak install uninstall clean
+        fuzz-record fuzz-ckpt fuzz-json bench bench-e2e soak install uninstall clean
 .DEFAULT_GOAL := all
 
 all: sluice
@@ -74,7 +76,7 @@ $(B)/notify_listen: $(B)/tests/tools/notify_listen.o
 # --- sanitizer build -------------------------------------------------------
 
 # each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
-REPLAYS := $(BA)/replay_config $(BA)/replay_record $(BA)/replay_ckpt
+REPLAYS := $(BA)/replay_config $(BA)/replay_record $(BA)/replay_ckpt $(BA)/replay_json
 
 asan: $(BA)/sluice $(BA)/unit_tests $(REPLAYS)
 
@@ -94,6 +96,9 @@ $(BA)/unit_tests: $(call core_objs,$(BA)) $(call test_objs,$(BA))
 
 $(BA)/replay_%: $(call core_objs,$(BA)) $(BA)/tests/fuzz/fuzz_%.o $(BA)/tests/fuzz/replay.o
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BA)/replay_json: $(BA)/engine/json.o $(BA)/tests/fuzz/fuzz_json.o $(BA)/tests/fuzz/replay.o
+	$(CC) $(ASAN_FLAGS) -o $@ $^ -ljansson
 
 # --- tests -----------------------------------------------------------------
 
@@ -115,6 +120,7 @@ asan-test: asan $(B)/ref_job $(B)/notify_listen
 	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null
 	$(ASAN_ENV) $(BA)/replay_ckpt tests/fuzz/regress/ckpt/*
+	$(ASAN_ENV) $(BA)/replay_json tests/json/cases/* $(wildcard tests/fuzz/regress/json/*) >/dev/null
 	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) tests/integration/run.sh
 
 demo: deps
@@ -171,7 +177,18 @@ build/fuzz/fuzz_ckpt: tests/fuzz/fuzz_ckpt.c $(FUZZ_SRC) $(wildcard config/*.h e
 	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
 	  tests/fuzz/fuzz_ckpt.c $(FUZZ_SRC) $(LDLIBS_ALL)
 
-fuzz: fuzz-config fuzz-record fuzz-ckpt
+build/fuzz/fuzz_json: tests/fuzz/fuzz_json.c engine/json.c engine/json.h
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_json.c engine/json.c -ljansson
+
+fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json
+
+# the validator against jansson; findings go to tests/fuzz/regress/json/
+fuzz-json: fuzz-deps build/fuzz/fuzz_json
+	@mkdir -p build/fuzz/corpus-json
+	cp tests/json/cases/* build/fuzz/corpus-json/
+	build/fuzz/fuzz_json -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -dict=tests/fuzz/json.dict -artifact_prefix=build/fuzz/ build/fuzz/corpus-json
 
 fuzz-ckpt: fuzz-deps build/fuzz/fuzz_ckpt
 	@mkdir -p build/fuzz/corpus-ckpt

@@ -284,7 +284,7 @@ static cur scan_number(struct scan *sc, cur p)
 static cur scan_literal(struct scan *sc, cur p, uint8_t *type)
 {
     static const char *const names[] = { "true", "false", "null" };
-    static const uint8_t types[] = { JSON_TRUE, JSON_FALSE, JSON_NULL };
+    static const uint8_t types[] = { JK_TRUE, JK_FALSE, JK_NULL };
     cur q = p;
     while (q < sc->end && (cls[*q] & C_ALNUM))
         q++;
@@ -307,12 +307,12 @@ static inline cur scan_scalar(struct scan *sc, cur p, uint8_t *type, uint8_t *es
 {
     unsigned char c = *p;
     if (c == '"') {
-        *type = JSON_STRING;
+        *type = JK_STRING;
         cur q = scan_string(sc, p + 1, escaped);
         return q ? q + 1 : NULL;
     }
     if ((cls[c] & C_DIGIT) || c == '-' || c == '+' || c == '.') {
-        *type = JSON_NUMBER;
+        *type = JK_NUMBER;
         return scan_number(sc, p);
     }
     if (cls[c] & C_ALNUM)
@@ -488,14 +488,14 @@ int json_object_scan(const char *buf, size_t len, struct json_members *m,
             goto eof;
         cur v = p;
         if (*p == '{' || *p == '[') {
-            x.type = *p == '{' ? JSON_OBJECT : JSON_ARRAY;
+            x.type = *p == '{' ? JK_OBJECT : JK_ARRAY;
             p = skip_value(&sc, p, 1);
         } else {
             p = scan_scalar(&sc, p, &x.type, &x.val_escaped);
         }
         if (p == NULL)
             return -EINVAL;
-        if (x.type == JSON_STRING) {
+        if (x.type == JK_STRING) {
             x.val = (uint32_t)(v + 1 - base);
             x.vlen = (uint32_t)(p - v - 2);
         } else {

@@ -26,8 +26,8 @@
 
 #define JSON_MAX_DEPTH 1000
 
-enum json_type {
-    JSON_STRING, JSON_NUMBER, JSON_TRUE, JSON_FALSE, JSON_NULL, JSON_OBJECT, JSON_ARRAY
+enum json_kind {
+    JK_STRING, JK_NUMBER, JK_TRUE, JK_FALSE, JK_NULL, JK_OBJECT, JK_ARRAY
 };
 
 /* Why a text is not JSON: a static reason and the offset of the byte at
@@ -43,7 +43,7 @@ struct json_error {
 struct json_member {
     uint32_t key, klen;
     uint32_t val, vlen;
-    uint8_t type;                   /* enum json_type */
+    uint8_t type;                   /* enum json_kind */
     uint8_t key_escaped, val_escaped;
 };
 

@@ -311,14 +311,14 @@ static void string_value(struct decoder *d, const char *buf, const struct json_m
     v->u.s.len = n;
 }
 
-static const char *json_kind(const struct json_member *m)
+static const char *member_kind(const struct json_member *m)
 {
     switch (m->type) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_NUMBER: return "a number";
-    case JSON_NULL: return "null";
+    case JK_OBJECT: return "an object";
+    case JK_ARRAY: return "an array";
+    case JK_STRING: return "a string";
+    case JK_NUMBER: return "a number";
+    case JK_NULL: return "null";
     default: return "a bool";
     }
 }
@@ -333,16 +333,16 @@ static int set_field(struct decoder *d, int f, const char *buf, const struct jso
     struct decimal x;
     double dv;
 
-    if (m->type == JSON_NULL)
+    if (m->type == JK_NULL)
         return reject(d, rej, REJ_MISSING, "field '%s' is null", sf->name);
     switch (sf->type) {
     case VT_STRING:
-        if (m->type != JSON_STRING)
+        if (m->type != JK_STRING)
             break;
         string_value(d, buf, m, v);
         return 0;
     case VT_INT:
-        if (m->type != JSON_NUMBER)
+        if (m->type != JK_NUMBER)
             break;
         parse_decimal(s, n, &x);            /* the grammar was checked */
         if (decimal_to_int(&x, &v->u.i) < 0)
@@ -350,7 +350,7 @@ static int set_field(struct decoder *d, int f, const char *buf, const struct jso
                           "range, got %.*s", sf->name, (int)(n > 40 ? 40 : n), s);
         return 0;
     case VT_DOUBLE:
-        if (m->type != JSON_NUMBER)
+        if (m->type != JK_NUMBER)
             break;
         parse_decimal(s, n, &x);
         dv = decimal_to_double(&x, s, n);
@@ -360,14 +360,14 @@ static int set_field(struct decoder *d, int f, const char *buf, const struct jso
         v->u.d = dv;
         return 0;
     case VT_BOOL:
-        if (m->type != JSON_TRUE && m->type != JSON_FALSE)
+        if (m->type != JK_TRUE && m->type != JK_FALSE)
             break;
-        v->u.b = m->type == JSON_TRUE;
+        v->u.b = m->type == JK_TRUE;
         return 0;
     }
     return reject(d, rej, REJ_TYPE, "field '%s' must be %s, got %s", sf->name,
                   sf->type == VT_STRING ? "a string" : sf->type == VT_BOOL ? "true or false"
-                  : sf->type == VT_INT ? "an integer" : "a number", json_kind(m));
+                  : sf->type == VT_INT ? "an integer" : "a number", member_kind(m));
 }
 
 /* Event time from a member: schema field f (already set), or outside the
@@ -380,12 +380,12 @@ static int time_from_member(struct decoder *d, const char *buf, const struct jso
     size_t n = m->vlen;
     const char *reason;
 
-    if (m->type == JSON_NULL)
+    if (m->type == JK_NULL)
         return reject(d, rej, REJ_MISSING, "event time '%s' is null", src->ts_field);
     if (src->ts_format == TS_ISO8601) {
-        if (m->type != JSON_STRING)
+        if (m->type != JK_STRING)
             return reject(d, rej, REJ_TIME, "event time '%s' must be an ISO-8601 string, "
-                          "got %s", src->ts_field, json_kind(m));
+                          "got %s", src->ts_field, member_kind(m));
         struct value v;
         if (f >= 0)
             v = d->vals[f];                     /* unescaped once: scratch holds len bytes */
@@ -397,10 +397,10 @@ static int time_from_member(struct decoder *d, const char *buf, const struct jso
         return 0;
     }
     struct decimal x;
-    if (m->type != JSON_NUMBER)
+    if (m->type != JK_NUMBER)
         return reject(d, rej, REJ_TIME, "event time '%s' must be a number (%s), got %s",
                       src->ts_field, src->ts_format == TS_EPOCH_MS ? "epoch_ms" : "epoch_s",
-                      json_kind(m));
+                      member_kind(m));
     parse_decimal(s, n, &x);
     if (decimal_scaled_floor(&x, src->ts_format == TS_EPOCH_S ? 3 : 0, ms) < 0)
         *ms = INT64_MIN;
