@@ -389,6 +389,7 @@ void totals_free(struct totals *t)
     free(t->invalid);
     free(t->late);
     free(t->fired);
+    free(t->lost);
     free(t->written);
     free(t->retried);
     free(t->failed);
@@ -402,11 +403,12 @@ int totals_new(const struct job *job, struct totals *t)
     t->invalid = calloc(ns, sizeof(*t->invalid));
     t->late = calloc(no, sizeof(*t->late));
     t->fired = calloc(no, sizeof(*t->fired));
+    t->lost = calloc(no, sizeof(*t->lost));
     t->written = calloc(nk, sizeof(*t->written));
     t->retried = calloc(nk, sizeof(*t->retried));
     t->failed = calloc(nk, sizeof(*t->failed));
-    if (!t->in || !t->invalid || !t->late || !t->fired || !t->written || !t->retried ||
-        !t->failed) {
+    if (!t->in || !t->invalid || !t->late || !t->fired || !t->lost || !t->written ||
+        !t->retried || !t->failed) {
         totals_free(t);
         return -1;
     }
@@ -425,11 +427,12 @@ void rt_totals(const struct runtime *rt, struct totals *t)
             t->invalid[i][k] = rt->hist.invalid[i][k] + inv[k];
     }
     for (size_t i = 0; i < job->noperators; i++) {
-        uint64_t res = 0, late = 0;
+        uint64_t res = 0, late = 0, lost = 0;
         if (rt->eng != NULL)
-            engine_op_stats(rt->eng, (int)i, &res, &late);
+            engine_op_stats(rt->eng, (int)i, &res, &late, &lost);
         t->fired[i] = rt->hist.fired[i] + res;
         t->late[i] = rt->hist.late[i] + late;
+        t->lost[i] = rt->hist.lost[i] + lost;
     }
     for (size_t i = 0; i < job->nsinks; i++) {
         t->written[i] = rt->hist.written[i] + rt->snk[i].written;
@@ -457,6 +460,7 @@ static int totals_carry(const struct runtime *rt, const struct job *nj, struct t
             if (strcmp(nj->operators[n].name, oj->operators[o].name) == 0) {
                 t->fired[n] = cur.fired[o];
                 t->late[n] = cur.late[o];
+                t->lost[n] = cur.lost[o];
             }
     for (size_t n = 0; n < nj->nsinks; n++)
         for (size_t o = 0; o < oj->nsinks; o++)
@@ -884,7 +888,7 @@ static void summary(struct runtime *rt)
     if (rt->eng == NULL || totals_new(rt->job, &t) < 0)
         return;
     rt_totals(rt, &t);
-    uint64_t in = 0, invalid = 0, late = 0, fired = 0;
+    uint64_t in = 0, invalid = 0, late = 0, fired = 0, lost = 0;
     for (size_t i = 0; i < rt->job->nsources; i++) {
         in += t.in[i];
         for (int k = 0; k < REJ_NKINDS; k++)
@@ -893,13 +897,14 @@ static void summary(struct runtime *rt)
     for (size_t i = 0; i < rt->job->noperators; i++) {
         late += t.late[i];
         fired += t.fired[i];
+        lost += t.lost[i];
     }
     double secs = rt->first_ns && rt->last_ns > rt->first_ns
                   ? (double)(rt->last_ns - rt->first_ns) / 1e9 : 0;
     LOG(LOG_NOTICE, "run", "records in %" PRIu64 ", invalid %" PRIu64 ", late %" PRIu64
-        ", windows fired %" PRIu64 "; input read in %.3f s from its first record "
-        "(%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64 " failed, longest "
-        "loop stall %" PRIu64 " us", in, invalid, late, fired, secs,
+        ", windows fired %" PRIu64 ", results lost %" PRIu64 "; input read in %.3f s from "
+        "its first record (%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64
+        " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
         secs > 0 ? (double)in / secs : 0, rt->ck.ok, rt->ck.failed, rt->ck.max_stall_us);
     for (size_t i = 0; i < rt->job->nsinks; i++)
         LOG(LOG_INFO, rt->snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64

@@ -30,7 +30,7 @@ enum reload_phase { RL_NONE, RL_SAVEPOINT_WANTED, RL_SAVEPOINT, RL_CLOSING };
  * one's indices, so the metrics stay monotonic. */
 struct totals {
     uint64_t *in, (*invalid)[REJ_NKINDS];   /* per source */
-    uint64_t *late, *fired;                 /* per operator */
+    uint64_t *late, *fired, *lost;          /* per operator */
     uint64_t *written, *retried, *failed;   /* per sink */
 };
 

@@ -104,6 +104,8 @@ struct engine_stats {
     uint64_t invalid_by_kind[REJ_NKINDS];
     uint64_t records_late;          /* dropped (or sent to late_events) by some operator */
     uint64_t results;               /* windows fired (re-fires included) */
+    uint64_t results_lost;          /* for lack of memory: a window not combined, or a
+                                     * key's timer not set again (engine_result_lost) */
     uint64_t state_keys;            /* keys with state, over all key groups */
     uint64_t state_bytes;           /* all of the below */
     uint64_t state_table_bytes;     /* key index and entries */
@@ -114,8 +116,10 @@ struct engine_stats {
 
 void engine_get_stats(const struct engine *e, struct engine_stats *st);
 
-/* Per operator: fired windows and late records. */
-void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t *late);
+/* Per operator: fired windows, late records and lost results (as in
+ * engine_stats). */
+void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t *late,
+                     uint64_t *lost);
 
 /* The watermark of a source (WM_MIN before any, WM_MAX after finish). */
 int64_t engine_watermark(const struct engine *e, int source);
