@@ -46,6 +46,7 @@ export EVENTS="$T/ll.jsonl" STATE_DIR="$T/ll-state" RESULTS="$T/ll-out.jsonl"
 run "$SLUICE" run -c tests/integration/jobs/file-windows.yaml --bounded
 expect_rc 0
 expect_err "run: job file-windows: 1 source"
+expect_err ", results lost 0;"
 run "$SLUICE" run -c tests/integration/jobs/file-windows.yaml --bounded --log-level notice
 expect_rc 0
 expect_err "restore: restored checkpoint"

@@ -30,7 +30,9 @@ inv=$(printf '%s\n' "$OUT" | sed -n 's/.*invalid=\([0-9]*\).*/\1/p')
 late=$(printf '%s\n' "$OUT" | sed -n 's/.* late=\([0-9]*\).*/\1/p')
 [ "$late" -gt 0 ] || fail "no late records counted"
 res=$(printf '%s\n' "$OUT" | sed -n 's/^results=\([0-9]*\).*/\1/p')
-[ "$res" -gt 1000 ] || fail "results=$res"
+[ "$res" -gt 1000 ] || fail "results=$res, expected over 1000"
+lost=$(printf '%s\n' "$OUT" | sed -n 's/.* lost=\([0-9]*\).*/\1/p')
+[ "$lost" = 0 ] || fail "lost='$lost', expected 0 (nothing runs out of memory here)"
 
 # the same input gives the same results (checksum) on every run
 sum1=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')

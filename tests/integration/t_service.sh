@@ -108,6 +108,8 @@ head -n 50000 "$T/all.jsonl" > "$T/first.jsonl"
 [ "invalid=$invalid" = "$(grep -o 'invalid=[0-9]*' "$T/ref.out")" ] ||
     fail "invalid records: metrics $invalid, reference $(cat "$T/ref.out")"
 [ "$(metric 'sluice_partition_lag{source="events",partition="0"}')" = 0 ] || fail "lag not 0"
+lost=$(metric 'sluice_results_lost_total{operator="user_features"}')
+[ "$lost" = 0 ] || fail "sluice_results_lost_total{operator=\"user_features\"}: expected 0, got '$lost'"
 [ "$(metric 'sluice_checkpoints_total{result="complete"}')" -ge 1 ] || fail "no checkpoint counted"
 curl -sf "$H/status" > "$T/status"
 grep -q '"operators":\[{"name":"user_features"' "$T/status" || fail "status: $(cat "$T/status")"
