@@ -123,11 +123,10 @@ int rt_new_engine(struct runtime *rt)
     engine_free(rt->eng);
     rt->eng = NULL;
     struct engine_output out = { rt, on_result, on_late, on_invalid };
-    if (engine_new(rt->job, NULL, &out, &rt->eng) < 0) {
+    int rc = engine_new(rt->job, NULL, &out, &rt->eng);
+    if (rc < 0)
         log_msg(LOG_ERR, "run", "out of memory");
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- source host -------------------------------------------------------------- */
@@ -797,8 +796,8 @@ static int start(struct runtime *rt)
     if (chkpt_setup(rt) < 0 || rt_new_engine(rt) < 0)
         return EXIT_RUNTIME;
     int rc = chkpt_restore(rt);
-    if (rc != EXIT_OK)
-        return rc;
+    if (rc < 0)
+        return rc == -ENOMEM ? EXIT_RUNTIME : EXIT_CONFIG;
     if (uses_embedded(job) && rt->broker == NULL) {   /* a reload keeps it, and its data */
         const char *topics[64];
         size_t nt = 0;

@@ -146,4 +146,33 @@ prlimit --pid "$pid" --fsize=unlimited
 wait_for 30 "a checkpoint after the disk had room" grep -q "checkpoint [0-9]* complete" "$T/e.err"
 kill -TERM "$pid"
 wait "$pid" || fail "stop failed: $(tail -3 "$T/e.err")"
+# 5. out of memory while restoring is no damage: the run stops (exit 2) and
+#    keeps its checkpoints, rather than fall back to an older one or to no
+#    state at all, which the next checkpoints would make permanent.  An
+#    address-space limit smaller than the newest checkpoint file stands in
+#    for a host without the memory to map it (not under the sanitizers,
+#    which reserve more address space than any such limit).
+if ldd "$SLUICE" | grep -q libasan; then
+    echo "5. skipped: $SLUICE is a sanitizer build"
+else
+    job "$T/f.yaml" "$T/f-state" "$T/f.jsonl"
+    run "$SLUICE" run -c "$T/f.yaml" --bounded
+    expect_rc 0
+    dir="$T/f-state/checkpoints/ckjob"
+    big="$dir/chk-$(( $(newest) + 1 )).sluice"
+    truncate -s 1G "$big"
+    before=$(ls "$dir")
+    run prlimit --as=$((512 << 20)) "$SLUICE" run -c "$T/f.yaml" --bounded
+    expect_rc 2
+    expect_err "$big: out of memory"
+    ! grep -F "restored checkpoint" "$T/err" || fail "restored an older checkpoint after running out of memory:
+$ERR"
+    [ "$(ls "$dir")" = "$before" ] || fail "the checkpoints changed: before
+$before
+after
+$(ls "$dir")"
+    run prlimit --as=$((512 << 20)) "$SLUICE" run -c "$T/f.yaml" --bounded --from-savepoint "$big"
+    expect_rc 2
+    expect_err "$big: out of memory"
+fi
 echo "savepoint $sp restored; a changed job refused and allowed; truncated, flipped, wrong-version and missing checkpoints fell back; $(grep -c "failed: .*File too large" "$T/e.err") checkpoint(s) failed on a full disk and $(grep -c "checkpoint [0-9]* complete" "$T/e.err") completed after"
