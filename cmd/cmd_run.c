@@ -131,8 +131,8 @@ int rt_new_engine(struct runtime *rt)
 
 /* ---- source host -------------------------------------------------------------- */
 
-static int h_record(void *ud, int source, int32_t part, int64_t off, const char *data,
-                    size_t len, int64_t ts)
+static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t next,
+                    const char *data, size_t len, int64_t ts)
 {
     struct runtime *rt = ud;
     if (rt->phase != RUNNING)
@@ -153,7 +153,7 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, const char 
         rt_fail(rt, "out of memory");
         return -ENOMEM;
     }
-    p->next = off + (rt->job->sources[source].type == SOURCE_FILE ? (int64_t)len + 1 : 1);
+    p->next = next;
     return 0;
 }
 
