@@ -515,7 +515,8 @@ static int reload_compatible(const struct runtime *rt, const struct job *nj, cha
     for (size_t n = 0; n < nj->noperators; n++)
         for (size_t o = 0; o < oj->noperators; o++) {
             if (strcmp(nj->operators[n].name, oj->operators[o].name) != 0 ||
-                engine_op_fingerprint(nj, (int)n) == engine_op_fingerprint(oj, (int)o))
+                engine_op_fingerprint(nj, (int)n, CKPT_VERSION) ==
+                engine_op_fingerprint(oj, (int)o, CKPT_VERSION))
                 continue;
             if (!rt->allow_non_restored) {
                 snprintf(why, size, "operator %s changed its window or aggregates, so its "

@@ -230,7 +230,7 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
         const struct job_source *js = &job->sources[s];
         sbuf_printf(b, "%s{\"name\":", s ? "," : "");
         fmt_json_string(b, js->name, strlen(js->name));
-        sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", js->type == SOURCE_KAFKA ? "kafka" : "file");
+        sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", source_type_name(js->type));
         json_time(b, rt->eng ? engine_watermark(rt->eng, (int)s) : WM_MIN);
         SBUF_LIT(b, ",\"partitions\":[");
         size_t np = rt->eng ? engine_partitions(rt->eng, (int)s, ids, wms, MAXP) : 0;

@@ -173,7 +173,11 @@ struct engine_restore_cb {
 int engine_restore(struct engine *e, struct ckpt_reader *r, int allow_non_restored,
                    const struct engine_restore_cb *cb, char *err, size_t errsize);
 
-/* A hash of what an operator's state means (window, keys, aggregates). */
-uint64_t engine_op_fingerprint(const struct job *job, int op);
+/* A hash of what an operator's state means (window, keys, aggregates), as
+ * checkpoint format `format` writes it: CKPT_VERSION for a new file, a
+ * file's own version to compare with what it holds (1: sluice 0.1.0). */
+uint64_t engine_op_fingerprint(const struct job *job, int op, uint32_t format);
+/* The same for a source (its type and topic or path). */
+uint64_t engine_source_fingerprint(const struct job_source *js, uint32_t format);
 
 #endif

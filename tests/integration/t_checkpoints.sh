@@ -128,7 +128,7 @@ damage_and_restart truncated truncate_half
 expect_err "truncated"
 damage_and_restart flipped flip_byte
 damage_and_restart version wrong_version
-expect_err "format version 7, this sluice reads version 1"
+expect_err "format version 7, this sluice reads versions 1 to 2"
 damage_and_restart missing rm -f
 
 # 4. a full disk: the checkpoint fails, processing goes on, the next one

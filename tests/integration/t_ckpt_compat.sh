@@ -41,5 +41,12 @@ for how in state-dir savepoint; do
     LC_ALL=C sort -u "$FIX/results-0.1.0.jsonl" "$T/$how.jsonl" > "$T/$how.set"
     cmp -s "$T/$how.set" "$T/base.set" || fail "$how: 0.1.0's results before its checkpoint and this build's after it differ from an uninterrupted run's:
 $(diff "$T/base.set" "$T/$how.set" | head)"
+    # what this build wrote after it is format 2, and matches the job too
+    run "$SLUICE" inspect "$STATE_DIR/checkpoints/ckpt-fixture" -c "$JOB"
+    expect_rc 0
+    expect_out "format 2, checksums ok"
+    [ "$(grep -c ': matches the job$' "$T/out")" = 7 ] ||
+        fail "$how: expected all 7 operators of the new checkpoint to match the job:
+$OUT"
 done
 echo "the 0.1.0 checkpoint restored from state.dir and as a savepoint; results as without it"
