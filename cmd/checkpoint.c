@@ -1,6 +1,6 @@
 /*
  * checkpoint.c - asynchronous checkpoints, savepoints, and restore at
- * start (SPEC section 5; the protocol is described in docs/state.md).
+ * start (the protocol and its guarantees are in docs/state.md).
  *
  * Taking one (on the loop thread, between two records):
  *   1. every sink marks the writes made so far (barrier), and the read

@@ -9,7 +9,8 @@
  * still open at the end of the input, which fire at +infinity, are part of
  * the figure.  All records go to one source (the first, or --source),
  * partition 0.  State figures are taken at the end of the input, before
- * the final firing empties the state.  The last line is the SPEC's:
+ * the final firing empties the state.  The last line is the one
+ * docs/sluice.1 documents:
  *     events=N seconds=S events_per_sec=R state_keys=K bytes_per_key=B
  */
 #include <errno.h>

@@ -8,7 +8,7 @@
  * receive results through a struct engine_output; connectors turn those
  * into Redis writes, Kafka records or JSON lines.
  *
- * Processing order, the contract of SPEC section 3: for each record, (1)
+ * Processing order, the contract of docs/semantics.md: for each record, (1)
  * decode it, (2) for every operator on its source, judge lateness against
  * the watermark as it was before this record, update state, and fire
  * immediately any window a late-but-allowed record updates, then (3)

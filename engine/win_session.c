@@ -7,7 +7,7 @@
  * session), merges with it into one session [earliest event, latest event
  * + gap).  The merged session is what lateness is judged on: a record that
  * joins a session that has not fired is on time even when its own window
- * [t, t + gap) would be late (SPEC section 3).  A session fires when the
+ * [t, t + gap) would be late (docs/semantics.md).  A session fires when the
  * watermark reaches end - 1 and is dropped at end - 1 + allowed_lateness;
  * a record that merges into a fired, not yet dropped session fires it
  * again at once.

@@ -23,7 +23,7 @@
  * be due, a watermark jump fires a key's windows one by one in time order,
  * interleaved with other keys' as Flink's timer service would.
  *
- * Lateness (SPEC section 3): a window is late for a record when
+ * Lateness (docs/semantics.md): a window is late for a record when
  * end - 1 + allowed_lateness <= the watermark.  A record late for every
  * window it belongs to is dropped and reported; otherwise it updates its
  * pane, which only the windows still to fire (or to re-fire) will read.

@@ -10,7 +10,7 @@
 # With several partitions the events stay inside the out-of-orderness
 # bound: whether a record beyond it is late depends on what the other
 # partitions delivered first, which differs between any two runs, crashed
-# or not (SPEC section 3 promises determinism inside the bound only).  One
+# or not (docs/semantics.md promises determinism inside the bound only).  One
 # partition gets late records too.
 now_ms() { date +%s%3N; }
 

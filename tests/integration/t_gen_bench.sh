@@ -17,7 +17,7 @@ run "$SLUICE" gen --users 0
 expect_rc 1
 expect_err "--users: expected a number between 1 and"
 
-# bench: the SPEC's last line, counts of what was fed
+# bench: the last line the man page gives, counts of what was fed
 "$SLUICE" gen --users 500 --events 20000 --invalid-fraction 0.05 --late-fraction 0.05 \
     --seed 2 > "$T/ev.jsonl"
 run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl"

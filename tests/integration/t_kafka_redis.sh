@@ -4,7 +4,7 @@
 # records; every key has its TTL; invalid records land in the dead-letter
 # file.  One partition with late records (order is the file's order), and
 # four partitions with records inside the out-of-orderness bound (the
-# SPEC's determinism promise across interleavings).
+# determinism docs/semantics.md promises across interleavings).
 . "$(dirname "$0")/lib.sh"
 set -e
 [ -n "${REF_JOB:-}" ] || fail "REF_JOB is not set"

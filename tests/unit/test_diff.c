@@ -1,6 +1,6 @@
 /*
  * test_diff.c - differential tests: the engine against the deliberately
- * simple reference implementation of SPEC section 3 (tests/ref/).
+ * simple reference implementation of docs/semantics.md (tests/ref/).
  *
  * Each stream is random: many keys, times out of order within and beyond
  * the bound, late records, allowed lateness, every aggregate with and
