@@ -1,6 +1,6 @@
 /*
  * checkpoint.c - asynchronous checkpoints, savepoints, and restore at
- * start (SPEC section 5; the protocol is described in docs/state.md).
+ * start (the protocol and its guarantees are in docs/state.md).
  *
  * Taking one (on the loop thread, between two records):
  *   1. every sink marks the writes made so far (barrier), and the read
@@ -83,12 +83,15 @@ static void fsync_dir(const char *dir)
     }
 }
 
-/* Ids of the complete checkpoints in dir, newest first (caller frees). */
-static size_t list_ids(const char *dir, uint64_t **out, uint64_t *max_any)
+/* Ids of the complete checkpoints in dir, newest first, into *out (caller
+ * frees) and *np; none when dir cannot be read.  Returns 0 or -ENOMEM. */
+static int list_ids(const char *dir, uint64_t **out, size_t *np, uint64_t *max_any)
 {
     DIR *d = opendir(dir);
     size_t n = 0, cap = 0;
+    int rc = 0;
     *out = NULL;
+    *np = 0;
     if (d == NULL)
         return 0;
     struct dirent *e;
@@ -104,8 +107,10 @@ static size_t list_ids(const char *dir, uint64_t **out, uint64_t *max_any)
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             uint64_t *v = realloc(*out, cap * sizeof(*v));
-            if (v == NULL)
+            if (v == NULL) {
+                rc = -ENOMEM;
                 break;
+            }
             *out = v;
         }
         (*out)[n++] = id;
@@ -117,7 +122,8 @@ static size_t list_ids(const char *dir, uint64_t **out, uint64_t *max_any)
             (*out)[j] = (*out)[j - 1];
             (*out)[j - 1] = t;
         }
-    return n;
+    *np = n;
+    return rc;
 }
 
 /* ---- read positions ------------------------------------------------------------------ */
@@ -165,32 +171,42 @@ static void on_restore_note(void *ud, const char *msg)
     log_msg(LOG_WARNING, "restore", "%s", msg);
 }
 
-/* 0 restored; 1 damaged (try another); -1 refused (configuration); -2 fatal */
+/*
+ * Restores one file.  Returns 0, or a negative errno-style code:
+ *   -EPERM   the job refuses the state (a changed operator or source): a
+ *            configuration error, nothing else is tried;
+ *   -ENOMEM  the host cannot map or hold it: fatal, and no older file is
+ *            tried, for the file is fine and falling back (at worst to no
+ *            state) would let the next checkpoints replace it;
+ *   other    the file is not usable (damaged, another job's): the caller
+ *            tries the one before.
+ */
 static int restore_one(struct runtime *rt, const char *path)
 {
     struct ckpt_reader *r;
     struct ckpt_info info;
     char err[512];
-    if (ckpt_open(path, &r, &info, err, sizeof(err)) < 0) {
+    int rc = ckpt_open(path, &r, &info, err, sizeof(err));
+    if (rc == -ENOMEM) {
+        log_msg(LOG_ERR, "restore", "%s: out of memory (%s)", path, err);
+        return rc;
+    }
+    if (rc < 0) {
         log_msg(LOG_ERR, "restore", "%s: damaged: %s", path, err);
-        return 1;
+        return rc;
     }
     if (strcmp(info.job, rt->job->name) != 0) {
         log_msg(LOG_ERR, "restore", "%s belongs to job %s, not %s", path, info.job,
                 rt->job->name);
         ckpt_close(r);
-        return 1;
+        return -EINVAL;
     }
     struct engine_restore_cb cb = { rt, on_restored_offset, on_restore_note };
-    int rc = engine_restore(rt->eng, r, rt->allow_non_restored, &cb, err, sizeof(err));
+    rc = engine_restore(rt->eng, r, rt->allow_non_restored, &cb, err, sizeof(err));
     ckpt_close(r);
-    if (rc == -EPERM) {
-        log_msg(LOG_ERR, "restore", "%s: %s", path, err);
-        return -1;
-    }
     if (rc < 0) {
         log_msg(LOG_ERR, "restore", "%s: %s", path, err);
-        return 1;
+        return rc;
     }
     struct engine_stats st;
     engine_get_stats(rt->eng, &st);
@@ -219,40 +235,35 @@ int chkpt_restore(struct runtime *rt)
         else
             snprintf(path, sizeof(path), "%s", rt->from_savepoint);
         int rc = restore_one(rt, path);
-        if (rc != 0) {
+        if (rc < 0)
             log_msg(LOG_ERR, "restore", "cannot restore from %s", path);
-            return rc == -2 ? EXIT_RUNTIME : EXIT_CONFIG;
-        }
-        return EXIT_OK;
+        return rc;
     }
     uint64_t *ids;
-    size_t n = list_ids(rt->ck.dir, &ids, NULL);
-    int result = EXIT_OK;
-    for (size_t i = 0; i < n; i++) {
+    size_t n;
+    int rc = list_ids(rt->ck.dir, &ids, &n, NULL);
+    for (size_t i = 0; i < n && rc == 0; i++) {
         snprintf(path, sizeof(path), "%s/chk-%" PRIu64 ".sluice", rt->ck.dir, ids[i]);
-        int rc = restore_one(rt, path);
+        rc = restore_one(rt, path);
         if (rc == 0)
             goto done;
-        if (rc == -1) {
-            result = EXIT_CONFIG;
+        if (rc == -EPERM || rc == -ENOMEM)
             goto done;
-        }
-        /* damaged or malformed: start clean and try the one before */
+        /* damaged or another job's: start clean and try the one before */
         reset_offsets(rt);
-        if (rt_new_engine(rt) < 0) {
-            result = EXIT_RUNTIME;
-            goto done;
-        }
-        if (i + 1 < n)
+        rc = rt_new_engine(rt);
+        if (rc == 0 && i + 1 < n)
             log_msg(LOG_WARNING, "restore", "trying the previous checkpoint");
     }
-    if (n > 0)
+    if (rc < 0)
+        log_msg(LOG_ERR, "restore", "%s: %s", rt->ck.dir, strerror(-rc));
+    else if (n > 0)
         log_msg(LOG_WARNING, "restore", "no usable checkpoint: starting without state");
     else
         LOG(LOG_INFO, "restore", "no checkpoint in %s: starting without state", rt->ck.dir);
 done:
     free(ids);
-    return result;
+    return rc;
 }
 
 /* ---- taking ------------------------------------------------------------------------------ */
@@ -344,7 +355,11 @@ static void prune(struct runtime *rt)
 {
     struct checkpoints *ck = &rt->ck;
     uint64_t *ids;
-    size_t n = list_ids(ck->dir, &ids, NULL);
+    size_t n;
+    if (list_ids(ck->dir, &ids, &n, NULL) < 0) {
+        log_msg(LOG_WARNING, "checkpoint", "out of memory: old checkpoints are kept");
+        n = 0;                      /* a partial list could name the wrong ones */
+    }
     for (size_t i = (size_t)rt->job->state.checkpoints_retained; i < n; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/chk-%" PRIu64 ".sluice", ck->dir, ids[i]);
@@ -498,14 +513,14 @@ int chkpt_setup(struct runtime *rt)
     const struct job *job = rt->job;
     if (strlen(job->state.dir) > 1800) {
         log_msg(LOG_ERR, "checkpoint", "state.dir is too long");
-        return -1;
+        return -ENAMETOOLONG;
     }
     snprintf(ck->dir, sizeof(ck->dir), "%.1800s/checkpoints/%.128s", job->state.dir, job->name);
     snprintf(ck->spdir, sizeof(ck->spdir), "%.1800s/savepoints", job->state.dir);
     int rc;
     if ((rc = mkdirs(ck->dir)) < 0 || (rc = mkdirs(ck->spdir)) < 0) {
         log_msg(LOG_ERR, "checkpoint", "cannot create %s: %s", ck->dir, strerror(-rc));
-        return -1;
+        return rc;
     }
     /* leftovers of checkpoints that never completed */
     DIR *d = opendir(ck->dir);
@@ -521,7 +536,13 @@ int chkpt_setup(struct runtime *rt)
     if (d != NULL)
         closedir(d);
     uint64_t *ids, max_id = 0;
-    free((list_ids(ck->dir, &ids, &max_id), ids));
+    size_t n;
+    rc = list_ids(ck->dir, &ids, &n, &max_id);
+    free(ids);
+    if (rc < 0) {
+        log_msg(LOG_ERR, "checkpoint", "out of memory");
+        return rc;
+    }
     d = opendir(ck->spdir);                 /* savepoints take ids from the same sequence */
     while (d != NULL && (e = readdir(d)) != NULL) {
         char prefix[300];
@@ -537,7 +558,7 @@ int chkpt_setup(struct runtime *rt)
     ck->offs = calloc(job->nsources ? job->nsources : 1, sizeof(*ck->offs));
     if (ck->offs == NULL || ckpt_writer_init(&ck->w, 1) < 0) {
         log_msg(LOG_ERR, "checkpoint", "out of memory");
-        return -1;
+        return -ENOMEM;
     }
     if (!ck->handles) {             /* kept across reloads: SIGUSR1 is never unhandled */
         uv_timer_init(&rt->loop, &ck->timer);

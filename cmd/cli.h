@@ -2,7 +2,7 @@
  * cli.h - the subcommands of the sluice binary.
  *
  * Each subcommand is a function taking the arguments after its name and
- * returning the process exit code (SPEC section 1): 0 success,
+ * returning the process exit code (docs/sluice.1): 0 success,
  * 1 configuration or usage error, 2 runtime failure.
  */
 #ifndef SLUICE_CLI_H

@@ -9,7 +9,8 @@
  * still open at the end of the input, which fire at +infinity, are part of
  * the figure.  All records go to one source (the first, or --source),
  * partition 0.  State figures are taken at the end of the input, before
- * the final firing empties the state.  The last line is the SPEC's:
+ * the final firing empties the state.  The last line is the one
+ * docs/sluice.1 documents:
  *     events=N seconds=S events_per_sec=R state_keys=K bytes_per_key=B
  */
 #include <errno.h>
@@ -50,7 +51,7 @@ const struct cli_command cli_bench = {
 };
 
 struct counts {
-    uint64_t results, late, invalid;
+    uint64_t results, late, invalid, lost;
     uint64_t checksum;              /* keeps the results honest: every value is read */
 };
 
@@ -277,6 +278,7 @@ int cmd_bench(int argc, char **argv)
         double secs = mono() - t0;
         engine_get_stats(e, &fin);
         cc.late = fin.records_late;
+        cc.lost = fin.results_lost;
         if (best < 0 || secs < best) {
             best = secs;
             at_end = st;
@@ -292,9 +294,10 @@ int cmd_bench(int argc, char **argv)
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("results=%llu invalid=%llu late=%llu checksum=%llu peak_rss_kb=%ld\n",
+    printf("results=%llu invalid=%llu late=%llu lost=%llu checksum=%llu peak_rss_kb=%ld\n",
            (unsigned long long)c.results, (unsigned long long)c.invalid,
-           (unsigned long long)c.late, (unsigned long long)c.checksum, ru.ru_maxrss);
+           (unsigned long long)c.late, (unsigned long long)c.lost,
+           (unsigned long long)c.checksum, ru.ru_maxrss);
     printf("state_bytes=%llu table=%llu slab=%llu slab_live=%llu timers=%llu\n",
            (unsigned long long)at_end.state_bytes, (unsigned long long)at_end.state_table_bytes,
            (unsigned long long)at_end.state_slab_bytes,

@@ -1,7 +1,7 @@
 /*
  * cmd_gen.c - `sluice gen`: reference e-commerce events as JSON lines.
  *
- * The events follow the schema of the reference job (SPEC section 2):
+ * The events follow the schema of the reference job (feature-pipeline.yaml):
  *     {"event_time":"2024-01-01T10:00:00.000","event_type":"view",
  *      "user_id":"u000042","price":29.99}
  * Users behave in sessions: a pool of concurrently active sessions (a

@@ -166,7 +166,7 @@ int cmd_inspect(int argc, char **argv)
                         idx = (int)i;
                 if (idx < 0)
                     printf(": not in the job (ignored on restore)");
-                else if (engine_op_fingerprint(job, idx) == s.fingerprint)
+                else if (engine_op_fingerprint(job, idx, info.version) == s.fingerprint)
                     printf(": matches the job");
                 else {
                     printf(": CHANGED in the job (restore needs --allow-non-restored-state)");

@@ -129,17 +129,16 @@ int rt_new_engine(struct runtime *rt)
     engine_free(rt->eng);
     rt->eng = NULL;
     struct engine_output out = { rt, on_result, on_late, on_invalid };
-    if (engine_new(rt->job, NULL, &out, &rt->eng) < 0) {
+    int rc = engine_new(rt->job, NULL, &out, &rt->eng);
+    if (rc < 0)
         log_msg(LOG_ERR, "run", "out of memory");
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- source host -------------------------------------------------------------- */
 
-static int h_record(void *ud, int source, int32_t part, int64_t off, const char *data,
-                    size_t len, int64_t ts)
+static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t next,
+                    const char *data, size_t len, int64_t ts)
 {
     struct runtime *rt = ud;
     if (rt->phase != RUNNING)
@@ -160,7 +159,7 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, const char 
         rt_fail(rt, "out of memory");
         return -ENOMEM;
     }
-    p->next = off + (rt->job->sources[source].type == SOURCE_FILE ? (int64_t)len + 1 : 1);
+    p->next = next;
     return 0;
 }
 
@@ -395,6 +394,7 @@ void totals_free(struct totals *t)
     free(t->invalid);
     free(t->late);
     free(t->fired);
+    free(t->lost);
     free(t->written);
     free(t->retried);
     free(t->failed);
@@ -408,11 +408,12 @@ int totals_new(const struct job *job, struct totals *t)
     t->invalid = calloc(ns, sizeof(*t->invalid));
     t->late = calloc(no, sizeof(*t->late));
     t->fired = calloc(no, sizeof(*t->fired));
+    t->lost = calloc(no, sizeof(*t->lost));
     t->written = calloc(nk, sizeof(*t->written));
     t->retried = calloc(nk, sizeof(*t->retried));
     t->failed = calloc(nk, sizeof(*t->failed));
-    if (!t->in || !t->invalid || !t->late || !t->fired || !t->written || !t->retried ||
-        !t->failed) {
+    if (!t->in || !t->invalid || !t->late || !t->fired || !t->lost || !t->written ||
+        !t->retried || !t->failed) {
         totals_free(t);
         return -1;
     }
@@ -431,11 +432,12 @@ void rt_totals(const struct runtime *rt, struct totals *t)
             t->invalid[i][k] = rt->hist.invalid[i][k] + inv[k];
     }
     for (size_t i = 0; i < job->noperators; i++) {
-        uint64_t res = 0, late = 0;
+        uint64_t res = 0, late = 0, lost = 0;
         if (rt->eng != NULL)
-            engine_op_stats(rt->eng, (int)i, &res, &late);
+            engine_op_stats(rt->eng, (int)i, &res, &late, &lost);
         t->fired[i] = rt->hist.fired[i] + res;
         t->late[i] = rt->hist.late[i] + late;
+        t->lost[i] = rt->hist.lost[i] + lost;
     }
     for (size_t i = 0; i < job->nsinks; i++) {
         t->written[i] = rt->hist.written[i] + rt->snk[i].written;
@@ -463,6 +465,7 @@ static int totals_carry(const struct runtime *rt, const struct job *nj, struct t
             if (strcmp(nj->operators[n].name, oj->operators[o].name) == 0) {
                 t->fired[n] = cur.fired[o];
                 t->late[n] = cur.late[o];
+                t->lost[n] = cur.lost[o];
             }
     for (size_t n = 0; n < nj->nsinks; n++)
         for (size_t o = 0; o < oj->nsinks; o++)
@@ -518,7 +521,8 @@ static int reload_compatible(const struct runtime *rt, const struct job *nj, cha
     for (size_t n = 0; n < nj->noperators; n++)
         for (size_t o = 0; o < oj->noperators; o++) {
             if (strcmp(nj->operators[n].name, oj->operators[o].name) != 0 ||
-                engine_op_fingerprint(nj, (int)n) == engine_op_fingerprint(oj, (int)o))
+                engine_op_fingerprint(nj, (int)n, CKPT_VERSION) ==
+                engine_op_fingerprint(oj, (int)o, CKPT_VERSION))
                 continue;
             if (!rt->allow_non_restored) {
                 snprintf(why, size, "operator %s changed its window or aggregates, so its "
@@ -799,8 +803,8 @@ static int start(struct runtime *rt)
     if (chkpt_setup(rt) < 0 || rt_new_engine(rt) < 0)
         return EXIT_RUNTIME;
     int rc = chkpt_restore(rt);
-    if (rc != EXIT_OK)
-        return rc;
+    if (rc < 0)
+        return rc == -ENOMEM ? EXIT_RUNTIME : EXIT_CONFIG;
     if (uses_embedded(job) && rt->broker == NULL) {   /* a reload keeps it, and its data */
         const char *topics[64];
         size_t nt = 0;
@@ -890,7 +894,7 @@ static void summary(struct runtime *rt)
     if (rt->eng == NULL || totals_new(rt->job, &t) < 0)
         return;
     rt_totals(rt, &t);
-    uint64_t in = 0, invalid = 0, late = 0, fired = 0;
+    uint64_t in = 0, invalid = 0, late = 0, fired = 0, lost = 0;
     for (size_t i = 0; i < rt->job->nsources; i++) {
         in += t.in[i];
         for (int k = 0; k < REJ_NKINDS; k++)
@@ -899,13 +903,14 @@ static void summary(struct runtime *rt)
     for (size_t i = 0; i < rt->job->noperators; i++) {
         late += t.late[i];
         fired += t.fired[i];
+        lost += t.lost[i];
     }
     double secs = rt->first_ns && rt->last_ns > rt->first_ns
                   ? (double)(rt->last_ns - rt->first_ns) / 1e9 : 0;
     LOG(LOG_NOTICE, "run", "records in %" PRIu64 ", invalid %" PRIu64 ", late %" PRIu64
-        ", windows fired %" PRIu64 "; input read in %.3f s from its first record "
-        "(%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64 " failed, longest "
-        "loop stall %" PRIu64 " us", in, invalid, late, fired, secs,
+        ", windows fired %" PRIu64 ", results lost %" PRIu64 "; input read in %.3f s from "
+        "its first record (%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64
+        " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
         secs > 0 ? (double)in / secs : 0, rt->ck.ok, rt->ck.failed, rt->ck.max_stall_us);
     for (size_t i = 0; i < rt->job->nsinks; i++)
         LOG(LOG_INFO, rt->snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64

@@ -92,6 +92,9 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
                  "Records too late for every window of an operator.", t->late);
     per_operator(b, job, "sluice_windows_fired_total",
                  "Window results emitted (re-fires included).", t->fired);
+    per_operator(b, job, "sluice_results_lost_total",
+                 "Results not produced on time for lack of memory: a window not combined, "
+                 "or a key whose next timer could not be set.", t->lost);
 
     help(b, "sluice_source_watermark_seconds", "gauge",
          "A source's event-time watermark, Unix time (absent before the first).");
@@ -227,7 +230,7 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
         const struct job_source *js = &job->sources[s];
         sbuf_printf(b, "%s{\"name\":", s ? "," : "");
         fmt_json_string(b, js->name, strlen(js->name));
-        sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", js->type == SOURCE_KAFKA ? "kafka" : "file");
+        sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", source_type_name(js->type));
         json_time(b, rt->eng ? engine_watermark(rt->eng, (int)s) : WM_MIN);
         SBUF_LIT(b, ",\"partitions\":[");
         size_t np = rt->eng ? engine_partitions(rt->eng, (int)s, ids, wms, MAXP) : 0;
@@ -262,8 +265,8 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
             const char *n = job->sinks[op->sinks[k]].name;
             fmt_json_string(b, n, strlen(n));
         }
-        sbuf_printf(b, "],\"windows_fired\":%" PRIu64 ",\"records_late\":%" PRIu64 "}",
-                    t->fired[o], t->late[o]);
+        sbuf_printf(b, "],\"windows_fired\":%" PRIu64 ",\"records_late\":%" PRIu64
+                    ",\"results_lost\":%" PRIu64 "}", t->fired[o], t->late[o], t->lost[o]);
     }
     SBUF_LIT(b, "],\"sinks\":[");
     for (size_t i = 0; i < job->nsinks; i++) {

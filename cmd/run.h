@@ -30,7 +30,7 @@ enum reload_phase { RL_NONE, RL_SAVEPOINT_WANTED, RL_SAVEPOINT, RL_CLOSING };
  * one's indices, so the metrics stay monotonic. */
 struct totals {
     uint64_t *in, (*invalid)[REJ_NKINDS];   /* per source */
-    uint64_t *late, *fired;                 /* per operator */
+    uint64_t *late, *fired, *lost;          /* per operator */
     uint64_t *written, *retried, *failed;   /* per sink */
 };
 
@@ -124,8 +124,13 @@ void observe_request(void *ud, struct http_req *req, const char *method, const c
 void observe_savepoint_done(struct runtime *rt, const char *path);
 
 /* checkpoint.c */
-int chkpt_setup(struct runtime *rt);             /* dirs, ids, handlers; 0 or -1 */
-int chkpt_restore(struct runtime *rt);           /* EXIT_OK, EXIT_CONFIG or EXIT_RUNTIME */
+int chkpt_setup(struct runtime *rt);             /* dirs, ids, handlers; 0 or -errno */
+/* The newest usable checkpoint, or --from-savepoint; logs what it did.
+ * Returns 0 (restored, or nothing to restore), -ENOMEM (a runtime failure:
+ * nothing older is tried), or another negative code when the state cannot
+ * be used as asked (the job refuses it, or the named savepoint is not
+ * usable: a configuration error). */
+int chkpt_restore(struct runtime *rt);
 void chkpt_take(struct runtime *rt, enum ckpt_kind kind);
 void chkpt_poll(struct runtime *rt);             /* from the tick: completion, timeouts */
 int chkpt_busy(const struct runtime *rt);

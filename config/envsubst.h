@@ -1,12 +1,13 @@
 /*
  * envsubst.h - ${VAR} substitution of the job-file text, with a position map.
  *
- * The SPEC substitutes environment variables before the YAML is parsed, so a
- * variable may stand anywhere a value may, flow mappings included.  That
- * shifts columns, so the substitution also records where each replaced span
- * came from: envsubst_pos() turns a position in the substituted text (what
- * libyaml reports) back into the line and column of the file the operator
- * edits.  A position inside a substituted value maps to its "${".
+ * Environment variables are substituted before the YAML is parsed
+ * (docs/configuration.md), so a variable may stand anywhere a value may,
+ * flow mappings included.  That shifts columns, so the substitution also
+ * records where each replaced span came from: envsubst_pos() turns a
+ * position in the substituted text (what libyaml reports) back into the
+ * line and column of the file the operator edits.  A position inside a
+ * substituted value maps to its "${".
  *
  * Forms: ${NAME}, ${NAME:-default} (unset or empty -> default),
  * ${NAME:?message} (unset or empty -> error), and $$ for a literal '$'.

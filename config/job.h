@@ -219,6 +219,7 @@ void duration_format(int64_t ms, char *buf, size_t size);
 int duration_parse(const char *s, int64_t *ms, char *err, size_t errsize);
 
 const char *window_type_name(enum window_type t);
+const char *source_type_name(enum source_type t);
 const char *sink_type_name(enum sink_type t);
 
 #endif

@@ -951,10 +951,20 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
 
 /* ---- operators ----------------------------------------------------------- */
 
+/* By name, not by position: checkpoint fingerprints hash these names. */
 const char *window_type_name(enum window_type t)
 {
-    static const char *const names[] = { "tumbling", "sliding", "session", "global",
-                                         "reduce", "detect", "join" };
+    static const char *const names[] = {
+        [WIN_TUMBLING] = "tumbling", [WIN_SLIDING] = "sliding", [WIN_SESSION] = "session",
+        [WIN_GLOBAL] = "global", [WIN_REDUCE] = "reduce", [WIN_DETECT] = "detect",
+        [WIN_JOIN] = "join",
+    };
+    return names[t];
+}
+
+const char *source_type_name(enum source_type t)
+{
+    static const char *const names[] = { [SOURCE_KAFKA] = "kafka", [SOURCE_FILE] = "file" };
     return names[t];
 }
 

@@ -35,8 +35,11 @@ struct source_host {
     void *ud;
     uv_loop_t *loop;
     int bounded;                    /* --bounded: stop at the end offsets of the start */
-    /* A record.  Returns 0, or a negative code to stop the job. */
-    int (*record)(void *ud, int source, int32_t partition, int64_t offset,
+    /* A record at `offset`; `next` is the offset of the record after it,
+     * where a checkpoint taken now resumes (the source knows it: Kafka's
+     * offset + 1, a file's next line however long this one was).  Returns
+     * 0, or a negative code to stop the job. */
+    int (*record)(void *ud, int source, int32_t partition, int64_t offset, int64_t next,
                   const char *data, size_t len, int64_t ts_ms);
     void (*assigned)(void *ud, int source, int32_t partition);
     void (*revoked)(void *ud, int source, int32_t partition);

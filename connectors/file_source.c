@@ -2,16 +2,19 @@
  * file_source.c - a source of JSON lines from a file (backfills, tests).
  *
  * The file is one partition (0); a record's offset is the byte offset of
- * its line, so a checkpoint can resume from exactly where it stood.  The
+ * its line, and the source hands up with each record the offset of the line
+ * after it, so a checkpoint resumes exactly there whatever the lengths.  The
  * file is read in 1 MiB chunks from a uv_idle handle, one chunk per loop
  * iteration, so a large file never blocks the loop (timers, signals and
  * sinks keep running between chunks); pausing stops the idle handle.
  *
  * At the end of the file: in --bounded mode the partition has ended; in a
  * normal run the source follows the file like `tail -f`, checking for more
- * every 200 ms.  A line longer than a record may be (RECORD_MAX_BYTES) is
- * handed over truncated, so the engine rejects and counts it, and the rest
- * of it is skipped.
+ * every 200 ms.  A line longer than the buffer (so longer than a record may
+ * be, RECORD_MAX_BYTES) is handed over once, when its end is found: its
+ * first HEAD bytes, enough for the engine to reject and count it, kept
+ * aside while the rest is skipped.  Until then a checkpoint resumes at the
+ * line's start, so a restart reads it whole again, never a part of it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +29,7 @@
 
 #define CHUNK (1u << 20)
 #define TAIL_MS 200
+#define HEAD (RECORD_MAX_BYTES + 1)     /* of an over-long line: one byte too many */
 
 struct file_src {
     struct source *s;
@@ -35,6 +39,8 @@ struct file_src {
     char *buf;
     size_t cap, len;
     int64_t base;                   /* file offset of buf[0] */
+    char *head;                     /* skipping: the first HEAD bytes of the over-long */
+    int64_t head_at;                /* line being skipped, and its offset */
     int paused, at_eof, skipping, closing, nclosed;
     void (*done)(struct source *);
 };
@@ -55,7 +61,16 @@ static void arm(struct file_src *f)
     }
 }
 
-/* Hands over every complete line in buf; keeps the tail. */
+/* The over-long line being skipped ends before `next`: hand over its head. */
+static int feed_head(struct file_src *f, int64_t next)
+{
+    const struct source_host *h = f->s->host;
+    f->skipping = 0;
+    return h->record(h->ud, f->s->index, 0, f->head_at, next, f->head, HEAD, 0);
+}
+
+/* Hands over every complete line in buf (at the end of a bounded input,
+ * the last one without its newline too); keeps the tail. */
 static int feed_lines(struct file_src *f, int final)
 {
     const struct source_host *h = f->s->host;
@@ -65,27 +80,35 @@ static int feed_lines(struct file_src *f, int final)
         if (nl == NULL && !final)
             break;
         size_t end = nl ? (size_t)(nl - f->buf) : f->len;
-        if (f->skipping) {
-            f->skipping = 0;            /* the rest of an over-long line */
-        } else if (end > pos) {
-            int rc = h->record(h->ud, f->s->index, 0, f->base + (int64_t)pos, f->buf + pos,
-                               end - pos, 0);
-            if (rc < 0)
-                return rc;
-        }
+        int64_t next = f->base + (int64_t)end + (nl != NULL);
+        int rc = 0;
+        if (f->skipping)
+            rc = feed_head(f, next);
+        else if (end > pos)
+            rc = h->record(h->ud, f->s->index, 0, f->base + (int64_t)pos, next, f->buf + pos,
+                           end - pos, 0);
+        if (rc < 0)
+            return rc;
         pos = end + 1;
     }
     if (pos > f->len)
         pos = f->len;
+    if (f->skipping) {
+        pos = f->len;               /* more of the over-long line: dropped */
+        if (final) {
+            int rc = feed_head(f, f->base + (int64_t)f->len);
+            if (rc < 0)
+                return rc;
+        }
+    }
     memmove(f->buf, f->buf + pos, f->len - pos);
     f->len -= pos;
     f->base += (int64_t)pos;
     if (f->len == f->cap) {
-        /* a line longer than any record may be: give the engine enough of it
-         * to reject it as too big, and skip to its end */
-        int rc = h->record(h->ud, f->s->index, 0, f->base, f->buf, f->len, 0);
-        if (rc < 0)
-            return rc;
+        /* a line longer than any record may be: keep enough of it for the
+         * engine to reject it, and skip to its end */
+        memcpy(f->head, f->buf, HEAD);
+        f->head_at = f->base;
         f->base += (int64_t)f->len;
         f->len = 0;
         f->skipping = 1;
@@ -146,11 +169,12 @@ static int fs_start(struct source *s)
     s->impl = f;
     f->cap = RECORD_MAX_BYTES + 2 > CHUNK ? RECORD_MAX_BYTES + 2 : CHUNK;
     f->buf = malloc(f->cap);
+    f->head = malloc(HEAD);
     f->fd = open(s->js->path, O_RDONLY | O_CLOEXEC);
     uv_idle_init(s->host->loop, &f->idle);
     uv_timer_init(s->host->loop, &f->tail);
     f->idle.data = f->tail.data = f;
-    if (f->buf == NULL || f->fd < 0) {
+    if (f->buf == NULL || f->head == NULL || f->fd < 0) {
         int err = f->fd < 0 ? errno : ENOMEM;
         log_msg(LOG_ERR, s->name, "open %s: %s", s->js->path, strerror(err));
         return -err;
@@ -216,6 +240,7 @@ static void on_closed(uv_handle_t *h)
     if (f->fd >= 0)
         close(f->fd);
     free(f->buf);
+    free(f->head);
     free(f);
     s->impl = NULL;
     if (done != NULL)

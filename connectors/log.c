@@ -2,7 +2,10 @@
  * log.c - stderr logging with levels and rate limiting (see log.h).
  *
  * Each line is built in one buffer and written with one write(2), so lines
- * from a fork()ed child and the parent do not interleave mid-line.
+ * from a fork()ed child and the parent do not interleave mid-line.  Every
+ * entry point (log_msg, log_rate_msg, and so the LOG macro) drops lines
+ * below the level set by log_set_level(); LOG checks it first only to skip
+ * formatting its arguments.
  */
 #include "log.h"
 
@@ -60,6 +63,8 @@ static void vlog(enum log_level level, const char *component, const char *suffix
 
 void log_msg(enum log_level level, const char *component, const char *fmt, ...)
 {
+    if (level > current)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vlog(level, component, "", fmt, ap);

@@ -1,5 +1,5 @@
 /*
- * redis_sink.c - window results as Redis hashes (SPEC section 4).
+ * redis_sink.c - window results as Redis hashes (docs/connectors.md).
  *
  * Each fired window is `HSET key field value ...` of its key fields and
  * aggregates, plus `PEXPIRE key ttl` when the sink has a TTL.  Writes are

@@ -213,6 +213,7 @@ struct ckpt_reader {
     unsigned char *chunk;       /* the current decompressed chunk */
     size_t chunk_cap, chunk_len, chunk_pos;
     int in_section, section_done;
+    uint32_t version;
 };
 
 static int rd(const struct ckpt_reader *r, size_t pos, void *dst, size_t n)
@@ -300,9 +301,9 @@ int ckpt_open(const char *path, struct ckpt_reader **out, struct ckpt_info *info
         snprintf(err, errsize, "not a sluice checkpoint (bad magic)");
         goto bad;
     }
-    if (rd(r, 8, &version, 4) < 0 || version != CKPT_VERSION) {
-        snprintf(err, errsize, "format version %u, this sluice reads version %u",
-                 (unsigned)version, CKPT_VERSION);
+    if (rd(r, 8, &version, 4) < 0 || version < CKPT_VERSION_MIN || version > CKPT_VERSION) {
+        snprintf(err, errsize, "format version %u, this sluice reads versions %u to %u",
+                 (unsigned)version, CKPT_VERSION_MIN, CKPT_VERSION);
         goto bad;
     }
     if (rd(r, 12, &kind, 4) < 0 || rd(r, 16, &info->id, 8) < 0 ||
@@ -315,7 +316,7 @@ int ckpt_open(const char *path, struct ckpt_reader **out, struct ckpt_info *info
         snprintf(err, errsize, "header checksum mismatch");
         goto bad;
     }
-    info->version = version;
+    info->version = r->version = version;
     info->kind = (enum ckpt_kind)kind;
     size_t pos = 42 + (size_t)jl;
     r->pos = pos;
@@ -377,6 +378,11 @@ int ckpt_open(const char *path, struct ckpt_reader **out, struct ckpt_info *info
 bad:
     ckpt_close(r);
     return -EINVAL;
+}
+
+uint32_t ckpt_format(const struct ckpt_reader *r)
+{
+    return r->version;
 }
 
 void ckpt_close(struct ckpt_reader *r)

@@ -14,6 +14,10 @@
  * a truncated file, a flipped byte or a wrong version is found before any
  * state is touched.
  *
+ * Versions: 2 differs from 1 (sluice 0.1.0) only in what the sections'
+ * fingerprints hash (names instead of enum positions, engine/snapshot.c);
+ * this build reads both and writes 2.
+ *
  * Values are written in host byte order: a checkpoint is read by the same
  * kind of machine that wrote it (sluice does not move state between
  * architectures).
@@ -27,7 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2             /* written */
+#define CKPT_VERSION_MIN 1         /* the oldest read */
 #define CKPT_CHUNK (1u << 20)
 
 enum ckpt_kind { CKPT_CHECKPOINT = 0, CKPT_SAVEPOINT = 1 };
@@ -91,6 +96,9 @@ struct ckpt_reader;
 int ckpt_open(const char *path, struct ckpt_reader **out, struct ckpt_info *info,
               char *err, size_t errsize);
 void ckpt_close(struct ckpt_reader *r);
+
+/* The file's format version (its fingerprints depend on it). */
+uint32_t ckpt_format(const struct ckpt_reader *r);
 
 /* Iterates sections: fills *s and returns 1, or 0 at the END section. */
 int ckpt_next_section(struct ckpt_reader *r, struct ckpt_section_info *s);

@@ -356,6 +356,12 @@ void engine_emit_values(struct op_rt *op, uint32_t id, int64_t start, int64_t en
         e->out.result(e->out.ud, &r);
 }
 
+void engine_result_lost(struct op_rt *op)
+{
+    op->lost++;
+    op->e->st.results_lost++;
+}
+
 void engine_key_maybe_delete(struct op_rt *op, uint32_t id)
 {
     struct group *g = op->g;
@@ -526,10 +532,12 @@ void engine_get_stats(const struct engine *e, struct engine_stats *st)
     st->state_bytes = st->state_slab_bytes + st->state_table_bytes + st->state_timer_bytes;
 }
 
-void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t *late)
+void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t *late,
+                     uint64_t *lost)
 {
     *results = e->ops[op].results;
     *late = e->ops[op].late;
+    *lost = e->ops[op].lost;
 }
 
 int64_t engine_watermark(const struct engine *e, int source)

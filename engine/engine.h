@@ -8,7 +8,7 @@
  * receive results through a struct engine_output; connectors turn those
  * into Redis writes, Kafka records or JSON lines.
  *
- * Processing order, the contract of SPEC section 3: for each record, (1)
+ * Processing order, the contract of docs/semantics.md: for each record, (1)
  * decode it, (2) for every operator on its source, judge lateness against
  * the watermark as it was before this record, update state, and fire
  * immediately any window a late-but-allowed record updates, then (3)
@@ -103,6 +103,8 @@ struct engine_stats {
     uint64_t invalid_by_kind[REJ_NKINDS];
     uint64_t records_late;          /* dropped (or sent to late_events) by some operator */
     uint64_t results;               /* windows fired (re-fires included) */
+    uint64_t results_lost;          /* for lack of memory: a window not combined, or a
+                                     * key's timer not set again (engine_result_lost) */
     uint64_t state_keys;            /* keys with state, over all key groups */
     uint64_t state_bytes;           /* all of the below */
     uint64_t state_table_bytes;     /* key index and entries */
@@ -113,8 +115,10 @@ struct engine_stats {
 
 void engine_get_stats(const struct engine *e, struct engine_stats *st);
 
-/* Per operator: fired windows and late records. */
-void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t *late);
+/* Per operator: fired windows, late records and lost results (as in
+ * engine_stats). */
+void engine_op_stats(const struct engine *e, int op, uint64_t *results, uint64_t *late,
+                     uint64_t *lost);
 
 /* The watermark of a source (WM_MIN before any, WM_MAX after finish). */
 int64_t engine_watermark(const struct engine *e, int source);
@@ -168,7 +172,11 @@ struct engine_restore_cb {
 int engine_restore(struct engine *e, struct ckpt_reader *r, int allow_non_restored,
                    const struct engine_restore_cb *cb, char *err, size_t errsize);
 
-/* A hash of what an operator's state means (window, keys, aggregates). */
-uint64_t engine_op_fingerprint(const struct job *job, int op);
+/* A hash of what an operator's state means (window, keys, aggregates), as
+ * checkpoint format `format` writes it: CKPT_VERSION for a new file, a
+ * file's own version to compare with what it holds (1: sluice 0.1.0). */
+uint64_t engine_op_fingerprint(const struct job *job, int op, uint32_t format);
+/* The same for a source (its type and topic or path). */
+uint64_t engine_source_fingerprint(const struct job_source *js, uint32_t format);
 
 #endif

@@ -32,11 +32,14 @@ struct win_ops {
      * group is fed by join_feed. */
     int (*add)(struct op_rt *op, uint32_t id, const struct record *r,
                const unsigned char *wres, int64_t t, int64_t wm);
-    /* Fires everything due at or before wm, in time order. */
-    int (*fire_due)(struct op_rt *op, int64_t wm);
+    /* Fires everything due at or before wm, in time order.  It cannot
+     * fail: what it cannot do for lack of memory (combine a window's
+     * panes, set a key's next timer) it reports to engine_result_lost()
+     * and goes on with the other keys. */
+    void (*fire_due)(struct op_rt *op, int64_t wm);
     /* Processing-time operators at the end of bounded input; NULL means
-     * fire_due(INT64_MAX) (every pending window fires). */
-    int (*finish)(struct op_rt *op);
+     * fire_due(INT64_MAX) (every pending window fires).  As fire_due. */
+    void (*finish)(struct op_rt *op);
     /* Frees a key's blob (engine teardown). */
     void (*release)(struct op_rt *op, void *blob);
     /* Bytes a blob holds (for the state-size figures). */
@@ -66,7 +69,7 @@ struct op_rt {
     struct tq_heap tqh;             /* session; reduce's state TTL */
     void *scratch;                  /* one accumulator block, for firing */
     struct value *vals;             /* results of one window */
-    uint64_t results, late;
+    uint64_t results, late, lost;
 };
 
 struct group {
@@ -128,6 +131,14 @@ struct slab *engine_slab(struct engine *e);
  * is a session's (latest - earliest) event time. */
 void engine_emit(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
                  const void *acc, int64_t span_ms, int refire);
+
+/* Counts a result op could not produce on time for lack of memory: a
+ * window it could not combine, or a key whose next timer it could not set
+ * (that key's pending results come with its next record, or never).  The
+ * timer path has no caller to return an error to; the count is exported
+ * (results_lost in engine_stats, sluice_results_lost_total), so the loss
+ * is never silent. */
+void engine_result_lost(struct op_rt *op);
 
 /* Emits n result values of op for key id as they are (a detect's fields). */
 void engine_emit_values(struct op_rt *op, uint32_t id, int64_t start, int64_t end,

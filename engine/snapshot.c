@@ -8,6 +8,12 @@
  *   OPERATOR "<name>"  fingerprint: the operator's definition
  *     record per key: u32 key length, key bytes, the window type's blob
  *
+ * Fingerprints hash a text of the definition.  Format 2 names the window
+ * type, time characteristic and source type; format 1 (sluice 0.1.0) hashed
+ * their positions in their enums, so a type added in the middle would have
+ * changed every fingerprint.  A restore compares a file's fingerprints with
+ * the ones its own format computes: v1_code() keeps the 0.1.0 positions.
+ *
  * Timers are not written: each blob knows when it next needs its key
  * looked at (next_check), and loading re-arms that.  Keys are loaded into
  * whatever group the operator belongs to in the job being restored, so
@@ -29,18 +35,51 @@
 
 static const char *const type_names[] = { "string", "int", "double", "bool" };
 
-uint64_t engine_op_fingerprint(const struct job *job, int index)
+/* Format 1's codes: the enums' positions in sluice 0.1.0, frozen. */
+static int v1_window(enum window_type t)
+{
+    switch (t) {
+    case WIN_TUMBLING: return 0;
+    case WIN_SLIDING: return 1;
+    case WIN_SESSION: return 2;
+    case WIN_GLOBAL: return 3;
+    case WIN_REDUCE: return 4;
+    case WIN_DETECT: return 5;
+    case WIN_JOIN: return 6;
+    }
+    return -1;
+}
+
+static int v1_time(enum time_char t)
+{
+    return t == TIME_EVENT ? 0 : 1;
+}
+
+static int v1_source(enum source_type t)
+{
+    return t == SOURCE_KAFKA ? 0 : 1;
+}
+
+static const char *time_name(enum time_char t)
+{
+    return t == TIME_EVENT ? "event" : "processing";
+}
+
+uint64_t engine_op_fingerprint(const struct job *job, int index, uint32_t format)
 {
     const struct job_operator *op = &job->operators[index];
     const struct job_source *src = &job->sources[op->source];
     const struct job_window *w = &op->window;
     char buf[8192];
-    size_t n = (size_t)snprintf(buf, sizeof(buf),
-                                "v1;window=%d;time=%d;size=%lld;slide=%lld;gap=%lld;count=%lld;"
-                                "lateness=%lld;keys=", (int)w->type, (int)w->time,
-                                (long long)w->size_ms, (long long)w->slide_ms,
-                                (long long)w->gap_ms, (long long)w->trigger_count,
-                                (long long)w->allowed_lateness_ms);
+    size_t n = format == 1
+        ? (size_t)snprintf(buf, sizeof(buf), "v1;window=%d;time=%d;", v1_window(w->type),
+                           v1_time(w->time))
+        : (size_t)snprintf(buf, sizeof(buf), "v2;window=%s;time=%s;",
+                           window_type_name(w->type), time_name(w->time));
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "size=%lld;slide=%lld;gap=%lld;"
+                          "count=%lld;lateness=%lld;keys=", (long long)w->size_ms,
+                          (long long)w->slide_ms, (long long)w->gap_ms,
+                          (long long)w->trigger_count, (long long)w->allowed_lateness_ms);
     for (size_t k = 0; k < op->nkeys && n < sizeof(buf); k++) {
         const struct schema_field *f = &src->fields[op->key_fields[k]];
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s:%s,", f->name, type_names[f->type]);
@@ -85,11 +124,13 @@ uint64_t engine_op_fingerprint(const struct job *job, int index)
     return XXH64(buf, n, 0);
 }
 
-static uint64_t source_fingerprint(const struct job_source *js)
+uint64_t engine_source_fingerprint(const struct job_source *js, uint32_t format)
 {
     char buf[1024];
-    int n = snprintf(buf, sizeof(buf), "v1;%d;%s", (int)js->type,
-                     js->type == SOURCE_KAFKA ? js->topic : js->path);
+    const char *what = js->type == SOURCE_KAFKA ? js->topic : js->path;
+    int n = format == 1 ? snprintf(buf, sizeof(buf), "v1;%d;%s", v1_source(js->type), what)
+                        : snprintf(buf, sizeof(buf), "v2;%s;%s", source_type_name(js->type),
+                                   what);
     return XXH64(buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1), 0);
 }
 
@@ -104,7 +145,7 @@ int engine_snapshot(const struct engine *e, struct ckpt_writer *w, engine_offset
         const struct src_rt *sr = &e->src[s];
         size_t no = offsets ? offsets(ud, (int)s, offs, sizeof(offs) / sizeof(offs[0])) : 0;
         ckpt_section_begin(w, CKPT_SEC_SOURCE, job->sources[s].name,
-                           source_fingerprint(&job->sources[s]));
+                           engine_source_fingerprint(&job->sources[s], CKPT_VERSION));
         uint32_t nparts = (uint32_t)no;
         for (size_t i = 0; i < sr->wm.n; i++) {
             int found = 0;
@@ -142,7 +183,7 @@ int engine_snapshot(const struct engine *e, struct ckpt_writer *w, engine_offset
         const struct op_rt *op = &e->ops[o];
         const struct state_table *t = &op->g->t;
         ckpt_section_begin(w, CKPT_SEC_OPERATOR, op->jop->name,
-                           engine_op_fingerprint(job, (int)o));
+                           engine_op_fingerprint(job, (int)o, CKPT_VERSION));
         uint32_t id = 0;
         struct st_entry *en;
         while ((en = st_next(t, &id)) != NULL) {
@@ -258,6 +299,7 @@ int engine_restore(struct engine *e, struct ckpt_reader *r, int allow_non_restor
                    const struct engine_restore_cb *cb, char *err, size_t errsize)
 {
     const struct job *job = e->job;
+    uint32_t format = ckpt_format(r);
     struct ckpt_section_info s;
     while (ckpt_next_section(r, &s) == 1) {
         if (s.type == CKPT_SEC_SOURCE) {
@@ -270,7 +312,7 @@ int engine_restore(struct engine *e, struct ckpt_reader *r, int allow_non_restor
                      "has; ignored", s.name);
                 continue;
             }
-            if (s.fingerprint != source_fingerprint(&job->sources[idx])) {
+            if (s.fingerprint != engine_source_fingerprint(&job->sources[idx], format)) {
                 if (!allow_non_restored) {
                     snprintf(err, errsize, "source %s reads another topic or file than when "
                              "the checkpoint was taken; restore with "
@@ -294,7 +336,7 @@ int engine_restore(struct engine *e, struct ckpt_reader *r, int allow_non_restor
                      "has; ignored", s.name);
                 continue;
             }
-            if (s.fingerprint != engine_op_fingerprint(job, idx)) {
+            if (s.fingerprint != engine_op_fingerprint(job, idx, format)) {
                 if (!allow_non_restored) {
                     snprintf(err, errsize, "operator %s changed since the checkpoint (window, "
                              "keys or aggregates); restore with --allow-non-restored-state to "

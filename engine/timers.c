@@ -7,6 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void *(*tq_realloc)(void *p, size_t n) = realloc;
+
+void tq_replace_realloc(void *(*fn)(void *p, size_t n))
+{
+    tq_realloc = fn != NULL ? fn : realloc;
+}
+
 /* ---- buckets ------------------------------------------------------------ */
 
 static struct tq_bucket *bucket_for(struct tq_buckets *q, int64_t time)
@@ -37,7 +44,7 @@ static struct tq_bucket *bucket_for(struct tq_buckets *q, int64_t time)
             q->head = 0;
         } else {
             size_t cap = q->cap ? q->cap * 2 : 16;
-            struct tq_bucket *nb = realloc(q->b, cap * sizeof(*nb));
+            struct tq_bucket *nb = tq_realloc(q->b, cap * sizeof(*nb));
             if (nb == NULL)
                 return NULL;
             q->b = nb;
@@ -57,7 +64,7 @@ int tqb_add(struct tq_buckets *q, int64_t time, uint32_t id)
         return -ENOMEM;
     if (b->n == b->cap) {
         uint32_t cap = b->cap ? b->cap * 2 : 8;
-        uint32_t *ids = realloc(b->ids, cap * sizeof(*ids));
+        uint32_t *ids = tq_realloc(b->ids, cap * sizeof(*ids));
         if (ids == NULL)
             return -ENOMEM;
         b->ids = ids;
@@ -123,7 +130,7 @@ int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
 {
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64;
-        struct tq_entry *e = realloc(q->e, cap * sizeof(*e));
+        struct tq_entry *e = tq_realloc(q->e, cap * sizeof(*e));
         if (e == NULL)
             return -ENOMEM;
         q->e = e;

@@ -70,4 +70,9 @@ int64_t tqh_next(const struct tq_heap *q);
 size_t tqh_bytes(const struct tq_heap *q);
 void tqh_destroy(struct tq_heap *q);
 
+/* Replaces realloc for both queues (NULL: realloc again), as libuv's
+ * uv_replace_allocator does: tests make a queue fail to grow with it, to
+ * see that the engine counts a timer it cannot set. */
+void tq_replace_realloc(void *(*fn)(void *p, size_t n));
+
 #endif

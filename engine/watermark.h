@@ -1,7 +1,7 @@
 /*
  * watermark.h - the event-time clock of one source.
  *
- * SPEC section 3: each partition p has W_p = (max event time seen on p) -
+ * docs/semantics.md: each partition p has W_p = (max event time seen on p) -
  * out_of_orderness - 1 ms, advanced after every record (not on a timer, so
  * a replay makes the same decisions); the source's watermark is the
  * minimum over partitions that are neither idle nor ended.  A partition

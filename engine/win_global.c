@@ -43,11 +43,10 @@ static int gl_add(struct op_rt *op, uint32_t id, const struct record *r,
     return WIN_ADDED;
 }
 
-static int gl_fire_due(struct op_rt *op, int64_t wm)
+static void gl_fire_due(struct op_rt *op, int64_t wm)
 {
     (void)op;
     (void)wm;
-    return 0;
 }
 
 static void gl_release(struct op_rt *op, void *blob)

@@ -243,11 +243,12 @@ static void cleanup(struct op_rt *op, uint32_t id, int64_t wm)
         *slot = NULL;
         engine_key_maybe_delete(op, id);
     } else if (arm(op, id, b, next) < 0) {
-        b->check = NONE;            /* out of memory: looked at again on restore */
+        b->check = NONE;            /* looked at again on its next record or a restore */
+        engine_result_lost(op);
     }
 }
 
-static int jn_fire_due(struct op_rt *op, int64_t ignored)
+static void jn_fire_due(struct op_rt *op, int64_t ignored)
 {
     (void)ignored;                  /* one source's; the join follows both */
     int64_t wm = join_wm(op), T;
@@ -257,7 +258,6 @@ static int jn_fire_due(struct op_rt *op, int64_t ignored)
         if (b != NULL && b->check == T)
             cleanup(op, id, wm);
     }
-    return 0;
 }
 
 static void jn_release(struct op_rt *op, void *blob)

@@ -151,8 +151,10 @@ static void ttl_due(struct op_rt *op, int64_t now)
         if (b == NULL || b->expire_check != T)
             continue;
         if (!expired(op, b, T)) {
-            if (arm_ttl(op, id, b) < 0)
-                b->expire_check = NONE;     /* out of memory: kept, not freed */
+            if (arm_ttl(op, id, b) < 0) {
+                b->expire_check = NONE;     /* kept until its next record sets it again */
+                engine_result_lost(op);
+            }
             continue;
         }
         op->w->release(op, b);
@@ -161,19 +163,17 @@ static void ttl_due(struct op_rt *op, int64_t now)
     }
 }
 
-static int rd_fire_due(struct op_rt *op, int64_t now)
+static void rd_fire_due(struct op_rt *op, int64_t now)
 {
     emit_due(op, now);
     ttl_due(op, now);
-    return 0;
 }
 
 /* The end of bounded input: pending emissions go out, but no time passes,
  * so nothing expires (the final checkpoint keeps the state). */
-static int rd_finish(struct op_rt *op)
+static void rd_finish(struct op_rt *op)
 {
     emit_due(op, INT64_MAX);
-    return 0;
 }
 
 static void rd_release(struct op_rt *op, void *blob)
@@ -285,16 +285,14 @@ static int dt_add(struct op_rt *op, uint32_t id, const struct record *r,
     return WIN_ADDED;
 }
 
-static int dt_fire_due(struct op_rt *op, int64_t now)
+static void dt_fire_due(struct op_rt *op, int64_t now)
 {
     ttl_due(op, now);
-    return 0;
 }
 
-static int dt_finish(struct op_rt *op)
+static void dt_finish(struct op_rt *op)
 {
     (void)op;                       /* nothing pending, and no time passes */
-    return 0;
 }
 
 static size_t dt_blob_bytes(const struct op_rt *op, const void *blob)

@@ -7,7 +7,7 @@
  * session), merges with it into one session [earliest event, latest event
  * + gap).  The merged session is what lateness is judged on: a record that
  * joins a session that has not fired is on time even when its own window
- * [t, t + gap) would be late (SPEC section 3).  A session fires when the
+ * [t, t + gap) would be late (docs/semantics.md).  A session fires when the
  * watermark reaches end - 1 and is dropped at end - 1 + allowed_lateness;
  * a record that merges into a fired, not yet dropped session fires it
  * again at once.
@@ -218,16 +218,18 @@ static void ss_check(struct op_rt *op, uint32_t id, int64_t T)
         return;
     }
     b->next_check = NONE;
-    arm(op, id, b);
+    if (arm(op, id, b) < 0) {
+        b->next_check = NONE;       /* the key's next record sets it again */
+        engine_result_lost(op);
+    }
 }
 
-static int ss_fire_due(struct op_rt *op, int64_t wm)
+static void ss_fire_due(struct op_rt *op, int64_t wm)
 {
     int64_t T;
     uint32_t id;
     while (tqh_pop_due(&op->tqh, wm, &T, &id))
         ss_check(op, id, T);
-    return 0;
 }
 
 static void ss_release(struct op_rt *op, void *blob)

@@ -23,7 +23,7 @@
  * be due, a watermark jump fires a key's windows one by one in time order,
  * interleaved with other keys' as Flink's timer service would.
  *
- * Lateness (SPEC section 3): a window is late for a record when
+ * Lateness (docs/semantics.md): a window is late for a record when
  * end - 1 + allowed_lateness <= the watermark.  A record late for every
  * window it belongs to is dropped and reported; otherwise it updates its
  * pane, which only the windows still to fire (or to re-fire) will read.
@@ -120,27 +120,33 @@ static void arm(struct op_rt *op, uint32_t id, struct sl_blob *b)
                 check = x;
         }
     b->next_check = check;
-    if (check != NONE && tqb_add(&op->tqb, check, id) < 0)
-        b->next_check = NONE;       /* out of memory: counted by the engine as lost */
+    if (check != NONE && tqb_add(&op->tqb, check, id) < 0) {
+        b->next_check = NONE;       /* the key's next record sets it again */
+        engine_result_lost(op);
+    }
 }
 
 /* Combines the panes of window [end - size, end) into op->scratch and
- * emits it.  Nothing is emitted for a window without panes. */
+ * emits it.  Nothing is emitted for a window without panes, nor for one
+ * whose panes cannot be combined for lack of memory (counted as lost: a
+ * count_distinct short of some values would be a wrong result). */
 static void fire_window(struct op_rt *op, uint32_t id, struct sl_blob *b, int64_t end,
                         int refire)
 {
     struct slab *slab = engine_slab(op->e);
     int64_t lo = floordiv(end - op->size, op->pane), hi = floordiv(end, op->pane);
-    int any = 0;
+    int any = 0, rc = 0;
     memset(op->scratch, 0, op->L.size);
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = 0; i < b->n && rc == 0; i++) {
         int64_t *p = pane_at(op, b, i);
         if (*p < lo || *p >= hi)
             continue;
-        agg_merge(&op->L, op->scratch, pane_acc(p), AGG_BORROW, slab);
+        rc = agg_merge(&op->L, op->scratch, pane_acc(p), AGG_BORROW, slab);
         any = 1;
     }
-    if (any)
+    if (rc < 0)
+        engine_result_lost(op);
+    else if (any)
         engine_emit(op, id, end - op->size, end, op->scratch, 0, refire);
     agg_release_borrowed(&op->L, op->scratch, slab);
 }
@@ -274,13 +280,12 @@ static void sl_check(struct op_rt *op, uint32_t id, int64_t T)
     arm(op, id, b);
 }
 
-static int sl_fire_due(struct op_rt *op, int64_t wm)
+static void sl_fire_due(struct op_rt *op, int64_t wm)
 {
     int64_t T;
     uint32_t id;
     while (tqb_pop_due(&op->tqb, wm, &T, &id))
         sl_check(op, id, T);
-    return 0;
 }
 
 static void sl_release(struct op_rt *op, void *blob)

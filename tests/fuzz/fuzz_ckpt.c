@@ -112,14 +112,6 @@ static void section(int fd, uint32_t type, const char *name, uint64_t fp,
     put(fd, end, 20);
 }
 
-static uint64_t source_fp(void)
-{
-    /* the source's fingerprint, as snapshot.c computes it */
-    char buf[256];
-    int n = snprintf(buf, sizeof(buf), "v1;%d;%s", (int)job->sources[0].type,
-                     job->sources[0].path);
-    return XXH64(buf, (size_t)n, 0);
-}
 
 static const char *const recs[] = {
     "{\"user_id\":\"a\",\"event_type\":\"view\",\"price\":1.5,\"n\":1,\"t\":1000}",
@@ -230,10 +222,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     ckpt_write_header(&w, fd, CKPT_CHECKPOINT, 1, 0, "fz");
     ckpt_writer_free(&w);
-    section(fd, CKPT_SEC_SOURCE, "events", source_fp(), part[0], plen[0]);
+    section(fd, CKPT_SEC_SOURCE, "events",
+            engine_source_fingerprint(&job->sources[0], CKPT_VERSION), part[0], plen[0]);
     for (int o = 0; o < NSEC - 1; o++)
-        section(fd, CKPT_SEC_OPERATOR, job->operators[o].name, engine_op_fingerprint(job, o),
-                part[o + 1], plen[o + 1]);
+        section(fd, CKPT_SEC_OPERATOR, job->operators[o].name,
+                engine_op_fingerprint(job, o, CKPT_VERSION), part[o + 1], plen[o + 1]);
     unsigned char h[300];
     size_t k = 0;
     uint32_t type = CKPT_SEC_END;

@@ -10,7 +10,7 @@
 # With several partitions the events stay inside the out-of-orderness
 # bound: whether a record beyond it is late depends on what the other
 # partitions delivered first, which differs between any two runs, crashed
-# or not (SPEC section 3 promises determinism inside the bound only).  One
+# or not (docs/semantics.md promises determinism inside the bound only).  One
 # partition gets late records too.
 now_ms() { date +%s%3N; }
 
@@ -26,47 +26,36 @@ crash_test() {
               --late-fraction "$late" --invalid-fraction 0.005 --seed $((100 + parts)))
     "$SLUICE" gen "${gen_args[@]}" --brokers "$BROKER" --topic ecommerce-events
 
-    reference_job
-    sed -i -e 's|^  checkpoint_interval: 30s|  checkpoint_interval: 50ms|' \
-        -e 's|^    start: earliest.*|    start: earliest\n    properties: { session.timeout.ms: "3000", heartbeat.interval.ms: "1000" }|' \
-        "$T/job.yaml"
-    grep -q "checkpoint_interval: 50ms" "$T/job.yaml" || fail "job edit failed"
-    # keyed state without windows, checkpointed alike: a running total per
-    # user (reduce) and price jumps against the user's previous event (detect)
-    sed -i 's|^sinks:|  user_totals:\n    from: events\n    key_by: user_id\n    reduce: { emit: on_update }\n    aggregates:\n      events: count()\n      spend: sum(price) where event_type == "purchase"\n      top_price: max(price)\n      kinds: count_distinct(event_type)\n    to: [totals_redis, results]\n  price_jumps:\n    from: events\n    key_by: user_id\n    detect: { when: current.price - previous.price >= 50 }\n    fields:\n      previous_price: previous.price\n      price: current.price\n      previous_type: previous.event_type\n    to: results\nsinks:\n  totals_redis:\n    type: redis\n    url: ${SLUICE_REDIS_URL:-redis://127.0.0.1:6379/0}\n    key: "user_totals:{user_id}"\n    ttl: 2h|' "$T/job.yaml"
-    # and an interval join: a view and a purchase of the same user within
-    # two minutes, views without a purchase emitted alone (a left join)
-    sed -i 's|^sinks:|  view_to_purchase:\n    key_by: user_id\n    join:\n      left: { from: events, where: event_type == "view" }\n      right: { from: events, where: event_type == "purchase" }\n      within: 2m\n      type: left\n    fields:\n      viewed_price: left.price\n      paid: right.price\n    to: results\nsinks:|' "$T/job.yaml"
-    "$SLUICE" validate -c "$T/job.yaml" >/dev/null || fail "the crash job does not validate"
+    # the reference job with keyed state without windows: a reduce, a detect
+    # and a left interval join (tests/integration/jobs/crash.yaml)
+    use_job crash
+    "$SLUICE" validate -c "$JOB" >/dev/null || fail "the crash job does not validate"
 
-    # the uninterrupted run, on Redis database 1, its own state and group;
-    # it also measures how long a run works once it has its partitions
-    sed -e 's|/0}|/1}|' -e "s|$T/results.jsonl|$T/base-results.jsonl|" \
-        -e 's|group: feature-engineering-group|group: baseline|' \
-        "$T/job.yaml" > "$T/base.yaml"
+    # the uninterrupted run, on Redis database 1, its own state, results and
+    # group; it also measures how long a run works once it has its partitions
     env SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/1" \
-        SLUICE_HTTP=none SLUICE_STATE_DIR="$T/base-state" "$SLUICE" run -c "$T/base.yaml" \
-        --bounded >"$T/base.out" 2>"$T/base.err" &
+        SLUICE_STATE_DIR="$T/base-state" RESULTS="$T/base-results.jsonl" KAFKA_GROUP=baseline \
+        "$SLUICE" run -c "$JOB" --bounded >"$T/base.out" 2>"$T/base.err" &
     local pid=$! t0 work
     wait_for 30 "the baseline's assignment" grep -q "assigned" "$T/base.err"
     t0=$(now_ms)
     wait "$pid" || fail "the baseline failed: $(tail -5 "$T/base.err")"
     work=$(( $(now_ms) - t0 ))
-    [ "$(wc -l < "$T/base-results.jsonl")" -gt 1000 ] || fail "the baseline fired too little"
-    grep -q '"previous_price"' "$T/base-results.jsonl" || fail "the detect never fired"
-    grep -q '"top_price"' "$T/base-results.jsonl" || fail "the reduce never emitted"
-    grep -q '"paid":[0-9]' "$T/base-results.jsonl" || fail "the join never matched"
-    grep -q '"paid":null' "$T/base-results.jsonl" || fail "the left join never emitted a view alone"
+    [ "$(wc -l < "$T/base-results.jsonl")" -gt 1000 ] || fail "expected over 1000 results from the baseline, got $(wc -l < "$T/base-results.jsonl")"
+    grep -q '"previous_price"' "$T/base-results.jsonl" || fail "expected the detect (price_jumps) to fire at least once"
+    grep -q '"top_price"' "$T/base-results.jsonl" || fail "expected the reduce (user_totals) to emit at least once"
+    grep -q '"paid":[0-9]' "$T/base-results.jsonl" || fail "expected the join to match a view with a purchase at least once"
+    grep -q '"paid":null' "$T/base-results.jsonl" || fail "expected the left join to emit a view without a purchase at least once"
 
     # the same job, killed again and again, each time after a random share
     # of that working time; every third run as soon as a checkpoint writer
     # (its child process) exists
     local env_args=(SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
-                    SLUICE_HTTP=none SLUICE_STATE_DIR="$T/state")
+                    SLUICE_STATE_DIR="$T/state")
     local killed=0 during=0 attempt=0 restored=0 delay
     while [ "$killed" -lt "$kills" ] && [ "$attempt" -lt $((kills * 4)) ]; do
         attempt=$((attempt + 1))
-        env "${env_args[@]}" "$SLUICE" run -c "$T/job.yaml" --bounded \
+        env "${env_args[@]}" "$SLUICE" run -c "$JOB" --bounded \
             >>"$T/crash.out" 2>"$T/crash.err.$attempt" &
         pid=$!
         for _ in $(seq 1000); do
@@ -88,15 +77,15 @@ crash_test() {
         wait "$pid" 2>/dev/null || true
         grep -q "restored checkpoint" "$T/crash.err.$attempt" && restored=$((restored + 1))
     done
-    [ "$killed" -ge "$kills" ] || fail "only $killed kills landed in $attempt runs"
+    [ "$killed" -ge "$kills" ] || fail "expected $kills kills, only $killed landed in $attempt runs"
     # and finally to the end
-    run env "${env_args[@]}" "$SLUICE" run -c "$T/job.yaml" --bounded
+    run env "${env_args[@]}" "$SLUICE" run -c "$JOB" --bounded
     expect_rc 0
     expect_err "restored checkpoint"
 
     REDIS_DB=1 redis_dump > "$T/base-redis.txt"
     REDIS_DB=0 redis_dump > "$T/crash-redis.txt"
-    [ -s "$T/base-redis.txt" ] || fail "the baseline wrote nothing"
+    [ -s "$T/base-redis.txt" ] || fail "expected the baseline to write keys to Redis database 1; it is empty"
     cmp -s "$T/base-redis.txt" "$T/crash-redis.txt" || fail "Redis after $killed kills differs:
 $(diff "$T/base-redis.txt" "$T/crash-redis.txt" | head -20)"
     # a line a kill cut short is garbage, and its window is written again

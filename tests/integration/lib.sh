@@ -112,18 +112,14 @@ redis_dump() {
         return out" 0 | LC_ALL=C sort
 }
 
-# A copy of the reference job writing to this test's Redis, with every
-# window result also written to $T/results.jsonl and rejected records to
-# $T/dead.jsonl.
-reference_job() {
-    sed -e 's|^    to: user_features_redis|    to: [user_features_redis, results]|' \
-        -e 's|^    to: session_features_redis|    to: [session_features_redis, results]|' \
-        -e 's|^      idle_timeout: 1m|      idle_timeout: 1m\n    on_error: dead_letter\n    dead_letter: dead|' \
-        feature-pipeline.yaml > "$T/job.yaml"
-    cat >> "$T/job.yaml" <<YAML
-  results: { type: file, path: $T/results.jsonl }
-  dead: { type: file, path: $T/dead.jsonl }
-YAML
+# use_job NAME: $JOB is the committed job tests/integration/jobs/NAME.yaml
+# (reference: feature-pipeline.yaml as the Kafka tests run it), writing
+# every window result to $T/results.jsonl and rejected records to
+# $T/dead.jsonl, its state in $T/state: RESULTS, DEAD_LETTERS and
+# SLUICE_STATE_DIR are exported, and a run may set others.
+use_job() {
+    JOB="$PWD/tests/integration/jobs/$1.yaml"
+    export RESULTS="$T/results.jsonl" DEAD_LETTERS="$T/dead.jsonl" SLUICE_STATE_DIR="$T/state"
 }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds.

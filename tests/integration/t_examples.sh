@@ -8,7 +8,7 @@ n=0
 for job in docs/examples/*.yaml; do
     name=$(basename "$job" .yaml)
     expected=docs/examples/$name.expected.jsonl
-    [ -f "$expected" ] || fail "$job has no $expected"
+    [ -f "$expected" ] || fail "expected $expected next to $job"
     run "$SLUICE" validate -c "$job"
     expect_rc 0
     SLUICE_STATE_DIR="$T/state-$name" run "$SLUICE" run -c "$job" --bounded
@@ -17,34 +17,32 @@ for job in docs/examples/*.yaml; do
 $(diff "$expected" "$T/out")"
     n=$((n + 1))
 done
-[ "$n" -ge 2 ] || fail "only $n examples"
+[ "$n" -ge 2 ] || fail "expected at least 2 examples, found $n"
 
 # the join's late record goes to a late_events sink when it has one
-sed -e 's|^      type: inner|      type: inner\n      late_events: late|' \
-    -e "s|^  out: { type: stdout }|  out: { type: stdout }\n  late: { type: file, path: $T/late.jsonl }|" \
-    docs/examples/coffee-electronics-join.yaml > "$T/join-late.yaml"
-SLUICE_STATE_DIR="$T/state-join-late" run "$SLUICE" run -c "$T/join-late.yaml" --bounded
+SLUICE_STATE_DIR="$T/state-join-late" LATE="$T/late.jsonl" \
+    run "$SLUICE" run -c tests/integration/jobs/coffee-electronics-join-late.yaml --bounded
 expect_rc 0
-cmp -s "$T/out" docs/examples/coffee-electronics-join.expected.jsonl || fail "join with a late sink: output differs"
+cmp -s "$T/out" docs/examples/coffee-electronics-join.expected.jsonl || fail "join with a late sink: expected the output of the example without one:
+$(diff docs/examples/coffee-electronics-join.expected.jsonl "$T/out")"
 grep -q '"item":"latte","price":4.75,"time":"2026-11-23T10:02:00Z"' "$T/late.jsonl" ||
     fail "the join's late record is not in its late_events sink: $(cat "$T/late.jsonl")"
-[ "$(wc -l < "$T/late.jsonl")" -eq 1 ] || fail "late sink: $(cat "$T/late.jsonl")"
+[ "$(wc -l < "$T/late.jsonl")" -eq 1 ] || fail "expected one record in the late sink, got: $(cat "$T/late.jsonl")"
 
 # cumulative spend: Kafka in, Redis out
 start_redis
 start_broker --topic payments --partitions 1
 kcat -P -b "$BROKER" -t payments < docs/examples/payments.jsonl
-sed -e "s|^    type: file|    type: kafka\n    brokers: $BROKER\n    topic: payments\n    group: spend|" \
-    -e '/^    path: /d' \
-    -e "s|^  out: { type: stdout }|  out: { type: redis, url: \"$REDIS_URL\", key: \"spend:{user_id}\", ttl: 1d }|" \
-    docs/examples/cumulative-spend.yaml > "$T/kafka.yaml"
-SLUICE_STATE_DIR="$T/state-kafka" run "$SLUICE" run -c "$T/kafka.yaml" --bounded
+SLUICE_STATE_DIR="$T/state-kafka" SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="$REDIS_URL" \
+    run "$SLUICE" run -c tests/integration/jobs/cumulative-spend-kafka.yaml --bounded
 expect_rc 0
 redis_dump > "$T/redis.txt"
 printf 'spend:user1\tlargest_payment=110000\tlast_payment=110000\tpayments=3\ttotal_spend=122000\tuser_id=user1\n' > "$T/want.txt"
 printf 'spend:user2\tlargest_payment=120000\tlast_payment=120000\tpayments=4\ttotal_spend=133000\tuser_id=user2\n' >> "$T/want.txt"
-cmp -s "$T/redis.txt" "$T/want.txt" || fail "Redis holds:
+cmp -s "$T/redis.txt" "$T/want.txt" || fail "Redis: expected
+$(cat "$T/want.txt")
+got
 $(cat "$T/redis.txt")"
 ttl=$(redis-cli -p "$REDIS_PORT" TTL spend:user1)
-[ "$ttl" -gt 86000 ] && [ "$ttl" -le 86400 ] || fail "spend:user1 TTL $ttl"
+[ "$ttl" -gt 86000 ] && [ "$ttl" -le 86400 ] || fail "spend:user1: expected a TTL in (86000, 86400] s, got $ttl"
 echo "$n examples match; Kafka -> Redis: $(wc -l < "$T/redis.txt") keys"

@@ -10,33 +10,35 @@ a=$(printf '%s\n' "$OUT" | md5sum)
 printf '%s\n' "$OUT" | head -1 | grep -Eq '^\{"event_time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}","event_type":"(view|cart|purchase)","user_id":"u[0-9]{6}","price":[0-9]+\.[0-9]{2}\}$' \
     || fail "unexpected line: $(printf '%s\n' "$OUT" | head -1)"
 run "$SLUICE" gen --users 100 --events 2000 --seed 5
-[ "$(printf '%s\n' "$OUT" | md5sum)" = "$a" ] || fail "same seed, different output"
+[ "$(printf '%s\n' "$OUT" | md5sum)" = "$a" ] || fail "expected the same output for the same seed"
 run "$SLUICE" gen --users 100 --events 2000 --seed 6
-[ "$(printf '%s\n' "$OUT" | md5sum)" != "$a" ] || fail "different seed, same output"
+[ "$(printf '%s\n' "$OUT" | md5sum)" != "$a" ] || fail "expected another output for another seed"
 run "$SLUICE" gen --users 0
 expect_rc 1
 expect_err "--users: expected a number between 1 and"
 
-# bench: the SPEC's last line, counts of what was fed
+# bench: the last line the man page gives, counts of what was fed
 "$SLUICE" gen --users 500 --events 20000 --invalid-fraction 0.05 --late-fraction 0.05 \
     --seed 2 > "$T/ev.jsonl"
 run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl"
 expect_rc 0
 last=$(printf '%s\n' "$OUT" | tail -1)
 [[ "$last" =~ ^events=20000\ seconds=[0-9.]+\ events_per_sec=[0-9]+\ state_keys=[0-9]+\ bytes_per_key=[0-9]+$ ]] \
-    || fail "bad last line: $last"
+    || fail "expected the last line events=20000 seconds=S events_per_sec=R state_keys=K bytes_per_key=B, got: $last"
 inv=$(printf '%s\n' "$OUT" | sed -n 's/.*invalid=\([0-9]*\).*/\1/p')
 [ "$inv" -gt 700 ] && [ "$inv" -lt 1300 ] || fail "invalid=$inv, expected about 1000"
 late=$(printf '%s\n' "$OUT" | sed -n 's/.* late=\([0-9]*\).*/\1/p')
-[ "$late" -gt 0 ] || fail "no late records counted"
+[ "$late" -gt 0 ] || fail "expected late records counted, got late=$late"
 res=$(printf '%s\n' "$OUT" | sed -n 's/^results=\([0-9]*\).*/\1/p')
-[ "$res" -gt 1000 ] || fail "results=$res"
+[ "$res" -gt 1000 ] || fail "results=$res, expected over 1000"
+lost=$(printf '%s\n' "$OUT" | sed -n 's/.* lost=\([0-9]*\).*/\1/p')
+[ "$lost" = 0 ] || fail "lost='$lost', expected 0 (nothing runs out of memory here)"
 
 # the same input gives the same results (checksum) on every run
 sum1=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')
 run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl" --repeat 2
 sum2=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')
-[ "$sum1" = "$sum2" ] || fail "checksums differ: $sum1 $sum2"
+[ "$sum1" = "$sum2" ] || fail "expected the same checksum on every run, got $sum1 and $sum2"
 
 run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/missing.jsonl"
 expect_rc 2

@@ -9,10 +9,11 @@ set -e
 start_broker --topic results --partitions 1
 "$SLUICE" gen --users 50 --events 5000 --rate 20 --late-fraction 0.05 --invalid-fraction 0.02 \
     --seed 41 > "$T/events.jsonl"
-cat > "$T/job.yaml" <<YAML
+job() {         # STATE-DIR [SINKS]: the windows go to SINKS (default [out, file, kafka])
+    cat > "$T/job.yaml" <<YAML
 job: sinks
 http: none
-state: { dir: $T/state }
+state: { dir: $1 }
 sources:
   events:
     type: file
@@ -32,7 +33,7 @@ operators:
       spend: sum(price) where event_type == "purchase"
       top: max(price)
       kinds: count_distinct(event_type)
-    to: [out, file, kafka]
+    to: ${2:-[out, file, kafka]}
 sinks:
   out: { type: stdout }
   file: { type: file, path: $T/results.jsonl }
@@ -40,6 +41,8 @@ sinks:
   late: { type: file, path: $T/late.jsonl }
   dead: { type: file, path: $T/dead.jsonl }
 YAML
+}
+job "$T/state"
 run "$SLUICE" run -c "$T/job.yaml" --bounded
 expect_rc 0
 printf '%s\n' "$OUT" | LC_ALL=C sort > "$T/stdout.sorted"
@@ -48,10 +51,11 @@ kcat -C -b "$BROKER" -t results -e -q -f '%k %s\n' > "$T/kafka.txt"
 cut -d' ' -f2- "$T/kafka.txt" | LC_ALL=C sort > "$T/kafka.sorted"
 "$REF_JOB" -c "$T/job.yaml" --input "$T/events.jsonl" --results "$T/ref.jsonl" > "$T/ref.out"
 LC_ALL=C sort "$T/ref.jsonl" > "$T/ref.sorted"
-[ -s "$T/ref.sorted" ] || fail "no results"
+[ -s "$T/ref.sorted" ] || fail "expected window results from the reference, got none"
 cmp -s "$T/stdout.sorted" "$T/ref.sorted" || fail "stdout differs from the reference:
 $(diff "$T/stdout.sorted" "$T/ref.sorted" | head)"
-cmp -s "$T/file.sorted" "$T/ref.sorted" || fail "the file sink differs from the reference"
+cmp -s "$T/file.sorted" "$T/ref.sorted" || fail "the file sink: expected the reference's results:
+$(diff "$T/file.sorted" "$T/ref.sorted" | head)"
 cmp -s "$T/kafka.sorted" "$T/ref.sorted" || fail "the Kafka sink differs from the reference:
 $(diff "$T/kafka.sorted" "$T/ref.sorted" | head)"
 # Kafka record keys come from the key template
@@ -59,24 +63,23 @@ head -1 "$T/kafka.txt" | grep -Eq '^u[0-9]{6}:[0-9]+ \{' || fail "bad Kafka key:
 
 # late records: the raw record, one per line; dead letters: JSON with the reason
 late=$(wc -l < "$T/late.jsonl")
-[ "$late" -gt 0 ] || fail "no late records"
+[ "$late" -gt 0 ] || fail "expected late records in $T/late.jsonl, got none"
 expect_err "late $late,"
 while IFS= read -r l; do
     grep -qxF -- "$l" "$T/events.jsonl" || fail "late line is not an input record: $l"
 done < "$T/late.jsonl"
 invalid=$(sed -n 's/.*invalid=\([0-9]*\).*/\1/p' "$T/ref.out")
-[ "$(wc -l < "$T/dead.jsonl")" -eq "$invalid" ] || fail "dead letters != invalid records"
+[ "$(wc -l < "$T/dead.jsonl")" -eq "$invalid" ] || fail "expected a dead letter per invalid record ($invalid), got $(wc -l < "$T/dead.jsonl")"
 grep -q '"error":"bad_json","reason":"invalid UTF-8","byte_offset":[0-9]*,"record_base64":' \
-    "$T/dead.jsonl" || fail "no base64 dead letter of a record with invalid UTF-8"
+    "$T/dead.jsonl" || fail "expected a base64 dead letter of a record with invalid UTF-8"
 grep -q '"error":"bad_json","reason":"invalid literal","byte_offset":0,"record":"not json at all"' \
-    "$T/dead.jsonl" || fail "no bad_json dead letter for 'not json at all' (invalid literal at byte 0)"
+    "$T/dead.jsonl" || fail "expected a bad_json dead letter for 'not json at all' (invalid literal at byte 0)"
 grep -q '"error":"bad_json","reason":"trailing comma","byte_offset":[0-9]*,"record":"{.*,}"' \
-    "$T/dead.jsonl" || fail "no bad_json dead letter for a record with a trailing comma"
+    "$T/dead.jsonl" || fail "expected a bad_json dead letter for a record with a trailing comma"
 expect_err "bad_json record at byte "
 
 # SIGTERM: a job following a file stops within 10 s, exit 0, nothing fired early
-sed -i -e 's|^    to: \[out, file, kafka\]|    to: file|' \
-    -e "s|^state: { dir: $T/state }|state: { dir: $T/state2 }|" "$T/job.yaml"
+job "$T/state2" file
 rm -f "$T/results.jsonl"
 "$SLUICE" run -c "$T/job.yaml" >"$T/run.out" 2>"$T/run.err" &
 pid=$!
@@ -88,9 +91,9 @@ start=$(date +%s)
 rc=0
 wait "$pid" || rc=$?
 [ "$rc" -eq 0 ] || fail "exit $rc after SIGTERM: $(tail -5 "$T/run.err")"
-[ $(( $(date +%s) - start )) -le 10 ] || fail "took more than 10 s to stop"
-grep -q "SIGTERM: stopping" "$T/run.err" || fail "no stop message"
-[ "$(wc -l < "$T/results.jsonl")" -eq "$before" ] || fail "windows fired after SIGTERM"
+[ $(( $(date +%s) - start )) -le 10 ] || fail "expected a stop within 10 s of SIGTERM"
+grep -q "SIGTERM: stopping" "$T/run.err" || fail "expected the line 'SIGTERM: stopping': $(tail -3 "$T/run.err")"
+[ "$(wc -l < "$T/results.jsonl")" -eq "$before" ] || fail "expected no window fired after SIGTERM: $before results before, $(wc -l < "$T/results.jsonl") after"
 
 # brokers: embedded
 cat > "$T/emb.yaml" <<YAML

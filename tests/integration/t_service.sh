@@ -17,11 +17,12 @@ total=$(wc -l < "$T/all.jsonl")
 PORT=$(free_port)
 H="http://127.0.0.1:$PORT"
 
-# job FILE STATE-DIR [extra operator yaml] [extra sink yaml]
+# job FILE STATE-DIR [extra operator yaml] [extra sink yaml]; JOB_HTTP,
+# JOB_OUT and VIEWS (the views aggregate's function) change the rest
 job() {
     cat > "$1" <<YAML
 job: svc
-http: 127.0.0.1:$PORT
+http: ${JOB_HTTP:-127.0.0.1:$PORT}
 state: { dir: $2, checkpoint_interval: 500ms, checkpoints_retained: 3 }
 sources:
   events:
@@ -36,7 +37,7 @@ operators:
     key_by: user_id
     window: { type: sliding, size: 1h, slide: 10m }
     aggregates:
-      views: count() where event_type == "view"
+      views: ${VIEWS:-count}() where event_type == "view"
       avg_price: avg(price) where event_type == "view"
     to: out
   sessions:
@@ -47,7 +48,7 @@ operators:
     to: out
 ${3:-}
 sinks:
-  out: { type: file, path: $T/out.jsonl }
+  out: { type: file, path: ${JOB_OUT:-$T/out.jsonl} }
 ${4:-}
 YAML
 }
@@ -64,14 +65,19 @@ metric() {      # NAME{LABELS}: its value in the last scrape
 }
 scrape() { curl -sf "$H/metrics" > "$T/metrics"; }
 records_in() { scrape && [ "$(metric 'sluice_records_in_total{source="events"}')" = "$1" ]; }
+records_over() {
+    scrape || return 1
+    local n
+    n=$(metric 'sluice_records_in_total{source="events"}')
+    [ -n "$n" ] && [ "$n" -gt "$1" ]
+}
 notes() { grep -c "^$1\$" "$T/notify" || true; }
 notes_ge() { [ "$(notes "$1")" -ge "$2" ]; }                   # NOTE N
 lines_ge() { [ "$(grep -c -- "$2" "$1" || true)" -ge "$3" ]; } # FILE PATTERN N
 
 # the uninterrupted run of the original job over all of the input
 cp "$T/all.jsonl" "$T/feed.jsonl"
-job "$T/base.yaml" "$T/base-state"
-sed -i "s|http: 127.0.0.1:$PORT|http: none|; s|$T/out.jsonl|$T/base.jsonl|" "$T/base.yaml"
+JOB_HTTP=none JOB_OUT="$T/base.jsonl" job "$T/base.yaml" "$T/base-state"
 run "$SLUICE" run -c "$T/base.yaml" --bounded
 expect_rc 0
 LC_ALL=C sort -u "$T/base.jsonl" > "$T/base.set"
@@ -87,9 +93,8 @@ NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=300000 \
 pid=$!
 track_pid "$pid"
 wait_for 20 "READY=1" grep -q '^READY=1$' "$T/notify"
-sleep 1
-[ "$(notes WATCHDOG=1)" -ge 4 ] || fail "too few WATCHDOG=1: $(notes WATCHDOG=1)"
-curl -sf "$H/healthz" | grep -qx ok || fail "healthz"
+wait_for 10 "four WATCHDOG=1 (one every 150 ms)" notes_ge WATCHDOG=1 4
+curl -sf "$H/healthz" | grep -qx ok || fail "expected /healthz to answer ok"
 
 # all of the first part read: the counters are the run's
 wait_for 30 "50000 records in" records_in 50000
@@ -107,13 +112,15 @@ head -n 50000 "$T/all.jsonl" > "$T/first.jsonl"
 "$REF_JOB" -c "$T/job.yaml" --input "$T/first.jsonl" > "$T/ref.out"
 [ "invalid=$invalid" = "$(grep -o 'invalid=[0-9]*' "$T/ref.out")" ] ||
     fail "invalid records: metrics $invalid, reference $(cat "$T/ref.out")"
-[ "$(metric 'sluice_partition_lag{source="events",partition="0"}')" = 0 ] || fail "lag not 0"
-[ "$(metric 'sluice_checkpoints_total{result="complete"}')" -ge 1 ] || fail "no checkpoint counted"
+[ "$(metric 'sluice_partition_lag{source="events",partition="0"}')" = 0 ] || fail "expected sluice_partition_lag 0, got '$(metric 'sluice_partition_lag{source="events",partition="0"}')'"
+lost=$(metric 'sluice_results_lost_total{operator="user_features"}')
+[ "$lost" = 0 ] || fail "sluice_results_lost_total{operator=\"user_features\"}: expected 0, got '$lost'"
+[ "$(metric 'sluice_checkpoints_total{result="complete"}')" -ge 1 ] || fail "expected sluice_checkpoints_total{result=\"complete\"} >= 1"
 curl -sf "$H/status" > "$T/status"
 grep -q '"operators":\[{"name":"user_features"' "$T/status" || fail "status: $(cat "$T/status")"
-grep -q '"next_offset":' "$T/status" || fail "status lacks offsets"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$H/nope")" = 404 ] || fail "404"
-[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$H/metrics")" = 405 ] || fail "405"
+grep -q '"next_offset":' "$T/status" || fail "expected next_offset in /status: $(cat "$T/status")"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$H/nope")" = 404 ] || fail "expected 404 for GET /nope"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$H/metrics")" = 405 ] || fail "expected 405 for POST /metrics"
 raw() {         # bytes on a raw connection; prints the status line
     exec 7<>"/dev/tcp/127.0.0.1/$PORT"
     printf '%b' "$1" >&7
@@ -135,7 +142,7 @@ curl -sf "$H/healthz" >/dev/null || fail "unhealthy after bad requests"
     done
 ) &
 appender=$!
-sleep 0.5
+wait_for 20 "records of the second part" records_over 50000
 curl -sf -X POST "$H/savepoint" > "$T/sp2" || fail "POST /savepoint under load"
 sp2=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' "$T/sp2")
 [ -f "$sp2" ] && [ "$sp2" != "$sp1" ] || fail "second savepoint: $(cat "$T/sp2")"
@@ -143,8 +150,7 @@ kill -USR1 "$pid"
 wait_for 20 "the SIGUSR1 savepoint" lines_ge "$T/run.err" 'savepoint written to' 3
 
 # a broken edit: errors at file:line:col, the job goes on
-job "$T/job.yaml" "$T/state"
-sed -i 's/views: count() where/views: cnt() where/' "$T/job.yaml"
+VIEWS=cnt job "$T/job.yaml" "$T/state"
 kill -HUP "$pid"
 wait_for 10 "READY=1 after the broken reload" notes_ge READY=1 2
 grep -q '^RELOADING=1 MONOTONIC_USEC=[0-9]*$' "$T/notify" || fail "no RELOADING=1: $(cat "$T/notify")"
@@ -158,19 +164,19 @@ curl -sf "$H/healthz" >/dev/null || fail "unhealthy after a broken reload"
 job "$T/job.yaml" "$T/state" "$NEW_OP" "$NEW_SINK"
 kill -HUP "$pid"
 wait_for 20 "READY=1 after the reload" notes_ge READY=1 3
-[ "$(notes 'RELOADING=1 MONOTONIC_USEC=[0-9]*')" -ge 2 ] || fail "RELOADING=1 count"
+[ "$(notes 'RELOADING=1 MONOTONIC_USEC=[0-9]*')" -ge 2 ] || fail "expected two RELOADING=1, got $(notes 'RELOADING=1 MONOTONIC_USEC=[0-9]*')"
 grep -q "reload: starting the new graph of job svc from .*savepoint-svc-" "$T/run.err" ||
     fail "no reload: $(grep reload "$T/run.err")"
 curl -sf "$H/status" | grep -q '"name":"purchases"' || fail "the new operator is not running"
 
 wait "$appender"
 wait_for 60 "every record in" records_in "$total"
-[ "$(metric 'sluice_up')" = 1 ] || fail "sluice_up"
+[ "$(metric 'sluice_up')" = 1 ] || fail "expected sluice_up 1, got '$(metric 'sluice_up')'"
 promtool check metrics < "$T/metrics" || fail "promtool after the reload"
 wait_for 20 "results of the new operator" test -s "$T/out2.jsonl"
 kill -TERM "$pid"
 wait "$pid" || fail "stop failed: $(tail -5 "$T/run.err")"
-grep -q '^STOPPING=1$' "$T/notify" || fail "no STOPPING=1"
+grep -q '^STOPPING=1$' "$T/notify" || fail "expected STOPPING=1: $(cat "$T/notify")"
 
 # signals at odd moments: a reload, another, a savepoint and a stop at once
 "$SLUICE" run -c "$T/job.yaml" >"$T/run3.out" 2>"$T/run3.err" &
@@ -206,24 +212,24 @@ expect_rc 0
 LC_ALL=C sort -u "$T/out.jsonl" > "$T/out.set"
 cmp -s "$T/out.set" "$T/base.set" || fail "a reload changed the results:
 $(diff "$T/out.set" "$T/base.set" | head)"
-grep -q '"purchases":' "$T/out2.jsonl" || fail "no purchases"
+grep -q '"purchases":' "$T/out2.jsonl" || fail "expected purchases results of the new operator in $T/out2.jsonl"
 
 # the reference job on Kafka: READY=1 comes once the group has assigned
 # the partitions (all four in the one rebalance)
 start_broker --topic ecommerce-events --partitions 4
 start_redis
-reference_job
+use_job reference
 : > "$T/notify"
 env SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="$REDIS_URL" SLUICE_HTTP="127.0.0.1:$PORT" \
     SLUICE_STATE_DIR="$T/kstate" NOTIFY_SOCKET="$T/notify.sock" \
-    "$SLUICE" run -c "$T/job.yaml" >"$T/k.out" 2>"$T/k.err" &
+    "$SLUICE" run -c "$JOB" >"$T/k.out" 2>"$T/k.err" &
 pid=$!
 track_pid "$pid"
 wait_for 30 "READY=1 from the Kafka job" grep -q '^READY=1$' "$T/notify"
 curl -sf "$H/status" > "$T/kstatus"
 [ "$(grep -o '"partition":' "$T/kstatus" | wc -l)" = 4 ] ||
     fail "READY=1 before the partitions were assigned: $(cat "$T/kstatus")"
-grep -q "assigned 4 partitions of ecommerce-events" "$T/k.err" || fail "no assignment logged"
+grep -q "assigned 4 partitions of ecommerce-events" "$T/k.err" || fail "expected 'assigned 4 partitions of ecommerce-events': $(grep kafka "$T/k.err" | head -3)"
 kill -TERM "$pid"
 wait "$pid" || fail "the Kafka job did not stop cleanly: $(tail -3 "$T/k.err")"
 

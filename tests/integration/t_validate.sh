@@ -15,7 +15,8 @@ expect_out "window: session gap 10m, event time"
 expect_out "events -> user_features -> user_features_redis"
 expect_out "events -> session_features -> session_features_redis"
 
-# The fixed environment variables of SPEC section 2 reach the model.
+# The reference job's fixed environment variables (docs/configuration.md)
+# reach the model.
 run env SLUICE_KAFKA_BROKERS=k1:9093,k2:9093 SLUICE_KAFKA_TOPIC=clicks \
         SLUICE_REDIS_URL=redis://app:s3cret@10.0.0.5:6380/2 SLUICE_HTTP=none \
         SLUICE_STATE_DIR=/srv/sluice "$SLUICE" validate -c feature-pipeline.yaml

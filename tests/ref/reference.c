@@ -405,7 +405,7 @@ static void add_global(struct reference *r, int o, size_t ri)
 }
 
 /* reduce: the key's running aggregate over the records since it was
- * created, under the state TTL (SPEC and docs/semantics.md, in processing
+ * created, under the state TTL (docs/semantics.md, in processing
  * time).  A key past touched + ttl is "expired"; it is cleaned up by the
  * timers that run after each record and on each tick (reduce_due). */
 static int ttl_expired(const struct job_operator *op, const struct rwin *w, int64_t now)

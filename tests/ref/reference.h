@@ -1,13 +1,13 @@
 /*
- * reference.h - a deliberately simple implementation of SPEC section 3,
+ * reference.h - a deliberately simple implementation of docs/semantics.md,
  * to test the engine against.
  *
  * It keeps every record.  Tumbling and sliding windows are lists of the
  * records they hold, per (key, window start); sessions are lists of
- * records merged by the SPEC's rule; a global window is every record of
+ * records merged by the documented rule; a global window is every record of
  * its key.  Every result is recomputed from the raw records of its window:
  * no panes, no accumulators, no timers, no hash tables.  The watermark is
- * the SPEC's, for one partition: max event time - out_of_orderness - 1,
+ * the documented one, for one partition: max event time - out_of_orderness - 1,
  * after each record, lateness judged before it.  Quadratic, and meant to
  * be: it is the specification, run.
  *

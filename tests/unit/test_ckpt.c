@@ -1,7 +1,9 @@
 /*
  * test_ckpt.c - the checkpoint file format: what is written reads back,
  * and every damage is found before anything is loaded: each truncation,
- * each flipped bit, a wrong version, a missing file.
+ * each flipped bit, a wrong version, a missing file.  Fingerprints hash
+ * names, and a checkpoint written by sluice 0.1.0 (format 1, hashing enum
+ * positions: tests/fixtures/ckpt-0.1.0) still restores.
  */
 #include <check.h>
 #include <errno.h>
@@ -11,8 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
+#include "../../config/job.h"
 #include "../../engine/ckpt_file.h"
+#include "../../engine/engine.h"
 #include "suites.h"
+
+#define FIXTURE "tests/fixtures/ckpt-0.1.0/"
 
 static char path[64];
 
@@ -178,7 +186,7 @@ START_TEST(wrong_version_and_missing)
     b[8] = 9;                       /* the version field */
     put_file(b, n);
     ck_assert_int_lt(opens(err, sizeof(err)), 0);
-    ck_assert_str_eq(err, "format version 9, this sluice reads version 1");
+    ck_assert_str_eq(err, "format version 9, this sluice reads versions 1 to 2");
     memcpy(b, "NOTSLUIC", 8);
     put_file(b, n);
     ck_assert_int_lt(opens(err, sizeof(err)), 0);
@@ -212,6 +220,106 @@ START_TEST(times_out_of_range_are_refused)
 }
 END_TEST
 
+/* The fixture's job, its paths given as when the checkpoint was written. */
+static const char *fixture_env(const char *name, void *ud)
+{
+    (void)ud;
+    if (strcmp(name, "EVENTS") == 0)
+        return "events.jsonl";
+    return strcmp(name, "STATE_DIR") == 0 || strcmp(name, "RESULTS") == 0 ? "/tmp/unused" : NULL;
+}
+
+static struct job *fixture_job(void)
+{
+    struct job_load_opts o = { fixture_env, NULL };
+    struct diags d = { 0 };
+    struct job *job = NULL;
+    int rc = job_load(FIXTURE "job.yaml", &o, &job, &d);
+    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
+    diags_free(&d);
+    return job;
+}
+
+/* The text the fixture's `tumbling` operator (operator 0) hashes, but for
+ * its head: format 2 names the window type and time characteristic, format
+ * 1 gave their positions in the enums of sluice 0.1.0. */
+#define TUMBLING_REST "size=300000;slide=0;gap=0;count=0;lateness=0;" \
+    "keys=user_id:string,;n=count();spend=sum(price) where event_type == \"purchase\":double"
+
+static void check_fingerprint(uint64_t got, const char *text)
+{
+    uint64_t want = XXH64(text, strlen(text), 0);
+    ck_assert_msg(got == want, "fingerprint: expected %016llx, the hash of \"%s\", got %016llx",
+                  (unsigned long long)want, text, (unsigned long long)got);
+}
+
+START_TEST(fingerprints_hash_names)
+{
+    struct job *job = fixture_job();
+    check_fingerprint(engine_op_fingerprint(job, 0, CKPT_VERSION),
+                      "v2;window=tumbling;time=event;" TUMBLING_REST);
+    check_fingerprint(engine_op_fingerprint(job, 0, 1), "v1;window=0;time=0;" TUMBLING_REST);
+    check_fingerprint(engine_source_fingerprint(&job->sources[0], CKPT_VERSION),
+                      "v2;file;events.jsonl");
+    check_fingerprint(engine_source_fingerprint(&job->sources[0], 1), "v1;1;events.jsonl");
+    job_free(job);
+}
+END_TEST
+
+/* Format 1's fingerprints of every kind of operator, as 0.1.0 wrote them. */
+START_TEST(format_1_fingerprints_are_0_1_0s)
+{
+    struct job *job = fixture_job();
+    struct ckpt_reader *r;
+    struct ckpt_info info;
+    struct ckpt_section_info s;
+    char err[256];
+    ck_assert_msg(ckpt_open(FIXTURE "chk-2.sluice", &r, &info, err, sizeof(err)) == 0, "%s",
+                  err);
+    ck_assert_uint_eq(info.version, 1);
+    size_t ops = 0;
+    while (ckpt_next_section(r, &s) == 1) {
+        if (s.type == CKPT_SEC_SOURCE) {
+            ck_assert_uint_eq(s.fingerprint, engine_source_fingerprint(&job->sources[0], 1));
+            continue;
+        }
+        ck_assert_str_eq(s.name, job->operators[ops].name);
+        uint64_t got = engine_op_fingerprint(job, (int)ops, 1);
+        ck_assert_msg(got == s.fingerprint, "operator %s: 0.1.0 wrote %016llx, format 1 gives "
+                      "%016llx", s.name, (unsigned long long)s.fingerprint,
+                      (unsigned long long)got);
+        ck_assert_msg(engine_op_fingerprint(job, (int)ops, CKPT_VERSION) != got,
+                      "operator %s: formats 1 and 2 agree", s.name);
+        ops++;
+    }
+    ck_assert_uint_eq(ops, job->noperators);
+    ckpt_close(r);
+    job_free(job);
+}
+END_TEST
+
+START_TEST(a_0_1_0_checkpoint_restores)
+{
+    struct job *job = fixture_job();
+    struct engine *e;
+    struct engine_output none = { 0 };
+    struct ckpt_reader *r;
+    struct ckpt_info info;
+    char err[256];
+    ck_assert_int_eq(engine_new(job, NULL, &none, &e), 0);
+    ck_assert_msg(ckpt_open(FIXTURE "chk-2.sluice", &r, &info, err, sizeof(err)) == 0, "%s",
+                  err);
+    int rc = engine_restore(e, r, 0, NULL, err, sizeof(err));
+    ck_assert_msg(rc == 0, "restore: %d %s", rc, err);
+    struct engine_stats st;
+    engine_get_stats(e, &st);
+    ck_assert_uint_eq(st.state_keys, 11);
+    ckpt_close(r);
+    engine_free(e);
+    job_free(job);
+}
+END_TEST
+
 Suite *ckpt_suite(void)
 {
     Suite *s = suite_create("ckpt");
@@ -223,6 +331,9 @@ Suite *ckpt_suite(void)
     tcase_add_test(tc, every_flipped_bit_is_found);
     tcase_add_test(tc, wrong_version_and_missing);
     tcase_add_test(tc, times_out_of_range_are_refused);
+    tcase_add_test(tc, fingerprints_hash_names);
+    tcase_add_test(tc, format_1_fingerprints_are_0_1_0s);
+    tcase_add_test(tc, a_0_1_0_checkpoint_restores);
     suite_add_tcase(s, tc);
     return s;
 }

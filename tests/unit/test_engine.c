@@ -11,6 +11,7 @@
 
 #include "../../config/job.h"
 #include "../../engine/engine.h"
+#include "../../engine/timers.h"
 #include "suites.h"
 
 static struct job *job;
@@ -220,10 +221,40 @@ START_TEST(late_records_go_to_the_late_sink)
     feed_at(0, "a", 1, 2500);                   /* [0,1000) fires */
     feed_at(0, "a", 1, 900);                    /* too late for it */
     ck_assert_int_eq(nlate, 1);
-    uint64_t results, late;
-    engine_op_stats(eng, 0, &results, &late);
+    uint64_t results, late, lost;
+    engine_op_stats(eng, 0, &results, &late, &lost);
+    ck_assert_uint_eq(lost, 0);
     ck_assert_uint_eq(late, 1);
     ck_assert_uint_eq(results, 1);
+}
+END_TEST
+
+static void *no_realloc(void *p, size_t n)
+{
+    (void)p, (void)n;
+    return NULL;
+}
+
+START_TEST(a_timer_that_cannot_be_set_is_counted)
+{
+    /* a record at 1.2 s belongs to [0,2000) and [1000,3000); firing the
+     * first sets the key's timer for the second, which the queue cannot
+     * take: that window is lost, and the loss must show */
+    start("{ type: sliding, size: 2s, slide: 1s }", EVENT_TIME);
+    engine_partition_add(eng, 0, 0);
+    feed_at(0, "a", 1, 1200);
+    tq_replace_realloc(no_realloc);
+    engine_finish(eng);
+    tq_replace_realloc(NULL);
+    ck_assert_int_eq(ngot, 1);
+    ck_assert_str_eq(got[0], "a [0,2000) 1 1");
+    struct engine_stats st;
+    engine_get_stats(eng, &st);
+    ck_assert_msg(st.results_lost == 1, "results_lost: expected 1, got %" PRIu64,
+                  st.results_lost);
+    uint64_t results, late, lost;
+    engine_op_stats(eng, 0, &results, &late, &lost);
+    ck_assert_msg(lost == 1, "the operator's lost: expected 1, got %" PRIu64, lost);
 }
 END_TEST
 
@@ -263,6 +294,7 @@ Suite *engine_suite(void)
     tcase_add_test(tc, idle_partition_releases_the_watermark);
     tcase_add_test(tc, late_records_go_to_the_late_sink);
     tcase_add_test(tc, invalid_records_are_counted_and_reported);
+    tcase_add_test(tc, a_timer_that_cannot_be_set_is_counted);
     suite_add_tcase(s, tc);
     return s;
 }
