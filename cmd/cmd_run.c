@@ -187,9 +187,19 @@ static void maybe_ready(struct runtime *rt)
     LOG(LOG_INFO, "run", "ready: state restored, partitions assigned");
 }
 
+static int64_t h_event_time(void *ud, int source, const char *data, size_t len)
+{
+    struct runtime *rt = ud;
+    return engine_peek_time(rt->eng, source, data, len, 0);
+}
+
 static void h_assigned(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
+    /* a bounded file's records are all there: it is never idle, whatever
+     * the merge of several files makes it wait for */
+    if (rt->bounded && rt->job->sources[source].type == SOURCE_FILE)
+        engine_source_never_idle(rt->eng, source);
     if (engine_partition_add(rt->eng, source, part) < 0) {
         rt_fail(rt, "out of memory");
         return;
@@ -832,7 +842,8 @@ static int start(struct runtime *rt)
             return EXIT_RUNTIME;
     }
     rt->shost = (struct source_host){ rt, &rt->loop, rt->bounded, h_record, h_assigned,
-                                      h_revoked, h_ended, h_finished, h_failed, h_resume_at };
+                                      h_revoked, h_ended, h_finished, h_failed, h_resume_at,
+                                      h_event_time };
     for (size_t i = 0; i < job->nsources; i++) {
         struct source *s = &rt->src[i];
         s->ops = source_ops_for(&job->sources[i]);

@@ -52,6 +52,10 @@ struct source_host {
     /* Where a checkpoint says to resume a partition: the offset of the next
      * record to read, or -1 when it has none. */
     int64_t (*resume_at)(void *ud, int source, int32_t partition);
+    /* A record's event time (INT64_MIN: none, or it will be rejected), for
+     * sources that order records of several inputs by it (bounded files).
+     * The record must then be handed over unchanged as the source's next. */
+    int64_t (*event_time)(void *ud, int source, const char *data, size_t len);
 };
 
 struct source_ops {

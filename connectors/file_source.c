@@ -3,18 +3,35 @@
  *
  * The file is one partition (0); a record's offset is the byte offset of
  * its line, and the source hands up with each record the offset of the line
- * after it, so a checkpoint resumes exactly there whatever the lengths.  The
- * file is read in 1 MiB chunks from a uv_idle handle, one chunk per loop
- * iteration, so a large file never blocks the loop (timers, signals and
- * sinks keep running between chunks); pausing stops the idle handle.
+ * after it, so a checkpoint resumes exactly there whatever the lengths.  A
+ * line longer than the buffer (so longer than a record may be,
+ * RECORD_MAX_BYTES) is handed over once, when its end is found: its first
+ * HEAD bytes, enough for the engine to reject and count it, kept aside
+ * while the rest is skipped.  Until then a checkpoint resumes at the line's
+ * start, so a restart reads it whole again, never a part of it.
  *
- * At the end of the file: in --bounded mode the partition has ended; in a
- * normal run the source follows the file like `tail -f`, checking for more
- * every 200 ms.  A line longer than the buffer (so longer than a record may
- * be, RECORD_MAX_BYTES) is handed over once, when its end is found: its
- * first HEAD bytes, enough for the engine to reject and count it, kept
- * aside while the rest is skipped.  Until then a checkpoint resumes at the
- * line's start, so a restart reads it whole again, never a part of it.
+ * Two ways of reading:
+ *
+ * - A normal run follows each file like `tail -f`: a uv_idle handle reads a
+ *   1 MiB chunk per loop iteration and hands over its complete lines, so a
+ *   large file never blocks the loop; at the end it checks for more every
+ *   200 ms.
+ *
+ * - In --bounded mode the whole input is known, so the order in which the
+ *   records of several files meet must not depend on the order in which
+ *   the job file declares them (a join of two files would judge different
+ *   records late).  All bounded file sources of a run are read through one
+ *   merge: each file keeps its own order, and of the files' next records
+ *   the one with the smallest event time goes first, ties to the source
+ *   whose name sorts first (the host says a record's event time; records
+ *   without one, rejected ones included, go as soon as they are next).
+ *   The merge hands over about a chunk's worth of records per loop
+ *   iteration.  A file that has no more records ends its partition at once,
+ *   so the order is a function of the files alone, and a restore from a
+ *   checkpoint (each file's position) continues it exactly.
+ *
+ * Everything runs on the loop thread; the merges of the process are kept
+ * in a list by host (one run has one host).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,19 +48,119 @@
 #define TAIL_MS 200
 #define HEAD (RECORD_MAX_BYTES + 1)     /* of an over-long line: one byte too many */
 
+struct line {
+    int64_t off, next;              /* the line's offset, and the offset after it */
+    const char *p;
+    size_t len;
+};
+
+struct file_merge;
+
 struct file_src {
     struct source *s;
     int fd;
     uv_idle_t idle;
     uv_timer_t tail;
     char *buf;
-    size_t cap, len;
+    size_t cap, len, pos;           /* buf[pos..len) is not handed over yet */
     int64_t base;                   /* file offset of buf[0] */
     char *head;                     /* skipping: the first HEAD bytes of the over-long */
     int64_t head_at;                /* line being skipped, and its offset */
     int paused, at_eof, skipping, closing, nclosed;
+    struct file_merge *merge;       /* bounded: the merge it is read through */
+    struct line next;               /* merge: the next record, when have_next */
+    int64_t next_time;
+    int have_next, ended;
     void (*done)(struct source *);
 };
+
+/* ---- lines ------------------------------------------------------------------- */
+
+/*
+ * The next line of f that is complete in buf (or, when final, the last one
+ * without its newline): fills *r and returns 1, or 0 when more must be
+ * read.  Empty lines are skipped.  *r points into buf (or head) and stays
+ * valid until the next read_more.
+ */
+static int next_line(struct file_src *f, int final, struct line *r)
+{
+    while (f->pos < f->len || (final && f->skipping)) {
+        char *nl = f->pos < f->len ? memchr(f->buf + f->pos, '\n', f->len - f->pos) : NULL;
+        if (nl == NULL && !final) {
+            if (f->skipping) {          /* more of the over-long line: dropped */
+                f->base += (int64_t)f->len;
+                f->len = f->pos = 0;
+            }
+            return 0;
+        }
+        size_t at = f->pos, end = nl ? (size_t)(nl - f->buf) : f->len;
+        int64_t next = f->base + (int64_t)end + (nl != NULL);
+        f->pos = nl ? end + 1 : f->len;
+        if (f->skipping) {
+            f->skipping = 0;
+            *r = (struct line){ f->head_at, next, f->head, HEAD };
+            return 1;
+        }
+        if (end > at) {
+            *r = (struct line){ f->base + (int64_t)at, next, f->buf + at, end - at };
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Moves what is left to the front and reads more after it.  A buffer full
+ * of one line starts skipping it.  Returns bytes read, 0 at the end of the
+ * file, or -errno. */
+static ssize_t read_more(struct file_src *f)
+{
+    memmove(f->buf, f->buf + f->pos, f->len - f->pos);
+    f->len -= f->pos;
+    f->base += (int64_t)f->pos;
+    f->pos = 0;
+    if (f->len == f->cap) {
+        /* a line longer than any record may be: keep enough of it for the
+         * engine to reject it, and skip to its end */
+        memcpy(f->head, f->buf, HEAD);
+        f->head_at = f->base;
+        f->base += (int64_t)f->len;
+        f->len = 0;
+        f->skipping = 1;
+    }
+    for (;;) {
+        ssize_t n = read(f->fd, f->buf + f->len, f->cap - f->len);
+        if (n >= 0) {
+            f->len += (size_t)n;
+            return n;
+        }
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static int hand_over(struct file_src *f, const struct line *r)
+{
+    const struct source_host *h = f->s->host;
+    return h->record(h->ud, f->s->index, 0, r->off, r->next, r->p, r->len, 0);
+}
+
+static void read_failed(struct file_src *f, int err)
+{
+    const struct source_host *h = f->s->host;
+    log_msg(LOG_ERR, f->s->name, "read %s: %s", f->s->js->path, strerror(-err));
+    h->failed(h->ud, f->s->index);
+}
+
+static void at_end(struct file_src *f)
+{
+    const struct source_host *h = f->s->host;
+    f->ended = 1;
+    LOG(LOG_INFO, f->s->name, "end of %s", f->s->js->path);
+    h->ended(h->ud, f->s->index, 0);
+    h->finished(h->ud, f->s->index);
+}
+
+/* ---- following one file ----------------------------------------------------------- */
 
 static void on_idle(uv_idle_t *h);
 static void on_tail(uv_timer_t *t);
@@ -61,95 +178,24 @@ static void arm(struct file_src *f)
     }
 }
 
-/* The over-long line being skipped ends before `next`: hand over its head. */
-static int feed_head(struct file_src *f, int64_t next)
-{
-    const struct source_host *h = f->s->host;
-    f->skipping = 0;
-    return h->record(h->ud, f->s->index, 0, f->head_at, next, f->head, HEAD, 0);
-}
-
-/* Hands over every complete line in buf (at the end of a bounded input,
- * the last one without its newline too); keeps the tail. */
-static int feed_lines(struct file_src *f, int final)
-{
-    const struct source_host *h = f->s->host;
-    size_t pos = 0;
-    while (pos < f->len) {
-        char *nl = memchr(f->buf + pos, '\n', f->len - pos);
-        if (nl == NULL && !final)
-            break;
-        size_t end = nl ? (size_t)(nl - f->buf) : f->len;
-        int64_t next = f->base + (int64_t)end + (nl != NULL);
-        int rc = 0;
-        if (f->skipping)
-            rc = feed_head(f, next);
-        else if (end > pos)
-            rc = h->record(h->ud, f->s->index, 0, f->base + (int64_t)pos, next, f->buf + pos,
-                           end - pos, 0);
-        if (rc < 0)
-            return rc;
-        pos = end + 1;
-    }
-    if (pos > f->len)
-        pos = f->len;
-    if (f->skipping) {
-        pos = f->len;               /* more of the over-long line: dropped */
-        if (final) {
-            int rc = feed_head(f, f->base + (int64_t)f->len);
-            if (rc < 0)
-                return rc;
-        }
-    }
-    memmove(f->buf, f->buf + pos, f->len - pos);
-    f->len -= pos;
-    f->base += (int64_t)pos;
-    if (f->len == f->cap) {
-        /* a line longer than any record may be: keep enough of it for the
-         * engine to reject it, and skip to its end */
-        memcpy(f->head, f->buf, HEAD);
-        f->head_at = f->base;
-        f->base += (int64_t)f->len;
-        f->len = 0;
-        f->skipping = 1;
-    }
-    return 0;
-}
-
 static void on_idle(uv_idle_t *handle)
 {
     struct file_src *f = handle->data;
-    const struct source_host *h = f->s->host;
+    struct line r;
     if (f->closing || f->paused)
         return;
-    ssize_t n = read(f->fd, f->buf + f->len, f->cap - f->len);
+    ssize_t n = read_more(f);
     if (n < 0) {
-        if (errno == EINTR || errno == EAGAIN)
+        uv_idle_stop(&f->idle);
+        read_failed(f, (int)n);
+        return;
+    }
+    f->at_eof = n == 0;
+    while (next_line(f, 0, &r) > 0) {
+        if (hand_over(f, &r) < 0) {
+            uv_idle_stop(&f->idle);
             return;
-        log_msg(LOG_ERR, f->s->name, "read %s: %s", f->s->js->path, strerror(errno));
-        uv_idle_stop(&f->idle);
-        h->failed(h->ud, f->s->index);
-        return;
-    }
-    if (n == 0) {
-        if (!f->at_eof) {
-            f->at_eof = 1;
-            if (h->bounded) {
-                if (feed_lines(f, 1) < 0)
-                    return;
-                LOG(LOG_INFO, f->s->name, "end of %s", f->s->js->path);
-                h->ended(h->ud, f->s->index, 0);
-                h->finished(h->ud, f->s->index);
-            }
         }
-        arm(f);
-        return;
-    }
-    f->at_eof = 0;
-    f->len += (size_t)n;
-    if (feed_lines(f, 0) < 0) {
-        uv_idle_stop(&f->idle);
-        return;
     }
     arm(f);
 }
@@ -159,6 +205,156 @@ static void on_tail(uv_timer_t *t)
     struct file_src *f = t->data;
     on_idle(&f->idle);
 }
+
+/* ---- the bounded merge -------------------------------------------------------------- */
+
+struct file_merge {
+    const struct source_host *host;
+    uv_idle_t idle;
+    struct file_src **v;
+    size_t n, cap;
+    struct file_merge *link;        /* merges */
+};
+
+static struct file_merge *merges;
+
+static void on_merge(uv_idle_t *handle);
+
+/* Reading goes on while no file is paused. */
+static void merge_arm(struct file_merge *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->v[i]->paused) {
+            uv_idle_stop(&m->idle);
+            return;
+        }
+    uv_idle_start(&m->idle, on_merge);
+}
+
+/* Makes f's next record known (have_next), or ends it.  Returns 0 or -errno. */
+static int merge_fill(struct file_src *f)
+{
+    const struct source_host *h = f->s->host;
+    while (!f->have_next && !f->ended) {
+        if (next_line(f, f->at_eof, &f->next) > 0) {
+            f->have_next = 1;
+            f->next_time = h->event_time(h->ud, f->s->index, f->next.p, f->next.len);
+            break;
+        }
+        if (f->at_eof) {
+            at_end(f);
+            break;
+        }
+        ssize_t n = read_more(f);
+        if (n < 0)
+            return (int)n;
+        f->at_eof = n == 0;
+    }
+    return 0;
+}
+
+/* Whether f's next record goes before g's. */
+static int merge_before(const struct file_src *f, const struct file_src *g)
+{
+    if (f->next_time != g->next_time)
+        return f->next_time < g->next_time;
+    return strcmp(f->s->js->name, g->s->js->name) < 0;
+}
+
+static void on_merge(uv_idle_t *handle)
+{
+    struct file_merge *m = handle->data;
+    size_t budget = CHUNK;
+    for (;;) {
+        struct file_src *best = NULL;
+        for (size_t i = 0; i < m->n; i++) {
+            struct file_src *f = m->v[i];
+            if (f->closing || f->paused) {
+                uv_idle_stop(&m->idle);
+                return;
+            }
+            int rc = merge_fill(f);
+            if (rc < 0) {
+                uv_idle_stop(&m->idle);
+                read_failed(f, rc);
+                return;
+            }
+            if (f->have_next && (best == NULL || merge_before(f, best)))
+                best = f;
+        }
+        if (best == NULL) {             /* every file has ended */
+            uv_idle_stop(&m->idle);
+            return;
+        }
+        if (budget == 0)
+            return;                     /* the rest in the next loop iteration */
+        best->have_next = 0;
+        budget -= best->next.len < budget ? best->next.len : budget;
+        if (hand_over(best, &best->next) < 0) {
+            uv_idle_stop(&m->idle);
+            return;
+        }
+    }
+}
+
+static int merge_join(struct file_src *f)
+{
+    const struct source_host *h = f->s->host;
+    struct file_merge *m = merges;
+    while (m != NULL && m->host != h)
+        m = m->link;
+    if (m == NULL) {
+        m = calloc(1, sizeof(*m));
+        if (m == NULL)
+            return -ENOMEM;
+        m->host = h;
+        uv_idle_init(h->loop, &m->idle);
+        m->idle.data = m;
+        m->link = merges;
+        merges = m;
+    }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 4;
+        struct file_src **v = realloc(m->v, cap * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        m->v = v;
+        m->cap = cap;
+    }
+    m->v[m->n++] = f;
+    f->merge = m;
+    merge_arm(m);
+    return 0;
+}
+
+static void merge_closed(uv_handle_t *h)
+{
+    struct file_merge *m = h->data;
+    free(m->v);
+    free(m);
+}
+
+static void merge_leave(struct file_src *f)
+{
+    struct file_merge *m = f->merge;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->v[i] == f) {
+            memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
+            m->n--;
+            break;
+        }
+    f->merge = NULL;
+    if (m->n > 0)
+        return;
+    for (struct file_merge **p = &merges; *p != NULL; p = &(*p)->link)
+        if (*p == m) {
+            *p = m->link;
+            break;
+        }
+    uv_close((uv_handle_t *)&m->idle, merge_closed);
+}
+
+/* ---- the source ---------------------------------------------------------------------- */
 
 static int fs_start(struct source *s)
 {
@@ -193,6 +389,8 @@ static int fs_start(struct source *s)
         LOG(LOG_INFO, s->name, "reading %s", s->js->path);
     }
     s->host->assigned(s->host->ud, s->index, 0);
+    if (s->host->bounded)
+        return merge_join(f);
     arm(f);
     return 0;
 }
@@ -219,6 +417,8 @@ static void fs_pause(struct source *s)
 {
     struct file_src *f = s->impl;
     f->paused = 1;
+    if (f->merge != NULL)
+        uv_idle_stop(&f->merge->idle);
     uv_idle_stop(&f->idle);
     uv_timer_stop(&f->tail);
 }
@@ -227,7 +427,10 @@ static void fs_resume(struct source *s)
 {
     struct file_src *f = s->impl;
     f->paused = 0;
-    arm(f);
+    if (f->merge != NULL)
+        merge_arm(f->merge);
+    else
+        arm(f);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -255,6 +458,8 @@ static void fs_close(struct source *s, void (*done)(struct source *))
             done(s);
         return;
     }
+    if (f->merge != NULL)
+        merge_leave(f);
     f->closing = 1;
     f->done = done;
     uv_close((uv_handle_t *)&f->idle, on_closed);

@@ -412,7 +412,17 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
 
     e->st.records_in++;
     sr->records_in++;
-    if (decoder_decode(sr->dec, data, len, kafka_ts, &rec, &rej) < 0) {
+    int drc;
+    if (sr->peek.data == data && data != NULL && sr->peek.len == len &&
+        sr->peek.kafka_ts == kafka_ts) {
+        drc = sr->peek.rc;              /* decoded by engine_peek_time */
+        rec = sr->peek.rec;
+        rej = sr->peek.rej;
+    } else {
+        drc = decoder_decode(sr->dec, data, len, kafka_ts, &rec, &rej);
+    }
+    sr->peek.data = NULL;
+    if (drc < 0) {
         e->st.records_invalid++;
         e->st.invalid_by_kind[rej.kind]++;
         sr->invalid[rej.kind]++;
@@ -456,6 +466,24 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
     if (sr->has_processing)
         fire_processing_ops(sr, e->now);
     return rc;
+}
+
+int64_t engine_peek_time(struct engine *e, int source, const char *data, size_t len,
+                         int64_t kafka_ts)
+{
+    struct src_rt *sr = &e->src[source];
+    sr->peek.data = data;
+    sr->peek.len = len;
+    sr->peek.kafka_ts = kafka_ts;
+    sr->peek.rc = decoder_decode(sr->dec, data, len, kafka_ts, &sr->peek.rec, &sr->peek.rej);
+    if (sr->peek.rc < 0 || !sr->js->has_event_time)
+        return INT64_MIN;
+    return sr->peek.rec.event_time;
+}
+
+void engine_source_never_idle(struct engine *e, int source)
+{
+    e->src[source].wm.idle_ms = -1;
 }
 
 int engine_partition_add(struct engine *e, int source, int32_t partition)

@@ -81,6 +81,21 @@ void engine_free(struct engine *e);
 int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
                 const char *data, size_t len, int64_t kafka_ts);
 
+/*
+ * The event time of a record of `source` ahead of feeding it, or INT64_MIN
+ * when it has none (it will be rejected, or the source has no event time):
+ * the host orders the records of several bounded file sources by it.  The
+ * record is decoded once: the decoded form is kept, and the engine_feed of
+ * the same bytes (same data, len and kafka_ts) uses it.
+ */
+int64_t engine_peek_time(struct engine *e, int source, const char *data, size_t len,
+                         int64_t kafka_ts);
+
+/* The source's partitions never go idle (a bounded file source: its records
+ * are all there, so idleness could only make results depend on the speed
+ * of the machine). */
+void engine_source_never_idle(struct engine *e, int source);
+
 /* Partition assignment (a new partition holds the watermark back until its
  * first record or until it is idle) and revocation. */
 int engine_partition_add(struct engine *e, int source, int32_t partition);

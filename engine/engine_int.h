@@ -103,6 +103,14 @@ struct src_rt {
     struct wm_part *restored;       /* partitions' state from a checkpoint */
     size_t nrestored;
     uint64_t records_in, invalid[REJ_NKINDS];
+    struct {                        /* engine_peek_time's decoded record, kept */
+        const char *data;           /* for the engine_feed of the same bytes */
+        size_t len;
+        int64_t kafka_ts;
+        int rc;
+        struct record rec;
+        struct reject rej;
+    } peek;
 };
 
 struct engine {

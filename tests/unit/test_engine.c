@@ -282,12 +282,41 @@ START_TEST(invalid_records_are_counted_and_reported)
 }
 END_TEST
 
+START_TEST(a_peeked_record_is_decoded_once)
+{
+    start("{ type: tumbling, size: 1s }", EVENT_TIME);
+    engine_partition_add(eng, 0, 0);
+    char good[] = "{\"user\":\"a\",\"v\":2,\"ts\":1500}";
+    ck_assert_int_eq(engine_peek_time(eng, 0, good, strlen(good), 0), 1500);
+    /* the bytes change under the same pointer: a feed of these bytes must
+     * use the record as it was peeked, which shows that it was not decoded
+     * again (the merge of bounded files never does this) */
+    good[16] = '9';
+    ck_assert_int_eq(engine_feed(eng, 0, 0, 0, good, strlen(good), 0), 0);
+    /* the peek is used once: the same bytes again are decoded anew */
+    ck_assert_int_eq(engine_feed(eng, 0, 0, 1, good, strlen(good), 0), 0);
+    const char *bad = "{\"user\":\"a\",\"v\":1,\"ts\":1000,}";
+    ck_assert_msg(engine_peek_time(eng, 0, bad, strlen(bad), 0) == INT64_MIN,
+                  "a record that will be rejected has no event time");
+    ck_assert_int_eq(engine_feed(eng, 0, 0, 2, bad, strlen(bad), 0), 0);
+    struct engine_stats st;
+    engine_get_stats(eng, &st);
+    ck_assert_uint_eq(st.records_in, 3);
+    ck_assert_uint_eq(st.invalid_by_kind[REJ_JSON], 1);
+    ck_assert_int_eq(ninvalid, 1);
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 1);
+    ck_assert_str_eq(got[0], "a [1000,2000) 11 2");     /* 2 as peeked, then 9 */
+}
+END_TEST
+
 Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, seed_tumbling_in_event_time);
+    tcase_add_test(tc, a_peeked_record_is_decoded_once);
     tcase_add_test(tc, seed_sliding_in_event_time);
     tcase_add_test(tc, seed_session_in_event_time);
     tcase_add_test(tc, processing_time_uses_the_clock);
