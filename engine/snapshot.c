@@ -12,7 +12,8 @@
  * type, time characteristic and source type; format 1 (sluice 0.1.0) hashed
  * their positions in their enums, so a type added in the middle would have
  * changed every fingerprint.  A restore compares a file's fingerprints with
- * the ones its own format computes: v1_code() keeps the 0.1.0 positions.
+ * the ones its own format computes: the v1_*() codes keep the 0.1.0
+ * positions, whatever the enums become.
  *
  * Timers are not written: each blob knows when it next needs its key
  * looked at (next_check), and loading re-arms that.  Keys are loaded into

@@ -106,7 +106,7 @@ job "$T/d.yaml" "$T/d-state" "$T/d.jsonl" 100ms
 pid=$!
 track_pid "$pid"
 dir="$T/d-state/checkpoints/ckjob"
-wait_for 30 "three checkpoints" sh -c "[ \$(ls $dir | grep -c 'sluice\$') -ge 3 ]"
+wait_for 30 "three checkpoints" sh -c "[ \$(ls $dir 2>/dev/null | grep -c 'sluice\$') -ge 3 ]"
 kill -TERM "$pid"
 wait "$pid" || fail "expected exit 0 after SIGTERM: $(tail -3 "$T/d.err")"
 cp -a "$dir" "$T/good-checkpoints"
@@ -182,4 +182,4 @@ $(ls "$dir")"
     expect_rc 2
     expect_err "$big: out of memory"
 fi
-echo "savepoint $sp restored; a changed job refused and allowed; truncated, flipped, wrong-version and missing checkpoints fell back; $(grep -c "failed: .*File too large" "$T/e.err") checkpoint(s) failed on a full disk and $(grep -c "checkpoint [0-9]* complete" "$T/e.err") completed after"
+echo "savepoint $sp restored; a changed job refused and allowed; truncated, flipped, wrong-version and missing checkpoints fell back; $(grep -c "checkpoint [0-9]* failed" "$T/e.err") checkpoint(s) failed on a full disk and $(grep -c "checkpoint [0-9]* complete" "$T/e.err") completed after"
