@@ -97,44 +97,41 @@ static int put_time(char *p, int64_t ms)
     return sprintf(p, "%s", buf);
 }
 
+/* {"event_time":"<t>" and then rest, a format taking the user number. */
+static int timed_line(char *line, int64_t t, const char *rest, uint64_t user)
+{
+    char *p = line + sprintf(line, "{\"event_time\":\"");
+    p += put_time(p, t);
+    p += sprintf(p, rest, (unsigned long long)user);
+    return (int)(p - line);
+}
+
 /* A bad record of one of eight kinds into line; returns its length. */
 static int bad_line(char *line, uint64_t kind, int64_t t, uint64_t user)
 {
-    char *p = line;
     switch (kind % 8) {
     case 0:                             /* truncated JSON */
-        return sprintf(p, "{\"event_time\":\"2024-01-01T10:00:00\",\"event_type\":\"view\"");
+        return sprintf(line, "{\"event_time\":\"2024-01-01T10:00:00\",\"event_type\":\"view\"");
     case 1:                             /* no event time */
-        return sprintf(p, "{\"event_type\":\"view\",\"user_id\":\"u%06llu\",\"price\":1.5}",
+        return sprintf(line, "{\"event_type\":\"view\",\"user_id\":\"u%06llu\",\"price\":1.5}",
                        (unsigned long long)user);
     case 2:                             /* user_id is a number */
-        p += sprintf(p, "{\"event_time\":\"");
-        p += put_time(p, t);
-        p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":%llu,\"price\":1.5}",
-                     (unsigned long long)user);
-        return (int)(p - line);
+        return timed_line(line, t, "\",\"event_type\":\"view\",\"user_id\":%llu,\"price\":1.5}",
+                          user);
     case 3:                             /* no such date */
-        return sprintf(p, "{\"event_time\":\"2024-02-30T10:00:00\",\"event_type\":\"view\","
+        return sprintf(line, "{\"event_time\":\"2024-02-30T10:00:00\",\"event_type\":\"view\","
                        "\"user_id\":\"u%06llu\",\"price\":1.5}", (unsigned long long)user);
     case 4:                             /* bad UTF-8 */
-        p += sprintf(p, "{\"event_time\":\"");
-        p += put_time(p, t);
-        p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":\"u\xff\xfe\",\"price\":1.5}");
-        return (int)(p - line);
+        return timed_line(line, t, "\",\"event_type\":\"view\",\"user_id\":\"u\xff\xfe%06llu\","
+                          "\"price\":1.5}", user);
     case 5:                             /* a trailing comma: a lenient parser takes it */
-        p += sprintf(p, "{\"event_time\":\"");
-        p += put_time(p, t);
-        p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":\"u%06llu\",\"price\":1.5,}",
-                     (unsigned long long)user);
-        return (int)(p - line);
+        return timed_line(line, t, "\",\"event_type\":\"view\",\"user_id\":\"u%06llu\","
+                          "\"price\":1.5,}", user);
     case 6:                             /* NaN is not JSON */
-        p += sprintf(p, "{\"event_time\":\"");
-        p += put_time(p, t);
-        p += sprintf(p, "\",\"event_type\":\"view\",\"user_id\":\"u%06llu\",\"price\":NaN}",
-                     (unsigned long long)user);
-        return (int)(p - line);
+        return timed_line(line, t, "\",\"event_type\":\"view\",\"user_id\":\"u%06llu\","
+                          "\"price\":NaN}", user);
     default:
-        return sprintf(p, "not json at all");
+        return sprintf(line, "not json at all");
     }
 }
 
