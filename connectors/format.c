@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../engine/json.h"
+
 int sbuf_put(struct sbuf *b, const char *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
@@ -203,7 +205,7 @@ int fmt_dead_letter(struct sbuf *b, const char *source, int32_t partition, int64
     rc = rc ? rc : fmt_json_string(b, rej->why, strlen(rej->why));
     if (rej->at >= 0)
         rc = rc ? rc : sbuf_printf(b, ",\"byte_offset\":%" PRId64, rej->at);
-    if (utf8_valid((const unsigned char *)raw, len)) {
+    if (json_utf8_valid((const unsigned char *)raw, len)) {
         rc = rc ? rc : sbuf_put(b, ",\"record\":", 10);
         rc = rc ? rc : fmt_json_string(b, raw, len);
     } else {

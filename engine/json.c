@@ -149,16 +149,20 @@ static cur scan_uescape(struct scan *sc, cur p)
     return q + 6;
 }
 
-/* A multi-byte UTF-8 sequence at p (p[0] >= 0x80): the byte after it, or NULL. */
-static cur scan_utf8(struct scan *sc, cur p)
+/*
+ * The length of the well-formed multi-byte UTF-8 sequence at p (p[0] >=
+ * 0x80, p < end): 2 to 4, 0 when it is ill-formed (overlong, a surrogate,
+ * above U+10FFFF, a bad lead or continuation byte), -1 when the input ends
+ * before it does.
+ */
+static int utf8_seq(cur p, cur end)
 {
-    cur end = sc->end;
     unsigned char c = p[0];
     int need;
     unsigned char lo = 0x80, hi = 0xBF;     /* the range of the second byte */
 
     if (c < 0xC2 || c > 0xF4)
-        return fail(sc, p, R_UTF8);
+        return 0;
     if (c < 0xE0) {
         need = 1;
     } else if (c < 0xF0) {
@@ -176,12 +180,37 @@ static cur scan_utf8(struct scan *sc, cur p)
     }
     for (int k = 1; k <= need; k++) {
         if (p + k >= end)
-            return fail(sc, end, R_END);
+            return -1;
         unsigned char b = p[k];
         if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80)
-            return fail(sc, p, R_UTF8);
+            return 0;
     }
-    return p + need + 1;
+    return need + 1;
+}
+
+/* A multi-byte UTF-8 sequence at p (p[0] >= 0x80): the byte after it, or NULL. */
+static cur scan_utf8(struct scan *sc, cur p)
+{
+    int n = utf8_seq(p, sc->end);
+    if (n > 0)
+        return p + n;
+    return n < 0 ? fail(sc, sc->end, R_END) : fail(sc, p, R_UTF8);
+}
+
+int json_utf8_valid(const unsigned char *s, size_t n)
+{
+    const unsigned char *end = s + n;
+    while (s < end) {
+        if (*s < 0x80) {
+            s++;
+            continue;
+        }
+        int k = utf8_seq(s, end);
+        if (k <= 0)
+            return 0;
+        s += k;
+    }
+    return 1;
 }
 
 /* A string whose opening quote is at p[-1]: returns the closing quote, or
@@ -530,14 +559,12 @@ void json_members_free(struct json_members *m)
 
 /* ---- unescaping --------------------------------------------------------------- */
 
+/* Four hex digits the scanner has checked. */
 static unsigned hex4(const char *p)
 {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = (unsigned char)p[i];
-        v = v << 4 | (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-    }
-    return v;
+    int v = 0, short_ = 0;
+    hex_at((cur)p, (cur)p + 4, &v, &short_);
+    return (unsigned)v;
 }
 
 size_t json_unescape(const char *s, size_t n, char *out)

@@ -67,6 +67,10 @@ int json_object_scan(const char *buf, size_t len, struct json_members *m,
                      struct json_error *err);
 void json_members_free(struct json_members *m);
 
+/* Whether s[0..n) is well-formed UTF-8 (no overlong forms, surrogates or
+ * code points above U+10FFFF), as every JSON string must be. */
+int json_utf8_valid(const unsigned char *s, size_t n);
+
 /*
  * Undoes the escapes of a string that json_object_scan or json_validate
  * accepted: s[0..n) as it stands between the quotes.  Writes at most n

@@ -115,44 +115,6 @@ static int reject(struct decoder *d, struct reject *rej, enum reject_kind k,
 
 /* ---- scalars ------------------------------------------------------------ */
 
-int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + need >= n)
-            return 0;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if ((need == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (need == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return 0;
-        i += need + 1;
-    }
-    return 1;
-}
-
 static const double pow10_exact[] = {
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
@@ -167,23 +129,16 @@ struct decimal {
     int exp10;
 };
 
-/* Returns 0, or -1 when s[0..n) is not a JSON number. */
-static int parse_decimal(const char *s, size_t n, struct decimal *x)
+/* Reads s[0..n), a number json.c has checked against the grammar (so no
+ * check here: -?int(.frac)?(e[+-]?exp)?). */
+static void parse_decimal(const char *s, size_t n, struct decimal *x)
 {
-    size_t i = 0;
     int mant_digits = 0, int_ok = 1;
 
-    x->neg = 0;
+    x->neg = s[0] == '-';
     x->mant = 0;
     x->exp10 = 0;
-    if (i < n && s[i] == '-') {
-        x->neg = 1;
-        i++;
-    }
-    if (i >= n || s[i] < '0' || s[i] > '9')
-        return -1;
-    if (s[i] == '0' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9')
-        return -1;                          /* leading zeros */
+    size_t i = (size_t)x->neg;
     for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
         if (mant_digits < 19) {
             x->mant = x->mant * 10 + (uint64_t)(s[i] - '0');
@@ -196,10 +151,7 @@ static int parse_decimal(const char *s, size_t n, struct decimal *x)
     }
     if (i < n && s[i] == '.') {
         int_ok = 0;
-        i++;
-        if (i >= n || s[i] < '0' || s[i] > '9')
-            return -1;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
             if (mant_digits < 19) {
                 x->mant = x->mant * 10 + (uint64_t)(s[i] - '0');
                 if (x->mant)
@@ -208,23 +160,18 @@ static int parse_decimal(const char *s, size_t n, struct decimal *x)
             }
         }
     }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    if (i < n) {                            /* e or E */
         int_ok = 0;
         i++;
         int eneg = 0, e = 0;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
+        if (s[i] == '+' || s[i] == '-')
             eneg = s[i++] == '-';
-        if (i >= n || s[i] < '0' || s[i] > '9')
-            return -1;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+        for (; i < n; i++)
             if (e < 100000)
                 e = e * 10 + (s[i] - '0');
         x->exp10 += eneg ? -e : e;
     }
-    if (i != n)
-        return -1;
     x->is_int = int_ok;
-    return 0;
 }
 
 /* The integer value, when the number is a whole number in int64 range. */
@@ -344,7 +291,7 @@ static int set_field(struct decoder *d, int f, const char *buf, const struct jso
     case VT_INT:
         if (m->type != JK_NUMBER)
             break;
-        parse_decimal(s, n, &x);            /* the grammar was checked */
+        parse_decimal(s, n, &x);
         if (decimal_to_int(&x, &v->u.i) < 0)
             return reject(d, rej, REJ_TYPE, "field '%s' must be a whole number in int64 "
                           "range, got %.*s", sf->name, (int)(n > 40 ? 40 : n), s);

@@ -43,10 +43,6 @@ struct reject {
     int64_t at;                 /* bad_json: offset in the record of the byte at fault; else -1 */
 };
 
-/* Whether s[0..n) is valid UTF-8 (no overlong forms, surrogates or code
- * points above U+10FFFF). */
-int utf8_valid(const unsigned char *s, size_t n);
-
 struct record {
     struct value *v;            /* one per schema field, in schema order */
     size_t nv;
