@@ -220,6 +220,7 @@ int duration_parse(const char *s, int64_t *ms, char *err, size_t errsize);
 
 const char *window_type_name(enum window_type t);
 const char *source_type_name(enum source_type t);
+const char *time_char_name(enum time_char t);        /* "event", "processing" */
 const char *sink_type_name(enum sink_type t);
 
 #endif

@@ -962,6 +962,11 @@ const char *window_type_name(enum window_type t)
     return names[t];
 }
 
+const char *time_char_name(enum time_char t)
+{
+    return t == TIME_EVENT ? "event" : "processing";
+}
+
 const char *source_type_name(enum source_type t)
 {
     static const char *const names[] = { [SOURCE_KAFKA] = "kafka", [SOURCE_FILE] = "file" };

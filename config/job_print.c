@@ -119,7 +119,7 @@ static void print_window(FILE *out, const struct job *job, const struct job_wind
     case WIN_JOIN:
         return;                     /* print_join's */
     }
-    fprintf(out, ", %s time", w->time == TIME_EVENT ? "event" : "processing");
+    fprintf(out, ", %s time", time_char_name(w->time));
     if (w->time == TIME_EVENT) {
         duration_format(w->allowed_lateness_ms, a, sizeof(a));
         fprintf(out, ", allowed lateness %s, late events %s",

@@ -61,11 +61,6 @@ static int v1_source(enum source_type t)
     return t == SOURCE_KAFKA ? 0 : 1;
 }
 
-static const char *time_name(enum time_char t)
-{
-    return t == TIME_EVENT ? "event" : "processing";
-}
-
 uint64_t engine_op_fingerprint(const struct job *job, int index, uint32_t format)
 {
     const struct job_operator *op = &job->operators[index];
@@ -76,7 +71,7 @@ uint64_t engine_op_fingerprint(const struct job *job, int index, uint32_t format
         ? (size_t)snprintf(buf, sizeof(buf), "v1;window=%d;time=%d;", v1_window(w->type),
                            v1_time(w->time))
         : (size_t)snprintf(buf, sizeof(buf), "v2;window=%s;time=%s;",
-                           window_type_name(w->type), time_name(w->time));
+                           window_type_name(w->type), time_char_name(w->time));
     n += (size_t)snprintf(buf + n, sizeof(buf) - n, "size=%lld;slide=%lld;gap=%lld;"
                           "count=%lld;lateness=%lld;keys=", (long long)w->size_ms,
                           (long long)w->slide_ms, (long long)w->gap_ms,
