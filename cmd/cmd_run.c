@@ -107,14 +107,12 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
 {
     struct runtime *rt = ud;
     struct source *src = &rt->src[source];
+    char at[40] = "";
     if (rej->at >= 0)
-        log_rate_msg(&rt->invalid_rate, LOG_WARNING, src->name, "partition %" PRId32
-                     " offset %" PRId64 ": %s record at byte %" PRId64 ": %s", part, off,
-                     reject_kind_name(rej->kind), rej->at, rej->why);
-    else
-        log_rate_msg(&rt->invalid_rate, LOG_WARNING, src->name, "partition %" PRId32
-                     " offset %" PRId64 ": %s record: %s", part, off,
-                     reject_kind_name(rej->kind), rej->why);
+        snprintf(at, sizeof(at), " at byte %" PRId64, rej->at);
+    log_rate_msg(&rt->invalid_rate, LOG_WARNING, src->name, "partition %" PRId32 " offset %"
+                 PRId64 ": %s record%s: %s", part, off, reject_kind_name(rej->kind), at,
+                 rej->why);
     if (dl < 0)
         return;
     struct sink *s = &rt->snk[dl];
