@@ -3,6 +3,15 @@
 
 #include <check.h>
 
+struct decoder;
+struct job;
+
+/* test_record.c: a decoder for a job of one source (type file or kafka)
+ * with this schema, keyed by key, with event_time (a YAML mapping) or
+ * none.  The caller frees the decoder and *jobp. */
+struct decoder *decoder_for(const char *key, const char *schema, const char *event_time,
+                            const char *type, struct job **jobp);
+
 Suite *envsubst_suite(void);
 Suite *duration_suite(void);
 Suite *expr_suite(void);

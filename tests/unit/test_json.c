@@ -93,17 +93,7 @@ static struct decoder *dec;
 
 static void setup(void)
 {
-    static const char text[] =
-        "job: corpus\nsources:\n  s:\n    type: file\n    path: /dev/null\n"
-        "    schema: { id: string, n: double }\n"
-        "operators:\n  o: { from: s, key_by: id, window: { type: global, trigger: count 1 },"
-        " aggregates: { c: count() }, to: out }\nsinks:\n  out: { type: stdout }\n";
-    struct diags d = { 0 };
-    int rc = job_load_buffer("corpus.yaml", text, strlen(text), NULL, &job, &d);
-    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
-    diags_free(&d);
-    dec = decoder_new(&job->sources[0]);
-    ck_assert_ptr_nonnull(dec);
+    dec = decoder_for("id", "{ id: string, n: double }", NULL, "file", &job);
 }
 
 static void teardown(void)

@@ -16,24 +16,32 @@ static struct decoder *dec;
 static struct record rec;
 static struct reject rej;
 
-static void load(const char *schema, const char *event_time, const char *type)
+struct decoder *decoder_for(const char *key, const char *schema, const char *event_time,
+                            const char *type, struct job **jobp)
 {
     char text[1024];
     snprintf(text, sizeof(text),
-             "job: t\nsources:\n  s:\n    type: %s\n%s    schema: %s\n    event_time: %s\n"
-             "operators:\n  o: { from: s, key_by: k, window: { type: global, trigger: count 1 },"
-             " aggregates: { n: count() }, to: out }\nsinks:\n  out: { type: stdout }\n",
+             "job: t\nsources:\n  s:\n    type: %s\n%s    schema: %s\n%s%s%s"
+             "operators:\n  o: { from: s, key_by: %s, window: { type: global, trigger: count 1 },"
+             " aggregates: { events: count() }, to: out }\nsinks:\n  out: { type: stdout }\n",
              type, strcmp(type, "kafka") == 0 ? "    brokers: b:1\n    topic: t\n"
                                               : "    path: /dev/null\n",
-             schema, event_time);
+             schema, event_time ? "    event_time: " : "", event_time ? event_time : "",
+             event_time ? "\n" : "", key);
     struct diags d = { 0 };
-    decoder_free(dec);
-    job_free(job);
-    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
+    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, jobp, &d);
     ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
     diags_free(&d);
-    dec = decoder_new(&job->sources[0]);
-    ck_assert_ptr_nonnull(dec);
+    struct decoder *made = decoder_new(&(*jobp)->sources[0]);
+    ck_assert_ptr_nonnull(made);
+    return made;
+}
+
+static void load(const char *schema, const char *event_time, const char *type)
+{
+    decoder_free(dec);
+    job_free(job);
+    dec = decoder_for("k", schema, event_time, type, &job);
 }
 
 static void setup(void)
