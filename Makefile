@@ -220,15 +220,15 @@ $(BENCH_EVENTS): sluice
 	@mkdir -p $(dir $@)
 	./sluice gen --users 100000 --events 1000000 --seed 1 > $@
 
-build/bench/jsmn_baseline: tests/bench/jsmn_baseline.c
+build/bench/json_baseline: tests/bench/json_baseline.c engine/json.c engine/json.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) -O2 -g $(WARN) -o $@ $<
+	$(CC) $(CSTD) -O2 -g $(WARN) -o $@ tests/bench/json_baseline.c engine/json.c
 
-bench: sluice $(BENCH_EVENTS) build/bench/jsmn_baseline
+bench: sluice $(BENCH_EVENTS) build/bench/json_baseline
 	@echo "machine: $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), \
 	$$(nproc) cores, $$(free -g | awk '/Mem:/ {print $$2}') GiB"
-	@echo "--- bare jsmn tokenization of the same file (the floor for any JSON job):"
-	build/bench/jsmn_baseline $(BENCH_EVENTS)
+	@echo "--- bare JSON parsing of the same file, jsmn and sluice's scanner (the floor for any JSON job):"
+	build/bench/json_baseline $(BENCH_EVENTS)
 	@echo "--- sluice bench, reference job, best of 3:"
 	./sluice bench -c feature-pipeline.yaml --input $(BENCH_EVENTS) --repeat 3
 	@echo "--- sluice bench, keyed state without windows (reduce, detect, left join), best of 3:"
