@@ -30,6 +30,11 @@ env SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="$REDIS_URL" SLUICE_HTTP="12
 RUN_PID=$!
 track_pid "$RUN_PID"
 wait_for 30 "the assignment" grep -q "assigned 4 partitions" "$T/run.err"
+# the outage comes once records flow: a --bounded run reads its end offsets
+# at the assignment, and an outage during that request stops the run
+# (docs/connectors.md, "--bounded"), which is not what this test is about
+records_flow() { [ "$(records_in)" -gt 0 ] 2>/dev/null; }
+wait_for 30 "the first records" records_flow
 broker_cmd down
 wait_for 30 "sluice to see the broker down" grep -q "Connection refused" "$T/run.err"
 in_at_outage=$(records_in)
@@ -43,7 +48,7 @@ for cmd in "rtt 20" "fetch-errors 8" "down" "up" "rtt 0"; do
         fail "expected the broker to confirm '$cmd':
 $(cat "$T/broker.err")"
 done
-[ -n "$in_at_outage" ] && [ "$in_at_outage" -lt "$total" ] ||
+[ -n "$in_at_outage" ] && [ "$in_at_outage" -gt 0 ] && [ "$in_at_outage" -lt "$total" ] ||
     fail "expected the outage while records were read: $in_at_outage of $total were in"
 grep -q "records in $total, " "$T/run.err" ||
     fail "expected 'records in $total': $(grep 'records in' "$T/run.err")"
