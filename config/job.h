@@ -21,6 +21,7 @@
 
 #include "arena.h"
 #include "diag.h"
+#include "confmap.h"
 #include "expr.h"
 #include "template.h"
 
@@ -222,5 +223,8 @@ const char *window_type_name(enum window_type t);
 const char *source_type_name(enum source_type t);
 const char *time_char_name(enum time_char t);        /* "event", "processing" */
 const char *sink_type_name(enum sink_type t);
+
+/* The `state:` block's keys. */
+extern const struct cm_map job_state_map;
 
 #endif

@@ -21,11 +21,13 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
+#include "confmap.h"
 #include "envsubst.h"
 
 #define JOB_FILE_MAX (4u << 20)     /* a job file is text written by people */
@@ -530,6 +532,154 @@ static void load_props(struct loader *L, yaml_node_t *n, const char *what,
     }
     *out = kv;
     *nout = k;
+}
+
+/* ---- config maps (confmap.h) ---------------------------------------------- */
+
+struct cm_ctx {
+    struct loader *L;
+    yaml_node_t *map;
+    char what[240];
+};
+
+#define CM_MAX_KEYS 64
+
+/* A context for mapping n of L, for the loader's own use of config maps. */
+static void cm_ctx_init(struct cm_ctx *c, struct loader *L, yaml_node_t *n, const char *what)
+{
+    c->L = L;
+    c->map = n;
+    snprintf(c->what, sizeof(c->what), "%s", what);
+}
+
+int cm_check_keys(struct cm_ctx *c, const struct cm_map *map)
+{
+    const char *allowed[CM_MAX_KEYS + 1];
+    size_t n = 0;
+    for (const struct cm_entry *e = map->entries; e->key != NULL && n < CM_MAX_KEYS; e++)
+        allowed[n++] = e->key;
+    allowed[n] = NULL;
+    return check_map(c->L, c->map, c->what, allowed);
+}
+
+const struct cm_entry *cm_entry_find(const struct cm_map *map, const char *key)
+{
+    for (const struct cm_entry *e = map->entries; e->key != NULL; e++)
+        if (strcmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf)
+{
+    struct loader *L = c->L;
+    if (cm_check_keys(c, map) < 0)
+        return -1;
+    for (const struct cm_entry *e = map->entries; e->key != NULL; e++) {
+        char *at = (char *)conf + e->offset;
+        int req = (e->flags & CM_REQUIRED) != 0;
+        switch (e->type) {
+        case CM_STR: {
+            const char *s = get_str(L, c->map, e->key, req, c->what);
+            if (s == NULL && !req)
+                s = e->sdflt;
+            memcpy(at, &s, sizeof(s));
+            break;
+        }
+        case CM_INT: {
+            int64_t x = get_int(L, c->map, e->key, e->dflt, e->lo, e->hi);
+            memcpy(at, &x, sizeof(x));
+            break;
+        }
+        case CM_DURATION: {
+            int flags = ((e->flags & CM_POSITIVE) ? DUR_POSITIVE : 0) |
+                        ((e->flags & CM_NONNEG) ? DUR_NONNEG : 0);
+            int64_t ms = get_duration(L, c->map, e->key, e->dflt, req, flags, c->what);
+            memcpy(at, &ms, sizeof(ms));
+            break;
+        }
+        case CM_ENUM: {
+            int v = get_enum(L, c->map, e->key, e->names, (int)e->dflt, req, c->what);
+            if (v < 0)
+                v = (int)e->dflt;
+            memcpy(at, &v, sizeof(v));
+            break;
+        }
+        case CM_CUSTOM:
+            e->read(c, (struct cm_node *)map_get(L, c->map, e->key), conf);
+            break;
+        }
+    }
+    if (map->validate != NULL)
+        map->validate(c, conf);
+    return 0;
+}
+
+struct cm_node *cm_get(struct cm_ctx *c, const char *key)
+{
+    return (struct cm_node *)map_get(c->L, c->map, key);
+}
+
+struct cm_node *cm_key(struct cm_ctx *c, const char *key)
+{
+    if (c->map == NULL || c->map->type != YAML_MAPPING_NODE)
+        return NULL;
+    return (struct cm_node *)map_key_node(c->L, c->map, key);
+}
+
+struct cm_node *cm_self(struct cm_ctx *c)
+{
+    return (struct cm_node *)c->map;
+}
+
+const char *cm_what(const struct cm_ctx *c)
+{
+    return c->what;
+}
+
+void cm_child(struct cm_ctx *c, struct cm_node *n, const char *what, struct cm_ctx *child)
+{
+    cm_ctx_init(child, c->L, (yaml_node_t *)n, what);
+}
+
+const char *cm_scalar(struct cm_ctx *c, struct cm_node *n, const char *label)
+{
+    return scalar(c->L, (const yaml_node_t *)n, label);
+}
+
+int cm_is_map(const struct cm_node *n)
+{
+    return n != NULL && ((const yaml_node_t *)n)->type == YAML_MAPPING_NODE;
+}
+
+int cm_is_null(const struct cm_node *n)
+{
+    return n != NULL && is_null_scalar((const yaml_node_t *)n);
+}
+
+void cm_err(struct cm_ctx *c, const struct cm_node *n, const char *fmt, ...)
+{
+    char buf[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    err_at(c->L, n != NULL ? (const yaml_node_t *)n : c->map, "%s", buf);
+}
+
+void cm_err_in_scalar(struct cm_ctx *c, const struct cm_node *n, size_t off, const char *msg)
+{
+    err_in_scalar(c->L, (const yaml_node_t *)n, off, msg);
+}
+
+struct arena *cm_arena(struct cm_ctx *c)
+{
+    return c->L->a;
+}
+
+struct job *cm_job(struct cm_ctx *c)
+{
+    return c->L->job;
 }
 
 /* ---- sinks --------------------------------------------------------------- */
@@ -1619,28 +1769,43 @@ static void load_operator(struct loader *L, struct job_operator *op, const struc
 
 /* ---- top level ----------------------------------------------------------- */
 
+static void state_validate(struct cm_ctx *c, void *conf)
+{
+    struct job_state *st = conf;
+    if (st->dir[0] == '\0') {
+        cm_err(c, cm_get(c, "dir"), "state: 'dir' is empty");
+        st->dir = "/var/lib/sluice";
+    }
+}
+
+static const struct cm_entry state_entries[] = {
+    { .key = "dir", .type = CM_STR, .offset = offsetof(struct job_state, dir),
+      .sdflt = "/var/lib/sluice",
+      .desc = "where checkpoints and savepoints are written" },
+    { .key = "checkpoint_interval", .type = CM_DURATION, .flags = CM_POSITIVE,
+      .offset = offsetof(struct job_state, checkpoint_interval_ms), .dflt = 30000,
+      .desc = "how often a checkpoint is taken" },
+    { .key = "checkpoints_retained", .type = CM_INT, .lo = 1, .hi = 1000, .dflt = 3,
+      .offset = offsetof(struct job_state, checkpoints_retained),
+      .desc = "how many completed checkpoints are kept" },
+    { .key = NULL },
+};
+
+const struct cm_map job_state_map = { state_entries, state_validate };
+
 static void load_state(struct loader *L, yaml_node_t *root)
 {
-    static const char *const keys[] = { "dir", "checkpoint_interval",
-                                        "checkpoints_retained", NULL };
     struct job_state *st = &L->job->state;
     yaml_node_t *sn = map_get(L, root, "state");
+    struct cm_ctx c;
 
     st->dir = "/var/lib/sluice";
     st->checkpoint_interval_ms = 30000;
     st->checkpoints_retained = 3;
-    if (sn == NULL || check_map(L, sn, "state", keys) < 0)
+    if (sn == NULL)
         return;
-    const char *dir = get_str(L, sn, "dir", 0, "state");
-    if (dir != NULL) {
-        if (dir[0] == '\0')
-            err_at(L, map_get(L, sn, "dir"), "state: 'dir' is empty");
-        else
-            st->dir = dir;
-    }
-    st->checkpoint_interval_ms = get_duration(L, sn, "checkpoint_interval", 30000, 0,
-                                              DUR_POSITIVE, "state");
-    st->checkpoints_retained = get_int(L, sn, "checkpoints_retained", 3, 1, 1000);
+    cm_ctx_init(&c, L, sn, "state");
+    cm_read(&c, &job_state_map, st);
 }
 
 static void load_http(struct loader *L, yaml_node_t *root)
@@ -1992,3 +2157,4 @@ void job_free(struct job *job)
     arena_free(&job->arena);
     free(job);
 }
+
