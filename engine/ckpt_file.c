@@ -438,14 +438,14 @@ int ckpt_next_record(struct ckpt_reader *r, const unsigned char **p, size_t *n)
         if (c.raw > r->chunk_cap) {
             unsigned char *b = realloc(r->chunk, c.raw);
             if (b == NULL)
-                return -1;
+                return -ENOMEM;
             r->chunk = b;
             r->chunk_cap = c.raw;
         }
         if (c.flags & 1) {
             size_t got = ZSTD_decompress(r->chunk, c.raw, r->map + r->pos, c.stored);
             if (ZSTD_isError(got) || got != c.raw)
-                return -1;
+                return -EINVAL;
         } else {
             memcpy(r->chunk, r->map + r->pos, c.raw);
         }
@@ -455,10 +455,10 @@ int ckpt_next_record(struct ckpt_reader *r, const unsigned char **p, size_t *n)
     }
     uint32_t len;
     if (r->chunk_len - r->chunk_pos < 4)
-        return -1;
+        return -EINVAL;
     memcpy(&len, r->chunk + r->chunk_pos, 4);
     if (len > r->chunk_len - r->chunk_pos - 4)
-        return -1;
+        return -EINVAL;
     *p = r->chunk + r->chunk_pos + 4;
     *n = len;
     r->chunk_pos += 4 + (size_t)len;
@@ -468,7 +468,7 @@ int ckpt_next_record(struct ckpt_reader *r, const unsigned char **p, size_t *n)
 int ckpt_get(struct ckpt_cur *c, void *dst, size_t n)
 {
     if ((size_t)(c->end - c->p) < n)
-        return -1;
+        return -EINVAL;
     memcpy(dst, c->p, n);
     c->p += n;
     return 0;
@@ -487,15 +487,15 @@ int ckpt_get_i64(struct ckpt_cur *c, int64_t *v)
 int ckpt_get_time(struct ckpt_cur *c, int64_t *v)
 {
     if (ckpt_get(c, v, 8) < 0 || *v < -CKPT_TIME_LIMIT || *v > CKPT_TIME_LIMIT)
-        return -1;
+        return -EINVAL;
     return 0;
 }
 
 int ckpt_get_time_or(struct ckpt_cur *c, int64_t *v, int64_t sentinel)
 {
     if (ckpt_get(c, v, 8) < 0)
-        return -1;
-    return *v == sentinel || (*v >= -CKPT_TIME_LIMIT && *v <= CKPT_TIME_LIMIT) ? 0 : -1;
+        return -EINVAL;
+    return *v == sentinel || (*v >= -CKPT_TIME_LIMIT && *v <= CKPT_TIME_LIMIT) ? 0 : -EINVAL;
 }
 
 const unsigned char *ckpt_get_ptr(struct ckpt_cur *c, size_t n)

@@ -104,10 +104,12 @@ uint32_t ckpt_format(const struct ckpt_reader *r);
 int ckpt_next_section(struct ckpt_reader *r, struct ckpt_section_info *s);
 
 /* The next record of the current section: *p and *n, returns 1; 0 at the
- * end of the section.  Records are valid until the next call. */
+ * end of the section; -EINVAL for a malformed chunk, -ENOMEM when its
+ * buffer cannot grow (the file may be fine: callers must not call it
+ * corrupt).  Records are valid until the next call. */
 int ckpt_next_record(struct ckpt_reader *r, const unsigned char **p, size_t *n);
 
-/* Cursor helpers over one record; they fail (return -1) past its end. */
+/* Cursor helpers over one record; they fail (return -EINVAL) past its end. */
 struct ckpt_cur {
     const unsigned char *p, *end;
 };

@@ -221,7 +221,8 @@ static int restore_source(struct engine *e, struct ckpt_reader *r, int s,
     struct ckpt_cur c;
     int64_t wm;
     uint32_t nparts;
-    if (ckpt_next_record(r, &p, &n) != 1)
+    int rc;
+    if ((rc = ckpt_next_record(r, &p, &n)) != 1)
         goto bad;
     c = (struct ckpt_cur){ p, p + n };
     if (ckpt_get_i64(&c, &wm) < 0 || ckpt_get_u32(&c, &nparts) < 0)
@@ -233,7 +234,7 @@ static int restore_source(struct engine *e, struct ckpt_reader *r, int s,
     for (uint32_t i = 0; i < nparts; i++) {
         uint32_t part;
         int64_t max_ts, next;
-        if (ckpt_next_record(r, &p, &n) != 1)
+        if ((rc = ckpt_next_record(r, &p, &n)) != 1)
             goto bad;
         c = (struct ckpt_cur){ p, p + n };
         if (ckpt_get_u32(&c, &part) < 0 || ckpt_get_time_or(&c, &max_ts, WM_MIN) < 0 ||
@@ -251,6 +252,10 @@ static int restore_source(struct engine *e, struct ckpt_reader *r, int s,
     }
     return 0;
 bad:
+    if (rc == -ENOMEM) {
+        snprintf(err, errsize, "out of memory");
+        return -ENOMEM;
+    }
     snprintf(err, errsize, "source %s: malformed record", e->job->sources[s].name);
     return -EINVAL;
 }

@@ -120,7 +120,7 @@ START_TEST(round_trip)
             ck_assert_int_eq(ckpt_get_i64(&c, &v), 0);
             ck_assert_int_eq(v, i);
             ck_assert_ptr_nonnull(ckpt_get_ptr(&c, 7));
-            ck_assert_int_eq(ckpt_get_i64(&c, &v), -1);     /* past the record's end */
+            ck_assert_int_eq(ckpt_get_i64(&c, &v), -EINVAL);     /* past the record's end */
         }
         ck_assert_int_eq(ckpt_next_record(r, &p, &n), 0);
         ck_assert_int_eq(ckpt_next_section(r, &s), 1);
@@ -203,8 +203,8 @@ START_TEST(times_out_of_range_are_refused)
 {
     const int64_t vals[] = { 0, CKPT_TIME_LIMIT, -CKPT_TIME_LIMIT, CKPT_TIME_LIMIT + 1,
                              -CKPT_TIME_LIMIT - 1, INT64_MAX, INT64_MIN };
-    const int plain[] = { 0, 0, 0, -1, -1, -1, -1 };
-    const int or_max[] = { 0, 0, 0, -1, -1, 0, -1 };
+    const int plain[] = { 0, 0, 0, -EINVAL, -EINVAL, -EINVAL, -EINVAL };
+    const int or_max[] = { 0, 0, 0, -EINVAL, -EINVAL, 0, -EINVAL };
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         int64_t v;
         struct ckpt_cur c = { (const unsigned char *)&vals[i],
@@ -215,7 +215,7 @@ START_TEST(times_out_of_range_are_refused)
         ck_assert_int_eq(ckpt_get_time_or(&c, &v, INT64_MAX), or_max[i]);
         c = (struct ckpt_cur){ (const unsigned char *)&vals[i],
                                (const unsigned char *)&vals[i] + 7 };   /* short */
-        ck_assert_int_eq(ckpt_get_time_or(&c, &v, INT64_MAX), -1);
+        ck_assert_int_eq(ckpt_get_time_or(&c, &v, INT64_MAX), -EINVAL);
     }
 }
 END_TEST
