@@ -127,13 +127,9 @@ struct sink {
 
 /* ---- types --------------------------------------------------------------- */
 
-/* Each connector type's descriptor (config/conntype.h), defined next to its
- * code and listed in connectors/registry.c. */
-extern const struct conn_type kafka_source_type, file_source_type;
-extern const struct conn_type redis_sink_type, kafka_sink_type, stdout_sink_type,
-    file_sink_type;
-
-/* The callbacks of an instance's type. */
+/* The callbacks of an instance's type (config/conntype.h: each type's
+ * descriptor is defined next to its code and listed in
+ * connectors/registry.c). */
 const struct source_ops *source_ops_for(const struct job_source *js);
 const struct sink_ops *sink_ops_for(const struct job_sink *js);
 

@@ -15,6 +15,9 @@
 void kafka_set_embedded_bootstrap(const char *addr);
 const char *kafka_bootstrap(const char *brokers);
 
+/* The Kafka connectors' types (kafka_source.c, kafka_sink.c). */
+extern const struct conn_type kafka_source_type, kafka_sink_type;
+
 /* The embedded broker: *used says whether any Kafka source or sink of job
  * has `brokers: embedded`; returns how many topics the Kafka sources read,
  * written to topics (at most max), for the broker to create. */

@@ -9,9 +9,13 @@
  * defines it: a registry resolved at link time.
  *
  * The order is the order of the "expected ..." lists in messages: sources
- * kafka, file; sinks redis, kafka, stdout, file.
+ * kafka, file; sinks redis, kafka, stdout, file.  A new type adds its
+ * descriptor's name to the declaration and one line to the list.
  */
 #include "connector.h"
+
+extern const struct conn_type kafka_source_type, file_source_type, redis_sink_type,
+    kafka_sink_type, stdout_sink_type, file_sink_type;
 
 const struct conn_type *const conn_types[] = {
     &kafka_source_type,
