@@ -108,14 +108,14 @@ struct cm_map {
 
 /* Reads the mapping of c through map into conf: checks its keys against
  * the map's (in the map's order for "expected one of" lists), reads every
- * entry, then runs validate.  Returns 0, or -1 when c's node is not a
+ * entry, then runs validate.  Returns 0, or -EINVAL when c's node is not a
  * mapping (reported). */
 int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf);
 
 /* Reads every entry of map from c's mapping into conf and runs validate,
  * without checking the mapping's keys: for a block whose keys are map's and
  * its owner's (a source: the loader's common keys and its connector's),
- * checked by the owner.  Returns 0, or -1 when c's node is not a mapping
+ * checked by the owner.  Returns 0, or -EINVAL when c's node is not a mapping
  * (not reported: the key check reports it). */
 int cm_read_entries(struct cm_ctx *c, const struct cm_map *map, void *conf);
 

@@ -191,19 +191,19 @@ static size_t edit_distance(const char *a, const char *b)
 /*
  * Checks that n is a mapping whose keys are distinct scalars from `allowed`
  * (NULL-terminated; NULL allowed means any key).  Returns 0 when n is a
- * mapping (even with bad keys, so the caller can go on), -1 otherwise.
+ * mapping (even with bad keys, so the caller can go on), -EINVAL otherwise.
  */
 static int check_map(struct loader *L, const yaml_node_t *n, const char *what,
                      const char *const *allowed)
 {
     if (n->type != YAML_MAPPING_NODE) {
         err_at(L, n, "%s must be a mapping, not %s", what, node_kind(n));
-        return -1;
+        return -EINVAL;
     }
     size_t nentries = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     if (nentries > MAP_MAX) {
         err_at(L, n, "%s has %zu entries; at most %d", what, nentries, MAP_MAX);
-        return -1;
+        return -EINVAL;
     }
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
          p < n->data.mapping.pairs.top; p++) {
@@ -619,7 +619,7 @@ int cm_read_entries(struct cm_ctx *c, const struct cm_map *map, void *conf)
 {
     struct loader *L = c->L;
     if (c->map == NULL || c->map->type != YAML_MAPPING_NODE)
-        return -1;
+        return -EINVAL;
     for (const struct cm_entry *e = map->entries; e->key != NULL; e++) {
         char *at = (char *)conf + e->offset;
         int req = (e->flags & CM_REQUIRED) != 0;
@@ -669,7 +669,7 @@ int cm_read_entries(struct cm_ctx *c, const struct cm_map *map, void *conf)
 int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf)
 {
     if (cm_check_keys(c, map) < 0)
-        return -1;
+        return -EINVAL;
     return cm_read_entries(c, map, conf);
 }
 
@@ -899,7 +899,7 @@ static int sink_takes_raw(const struct job *job, int k)
 
 static const char *const field_types[] = { "string", "int", "double", "bool", NULL };
 
-/* "+09:00", "-0530", "Z", "UTC" -> seconds east of UTC. */
+/* "+09:00", "-0530", "Z", "UTC" -> seconds east of UTC.  Returns 0, or -EINVAL. */
 static int parse_tz(const char *s, int32_t *off)
 {
     if (strcmp(s, "Z") == 0 || strcmp(s, "UTC") == 0 || strcmp(s, "+00:00") == 0) {
@@ -907,22 +907,22 @@ static int parse_tz(const char *s, int32_t *off)
         return 0;
     }
     if ((s[0] != '+' && s[0] != '-') || strlen(s) < 3)
-        return -1;
+        return -EINVAL;
     const char *p = s + 1;
     int hh, mm = 0;
     if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
-        return -1;
+        return -EINVAL;
     hh = (p[0] - '0') * 10 + (p[1] - '0');
     p += 2;
     if (*p == ':')
         p++;
     if (*p != '\0') {
         if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9' || p[2] != '\0')
-            return -1;
+            return -EINVAL;
         mm = (p[0] - '0') * 10 + (p[1] - '0');
     }
     if (hh > 18 || mm > 59 || (hh == 18 && mm > 0))
-        return -1;
+        return -EINVAL;
     *off = (s[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
     return 0;
 }

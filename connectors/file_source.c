@@ -168,7 +168,7 @@ static ssize_t read_more(struct file_src *f)
     }
 }
 
-static int hand_over(struct file_src *f, const struct line *r)
+static SL_MUST_USE int hand_over(struct file_src *f, const struct line *r)
 {
     const struct source_host *h = f->s->host;
     return h->record(h->ud, f->s->index, 0, r->off, r->next, r->p, r->len, 0);
@@ -262,7 +262,7 @@ static void merge_arm(struct file_merge *m)
 }
 
 /* Makes f's next record known (have_next), or ends it.  Returns 0 or -errno. */
-static int merge_fill(struct file_src *f)
+static SL_MUST_USE int merge_fill(struct file_src *f)
 {
     const struct source_host *h = f->s->host;
     while (!f->have_next && !f->ended) {
@@ -327,7 +327,7 @@ static void on_merge(uv_idle_t *handle)
     }
 }
 
-static int merge_join(struct file_src *f)
+static SL_MUST_USE int merge_join(struct file_src *f)
 {
     const struct source_host *h = f->s->host;
     struct file_merge *m = merges;

@@ -27,8 +27,9 @@ size_t kafka_embedded_topics(const struct job *job, const char **topics, size_t 
 /* A configuration with bootstrap.servers, the given defaults (key, value
  * pairs, NULL-terminated) and then the job's passthrough properties, which
  * win.  Returns NULL with a message in err on a bad property. */
-rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *defaults,
-                                const struct cm_kv *props, size_t nprops,
-                                char *err, size_t errsize);
+SL_MUST_USE rd_kafka_conf_t *kafka_conf_new(const char *brokers,
+                                            const char *const *defaults,
+                                            const struct cm_kv *props, size_t nprops,
+                                            char *err, size_t errsize);
 
 #endif

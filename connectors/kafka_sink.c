@@ -157,7 +157,7 @@ static int ksk_open(struct sink *s)
     return 0;
 }
 
-static int produce(struct kafka_sink *k, const char *val, size_t vlen, const char *key,
+static SL_MUST_USE int produce(struct kafka_sink *k, const char *val, size_t vlen, const char *key,
                    size_t klen)
 {
     for (;;) {

@@ -190,8 +190,8 @@ static void part_end(struct kafka_src *k, struct kpart *p, int pause)
 
 /* Bounded mode: the end offset (high watermark) of every partition in l,
  * in one request per broker (ListOffsets for "latest"), rather than a
- * round trip per partition.  Returns 0, or -1 (logged). */
-static int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
+ * round trip per partition.  Returns 0, or -EIO (logged). */
+static SL_MUST_USE int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 {
     rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
     for (int i = 0; i < q->cnt; i++)
@@ -208,7 +208,7 @@ static int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
     if (err) {
         log_msg(LOG_ERR, k->s->name, "cannot read the end offsets of %s: %s",
                 ks_conf(k->s)->topic, rd_kafka_err2str(err));
-        return -1;
+        return -EIO;
     }
     return 0;
 }
@@ -294,7 +294,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- messages ----------------------------------------------------------------- */
 
-static int handle(struct kafka_src *k, rd_kafka_message_t *m)
+/* Returns 0, or a negative code to stop consuming (the host was told). */
+static SL_MUST_USE int handle(struct kafka_src *k, rd_kafka_message_t *m)
 {
     const struct source_host *h = k->s->host;
     if (m->err) {
@@ -323,15 +324,17 @@ static int handle(struct kafka_src *k, rd_kafka_message_t *m)
     return 0;
 }
 
-/* Drains up to one batch; returns how many events came out. */
+/* Drains up to one batch; returns how many events came out, or the
+ * negative code that stopped it. */
 static ssize_t drain_once(struct kafka_src *k)
 {
     ssize_t n = rd_kafka_consume_batch_queue(k->q, 0, k->msgs, BATCH);
     for (ssize_t i = 0; i < n; i++) {
-        if (handle(k, k->msgs[i]) < 0) {
+        int rc = handle(k, k->msgs[i]);
+        if (rc < 0) {
             for (ssize_t j = i; j < n; j++)
                 rd_kafka_message_destroy(k->msgs[j]);
-            return -1;
+            return rc;
         }
         rd_kafka_message_destroy(k->msgs[i]);
     }

@@ -257,7 +257,7 @@ struct redis_sink {
     void (*done)(struct sink *);
 };
 
-static int q_append(struct redis_sink *r, const char *hset, size_t hlen, const char *exp,
+static SL_MUST_USE int q_append(struct redis_sink *r, const char *hset, size_t hlen, const char *exp,
                     size_t elen)
 {
     size_t need = 8 + hlen + elen;
@@ -409,12 +409,16 @@ static void rev_cleanup(void *d)
     uv_close((uv_handle_t *)&p->h, rev_closed);
 }
 
-static int rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+/* Returns 0, or -ENOMEM or libuv's negative code. */
+static SL_MUST_USE int rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
     struct rev *p = calloc(1, sizeof(*p));
-    if (p == NULL || uv_poll_init(loop, &p->h, ac->c.fd) != 0) {
+    if (p == NULL)
+        return -ENOMEM;
+    int rc = uv_poll_init(loop, &p->h, ac->c.fd);
+    if (rc != 0) {
         free(p);
-        return -1;
+        return rc;
     }
     p->ac = ac;
     p->h.data = p;
@@ -632,7 +636,7 @@ static void send_more(struct redis_sink *r)
     }
 }
 
-static int queue_write(struct redis_sink *r, const struct job_operator *op,
+static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operator *op,
                        const struct engine_result *res)
 {
     const struct job *job = r->s->job;

@@ -69,7 +69,7 @@ static void on_flush(uv_timer_t *t)
         log_msg(LOG_ERR, o->s->name, "write: %s", strerror(errno));
 }
 
-static int open_common(struct sink *s, FILE *f, int owned)
+static SL_MUST_USE int open_common(struct sink *s, FILE *f, int owned)
 {
     struct stdio_sink *o = calloc(1, sizeof(*o));
     if (o == NULL)
@@ -120,7 +120,7 @@ static int file_open(struct sink *s)
     return rc;
 }
 
-static int put_line(struct stdio_sink *o, const char *p, size_t n)
+static SL_MUST_USE int put_line(struct stdio_sink *o, const char *p, size_t n)
 {
     if (fwrite(p, 1, n, o->f) != n || fputc('\n', o->f) == EOF) {
         log_msg(LOG_ERR, o->s->name, "write: %s", strerror(errno));
