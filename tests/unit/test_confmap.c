@@ -57,22 +57,30 @@ static void doc_free(void)
     doc = NULL;
 }
 
+/* Steps over the line at p: its length in *len, the next line's start
+ * returned.  *fenced says whether the line is inside (or opens or closes)
+ * a fenced code block, where a YAML comment is not a heading. */
+static const char *line_step(const char *p, size_t *len, int *fenced)
+{
+    const char *eol = strchr(p, '\n');
+    *len = eol ? (size_t)(eol - p) : strlen(p);
+    if (strncmp(p, "```", 3) == 0)
+        *fenced = !*fenced;
+    return eol ? eol + 1 : p + *len;
+}
+
 /* The line after the one equal to heading, searched from p up to (not
- * including) a line starting with stop; NULL when absent.  Fenced code
- * blocks are skipped (a YAML comment is not a heading). */
+ * including) a line starting with stop; NULL when absent. */
 static const char *find_heading(const char *p, const char *heading, const char *stop)
 {
-    size_t hl = strlen(heading);
+    size_t hl = strlen(heading), len;
     int fenced = 0;
     while (*p != '\0') {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        const char *next = eol ? eol + 1 : p + len;
-        if (strncmp(p, "```", 3) == 0)
-            fenced = !fenced;
-        else if (!fenced && len == hl && strncmp(p, heading, hl) == 0)
+        int was = fenced;
+        const char *next = line_step(p, &len, &fenced);
+        if (!was && !fenced && len == hl && strncmp(p, heading, hl) == 0)
             return next;
-        else if (!fenced && stop != NULL && strncmp(p, stop, strlen(stop)) == 0)
+        if (!was && !fenced && stop != NULL && strncmp(p, stop, strlen(stop)) == 0)
             return NULL;
         p = next;
     }
@@ -84,17 +92,15 @@ static const char *find_heading(const char *p, const char *heading, const char *
  * many; a section without a table documents none. */
 static size_t section_keys(const char *p, char keys[][64], size_t max)
 {
-    size_t n = 0;
+    size_t n = 0, len;
     int row = 0, fenced = 0;
     while (*p != '\0') {
-        const char *eol = strchr(p, '\n');
-        size_t len = eol ? (size_t)(eol - p) : strlen(p);
-        const char *next = eol ? eol + 1 : p + len;
-        if (strncmp(p, "```", 3) == 0)
-            fenced = !fenced;
-        if (!fenced && p[0] == '#')
+        int was = fenced;
+        const char *next = line_step(p, &len, &fenced);
+        int text = !was && !fenced;
+        if (text && p[0] == '#')
             break;
-        if (!fenced && p[0] == '|') {
+        if (text && p[0] == '|') {
             if (row++ >= 2) {           /* after the header and its rule */
                 const char *cell_end = memchr(p + 1, '|', len - 1);
                 const char *q = p + 1;
