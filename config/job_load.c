@@ -841,8 +841,10 @@ static const struct conn_type *load_conn_block(struct loader *L, yaml_node_t *m,
                sizeof(keys) / sizeof(keys[0]) - 1);
     check_map(L, m, label, keys);
     void *settings = arena_alloc(L->a, t->conf_size ? t->conf_size : 1);
-    if (settings == NULL)
+    if (settings == NULL) {
+        diags_add(L->d, 0, 0, "out of memory");     /* never a job without settings */
         return t;
+    }
     cm_ctx_init(&c, L, m, label);
     c.owner = owner;
     (void)cm_read_entries(&c, t->map, settings);   /* m is a mapping: reads */
