@@ -160,19 +160,23 @@ fuzz-deps:
 	@v=$$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1); \
 	  $(MAKE) --no-print-directory PKGS="libclang-rt-$$v-dev" deps
 
-FUZZ_SRC = $(wildcard config/*.c engine/*.c)
+# The loader finds connector types in connectors/registry.c (a link-time
+# registry, config/conntype.h), so whatever links config/ links the
+# connectors, and with them the engine.
+FUZZ_SRC = $(CORE_SRC)
+FUZZ_HDR = $(wildcard config/*.h engine/*.h connectors/*.h)
 
-build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(wildcard config/*.c config/*.h)
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SRC) $(FUZZ_HDR)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
-	  tests/fuzz/fuzz_config.c $(wildcard config/*.c) $(LDLIBS_ALL)
+	  tests/fuzz/fuzz_config.c $(FUZZ_SRC) $(LDLIBS_ALL)
 
-build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(FUZZ_SRC) $(wildcard config/*.h engine/*.h)
+build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(FUZZ_SRC) $(FUZZ_HDR)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
 	  tests/fuzz/fuzz_record.c $(FUZZ_SRC) $(LDLIBS_ALL)
 
-build/fuzz/fuzz_ckpt: tests/fuzz/fuzz_ckpt.c $(FUZZ_SRC) $(wildcard config/*.h engine/*.h)
+build/fuzz/fuzz_ckpt: tests/fuzz/fuzz_ckpt.c $(FUZZ_SRC) $(FUZZ_HDR)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
 	  tests/fuzz/fuzz_ckpt.c $(FUZZ_SRC) $(LDLIBS_ALL)

@@ -196,7 +196,7 @@ static void h_assigned(void *ud, int source, int32_t part)
     struct runtime *rt = ud;
     /* a bounded file's records are all there: it is never idle, whatever
      * the merge of several files makes it wait for */
-    if (rt->bounded && rt->job->sources[source].type == SOURCE_FILE)
+    if (rt->bounded && (rt->job->sources[source].type->flags & CONN_COMPLETE))
         engine_source_never_idle(rt->eng, source);
     if (engine_partition_add(rt->eng, source, part) < 0) {
         rt_fail(rt, "out of memory");
@@ -764,17 +764,6 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- start ---------------------------------------------------------------------------- */
 
-static int uses_embedded(const struct job *job)
-{
-    for (size_t i = 0; i < job->nsources; i++)
-        if (job->sources[i].type == SOURCE_KAFKA && strcmp(job->sources[i].brokers, "embedded") == 0)
-            return 1;
-    for (size_t i = 0; i < job->nsinks; i++)
-        if (job->sinks[i].type == SINK_KAFKA && strcmp(job->sinks[i].brokers, "embedded") == 0)
-            return 1;
-    return 0;
-}
-
 static void log_graph(const struct job *job, int bounded)
 {
     LOG(LOG_INFO, "run", "job %s: %zu source%s, %zu operator%s, %zu sink%s%s", job->name,
@@ -813,12 +802,10 @@ static int start(struct runtime *rt)
     int rc = chkpt_restore(rt);
     if (rc < 0)
         return rc == -ENOMEM ? EXIT_RUNTIME : EXIT_CONFIG;
-    if (uses_embedded(job) && rt->broker == NULL) {   /* a reload keeps it, and its data */
-        const char *topics[64];
-        size_t nt = 0;
-        for (size_t i = 0; i < job->nsources && nt < 64; i++)
-            if (job->sources[i].type == SOURCE_KAFKA)
-                topics[nt++] = job->sources[i].topic;
+    const char *topics[64];
+    int embedded;
+    size_t nt = kafka_embedded_topics(job, topics, 64, &embedded);
+    if (embedded && rt->broker == NULL) {   /* a reload keeps it, and its data */
         if (broker_start(&rt->loop, 0, 4, topics, nt, &rt->broker, err, sizeof(err)) < 0) {
             log_msg(LOG_ERR, "broker", "%s", err);
             return EXIT_RUNTIME;

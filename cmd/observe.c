@@ -230,7 +230,7 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
         const struct job_source *js = &job->sources[s];
         sbuf_printf(b, "%s{\"name\":", s ? "," : "");
         fmt_json_string(b, js->name, strlen(js->name));
-        sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", source_type_name(js->type));
+        sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", js->type->name);
         json_time(b, rt->eng ? engine_watermark(rt->eng, (int)s) : WM_MIN);
         SBUF_LIT(b, ",\"partitions\":[");
         size_t np = rt->eng ? engine_partitions(rt->eng, (int)s, ids, wms, MAXP) : 0;
@@ -274,7 +274,7 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
         sbuf_printf(b, "%s{\"name\":", i ? "," : "");
         fmt_json_string(b, job->sinks[i].name, strlen(job->sinks[i].name));
         sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64 "}",
-                    sink_type_name(job->sinks[i].type), s->impl ? s->ops->pending(s) : 0,
+                    job->sinks[i].type->name, s->impl ? s->ops->pending(s) : 0,
                     t->written[i]);
     }
     const struct checkpoints *ck = &rt->ck;

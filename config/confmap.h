@@ -30,6 +30,12 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "template.h"
+
+/* Results that must not be ignored (STYLE.md: one error convention). */
+#ifndef SL_MUST_USE
+#define SL_MUST_USE __attribute__((warn_unused_result))
+#endif
 
 struct job;
 struct cm_ctx;
@@ -40,7 +46,13 @@ enum cm_type {
     CM_INT,             /* int64_t, whole number in [lo, hi]; dflt when absent */
     CM_DURATION,        /* int64_t milliseconds ("10s", "5m"); dflt when absent */
     CM_ENUM,            /* int: index of the value in names[]; dflt when absent */
-    CM_CUSTOM,          /* read by the entry's read hook (offset unused by the reader) */
+    CM_CUSTOM,          /* read by the entry's read hook (offset unused by the reader);
+                         * with no hook, the key is accepted and read by the map's
+                         * owner by hand (the loader's own common keys) */
+    CM_PROPS,           /* struct cm_props: a mapping of names to single values passed
+                         * through as they are (librdkafka properties); the names in
+                         * `owned` are refused */
+    CM_TEMPLATE,        /* struct cm_template: a key template (template.h) */
 };
 
 enum {
@@ -48,6 +60,25 @@ enum {
     CM_POSITIVE = 1 << 1,   /* durations: > 0 */
     CM_NONNEG = 1 << 2,     /* durations: >= 0 */
     CM_SECRET = 1 << 3,     /* masked wherever settings are printed */
+    CM_IDENTITY = 1 << 4,   /* CM_STR: what the instance reads (a topic, a path);
+                             * checkpoints fingerprint it, so it must not change
+                             * meaning between versions */
+};
+
+/* CM_PROPS values: the pairs as written, in order (arena copies). */
+struct cm_kv {
+    const char *key, *value;
+};
+
+struct cm_props {
+    const struct cm_kv *v;
+    size_t n;
+};
+
+/* CM_TEMPLATE values: set is 0 when the key is absent, null or broken. */
+struct cm_template {
+    struct template t;
+    int set;
 };
 
 struct cm_entry {
@@ -59,6 +90,9 @@ struct cm_entry {
     const char *sdflt;              /* CM_STR: the value when absent (NULL: none) */
     int64_t lo, hi;                 /* CM_INT */
     const char *const *names;       /* CM_ENUM: NULL-terminated */
+    /* CM_PROPS: names sluice sets itself, as (name, what to do instead)
+     * pairs, NULL-terminated; refused with "managed by sluice: <why>" */
+    const char *const *owned;
     /* CM_CUSTOM: reads value node v (NULL when the key is absent) into
      * conf.  Reports its own errors through cm_err. */
     void (*read)(struct cm_ctx *c, struct cm_node *v, void *conf);
@@ -74,9 +108,16 @@ struct cm_map {
 
 /* Reads the mapping of c through map into conf: checks its keys against
  * the map's (in the map's order for "expected one of" lists), reads every
- * entry, then runs validate.  Returns 0, or -1 when c's node is not a
+ * entry, then runs validate.  Returns 0, or -EINVAL when c's node is not a
  * mapping (reported). */
 int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf);
+
+/* Reads every entry of map from c's mapping into conf and runs validate,
+ * without checking the mapping's keys: for a block whose keys are map's and
+ * its owner's (a source: the loader's common keys and its connector's),
+ * checked by the owner.  Returns 0, or -EINVAL when c's node is not a mapping
+ * (not reported: the key check reports it). */
+int cm_read_entries(struct cm_ctx *c, const struct cm_map *map, void *conf);
 
 /* Checks only the keys of c's mapping against map (no values read). */
 int cm_check_keys(struct cm_ctx *c, const struct cm_map *map);
@@ -110,9 +151,28 @@ void cm_err(struct cm_ctx *c, const struct cm_node *n, const char *fmt, ...)
 /* Reports msg at byte off inside scalar n (an expression, a template). */
 void cm_err_in_scalar(struct cm_ctx *c, const struct cm_node *n, size_t off, const char *msg);
 
+/* Inside hooks: key of c's mapping read as a CM_STR or CM_DURATION entry
+ * with these flags would be (same checks, same messages).  A string is an
+ * arena copy, NULL when absent; a duration is dflt when absent, null or
+ * wrong. */
+const char *cm_read_str(struct cm_ctx *c, const char *key, unsigned flags);
+int64_t cm_read_duration(struct cm_ctx *c, const char *key, int64_t dflt, unsigned flags);
+
 /* The arena everything read is allocated from, and the job being built
  * (its sinks and sources read so far). */
 struct arena *cm_arena(struct cm_ctx *c);
 struct job *cm_job(struct cm_ctx *c);
+
+/* ---- reading settings back (config/confmap.c) -------------------------- */
+
+/* Where key's value lives in conf (read through map), or NULL when map has
+ * no such key. */
+const void *cm_value(const struct cm_map *map, const void *conf, const char *key);
+/* The CM_STR value of key, or NULL (absent, or not a CM_STR key). */
+const char *cm_str(const struct cm_map *map, const void *conf, const char *key);
+/* The first entry of map of type t, or NULL. */
+const struct cm_entry *cm_entry_of_type(const struct cm_map *map, enum cm_type t);
+/* The value of the CM_STR entry flagged CM_IDENTITY, or "". */
+const char *cm_identity(const struct cm_map *map, const void *conf);
 
 #endif

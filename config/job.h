@@ -22,6 +22,7 @@
 #include "arena.h"
 #include "diag.h"
 #include "confmap.h"
+#include "conntype.h"
 #include "expr.h"
 #include "template.h"
 
@@ -31,26 +32,14 @@ struct job_pos {
     int line, col;
 };
 
-struct job_kv {                     /* passthrough properties */
-    const char *key, *value;
-};
-
-enum source_type { SOURCE_KAFKA, SOURCE_FILE };
-enum source_start { START_EARLIEST, START_LATEST };
 enum ts_format { TS_ISO8601, TS_EPOCH_MS, TS_EPOCH_S, TS_KAFKA_TIMESTAMP };
 enum on_error { ON_ERROR_SKIP, ON_ERROR_DEAD_LETTER };
 
 struct job_source {
     const char *name;
     struct job_pos pos;
-    enum source_type type;
-    /* kafka */
-    const char *brokers, *topic, *group;
-    enum source_start start;
-    struct job_kv *props;
-    size_t nprops;
-    /* file */
-    const char *path;
+    const struct conn_type *type;
+    const void *conf;               /* its settings: type->map's struct (the connector's) */
     /* records */
     struct schema_field *fields;
     size_t nfields;
@@ -141,27 +130,11 @@ struct job_operator {
     size_t nsinks;
 };
 
-enum sink_type { SINK_REDIS, SINK_KAFKA, SINK_STDOUT, SINK_FILE };
-
 struct job_sink {
     const char *name;
     struct job_pos pos;
-    enum sink_type type;
-    int has_key;
-    struct template key;
-    /* redis */
-    const char *url;                    /* as written (may hold a password) */
-    const char *host;
-    int port, db;
-    const char *username, *password;    /* NULL when absent */
-    int64_t ttl_ms;                     /* JOB_DURATION_NONE: no expiry */
-    int64_t max_pending;                /* writes queued before sources pause */
-    /* kafka */
-    const char *brokers, *topic;
-    struct job_kv *props;
-    size_t nprops;
-    /* file */
-    const char *path;
+    const struct conn_type *type;
+    const void *conf;                   /* its settings: type->map's struct (the connector's) */
 };
 
 struct job_state {
@@ -220,11 +193,14 @@ void duration_format(int64_t ms, char *buf, size_t size);
 int duration_parse(const char *s, int64_t *ms, char *err, size_t errsize);
 
 const char *window_type_name(enum window_type t);
-const char *source_type_name(enum source_type t);
 const char *time_char_name(enum time_char t);        /* "event", "processing" */
-const char *sink_type_name(enum sink_type t);
 
-/* The `state:` block's keys. */
-extern const struct cm_map job_state_map;
+/* A sink's key template (its type's CM_TEMPLATE key), or NULL when its
+ * type has none or the job file gives none. */
+const struct cm_template *job_sink_key(const struct job_sink *s);
+
+/* The `state:` block's keys, and the keys every source and every sink has
+ * besides its type's (read by the loader itself; listed for the docs). */
+extern const struct cm_map job_state_map, job_source_map, job_sink_map;
 
 #endif

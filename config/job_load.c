@@ -11,6 +11,12 @@
  *   4. cross-checks that need the whole graph (names unique across
  *      sections, key templates against each operator that feeds a sink).
  *
+ * A source or sink block holds the keys every source (or sink) has, read
+ * here, and its connector type's keys, which the loader does not know: it
+ * looks the type up by name in the connector list (config/conntype.h, a
+ * registry resolved at link time) and reads the rest of the block through
+ * the type's config map into the connector's own settings struct.
+ *
  * The walk never stops at the first problem: each check records a
  * diagnostic and carries on with a neutral value, so one run shows every
  * error.  The walk follows the schema of the job file, never the shape of
@@ -185,19 +191,19 @@ static size_t edit_distance(const char *a, const char *b)
 /*
  * Checks that n is a mapping whose keys are distinct scalars from `allowed`
  * (NULL-terminated; NULL allowed means any key).  Returns 0 when n is a
- * mapping (even with bad keys, so the caller can go on), -1 otherwise.
+ * mapping (even with bad keys, so the caller can go on), -EINVAL otherwise.
  */
 static int check_map(struct loader *L, const yaml_node_t *n, const char *what,
                      const char *const *allowed)
 {
     if (n->type != YAML_MAPPING_NODE) {
         err_at(L, n, "%s must be a mapping, not %s", what, node_kind(n));
-        return -1;
+        return -EINVAL;
     }
     size_t nentries = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     if (nentries > MAP_MAX) {
         err_at(L, n, "%s has %zu entries; at most %d", what, nentries, MAP_MAX);
-        return -1;
+        return -EINVAL;
     }
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
          p < n->data.mapping.pairs.top; p++) {
@@ -494,52 +500,13 @@ static size_t section_entries(struct loader *L, yaml_node_t *sec, const char *wh
     return k;
 }
 
-/* Reads passthrough librdkafka properties; rejects the ones sluice owns. */
-static void load_props(struct loader *L, yaml_node_t *n, const char *what,
-                       const char *const *owned, struct job_kv **out, size_t *nout)
-{
-    *out = NULL;
-    *nout = 0;
-    if (n == NULL || check_map(L, n, what, NULL) < 0)
-        return;
-    size_t cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
-    struct job_kv *kv = arena_alloc(L->a, (cap ? cap : 1) * sizeof(*kv));
-    if (kv == NULL)
-        return;
-    size_t k = 0;
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-         p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *key = node_get(L, p->key), *val = node_get(L, p->value);
-        if (key == NULL || val == NULL || key->type != YAML_SCALAR_NODE)
-            continue;
-        const char *ks = (const char *)key->data.scalar.value;
-        const char *why = NULL;
-        for (size_t i = 0; owned[i] != NULL; i += 2)
-            if (strcmp(owned[i], ks) == 0)
-                why = owned[i + 1];
-        if (why != NULL) {
-            err_at(L, key, "property '%s' is managed by sluice: %s", ks, why);
-            continue;
-        }
-        char label[160];
-        snprintf(label, sizeof(label), "property '%.64s'", ks);
-        const char *vs = scalar(L, val, label);
-        if (vs == NULL)
-            continue;
-        kv[k].key = arena_strdup(L->a, ks);
-        kv[k].value = arena_strdup(L->a, vs);
-        k++;
-    }
-    *out = kv;
-    *nout = k;
-}
-
 /* ---- config maps (confmap.h) ---------------------------------------------- */
 
 struct cm_ctx {
     struct loader *L;
     yaml_node_t *map;
-    char what[240];
+    char what[240];         /* "redis sink 'features'" */
+    const char *owner;      /* "sink 'features'", for nested labels; NULL: what */
 };
 
 #define CM_MAX_KEYS 64
@@ -549,6 +516,7 @@ static void cm_ctx_init(struct cm_ctx *c, struct loader *L, yaml_node_t *n, cons
 {
     c->L = L;
     c->map = n;
+    c->owner = NULL;
     snprintf(c->what, sizeof(c->what), "%s", what);
 }
 
@@ -570,11 +538,88 @@ const struct cm_entry *cm_entry_find(const struct cm_map *map, const char *key)
     return NULL;
 }
 
-int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf)
+/* CM_PROPS: a mapping of names to single values, as written; the names
+ * in owned are refused.  Labelled "<key> of <owner>" ("properties of
+ * source 'events'"). */
+static void read_props(struct cm_ctx *c, const struct cm_entry *e, struct cm_props *out)
 {
     struct loader *L = c->L;
-    if (cm_check_keys(c, map) < 0)
-        return -1;
+    yaml_node_t *n = map_get(L, c->map, e->key);
+    char what[300];
+
+    out->v = NULL;
+    out->n = 0;
+    snprintf(what, sizeof(what), "%s of %s", e->key, c->owner ? c->owner : c->what);
+    if (n == NULL || check_map(L, n, what, NULL) < 0)
+        return;
+    size_t cap = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    struct cm_kv *kv = arena_alloc(L->a, (cap ? cap : 1) * sizeof(*kv));
+    if (kv == NULL)
+        return;
+    size_t k = 0;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *key = node_get(L, p->key), *val = node_get(L, p->value);
+        if (key == NULL || val == NULL || key->type != YAML_SCALAR_NODE)
+            continue;
+        const char *ks = (const char *)key->data.scalar.value;
+        const char *why = NULL;
+        for (size_t i = 0; e->owned != NULL && e->owned[i] != NULL; i += 2)
+            if (strcmp(e->owned[i], ks) == 0)
+                why = e->owned[i + 1];
+        if (why != NULL) {
+            err_at(L, key, "property '%s' is managed by sluice: %s", ks, why);
+            continue;
+        }
+        char label[160];
+        snprintf(label, sizeof(label), "property '%.64s'", ks);
+        const char *vs = scalar(L, val, label);
+        if (vs == NULL)
+            continue;
+        kv[k].key = arena_strdup(L->a, ks);
+        kv[k].value = arena_strdup(L->a, vs);
+        k++;
+    }
+    out->v = kv;
+    out->n = k;
+}
+
+/* CM_TEMPLATE: syntax only; names are checked against each operator that
+ * feeds the sink once the whole job is read (check_templates). */
+static void read_template(struct cm_ctx *c, const struct cm_entry *e, struct cm_template *out)
+{
+    struct loader *L = c->L;
+    yaml_node_t *v = map_get(L, c->map, e->key);
+    char label[160];
+
+    out->set = 0;
+    if (v == NULL || is_null_scalar(v))
+        return;
+    snprintf(label, sizeof(label), "'%s'", e->key);
+    const char *str = scalar(L, v, label);
+    if (str == NULL)
+        return;
+    struct tpl_error te;
+    const char *copy = arena_strdup(L->a, str);
+    if (copy == NULL)
+        return;
+    if (template_parse(L->a, copy, &out->t, &te) < 0) {
+        err_in_scalar(L, v, te.off, te.msg);
+        return;
+    }
+    out->set = 1;
+}
+
+static int dur_flags(unsigned flags)
+{
+    return ((flags & CM_POSITIVE) ? DUR_POSITIVE : 0) | ((flags & CM_NONNEG) ? DUR_NONNEG : 0);
+}
+
+int cm_read_entries(struct cm_ctx *c, const struct cm_map *map, void *conf)
+{
+    struct loader *L = c->L;
+    if (c->map == NULL || c->map->type != YAML_MAPPING_NODE)
+        return -EINVAL;
     for (const struct cm_entry *e = map->entries; e->key != NULL; e++) {
         char *at = (char *)conf + e->offset;
         int req = (e->flags & CM_REQUIRED) != 0;
@@ -592,9 +637,8 @@ int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf)
             break;
         }
         case CM_DURATION: {
-            int flags = ((e->flags & CM_POSITIVE) ? DUR_POSITIVE : 0) |
-                        ((e->flags & CM_NONNEG) ? DUR_NONNEG : 0);
-            int64_t ms = get_duration(L, c->map, e->key, e->dflt, req, flags, c->what);
+            int64_t ms = get_duration(L, c->map, e->key, e->dflt, req, dur_flags(e->flags),
+                                      c->what);
             memcpy(at, &ms, sizeof(ms));
             break;
         }
@@ -606,13 +650,38 @@ int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf)
             break;
         }
         case CM_CUSTOM:
-            e->read(c, (struct cm_node *)map_get(L, c->map, e->key), conf);
+            if (e->read != NULL)
+                e->read(c, (struct cm_node *)map_get(L, c->map, e->key), conf);
+            break;
+        case CM_PROPS:
+            read_props(c, e, (struct cm_props *)(void *)at);
+            break;
+        case CM_TEMPLATE:
+            read_template(c, e, (struct cm_template *)(void *)at);
             break;
         }
     }
     if (map->validate != NULL)
         map->validate(c, conf);
     return 0;
+}
+
+int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf)
+{
+    if (cm_check_keys(c, map) < 0)
+        return -EINVAL;
+    return cm_read_entries(c, map, conf);
+}
+
+const char *cm_read_str(struct cm_ctx *c, const char *key, unsigned flags)
+{
+    return get_str(c->L, c->map, key, (flags & CM_REQUIRED) != 0, c->what);
+}
+
+int64_t cm_read_duration(struct cm_ctx *c, const char *key, int64_t dflt, unsigned flags)
+{
+    return get_duration(c->L, c->map, key, dflt, (flags & CM_REQUIRED) != 0, dur_flags(flags),
+                        c->what);
 }
 
 struct cm_node *cm_get(struct cm_ctx *c, const char *key)
@@ -682,194 +751,157 @@ struct job *cm_job(struct cm_ctx *c)
     return c->L->job;
 }
 
+/* ---- connector blocks ------------------------------------------------------ */
+
+/*
+ * A source or sink block holds the keys every source (or sink) has, read
+ * here, and its type's keys, read through the type's map (conntype.h) into
+ * a settings struct the connector owns.
+ */
+
+#define CONN_TYPES_MAX 32
+
+const struct conn_type *conn_type_find(enum conn_kind kind, const char *name)
+{
+    for (size_t i = 0; conn_types[i] != NULL; i++)
+        if (conn_types[i]->kind == kind && strcmp(conn_types[i]->name, name) == 0)
+            return conn_types[i];
+    return NULL;
+}
+
+/* The names of kind's types, in the list's order, NULL-terminated. */
+static void conn_type_names(enum conn_kind kind, const char **names)
+{
+    size_t n = 0;
+    for (size_t i = 0; conn_types[i] != NULL && n < CONN_TYPES_MAX; i++)
+        if (conn_types[i]->kind == kind)
+            names[n++] = conn_types[i]->name;
+    names[n] = NULL;
+}
+
+/*
+ * The keys a block of type t accepts, in the order "expected one of" lists
+ * have always shown them: 'type', the type's own keys, then the other
+ * common keys, with the type's passthrough properties (CM_PROPS) just
+ * before 'on_error' (or last, when there is none).
+ */
+static void block_keys(const struct cm_map *common, const struct conn_type *t,
+                       const char **out, size_t max)
+{
+    size_t n = 0;
+    int props_done = 0;
+    const struct cm_entry *ce = common->entries, *e;
+
+    out[n++] = ce->key;                 /* type */
+    for (e = t->map->entries; e->key != NULL && n < max; e++)
+        if (e->type != CM_PROPS)
+            out[n++] = e->key;
+    for (ce++; ce->key != NULL && n < max; ce++) {
+        if (strcmp(ce->key, "on_error") == 0) {
+            for (e = t->map->entries; e->key != NULL && n < max; e++)
+                if (e->type == CM_PROPS)
+                    out[n++] = e->key;
+            props_done = 1;
+        }
+        if (n < max)
+            out[n++] = ce->key;
+    }
+    for (e = t->map->entries; !props_done && e->key != NULL && n < max; e++)
+        if (e->type == CM_PROPS)
+            out[n++] = e->key;
+    out[n] = NULL;
+}
+
+/*
+ * The type of block m (labelled what), or NULL after reporting it; then
+ * checks m's keys against the type's and the common ones and reads the
+ * type's keys into a new settings struct (*conf).  label is the block's
+ * label with its type ("kafka source 'events'"), owner without it.
+ */
+static const struct conn_type *load_conn_block(struct loader *L, yaml_node_t *m,
+                                               enum conn_kind kind, const char *name,
+                                               const void **conf, char *label,
+                                               size_t labelsize)
+{
+    const char *kname = kind == CONN_SOURCE ? "source" : "sink";
+    const char *names[CONN_TYPES_MAX + 1], *keys[CM_MAX_KEYS * 2 + 1];
+    char owner[200];
+    struct cm_ctx c;
+
+    snprintf(owner, sizeof(owner), "%s '%s'", kname, name);
+    conn_type_names(kind, names);
+    int i = get_enum(L, m, "type", names, -1, 1, owner);
+    if (i < 0) {
+        check_map(L, m, owner, NULL);
+        return NULL;
+    }
+    const struct conn_type *t = conn_type_find(kind, names[i]);
+    snprintf(label, labelsize, "%s %s '%s'", t->name, kname, name);
+    block_keys(kind == CONN_SOURCE ? &job_source_map : &job_sink_map, t, keys,
+               sizeof(keys) / sizeof(keys[0]) - 1);
+    check_map(L, m, label, keys);
+    void *settings = arena_alloc(L->a, t->conf_size ? t->conf_size : 1);
+    if (settings == NULL) {
+        diags_add(L->d, 0, 0, "out of memory");     /* never a job without settings */
+        return t;
+    }
+    cm_ctx_init(&c, L, m, label);
+    c.owner = owner;
+    (void)cm_read_entries(&c, t->map, settings);   /* m is a mapping: reads */
+    *conf = settings;
+    return t;
+}
+
 /* ---- sinks --------------------------------------------------------------- */
 
-static const char *const sink_types[] = { "redis", "kafka", "stdout", "file", NULL };
-
-const char *sink_type_name(enum sink_type t)
-{
-    return sink_types[t];
-}
-
-static const char *const producer_owned[] = {
-    "bootstrap.servers", "set it with 'brokers'",
-    NULL, NULL,
+static const struct cm_entry sink_entries[] = {
+    { .key = "type", .type = CM_CUSTOM, .flags = CM_REQUIRED,
+      .desc = "the connector type" },
+    { .key = NULL },
 };
 
-static void parse_key_template(struct loader *L, struct job_sink *s, yaml_node_t *map)
-{
-    yaml_node_t *v = map_get(L, map, "key");
-    if (v == NULL || is_null_scalar(v))
-        return;
-    const char *str = scalar(L, v, "'key'");
-    if (str == NULL)
-        return;
-    struct tpl_error te;
-    const char *copy = arena_strdup(L->a, str);
-    if (copy == NULL)
-        return;
-    if (template_parse(L->a, copy, &s->key, &te) < 0) {
-        err_in_scalar(L, v, te.off, te.msg);
-        return;
-    }
-    s->has_key = 1;
-}
+const struct cm_map job_sink_map = { sink_entries, NULL };
 
-/* redis://[[user]:password@]host[:port][/db] */
-static void parse_redis_url(struct loader *L, struct job_sink *s, yaml_node_t *v)
+const struct cm_template *job_sink_key(const struct job_sink *s)
 {
-    const char *url = s->url;
-    const char *p;
-    char what[200];
-
-    s->port = 6379;
-    s->db = 0;
-    if (strncmp(url, "redis://", 8) != 0) {
-        if (strncmp(url, "rediss://", 9) == 0)
-            err_at(L, v, "url: TLS (rediss://) is not supported yet; use redis:// "
-                   "on a trusted network or a local TLS proxy");
-        else
-            err_at(L, v, "url: expected redis://[user:password@]host[:port][/db], "
-                   "got \"%.60s\"", url);
-        return;
-    }
-    p = url + 8;
-    const char *at = strrchr(p, '@');
-    if (at != NULL) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (colon != NULL) {
-            if (colon > p)
-                s->username = arena_strndup(L->a, p, (size_t)(colon - p));
-            s->password = arena_strndup(L->a, colon + 1, (size_t)(at - colon - 1));
-        } else if (at > p) {
-            s->password = arena_strndup(L->a, p, (size_t)(at - p));
-        }
-        p = at + 1;
-    }
-    const char *end = p + strcspn(p, ":/");
-    if (end == p) {
-        err_at(L, v, "url: no host in \"%.60s\"", url);
-        return;
-    }
-    s->host = arena_strndup(L->a, p, (size_t)(end - p));
-    p = end;
-    if (*p == ':') {
-        long port = 0;
-        p++;
-        const char *d = p;
-        while (*p >= '0' && *p <= '9' && port <= 65535)
-            port = port * 10 + (*p++ - '0');
-        if (p == d || port < 1 || port > 65535 || (*p != '\0' && *p != '/')) {
-            snprintf(what, sizeof(what), "url: bad port in \"%.60s\"", url);
-            err_at(L, v, "%s", what);
-            return;
-        }
-        s->port = (int)port;
-    }
-    if (*p == '/') {
-        long db = 0;
-        p++;
-        const char *d = p;
-        while (*p >= '0' && *p <= '9' && db <= 1000000)
-            db = db * 10 + (*p++ - '0');
-        if (p == d || *p != '\0' || db > 1000000) {
-            err_at(L, v, "url: bad database number in \"%.60s\"", url);
-            return;
-        }
-        s->db = (int)db;
-    }
+    if (s->type == NULL || s->conf == NULL)
+        return NULL;
+    const struct cm_entry *te = cm_entry_of_type(s->type->map, CM_TEMPLATE);
+    if (te == NULL)
+        return NULL;
+    const struct cm_template *k = cm_value(s->type->map, s->conf, te->key);
+    return k->set ? k : NULL;
 }
 
 static void load_sink(struct loader *L, struct job_sink *s, const struct entry *e)
 {
-    static const char *const redis_keys[] = { "type", "url", "key", "ttl",
-                                              "username", "password", "max_pending", NULL };
-    static const char *const kafka_keys[] = { "type", "brokers", "topic", "key",
-                                              "properties", NULL };
-    static const char *const stdout_keys[] = { "type", NULL };
-    static const char *const file_keys[] = { "type", "path", NULL };
-    static const char *const *const keys_by_type[] = { redis_keys, kafka_keys,
-                                                       stdout_keys, file_keys };
     char what[200];
     yaml_node_t *m = e->value;
 
     s->name = e->name;
     s->pos = node_pos(L, e->key);
-    s->ttl_ms = JOB_DURATION_NONE;
+    s->type = NULL;
     snprintf(what, sizeof(what), "sink '%s'", e->name);
     if (m->type != YAML_MAPPING_NODE) {
         err_at(L, m, "%s must be a mapping, not %s", what, node_kind(m));
-        s->type = SINK_STDOUT;
         return;
     }
-    int t = get_enum(L, m, "type", sink_types, -1, 1, what);
-    if (t < 0) {
-        s->type = SINK_STDOUT;
-        check_map(L, m, what, NULL);
-        return;
-    }
-    s->type = (enum sink_type)t;
-    snprintf(what, sizeof(what), "%s sink '%s'", sink_types[t], e->name);
-    check_map(L, m, what, keys_by_type[t]);
+    s->type = load_conn_block(L, m, CONN_SINK, e->name, &s->conf, what, sizeof(what));
+}
 
-    switch (s->type) {
-    case SINK_REDIS: {
-        s->url = get_str(L, m, "url", 1, what);
-        if (s->url != NULL)
-            parse_redis_url(L, s, map_get(L, m, "url"));
-        const char *u = get_str(L, m, "username", 0, what);
-        const char *pw = get_str(L, m, "password", 0, what);
-        if (u != NULL)
-            s->username = u;
-        if (pw != NULL)
-            s->password = pw;
-        if (map_get(L, m, "key") == NULL)
-            err_at(L, m, "%s: missing required key 'key' (the Redis key template, "
-                   "like \"features:{user_id}\")", what);
-        parse_key_template(L, s, m);
-        s->max_pending = get_int(L, m, "max_pending", 100000, 1, 10000000);
-        yaml_node_t *ttl = map_get(L, m, "ttl");
-        if (ttl != NULL) {
-            int64_t ms = get_duration(L, m, "ttl", JOB_DURATION_NONE, 0, 0, what);
-            if (ms != JOB_DURATION_NONE && ms <= 0)
-                err_at(L, ttl, "ttl must be greater than zero (leave it out for keys "
-                       "that never expire)");
-            else
-                s->ttl_ms = ms;
-        }
-        break;
-    }
-    case SINK_KAFKA: {
-        s->brokers = get_str(L, m, "brokers", 1, what);
-        s->topic = get_str(L, m, "topic", 1, what);
-        parse_key_template(L, s, m);
-        snprintf(what, sizeof(what), "properties of sink '%s'", e->name);
-        load_props(L, map_get(L, m, "properties"), what, producer_owned,
-                   &s->props, &s->nprops);
-        break;
-    }
-    case SINK_FILE:
-        s->path = get_str(L, m, "path", 1, what);
-        break;
-    case SINK_STDOUT:
-        break;
-    }
+/* Whether sink k can take raw records (late events, dead letters); an
+ * unreadable sink's own error explains it. */
+static int sink_takes_raw(const struct job *job, int k)
+{
+    const struct conn_type *t = job->sinks[k].type;
+    return t == NULL || (t->flags & CONN_RAW);
 }
 
 /* ---- sources ------------------------------------------------------------- */
 
 static const char *const field_types[] = { "string", "int", "double", "bool", NULL };
 
-static const char *const consumer_owned[] = {
-    "bootstrap.servers", "set it with 'brokers'",
-    "group.id", "set it with 'group'",
-    "enable.auto.commit", "offsets are committed with checkpoints",
-    "enable.auto.offset.store", "offsets are committed with checkpoints",
-    "auto.offset.reset", "set it with 'start'",
-    NULL, NULL,
-};
-
-/* "+09:00", "-0530", "Z", "UTC" -> seconds east of UTC. */
+/* "+09:00", "-0530", "Z", "UTC" -> seconds east of UTC.  Returns 0, or -EINVAL. */
 static int parse_tz(const char *s, int32_t *off)
 {
     if (strcmp(s, "Z") == 0 || strcmp(s, "UTC") == 0 || strcmp(s, "+00:00") == 0) {
@@ -877,22 +909,22 @@ static int parse_tz(const char *s, int32_t *off)
         return 0;
     }
     if ((s[0] != '+' && s[0] != '-') || strlen(s) < 3)
-        return -1;
+        return -EINVAL;
     const char *p = s + 1;
     int hh, mm = 0;
     if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
-        return -1;
+        return -EINVAL;
     hh = (p[0] - '0') * 10 + (p[1] - '0');
     p += 2;
     if (*p == ':')
         p++;
     if (*p != '\0') {
         if (p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9' || p[2] != '\0')
-            return -1;
+            return -EINVAL;
         mm = (p[0] - '0') * 10 + (p[1] - '0');
     }
     if (hh > 18 || mm > 59 || (hh == 18 && mm > 0))
-        return -1;
+        return -EINVAL;
     *off = (s[0] == '-' ? -1 : 1) * (hh * 3600 + mm * 60);
     return 0;
 }
@@ -971,7 +1003,7 @@ static void load_event_time(struct loader *L, struct job_source *src, yaml_node_
     int f = get_enum(L, et, "format", formats, TS_ISO8601, 0, what);
     src->ts_format = f < 0 ? TS_ISO8601 : (enum ts_format)f;
     if (src->ts_format == TS_KAFKA_TIMESTAMP) {
-        if (src->type != SOURCE_KAFKA)
+        if (!(src->type->flags & CONN_RECORD_TIME))
             err_at(L, map_get(L, et, "format"), "kafka_timestamp needs a kafka source");
         yaml_node_t *fk = map_key_node(L, et, "field");
         if (fk != NULL)
@@ -1009,16 +1041,23 @@ static void load_event_time(struct loader *L, struct job_source *src, yaml_node_
     }
 }
 
+/* The keys every source has; 'type' first (see block_keys). */
+static const struct cm_entry source_entries[] = {
+    { .key = "type", .type = CM_CUSTOM, .flags = CM_REQUIRED, .desc = "the connector type" },
+    { .key = "format", .type = CM_CUSTOM, .desc = "record format: json" },
+    { .key = "schema", .type = CM_CUSTOM, .flags = CM_REQUIRED,
+      .desc = "field names and their types" },
+    { .key = "event_time", .type = CM_CUSTOM, .desc = "where event time comes from" },
+    { .key = "watermark", .type = CM_CUSTOM, .desc = "how far event time runs out of order" },
+    { .key = "on_error", .type = CM_CUSTOM, .desc = "what happens to a rejected record" },
+    { .key = "dead_letter", .type = CM_CUSTOM, .desc = "the sink of rejected records" },
+    { .key = NULL },
+};
+
+const struct cm_map job_source_map = { source_entries, NULL };
+
 static void load_source(struct loader *L, struct job_source *src, const struct entry *e)
 {
-    static const char *const kafka_keys[] = {
-        "type", "brokers", "topic", "group", "start", "format", "schema",
-        "event_time", "watermark", "properties", "on_error", "dead_letter", NULL };
-    static const char *const file_keys[] = {
-        "type", "path", "format", "schema", "event_time", "watermark",
-        "on_error", "dead_letter", NULL };
-    static const char *const types[] = { "kafka", "file", NULL };
-    static const char *const starts[] = { "earliest", "latest", NULL };
     static const char *const formats[] = { "json", NULL };
     static const char *const on_errors[] = { "skip", "dead_letter", NULL };
     static const char *const wm_keys[] = { "out_of_orderness", "idle_timeout", NULL };
@@ -1034,30 +1073,9 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
         err_at(L, m, "%s must be a mapping, not %s", what, node_kind(m));
         return;
     }
-    int t = get_enum(L, m, "type", types, -1, 1, what);
-    if (t < 0) {
-        check_map(L, m, what, NULL);
+    src->type = load_conn_block(L, m, CONN_SOURCE, e->name, &src->conf, what, sizeof(what));
+    if (src->type == NULL)
         return;
-    }
-    src->type = (enum source_type)t;
-    snprintf(what, sizeof(what), "%s source '%s'", types[t], e->name);
-    check_map(L, m, what, t == SOURCE_KAFKA ? kafka_keys : file_keys);
-
-    if (src->type == SOURCE_KAFKA) {
-        src->brokers = get_str(L, m, "brokers", 1, what);
-        src->topic = get_str(L, m, "topic", 1, what);
-        src->group = get_str(L, m, "group", 0, what);
-        if (src->group == NULL)
-            src->group = arena_printf(L->a, "sluice-%s", L->job->name ? L->job->name : "job");
-        int s = get_enum(L, m, "start", starts, START_EARLIEST, 0, what);
-        src->start = s < 0 ? START_EARLIEST : (enum source_start)s;
-        char pw[200];
-        snprintf(pw, sizeof(pw), "properties of source '%s'", e->name);
-        load_props(L, map_get(L, m, "properties"), pw, consumer_owned,
-                   &src->props, &src->nprops);
-    } else {
-        src->path = get_str(L, m, "path", 1, what);
-    }
     get_enum(L, m, "format", formats, 0, 0, what);
     load_schema(L, src, m, what);
     load_event_time(L, src, m);
@@ -1091,9 +1109,9 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
         int k = name ? find_sink(L->job, name) : -1;
         if (name != NULL && k < 0)
             err_at(L, dl, "dead_letter: no sink named '%.64s'", name);
-        else if (k >= 0 && L->job->sinks[k].type == SINK_REDIS)
-            err_at(L, dl, "dead_letter: sink '%s' is redis; rejected records need a "
-                   "kafka, file or stdout sink", name);
+        else if (k >= 0 && !sink_takes_raw(L->job, k))
+            err_at(L, dl, "dead_letter: sink '%s' is %s; rejected records need a "
+                   "kafka, file or stdout sink", name, L->job->sinks[k].type->name);
         else
             src->dead_letter_sink = k;
     }
@@ -1115,12 +1133,6 @@ const char *window_type_name(enum window_type t)
 const char *time_char_name(enum time_char t)
 {
     return t == TIME_EVENT ? "event" : "processing";
-}
-
-const char *source_type_name(enum source_type t)
-{
-    static const char *const names[] = { [SOURCE_KAFKA] = "kafka", [SOURCE_FILE] = "file" };
-    return names[t];
 }
 
 static int schema_index(const struct job_source *src, const char *name)
@@ -1211,9 +1223,9 @@ static int sink_ref(struct loader *L, yaml_node_t *v, const char *key, int raw_e
         err_at(L, v, "%s: no sink named '%.64s'", key, name);
         return -1;
     }
-    if (raw_events && L->job->sinks[k].type == SINK_REDIS) {
-        err_at(L, v, "%s: sink '%s' is redis; late events are raw records and need "
-               "a kafka, file or stdout sink", key, name);
+    if (raw_events && !sink_takes_raw(L->job, k)) {
+        err_at(L, v, "%s: sink '%s' is %s; late events are raw records and need "
+               "a kafka, file or stdout sink", key, name, L->job->sinks[k].type->name);
         return -1;
     }
     return k;
@@ -1870,14 +1882,16 @@ static void check_templates(struct loader *L, struct entry *snk)
             keys[i] = src->fields[op->key_fields[i]].name;
         for (size_t i = 0; i < op->nsinks; i++) {
             const struct job_sink *s = &job->sinks[op->sinks[i]];
-            if (!s->has_key)
+            const struct cm_template *key = job_sink_key(s);
+            if (key == NULL)
                 continue;
+            const char *kname = cm_entry_of_type(s->type->map, CM_TEMPLATE)->key;
             struct tpl_error te;
-            if (template_check(&s->key, keys, op->nkeys, window_has_bounds(&op->window), &te) < 0) {
-                yaml_node_t *kn = map_get(L, snk[op->sinks[i]].value, "key");
+            if (template_check(&key->t, keys, op->nkeys, window_has_bounds(&op->window), &te) < 0) {
+                yaml_node_t *kn = map_get(L, snk[op->sinks[i]].value, kname);
                 char msg[400];
-                snprintf(msg, sizeof(msg), "key of sink '%s' (fed by operator '%s'): %s",
-                         s->name, op->name, te.msg);
+                snprintf(msg, sizeof(msg), "%s of sink '%s' (fed by operator '%s'): %s",
+                         kname, s->name, op->name, te.msg);
                 err_in_scalar(L, kn, te.off, msg);
             }
         }

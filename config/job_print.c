@@ -3,7 +3,9 @@
  *
  * Sources, then operators (key, window, aggregates in canonical form, so an
  * operator can see how a `where` clause was parsed), then sinks, then the
- * edges.  Secrets never reach the output: a Redis URL's password is masked.
+ * edges.  A connector's settings are printed by its type (conntype.h), which
+ * masks its secrets (a Redis URL's password); its passthrough properties
+ * (CM_PROPS) are printed here, one a line.
  */
 #include "job.h"
 
@@ -11,23 +13,6 @@
 
 static const char *const ts_names[] = { "iso8601", "epoch_ms", "epoch_s",
                                         "kafka_timestamp" };
-
-static void print_masked_url(FILE *out, const char *url)
-{
-    const char *scheme = strstr(url, "://");
-    const char *at = strrchr(url, '@');
-    if (scheme == NULL || at == NULL || at < scheme) {
-        fputs(url, out);
-        return;
-    }
-    const char *auth = scheme + 3;
-    const char *colon = memchr(auth, ':', (size_t)(at - auth));
-    if (colon == NULL) {                /* password only */
-        fprintf(out, "%.*s***%s", (int)(auth - url), url, at);
-        return;
-    }
-    fprintf(out, "%.*s:***%s", (int)(colon - url), url, at);
-}
 
 static void print_tz(FILE *out, int32_t off)
 {
@@ -42,12 +27,10 @@ static void print_tz(FILE *out, int32_t off)
 static void print_source(FILE *out, const struct job_source *s)
 {
     char d1[32], d2[32];
-    if (s->type == SOURCE_KAFKA)
-        fprintf(out, "  %s: kafka topic=%s brokers=%s group=%s start=%s\n", s->name,
-                s->topic, s->brokers, s->group,
-                s->start == START_EARLIEST ? "earliest" : "latest");
-    else
-        fprintf(out, "  %s: file path=%s\n", s->name, s->path);
+    fprintf(out, "  %s: %s", s->name, s->type->name);
+    if (s->type->print != NULL)
+        s->type->print(s->conf, out);
+    fputc('\n', out);
     fprintf(out, "    schema: ");
     for (size_t i = 0; i < s->nfields; i++)
         fprintf(out, "%s%s %s", i ? ", " : "", s->fields[i].name,
@@ -67,8 +50,10 @@ static void print_source(FILE *out, const struct job_source *s)
     } else {
         fprintf(out, "    event time: none (processing time only)\n");
     }
-    for (size_t i = 0; i < s->nprops; i++)
-        fprintf(out, "    property %s=%s\n", s->props[i].key, s->props[i].value);
+    const struct cm_entry *pe = cm_entry_of_type(s->type->map, CM_PROPS);
+    const struct cm_props *props = pe ? cm_value(s->type->map, s->conf, pe->key) : NULL;
+    for (size_t i = 0; props != NULL && i < props->n; i++)
+        fprintf(out, "    property %s=%s\n", props->v[i].key, props->v[i].value);
     fprintf(out, "    bad records: %s\n", s->on_error == ON_ERROR_SKIP ? "skip (counted)" :
             "dead letter");
 }
@@ -185,29 +170,9 @@ static void print_operator(FILE *out, const struct job *job, const struct job_op
 
 static void print_sink(FILE *out, const struct job_sink *s)
 {
-    char d[32];
-    fprintf(out, "  %s: %s", s->name, sink_type_name(s->type));
-    switch (s->type) {
-    case SINK_REDIS:
-        fputc(' ', out);
-        print_masked_url(out, s->url);
-        if (s->password != NULL && strchr(s->url, '@') == NULL)
-            fputs(" (password set)", out);
-        break;
-    case SINK_KAFKA:
-        fprintf(out, " topic=%s brokers=%s", s->topic, s->brokers);
-        break;
-    case SINK_FILE:
-        fprintf(out, " path=%s", s->path);
-        break;
-    case SINK_STDOUT:
-        break;
-    }
-    if (s->has_key)
-        fprintf(out, " key=\"%s\"", s->key.src);
-    if (s->type == SINK_REDIS)
-        fprintf(out, " ttl=%s", s->ttl_ms == JOB_DURATION_NONE ? "none" :
-                (duration_format(s->ttl_ms, d, sizeof(d)), d));
+    fprintf(out, "  %s: %s", s->name, s->type->name);
+    if (s->type->print != NULL)
+        s->type->print(s->conf, out);
     fputc('\n', out);
 }
 

@@ -5,7 +5,9 @@
  * As in Fluent Bit, a connector type is a static struct of callbacks
  * (struct source_ops, struct sink_ops) built with designated initializers,
  * kept apart from its runtime instance (struct source, struct sink), so one
- * type can be used by many instances.  The host (cmd/run.c) owns the
+ * type can be used by many instances.  A type also declares its settings
+ * (a config map, config/confmap.h) and is registered by one line in
+ * connectors/registry.c (config/conntype.h).  The host (cmd/run.c) owns the
  * engine, retry policy and backpressure: sources push records up through
  * struct source_host; sinks say when they are congested or drained through
  * struct sink_host, and the host pauses or resumes every source.  A sink
@@ -81,8 +83,6 @@ struct source {
     char name[160];                 /* "kafka events", for logs */
 };
 
-extern const struct source_ops file_source_ops, kafka_source_ops;
-
 /* ---- sinks ---------------------------------------------------------------- */
 
 struct sink_host {
@@ -125,8 +125,11 @@ struct sink {
     uint64_t written, retried, failed;  /* acknowledged, retried, failed attempts */
 };
 
-extern const struct sink_ops redis_sink_ops, kafka_sink_ops, stdout_sink_ops, file_sink_ops;
+/* ---- types --------------------------------------------------------------- */
 
+/* The callbacks of an instance's type (config/conntype.h: each type's
+ * descriptor is defined next to its code and listed in
+ * connectors/registry.c). */
 const struct source_ops *source_ops_for(const struct job_source *js);
 const struct sink_ops *sink_ops_for(const struct job_sink *js);
 

@@ -32,9 +32,13 @@
  *
  * Everything runs on the loop thread; the merges of the process are kept
  * in a list by host (one run has one host).
+ *
+ * Its one setting, `path`, is declared in file_source_map below and read by
+ * the job loader into a struct file_source_conf.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -47,6 +51,32 @@
 #define CHUNK (1u << 20)
 #define TAIL_MS 200
 #define HEAD (RECORD_MAX_BYTES + 1)     /* of an over-long line: one byte too many */
+
+/* ---- settings ------------------------------------------------------------------ */
+
+struct file_source_conf {
+    const char *path;
+};
+
+static const struct cm_entry file_source_entries[] = {
+    { .key = "path", .type = CM_STR, .flags = CM_REQUIRED | CM_IDENTITY,
+      .offset = offsetof(struct file_source_conf, path), .desc = "a file of JSON lines" },
+    { .key = NULL },
+};
+
+static const struct cm_map file_source_map = { file_source_entries, NULL };
+
+static void file_source_print(const void *conf, FILE *out)
+{
+    fprintf(out, " path=%s", ((const struct file_source_conf *)conf)->path);
+}
+
+static const char *fs_path(const struct source *s)
+{
+    return ((const struct file_source_conf *)s->js->conf)->path;
+}
+
+/* ---- reading --------------------------------------------------------------------- */
 
 struct line {
     int64_t off, next;              /* the line's offset, and the offset after it */
@@ -138,7 +168,7 @@ static ssize_t read_more(struct file_src *f)
     }
 }
 
-static int hand_over(struct file_src *f, const struct line *r)
+static SL_MUST_USE int hand_over(struct file_src *f, const struct line *r)
 {
     const struct source_host *h = f->s->host;
     return h->record(h->ud, f->s->index, 0, r->off, r->next, r->p, r->len, 0);
@@ -147,7 +177,7 @@ static int hand_over(struct file_src *f, const struct line *r)
 static void read_failed(struct file_src *f, int err)
 {
     const struct source_host *h = f->s->host;
-    log_msg(LOG_ERR, f->s->name, "read %s: %s", f->s->js->path, strerror(-err));
+    log_msg(LOG_ERR, f->s->name, "read %s: %s", fs_path(f->s), strerror(-err));
     h->failed(h->ud, f->s->index);
 }
 
@@ -155,7 +185,7 @@ static void at_end(struct file_src *f)
 {
     const struct source_host *h = f->s->host;
     f->ended = 1;
-    LOG(LOG_INFO, f->s->name, "end of %s", f->s->js->path);
+    LOG(LOG_INFO, f->s->name, "end of %s", fs_path(f->s));
     h->ended(h->ud, f->s->index, 0);
     h->finished(h->ud, f->s->index);
 }
@@ -232,7 +262,7 @@ static void merge_arm(struct file_merge *m)
 }
 
 /* Makes f's next record known (have_next), or ends it.  Returns 0 or -errno. */
-static int merge_fill(struct file_src *f)
+static SL_MUST_USE int merge_fill(struct file_src *f)
 {
     const struct source_host *h = f->s->host;
     while (!f->have_next && !f->ended) {
@@ -297,7 +327,7 @@ static void on_merge(uv_idle_t *handle)
     }
 }
 
-static int merge_join(struct file_src *f)
+static SL_MUST_USE int merge_join(struct file_src *f)
 {
     const struct source_host *h = f->s->host;
     struct file_merge *m = merges;
@@ -366,27 +396,27 @@ static int fs_start(struct source *s)
     f->cap = RECORD_MAX_BYTES + 2 > CHUNK ? RECORD_MAX_BYTES + 2 : CHUNK;
     f->buf = malloc(f->cap);
     f->head = malloc(HEAD);
-    f->fd = open(s->js->path, O_RDONLY | O_CLOEXEC);
+    f->fd = open(fs_path(s), O_RDONLY | O_CLOEXEC);
     uv_idle_init(s->host->loop, &f->idle);
     uv_timer_init(s->host->loop, &f->tail);
     f->idle.data = f->tail.data = f;
     if (f->buf == NULL || f->head == NULL || f->fd < 0) {
         int err = f->fd < 0 ? errno : ENOMEM;
-        log_msg(LOG_ERR, s->name, "open %s: %s", s->js->path, strerror(err));
+        log_msg(LOG_ERR, s->name, "open %s: %s", fs_path(s), strerror(err));
         return -err;
     }
     int64_t at = s->host->resume_at(s->host->ud, s->index, 0);
     if (at > 0) {
         if (lseek(f->fd, (off_t)at, SEEK_SET) != (off_t)at) {
-            log_msg(LOG_ERR, s->name, "seek %s to %lld: %s", s->js->path, (long long)at,
+            log_msg(LOG_ERR, s->name, "seek %s to %lld: %s", fs_path(s), (long long)at,
                     strerror(errno));
             return -EIO;
         }
         f->base = at;
-        LOG(LOG_INFO, s->name, "reading %s from byte %lld (checkpoint)", s->js->path,
+        LOG(LOG_INFO, s->name, "reading %s from byte %lld (checkpoint)", fs_path(s),
             (long long)at);
     } else {
-        LOG(LOG_INFO, s->name, "reading %s", s->js->path);
+        LOG(LOG_INFO, s->name, "reading %s", fs_path(s));
     }
     s->host->assigned(s->host->ud, s->index, 0);
     if (s->host->bounded)
@@ -466,7 +496,7 @@ static void fs_close(struct source *s, void (*done)(struct source *))
     uv_close((uv_handle_t *)&f->tail, on_closed);
 }
 
-const struct source_ops file_source_ops = {
+static const struct source_ops file_source_ops = {
     .type = "file",
     .start = fs_start,
     .pause = fs_pause,
@@ -474,4 +504,10 @@ const struct source_ops file_source_ops = {
     .commit = fs_commit,
     .lag = fs_lag,
     .close = fs_close,
+};
+
+const struct conn_type file_source_type = {
+    .name = "file", .kind = CONN_SOURCE, .flags = CONN_COMPLETE, .map = &file_source_map,
+    .conf_size = sizeof(struct file_source_conf), .print = file_source_print,
+    .source = &file_source_ops,
 };

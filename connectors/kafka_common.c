@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "connector.h"
+
 static char embedded[256];
 
 void kafka_set_embedded_bootstrap(const char *addr)
@@ -21,7 +23,7 @@ const char *kafka_bootstrap(const char *brokers)
 }
 
 rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *defaults,
-                                const struct job_kv *props, size_t nprops,
+                                const struct cm_kv *props, size_t nprops,
                                 char *err, size_t errsize)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -49,4 +51,31 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *defaults
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
+}
+
+/* Kafka sources and sinks alike name their brokers `brokers` and their
+ * topic `topic` (kafka_source.c, kafka_sink.c). */
+static int is_embedded(const struct conn_type *t, const void *conf)
+{
+    const char *b = cm_str(t->map, conf, "brokers");
+    return b != NULL && strcmp(b, "embedded") == 0;
+}
+
+size_t kafka_embedded_topics(const struct job *job, const char **topics, size_t max,
+                             int *used)
+{
+    size_t n = 0;
+    *used = 0;
+    for (size_t i = 0; i < job->nsources; i++) {
+        const struct job_source *js = &job->sources[i];
+        if (js->type != &kafka_source_type)
+            continue;
+        *used |= is_embedded(js->type, js->conf);
+        if (n < max)
+            topics[n++] = cm_str(js->type->map, js->conf, "topic");
+    }
+    for (size_t i = 0; i < job->nsinks; i++)
+        if (job->sinks[i].type == &kafka_sink_type)
+            *used |= is_embedded(job->sinks[i].type, job->sinks[i].conf);
+    return n;
 }

@@ -15,11 +15,21 @@
 void kafka_set_embedded_bootstrap(const char *addr);
 const char *kafka_bootstrap(const char *brokers);
 
+/* The Kafka connectors' types (kafka_source.c, kafka_sink.c). */
+extern const struct conn_type kafka_source_type, kafka_sink_type;
+
+/* The embedded broker: *used says whether any Kafka source or sink of job
+ * has `brokers: embedded`; returns how many topics the Kafka sources read,
+ * written to topics (at most max), for the broker to create. */
+size_t kafka_embedded_topics(const struct job *job, const char **topics, size_t max,
+                             int *used);
+
 /* A configuration with bootstrap.servers, the given defaults (key, value
  * pairs, NULL-terminated) and then the job's passthrough properties, which
  * win.  Returns NULL with a message in err on a bad property. */
-rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *defaults,
-                                const struct job_kv *props, size_t nprops,
-                                char *err, size_t errsize);
+SL_MUST_USE rd_kafka_conf_t *kafka_conf_new(const char *brokers,
+                                            const char *const *defaults,
+                                            const struct cm_kv *props, size_t nprops,
+                                            char *err, size_t errsize);
 
 #endif

@@ -11,8 +11,13 @@
  * timer on the loop.  Above KAFKA_HIGH_WATER pending records the host
  * pauses the sources; if librdkafka's own queue is ever full the sink
  * waits for room (briefly blocking the loop) rather than dropping.
+ *
+ * Its settings (brokers, topic, key, properties) are declared in
+ * kafka_sink_map below and read by the job loader into a struct
+ * kafka_sink_conf.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +30,47 @@
 #define KAFKA_HIGH_WATER 200000
 #define KAFKA_LOW_WATER 100000
 
+/* ---- settings ------------------------------------------------------------------ */
+
+struct kafka_sink_conf {
+    const char *brokers, *topic;
+    struct cm_template key;             /* of each record; none: no key */
+    struct cm_props props;
+};
+
+static const char *const producer_owned[] = {
+    "bootstrap.servers", "set it with 'brokers'",
+    NULL, NULL,
+};
+
+static const struct cm_entry kafka_sink_entries[] = {
+    { .key = "brokers", .type = CM_STR, .flags = CM_REQUIRED,
+      .offset = offsetof(struct kafka_sink_conf, brokers), .desc = "bootstrap servers" },
+    { .key = "topic", .type = CM_STR, .flags = CM_REQUIRED | CM_IDENTITY,
+      .offset = offsetof(struct kafka_sink_conf, topic), .desc = "the topic" },
+    { .key = "key", .type = CM_TEMPLATE, .offset = offsetof(struct kafka_sink_conf, key),
+      .desc = "template for the record key" },
+    { .key = "properties", .type = CM_PROPS, .owned = producer_owned,
+      .offset = offsetof(struct kafka_sink_conf, props),
+      .desc = "librdkafka producer settings, passed through" },
+    { .key = NULL },
+};
+
+static const struct cm_map kafka_sink_map = { kafka_sink_entries, NULL };
+
+static void kafka_sink_print(const void *conf, FILE *out)
+{
+    const struct kafka_sink_conf *cf = conf;
+    fprintf(out, " topic=%s brokers=%s", cf->topic, cf->brokers);
+    if (cf->key.set)
+        fprintf(out, " key=\"%s\"", cf->key.t.src);
+}
+
+/* ---- the sink --------------------------------------------------------------------- */
+
 struct kafka_sink {
     struct sink *s;
+    const struct kafka_sink_conf *conf;
     rd_kafka_t *rk;
     rd_kafka_topic_t *rkt;
     uv_timer_t poll;
@@ -75,12 +119,13 @@ static void on_poll(uv_timer_t *t)
 
 static int ksk_open(struct sink *s)
 {
-    const struct job_sink *js = s->js;
+    const struct kafka_sink_conf *cf = s->js->conf;
     char err[512];
     struct kafka_sink *k = calloc(1, sizeof(*k));
     if (k == NULL)
         return -ENOMEM;
     k->s = s;
+    k->conf = cf;
     s->impl = k;
     uv_timer_init(s->host->loop, &k->poll);
     k->poll.data = k;
@@ -92,7 +137,7 @@ static int ksk_open(struct sink *s)
         "client.id", "sluice",
         NULL,
     };
-    rd_kafka_conf_t *conf = kafka_conf_new(js->brokers, defaults, js->props, js->nprops,
+    rd_kafka_conf_t *conf = kafka_conf_new(cf->brokers, defaults, cf->props.v, cf->props.n,
                                            err, sizeof(err));
     if (conf == NULL) {
         log_msg(LOG_ERR, s->name, "%s", err);
@@ -106,13 +151,13 @@ static int ksk_open(struct sink *s)
         log_msg(LOG_ERR, s->name, "%s", err);
         return -EINVAL;
     }
-    k->rkt = rd_kafka_topic_new(k->rk, js->topic, NULL);
+    k->rkt = rd_kafka_topic_new(k->rk, cf->topic, NULL);
     uv_timer_start(&k->poll, on_poll, POLL_MS, POLL_MS);
-    LOG(LOG_INFO, s->name, "producing to %s at %s", js->topic, kafka_bootstrap(js->brokers));
+    LOG(LOG_INFO, s->name, "producing to %s at %s", cf->topic, kafka_bootstrap(cf->brokers));
     return 0;
 }
 
-static int produce(struct kafka_sink *k, const char *val, size_t vlen, const char *key,
+static SL_MUST_USE int produce(struct kafka_sink *k, const char *val, size_t vlen, const char *key,
                    size_t klen)
 {
     for (;;) {
@@ -141,12 +186,13 @@ static int ksk_write_result(struct sink *s, const struct job_operator *op,
                             const struct engine_result *r)
 {
     struct kafka_sink *k = s->impl;
+    const struct cm_template *key = &k->conf->key;
     k->val.len = k->key.len = 0;
     if (fmt_json_result(&k->val, s->job, op, r) < 0)
         return -ENOMEM;
-    if (s->js->has_key && fmt_key(&k->key, &s->js->key, s->job, op, r) < 0)
+    if (key->set && fmt_key(&k->key, &key->t, s->job, op, r) < 0)
         return -ENOMEM;
-    return produce(k, k->val.p, k->val.len, s->js->has_key ? k->key.p : NULL, k->key.len);
+    return produce(k, k->val.p, k->val.len, key->set ? k->key.p : NULL, k->key.len);
 }
 
 static int ksk_write_raw(struct sink *s, const char *data, size_t len, const char *key,
@@ -210,7 +256,7 @@ static void ksk_close(struct sink *s, void (*done)(struct sink *))
     uv_close((uv_handle_t *)&k->poll, on_closed);
 }
 
-const struct sink_ops kafka_sink_ops = {
+static const struct sink_ops kafka_sink_ops = {
     .type = "kafka",
     .open = ksk_open,
     .write_result = ksk_write_result,
@@ -219,4 +265,10 @@ const struct sink_ops kafka_sink_ops = {
     .barrier = ksk_barrier,
     .barrier_done = ksk_barrier_done,
     .close = ksk_close,
+};
+
+const struct conn_type kafka_sink_type = {
+    .name = "kafka", .kind = CONN_SINK, .flags = CONN_RAW, .map = &kafka_sink_map,
+    .conf_size = sizeof(struct kafka_sink_conf), .print = kafka_sink_print,
+    .sink = &kafka_sink_ops,
 };

@@ -28,10 +28,16 @@
  * --bounded mode each assigned partition's high watermark is taken when
  * it is assigned; a partition that reaches it is paused and reported as
  * ended, and when every assigned partition has ended the source is done.
+ *
+ * Its settings (brokers, topic, group, start, properties) are declared in
+ * kafka_source_map below and read by the job loader into a struct
+ * kafka_source_conf; the librdkafka properties sluice sets itself are
+ * refused there, at load time.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +49,69 @@
 #define BATCH 1024
 #define KEEPALIVE_MS 500
 #define WATERMARK_TIMEOUT_MS 10000
+
+/* ---- settings -------------------------------------------------------------------- */
+
+enum ks_start { START_EARLIEST, START_LATEST };
+
+struct kafka_source_conf {
+    const char *brokers, *topic, *group;
+    int start;                      /* enum ks_start */
+    struct cm_props props;
+};
+
+static const struct kafka_source_conf *ks_conf(const struct source *s)
+{
+    return s->js->conf;
+}
+
+static const char *const ks_starts[] = { "earliest", "latest", NULL };
+
+static const char *const consumer_owned[] = {
+    "bootstrap.servers", "set it with 'brokers'",
+    "group.id", "set it with 'group'",
+    "enable.auto.commit", "offsets are committed with checkpoints",
+    "enable.auto.offset.store", "offsets are committed with checkpoints",
+    "auto.offset.reset", "set it with 'start'",
+    NULL, NULL,
+};
+
+/* The group defaults to the job's name, read before any source. */
+static void ks_validate(struct cm_ctx *c, void *conf)
+{
+    struct kafka_source_conf *cf = conf;
+    const struct job *job = cm_job(c);
+    if (cf->group == NULL)
+        cf->group = arena_printf(cm_arena(c), "sluice-%s", job->name ? job->name : "job");
+}
+
+static const struct cm_entry kafka_source_entries[] = {
+    { .key = "brokers", .type = CM_STR, .flags = CM_REQUIRED,
+      .offset = offsetof(struct kafka_source_conf, brokers),
+      .desc = "bootstrap servers, or embedded" },
+    { .key = "topic", .type = CM_STR, .flags = CM_REQUIRED | CM_IDENTITY,
+      .offset = offsetof(struct kafka_source_conf, topic), .desc = "the topic to consume" },
+    { .key = "group", .type = CM_STR, .offset = offsetof(struct kafka_source_conf, group),
+      .desc = "the consumer group (default sluice-<job>)" },
+    { .key = "start", .type = CM_ENUM, .names = ks_starts, .dflt = START_EARLIEST,
+      .offset = offsetof(struct kafka_source_conf, start),
+      .desc = "where to begin without a checkpoint" },
+    { .key = "properties", .type = CM_PROPS, .owned = consumer_owned,
+      .offset = offsetof(struct kafka_source_conf, props),
+      .desc = "librdkafka consumer settings, passed through" },
+    { .key = NULL },
+};
+
+static const struct cm_map kafka_source_map = { kafka_source_entries, ks_validate };
+
+static void kafka_source_print(const void *conf, FILE *out)
+{
+    const struct kafka_source_conf *cf = conf;
+    fprintf(out, " topic=%s brokers=%s group=%s start=%s", cf->topic, cf->brokers, cf->group,
+            ks_starts[cf->start]);
+}
+
+/* ---- partitions ------------------------------------------------------------------- */
 
 struct kpart {
     int32_t id;
@@ -99,7 +168,7 @@ static void check_finished(struct kafka_src *k)
 static void pause_one(struct kafka_src *k, int32_t id)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, k->s->js->topic, id);
+    rd_kafka_topic_partition_list_add(l, ks_conf(k->s)->topic, id);
     rd_kafka_pause_partitions(k->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
 }
@@ -121,8 +190,8 @@ static void part_end(struct kafka_src *k, struct kpart *p, int pause)
 
 /* Bounded mode: the end offset (high watermark) of every partition in l,
  * in one request per broker (ListOffsets for "latest"), rather than a
- * round trip per partition.  Returns 0, or -1 (logged). */
-static int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
+ * round trip per partition.  Returns 0, or -EIO (logged). */
+static SL_MUST_USE int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 {
     rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
     for (int i = 0; i < q->cnt; i++)
@@ -138,8 +207,8 @@ static int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
     rd_kafka_topic_partition_list_destroy(q);
     if (err) {
         log_msg(LOG_ERR, k->s->name, "cannot read the end offsets of %s: %s",
-                k->s->js->topic, rd_kafka_err2str(err));
-        return -1;
+                ks_conf(k->s)->topic, rd_kafka_err2str(err));
+        return -EIO;
     }
     return 0;
 }
@@ -148,7 +217,7 @@ static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 {
     const struct source_host *h = k->s->host;
     LOG(LOG_INFO, k->s->name, "assigned %d partition%s of %s", l->cnt, l->cnt == 1 ? "" : "s",
-        k->s->js->topic);
+        ks_conf(k->s)->topic);
     for (int i = 0; i < l->cnt; i++) {
         int32_t id = l->elems[i].partition;
         struct kpart *p = part_find(k, id);
@@ -178,7 +247,7 @@ static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
         for (int i = 0; i < l->cnt; i++) {
             struct kpart *p = part_find(k, l->elems[i].partition);
             if (p != NULL && (p->end <= 0 || (p->next >= 0 && p->next >= p->end) ||
-                              (k->s->js->start == START_LATEST && p->next < 0)))
+                              (ks_conf(k->s)->start == START_LATEST && p->next < 0)))
                 part_end(k, p, 0);
         }
     }
@@ -225,7 +294,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- messages ----------------------------------------------------------------- */
 
-static int handle(struct kafka_src *k, rd_kafka_message_t *m)
+/* Returns 0, or a negative code to stop consuming (the host was told). */
+static SL_MUST_USE int handle(struct kafka_src *k, rd_kafka_message_t *m)
 {
     const struct source_host *h = k->s->host;
     if (m->err) {
@@ -254,15 +324,17 @@ static int handle(struct kafka_src *k, rd_kafka_message_t *m)
     return 0;
 }
 
-/* Drains up to one batch; returns how many events came out. */
+/* Drains up to one batch; returns how many events came out, or the
+ * negative code that stopped it. */
 static ssize_t drain_once(struct kafka_src *k)
 {
     ssize_t n = rd_kafka_consume_batch_queue(k->q, 0, k->msgs, BATCH);
     for (ssize_t i = 0; i < n; i++) {
-        if (handle(k, k->msgs[i]) < 0) {
+        int rc = handle(k, k->msgs[i]);
+        if (rc < 0) {
             for (ssize_t j = i; j < n; j++)
                 rd_kafka_message_destroy(k->msgs[j]);
-            return -1;
+            return rc;
         }
         rd_kafka_message_destroy(k->msgs[i]);
     }
@@ -301,7 +373,7 @@ static void on_keepalive(uv_timer_t *t)
 
 static int ks_start(struct source *s)
 {
-    const struct job_source *js = s->js;
+    const struct kafka_source_conf *cf = ks_conf(s);
     char err[512];
     struct kafka_src *k = calloc(1, sizeof(*k));
     if (k == NULL)
@@ -314,10 +386,10 @@ static int ks_start(struct source *s)
     k->pump.data = k->keepalive.data = k;
 
     const char *defaults[] = {
-        "group.id", js->group,
+        "group.id", cf->group,
         "enable.auto.commit", "false",
         "enable.auto.offset.store", "false",
-        "auto.offset.reset", js->start == START_LATEST ? "latest" : "earliest",
+        "auto.offset.reset", ks_starts[cf->start],
         "client.id", "sluice",
         /* fetch ahead: librdkafka stops fetching once this many records wait
          * locally, and its default (100,000 over all partitions) leaves the
@@ -330,7 +402,7 @@ static int ks_start(struct source *s)
         "heartbeat.interval.ms", "2000",
         NULL,
     };
-    rd_kafka_conf_t *conf = kafka_conf_new(js->brokers, defaults, js->props, js->nprops,
+    rd_kafka_conf_t *conf = kafka_conf_new(cf->brokers, defaults, cf->props.v, cf->props.n,
                                            err, sizeof(err));
     if (conf == NULL) {
         log_msg(LOG_ERR, s->name, "%s", err);
@@ -362,15 +434,15 @@ static int ks_start(struct source *s)
     uv_timer_start(&k->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, js->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, cf->topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t e = rd_kafka_subscribe(k->rk, topics);
     rd_kafka_topic_partition_list_destroy(topics);
     if (e) {
-        log_msg(LOG_ERR, s->name, "subscribe %s: %s", js->topic, rd_kafka_err2str(e));
+        log_msg(LOG_ERR, s->name, "subscribe %s: %s", cf->topic, rd_kafka_err2str(e));
         return -EINVAL;
     }
-    LOG(LOG_INFO, s->name, "consuming %s from %s as group %s", js->topic,
-        kafka_bootstrap(js->brokers), js->group);
+    LOG(LOG_INFO, s->name, "consuming %s from %s as group %s", cf->topic,
+        kafka_bootstrap(cf->brokers), cf->group);
     uv_idle_start(&k->pump, on_pump);
     return 0;
 }
@@ -382,7 +454,7 @@ static void set_paused(struct kafka_src *k, int pause)
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)k->nparts);
     for (size_t i = 0; i < k->nparts; i++)
         if (k->parts[i].assigned && !k->parts[i].ended)
-            rd_kafka_topic_partition_list_add(l, k->s->js->topic, k->parts[i].id);
+            rd_kafka_topic_partition_list_add(l, ks_conf(k->s)->topic, k->parts[i].id);
     if (pause)
         rd_kafka_pause_partitions(k->rk, l);
     else
@@ -416,7 +488,7 @@ static void ks_commit(struct source *s, const struct engine_offset *offs, size_t
     for (size_t i = 0; i < n; i++) {
         struct kpart *p = part_find(k, offs[i].partition);
         if (p != NULL && p->assigned && offs[i].next >= 0)
-            rd_kafka_topic_partition_list_add(l, s->js->topic, offs[i].partition)->offset =
+            rd_kafka_topic_partition_list_add(l, ks_conf(s)->topic, offs[i].partition)->offset =
                 offs[i].next;
     }
     if (l->cnt > 0) {
@@ -433,7 +505,7 @@ static int64_t ks_lag(const struct source *s, int32_t partition, int64_t next)
     const struct kafka_src *k = s->impl;
     int64_t lo, hi;
     if (k == NULL || k->rk == NULL ||
-        rd_kafka_get_watermark_offsets(k->rk, s->js->topic, partition, &lo, &hi) != 0 || hi < 0)
+        rd_kafka_get_watermark_offsets(k->rk, ks_conf(s)->topic, partition, &lo, &hi) != 0 || hi < 0)
         return -1;
     if (next < lo)
         next = lo;
@@ -484,7 +556,7 @@ static void ks_close(struct source *s, void (*done)(struct source *))
         k->nclosed++;
 }
 
-const struct source_ops kafka_source_ops = {
+static const struct source_ops kafka_source_ops = {
     .type = "kafka",
     .start = ks_start,
     .pause = ks_pause,
@@ -492,4 +564,10 @@ const struct source_ops kafka_source_ops = {
     .commit = ks_commit,
     .lag = ks_lag,
     .close = ks_close,
+};
+
+const struct conn_type kafka_source_type = {
+    .name = "kafka", .kind = CONN_SOURCE, .flags = CONN_RECORD_TIME, .map = &kafka_source_map,
+    .conf_size = sizeof(struct kafka_source_conf), .print = kafka_source_print,
+    .source = &kafka_source_ops,
 };

@@ -23,6 +23,11 @@
  * than hiredis's adapters/libuv.h, whose poll callback ignores error
  * events, which leaves a refused or reset connection hanging forever on
  * the hiredis version Debian ships).
+ *
+ * Its settings (url, key, ttl, username, password, max_pending) are
+ * declared here, in redis_sink_map, and read by the job loader into a
+ * struct redis_sink_conf (config/confmap.h); the URL is taken apart here
+ * too, at load time, so `sluice validate` reports a bad one.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -35,6 +40,7 @@
 #include "connector.h"
 #include "format.h"
 #include "log.h"
+#include "redis_sink.h"
 
 #define REDIS_BATCH 64
 #define REDIS_INFLIGHT 32
@@ -42,6 +48,179 @@
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
 #define CHUNK_BYTES (64 * 1024)
+
+/* ---- settings -------------------------------------------------------------- */
+
+struct redis_sink_conf {
+    const char *url;                    /* as written (may hold a password) */
+    struct cm_template key;
+    int64_t ttl_ms;                     /* JOB_DURATION_NONE: no expiry */
+    const char *username, *password;    /* the keys; NULL when absent */
+    int64_t max_pending;                /* writes queued before sources pause */
+    struct redis_endpoint ep;           /* from url, then username and password */
+};
+
+/* redis://[[user]:password@]host[:port][/db], at load time. */
+static void parse_redis_url(struct cm_ctx *c, struct redis_sink_conf *cf, struct cm_node *v)
+{
+    struct arena *a = cm_arena(c);
+    const char *url = cf->url;
+    const char *p;
+
+    cf->ep.port = 6379;
+    cf->ep.db = 0;
+    if (strncmp(url, "redis://", 8) != 0) {
+        if (strncmp(url, "rediss://", 9) == 0)
+            cm_err(c, v, "url: TLS (rediss://) is not supported yet; use redis:// "
+                   "on a trusted network or a local TLS proxy");
+        else
+            cm_err(c, v, "url: expected redis://[user:password@]host[:port][/db], "
+                   "got \"%.60s\"", url);
+        return;
+    }
+    p = url + 8;
+    const char *at = strrchr(p, '@');
+    if (at != NULL) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon != NULL) {
+            if (colon > p)
+                cf->ep.username = arena_strndup(a, p, (size_t)(colon - p));
+            cf->ep.password = arena_strndup(a, colon + 1, (size_t)(at - colon - 1));
+        } else if (at > p) {
+            cf->ep.password = arena_strndup(a, p, (size_t)(at - p));
+        }
+        p = at + 1;
+    }
+    const char *end = p + strcspn(p, ":/");
+    if (end == p) {
+        cm_err(c, v, "url: no host in \"%.60s\"", url);
+        return;
+    }
+    cf->ep.host = arena_strndup(a, p, (size_t)(end - p));
+    p = end;
+    if (*p == ':') {
+        long port = 0;
+        p++;
+        const char *d = p;
+        while (*p >= '0' && *p <= '9' && port <= 65535)
+            port = port * 10 + (*p++ - '0');
+        if (p == d || port < 1 || port > 65535 || (*p != '\0' && *p != '/')) {
+            cm_err(c, v, "url: bad port in \"%.60s\"", url);
+            return;
+        }
+        cf->ep.port = (int)port;
+    }
+    if (*p == '/') {
+        long db = 0;
+        p++;
+        const char *d = p;
+        while (*p >= '0' && *p <= '9' && db <= 1000000)
+            db = db * 10 + (*p++ - '0');
+        if (p == d || *p != '\0' || db > 1000000) {
+            cm_err(c, v, "url: bad database number in \"%.60s\"", url);
+            return;
+        }
+        cf->ep.db = (int)db;
+    }
+}
+
+static void read_url(struct cm_ctx *c, struct cm_node *v, void *conf)
+{
+    struct redis_sink_conf *cf = conf;
+    cf->url = cm_read_str(c, "url", CM_REQUIRED);
+    if (cf->url != NULL)
+        parse_redis_url(c, cf, v);
+}
+
+/* Its own message: zero or less is a mistake, not "never expire". */
+static void read_ttl(struct cm_ctx *c, struct cm_node *v, void *conf)
+{
+    struct redis_sink_conf *cf = conf;
+    cf->ttl_ms = JOB_DURATION_NONE;
+    int64_t ms = cm_read_duration(c, "ttl", INT64_MIN, 0);
+    if (ms == INT64_MIN)
+        return;                         /* absent, null, or reported */
+    if (ms <= 0)
+        cm_err(c, v, "ttl must be greater than zero (leave it out for keys that never "
+               "expire)");
+    else
+        cf->ttl_ms = ms;
+}
+
+static void redis_validate(struct cm_ctx *c, void *conf)
+{
+    struct redis_sink_conf *cf = conf;
+    struct cm_node *k = cm_get(c, "key");
+    if (k == NULL)
+        cm_err(c, NULL, "%s: missing required key 'key' (the Redis key template, like "
+               "\"features:{user_id}\")", cm_what(c));
+    else if (cm_is_null(k))
+        cm_err(c, k, "%s: 'key' is empty", cm_what(c));
+    if (cf->username != NULL)
+        cf->ep.username = cf->username;
+    if (cf->password != NULL)
+        cf->ep.password = cf->password;
+}
+
+static const struct cm_entry redis_sink_entries[] = {
+    { .key = "url", .type = CM_CUSTOM, .read = read_url, .flags = CM_REQUIRED | CM_SECRET,
+      .offset = offsetof(struct redis_sink_conf, url),
+      .desc = "redis://[[user]:password@]host[:port][/db]" },
+    { .key = "key", .type = CM_TEMPLATE, .flags = CM_REQUIRED,
+      .offset = offsetof(struct redis_sink_conf, key),
+      .desc = "the key template of each hash" },
+    { .key = "ttl", .type = CM_CUSTOM, .read = read_ttl,
+      .offset = offsetof(struct redis_sink_conf, ttl_ms),
+      .desc = "expiry of each key, refreshed on every write" },
+    { .key = "username", .type = CM_STR, .offset = offsetof(struct redis_sink_conf, username),
+      .desc = "ACL user, overriding the URL's" },
+    { .key = "password", .type = CM_STR, .flags = CM_SECRET,
+      .offset = offsetof(struct redis_sink_conf, password),
+      .desc = "password, overriding the URL's" },
+    { .key = "max_pending", .type = CM_INT, .lo = 1, .hi = 10000000, .dflt = 100000,
+      .offset = offsetof(struct redis_sink_conf, max_pending),
+      .desc = "windows waiting for Redis before the sources pause" },
+    { .key = NULL },
+};
+
+static const struct cm_map redis_sink_map = { redis_sink_entries, redis_validate };
+
+/* The URL with its password masked. */
+static void print_masked_url(FILE *out, const char *url)
+{
+    const char *scheme = strstr(url, "://");
+    const char *at = strrchr(url, '@');
+    if (scheme == NULL || at == NULL || at < scheme) {
+        fputs(url, out);
+        return;
+    }
+    const char *auth = scheme + 3;
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon == NULL) {                /* password only */
+        fprintf(out, "%.*s***%s", (int)(auth - url), url, at);
+        return;
+    }
+    fprintf(out, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+static void redis_sink_print(const void *conf, FILE *out)
+{
+    const struct redis_sink_conf *cf = conf;
+    char d[32];
+    fputc(' ', out);
+    print_masked_url(out, cf->url);
+    if (cf->ep.password != NULL && strchr(cf->url, '@') == NULL)
+        fputs(" (password set)", out);
+    if (cf->key.set)
+        fprintf(out, " key=\"%s\"", cf->key.t.src);
+    fprintf(out, " ttl=%s", cf->ttl_ms == JOB_DURATION_NONE ? "none" :
+            (duration_format(cf->ttl_ms, d, sizeof(d)), d));
+}
+
+const struct redis_endpoint *redis_sink_endpoint(const struct job_sink *js)
+{
+    return &((const struct redis_sink_conf *)js->conf)->ep;
+}
 
 /* ---- the queue of encoded writes ----------------------------------------- */
 
@@ -60,6 +239,7 @@ struct pos {
 
 struct redis_sink {
     struct sink *s;
+    const struct redis_sink_conf *conf;
     redisAsyncContext *ac;
     int connected, closing, congested;
     int broken;                         /* an error on this connection: ack nothing more */
@@ -77,7 +257,7 @@ struct redis_sink {
     void (*done)(struct sink *);
 };
 
-static int q_append(struct redis_sink *r, const char *hset, size_t hlen, const char *exp,
+static SL_MUST_USE int q_append(struct redis_sink *r, const char *hset, size_t hlen, const char *exp,
                     size_t elen)
 {
     size_t need = 8 + hlen + elen;
@@ -229,12 +409,16 @@ static void rev_cleanup(void *d)
     uv_close((uv_handle_t *)&p->h, rev_closed);
 }
 
-static int rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+/* Returns 0, or -ENOMEM or libuv's negative code. */
+static SL_MUST_USE int rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 {
     struct rev *p = calloc(1, sizeof(*p));
-    if (p == NULL || uv_poll_init(loop, &p->h, ac->c.fd) != 0) {
+    if (p == NULL)
+        return -ENOMEM;
+    int rc = uv_poll_init(loop, &p->h, ac->c.fd);
+    if (rc != 0) {
         free(p);
-        return -1;
+        return rc;
     }
     p->ac = ac;
     p->h.data = p;
@@ -303,7 +487,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         /* hiredis frees the context after this callback */
         r->ac = NULL;
         log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s; "
-                     "retrying", r->s->js->host, r->s->js->port, ac->errstr);
+                     "retrying", r->conf->ep.host, r->conf->ep.port, ac->errstr);
         rewind_unacked(r);
         if (r->closing)
             maybe_done(r);
@@ -313,7 +497,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     r->connected = 1;
     r->broken = 0;
-    LOG(LOG_INFO, r->s->name, "connected to %s:%d", r->s->js->host, r->s->js->port);
+    LOG(LOG_INFO, r->s->name, "connected to %s:%d", r->conf->ep.host, r->conf->ep.port);
     send_more(r);
 }
 
@@ -335,7 +519,7 @@ static void on_connect_timeout(uv_timer_t *t)
     if (r->ac == NULL || r->connected)
         return;
     log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "connecting to %s:%d timed out; "
-                 "retrying", r->s->js->host, r->s->js->port);
+                 "retrying", r->conf->ep.host, r->conf->ep.port);
     redisAsyncContext *ac = r->ac;
     r->ac = NULL;
     redisAsyncFree(ac);             /* not connected: no disconnect callback */
@@ -344,13 +528,13 @@ static void on_connect_timeout(uv_timer_t *t)
 
 static void connect_now(struct redis_sink *r)
 {
-    const struct job_sink *js = r->s->js;
+    const struct redis_endpoint *ep = &r->conf->ep;
     if (r->closing || r->ac != NULL)
         return;
-    redisAsyncContext *ac = redisAsyncConnect(js->host, js->port);
+    redisAsyncContext *ac = redisAsyncConnect(ep->host, ep->port);
     if (ac == NULL || ac->err) {
         log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s",
-                     js->host, js->port, ac ? ac->errstr : "out of memory");
+                     ep->host, ep->port, ac ? ac->errstr : "out of memory");
         if (ac != NULL)
             redisAsyncFree(ac);
         schedule_retry(r);
@@ -367,15 +551,15 @@ static void connect_now(struct redis_sink *r)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     uv_timer_start(&r->connect_timeout, on_connect_timeout, CONNECT_TIMEOUT_MS, 0);
     /* queued now, sent first once connected */
-    if (js->password != NULL) {
-        if (js->username != NULL)
-            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", js->username,
-                              js->password);
+    if (ep->password != NULL) {
+        if (ep->username != NULL)
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", ep->username,
+                              ep->password);
         else
-            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", js->password);
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", ep->password);
     }
-    if (js->db != 0)
-        redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %d", js->db);
+    if (ep->db != 0)
+        redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %d", ep->db);
 }
 
 /* ---- writing ----------------------------------------------------------------------- */
@@ -422,7 +606,7 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
     r->s->written += n;
     r->acked += n;
     r->backoff = 0;                 /* a write went through: the next outage starts fresh */
-    if (r->congested && r->queued <= (size_t)r->s->js->max_pending / 2) {
+    if (r->congested && r->queued <= (size_t)r->conf->max_pending / 2) {
         r->congested = 0;
         r->s->host->drained(r->s->host->ud, r->s);
     }
@@ -452,17 +636,17 @@ static void send_more(struct redis_sink *r)
     }
 }
 
-static int queue_write(struct redis_sink *r, const struct job_operator *op,
+static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operator *op,
                        const struct engine_result *res)
 {
     const struct job *job = r->s->job;
-    const struct job_sink *js = r->s->js;
+    const struct redis_sink_conf *cf = r->conf;
     const struct job_source *src = &job->sources[op->source];
     struct sbuf *e = &r->enc;
     int rc;
 
     r->key.len = 0;
-    if ((rc = fmt_key(&r->key, &js->key, job, op, res)) < 0)
+    if ((rc = fmt_key(&r->key, &cf->key.t, job, op, res)) < 0)
         return rc;
     e->len = 0;
     rc = sbuf_printf(e, "*%zu\r\n$4\r\nHSET\r\n", 2 + 2 * (op->nkeys + res->nvals));
@@ -483,9 +667,9 @@ static int queue_write(struct redis_sink *r, const struct job_operator *op,
     }
     sbuf_free(&v);
     size_t hlen = e->len;
-    if (rc == 0 && js->ttl_ms != JOB_DURATION_NONE) {
+    if (rc == 0 && cf->ttl_ms != JOB_DURATION_NONE) {
         char ttl[32];
-        int tl = snprintf(ttl, sizeof(ttl), "%" PRId64, js->ttl_ms);
+        int tl = snprintf(ttl, sizeof(ttl), "%" PRId64, cf->ttl_ms);
         rc = sbuf_put(e, "*3\r\n$7\r\nPEXPIRE\r\n", 17);
         rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
         rc = rc ? rc : resp_bulk(e, ttl, (size_t)tl);
@@ -494,7 +678,7 @@ static int queue_write(struct redis_sink *r, const struct job_operator *op,
         return rc;
     if ((rc = q_append(r, e->p, hlen, e->p + hlen, e->len - hlen)) < 0)
         return rc;
-    if (!r->congested && r->queued >= (size_t)js->max_pending) {
+    if (!r->congested && r->queued >= (size_t)cf->max_pending) {
         r->congested = 1;
         r->s->host->congested(r->s->host->ud, r->s);
     }
@@ -510,6 +694,7 @@ static int rs_open(struct sink *s)
     if (r == NULL)
         return -ENOMEM;
     r->s = s;
+    r->conf = s->js->conf;
     s->impl = r;
     uv_timer_init(s->host->loop, &r->retry);
     uv_timer_init(s->host->loop, &r->connect_timeout);
@@ -606,7 +791,7 @@ static void rs_close(struct sink *s, void (*done)(struct sink *))
     }
 }
 
-const struct sink_ops redis_sink_ops = {
+static const struct sink_ops redis_sink_ops = {
     .type = "redis",
     .open = rs_open,
     .write_result = rs_write_result,
@@ -615,4 +800,10 @@ const struct sink_ops redis_sink_ops = {
     .barrier = rs_barrier,
     .barrier_done = rs_barrier_done,
     .close = rs_close,
+};
+
+const struct conn_type redis_sink_type = {
+    .name = "redis", .kind = CONN_SINK, .map = &redis_sink_map,
+    .conf_size = sizeof(struct redis_sink_conf), .print = redis_sink_print,
+    .sink = &redis_sink_ops,
 };

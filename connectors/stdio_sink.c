@@ -7,8 +7,12 @@
  * are synchronous, so nothing is ever pending; a write error is fatal to
  * the job (logged), since the data cannot be kept anywhere else.  A file
  * that a crash left ending in a partial line gets a newline first.
+ *
+ * The stdout sink has no settings of its own; the file sink has `path`
+ * (file_sink_map below, read into a struct file_sink_conf).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +23,34 @@
 #include "log.h"
 
 #define FLUSH_MS 100
+
+/* ---- settings ------------------------------------------------------------------ */
+
+static const struct cm_entry stdout_sink_entries[] = {
+    { .key = NULL },
+};
+
+static const struct cm_map stdout_sink_map = { stdout_sink_entries, NULL };
+
+struct file_sink_conf {
+    const char *path;
+};
+
+static const struct cm_entry file_sink_entries[] = {
+    { .key = "path", .type = CM_STR, .flags = CM_REQUIRED | CM_IDENTITY,
+      .offset = offsetof(struct file_sink_conf, path),
+      .desc = "the file JSON lines are appended to" },
+    { .key = NULL },
+};
+
+static const struct cm_map file_sink_map = { file_sink_entries, NULL };
+
+static void file_sink_print(const void *conf, FILE *out)
+{
+    fprintf(out, " path=%s", ((const struct file_sink_conf *)conf)->path);
+}
+
+/* ---- the sinks ----------------------------------------------------------------- */
 
 struct stdio_sink {
     struct sink *s;
@@ -37,7 +69,7 @@ static void on_flush(uv_timer_t *t)
         log_msg(LOG_ERR, o->s->name, "write: %s", strerror(errno));
 }
 
-static int open_common(struct sink *s, FILE *f, int owned)
+static SL_MUST_USE int open_common(struct sink *s, FILE *f, int owned)
 {
     struct stdio_sink *o = calloc(1, sizeof(*o));
     if (o == NULL)
@@ -65,10 +97,11 @@ static int stdout_open(struct sink *s)
 
 static int file_open(struct sink *s)
 {
-    FILE *f = fopen(s->js->path, "a+e");
+    const char *path = ((const struct file_sink_conf *)s->js->conf)->path;
+    FILE *f = fopen(path, "a+e");
     if (f == NULL) {
         int err = errno;
-        log_msg(LOG_ERR, s->name, "open %s: %s", s->js->path, strerror(err));
+        log_msg(LOG_ERR, s->name, "open %s: %s", path, strerror(err));
         return -err;
     }
     /* a line cut short by a crash is ended, so it does not swallow the next */
@@ -78,7 +111,7 @@ static int file_open(struct sink *s)
         if (last != '\n' && last != EOF) {
             fputc('\n', f);
             log_msg(LOG_WARNING, s->name, "%s ended in a partial line (a crash?); "
-                    "it is left as it is, on a line of its own", s->js->path);
+                    "it is left as it is, on a line of its own", path);
         }
     }
     int rc = open_common(s, f, 1);
@@ -87,7 +120,7 @@ static int file_open(struct sink *s)
     return rc;
 }
 
-static int put_line(struct stdio_sink *o, const char *p, size_t n)
+static SL_MUST_USE int put_line(struct stdio_sink *o, const char *p, size_t n)
 {
     if (fwrite(p, 1, n, o->f) != n || fputc('\n', o->f) == EOF) {
         log_msg(LOG_ERR, o->s->name, "write: %s", strerror(errno));
@@ -169,7 +202,7 @@ static void stdio_close(struct sink *s, void (*done)(struct sink *))
     uv_close((uv_handle_t *)&o->flush, on_closed);
 }
 
-const struct sink_ops stdout_sink_ops = {
+static const struct sink_ops stdout_sink_ops = {
     .type = "stdout",
     .open = stdout_open,
     .write_result = stdio_write_result,
@@ -180,7 +213,7 @@ const struct sink_ops stdout_sink_ops = {
     .close = stdio_close,
 };
 
-const struct sink_ops file_sink_ops = {
+static const struct sink_ops file_sink_ops = {
     .type = "file",
     .open = file_open,
     .write_result = stdio_write_result,
@@ -189,4 +222,15 @@ const struct sink_ops file_sink_ops = {
     .barrier = stdio_barrier,
     .barrier_done = stdio_barrier_done,
     .close = stdio_close,
+};
+
+const struct conn_type stdout_sink_type = {
+    .name = "stdout", .kind = CONN_SINK, .flags = CONN_RAW, .map = &stdout_sink_map,
+    .conf_size = 0, .sink = &stdout_sink_ops,
+};
+
+const struct conn_type file_sink_type = {
+    .name = "file", .kind = CONN_SINK, .flags = CONN_RAW, .map = &file_sink_map,
+    .conf_size = sizeof(struct file_sink_conf), .print = file_sink_print,
+    .sink = &file_sink_ops,
 };

@@ -56,9 +56,11 @@ static int v1_time(enum time_char t)
     return t == TIME_EVENT ? 0 : 1;
 }
 
-static int v1_source(enum source_type t)
+/* Format 1 numbered the two source types it knew; later types never meet
+ * a format 1 checkpoint. */
+static int v1_source(const struct conn_type *t)
 {
-    return t == SOURCE_KAFKA ? 0 : 1;
+    return strcmp(t->name, "kafka") == 0 ? 0 : 1;
 }
 
 uint64_t engine_op_fingerprint(const struct job *job, int index, uint32_t format)
@@ -123,9 +125,9 @@ uint64_t engine_op_fingerprint(const struct job *job, int index, uint32_t format
 uint64_t engine_source_fingerprint(const struct job_source *js, uint32_t format)
 {
     char buf[1024];
-    const char *what = js->type == SOURCE_KAFKA ? js->topic : js->path;
+    const char *what = cm_identity(js->type->map, js->conf);    /* topic, path */
     int n = format == 1 ? snprintf(buf, sizeof(buf), "v1;%d;%s", v1_source(js->type), what)
-                        : snprintf(buf, sizeof(buf), "v2;%s;%s", source_type_name(js->type),
+                        : snprintf(buf, sizeof(buf), "v2;%s;%s", js->type->name,
                                    what);
     return XXH64(buf, (size_t)(n < (int)sizeof(buf) ? n : (int)sizeof(buf) - 1), 0);
 }

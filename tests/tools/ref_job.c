@@ -52,10 +52,10 @@ static void on_result(void *ud, size_t fired_at, const struct engine_result *r)
         fprintf(c->results, "%s\n", c->line.p);
     for (size_t i = 0; i < op->nsinks; i++) {
         const struct job_sink *js = &c->job->sinks[op->sinks[i]];
-        if (js->type != SINK_REDIS)
+        if (strcmp(js->type->name, "redis") != 0)
             continue;
         struct sbuf key = { 0 }, f = { 0 };
-        fmt_key(&key, &js->key, c->job, op, r);
+        fmt_key(&key, &job_sink_key(js)->t, c->job, op, r);
         size_t n = op->nkeys + r->nvals;
         char **fields = calloc(n, sizeof(*fields));
         for (size_t k = 0; k < n; k++) {

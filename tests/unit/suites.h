@@ -29,5 +29,6 @@ Suite *agg_suite(void);
 Suite *engine_suite(void);
 Suite *format_suite(void);
 Suite *ckpt_suite(void);
+Suite *confmap_suite(void);
 
 #endif

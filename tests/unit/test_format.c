@@ -52,7 +52,7 @@ START_TEST(key_templates)
     struct value k[3], v[4];
     struct engine_result r = result(k, v);
     struct sbuf b = { 0 };
-    ck_assert_int_eq(fmt_key(&b, &job->sinks[0].key, job, &job->operators[0], &r), 0);
+    ck_assert_int_eq(fmt_key(&b, &job_sink_key(&job->sinks[0])->t, job, &job->operators[0], &r), 0);
     ck_assert_str_eq(b.p, "x:K\"R\n:-42:true:1704067200000-1704067260000:{lit}");
     sbuf_free(&b);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../config/job.h"
+#include "../../connectors/redis_sink.h"
 #include "suites.h"
 
 static const char *test_env(const char *name, void *ud)
@@ -50,11 +51,11 @@ START_TEST(reference_job)
     ck_assert_uint_eq(job->nsources, 1);
     const struct job_source *s = &job->sources[0];
     ck_assert_str_eq(s->name, "events");
-    ck_assert_int_eq(s->type, SOURCE_KAFKA);
-    ck_assert_str_eq(s->brokers, "k1:9092,k2:9092");
-    ck_assert_str_eq(s->topic, "ecommerce-events");
-    ck_assert_str_eq(s->group, "feature-engineering-group");
-    ck_assert_int_eq(s->start, START_EARLIEST);
+    ck_assert_str_eq(s->type->name, "kafka");
+    ck_assert_str_eq(cm_str(s->type->map, s->conf, "brokers"), "k1:9092,k2:9092");
+    ck_assert_str_eq(cm_str(s->type->map, s->conf, "topic"), "ecommerce-events");
+    ck_assert_str_eq(cm_str(s->type->map, s->conf, "group"), "feature-engineering-group");
+    ck_assert_int_eq(*(const int *)cm_value(s->type->map, s->conf, "start"), 0); /* earliest */
     ck_assert_uint_eq(s->nfields, 3);
     ck_assert_str_eq(s->fields[2].name, "price");
     ck_assert_int_eq(s->fields[2].type, VT_DOUBLE);
@@ -93,14 +94,15 @@ START_TEST(reference_job)
     ck_assert_uint_eq(job->nsinks, 2);
     const struct job_sink *r = &job->sinks[1];
     ck_assert_str_eq(r->name, "session_features_redis");
-    ck_assert_int_eq(r->type, SINK_REDIS);
-    ck_assert_str_eq(r->host, "cache");
-    ck_assert_int_eq(r->port, 6390);
-    ck_assert_int_eq(r->db, 3);
-    ck_assert_str_eq(r->username, "app");
-    ck_assert_str_eq(r->password, "pw");
-    ck_assert_int_eq(r->ttl_ms, 3600000);
-    ck_assert_uint_eq(r->key.nparts, 4);
+    ck_assert_str_eq(r->type->name, "redis");
+    const struct redis_endpoint *ep = redis_sink_endpoint(r);
+    ck_assert_str_eq(ep->host, "cache");
+    ck_assert_int_eq(ep->port, 6390);
+    ck_assert_int_eq(ep->db, 3);
+    ck_assert_str_eq(ep->username, "app");
+    ck_assert_str_eq(ep->password, "pw");
+    ck_assert_int_eq(*(const int64_t *)cm_value(r->type->map, r->conf, "ttl"), 3600000);
+    ck_assert_uint_eq(job_sink_key(r)->t.nparts, 4);
 }
 END_TEST
 
@@ -142,14 +144,14 @@ START_TEST(defaults_and_flow_style)
     load_text(minimal);
     ck_assert_uint_eq(diags_count(&d), 0);
     ck_assert_str_eq(job->http, "127.0.0.1:9464");
-    ck_assert_str_eq(job->sources[0].group == NULL ? "(null)" : "set", "(null)");
+    ck_assert_ptr_null(cm_str(job->sources[0].type->map, job->sources[0].conf, "group"));
     ck_assert_int_eq(job->sources[0].idle_timeout_ms, JOB_DURATION_NONE);
     ck_assert_int_eq(job->sources[0].out_of_orderness_ms, 0);
     ck_assert_int_eq(job->operators[0].window.type, WIN_TUMBLING);
     ck_assert_int_eq(job->operators[0].window.allowed_lateness_ms, 5000);
     ck_assert_int_eq(job->operators[0].window.late_sink, 1);
     ck_assert_uint_eq(job->operators[0].nsinks, 2);
-    ck_assert_int_eq(job->sinks[0].has_key, 0);
+    ck_assert_ptr_null(job_sink_key(&job->sinks[0]));
 }
 END_TEST
 
@@ -160,7 +162,8 @@ START_TEST(kafka_group_defaults_to_job_name)
               "window: { type: global, trigger: count 10 }, aggregates: { c: count() }, "
               "to: out }\nsinks:\n  out: { type: stdout }\n");
     ck_assert_uint_eq(diags_count(&d), 0);
-    ck_assert_str_eq(job->sources[0].group, "sluice-fx");
+    ck_assert_str_eq(cm_str(job->sources[0].type->map, job->sources[0].conf, "group"),
+                     "sluice-fx");
     ck_assert_int_eq(job->operators[0].window.trigger_count, 10);
 }
 END_TEST

@@ -1,0 +1,20 @@
+/*
+ * redis_sink.h - what the Redis sink's settings resolve to, for those who
+ * must know it without running the sink (tests, tools).
+ */
+#ifndef SLUICE_REDIS_SINK_H
+#define SLUICE_REDIS_SINK_H
+
+#include "../config/job.h"
+
+/* Where a redis sink writes: its URL taken apart, with the username and
+ * password keys overriding the URL's (NULL when neither gives one). */
+struct redis_endpoint {
+    const char *host;
+    int port, db;
+    const char *username, *password;
+};
+
+const struct redis_endpoint *redis_sink_endpoint(const struct job_sink *js);
+
+#endif

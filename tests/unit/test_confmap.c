@@ -1,0 +1,218 @@
+/*
+ * test_confmap.c - the configuration reference against the config maps.
+ *
+ * docs/configuration.md documents each block's keys in a table under the
+ * block's heading; the loader accepts exactly the keys of the block's map.
+ * For every (section, map) pair below, and for every connector type of the
+ * registry (under "### `type: NAME`" of its kind's section), the keys in
+ * the first column of the section's first table must be exactly the map's:
+ * a key documented but not accepted, or accepted but not documented, fails
+ * with its name.  Keys every source or sink has are documented once, under
+ * "Common keys".  Run from the repository root, like the other suites.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../config/job.h"
+#include "suites.h"
+
+#define DOC "docs/configuration.md"
+#define DOC_KEYS_MAX 64
+
+/* A section: its "## " heading and, inside it, its "### " heading (or
+ * NULL for the "## " section itself). */
+struct doc_map {
+    const char *h2, *h3;
+    const struct cm_map *map;
+};
+
+/* One line per map that is not a connector type's (those come from the
+ * registry); operator types' maps go here too. */
+static const struct doc_map doc_maps[] = {
+    { "## `state`", NULL, &job_state_map },
+    { "## `sources`", "### Common keys", &job_source_map },
+    { "## `sinks`", "### Common keys", &job_sink_map },
+};
+
+static char *doc;
+
+static void doc_load(void)
+{
+    FILE *f = fopen(DOC, "r");
+    ck_assert_msg(f != NULL, "cannot open %s (run from the repository root)", DOC);
+    size_t cap = 1 << 20;
+    doc = malloc(cap + 1);
+    ck_assert_ptr_nonnull(doc);
+    size_t n = fread(doc, 1, cap, f);
+    fclose(f);
+    ck_assert_uint_lt(n, cap);
+    doc[n] = '\0';
+}
+
+static void doc_free(void)
+{
+    free(doc);
+    doc = NULL;
+}
+
+/* Steps over the line at p: its length in *len, the next line's start
+ * returned.  *fenced says whether the line is inside (or opens or closes)
+ * a fenced code block, where a YAML comment is not a heading. */
+static const char *line_step(const char *p, size_t *len, int *fenced)
+{
+    const char *eol = strchr(p, '\n');
+    *len = eol ? (size_t)(eol - p) : strlen(p);
+    if (strncmp(p, "```", 3) == 0)
+        *fenced = !*fenced;
+    return eol ? eol + 1 : p + *len;
+}
+
+/* The line after the one equal to heading, searched from p up to (not
+ * including) a line starting with stop; NULL when absent. */
+static const char *find_heading(const char *p, const char *heading, const char *stop)
+{
+    size_t hl = strlen(heading), len;
+    int fenced = 0;
+    while (*p != '\0') {
+        int was = fenced;
+        const char *next = line_step(p, &len, &fenced);
+        if (!was && !fenced && len == hl && strncmp(p, heading, hl) == 0)
+            return next;
+        if (!was && !fenced && stop != NULL && strncmp(p, stop, strlen(stop)) == 0)
+            return NULL;
+        p = next;
+    }
+    return NULL;
+}
+
+/* The keys (backquoted words of the first column) of the first table of
+ * the section starting at p, which ends at the next heading.  Returns how
+ * many; a section without a table documents none. */
+static size_t section_keys(const char *p, char keys[][64], size_t max)
+{
+    size_t n = 0, len;
+    int row = 0, fenced = 0;
+    while (*p != '\0') {
+        int was = fenced;
+        const char *next = line_step(p, &len, &fenced);
+        int text = !was && !fenced;
+        if (text && p[0] == '#')
+            break;
+        if (text && p[0] == '|') {
+            if (row++ >= 2) {           /* after the header and its rule */
+                const char *cell_end = memchr(p + 1, '|', len - 1);
+                const char *q = p + 1;
+                while (cell_end != NULL && q < cell_end && n < max) {
+                    const char *a = memchr(q, '`', (size_t)(cell_end - q));
+                    const char *b = a ? memchr(a + 1, '`', (size_t)(cell_end - a - 1)) : NULL;
+                    if (b == NULL)
+                        break;
+                    snprintf(keys[n++], 64, "%.*s", (int)(b - a - 1), a + 1);
+                    q = b + 1;
+                }
+            }
+        } else if (row > 0) {
+            break;                      /* the first table ended */
+        }
+        p = next;
+    }
+    return n;
+}
+
+/* The first difference between section (h2, h3) of the docs and map, as a
+ * message in msg; 0 when there is none. */
+static int section_mismatch(const char *h2, const char *h3, const struct cm_map *map,
+                            char *msg, size_t size)
+{
+    char where[200], keys[DOC_KEYS_MAX][64];
+    const char *p = find_heading(doc, h2, NULL);
+    snprintf(where, sizeof(where), "%s, %s%s%s", DOC, h2, h3 ? " > " : "", h3 ? h3 : "");
+    if (p != NULL && h3 != NULL)
+        p = find_heading(p, h3, "## ");
+    if (p == NULL) {
+        snprintf(msg, size, "%s: no such section", where);
+        return -1;
+    }
+    size_t n = section_keys(p, keys, DOC_KEYS_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (cm_entry_find(map, keys[i]) == NULL) {
+            snprintf(msg, size, "%s: key '%s' is documented but not accepted", where, keys[i]);
+            return -1;
+        }
+    for (const struct cm_entry *e = map->entries; e->key != NULL; e++) {
+        size_t i = 0;
+        while (i < n && strcmp(keys[i], e->key) != 0)
+            i++;
+        if (i == n) {
+            snprintf(msg, size, "%s: key '%s' is accepted but not documented", where, e->key);
+            return -1;
+        }
+        if (e->desc == NULL || e->desc[0] == '\0') {
+            snprintf(msg, size, "%s: key '%s' has no desc in its map", where, e->key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+START_TEST(maps_match_the_reference)
+{
+    char msg[400];
+    for (size_t i = 0; i < sizeof(doc_maps) / sizeof(doc_maps[0]); i++)
+        ck_assert_msg(section_mismatch(doc_maps[i].h2, doc_maps[i].h3, doc_maps[i].map, msg,
+                                       sizeof(msg)) == 0, "%s", msg);
+}
+END_TEST
+
+START_TEST(connector_types_match_the_reference)
+{
+    char msg[400], h3[100];
+    size_t n = 0;
+    for (size_t i = 0; conn_types[i] != NULL; i++, n++) {
+        const struct conn_type *t = conn_types[i];
+        snprintf(h3, sizeof(h3), "### `type: %s`", t->name);
+        ck_assert_msg(section_mismatch(t->kind == CONN_SOURCE ? "## `sources`" : "## `sinks`",
+                                       h3, t->map, msg, sizeof(msg)) == 0, "%s", msg);
+    }
+    ck_assert_uint_ge(n, 6);
+}
+END_TEST
+
+/* The check itself names the key on either side. */
+START_TEST(mismatch_is_named)
+{
+    static const struct cm_entry fewer_entries[] = {
+        { .key = "dir", .desc = "d" }, { .key = "checkpoint_interval", .desc = "c" },
+        { .key = NULL },
+    };
+    static const struct cm_entry more_entries[] = {
+        { .key = "dir", .desc = "d" }, { .key = "checkpoint_interval", .desc = "c" },
+        { .key = "checkpoints_retained", .desc = "r" }, { .key = "compress", .desc = "z" },
+        { .key = NULL },
+    };
+    static const struct cm_map fewer = { fewer_entries, NULL }, more = { more_entries, NULL };
+    char msg[400];
+    ck_assert_int_eq(section_mismatch("## `state`", NULL, &fewer, msg, sizeof(msg)), -1);
+    ck_assert_str_eq(msg, DOC ", ## `state`: key 'checkpoints_retained' is documented but "
+                     "not accepted");
+    ck_assert_int_eq(section_mismatch("## `state`", NULL, &more, msg, sizeof(msg)), -1);
+    ck_assert_str_eq(msg, DOC ", ## `state`: key 'compress' is accepted but not documented");
+    ck_assert_int_eq(section_mismatch("## `sinks`", "### `type: smtp`", &more, msg,
+                                      sizeof(msg)), -1);
+    ck_assert_str_eq(msg, DOC ", ## `sinks` > ### `type: smtp`: no such section");
+}
+END_TEST
+
+Suite *confmap_suite(void)
+{
+    Suite *s = suite_create("confmap");
+    TCase *tc = tcase_create("docs");
+    tcase_add_checked_fixture(tc, doc_load, doc_free);
+    tcase_add_test(tc, maps_match_the_reference);
+    tcase_add_test(tc, connector_types_match_the_reference);
+    tcase_add_test(tc, mismatch_is_named);
+    suite_add_tcase(s, tc);
+    return s;
+}
