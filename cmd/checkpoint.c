@@ -53,7 +53,7 @@ static int64_t wall_ms(void)
 
 static uint64_t timeout_ns(const struct runtime *rt)
 {
-    int64_t ms = 2 * rt->job->state.checkpoint_interval_ms;
+    int64_t ms = 2 * rt->g.job->state.checkpoint_interval_ms;
     return (uint64_t)(ms > MIN_TIMEOUT_MS ? ms : MIN_TIMEOUT_MS) * 1000000ull;
 }
 
@@ -126,41 +126,12 @@ static int list_ids(const char *dir, uint64_t **out, size_t *np, uint64_t *max_a
     return rc;
 }
 
-/* ---- read positions ------------------------------------------------------------------ */
-
-struct engine_offset *offsets_slot(struct offsets *o, int32_t partition)
-{
-    for (size_t i = 0; i < o->n; i++)
-        if (o->v[i].partition == partition)
-            return &o->v[i];
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 16;
-        struct engine_offset *v = realloc(o->v, cap * sizeof(*v));
-        if (v == NULL)
-            return NULL;
-        o->v = v;
-        o->cap = cap;
-    }
-    o->v[o->n] = (struct engine_offset){ partition, -1 };
-    return &o->v[o->n++];
-}
-
-size_t rt_offsets(void *ud, int source, struct engine_offset *out, size_t max)
-{
-    const struct runtime *rt = ud;
-    const struct offsets *o = &rt->offs[source];
-    size_t n = o->n < max ? o->n : max;
-    if (n > 0)                      /* nothing read yet: o->v may be NULL */
-        memcpy(out, o->v, n * sizeof(*out));
-    return n;
-}
-
 /* ---- restore ----------------------------------------------------------------------------- */
 
 static void on_restored_offset(void *ud, int source, int32_t partition, int64_t next)
 {
     struct runtime *rt = ud;
-    struct engine_offset *slot = offsets_slot(&rt->offs[source], partition);
+    struct engine_offset *slot = offsets_slot(&rt->g.offs[source], partition);
     if (slot != NULL)
         slot->next = next;
 }
@@ -195,21 +166,21 @@ static int restore_one(struct runtime *rt, const char *path)
         log_msg(LOG_ERR, "restore", "%s: damaged: %s", path, err);
         return rc;
     }
-    if (strcmp(info.job, rt->job->name) != 0) {
+    if (strcmp(info.job, rt->g.job->name) != 0) {
         log_msg(LOG_ERR, "restore", "%s belongs to job %s, not %s", path, info.job,
-                rt->job->name);
+                rt->g.job->name);
         ckpt_close(r);
         return -EINVAL;
     }
     struct engine_restore_cb cb = { rt, on_restored_offset, on_restore_note };
-    rc = engine_restore(rt->eng, r, rt->allow_non_restored, &cb, err, sizeof(err));
+    rc = engine_restore(rt->g.eng, r, rt->allow_non_restored, &cb, err, sizeof(err));
     ckpt_close(r);
     if (rc < 0) {
         log_msg(LOG_ERR, "restore", "%s: %s", path, err);
         return rc;
     }
     struct engine_stats st;
-    engine_get_stats(rt->eng, &st);
+    engine_get_stats(rt->g.eng, &st);
     char when[64];
     evtime_format(info.created_ms, when);
     log_msg(LOG_NOTICE, "restore", "restored %s %" PRIu64 " taken %s: %" PRIu64 " keys",
@@ -221,8 +192,8 @@ static int restore_one(struct runtime *rt, const char *path)
 
 static void reset_offsets(struct runtime *rt)
 {
-    for (size_t s = 0; s < rt->job->nsources; s++)
-        rt->offs[s].n = 0;
+    for (size_t s = 0; s < rt->g.job->nsources; s++)
+        rt->g.offs[s].n = 0;
 }
 
 int chkpt_restore(struct runtime *rt)
@@ -273,8 +244,8 @@ static void finish(struct runtime *rt, int ok, const char *why);
 static void child_main(struct runtime *rt, int fd)
 {
     struct checkpoints *ck = &rt->ck;
-    ckpt_write_header(&ck->w, fd, ck->kind, ck->id, wall_ms(), rt->job->name);
-    int rc = engine_snapshot(rt->eng, &ck->w, rt_offsets, rt);
+    ckpt_write_header(&ck->w, fd, ck->kind, ck->id, wall_ms(), rt->g.job->name);
+    int rc = engine_snapshot(rt->g.eng, &ck->w, graph_offsets, &rt->g);
     if (rc == 0)
         rc = ckpt_finish(&ck->w);
     if (rc == 0 && fsync(fd) < 0)
@@ -289,7 +260,7 @@ static void child_main(struct runtime *rt, int fd)
 void chkpt_take(struct runtime *rt, enum ckpt_kind kind)
 {
     struct checkpoints *ck = &rt->ck;
-    if (rt->eng == NULL || !ck->started)
+    if (rt->g.eng == NULL || !ck->started)
         return;
     if (ck->phase != CK_IDLE) {
         if (kind == CKPT_SAVEPOINT) {
@@ -303,23 +274,23 @@ void chkpt_take(struct runtime *rt, enum ckpt_kind kind)
     snprintf(ck->tmp, sizeof(ck->tmp), "%s/chk-%" PRIu64 ".sluice.tmp", ck->dir, ck->id);
     if (kind == CKPT_SAVEPOINT)
         snprintf(ck->final, sizeof(ck->final), "%s/savepoint-%s-%" PRIu64 "/state.sluice",
-                 ck->spdir, rt->job->name, ck->id);
+                 ck->spdir, rt->g.job->name, ck->id);
     else
         snprintf(ck->final, sizeof(ck->final), "%s/chk-%" PRIu64 ".sluice", ck->dir, ck->id);
-    for (size_t i = 0; i < rt->job->nsinks; i++) {
-        struct sink *s = &rt->snk[i];
+    for (size_t i = 0; i < rt->g.job->nsinks; i++) {
+        struct sink *s = &rt->g.snk[i];
         if (s->impl != NULL && s->ops->barrier(s) < 0) {
             finish(rt, 0, "a sink cannot make its writes durable");
             return;
         }
     }
-    for (size_t s = 0; s < rt->job->nsources; s++) {
+    for (size_t s = 0; s < rt->g.job->nsources; s++) {
         struct offsets *o = &ck->offs[s];
         o->n = 0;
-        for (size_t i = 0; i < rt->offs[s].n; i++) {
-            struct engine_offset *slot = offsets_slot(o, rt->offs[s].v[i].partition);
+        for (size_t i = 0; i < rt->g.offs[s].n; i++) {
+            struct engine_offset *slot = offsets_slot(o, rt->g.offs[s].v[i].partition);
             if (slot != NULL)
-                *slot = rt->offs[s].v[i];
+                *slot = rt->g.offs[s].v[i];
         }
     }
     int fd = open(ck->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -360,7 +331,7 @@ static void prune(struct runtime *rt)
         log_msg(LOG_WARNING, "checkpoint", "out of memory: old checkpoints are kept");
         n = 0;                      /* a partial list could name the wrong ones */
     }
-    for (size_t i = (size_t)rt->job->state.checkpoints_retained; i < n; i++) {
+    for (size_t i = (size_t)rt->g.job->state.checkpoints_retained; i < n; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/chk-%" PRIu64 ".sluice", ck->dir, ids[i]);
         if (unlink(path) < 0)
@@ -389,9 +360,9 @@ static void complete(struct runtime *rt)
     if (ck->kind == CKPT_SAVEPOINT)
         fsync_dir(ck->spdir);
     /* only now may the read positions it reflects be committed */
-    for (size_t s = 0; s < rt->job->nsources; s++)
-        if (rt->src[s].impl != NULL)
-            rt->src[s].ops->commit(&rt->src[s], ck->offs[s].v, ck->offs[s].n);
+    for (size_t s = 0; s < rt->g.job->nsources; s++)
+        if (rt->g.src[s].impl != NULL)
+            rt->g.src[s].ops->commit(&rt->g.src[s], ck->offs[s].v, ck->offs[s].n);
     struct stat st;
     ck->last_bytes = stat(ck->final, &st) == 0 ? (uint64_t)st.st_size : 0;
     ck->last_ms = (uv_hrtime() - ck->started_ns) / 1000000;
@@ -466,8 +437,8 @@ void chkpt_poll(struct runtime *rt)
     }
     if (ck->phase != CK_ACKING)
         return;
-    for (size_t i = 0; i < rt->job->nsinks; i++) {
-        struct sink *s = &rt->snk[i];
+    for (size_t i = 0; i < rt->g.job->nsinks; i++) {
+        struct sink *s = &rt->g.snk[i];
         if (s->impl != NULL && !s->ops->barrier_done(s)) {
             if (now - ck->phase_ns > timeout_ns(rt))
                 finish(rt, 0, "the sinks did not acknowledge its writes in time");
@@ -510,7 +481,7 @@ static void on_sigusr1(uv_signal_t *h, int signum)
 int chkpt_setup(struct runtime *rt)
 {
     struct checkpoints *ck = &rt->ck;
-    const struct job *job = rt->job;
+    const struct job *job = rt->g.job;
     if (strlen(job->state.dir) > 1800) {
         log_msg(LOG_ERR, "checkpoint", "state.dir is too long");
         return -ENAMETOOLONG;
@@ -589,7 +560,7 @@ void chkpt_stop(struct runtime *rt)
     }
     ck->phase = CK_IDLE;
     uv_timer_stop(&ck->timer);
-    for (size_t s = 0; s < rt->job->nsources; s++)
+    for (size_t s = 0; s < rt->g.job->nsources; s++)
         free(ck->offs[s].v);
     free(ck->offs);
     ck->offs = NULL;

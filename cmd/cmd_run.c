@@ -85,9 +85,9 @@ void rt_fail(struct runtime *rt, const char *why)
 static void on_result(void *ud, const struct engine_result *r)
 {
     struct runtime *rt = ud;
-    const struct job_operator *op = &rt->job->operators[r->op];
+    const struct job_operator *op = &rt->g.job->operators[r->op];
     for (size_t i = 0; i < op->nsinks; i++) {
-        struct sink *s = &rt->snk[op->sinks[i]];
+        struct sink *s = &rt->g.snk[op->sinks[i]];
         if (s->impl != NULL && s->ops->write_result(s, op, r) < 0)
             rt_fail(rt, "a sink cannot take a window result");
     }
@@ -96,7 +96,7 @@ static void on_result(void *ud, const struct engine_result *r)
 static void on_late(void *ud, int op, int sink, const struct record *rec)
 {
     struct runtime *rt = ud;
-    struct sink *s = &rt->snk[sink];
+    struct sink *s = &rt->g.snk[sink];
     (void)op;
     if (s->impl != NULL && s->ops->write_raw(s, rec->raw, rec->raw_len, NULL, 0) < 0)
         rt_fail(rt, "the late-events sink cannot take a record");
@@ -106,7 +106,7 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
                        const char *raw, size_t len, const struct reject *rej)
 {
     struct runtime *rt = ud;
-    struct source *src = &rt->src[source];
+    struct source *src = &rt->g.src[source];
     char at[40] = "";
     if (rej->at >= 0)
         snprintf(at, sizeof(at), " at byte %" PRId64, rej->at);
@@ -115,7 +115,7 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
                  rej->why);
     if (dl < 0)
         return;
-    struct sink *s = &rt->snk[dl];
+    struct sink *s = &rt->g.snk[dl];
     rt->dl.len = 0;
     if (fmt_dead_letter(&rt->dl, src->js->name, part, off, rej, raw, len) < 0 ||
         (s->impl != NULL && s->ops->write_raw(s, rt->dl.p, rt->dl.len, NULL, 0) < 0))
@@ -124,10 +124,10 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
 
 int rt_new_engine(struct runtime *rt)
 {
-    engine_free(rt->eng);
-    rt->eng = NULL;
+    engine_free(rt->g.eng);
+    rt->g.eng = NULL;
     struct engine_output out = { rt, on_result, on_late, on_invalid };
-    int rc = engine_new(rt->job, NULL, &out, &rt->eng);
+    int rc = engine_new(rt->g.job, NULL, &out, &rt->g.eng);
     if (rc < 0)
         log_msg(LOG_ERR, "run", "out of memory");
     return rc;
@@ -147,12 +147,12 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
     }
     if (rt->first_ns == 0)
         rt->first_ns = uv_hrtime();
-    if (engine_feed(rt->eng, source, part, off, data, len, ts) < 0) {
+    if (engine_feed(rt->g.eng, source, part, off, data, len, ts) < 0) {
         rt_fail(rt, "out of memory for state");
         return -ENOMEM;
     }
     /* applied: a checkpoint from now on resumes after it */
-    struct engine_offset *p = offsets_slot(&rt->offs[source], part);
+    struct engine_offset *p = offsets_slot(&rt->g.offs[source], part);
     if (p == NULL) {
         rt_fail(rt, "out of memory");
         return -ENOMEM;
@@ -164,11 +164,7 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
 static int64_t h_resume_at(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
-    const struct offsets *o = &rt->offs[source];
-    for (size_t i = 0; i < o->n; i++)
-        if (o->v[i].partition == part)
-            return o->v[i].next;
-    return -1;
+    return offsets_next(&rt->g.offs[source], part);
 }
 
 /* READY=1 once the state is restored and every source has partitions. */
@@ -176,8 +172,8 @@ static void maybe_ready(struct runtime *rt)
 {
     if (rt->ready || rt->phase != RUNNING || rt->reload != RL_NONE)
         return;
-    for (size_t i = 0; i < rt->job->nsources; i++)
-        if (!rt->assigned[i])
+    for (size_t i = 0; i < rt->g.job->nsources; i++)
+        if (!rt->g.assigned[i])
             return;
     rt->ready = 1;
     service_ready();
@@ -188,7 +184,7 @@ static void maybe_ready(struct runtime *rt)
 static int64_t h_event_time(void *ud, int source, const char *data, size_t len)
 {
     struct runtime *rt = ud;
-    return engine_peek_time(rt->eng, source, data, len, 0);
+    return engine_peek_time(rt->g.eng, source, data, len, 0);
 }
 
 static void h_assigned(void *ud, int source, int32_t part)
@@ -196,37 +192,37 @@ static void h_assigned(void *ud, int source, int32_t part)
     struct runtime *rt = ud;
     /* a bounded file's records are all there: it is never idle, whatever
      * the merge of several files makes it wait for */
-    if (rt->bounded && rt->job->sources[source].type == SOURCE_FILE)
-        engine_source_never_idle(rt->eng, source);
-    if (engine_partition_add(rt->eng, source, part) < 0) {
+    if (rt->bounded && rt->g.job->sources[source].type == SOURCE_FILE)
+        engine_source_never_idle(rt->g.eng, source);
+    if (engine_partition_add(rt->g.eng, source, part) < 0) {
         rt_fail(rt, "out of memory");
         return;
     }
-    rt->assigned[source] = 1;
+    rt->g.assigned[source] = 1;
     maybe_ready(rt);
 }
 
 static void h_revoked(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
-    engine_partition_remove(rt->eng, source, part);
+    engine_partition_remove(rt->g.eng, source, part);
 }
 
 static void h_ended(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
     if (rt->phase == RUNNING)
-        engine_partition_end(rt->eng, source, part);
+        engine_partition_end(rt->g.eng, source, part);
 }
 
 static void h_finished(void *ud, int source)
 {
     struct runtime *rt = ud;
     (void)source;
-    if (++rt->finished < rt->job->nsources || rt->phase != RUNNING)
+    if (++rt->finished < rt->g.job->nsources || rt->phase != RUNNING)
         return;
     LOG(LOG_INFO, "run", "all input read; firing every open window");
-    engine_finish(rt->eng);
+    engine_finish(rt->g.eng);
     begin_drain(rt);
 }
 
@@ -234,7 +230,7 @@ static void h_failed(void *ud, int source)
 {
     struct runtime *rt = ud;
     char why[200];
-    snprintf(why, sizeof(why), "%s failed", rt->src[source].name);
+    snprintf(why, sizeof(why), "%s failed", rt->g.src[source].name);
     rt_fail(rt, why);
 }
 
@@ -245,9 +241,9 @@ static void set_paused(struct runtime *rt, int pause)
     if (rt->paused == pause)
         return;
     rt->paused = pause;
-    for (size_t i = 0; i < rt->job->nsources; i++)
-        if (rt->src[i].impl != NULL)
-            (pause ? rt->src[i].ops->pause : rt->src[i].ops->resume)(&rt->src[i]);
+    for (size_t i = 0; i < rt->g.job->nsources; i++)
+        if (rt->g.src[i].impl != NULL)
+            (pause ? rt->g.src[i].ops->pause : rt->g.src[i].ops->resume)(&rt->g.src[i]);
 }
 
 static void h_congested(void *ud, struct sink *s)
@@ -272,15 +268,6 @@ static void h_drained(void *ud, struct sink *s)
 }
 
 /* ---- lifecycle --------------------------------------------------------------------- */
-
-static size_t pending(const struct runtime *rt)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < rt->job->nsinks; i++)
-        if (rt->snk[i].impl != NULL)
-            n += rt->snk[i].ops->pending(&rt->snk[i]);
-    return n;
-}
 
 static void swap_graph(struct runtime *rt);
 
@@ -330,15 +317,15 @@ static void close_graph(struct runtime *rt)
 {
     rt->closing_graph = 1;
     rt->open++;                     /* held until every close has been started */
-    for (size_t i = 0; i < rt->job->nsources; i++)
-        if (rt->src[i].ops != NULL && rt->src[i].impl != NULL) {
+    for (size_t i = 0; rt->g.src != NULL && i < rt->g.job->nsources; i++)
+        if (rt->g.src[i].ops != NULL && rt->g.src[i].impl != NULL) {
             rt->open++;
-            rt->src[i].ops->close(&rt->src[i], source_closed);
+            rt->g.src[i].ops->close(&rt->g.src[i], source_closed);
         }
-    for (size_t i = 0; i < rt->job->nsinks; i++)
-        if (rt->snk[i].ops != NULL && rt->snk[i].impl != NULL) {
+    for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++)
+        if (rt->g.snk[i].ops != NULL && rt->g.snk[i].impl != NULL) {
             rt->open++;
-            rt->snk[i].ops->close(&rt->snk[i], sink_closed);
+            rt->g.snk[i].ops->close(&rt->g.snk[i], sink_closed);
         }
     on_closed_one(rt);
 }
@@ -349,7 +336,7 @@ static void begin_close(struct runtime *rt)
         return;
     rt->phase = CLOSING;
     service_stopping();
-    size_t left = pending(rt);
+    size_t left = graph_pending(&rt->g);
     if (left > 0)
         log_msg(LOG_WARNING, "run", "closing with %zu writes not acknowledged", left);
     if (!rt->closing_graph)         /* else a reload is closing it: on_closed_one goes on */
@@ -365,7 +352,7 @@ static void begin_drain(struct runtime *rt)
     rt->last_ns = uv_hrtime();
     set_paused(rt, 1);              /* open, for the final checkpoint's offset commit */
     rt->stop_at = uv_now(&rt->loop) + STOP_DEADLINE_MS;
-    LOG(LOG_INFO, "run", "flushing %zu pending writes", pending(rt));
+    LOG(LOG_INFO, "run", "flushing %zu pending writes", graph_pending(&rt->g));
 }
 
 /* Draining: sinks flushed, then the final checkpoint, then close. */
@@ -379,7 +366,7 @@ static void drain_step(struct runtime *rt)
             begin_close(rt);
         return;
     }
-    if (rt->ck.final_wanted == 0 && pending(rt) == 0 && !chkpt_busy(rt)) {
+    if (rt->ck.final_wanted == 0 && graph_pending(&rt->g) == 0 && !chkpt_busy(rt)) {
         rt->ck.final_wanted = 1;
         rt->ck.failed_before_final = rt->ck.failed;
         chkpt_take(rt, CKPT_CHECKPOINT);
@@ -389,129 +376,12 @@ static void drain_step(struct runtime *rt)
     if (rt->signalled && uv_now(&rt->loop) >= rt->stop_at) {
         char why[160];
         snprintf(why, sizeof(why), "stop deadline passed with %zu writes not acknowledged%s",
-                 pending(rt), chkpt_busy(rt) ? " and the final checkpoint unfinished" : "");
+                 graph_pending(&rt->g), chkpt_busy(rt) ? " and the final checkpoint unfinished" : "");
         rt_fail(rt, why);
     }
 }
 
 /* ---- reload (SIGHUP) ------------------------------------------------------------------ */
-
-void totals_free(struct totals *t)
-{
-    free(t->in);
-    free(t->invalid);
-    free(t->late);
-    free(t->fired);
-    free(t->lost);
-    free(t->written);
-    free(t->retried);
-    free(t->failed);
-    memset(t, 0, sizeof(*t));
-}
-
-int totals_new(const struct job *job, struct totals *t)
-{
-    size_t ns = job->nsources + 1, no = job->noperators + 1, nk = job->nsinks + 1;
-    t->in = calloc(ns, sizeof(*t->in));
-    t->invalid = calloc(ns, sizeof(*t->invalid));
-    t->late = calloc(no, sizeof(*t->late));
-    t->fired = calloc(no, sizeof(*t->fired));
-    t->lost = calloc(no, sizeof(*t->lost));
-    t->written = calloc(nk, sizeof(*t->written));
-    t->retried = calloc(nk, sizeof(*t->retried));
-    t->failed = calloc(nk, sizeof(*t->failed));
-    if (!t->in || !t->invalid || !t->late || !t->fired || !t->lost || !t->written ||
-        !t->retried || !t->failed) {
-        totals_free(t);
-        return -1;
-    }
-    return 0;
-}
-
-void rt_totals(const struct runtime *rt, struct totals *t)
-{
-    const struct job *job = rt->job;
-    for (size_t i = 0; i < job->nsources; i++) {
-        uint64_t in = 0, inv[REJ_NKINDS] = { 0 };
-        if (rt->eng != NULL)
-            engine_source_stats(rt->eng, (int)i, &in, inv);
-        t->in[i] = rt->hist.in[i] + in;
-        for (int k = 0; k < REJ_NKINDS; k++)
-            t->invalid[i][k] = rt->hist.invalid[i][k] + inv[k];
-    }
-    for (size_t i = 0; i < job->noperators; i++) {
-        uint64_t res = 0, late = 0, lost = 0;
-        if (rt->eng != NULL)
-            engine_op_stats(rt->eng, (int)i, &res, &late, &lost);
-        t->fired[i] = rt->hist.fired[i] + res;
-        t->late[i] = rt->hist.late[i] + late;
-        t->lost[i] = rt->hist.lost[i] + lost;
-    }
-    for (size_t i = 0; i < job->nsinks; i++) {
-        t->written[i] = rt->hist.written[i] + rt->snk[i].written;
-        t->retried[i] = rt->hist.retried[i] + rt->snk[i].retried;
-        t->failed[i] = rt->hist.failed[i] + rt->snk[i].failed;
-    }
-}
-
-/* The run's counters so far, by name, into totals for the new job. */
-static int totals_carry(const struct runtime *rt, const struct job *nj, struct totals *t)
-{
-    const struct job *oj = rt->job;
-    struct totals cur;
-    if (totals_new(oj, &cur) < 0)
-        return -1;
-    rt_totals(rt, &cur);
-    for (size_t n = 0; n < nj->nsources; n++)
-        for (size_t o = 0; o < oj->nsources; o++)
-            if (strcmp(nj->sources[n].name, oj->sources[o].name) == 0) {
-                t->in[n] = cur.in[o];
-                memcpy(t->invalid[n], cur.invalid[o], sizeof(cur.invalid[o]));
-            }
-    for (size_t n = 0; n < nj->noperators; n++)
-        for (size_t o = 0; o < oj->noperators; o++)
-            if (strcmp(nj->operators[n].name, oj->operators[o].name) == 0) {
-                t->fired[n] = cur.fired[o];
-                t->late[n] = cur.late[o];
-                t->lost[n] = cur.lost[o];
-            }
-    for (size_t n = 0; n < nj->nsinks; n++)
-        for (size_t o = 0; o < oj->nsinks; o++)
-            if (strcmp(nj->sinks[n].name, oj->sinks[o].name) == 0) {
-                t->written[n] = cur.written[o];
-                t->retried[n] = cur.retried[o];
-                t->failed[n] = cur.failed[o];
-            }
-    totals_free(&cur);
-    return 0;
-}
-
-/* Per-graph arrays, sized by rt->job. */
-static int alloc_graph(struct runtime *rt)
-{
-    size_t ns = rt->job->nsources + 1, nk = rt->job->nsinks + 1;
-    rt->src = calloc(ns, sizeof(*rt->src));
-    rt->snk = calloc(nk, sizeof(*rt->snk));
-    rt->offs = calloc(ns, sizeof(*rt->offs));
-    rt->assigned = calloc(ns, sizeof(*rt->assigned));
-    if (rt->hist.in == NULL && totals_new(rt->job, &rt->hist) < 0)
-        return -1;
-    return rt->src && rt->snk && rt->offs && rt->assigned ? 0 : -1;
-}
-
-static void free_graph(struct runtime *rt)
-{
-    for (size_t s = 0; rt->offs != NULL && s < rt->job->nsources; s++)
-        free(rt->offs[s].v);
-    free(rt->offs);
-    free(rt->src);
-    free(rt->snk);
-    free(rt->assigned);
-    rt->offs = NULL;
-    rt->src = NULL;
-    rt->snk = NULL;
-    rt->assigned = NULL;
-}
 
 /* Whether the new job can continue from a savepoint of the running one:
  * the same job (checkpoints are filed by its name), and every operator
@@ -520,7 +390,7 @@ static void free_graph(struct runtime *rt)
 static int reload_compatible(const struct runtime *rt, const struct job *nj, char *why,
                              size_t size)
 {
-    const struct job *oj = rt->job;
+    const struct job *oj = rt->g.job;
     if (strcmp(oj->name, nj->name) != 0) {
         snprintf(why, size, "the job name changed (%s to %s); a renamed job is a new job: "
                  "stop this one and start the new one from a savepoint", oj->name, nj->name);
@@ -590,30 +460,26 @@ static int start(struct runtime *rt);
 /* The old graph has closed: start the new one from the savepoint. */
 static void swap_graph(struct runtime *rt)
 {
-    struct totals t = { 0 };
-    if (totals_new(rt->next_job, &t) < 0 || totals_carry(rt, rt->next_job, &t) < 0) {
-        totals_free(&t);
+    if (counters_carry(rt->counters, rt->next_job) < 0) {
         rt_fail(rt, "out of memory");
         return;
     }
-    totals_free(&rt->hist);
-    rt->hist = t;
     chkpt_stop(rt);
-    engine_free(rt->eng);
-    rt->eng = NULL;
-    free_graph(rt);
-    job_free(rt->job);
-    rt->job = rt->next_job;
+    engine_free(rt->g.eng);
+    rt->g.eng = NULL;
+    graph_free(&rt->g);
+    job_free(rt->g.job);
+    struct job *job = rt->next_job;
     rt->next_job = NULL;
     rt->reload = RL_NONE;
     rt->finished = rt->congested = 0;
     rt->paused = rt->ready = 0;
     rt->from_savepoint = rt->reload_path;
-    if (alloc_graph(rt) < 0) {
+    if (graph_alloc(&rt->g, job) < 0) {
         rt_fail(rt, "out of memory");
         return;
     }
-    log_msg(LOG_NOTICE, "reload", "starting the new graph of job %s from %s", rt->job->name,
+    log_msg(LOG_NOTICE, "reload", "starting the new graph of job %s from %s", rt->g.job->name,
             rt->reload_path);
     int rc = start(rt);
     if (rc != EXIT_OK) {
@@ -670,8 +536,8 @@ static void on_sighup(uv_signal_t *h, int signum)
         service_ready();
         return;
     }
-    if ((nj->http == NULL) != (rt->job->http == NULL) ||
-        (nj->http != NULL && strcmp(nj->http, rt->job->http) != 0))
+    if ((nj->http == NULL) != (rt->g.job->http == NULL) ||
+        (nj->http != NULL && strcmp(nj->http, rt->g.job->http) != 0))
         log_msg(LOG_WARNING, "reload", "http: a new address takes effect at the next start");
     rt->next_job = nj;
     rt->reload = RL_SAVEPOINT_WANTED;
@@ -682,26 +548,17 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 /* ---- the tick and signals --------------------------------------------------------------- */
 
-static uint64_t records_total(const struct runtime *rt)
-{
-    struct totals t;
-    uint64_t n = 0;
-    if (totals_new(rt->job, &t) < 0)
-        return 0;
-    rt_totals(rt, &t);
-    for (size_t s = 0; s < rt->job->nsources; s++)
-        n += t.in[s];
-    totals_free(&t);
-    return n;
-}
-
 /* STATUS= for systemctl status: throughput and the last checkpoint. */
 static void status_step(struct runtime *rt)
 {
     uint64_t now = uv_now(&rt->loop);
     if (now - rt->status_at < STATUS_EVERY_MS || !rt->ready)
         return;
-    uint64_t in = records_total(rt);
+    uint64_t in;
+    if (counters_records_in(rt->counters, &in) < 0) {
+        log_msg(LOG_WARNING, "run", "out of memory: no STATUS= line this time");
+        return;
+    }
     uint64_t since = rt->status_at;
     rt->status_at = now;
     if (since == 0 || in < rt->status_in) {     /* the first, or after a reload */
@@ -711,8 +568,8 @@ static void status_step(struct runtime *rt)
     double rate = (double)(in - rt->status_in) * 1000.0 / (double)(now - since);
     rt->status_in = in;
     struct engine_stats st = { 0 };
-    if (rt->eng != NULL)
-        engine_get_stats(rt->eng, &st);
+    if (rt->g.eng != NULL)
+        engine_get_stats(rt->g.eng, &st);
     const struct checkpoints *ck = &rt->ck;
     if (ck->last_at_ms == 0) {
         service_status("%.0f records/s, %" PRIu64 " keys; no checkpoint yet", rate,
@@ -731,7 +588,7 @@ static void on_tick(uv_timer_t *t)
     struct runtime *rt = t->data;
     if (rt->phase == RUNNING) {
         if (rt->reload == RL_NONE)
-            engine_tick(rt->eng);   /* nothing fires while a reload is under way */
+            engine_tick(rt->g.eng);   /* nothing fires while a reload is under way */
         chkpt_poll(rt);
         reload_step(rt);
         status_step(rt);
@@ -803,7 +660,7 @@ static void log_graph(const struct job *job, int bounded)
 
 static int start(struct runtime *rt)
 {
-    const struct job *job = rt->job;
+    const struct job *job = rt->g.job;
     char err[512];
 
     log_graph(job, rt->bounded);
@@ -829,7 +686,7 @@ static int start(struct runtime *rt)
     }
     rt->khost = (struct sink_host){ rt, &rt->loop, h_congested, h_drained };
     for (size_t i = 0; i < job->nsinks; i++) {
-        struct sink *s = &rt->snk[i];
+        struct sink *s = &rt->g.snk[i];
         s->ops = sink_ops_for(&job->sinks[i]);
         s->job = job;
         s->js = &job->sinks[i];
@@ -843,7 +700,7 @@ static int start(struct runtime *rt)
                                       h_revoked, h_ended, h_finished, h_failed, h_resume_at,
                                       h_event_time };
     for (size_t i = 0; i < job->nsources; i++) {
-        struct source *s = &rt->src[i];
+        struct source *s = &rt->g.src[i];
         s->ops = source_ops_for(&job->sources[i]);
         s->job = job;
         s->js = &job->sources[i];
@@ -900,16 +757,20 @@ static int parse_args(struct runtime *rt, int argc, char **argv, const char **fi
 static void summary(struct runtime *rt)
 {
     struct totals t;
-    if (rt->eng == NULL || totals_new(rt->job, &t) < 0)
+    if (rt->g.eng == NULL)
         return;
-    rt_totals(rt, &t);
+    if (totals_new(rt->g.job, &t) < 0) {
+        log_msg(LOG_WARNING, "run", "out of memory: no summary");
+        return;
+    }
+    counters_read(rt->counters, &t);
     uint64_t in = 0, invalid = 0, late = 0, fired = 0, lost = 0;
-    for (size_t i = 0; i < rt->job->nsources; i++) {
+    for (size_t i = 0; i < rt->g.job->nsources; i++) {
         in += t.in[i];
         for (int k = 0; k < REJ_NKINDS; k++)
             invalid += t.invalid[i][k];
     }
-    for (size_t i = 0; i < rt->job->noperators; i++) {
+    for (size_t i = 0; i < rt->g.job->noperators; i++) {
         late += t.late[i];
         fired += t.fired[i];
         lost += t.lost[i];
@@ -921,8 +782,8 @@ static void summary(struct runtime *rt)
         "its first record (%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64
         " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
         secs > 0 ? (double)in / secs : 0, rt->ck.ok, rt->ck.failed, rt->ck.max_stall_us);
-    for (size_t i = 0; i < rt->job->nsinks; i++)
-        LOG(LOG_INFO, rt->snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
+    for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++)
+        LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
             " retried, %" PRIu64 " failed attempts", t.written[i], t.retried[i], t.failed[i]);
     totals_free(&t);
 }
@@ -935,7 +796,7 @@ int cmd_run(int argc, char **argv)
     int pa = parse_args(&rt, argc, argv, &file);
     if (pa != 0)
         return pa > 0 ? EXIT_OK : EXIT_CONFIG;
-    if (cli_load_job(file, &rt.job) != EXIT_OK)
+    if (cli_load_job(file, &rt.g.job) != EXIT_OK)
         return EXIT_CONFIG;
     rt.file = file;
     struct timespec now;
@@ -951,19 +812,19 @@ int cmd_run(int argc, char **argv)
     rt.tick.data = rt.sigterm.data = rt.sigint.data = rt.sighup.data = &rt;
     service_start(&rt.svc, &rt.loop);
     char err[512];
-    if (alloc_graph(&rt) < 0) {
+    if (graph_alloc(&rt.g, rt.g.job) < 0 || counters_new(&rt.g, &rt.counters) < 0) {
         log_msg(LOG_ERR, "run", "out of memory");
         rt.exit_code = EXIT_RUNTIME;
         begin_close(&rt);
-    } else if (rt.job->http != NULL &&
-               http_start(&rt.loop, rt.job->http, observe_request, &rt, &rt.http, err,
+    } else if (rt.g.job->http != NULL &&
+               http_start(&rt.loop, rt.g.job->http, observe_request, &rt, &rt.http, err,
                           sizeof(err)) < 0) {
         log_msg(LOG_ERR, "http", "%s (set http: to another HOST:PORT, or none)", err);
         rt.exit_code = EXIT_RUNTIME;
         begin_close(&rt);
     } else {
         if (rt.http != NULL)
-            LOG(LOG_INFO, "http", "metrics, health and status on http://%s/", rt.job->http);
+            LOG(LOG_INFO, "http", "metrics, health and status on http://%s/", rt.g.job->http);
         uv_signal_start(&rt.sigterm, on_signal, SIGTERM);
         uv_signal_start(&rt.sigint, on_signal, SIGINT);
         uv_signal_start(&rt.sighup, on_sighup, SIGHUP);
@@ -980,11 +841,11 @@ int cmd_run(int argc, char **argv)
         broker_stop(rt.broker);
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     uv_loop_close(&rt.loop);
-    engine_free(rt.eng);
+    engine_free(rt.g.eng);
     sbuf_free(&rt.dl);
-    free_graph(&rt);
-    totals_free(&rt.hist);
+    graph_free(&rt.g);
+    counters_free(rt.counters);
     job_free(rt.next_job);
-    job_free(rt.job);
+    job_free(rt.g.job);
     return rt.exit_code;
 }

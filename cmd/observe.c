@@ -62,10 +62,10 @@ static void per_operator(struct sbuf *b, const struct job *job, const char *name
 
 static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
 {
-    const struct job *job = rt->job;
+    const struct job *job = rt->g.job;
     struct engine_stats st = { 0 };
-    if (rt->eng != NULL)
-        engine_get_stats(rt->eng, &st);
+    if (rt->g.eng != NULL)
+        engine_get_stats(rt->g.eng, &st);
 
     help(b, "sluice_build_info", "gauge", "Version of sluice.");
     sbuf_printf(b, "sluice_build_info{version=\"%s\",job=\"", SLUICE_VERSION);
@@ -104,19 +104,16 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
     help(b, "sluice_partition_lag", "gauge", "Records (file sources: bytes) not yet read.");
     static int32_t ids[MAXP];
     static int64_t wms[MAXP];
-    for (size_t s = 0; rt->eng && s < job->nsources; s++) {
-        int64_t w = engine_watermark(rt->eng, (int)s);
+    for (size_t s = 0; rt->g.eng && s < job->nsources; s++) {
+        int64_t w = engine_watermark(rt->g.eng, (int)s);
         if (w != WM_MIN && w != WM_MAX) {
             SBUF_LIT(b, "sluice_source_watermark_seconds{source=\"");
             label(b, job->sources[s].name);
             sbuf_printf(b, "\"} %.3f\n", (double)w / 1e3);
         }
-        size_t np = engine_partitions(rt->eng, (int)s, ids, wms, MAXP);
+        size_t np = engine_partitions(rt->g.eng, (int)s, ids, wms, MAXP);
         for (size_t i = 0; i < np; i++) {
-            int64_t next = -1;
-            for (size_t k = 0; k < rt->offs[s].n; k++)
-                if (rt->offs[s].v[k].partition == ids[i])
-                    next = rt->offs[s].v[k].next;
+            int64_t next = offsets_next(&rt->g.offs[s], ids[i]);
             if (wms[i] != WM_MIN) {
                 SBUF_LIT(b, "sluice_partition_watermark_seconds{source=\"");
                 label(b, job->sources[s].name);
@@ -128,7 +125,7 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
                 label(b, job->sources[s].name);
                 sbuf_printf(b, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", ids[i], next);
             }
-            const struct source *src = &rt->src[s];
+            const struct source *src = &rt->g.src[s];
             int64_t lag = src->impl && src->ops->lag ? src->ops->lag(src, ids[i], next) : -1;
             if (lag >= 0) {
                 SBUF_LIT(b, "sluice_partition_lag{source=\"");
@@ -148,7 +145,7 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
     help(b, "sluice_sink_retried_total", "counter", "Writes sent again after a failure.");
     help(b, "sluice_sink_failed_total", "counter", "Failed write attempts (each retried).");
     for (size_t i = 0; i < job->nsinks; i++) {
-        const struct sink *s = &rt->snk[i];
+        const struct sink *s = &rt->g.snk[i];
         const char *names[] = { "sluice_sink_writes_total", "sluice_sink_pending",
                                 "sluice_sink_retried_total", "sluice_sink_failed_total" };
         uint64_t v[] = { t->written[i], s->impl ? (uint64_t)s->ops->pending(s) : 0,
@@ -218,7 +215,7 @@ static void json_int(struct sbuf *b, int64_t v)
 
 static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
 {
-    const struct job *job = rt->job;
+    const struct job *job = rt->g.job;
     static const char *const phases[] = { "running", "draining", "closing" };
     SBUF_LIT(b, "{\"job\":");
     fmt_json_string(b, job->name, strlen(job->name));
@@ -231,15 +228,12 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
         sbuf_printf(b, "%s{\"name\":", s ? "," : "");
         fmt_json_string(b, js->name, strlen(js->name));
         sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", source_type_name(js->type));
-        json_time(b, rt->eng ? engine_watermark(rt->eng, (int)s) : WM_MIN);
+        json_time(b, rt->g.eng ? engine_watermark(rt->g.eng, (int)s) : WM_MIN);
         SBUF_LIT(b, ",\"partitions\":[");
-        size_t np = rt->eng ? engine_partitions(rt->eng, (int)s, ids, wms, MAXP) : 0;
+        size_t np = rt->g.eng ? engine_partitions(rt->g.eng, (int)s, ids, wms, MAXP) : 0;
         for (size_t i = 0; i < np; i++) {
-            int64_t next = -1;
-            for (size_t k = 0; k < rt->offs[s].n; k++)
-                if (rt->offs[s].v[k].partition == ids[i])
-                    next = rt->offs[s].v[k].next;
-            const struct source *src = &rt->src[s];
+            int64_t next = offsets_next(&rt->g.offs[s], ids[i]);
+            const struct source *src = &rt->g.src[s];
             int64_t lag = src->impl && src->ops->lag ? src->ops->lag(src, ids[i], next) : -1;
             sbuf_printf(b, "%s{\"partition\":%" PRId32 ",\"next_offset\":", i ? "," : "", ids[i]);
             json_int(b, next);
@@ -270,7 +264,7 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
     }
     SBUF_LIT(b, "],\"sinks\":[");
     for (size_t i = 0; i < job->nsinks; i++) {
-        const struct sink *s = &rt->snk[i];
+        const struct sink *s = &rt->g.snk[i];
         sbuf_printf(b, "%s{\"name\":", i ? "," : "");
         fmt_json_string(b, job->sinks[i].name, strlen(job->sinks[i].name));
         sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64 "}",
@@ -279,8 +273,8 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
     }
     const struct checkpoints *ck = &rt->ck;
     struct engine_stats st = { 0 };
-    if (rt->eng)
-        engine_get_stats(rt->eng, &st);
+    if (rt->g.eng)
+        engine_get_stats(rt->g.eng, &st);
     sbuf_printf(b, "],\"state\":{\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "},"
                 "\"checkpoints\":{\"complete\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"last\":",
                 st.state_keys, st.state_bytes, ck->ok,
@@ -306,11 +300,12 @@ static void report(struct runtime *rt, struct http_req *req, int is_metrics)
 {
     struct sbuf b = { 0 };
     struct totals t;
-    if (totals_new(rt->job, &t) < 0) {
+    if (rt->g.src == NULL || rt->g.snk == NULL || rt->g.offs == NULL || /* out of memory */
+        totals_new(rt->g.job, &t) < 0) {
         http_respond(req, 503, "text/plain", "out of memory\n", 14);
         return;
     }
-    rt_totals(rt, &t);
+    counters_read(rt->counters, &t);
     if (is_metrics) {
         metrics(rt, &t, &b);
         http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "",

@@ -17,6 +17,8 @@
 #include "../connectors/log.h"
 #include "../engine/ckpt_file.h"
 #include "../engine/engine.h"
+#include "counters.h"
+#include "graph.h"
 #include "http.h"
 #include "service.h"
 
@@ -25,20 +27,6 @@ enum phase { RUNNING, DRAINING, CLOSING };
 /* A reload (SIGHUP): wait for a running checkpoint, take a savepoint, close
  * the old graph, start the new one from the savepoint. */
 enum reload_phase { RL_NONE, RL_SAVEPOINT_WANTED, RL_SAVEPOINT, RL_CLOSING };
-
-/* Counters of graphs a reload replaced, carried by name into the current
- * one's indices, so the metrics stay monotonic. */
-struct totals {
-    uint64_t *in, (*invalid)[REJ_NKINDS];   /* per source */
-    uint64_t *late, *fired, *lost;          /* per operator */
-    uint64_t *written, *retried, *failed;   /* per sink */
-};
-
-/* Read positions of one source: next offset per partition. */
-struct offsets {
-    struct engine_offset *v;
-    size_t n, cap;
-};
 
 enum ckpt_phase { CK_IDLE, CK_WRITING, CK_ACKING };
 
@@ -72,10 +60,7 @@ struct checkpoints {
 struct runtime {
     uv_loop_t loop;
     const char *file;               /* the job file, re-read on SIGHUP */
-    struct job *job;
-    struct engine *eng;
-    struct source *src;
-    struct sink *snk;
+    struct graph g;                 /* the job graph that runs */
     struct broker *broker;
     struct source_host shost;
     struct sink_host khost;
@@ -86,7 +71,6 @@ struct runtime {
     size_t congested, finished, open;
     uint64_t stop_at;
     uint64_t first_ns, last_ns;     /* first record, end of input or stop */
-    struct offsets *offs;           /* per source: where reading stands */
     struct sbuf dl;
     struct log_rate invalid_rate;
     struct checkpoints ck;
@@ -98,10 +82,9 @@ struct runtime {
     char reload_path[PATH_MAX];
     int stop_after_reload, closing_graph;
     uint64_t dropped;               /* records that came while sources were stopped */
-    struct totals hist;
+    struct counters *counters;
     /* service */
     struct service svc;
-    int *assigned;                  /* per source: a partition was assigned */
     int ready;                      /* READY=1 sent for the current graph */
     uint64_t status_at, status_in;  /* the last STATUS= line */
     struct http_server *http;
@@ -114,10 +97,6 @@ void rt_fail(struct runtime *rt, const char *why);
 int rt_new_engine(struct runtime *rt);
 /* Every savepoint's end: its file, or NULL when it failed. */
 void rt_savepoint_done(struct runtime *rt, const char *path);
-/* Totals sized for a job; the run's counters (replaced graphs included). */
-int totals_new(const struct job *job, struct totals *t);
-void totals_free(struct totals *t);
-void rt_totals(const struct runtime *rt, struct totals *t);
 
 /* observe.c */
 void observe_request(void *ud, struct http_req *req, const char *method, const char *path);
@@ -136,8 +115,5 @@ void chkpt_poll(struct runtime *rt);             /* from the tick: completion, t
 int chkpt_busy(const struct runtime *rt);
 void chkpt_stop(struct runtime *rt);             /* a reload: stops, keeps the handles */
 void chkpt_close(struct runtime *rt);            /* stops and closes the handles */
-size_t rt_offsets(void *ud, int source, struct engine_offset *out, size_t max);
-/* the partition's entry, appended (next = -1) if new; NULL when out of memory */
-struct engine_offset *offsets_slot(struct offsets *o, int32_t partition);
 
 #endif
