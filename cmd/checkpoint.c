@@ -396,7 +396,7 @@ static void finish(struct runtime *rt, int ok, const char *why)
     ck->tmp[0] = '\0';
     if (ck->kind == CKPT_SAVEPOINT)
         rt_savepoint_done(rt, ok ? ck->final : NULL);
-    if (ck->savepoint_wanted && rt->phase == RUNNING && rt->reload == RL_NONE) {
+    if (ck->savepoint_wanted && rt->state == RUN_RUNNING) {
         ck->savepoint_wanted = 0;
         chkpt_take(rt, CKPT_SAVEPOINT);
     }
@@ -456,7 +456,7 @@ int chkpt_busy(const struct runtime *rt)
 static void on_interval(uv_timer_t *t)
 {
     struct runtime *rt = t->data;
-    if (rt->phase == RUNNING && rt->reload == RL_NONE)
+    if (rt->state == RUN_RUNNING)
         chkpt_take(rt, CKPT_CHECKPOINT);
 }
 
@@ -464,12 +464,12 @@ static void on_sigusr1(uv_signal_t *h, int signum)
 {
     struct runtime *rt = h->data;
     (void)signum;
-    if (rt->reload != RL_NONE) {
+    if (run_state_reloading(rt->state)) {
         log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 during a reload: the reload's savepoint "
                 "is the savepoint");
         return;
     }
-    if (rt->phase != RUNNING) {
+    if (rt->state != RUN_RUNNING) {
         log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 while stopping: the final checkpoint "
                 "is the restore point");
         return;

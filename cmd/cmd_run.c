@@ -10,18 +10,26 @@
  * backpressure: when any sink reports congestion every source is paused
  * until all sinks have drained.
  *
- * Lifecycle:
- *   start     state dirs; restore the newest complete checkpoint (or
- *             --from-savepoint); open sinks; start sources, which resume
- *             where the checkpoint says;
- *   running   sources feed the engine; a 100 ms tick re-reads the clock
- *             (idleness, processing-time windows) and drives checkpoints;
- *   draining  --bounded input is exhausted (engine_finish fired every
- *             window), or SIGTERM/SIGINT arrived (nothing fires early):
- *             sources are paused, sinks flushed, a final checkpoint taken;
- *             after a signal all of it within STOP_DEADLINE_MS;
- *   closing   every connector closes; the loop ends when their handles
- *             have; exit 0, or 2 after a runtime failure.
+ * Lifecycle: the run is a state machine.  run_state.h lists the states
+ * and the moves allowed between them, docs/internals.md draws it, and
+ * run_set_state() below is the one function that moves it:
+ *   STARTING   state dirs; restore the newest complete checkpoint (or
+ *              --from-savepoint); open sinks;
+ *   RUNNING    sources started, resuming where the checkpoint says; they
+ *              feed the engine; a 100 ms tick re-reads the clock
+ *              (idleness, processing-time windows) and drives checkpoints;
+ *   RELOAD_WAIT, RELOAD_SAVEPOINT, SWAPPING_GRAPH
+ *              SIGHUP: savepoint, close the old graph, STARTING the new;
+ *   DRAINING   --bounded input is exhausted (engine_finish fired every
+ *              window), or SIGTERM/SIGINT arrived (nothing fires early):
+ *              sources are paused, sinks flushed;
+ *   FINAL_CHECKPOINT  then the final checkpoint; after a signal all of it
+ *              within STOP_DEADLINE_MS;
+ *   CLOSING    every connector closes; STOPPED when they have, and the
+ *              loop ends with the last handles: exit 0, or 2 after a
+ *              runtime failure.
+ * The checkpoints and the HTTP endpoint (checkpoint.c, observe.c) read the
+ * state; only this file moves it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +45,7 @@
 #include "../connectors/kafka_common.h"
 #include "cli.h"
 #include "run.h"
+#include "run_state.h"
 
 #define TICK_MS 100
 #define STOP_DEADLINE_MS 10000
@@ -71,6 +80,21 @@ const struct cli_command cli_run = {
 static void begin_close(struct runtime *rt);
 static void begin_drain(struct runtime *rt);
 static void set_paused(struct runtime *rt, int pause);
+
+/* The one way the run changes state.  A move run_state.h does not allow is
+ * a bug in this file: it is logged and the process aborts (a restart
+ * restores the last complete checkpoint), rather than go on in a state
+ * nobody planned for. */
+static void run_set_state(struct runtime *rt, enum run_state to)
+{
+    if (!run_state_allowed(rt->state, to)) {
+        log_msg(LOG_ERR, "run", "bug: the run cannot go from %s to %s",
+                run_state_name(rt->state), run_state_name(to));
+        abort();
+    }
+    LOG(LOG_DEBUG, "run", "%s -> %s", run_state_name(rt->state), run_state_name(to));
+    rt->state = to;
+}
 
 void rt_fail(struct runtime *rt, const char *why)
 {
@@ -139,12 +163,12 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
                     const char *data, size_t len, int64_t ts)
 {
     struct runtime *rt = ud;
-    if (rt->phase != RUNNING)
-        return 0;                   /* stopping: nothing more goes in */
-    if (rt->reload >= RL_SAVEPOINT) {
+    if (rt->state == RUN_RELOAD_SAVEPOINT || rt->state == RUN_SWAPPING_GRAPH) {
         rt->dropped++;              /* after the reload's savepoint: not ours to apply */
         return 0;
     }
+    if (rt->state != RUN_RUNNING && rt->state != RUN_RELOAD_WAIT)
+        return 0;                   /* stopping: nothing more goes in */
     if (rt->first_ns == 0)
         rt->first_ns = uv_hrtime();
     if (engine_feed(rt->g.eng, source, part, off, data, len, ts) < 0) {
@@ -170,7 +194,7 @@ static int64_t h_resume_at(void *ud, int source, int32_t part)
 /* READY=1 once the state is restored and every source has partitions. */
 static void maybe_ready(struct runtime *rt)
 {
-    if (rt->ready || rt->phase != RUNNING || rt->reload != RL_NONE)
+    if (rt->ready || rt->state != RUN_RUNNING)
         return;
     for (size_t i = 0; i < rt->g.job->nsources; i++)
         if (!rt->g.assigned[i])
@@ -211,19 +235,29 @@ static void h_revoked(void *ud, int source, int32_t part)
 static void h_ended(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
-    if (rt->phase == RUNNING)
+    if (run_state_live(rt->state))
         engine_partition_end(rt->g.eng, source, part);
+}
+
+/* Every source has read all its input (--bounded): fire every window and
+ * stop.  Not during a reload: the new graph reads to the end again from
+ * the savepoint, or, if the reload is abandoned, reload_abort() calls
+ * this again. */
+static void input_finished(struct runtime *rt)
+{
+    if (rt->finished < rt->g.job->nsources || rt->state != RUN_RUNNING)
+        return;
+    LOG(LOG_INFO, "run", "all input read; firing every open window");
+    engine_finish(rt->g.eng);
+    begin_drain(rt);
 }
 
 static void h_finished(void *ud, int source)
 {
     struct runtime *rt = ud;
     (void)source;
-    if (++rt->finished < rt->g.job->nsources || rt->phase != RUNNING)
-        return;
-    LOG(LOG_INFO, "run", "all input read; firing every open window");
-    engine_finish(rt->g.eng);
-    begin_drain(rt);
+    rt->finished++;
+    input_finished(rt);
 }
 
 static void h_failed(void *ud, int source)
@@ -250,7 +284,7 @@ static void h_congested(void *ud, struct sink *s)
 {
     struct runtime *rt = ud;
     (void)s;
-    if (rt->congested++ == 0 && rt->phase == RUNNING && rt->reload == RL_NONE) {
+    if (rt->congested++ == 0 && rt->state == RUN_RUNNING) {
         LOG(LOG_INFO, "run", "pausing sources: a sink is congested");
         set_paused(rt, 1);
     }
@@ -260,8 +294,7 @@ static void h_drained(void *ud, struct sink *s)
 {
     struct runtime *rt = ud;
     (void)s;
-    if (rt->congested > 0 && --rt->congested == 0 && rt->phase == RUNNING &&
-        rt->reload == RL_NONE) {
+    if (rt->congested > 0 && --rt->congested == 0 && rt->state == RUN_RUNNING) {
         LOG(LOG_INFO, "run", "resuming sources: sinks have drained");
         set_paused(rt, 0);
     }
@@ -289,16 +322,16 @@ static void close_rest(struct runtime *rt)
         broker_stop(rt->broker);
         rt->broker = NULL;
     }
+    run_set_state(rt, RUN_STOPPED);
 }
 
 static void on_closed_one(struct runtime *rt)
 {
     if (--rt->open > 0)
         return;
-    rt->closing_graph = 0;
-    if (rt->phase == CLOSING)
+    if (rt->state == RUN_CLOSING)
         close_rest(rt);
-    else if (rt->reload == RL_CLOSING)
+    else if (rt->state == RUN_SWAPPING_GRAPH)
         swap_graph(rt);
 }
 
@@ -315,7 +348,6 @@ static void sink_closed(struct sink *s)
 /* Closes every source and sink; on_closed_one() goes on when all have. */
 static void close_graph(struct runtime *rt)
 {
-    rt->closing_graph = 1;
     rt->open++;                     /* held until every close has been started */
     for (size_t i = 0; rt->g.src != NULL && i < rt->g.job->nsources; i++)
         if (rt->g.src[i].ops != NULL && rt->g.src[i].impl != NULL) {
@@ -332,22 +364,23 @@ static void close_graph(struct runtime *rt)
 
 static void begin_close(struct runtime *rt)
 {
-    if (rt->phase == CLOSING)
+    if (rt->state == RUN_CLOSING || rt->state == RUN_STOPPED)
         return;
-    rt->phase = CLOSING;
+    int graph_closing = rt->state == RUN_SWAPPING_GRAPH;
+    run_set_state(rt, RUN_CLOSING);
     service_stopping();
     size_t left = graph_pending(&rt->g);
     if (left > 0)
         log_msg(LOG_WARNING, "run", "closing with %zu writes not acknowledged", left);
-    if (!rt->closing_graph)         /* else a reload is closing it: on_closed_one goes on */
+    if (!graph_closing)             /* else a reload is closing it: on_closed_one goes on */
         close_graph(rt);
 }
 
 static void begin_drain(struct runtime *rt)
 {
-    if (rt->phase != RUNNING)
+    if (rt->state != RUN_RUNNING)
         return;
-    rt->phase = DRAINING;
+    run_set_state(rt, RUN_DRAINING);
     service_stopping();
     rt->last_ns = uv_hrtime();
     set_paused(rt, 1);              /* open, for the final checkpoint's offset commit */
@@ -359,24 +392,24 @@ static void begin_drain(struct runtime *rt)
 static void drain_step(struct runtime *rt)
 {
     chkpt_poll(rt);
-    if (rt->ck.final_wanted == 2 && !chkpt_busy(rt)) {
-        if (rt->ck.failed > rt->ck.failed_before_final)
+    if (rt->state == RUN_FINAL_CHECKPOINT && !chkpt_busy(rt)) {
+        if (rt->ck.failed > rt->failed_before_final)
             rt_fail(rt, "the final checkpoint failed");
         else
             begin_close(rt);
         return;
     }
-    if (rt->ck.final_wanted == 0 && graph_pending(&rt->g) == 0 && !chkpt_busy(rt)) {
-        rt->ck.final_wanted = 1;
-        rt->ck.failed_before_final = rt->ck.failed;
+    if (rt->state == RUN_DRAINING && graph_pending(&rt->g) == 0 && !chkpt_busy(rt)) {
+        run_set_state(rt, RUN_FINAL_CHECKPOINT);
+        rt->failed_before_final = rt->ck.failed;
         chkpt_take(rt, CKPT_CHECKPOINT);
-        rt->ck.final_wanted = 2;
         return;
     }
     if (rt->signalled && uv_now(&rt->loop) >= rt->stop_at) {
         char why[160];
         snprintf(why, sizeof(why), "stop deadline passed with %zu writes not acknowledged%s",
-                 graph_pending(&rt->g), chkpt_busy(rt) ? " and the final checkpoint unfinished" : "");
+                 graph_pending(&rt->g),
+                 chkpt_busy(rt) ? " and the final checkpoint unfinished" : "");
         rt_fail(rt, why);
     }
 }
@@ -414,12 +447,13 @@ static int reload_compatible(const struct runtime *rt, const struct job *nj, cha
     return 0;
 }
 
+/* The reload is given up: the old graph goes on (RUNNING again). */
 static void reload_abort(struct runtime *rt, const char *why)
 {
     log_msg(LOG_ERR, "reload", "abandoned: %s", why);
     job_free(rt->next_job);
     rt->next_job = NULL;
-    rt->reload = RL_NONE;
+    run_set_state(rt, RUN_RUNNING);
     if (rt->dropped > 0) {
         /* the old sources have read past records that were not applied */
         rt_fail(rt, "records arrived while the reload's savepoint was taken; restart "
@@ -428,29 +462,31 @@ static void reload_abort(struct runtime *rt, const char *why)
     }
     set_paused(rt, rt->congested > 0);
     service_ready();
+    input_finished(rt);             /* the input may have ended meanwhile */
 }
 
+/* RELOAD_WAIT: once no checkpoint runs, the reload's savepoint. */
 static void reload_step(struct runtime *rt)
 {
-    if (rt->reload == RL_SAVEPOINT_WANTED && !chkpt_busy(rt)) {
-        rt->reload = RL_SAVEPOINT;
-        rt->dropped = 0;
-        chkpt_take(rt, CKPT_SAVEPOINT);     /* ends in rt_savepoint_done() */
-    }
+    if (rt->state != RUN_RELOAD_WAIT || chkpt_busy(rt))
+        return;
+    run_set_state(rt, RUN_RELOAD_SAVEPOINT);
+    rt->dropped = 0;
+    chkpt_take(rt, CKPT_SAVEPOINT);     /* ends in rt_savepoint_done() */
 }
 
 void rt_savepoint_done(struct runtime *rt, const char *path)
 {
     if (!rt->ck.savepoint_wanted)   /* else a POST waits for the one queued after this */
         observe_savepoint_done(rt, path);
-    if (rt->reload != RL_SAVEPOINT)
+    if (rt->state != RUN_RELOAD_SAVEPOINT)
         return;
     if (path == NULL) {
         reload_abort(rt, "its savepoint failed; the running job goes on");
         return;
     }
     snprintf(rt->reload_path, sizeof(rt->reload_path), "%s", path);
-    rt->reload = RL_CLOSING;
+    run_set_state(rt, RUN_SWAPPING_GRAPH);
     LOG(LOG_INFO, "reload", "savepoint taken; closing the old graph");
     close_graph(rt);
 }
@@ -460,6 +496,7 @@ static int start(struct runtime *rt);
 /* The old graph has closed: start the new one from the savepoint. */
 static void swap_graph(struct runtime *rt)
 {
+    run_set_state(rt, RUN_STARTING);
     if (counters_carry(rt->counters, rt->next_job) < 0) {
         rt_fail(rt, "out of memory");
         return;
@@ -471,7 +508,6 @@ static void swap_graph(struct runtime *rt)
     job_free(rt->g.job);
     struct job *job = rt->next_job;
     rt->next_job = NULL;
-    rt->reload = RL_NONE;
     rt->finished = rt->congested = 0;
     rt->paused = rt->ready = 0;
     rt->from_savepoint = rt->reload_path;
@@ -489,7 +525,7 @@ static void swap_graph(struct runtime *rt)
         begin_close(rt);
         return;
     }
-    if (rt->stop_after_reload)
+    if (rt->signalled)              /* SIGTERM or SIGINT while the old graph closed */
         begin_drain(rt);
 }
 
@@ -511,9 +547,9 @@ static void on_sighup(uv_signal_t *h, int signum)
 {
     struct runtime *rt = h->data;
     (void)signum;
-    if (rt->phase != RUNNING || rt->reload != RL_NONE) {
-        log_msg(LOG_WARNING, "reload", "SIGHUP ignored: %s", rt->phase != RUNNING ?
-                "the job is stopping" : "a reload is in progress");
+    if (rt->state != RUN_RUNNING) {
+        log_msg(LOG_WARNING, "reload", "SIGHUP ignored: %s", run_state_reloading(rt->state) ?
+                "a reload is in progress" : "the job is stopping");
         return;
     }
     service_reloading();
@@ -540,7 +576,7 @@ static void on_sighup(uv_signal_t *h, int signum)
         (nj->http != NULL && strcmp(nj->http, rt->g.job->http) != 0))
         log_msg(LOG_WARNING, "reload", "http: a new address takes effect at the next start");
     rt->next_job = nj;
-    rt->reload = RL_SAVEPOINT_WANTED;
+    run_set_state(rt, RUN_RELOAD_WAIT);
     set_paused(rt, 1);
     LOG(LOG_INFO, "reload", "%s is valid: taking a savepoint", rt->file);
     reload_step(rt);
@@ -586,13 +622,13 @@ static void status_step(struct runtime *rt)
 static void on_tick(uv_timer_t *t)
 {
     struct runtime *rt = t->data;
-    if (rt->phase == RUNNING) {
-        if (rt->reload == RL_NONE)
-            engine_tick(rt->g.eng);   /* nothing fires while a reload is under way */
+    if (rt->state == RUN_RUNNING || run_state_reloading(rt->state)) {
+        if (rt->state == RUN_RUNNING)
+            engine_tick(rt->g.eng); /* nothing fires while a reload is under way */
         chkpt_poll(rt);
         reload_step(rt);
         status_step(rt);
-    } else if (rt->phase == DRAINING) {
+    } else if (rt->state == RUN_DRAINING || rt->state == RUN_FINAL_CHECKPOINT) {
         drain_step(rt);
     }
 }
@@ -600,19 +636,19 @@ static void on_tick(uv_timer_t *t)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct runtime *rt = h->data;
-    if (rt->phase != RUNNING) {
+    if (!run_state_live(rt->state)) {
         if (rt->signalled++ > 0)
             rt_fail(rt, "second signal");
         return;
     }
     const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
-    if (rt->reload == RL_CLOSING) {
+    if (rt->state == RUN_SWAPPING_GRAPH) {
         /* the old graph is closing; the new one stops as soon as it starts */
         LOG(LOG_NOTICE, "run", "%s: stopping after the reload", name);
-        rt->signalled = rt->stop_after_reload = 1;
+        rt->signalled = 1;
         return;
     }
-    if (rt->reload != RL_NONE)
+    if (run_state_reloading(rt->state))
         reload_abort(rt, "stopping");
     rt->signalled = 1;
     LOG(LOG_NOTICE, "run", "%s: stopping (open windows are kept, not fired)", name);
@@ -696,6 +732,7 @@ static int start(struct runtime *rt)
         if (s->ops->open(s) < 0)
             return EXIT_RUNTIME;
     }
+    run_set_state(rt, RUN_RUNNING);
     rt->shost = (struct source_host){ rt, &rt->loop, rt->bounded, h_record, h_assigned,
                                       h_revoked, h_ended, h_finished, h_failed, h_resume_at,
                                       h_event_time };
@@ -793,6 +830,7 @@ int cmd_run(int argc, char **argv)
     const char *file = NULL;
     struct runtime rt;
     memset(&rt, 0, sizeof(rt));
+    rt.state = RUN_STARTING;
     int pa = parse_args(&rt, argc, argv, &file);
     if (pa != 0)
         return pa > 0 ? EXIT_OK : EXIT_CONFIG;

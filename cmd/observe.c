@@ -72,7 +72,7 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
     label(b, job->name);
     SBUF_LIT(b, "\"} 1\n");
     help(b, "sluice_up", "gauge", "1 while the job runs, 0 while it stops or reloads.");
-    sbuf_printf(b, "sluice_up %d\n", rt->phase == RUNNING && rt->reload == RL_NONE);
+    sbuf_printf(b, "sluice_up %d\n", rt->state == RUN_RUNNING);
 
     help(b, "sluice_records_in_total", "counter", "Records read, valid or not.");
     for (size_t s = 0; s < job->nsources; s++) {
@@ -216,11 +216,10 @@ static void json_int(struct sbuf *b, int64_t v)
 static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
 {
     const struct job *job = rt->g.job;
-    static const char *const phases[] = { "running", "draining", "closing" };
     SBUF_LIT(b, "{\"job\":");
     fmt_json_string(b, job->name, strlen(job->name));
     sbuf_printf(b, ",\"version\":\"%s\",\"state\":\"%s\",\"sources\":[", SLUICE_VERSION,
-                (rt->reload != RL_NONE) ? "reloading" : phases[rt->phase]);
+                run_state_shown(rt->state));
     static int32_t ids[MAXP];
     static int64_t wms[MAXP];
     for (size_t s = 0; s < job->nsources; s++) {
@@ -327,11 +326,11 @@ void observe_request(void *ud, struct http_req *req, const char *method, const c
     } else if (strcmp(path, "/status") == 0 && get) {
         report(rt, req, 0);
     } else if (strcmp(path, "/healthz") == 0 && get) {
-        int ok = rt->phase == RUNNING && rt->exit_code == 0;
+        int ok = run_state_live(rt->state);
         http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",
                      ok ? 3 : 9);
     } else if (strcmp(path, "/savepoint") == 0 && strcmp(method, "POST") == 0) {
-        if (rt->phase != RUNNING || rt->reload != RL_NONE || rt->savepoint_req != NULL) {
+        if (rt->state != RUN_RUNNING || rt->savepoint_req != NULL) {
             http_respond(req, 503, "text/plain", "busy: try again\n", 16);
         } else {
             rt->savepoint_req = req;       /* answered when the savepoint ends */

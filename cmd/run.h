@@ -20,13 +20,8 @@
 #include "counters.h"
 #include "graph.h"
 #include "http.h"
+#include "run_state.h"
 #include "service.h"
-
-enum phase { RUNNING, DRAINING, CLOSING };
-
-/* A reload (SIGHUP): wait for a running checkpoint, take a savepoint, close
- * the old graph, start the new one from the savepoint. */
-enum reload_phase { RL_NONE, RL_SAVEPOINT_WANTED, RL_SAVEPOINT, RL_CLOSING };
 
 enum ckpt_phase { CK_IDLE, CK_WRITING, CK_ACKING };
 
@@ -42,8 +37,6 @@ struct checkpoints {
     uint64_t started_ns, phase_ns;
     struct offsets *offs;           /* per source, as of the checkpoint */
     int savepoint_wanted;
-    int final_wanted;               /* stopping: 1 asked, 2 taken (or tried) */
-    uint64_t failed_before_final;   /* failures counted before the final one */
     struct ckpt_writer w;
     uv_timer_t timer;
     uv_signal_t sigchld, sigusr1;
@@ -66,21 +59,22 @@ struct runtime {
     struct sink_host khost;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t tick;
-    enum phase phase;
-    int bounded, exit_code, paused, signalled;
+    enum run_state state;           /* moved by run_set_state() only */
+    int bounded, exit_code;
+    int paused;                     /* the sources are paused */
+    int signalled;                  /* SIGTERM or SIGINT came: stop within the deadline */
     size_t congested, finished, open;
     uint64_t stop_at;
     uint64_t first_ns, last_ns;     /* first record, end of input or stop */
     struct sbuf dl;
     struct log_rate invalid_rate;
     struct checkpoints ck;
+    uint64_t failed_before_final;   /* checkpoints failed before the final one */
     const char *from_savepoint;
     int allow_non_restored;
     /* reload */
-    enum reload_phase reload;
     struct job *next_job;
     char reload_path[PATH_MAX];
-    int stop_after_reload, closing_graph;
     uint64_t dropped;               /* records that came while sources were stopped */
     struct counters *counters;
     /* service */
