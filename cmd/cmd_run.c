@@ -28,24 +28,34 @@
  *   CLOSING    every connector closes; STOPPED when they have, and the
  *              loop ends with the last handles: exit 0, or 2 after a
  *              runtime failure.
- * The checkpoints and the HTTP endpoint (checkpoint.c, observe.c) read the
- * state; only this file moves it.
+ * The checkpoints (checkpoint.h) and the counters (counters.h) see the
+ * graph through struct graph and the state through callbacks; neither
+ * calls into this file.  The HTTP endpoint (observe.c) reads run.h.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <time.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "../config/compiler.h"
 #include "../config/diag.h"
 #include "../connectors/broker.h"
-#include "../engine/evtime.h"
+#include "../connectors/format.h"
 #include "../connectors/kafka_common.h"
+#include "../connectors/log.h"
+#include "../engine/evtime.h"
+#include "checkpoint.h"
 #include "cli.h"
+#include "counters.h"
+#include "graph.h"
+#include "http.h"
 #include "run.h"
 #include "run_state.h"
+#include "service.h"
 
 #define TICK_MS 100
 #define STOP_DEADLINE_MS 10000
@@ -77,6 +87,7 @@ const struct cli_command cli_run = {
     .run = cmd_run,
 };
 
+
 static void begin_close(struct runtime *rt);
 static void begin_drain(struct runtime *rt);
 static void set_paused(struct runtime *rt, int pause);
@@ -96,7 +107,7 @@ static void run_set_state(struct runtime *rt, enum run_state to)
     rt->state = to;
 }
 
-void rt_fail(struct runtime *rt, const char *why)
+static void rt_fail(struct runtime *rt, const char *why)
 {
     if (rt->exit_code == 0)
         log_msg(LOG_ERR, "run", "stopping: %s", why);
@@ -146,7 +157,9 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
         rt_fail(rt, "the dead-letter sink cannot take a record");
 }
 
-int rt_new_engine(struct runtime *rt)
+/* A new, empty engine for the graph's job.  Returns 0 or a negative errno
+ * (logged). */
+static SL_MUST_USE int new_engine(struct runtime *rt)
 {
     engine_free(rt->g.eng);
     rt->g.eng = NULL;
@@ -155,6 +168,22 @@ int rt_new_engine(struct runtime *rt)
     if (rc < 0)
         log_msg(LOG_ERR, "run", "out of memory");
     return rc;
+}
+
+/* chkpt_host.reset: a restore failed half-way; no state, no positions. */
+static int reset_state(void *ud)
+{
+    struct runtime *rt = ud;
+    graph_clear_offsets(&rt->g);
+    return new_engine(rt);
+}
+
+/* chkpt_host.may_take: checkpoints run while the job runs, not while it
+ * reloads (the reload takes its own savepoint) or stops (the final one). */
+static int may_take(void *ud)
+{
+    const struct runtime *rt = ud;
+    return rt->state == RUN_RUNNING;
 }
 
 /* ---- source host -------------------------------------------------------------- */
@@ -300,7 +329,7 @@ static void h_drained(void *ud, struct sink *s)
     }
 }
 
-/* ---- lifecycle --------------------------------------------------------------------- */
+/* ---- stopping --------------------------------------------------------------------- */
 
 static void swap_graph(struct runtime *rt);
 
@@ -311,8 +340,8 @@ static void close_rest(struct runtime *rt)
     uv_close((uv_handle_t *)&rt->sigterm, NULL);
     uv_close((uv_handle_t *)&rt->sigint, NULL);
     uv_close((uv_handle_t *)&rt->sighup, NULL);
-    chkpt_close(rt);
-    observe_savepoint_done(rt, NULL);
+    uv_close((uv_handle_t *)&rt->sigusr1, NULL);
+    chkpt_close(rt->ck);            /* a POST /savepoint still waiting gets 500 */
     if (rt->http != NULL) {
         http_stop(rt->http);
         rt->http = NULL;
@@ -348,16 +377,17 @@ static void sink_closed(struct sink *s)
 /* Closes every source and sink; on_closed_one() goes on when all have. */
 static void close_graph(struct runtime *rt)
 {
+    struct graph *g = &rt->g;
     rt->open++;                     /* held until every close has been started */
-    for (size_t i = 0; rt->g.src != NULL && i < rt->g.job->nsources; i++)
-        if (rt->g.src[i].ops != NULL && rt->g.src[i].impl != NULL) {
+    for (size_t i = 0; g->src != NULL && i < g->job->nsources; i++)
+        if (g->src[i].ops != NULL && g->src[i].impl != NULL) {
             rt->open++;
-            rt->g.src[i].ops->close(&rt->g.src[i], source_closed);
+            g->src[i].ops->close(&g->src[i], source_closed);
         }
-    for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++)
-        if (rt->g.snk[i].ops != NULL && rt->g.snk[i].impl != NULL) {
+    for (size_t i = 0; g->snk != NULL && i < g->job->nsinks; i++)
+        if (g->snk[i].ops != NULL && g->snk[i].impl != NULL) {
             rt->open++;
-            rt->g.snk[i].ops->close(&rt->g.snk[i], sink_closed);
+            g->snk[i].ops->close(&g->snk[i], sink_closed);
         }
     on_closed_one(rt);
 }
@@ -388,28 +418,39 @@ static void begin_drain(struct runtime *rt)
     LOG(LOG_INFO, "run", "flushing %zu pending writes", graph_pending(&rt->g));
 }
 
+/* chkpt_take's callback for the final checkpoint. */
+static void final_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *path, int rc)
+{
+    struct runtime *rt = ud;
+    (void)kind;
+    (void)id;
+    (void)path;
+    if (rt->state != RUN_FINAL_CHECKPOINT)
+        return;                     /* stopped by a close already under way */
+    if (rc < 0)
+        rt_fail(rt, "the final checkpoint failed");
+    else
+        begin_close(rt);
+}
+
 /* Draining: sinks flushed, then the final checkpoint, then close. */
 static void drain_step(struct runtime *rt)
 {
-    chkpt_poll(rt);
-    if (rt->state == RUN_FINAL_CHECKPOINT && !chkpt_busy(rt)) {
-        if (rt->ck.failed > rt->failed_before_final)
-            rt_fail(rt, "the final checkpoint failed");
-        else
-            begin_close(rt);
-        return;
-    }
-    if (rt->state == RUN_DRAINING && graph_pending(&rt->g) == 0 && !chkpt_busy(rt)) {
+    chkpt_poll(rt->ck);             /* may end the final checkpoint: CLOSING */
+    if (rt->state == RUN_DRAINING && graph_pending(&rt->g) == 0 && !chkpt_busy(rt->ck)) {
         run_set_state(rt, RUN_FINAL_CHECKPOINT);
-        rt->failed_before_final = rt->ck.failed;
-        chkpt_take(rt, CKPT_CHECKPOINT);
+        int rc = chkpt_take(rt->ck, CKPT_CHECKPOINT, final_done, rt);
+        if (rc < 0)
+            final_done(rt, CKPT_CHECKPOINT, 0, NULL, rc);
         return;
     }
+    if (rt->state != RUN_DRAINING && rt->state != RUN_FINAL_CHECKPOINT)
+        return;
     if (rt->signalled && uv_now(&rt->loop) >= rt->stop_at) {
         char why[160];
         snprintf(why, sizeof(why), "stop deadline passed with %zu writes not acknowledged%s",
                  graph_pending(&rt->g),
-                 chkpt_busy(rt) ? " and the final checkpoint unfinished" : "");
+                 chkpt_busy(rt->ck) ? " and the final checkpoint unfinished" : "");
         rt_fail(rt, why);
     }
 }
@@ -465,22 +506,16 @@ static void reload_abort(struct runtime *rt, const char *why)
     input_finished(rt);             /* the input may have ended meanwhile */
 }
 
-/* RELOAD_WAIT: once no checkpoint runs, the reload's savepoint. */
-static void reload_step(struct runtime *rt)
+/* chkpt_take's callback for the reload's savepoint. */
+static void reload_savepoint_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *path,
+                                  int rc)
 {
-    if (rt->state != RUN_RELOAD_WAIT || chkpt_busy(rt))
-        return;
-    run_set_state(rt, RUN_RELOAD_SAVEPOINT);
-    rt->dropped = 0;
-    chkpt_take(rt, CKPT_SAVEPOINT);     /* ends in rt_savepoint_done() */
-}
-
-void rt_savepoint_done(struct runtime *rt, const char *path)
-{
-    if (!rt->ck.savepoint_wanted)   /* else a POST waits for the one queued after this */
-        observe_savepoint_done(rt, path);
+    struct runtime *rt = ud;
+    (void)kind;
+    (void)id;
+    (void)rc;                       /* path is NULL unless rc is 0 */
     if (rt->state != RUN_RELOAD_SAVEPOINT)
-        return;
+        return;                     /* abandoned meanwhile */
     if (path == NULL) {
         reload_abort(rt, "its savepoint failed; the running job goes on");
         return;
@@ -491,7 +526,19 @@ void rt_savepoint_done(struct runtime *rt, const char *path)
     close_graph(rt);
 }
 
-static int start(struct runtime *rt);
+/* RELOAD_WAIT: once no checkpoint runs, the reload's savepoint. */
+static void reload_step(struct runtime *rt)
+{
+    if (rt->state != RUN_RELOAD_WAIT || chkpt_busy(rt->ck))
+        return;
+    run_set_state(rt, RUN_RELOAD_SAVEPOINT);
+    rt->dropped = 0;
+    int rc = chkpt_take(rt->ck, CKPT_SAVEPOINT, reload_savepoint_done, rt);
+    if (rc < 0)
+        reload_savepoint_done(rt, CKPT_SAVEPOINT, 0, NULL, rc);
+}
+
+static enum exit_code start(struct runtime *rt);
 
 /* The old graph has closed: start the new one from the savepoint. */
 static void swap_graph(struct runtime *rt)
@@ -501,7 +548,7 @@ static void swap_graph(struct runtime *rt)
         rt_fail(rt, "out of memory");
         return;
     }
-    chkpt_stop(rt);
+    chkpt_stop(rt->ck);
     engine_free(rt->g.eng);
     rt->g.eng = NULL;
     graph_free(&rt->g);
@@ -515,9 +562,9 @@ static void swap_graph(struct runtime *rt)
         rt_fail(rt, "out of memory");
         return;
     }
-    log_msg(LOG_NOTICE, "reload", "starting the new graph of job %s from %s", rt->g.job->name,
+    log_msg(LOG_NOTICE, "reload", "starting the new graph of job %s from %s", job->name,
             rt->reload_path);
-    int rc = start(rt);
+    enum exit_code rc = start(rt);
     if (rc != EXIT_OK) {
         rt->exit_code = rc;
         log_msg(LOG_ERR, "reload", "the new graph did not start; stopping (a restart "
@@ -606,7 +653,7 @@ static void status_step(struct runtime *rt)
     struct engine_stats st = { 0 };
     if (rt->g.eng != NULL)
         engine_get_stats(rt->g.eng, &st);
-    const struct checkpoints *ck = &rt->ck;
+    const struct chkpt_stats *ck = chkpt_stats(rt->ck);
     if (ck->last_at_ms == 0) {
         service_status("%.0f records/s, %" PRIu64 " keys; no checkpoint yet", rate,
                        st.state_keys);
@@ -625,7 +672,7 @@ static void on_tick(uv_timer_t *t)
     if (rt->state == RUN_RUNNING || run_state_reloading(rt->state)) {
         if (rt->state == RUN_RUNNING)
             engine_tick(rt->g.eng); /* nothing fires while a reload is under way */
-        chkpt_poll(rt);
+        chkpt_poll(rt->ck);
         reload_step(rt);
         status_step(rt);
     } else if (rt->state == RUN_DRAINING || rt->state == RUN_FINAL_CHECKPOINT) {
@@ -653,6 +700,26 @@ static void on_signal(uv_signal_t *h, int signum)
     rt->signalled = 1;
     LOG(LOG_NOTICE, "run", "%s: stopping (open windows are kept, not fired)", name);
     begin_drain(rt);
+}
+
+static void on_sigusr1(uv_signal_t *h, int signum)
+{
+    struct runtime *rt = h->data;
+    (void)signum;
+    if (run_state_reloading(rt->state)) {
+        log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 during a reload: the reload's savepoint "
+                "is the savepoint");
+        return;
+    }
+    if (rt->state != RUN_RUNNING) {
+        log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 while stopping: the final checkpoint "
+                "is the restore point");
+        return;
+    }
+    LOG(LOG_NOTICE, "checkpoint", "SIGUSR1: taking a savepoint");
+    int rc = chkpt_take(rt->ck, CKPT_SAVEPOINT, NULL, NULL);
+    if (rc < 0)
+        log_msg(LOG_ERR, "checkpoint", "SIGUSR1: no savepoint: %s", strerror(-rc));
 }
 
 /* ---- start ---------------------------------------------------------------------------- */
@@ -694,16 +761,22 @@ static void log_graph(const struct job *job, int bounded)
     }
 }
 
-static int start(struct runtime *rt)
+
+/* STARTING: builds the graph in rt->g, restores its state, and starts it
+ * (RUNNING from the moment its sources start).  Returns EXIT_OK, or the
+ * exit status of the failure (logged): EXIT_CONFIG when the state cannot
+ * be used as asked, else EXIT_RUNTIME. */
+static enum exit_code start(struct runtime *rt)
 {
     const struct job *job = rt->g.job;
     char err[512];
 
     log_graph(job, rt->bounded);
 
-    if (chkpt_setup(rt) < 0 || rt_new_engine(rt) < 0)
+    struct chkpt_host ch = { rt, &rt->g, reset_state, may_take };
+    if (chkpt_setup(rt->ck, &ch) < 0 || new_engine(rt) < 0)
         return EXIT_RUNTIME;
-    int rc = chkpt_restore(rt);
+    int rc = chkpt_restore(rt->ck, rt->from_savepoint, rt->allow_non_restored);
     if (rc < 0)
         return rc == -ENOMEM ? EXIT_RUNTIME : EXIT_CONFIG;
     if (uses_embedded(job) && rt->broker == NULL) {   /* a reload keeps it, and its data */
@@ -791,6 +864,7 @@ static int parse_args(struct runtime *rt, int argc, char **argv, const char **fi
     return 0;
 }
 
+
 static void summary(struct runtime *rt)
 {
     struct totals t;
@@ -814,15 +888,26 @@ static void summary(struct runtime *rt)
     }
     double secs = rt->first_ns && rt->last_ns > rt->first_ns
                   ? (double)(rt->last_ns - rt->first_ns) / 1e9 : 0;
+    const struct chkpt_stats *ck = chkpt_stats(rt->ck);
     LOG(LOG_NOTICE, "run", "records in %" PRIu64 ", invalid %" PRIu64 ", late %" PRIu64
         ", windows fired %" PRIu64 ", results lost %" PRIu64 "; input read in %.3f s from "
         "its first record (%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64
         " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
-        secs > 0 ? (double)in / secs : 0, rt->ck.ok, rt->ck.failed, rt->ck.max_stall_us);
+        secs > 0 ? (double)in / secs : 0, ck->ok, ck->failed, ck->max_stall_us);
     for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++)
         LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
             " retried, %" PRIu64 " failed attempts", t.written[i], t.retried[i], t.failed[i]);
     totals_free(&t);
+}
+
+/* The parts that live as long as the run: checkpoints, the first graph's
+ * arrays, counters.  Returns 0 or -ENOMEM. */
+static SL_MUST_USE int run_alloc(struct runtime *rt)
+{
+    if (chkpt_new(&rt->loop, &rt->ck) < 0 || graph_alloc(&rt->g, rt->g.job) < 0 ||
+        counters_new(&rt->g, &rt->counters) < 0)
+        return -ENOMEM;
+    return 0;
 }
 
 int cmd_run(int argc, char **argv)
@@ -847,10 +932,11 @@ int cmd_run(int argc, char **argv)
     uv_signal_init(&rt.loop, &rt.sigterm);
     uv_signal_init(&rt.loop, &rt.sigint);
     uv_signal_init(&rt.loop, &rt.sighup);
-    rt.tick.data = rt.sigterm.data = rt.sigint.data = rt.sighup.data = &rt;
+    uv_signal_init(&rt.loop, &rt.sigusr1);
+    rt.tick.data = rt.sigterm.data = rt.sigint.data = rt.sighup.data = rt.sigusr1.data = &rt;
     service_start(&rt.svc, &rt.loop);
     char err[512];
-    if (graph_alloc(&rt.g, rt.g.job) < 0 || counters_new(&rt.g, &rt.counters) < 0) {
+    if (run_alloc(&rt) < 0) {
         log_msg(LOG_ERR, "run", "out of memory");
         rt.exit_code = EXIT_RUNTIME;
         begin_close(&rt);
@@ -866,8 +952,9 @@ int cmd_run(int argc, char **argv)
         uv_signal_start(&rt.sigterm, on_signal, SIGTERM);
         uv_signal_start(&rt.sigint, on_signal, SIGINT);
         uv_signal_start(&rt.sighup, on_sighup, SIGHUP);
+        uv_signal_start(&rt.sigusr1, on_sigusr1, SIGUSR1);
         uv_timer_start(&rt.tick, on_tick, TICK_MS, TICK_MS);
-        int rc = start(&rt);
+        enum exit_code rc = start(&rt);
         if (rc != EXIT_OK) {
             rt.exit_code = rc;
             begin_close(&rt);
@@ -879,10 +966,11 @@ int cmd_run(int argc, char **argv)
         broker_stop(rt.broker);
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     uv_loop_close(&rt.loop);
+    chkpt_free(rt.ck);              /* its handles have closed */
+    counters_free(rt.counters);
     engine_free(rt.g.eng);
     sbuf_free(&rt.dl);
     graph_free(&rt.g);
-    counters_free(rt.counters);
     job_free(rt.next_job);
     job_free(rt.g.job);
     return rt.exit_code;

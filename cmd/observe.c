@@ -12,6 +12,7 @@
  * Everything is read from the runtime on the loop thread at request time;
  * nothing is sampled in between.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,7 +158,7 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
         }
     }
 
-    const struct checkpoints *ck = &rt->ck;
+    const struct chkpt_stats *ck = chkpt_stats(rt->ck);
     help(b, "sluice_checkpoints_total", "counter", "Checkpoints and savepoints, by result.");
     sbuf_printf(b, "sluice_checkpoints_total{result=\"complete\"} %" PRIu64 "\n"
                 "sluice_checkpoints_total{result=\"failed\"} %" PRIu64 "\n",
@@ -270,7 +271,7 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
                     sink_type_name(job->sinks[i].type), s->impl ? s->ops->pending(s) : 0,
                     t->written[i]);
     }
-    const struct checkpoints *ck = &rt->ck;
+    const struct chkpt_stats *ck = chkpt_stats(rt->ck);
     struct engine_stats st = { 0 };
     if (rt->g.eng)
         engine_get_stats(rt->g.eng, &st);
@@ -317,37 +318,14 @@ static void report(struct runtime *rt, struct http_req *req, int is_metrics)
     sbuf_free(&b);
 }
 
-void observe_request(void *ud, struct http_req *req, const char *method, const char *path)
+/* The end of a POST /savepoint's savepoint: its path, or 500. */
+static void savepoint_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *path, int rc)
 {
     struct runtime *rt = ud;
-    int get = strcmp(method, "GET") == 0;
-    if (strcmp(path, "/metrics") == 0 && get) {
-        report(rt, req, 1);
-    } else if (strcmp(path, "/status") == 0 && get) {
-        report(rt, req, 0);
-    } else if (strcmp(path, "/healthz") == 0 && get) {
-        int ok = run_state_live(rt->state);
-        http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",
-                     ok ? 3 : 9);
-    } else if (strcmp(path, "/savepoint") == 0 && strcmp(method, "POST") == 0) {
-        if (rt->state != RUN_RUNNING || rt->savepoint_req != NULL) {
-            http_respond(req, 503, "text/plain", "busy: try again\n", 16);
-        } else {
-            rt->savepoint_req = req;       /* answered when the savepoint ends */
-            LOG(LOG_NOTICE, "http", "POST /savepoint: taking a savepoint");
-            chkpt_take(rt, CKPT_SAVEPOINT);
-        }
-    } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
-               strcmp(path, "/status") == 0 || strcmp(path, "/savepoint") == 0) {
-        http_respond(req, 405, "text/plain", "method not allowed\n", 19);
-    } else {
-        http_respond(req, 404, "text/plain", "not found\n", 10);
-    }
-}
-
-void observe_savepoint_done(struct runtime *rt, const char *path)
-{
     struct http_req *req = rt->savepoint_req;
+    (void)kind;
+    (void)id;
+    (void)rc;                       /* path is NULL unless rc is 0 */
     if (req == NULL)
         return;
     rt->savepoint_req = NULL;
@@ -361,4 +339,42 @@ void observe_savepoint_done(struct runtime *rt, const char *path)
         http_respond(req, 500, "application/json", "{\"error\":\"the savepoint failed\"}\n", 33);
     }
     sbuf_free(&b);
+}
+
+static void savepoint(struct runtime *rt, struct http_req *req)
+{
+    if (rt->state != RUN_RUNNING || rt->savepoint_req != NULL) {
+        http_respond(req, 503, "text/plain", "busy: try again\n", 16);
+        return;
+    }
+    rt->savepoint_req = req;        /* answered when the savepoint ends */
+    LOG(LOG_NOTICE, "http", "POST /savepoint: taking a savepoint");
+    int rc = chkpt_take(rt->ck, CKPT_SAVEPOINT, savepoint_done, rt);
+    if (rc < 0) {
+        log_msg(LOG_ERR, "http", "POST /savepoint: %s", strerror(-rc));
+        rt->savepoint_req = NULL;
+        http_respond(req, 503, "text/plain", "busy: try again\n", 16);
+    }
+}
+
+void observe_request(void *ud, struct http_req *req, const char *method, const char *path)
+{
+    struct runtime *rt = ud;
+    int get = strcmp(method, "GET") == 0;
+    if (strcmp(path, "/metrics") == 0 && get) {
+        report(rt, req, 1);
+    } else if (strcmp(path, "/status") == 0 && get) {
+        report(rt, req, 0);
+    } else if (strcmp(path, "/healthz") == 0 && get) {
+        int ok = run_state_live(rt->state);
+        http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",
+                     ok ? 3 : 9);
+    } else if (strcmp(path, "/savepoint") == 0 && strcmp(method, "POST") == 0) {
+        savepoint(rt, req);
+    } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
+               strcmp(path, "/status") == 0 || strcmp(path, "/savepoint") == 0) {
+        http_respond(req, 405, "text/plain", "method not allowed\n", 19);
+    } else {
+        http_respond(req, 404, "text/plain", "not found\n", 10);
+    }
 }
