@@ -42,7 +42,6 @@
 #include <time.h>
 
 #include "../config/compiler.h"
-#include "../config/diag.h"
 #include "../connectors/broker.h"
 #include "../connectors/format.h"
 #include "../connectors/kafka_common.h"
@@ -53,6 +52,7 @@
 #include "counters.h"
 #include "graph.h"
 #include "http.h"
+#include "reload.h"
 #include "run.h"
 #include "run_state.h"
 #include "service.h"
@@ -457,37 +457,6 @@ static void drain_step(struct runtime *rt)
 
 /* ---- reload (SIGHUP) ------------------------------------------------------------------ */
 
-/* Whether the new job can continue from a savepoint of the running one:
- * the same job (checkpoints are filed by its name), and every operator
- * that keeps its name keeps its definition, unless
- * --allow-non-restored-state lets its state go. */
-static int reload_compatible(const struct runtime *rt, const struct job *nj, char *why,
-                             size_t size)
-{
-    const struct job *oj = rt->g.job;
-    if (strcmp(oj->name, nj->name) != 0) {
-        snprintf(why, size, "the job name changed (%s to %s); a renamed job is a new job: "
-                 "stop this one and start the new one from a savepoint", oj->name, nj->name);
-        return -1;
-    }
-    for (size_t n = 0; n < nj->noperators; n++)
-        for (size_t o = 0; o < oj->noperators; o++) {
-            if (strcmp(nj->operators[n].name, oj->operators[o].name) != 0 ||
-                engine_op_fingerprint(nj, (int)n, CKPT_VERSION) ==
-                engine_op_fingerprint(oj, (int)o, CKPT_VERSION))
-                continue;
-            if (!rt->allow_non_restored) {
-                snprintf(why, size, "operator %s changed its window or aggregates, so its "
-                         "state cannot carry over (rename it to start it empty, or run with "
-                         "--allow-non-restored-state)", nj->operators[n].name);
-                return -1;
-            }
-            log_msg(LOG_WARNING, "reload", "operator %s changed: it starts without state",
-                    nj->operators[n].name);
-        }
-    return 0;
-}
-
 /* The reload is given up: the old graph goes on (RUNNING again). */
 static void reload_abort(struct runtime *rt, const char *why)
 {
@@ -576,20 +545,6 @@ static void swap_graph(struct runtime *rt)
         begin_drain(rt);
 }
 
-static void log_diags(struct diags *d, const char *file)
-{
-    diags_sort(d);
-    for (size_t i = 0; i < d->n; i++) {
-        if (d->v[i].line > 0)
-            log_msg(LOG_ERR, "reload", "%s:%d:%d: %s", file, d->v[i].line, d->v[i].col,
-                    d->v[i].msg);
-        else
-            log_msg(LOG_ERR, "reload", "%s: %s", file, d->v[i].msg);
-    }
-    if (d->dropped > 0)
-        log_msg(LOG_ERR, "reload", "%s: %zu more errors", file, d->dropped);
-}
-
 static void on_sighup(uv_signal_t *h, int signum)
 {
     struct runtime *rt = h->data;
@@ -601,27 +556,11 @@ static void on_sighup(uv_signal_t *h, int signum)
     }
     service_reloading();
     log_msg(LOG_NOTICE, "reload", "SIGHUP: re-reading %s", rt->file);
-    struct diags d = { 0 };
-    struct job *nj = NULL;
-    char why[512];
-    if (job_load(rt->file, NULL, &nj, &d) < 0) {
-        log_diags(&d, rt->file);
-        log_msg(LOG_ERR, "reload", "%s has %zu error%s: the running job goes on unchanged",
-                rt->file, diags_count(&d) + d.dropped, diags_count(&d) + d.dropped == 1 ? "" : "s");
-        diags_free(&d);
-        service_ready();
+    struct job *nj;
+    if (reload_read(rt->file, rt->g.job, rt->allow_non_restored, &nj) < 0) {
+        service_ready();            /* logged: the running job goes on unchanged */
         return;
     }
-    diags_free(&d);
-    if (reload_compatible(rt, nj, why, sizeof(why)) < 0) {
-        log_msg(LOG_ERR, "reload", "refused: %s; the running job goes on unchanged", why);
-        job_free(nj);
-        service_ready();
-        return;
-    }
-    if ((nj->http == NULL) != (rt->g.job->http == NULL) ||
-        (nj->http != NULL && strcmp(nj->http, rt->g.job->http) != 0))
-        log_msg(LOG_WARNING, "reload", "http: a new address takes effect at the next start");
     rt->next_job = nj;
     run_set_state(rt, RUN_RELOAD_WAIT);
     set_paused(rt, 1);
