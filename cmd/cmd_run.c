@@ -28,9 +28,9 @@
  *   CLOSING    every connector closes; STOPPED when they have, and the
  *              loop ends with the last handles: exit 0, or 2 after a
  *              runtime failure.
- * The checkpoints (checkpoint.h) and the counters (counters.h) see the
- * graph through struct graph and the state through callbacks; neither
- * calls into this file.  The HTTP endpoint (observe.c) reads run.h.
+ * The checkpoints (checkpoint.h), the counters (counters.h) and the HTTP
+ * endpoint (observe.h) see the graph through struct graph and the state
+ * through callbacks; none of them calls into this file.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -52,8 +52,8 @@
 #include "counters.h"
 #include "graph.h"
 #include "http.h"
+#include "observe.h"
 #include "reload.h"
-#include "run.h"
 #include "run_state.h"
 #include "service.h"
 
@@ -88,6 +88,41 @@ const struct cli_command cli_run = {
 };
 
 
+struct runtime {
+    uv_loop_t loop;
+    const char *file;               /* the job file, re-read on SIGHUP */
+    enum run_state state;           /* moved by run_set_state() only */
+    struct graph g;                 /* the job graph that runs */
+    struct broker *broker;
+    struct source_host shost;
+    struct sink_host khost;
+    uv_signal_t sigterm, sigint, sighup, sigusr1;
+    uv_timer_t tick;
+    int bounded, exit_code;
+    int paused;                     /* the sources are paused */
+    int signalled;                  /* SIGTERM or SIGINT came: stop within the deadline */
+    int ready;                      /* READY=1 sent for the current graph */
+    size_t congested, finished, open;
+    uint64_t stop_at;
+    uint64_t first_ns, last_ns;     /* first record, end of input or stop */
+    struct sbuf dl;
+    struct log_rate invalid_rate;
+    struct checkpoints *ck;
+    struct counters *counters;
+    struct observe *obs;
+    const char *from_savepoint;
+    int allow_non_restored;
+    /* reload */
+    struct job *next_job;
+    char reload_path[PATH_MAX];
+    uint64_t dropped;               /* records that came while sources were stopped */
+    /* service */
+    struct service svc;
+    uint64_t status_at, status_in;  /* the last STATUS= line */
+    struct http_server *http;
+    int64_t started_ms;             /* wall clock at start */
+};
+
 static void begin_close(struct runtime *rt);
 static void begin_drain(struct runtime *rt);
 static void set_paused(struct runtime *rt, int pause);
@@ -105,6 +140,12 @@ static void run_set_state(struct runtime *rt, enum run_state to)
     }
     LOG(LOG_DEBUG, "run", "%s -> %s", run_state_name(rt->state), run_state_name(to));
     rt->state = to;
+}
+
+static enum run_state get_state(void *ud)
+{
+    const struct runtime *rt = ud;
+    return rt->state;
 }
 
 static void rt_fail(struct runtime *rt, const char *why)
@@ -840,13 +881,14 @@ static void summary(struct runtime *rt)
 }
 
 /* The parts that live as long as the run: checkpoints, the first graph's
- * arrays, counters.  Returns 0 or -ENOMEM. */
+ * arrays, counters, the HTTP endpoint's state.  Returns 0 or -ENOMEM. */
 static SL_MUST_USE int run_alloc(struct runtime *rt)
 {
     if (chkpt_new(&rt->loop, &rt->ck) < 0 || graph_alloc(&rt->g, rt->g.job) < 0 ||
         counters_new(&rt->g, &rt->counters) < 0)
         return -ENOMEM;
-    return 0;
+    struct observe_host oh = { rt, &rt->g, rt->counters, rt->ck, rt->started_ms, get_state };
+    return observe_new(&oh, &rt->obs);
 }
 
 int cmd_run(int argc, char **argv)
@@ -880,7 +922,7 @@ int cmd_run(int argc, char **argv)
         rt.exit_code = EXIT_RUNTIME;
         begin_close(&rt);
     } else if (rt.g.job->http != NULL &&
-               http_start(&rt.loop, rt.g.job->http, observe_request, &rt, &rt.http, err,
+               http_start(&rt.loop, rt.g.job->http, observe_request, rt.obs, &rt.http, err,
                           sizeof(err)) < 0) {
         log_msg(LOG_ERR, "http", "%s (set http: to another HOST:PORT, or none)", err);
         rt.exit_code = EXIT_RUNTIME;
@@ -906,6 +948,7 @@ int cmd_run(int argc, char **argv)
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     uv_loop_close(&rt.loop);
     chkpt_free(rt.ck);              /* its handles have closed */
+    observe_free(rt.obs);
     counters_free(rt.counters);
     engine_free(rt.g.eng);
     sbuf_free(&rt.dl);
