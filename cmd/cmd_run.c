@@ -115,7 +115,7 @@ struct runtime {
     /* reload */
     struct job *next_job;
     char reload_path[PATH_MAX];
-    uint64_t dropped;               /* records that came while sources were stopped */
+    uint64_t dropped;               /* records not applied during this reload's savepoint */
     /* service */
     struct service svc;
     uint64_t status_at, status_in;  /* the last STATUS= line */
@@ -542,7 +542,6 @@ static void reload_step(struct runtime *rt)
     if (rt->state != RUN_RELOAD_WAIT || chkpt_busy(rt->ck))
         return;
     run_set_state(rt, RUN_RELOAD_SAVEPOINT);
-    rt->dropped = 0;
     int rc = chkpt_take(rt->ck, CKPT_SAVEPOINT, reload_savepoint_done, rt);
     if (rc < 0)
         reload_savepoint_done(rt, CKPT_SAVEPOINT, 0, NULL, rc);
@@ -603,6 +602,7 @@ static void on_sighup(uv_signal_t *h, int signum)
         return;
     }
     rt->next_job = nj;
+    rt->dropped = 0;                /* an earlier reload's: its new graph read them again */
     run_set_state(rt, RUN_RELOAD_WAIT);
     set_paused(rt, 1);
     LOG(LOG_INFO, "reload", "%s is valid: taking a savepoint", rt->file);
