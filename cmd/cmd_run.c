@@ -547,7 +547,7 @@ static void reload_step(struct runtime *rt)
         reload_savepoint_done(rt, CKPT_SAVEPOINT, 0, NULL, rc);
 }
 
-static enum exit_code start(struct runtime *rt);
+static SL_MUST_USE enum exit_code start(struct runtime *rt);
 
 /* The old graph has closed: start the new one from the savepoint. */
 static void swap_graph(struct runtime *rt)
@@ -746,7 +746,7 @@ static void log_graph(const struct job *job, int bounded)
  * (RUNNING from the moment its sources start).  Returns EXIT_OK, or the
  * exit status of the failure (logged): EXIT_CONFIG when the state cannot
  * be used as asked, else EXIT_RUNTIME. */
-static enum exit_code start(struct runtime *rt)
+static SL_MUST_USE enum exit_code start(struct runtime *rt)
 {
     const struct job *job = rt->g.job;
     char err[512];

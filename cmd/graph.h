@@ -46,7 +46,7 @@ void graph_free(struct graph *g);
 
 /* The partition's read position, appended (next = -1) if new; NULL when
  * out of memory. */
-struct engine_offset *offsets_slot(struct offsets *o, int32_t partition);
+struct engine_offset *offsets_slot(struct offsets *o, int32_t partition) SL_MUST_USE;
 
 /* The partition's next offset, or -1 when nothing says. */
 int64_t offsets_next(const struct offsets *o, int32_t partition);
