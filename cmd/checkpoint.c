@@ -630,6 +630,8 @@ int chkpt_setup(struct checkpoints *ck, const struct chkpt_host *host)
     ck->next_id = max_id + 1;
     ck->offs = calloc(job->nsources ? job->nsources : 1, sizeof(*ck->offs));
     if (ck->offs == NULL || ckpt_writer_init(&ck->w, 1) < 0) {
+        free(ck->offs);
+        ck->offs = NULL;
         log_msg(LOG_ERR, "checkpoint", "out of memory");
         return -ENOMEM;
     }
