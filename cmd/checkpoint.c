@@ -24,6 +24,12 @@
  * and never deleted by sluice.  Restore: the newest complete checkpoint
  * (or --from-savepoint PATH) is verified whole before anything is loaded;
  * a damaged one is reported and the previous one tried.
+ *
+ * The API is checkpoint.h.  Who asked for one (the run's reload and final
+ * checkpoint, SIGUSR1, POST /savepoint) hears of its end through the
+ * callback it gave chkpt_take(); what this file needs of the run comes
+ * through struct chkpt_host.  It knows nothing else of the run: not its
+ * state, not its other parts.  The fields below are written here only.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -38,11 +44,49 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../connectors/log.h"
 #include "../engine/evtime.h"
-#include "cli.h"
-#include "run.h"
+#include "checkpoint.h"
 
 #define MIN_TIMEOUT_MS 60000        /* a checkpoint may take this long at least */
+#define WAITERS 4                   /* callbacks told of one take's end */
+
+enum ckpt_phase { CK_IDLE, CK_WRITING, CK_ACKING };
+
+/* Who hears of one take's end. */
+struct waiters {
+    size_t n;
+    struct {
+        chkpt_done_fn fn;
+        void *ud;
+    } v[WAITERS];
+};
+
+struct checkpoints {
+    struct chkpt_host host;
+    char dir[2048];                 /* state.dir/checkpoints/<job> */
+    char spdir[2048];               /* state.dir/savepoints */
+    uint64_t next_id;
+    /* the one running */
+    enum ckpt_phase phase;
+    enum ckpt_kind kind;
+    uint64_t id;
+    pid_t child;
+    char tmp[PATH_MAX], final[PATH_MAX];
+    uint64_t started_ns, phase_ns;
+    struct offsets *offs;           /* per source, as of the checkpoint */
+    struct waiters now;             /* told when it ends */
+    /* a savepoint asked for while it runs: follows it */
+    int queued;
+    struct waiters next;
+    struct ckpt_writer w;
+    uv_timer_t timer;
+    uv_signal_t sigchld;
+    int started;                    /* set up for a graph */
+    int closing, open_handles;
+    int restore_rc;                 /* a restored read position could not be kept */
+    struct chkpt_stats stats;
+};
 
 static int64_t wall_ms(void)
 {
@@ -51,9 +95,9 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t timeout_ns(const struct runtime *rt)
+static uint64_t timeout_ns(const struct checkpoints *ck)
 {
-    int64_t ms = 2 * rt->job->state.checkpoint_interval_ms;
+    int64_t ms = 2 * ck->host.g->job->state.checkpoint_interval_ms;
     return (uint64_t)(ms > MIN_TIMEOUT_MS ? ms : MIN_TIMEOUT_MS) * 1000000ull;
 }
 
@@ -74,13 +118,16 @@ static int mkdirs(const char *path)
     return 0;
 }
 
+/* Makes a rename in dir durable.  A failure is logged: the file is in
+ * place, and on most file systems durable anyway; the next checkpoint
+ * tries again. */
 static void fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
+    if (fd < 0 || fsync(fd) < 0)
+        log_msg(LOG_WARNING, "checkpoint", "fsync of %s: %s", dir, strerror(errno));
+    if (fd >= 0)
         close(fd);
-    }
 }
 
 /* Ids of the complete checkpoints in dir, newest first, into *out (caller
@@ -126,43 +173,16 @@ static int list_ids(const char *dir, uint64_t **out, size_t *np, uint64_t *max_a
     return rc;
 }
 
-/* ---- read positions ------------------------------------------------------------------ */
-
-struct engine_offset *offsets_slot(struct offsets *o, int32_t partition)
-{
-    for (size_t i = 0; i < o->n; i++)
-        if (o->v[i].partition == partition)
-            return &o->v[i];
-    if (o->n == o->cap) {
-        size_t cap = o->cap ? o->cap * 2 : 16;
-        struct engine_offset *v = realloc(o->v, cap * sizeof(*v));
-        if (v == NULL)
-            return NULL;
-        o->v = v;
-        o->cap = cap;
-    }
-    o->v[o->n] = (struct engine_offset){ partition, -1 };
-    return &o->v[o->n++];
-}
-
-size_t rt_offsets(void *ud, int source, struct engine_offset *out, size_t max)
-{
-    const struct runtime *rt = ud;
-    const struct offsets *o = &rt->offs[source];
-    size_t n = o->n < max ? o->n : max;
-    if (n > 0)                      /* nothing read yet: o->v may be NULL */
-        memcpy(out, o->v, n * sizeof(*out));
-    return n;
-}
-
 /* ---- restore ----------------------------------------------------------------------------- */
 
 static void on_restored_offset(void *ud, int source, int32_t partition, int64_t next)
 {
-    struct runtime *rt = ud;
-    struct engine_offset *slot = offsets_slot(&rt->offs[source], partition);
+    struct checkpoints *ck = ud;
+    struct engine_offset *slot = offsets_slot(&ck->host.g->offs[source], partition);
     if (slot != NULL)
         slot->next = next;
+    else
+        ck->restore_rc = -ENOMEM;   /* reported when engine_restore returns */
 }
 
 static void on_restore_note(void *ud, const char *msg)
@@ -181,8 +201,9 @@ static void on_restore_note(void *ud, const char *msg)
  *   other    the file is not usable (damaged, another job's): the caller
  *            tries the one before.
  */
-static int restore_one(struct runtime *rt, const char *path)
+static int restore_one(struct checkpoints *ck, const char *path, int allow_non_restored)
 {
+    const struct job *job = ck->host.g->job;
     struct ckpt_reader *r;
     struct ckpt_info info;
     char err[512];
@@ -195,72 +216,70 @@ static int restore_one(struct runtime *rt, const char *path)
         log_msg(LOG_ERR, "restore", "%s: damaged: %s", path, err);
         return rc;
     }
-    if (strcmp(info.job, rt->job->name) != 0) {
+    if (strcmp(info.job, job->name) != 0) {
         log_msg(LOG_ERR, "restore", "%s belongs to job %s, not %s", path, info.job,
-                rt->job->name);
+                job->name);
         ckpt_close(r);
         return -EINVAL;
     }
-    struct engine_restore_cb cb = { rt, on_restored_offset, on_restore_note };
-    rc = engine_restore(rt->eng, r, rt->allow_non_restored, &cb, err, sizeof(err));
+    struct engine_restore_cb cb = { ck, on_restored_offset, on_restore_note };
+    ck->restore_rc = 0;
+    rc = engine_restore(ck->host.g->eng, r, allow_non_restored, &cb, err, sizeof(err));
     ckpt_close(r);
     if (rc < 0) {
         log_msg(LOG_ERR, "restore", "%s: %s", path, err);
         return rc;
     }
+    if (ck->restore_rc < 0) {
+        log_msg(LOG_ERR, "restore", "%s: out of memory (read positions)", path);
+        return ck->restore_rc;
+    }
     struct engine_stats st;
-    engine_get_stats(rt->eng, &st);
+    engine_get_stats(ck->host.g->eng, &st);
     char when[64];
     evtime_format(info.created_ms, when);
     log_msg(LOG_NOTICE, "restore", "restored %s %" PRIu64 " taken %s: %" PRIu64 " keys",
             info.kind == CKPT_SAVEPOINT ? "savepoint" : "checkpoint", info.id, when,
             st.state_keys);
-    snprintf(rt->ck.restored_from, sizeof(rt->ck.restored_from), "%s", path);
+    snprintf(ck->stats.restored_from, sizeof(ck->stats.restored_from), "%s", path);
     return 0;
 }
 
-static void reset_offsets(struct runtime *rt)
-{
-    for (size_t s = 0; s < rt->job->nsources; s++)
-        rt->offs[s].n = 0;
-}
-
-int chkpt_restore(struct runtime *rt)
+int chkpt_restore(struct checkpoints *ck, const char *from, int allow_non_restored)
 {
     char path[PATH_MAX];
-    if (rt->from_savepoint != NULL) {
+    if (from != NULL) {
         struct stat st;
-        if (stat(rt->from_savepoint, &st) == 0 && S_ISDIR(st.st_mode))
-            snprintf(path, sizeof(path), "%s/state.sluice", rt->from_savepoint);
+        if (stat(from, &st) == 0 && S_ISDIR(st.st_mode))
+            snprintf(path, sizeof(path), "%s/state.sluice", from);
         else
-            snprintf(path, sizeof(path), "%s", rt->from_savepoint);
-        int rc = restore_one(rt, path);
+            snprintf(path, sizeof(path), "%s", from);
+        int rc = restore_one(ck, path, allow_non_restored);
         if (rc < 0)
             log_msg(LOG_ERR, "restore", "cannot restore from %s", path);
         return rc;
     }
     uint64_t *ids;
     size_t n;
-    int rc = list_ids(rt->ck.dir, &ids, &n, NULL);
+    int rc = list_ids(ck->dir, &ids, &n, NULL);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        snprintf(path, sizeof(path), "%s/chk-%" PRIu64 ".sluice", rt->ck.dir, ids[i]);
-        rc = restore_one(rt, path);
+        snprintf(path, sizeof(path), "%s/chk-%" PRIu64 ".sluice", ck->dir, ids[i]);
+        rc = restore_one(ck, path, allow_non_restored);
         if (rc == 0)
             goto done;
         if (rc == -EPERM || rc == -ENOMEM)
             goto done;
         /* damaged or another job's: start clean and try the one before */
-        reset_offsets(rt);
-        rc = rt_new_engine(rt);
+        rc = ck->host.reset(ck->host.ud);
         if (rc == 0 && i + 1 < n)
             log_msg(LOG_WARNING, "restore", "trying the previous checkpoint");
     }
     if (rc < 0)
-        log_msg(LOG_ERR, "restore", "%s: %s", rt->ck.dir, strerror(-rc));
+        log_msg(LOG_ERR, "restore", "%s: %s", ck->dir, strerror(-rc));
     else if (n > 0)
         log_msg(LOG_WARNING, "restore", "no usable checkpoint: starting without state");
     else
-        LOG(LOG_INFO, "restore", "no checkpoint in %s: starting without state", rt->ck.dir);
+        LOG(LOG_INFO, "restore", "no checkpoint in %s: starting without state", ck->dir);
 done:
     free(ids);
     return rc;
@@ -268,13 +287,35 @@ done:
 
 /* ---- taking ------------------------------------------------------------------------------ */
 
-static void finish(struct runtime *rt, int ok, const char *why);
+static void finish(struct checkpoints *ck, int rc, const char *why);
 
-static void child_main(struct runtime *rt, int fd)
+static int waiters_add(struct waiters *ws, chkpt_done_fn fn, void *ud)
 {
-    struct checkpoints *ck = &rt->ck;
-    ckpt_write_header(&ck->w, fd, ck->kind, ck->id, wall_ms(), rt->job->name);
-    int rc = engine_snapshot(rt->eng, &ck->w, rt_offsets, rt);
+    if (fn == NULL)
+        return 0;
+    if (ws->n == WAITERS)
+        return -EBUSY;
+    ws->v[ws->n].fn = fn;
+    ws->v[ws->n].ud = ud;
+    ws->n++;
+    return 0;
+}
+
+/* Tells them (a copy: a callback may take the next one, or stop us). */
+static void waiters_tell(struct waiters *ws, enum ckpt_kind kind, uint64_t id, const char *path,
+                         int rc)
+{
+    struct waiters told = *ws;
+    ws->n = 0;
+    for (size_t i = 0; i < told.n; i++)
+        told.v[i].fn(told.v[i].ud, kind, id, path, rc);
+}
+
+static void child_main(struct checkpoints *ck, int fd)
+{
+    const struct graph *g = ck->host.g;
+    ckpt_write_header(&ck->w, fd, ck->kind, ck->id, wall_ms(), g->job->name);
+    int rc = engine_snapshot(g->eng, &ck->w, graph_offsets, ck->host.g);
     if (rc == 0)
         rc = ckpt_finish(&ck->w);
     if (rc == 0 && fsync(fd) < 0)
@@ -286,81 +327,93 @@ static void child_main(struct runtime *rt, int fd)
     _exit(rc < 0 ? 1 : 0);
 }
 
-void chkpt_take(struct runtime *rt, enum ckpt_kind kind)
+/* Starts one (ck->now says who to tell): barriers, read positions, fork.
+ * A failure here ends it at once, through finish(). */
+static void begin(struct checkpoints *ck, enum ckpt_kind kind)
 {
-    struct checkpoints *ck = &rt->ck;
-    if (rt->eng == NULL || !ck->started)
-        return;
-    if (ck->phase != CK_IDLE) {
-        if (kind == CKPT_SAVEPOINT) {
-            ck->savepoint_wanted = 1;
-            LOG(LOG_INFO, "checkpoint", "a checkpoint is running; the savepoint follows it");
-        }
-        return;
-    }
+    struct graph *g = ck->host.g;
+    const struct job *job = g->job;
     ck->kind = kind;
     ck->id = ck->next_id++;
     snprintf(ck->tmp, sizeof(ck->tmp), "%s/chk-%" PRIu64 ".sluice.tmp", ck->dir, ck->id);
     if (kind == CKPT_SAVEPOINT)
         snprintf(ck->final, sizeof(ck->final), "%s/savepoint-%s-%" PRIu64 "/state.sluice",
-                 ck->spdir, rt->job->name, ck->id);
+                 ck->spdir, job->name, ck->id);
     else
         snprintf(ck->final, sizeof(ck->final), "%s/chk-%" PRIu64 ".sluice", ck->dir, ck->id);
-    for (size_t i = 0; i < rt->job->nsinks; i++) {
-        struct sink *s = &rt->snk[i];
+    for (size_t i = 0; i < job->nsinks; i++) {
+        struct sink *s = &g->snk[i];
         if (s->impl != NULL && s->ops->barrier(s) < 0) {
-            finish(rt, 0, "a sink cannot make its writes durable");
+            finish(ck, -EIO, "a sink cannot make its writes durable");
             return;
         }
     }
-    for (size_t s = 0; s < rt->job->nsources; s++) {
-        struct offsets *o = &ck->offs[s];
-        o->n = 0;
-        for (size_t i = 0; i < rt->offs[s].n; i++) {
-            struct engine_offset *slot = offsets_slot(o, rt->offs[s].v[i].partition);
-            if (slot != NULL)
-                *slot = rt->offs[s].v[i];
+    for (size_t s = 0; s < job->nsources; s++)
+        if (offsets_copy(&ck->offs[s], &g->offs[s]) < 0) {
+            finish(ck, -ENOMEM, "out of memory");
+            return;
         }
-    }
     int fd = open(ck->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
+        int rc = -errno;
         char why[PATH_MAX + 64];
-        snprintf(why, sizeof(why), "%s: %s", ck->tmp, strerror(errno));
-        finish(rt, 0, why);
+        snprintf(why, sizeof(why), "%s: %s", ck->tmp, strerror(-rc));
+        finish(ck, rc, why);
         return;
     }
     uint64_t t0 = uv_hrtime();
     pid_t pid = fork();
     if (pid == 0)
-        child_main(rt, fd);             /* never returns */
+        child_main(ck, fd);             /* never returns */
+    int fork_errno = errno;
     uint64_t t1 = uv_hrtime();
     close(fd);
     if (pid < 0) {
         char why[128];
-        snprintf(why, sizeof(why), "fork: %s", strerror(errno));
-        finish(rt, 0, why);
+        snprintf(why, sizeof(why), "fork: %s", strerror(fork_errno));
+        finish(ck, -fork_errno, why);
         return;
     }
     ck->child = pid;
     ck->phase = CK_WRITING;
     ck->started_ns = ck->phase_ns = t0;
-    ck->last_stall_us = (t1 - t0) / 1000;
-    if (ck->last_stall_us > ck->max_stall_us)
-        ck->max_stall_us = ck->last_stall_us;
+    ck->stats.last_stall_us = (t1 - t0) / 1000;
+    if (ck->stats.last_stall_us > ck->stats.max_stall_us)
+        ck->stats.max_stall_us = ck->stats.last_stall_us;
     LOG(LOG_DEBUG, "checkpoint", "%" PRIu64 " started (fork took %" PRIu64 " us)", ck->id,
-        ck->last_stall_us);
+        ck->stats.last_stall_us);
 }
 
-static void prune(struct runtime *rt)
+int chkpt_take(struct checkpoints *ck, enum ckpt_kind kind, chkpt_done_fn on_done, void *ud)
 {
-    struct checkpoints *ck = &rt->ck;
+    if (!ck->started || ck->host.g->eng == NULL)
+        return -EAGAIN;
+    if (ck->phase != CK_IDLE) {
+        if (kind != CKPT_SAVEPOINT)
+            return -EBUSY;
+        int rc = waiters_add(&ck->next, on_done, ud);
+        if (rc < 0)
+            return rc;
+        ck->queued = 1;
+        LOG(LOG_INFO, "checkpoint", "a checkpoint is running; the savepoint follows it");
+        return 0;
+    }
+    ck->now.n = 0;
+    if (waiters_add(&ck->now, on_done, ud) < 0)
+        return -EBUSY;                  /* cannot be: it was empty */
+    begin(ck, kind);
+    return 0;
+}
+
+static void prune(struct checkpoints *ck)
+{
     uint64_t *ids;
     size_t n;
     if (list_ids(ck->dir, &ids, &n, NULL) < 0) {
         log_msg(LOG_WARNING, "checkpoint", "out of memory: old checkpoints are kept");
         n = 0;                      /* a partial list could name the wrong ones */
     }
-    for (size_t i = (size_t)rt->job->state.checkpoints_retained; i < n; i++) {
+    for (size_t i = (size_t)ck->host.g->job->state.checkpoints_retained; i < n; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/chk-%" PRIu64 ".sluice", ck->dir, ids[i]);
         if (unlink(path) < 0)
@@ -369,52 +422,56 @@ static void prune(struct runtime *rt)
     free(ids);
 }
 
-static void complete(struct runtime *rt)
+static void complete(struct checkpoints *ck)
 {
-    struct checkpoints *ck = &rt->ck;
+    struct graph *g = ck->host.g;
+    struct chkpt_stats *st = &ck->stats;
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s", ck->final);
     *strrchr(dir, '/') = '\0';
-    if (ck->kind == CKPT_SAVEPOINT && mkdirs(dir) < 0) {
-        finish(rt, 0, "cannot create the savepoint directory");
+    int rc;
+    if (ck->kind == CKPT_SAVEPOINT && (rc = mkdirs(dir)) < 0) {
+        finish(ck, rc, "cannot create the savepoint directory");
         return;
     }
     if (rename(ck->tmp, ck->final) < 0) {
+        rc = -errno;
         char why[PATH_MAX + 64];
-        snprintf(why, sizeof(why), "rename to %s: %s", ck->final, strerror(errno));
-        finish(rt, 0, why);
+        snprintf(why, sizeof(why), "rename to %s: %s", ck->final, strerror(-rc));
+        finish(ck, rc, why);
         return;
     }
     fsync_dir(dir);
     if (ck->kind == CKPT_SAVEPOINT)
         fsync_dir(ck->spdir);
     /* only now may the read positions it reflects be committed */
-    for (size_t s = 0; s < rt->job->nsources; s++)
-        if (rt->src[s].impl != NULL)
-            rt->src[s].ops->commit(&rt->src[s], ck->offs[s].v, ck->offs[s].n);
-    struct stat st;
-    ck->last_bytes = stat(ck->final, &st) == 0 ? (uint64_t)st.st_size : 0;
-    ck->last_ms = (uv_hrtime() - ck->started_ns) / 1000000;
-    ck->last_id = ck->id;
-    ck->last_at_ms = wall_ms();
-    ck->ok++;
+    for (size_t s = 0; s < g->job->nsources; s++)
+        if (g->src[s].impl != NULL)
+            g->src[s].ops->commit(&g->src[s], ck->offs[s].v, ck->offs[s].n);
+    struct stat sb;
+    st->last_bytes = stat(ck->final, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    st->last_ms = (uv_hrtime() - ck->started_ns) / 1000000;
+    st->last_id = ck->id;
+    st->last_at_ms = wall_ms();
+    st->ok++;
     if (ck->kind == CKPT_SAVEPOINT) {
         log_msg(LOG_NOTICE, "checkpoint", "savepoint written to %s (%.1f MB in %" PRIu64 " ms)",
-                dir, (double)ck->last_bytes / 1e6, ck->last_ms);
+                dir, (double)st->last_bytes / 1e6, st->last_ms);
     } else {
-        prune(rt);
+        prune(ck);
         LOG(LOG_INFO, "checkpoint", "checkpoint %" PRIu64 " complete: %.1f MB in %" PRIu64
-            " ms, loop stalled %" PRIu64 " us", ck->id, (double)ck->last_bytes / 1e6,
-            ck->last_ms, ck->last_stall_us);
+            " ms, loop stalled %" PRIu64 " us", ck->id, (double)st->last_bytes / 1e6,
+            st->last_ms, st->last_stall_us);
     }
-    finish(rt, 1, NULL);
+    finish(ck, 0, NULL);
 }
 
-static void finish(struct runtime *rt, int ok, const char *why)
+/* The running one ended (rc 0: complete): tell who asked, then start the
+ * savepoint that waited behind it if the run still wants one now. */
+static void finish(struct checkpoints *ck, int rc, const char *why)
 {
-    struct checkpoints *ck = &rt->ck;
-    if (!ok) {
-        ck->failed++;
+    if (rc < 0) {
+        ck->stats.failed++;
         log_msg(LOG_ERR, "checkpoint", "%s %" PRIu64 " failed: %s; processing goes on",
                 ck->kind == CKPT_SAVEPOINT ? "savepoint" : "checkpoint", ck->id, why);
         if (ck->tmp[0] != '\0')
@@ -423,18 +480,19 @@ static void finish(struct runtime *rt, int ok, const char *why)
     ck->phase = CK_IDLE;
     ck->child = 0;
     ck->tmp[0] = '\0';
-    if (ck->kind == CKPT_SAVEPOINT)
-        rt_savepoint_done(rt, ok ? ck->final : NULL);
-    if (ck->savepoint_wanted && rt->phase == RUNNING && rt->reload == RL_NONE) {
-        ck->savepoint_wanted = 0;
-        chkpt_take(rt, CKPT_SAVEPOINT);
+    waiters_tell(&ck->now, ck->kind, ck->id, rc == 0 ? ck->final : NULL, rc);
+    if (ck->queued && ck->phase == CK_IDLE && ck->started && ck->host.g->eng != NULL &&
+        ck->host.may_take(ck->host.ud)) {
+        ck->queued = 0;
+        ck->now = ck->next;
+        ck->next.n = 0;
+        begin(ck, CKPT_SAVEPOINT);
     }
 }
 
 static void on_sigchld(uv_signal_t *h, int signum)
 {
-    struct runtime *rt = h->data;
-    struct checkpoints *ck = &rt->ck;
+    struct checkpoints *ck = h->data;
     int status;
     (void)signum;
     if (ck->child <= 0 || waitpid(ck->child, &status, WNOHANG) != ck->child)
@@ -443,7 +501,7 @@ static void on_sigchld(uv_signal_t *h, int signum)
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         ck->phase = CK_ACKING;
         ck->phase_ns = uv_hrtime();
-        chkpt_poll(rt);
+        chkpt_poll(ck);
         return;
     }
     char why[128];
@@ -451,14 +509,16 @@ static void on_sigchld(uv_signal_t *h, int signum)
         snprintf(why, sizeof(why), "the writer was killed by signal %d", WTERMSIG(status));
     else
         snprintf(why, sizeof(why), "the writer failed (exit %d)", WEXITSTATUS(status));
-    finish(rt, 0, why);
+    finish(ck, WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? -ETIMEDOUT : -EIO, why);
 }
 
-void chkpt_poll(struct runtime *rt)
+void chkpt_poll(struct checkpoints *ck)
 {
-    struct checkpoints *ck = &rt->ck;
+    if (!ck->started)
+        return;
+    const struct graph *g = ck->host.g;
     uint64_t now = uv_hrtime();
-    if (ck->phase == CK_WRITING && now - ck->started_ns > timeout_ns(rt) && ck->child > 0) {
+    if (ck->phase == CK_WRITING && now - ck->started_ns > timeout_ns(ck) && ck->child > 0) {
         log_msg(LOG_ERR, "checkpoint", "%" PRIu64 " is taking too long; stopping its writer",
                 ck->id);
         kill(ck->child, SIGKILL);       /* reaped by on_sigchld, which fails it */
@@ -466,51 +526,62 @@ void chkpt_poll(struct runtime *rt)
     }
     if (ck->phase != CK_ACKING)
         return;
-    for (size_t i = 0; i < rt->job->nsinks; i++) {
-        struct sink *s = &rt->snk[i];
+    for (size_t i = 0; i < g->job->nsinks; i++) {
+        const struct sink *s = &g->snk[i];
         if (s->impl != NULL && !s->ops->barrier_done(s)) {
-            if (now - ck->phase_ns > timeout_ns(rt))
-                finish(rt, 0, "the sinks did not acknowledge its writes in time");
+            if (now - ck->phase_ns > timeout_ns(ck))
+                finish(ck, -ETIMEDOUT, "the sinks did not acknowledge its writes in time");
             return;
         }
     }
-    complete(rt);
+    complete(ck);
 }
 
-int chkpt_busy(const struct runtime *rt)
+int chkpt_busy(const struct checkpoints *ck)
 {
-    return rt->ck.phase != CK_IDLE;
+    return ck->phase != CK_IDLE;
+}
+
+const struct chkpt_stats *chkpt_stats(const struct checkpoints *ck)
+{
+    return &ck->stats;
 }
 
 static void on_interval(uv_timer_t *t)
 {
-    struct runtime *rt = t->data;
-    if (rt->phase == RUNNING && rt->reload == RL_NONE)
-        chkpt_take(rt, CKPT_CHECKPOINT);
+    struct checkpoints *ck = t->data;
+    /* one at a time: an interval that comes while one runs is skipped */
+    if (ck->phase == CK_IDLE && ck->host.g->eng != NULL && ck->host.may_take(ck->host.ud)) {
+        ck->now.n = 0;
+        begin(ck, CKPT_CHECKPOINT);
+    }
 }
 
-static void on_sigusr1(uv_signal_t *h, int signum)
+/* ---- setup and teardown ------------------------------------------------------------------ */
+
+static void on_handle_closed(uv_handle_t *h)
 {
-    struct runtime *rt = h->data;
-    (void)signum;
-    if (rt->reload != RL_NONE) {
-        log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 during a reload: the reload's savepoint "
-                "is the savepoint");
-        return;
-    }
-    if (rt->phase != RUNNING) {
-        log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 while stopping: the final checkpoint "
-                "is the restore point");
-        return;
-    }
-    LOG(LOG_NOTICE, "checkpoint", "SIGUSR1: taking a savepoint");
-    chkpt_take(rt, CKPT_SAVEPOINT);
+    struct checkpoints *ck = h->data;
+    ck->open_handles--;
 }
 
-int chkpt_setup(struct runtime *rt)
+int chkpt_new(uv_loop_t *loop, struct checkpoints **out)
 {
-    struct checkpoints *ck = &rt->ck;
-    const struct job *job = rt->job;
+    struct checkpoints *ck = calloc(1, sizeof(*ck));
+    if (ck == NULL)
+        return -ENOMEM;
+    uv_timer_init(loop, &ck->timer);
+    uv_signal_init(loop, &ck->sigchld);
+    ck->timer.data = ck->sigchld.data = ck;
+    ck->open_handles = 2;
+    *out = ck;
+    return 0;
+}
+
+int chkpt_setup(struct checkpoints *ck, const struct chkpt_host *host)
+{
+    const struct job *job = host->g->job;
+    ck->host = *host;
     if (strlen(job->state.dir) > 1800) {
         log_msg(LOG_ERR, "checkpoint", "state.dir is too long");
         return -ENAMETOOLONG;
@@ -530,7 +601,9 @@ int chkpt_setup(struct runtime *rt)
         if (l > 4 && strcmp(e->d_name + l - 4, ".tmp") == 0) {
             char path[PATH_MAX];
             snprintf(path, sizeof(path), "%s/%s", ck->dir, e->d_name);
-            unlink(path);
+            if (unlink(path) < 0)
+                log_msg(LOG_WARNING, "checkpoint", "cannot delete %s: %s", path,
+                        strerror(errno));
         }
     }
     if (d != NULL)
@@ -557,28 +630,21 @@ int chkpt_setup(struct runtime *rt)
     ck->next_id = max_id + 1;
     ck->offs = calloc(job->nsources ? job->nsources : 1, sizeof(*ck->offs));
     if (ck->offs == NULL || ckpt_writer_init(&ck->w, 1) < 0) {
+        free(ck->offs);
+        ck->offs = NULL;
         log_msg(LOG_ERR, "checkpoint", "out of memory");
         return -ENOMEM;
-    }
-    if (!ck->handles) {             /* kept across reloads: SIGUSR1 is never unhandled */
-        uv_timer_init(&rt->loop, &ck->timer);
-        uv_signal_init(&rt->loop, &ck->sigchld);
-        uv_signal_init(&rt->loop, &ck->sigusr1);
-        ck->timer.data = ck->sigchld.data = ck->sigusr1.data = rt;
-        ck->handles = 1;
     }
     uint64_t every = (uint64_t)job->state.checkpoint_interval_ms;
     uv_timer_start(&ck->timer, on_interval, every, every);
     uv_signal_start(&ck->sigchld, on_sigchld, SIGCHLD);
-    uv_signal_start(&ck->sigusr1, on_sigusr1, SIGUSR1);
     ck->started = 1;
     return 0;
 }
 
-void chkpt_stop(struct runtime *rt)
+void chkpt_stop(struct checkpoints *ck)
 {
-    struct checkpoints *ck = &rt->ck;
-    if (!ck->started)
+    if (ck == NULL || !ck->started)
         return;
     ck->started = 0;
     if (ck->child > 0) {
@@ -587,23 +653,39 @@ void chkpt_stop(struct runtime *rt)
         unlink(ck->tmp);
         ck->child = 0;
     }
+    int running = ck->phase != CK_IDLE;
     ck->phase = CK_IDLE;
     uv_timer_stop(&ck->timer);
-    for (size_t s = 0; s < rt->job->nsources; s++)
+    for (size_t s = 0; s < ck->host.g->job->nsources; s++)
         free(ck->offs[s].v);
     free(ck->offs);
     ck->offs = NULL;
     ckpt_writer_free(&ck->w);
+    if (running)
+        waiters_tell(&ck->now, ck->kind, ck->id, NULL, -ECANCELED);
 }
 
-void chkpt_close(struct runtime *rt)
+void chkpt_close(struct checkpoints *ck)
 {
-    struct checkpoints *ck = &rt->ck;
-    chkpt_stop(rt);
-    if (!ck->handles)
+    if (ck == NULL || ck->closing)
         return;
-    ck->handles = 0;
-    uv_close((uv_handle_t *)&ck->timer, NULL);
-    uv_close((uv_handle_t *)&ck->sigchld, NULL);
-    uv_close((uv_handle_t *)&ck->sigusr1, NULL);
+    chkpt_stop(ck);
+    ck->closing = 1;
+    if (ck->queued) {
+        ck->queued = 0;
+        waiters_tell(&ck->next, CKPT_SAVEPOINT, 0, NULL, -ECANCELED);
+    }
+    uv_close((uv_handle_t *)&ck->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&ck->sigchld, on_handle_closed);
+}
+
+void chkpt_free(struct checkpoints *ck)
+{
+    if (ck == NULL)
+        return;
+    if (ck->open_handles > 0) {     /* a bug of the caller: freeing would crash the loop */
+        log_msg(LOG_ERR, "checkpoint", "bug: freed before its handles closed");
+        abort();
+    }
+    free(ck);
 }

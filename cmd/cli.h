@@ -10,7 +10,7 @@
 
 #define SLUICE_VERSION "0.1.0"
 
-enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
+enum exit_code { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
 
 struct cli_command {
     const char *name;

@@ -10,33 +10,52 @@
  * backpressure: when any sink reports congestion every source is paused
  * until all sinks have drained.
  *
- * Lifecycle:
- *   start     state dirs; restore the newest complete checkpoint (or
- *             --from-savepoint); open sinks; start sources, which resume
- *             where the checkpoint says;
- *   running   sources feed the engine; a 100 ms tick re-reads the clock
- *             (idleness, processing-time windows) and drives checkpoints;
- *   draining  --bounded input is exhausted (engine_finish fired every
- *             window), or SIGTERM/SIGINT arrived (nothing fires early):
- *             sources are paused, sinks flushed, a final checkpoint taken;
- *             after a signal all of it within STOP_DEADLINE_MS;
- *   closing   every connector closes; the loop ends when their handles
- *             have; exit 0, or 2 after a runtime failure.
+ * Lifecycle: the run is a state machine.  run_state.h lists the states
+ * and the moves allowed between them, docs/internals.md draws it, and
+ * run_set_state() below is the one function that moves it:
+ *   STARTING   state dirs; restore the newest complete checkpoint (or
+ *              --from-savepoint); open sinks;
+ *   RUNNING    sources started, resuming where the checkpoint says; they
+ *              feed the engine; a 100 ms tick re-reads the clock
+ *              (idleness, processing-time windows) and drives checkpoints;
+ *   RELOAD_WAIT, RELOAD_SAVEPOINT, SWAPPING_GRAPH
+ *              SIGHUP: savepoint, close the old graph, STARTING the new;
+ *   DRAINING   --bounded input is exhausted (engine_finish fired every
+ *              window), or SIGTERM/SIGINT arrived (nothing fires early):
+ *              sources are paused, sinks flushed;
+ *   FINAL_CHECKPOINT  then the final checkpoint; after a signal all of it
+ *              within STOP_DEADLINE_MS;
+ *   CLOSING    every connector closes; STOPPED when they have, and the
+ *              loop ends with the last handles: exit 0, or 2 after a
+ *              runtime failure.
+ * The checkpoints (checkpoint.h), the counters (counters.h) and the HTTP
+ * endpoint (observe.h) see the graph through struct graph and the state
+ * through callbacks; none of them calls into this file.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <time.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "../config/diag.h"
+#include "../config/compiler.h"
 #include "../connectors/broker.h"
-#include "../engine/evtime.h"
+#include "../connectors/format.h"
 #include "../connectors/kafka_common.h"
+#include "../connectors/log.h"
+#include "../engine/evtime.h"
+#include "checkpoint.h"
 #include "cli.h"
-#include "run.h"
+#include "counters.h"
+#include "graph.h"
+#include "http.h"
+#include "observe.h"
+#include "reload.h"
+#include "run_state.h"
+#include "service.h"
 
 #define TICK_MS 100
 #define STOP_DEADLINE_MS 10000
@@ -68,11 +87,68 @@ const struct cli_command cli_run = {
     .run = cmd_run,
 };
 
+
+struct runtime {
+    uv_loop_t loop;
+    const char *file;               /* the job file, re-read on SIGHUP */
+    enum run_state state;           /* moved by run_set_state() only */
+    struct graph g;                 /* the job graph that runs */
+    struct broker *broker;
+    struct source_host shost;
+    struct sink_host khost;
+    uv_signal_t sigterm, sigint, sighup, sigusr1;
+    uv_timer_t tick;
+    int bounded, exit_code;
+    int paused;                     /* the sources are paused */
+    int signalled;                  /* SIGTERM or SIGINT came: stop within the deadline */
+    int ready;                      /* READY=1 sent for the current graph */
+    size_t congested, finished, open;
+    uint64_t stop_at;
+    uint64_t first_ns, last_ns;     /* first record, end of input or stop */
+    struct sbuf dl;
+    struct log_rate invalid_rate;
+    struct checkpoints *ck;
+    struct counters *counters;
+    struct observe *obs;
+    const char *from_savepoint;
+    int allow_non_restored;
+    /* reload */
+    struct job *next_job;
+    char reload_path[PATH_MAX];
+    uint64_t dropped;               /* records not applied during this reload's savepoint */
+    /* service */
+    struct service svc;
+    uint64_t status_at, status_in;  /* the last STATUS= line */
+    struct http_server *http;
+    int64_t started_ms;             /* wall clock at start */
+};
+
 static void begin_close(struct runtime *rt);
 static void begin_drain(struct runtime *rt);
 static void set_paused(struct runtime *rt, int pause);
 
-void rt_fail(struct runtime *rt, const char *why)
+/* The one way the run changes state.  A move run_state.h does not allow is
+ * a bug in this file: it is logged and the process aborts (a restart
+ * restores the last complete checkpoint), rather than go on in a state
+ * nobody planned for. */
+static void run_set_state(struct runtime *rt, enum run_state to)
+{
+    if (!run_state_allowed(rt->state, to)) {
+        log_msg(LOG_ERR, "run", "bug: the run cannot go from %s to %s",
+                run_state_name(rt->state), run_state_name(to));
+        abort();
+    }
+    LOG(LOG_DEBUG, "run", "%s -> %s", run_state_name(rt->state), run_state_name(to));
+    rt->state = to;
+}
+
+static enum run_state get_state(void *ud)
+{
+    const struct runtime *rt = ud;
+    return rt->state;
+}
+
+static void rt_fail(struct runtime *rt, const char *why)
 {
     if (rt->exit_code == 0)
         log_msg(LOG_ERR, "run", "stopping: %s", why);
@@ -85,9 +161,9 @@ void rt_fail(struct runtime *rt, const char *why)
 static void on_result(void *ud, const struct engine_result *r)
 {
     struct runtime *rt = ud;
-    const struct job_operator *op = &rt->job->operators[r->op];
+    const struct job_operator *op = &rt->g.job->operators[r->op];
     for (size_t i = 0; i < op->nsinks; i++) {
-        struct sink *s = &rt->snk[op->sinks[i]];
+        struct sink *s = &rt->g.snk[op->sinks[i]];
         if (s->impl != NULL && s->ops->write_result(s, op, r) < 0)
             rt_fail(rt, "a sink cannot take a window result");
     }
@@ -96,7 +172,7 @@ static void on_result(void *ud, const struct engine_result *r)
 static void on_late(void *ud, int op, int sink, const struct record *rec)
 {
     struct runtime *rt = ud;
-    struct sink *s = &rt->snk[sink];
+    struct sink *s = &rt->g.snk[sink];
     (void)op;
     if (s->impl != NULL && s->ops->write_raw(s, rec->raw, rec->raw_len, NULL, 0) < 0)
         rt_fail(rt, "the late-events sink cannot take a record");
@@ -106,7 +182,7 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
                        const char *raw, size_t len, const struct reject *rej)
 {
     struct runtime *rt = ud;
-    struct source *src = &rt->src[source];
+    struct source *src = &rt->g.src[source];
     char at[40] = "";
     if (rej->at >= 0)
         snprintf(at, sizeof(at), " at byte %" PRId64, rej->at);
@@ -115,22 +191,40 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
                  rej->why);
     if (dl < 0)
         return;
-    struct sink *s = &rt->snk[dl];
+    struct sink *s = &rt->g.snk[dl];
     rt->dl.len = 0;
     if (fmt_dead_letter(&rt->dl, src->js->name, part, off, rej, raw, len) < 0 ||
         (s->impl != NULL && s->ops->write_raw(s, rt->dl.p, rt->dl.len, NULL, 0) < 0))
         rt_fail(rt, "the dead-letter sink cannot take a record");
 }
 
-int rt_new_engine(struct runtime *rt)
+/* A new, empty engine for the graph's job.  Returns 0 or a negative errno
+ * (logged). */
+static SL_MUST_USE int new_engine(struct runtime *rt)
 {
-    engine_free(rt->eng);
-    rt->eng = NULL;
+    engine_free(rt->g.eng);
+    rt->g.eng = NULL;
     struct engine_output out = { rt, on_result, on_late, on_invalid };
-    int rc = engine_new(rt->job, NULL, &out, &rt->eng);
+    int rc = engine_new(rt->g.job, NULL, &out, &rt->g.eng);
     if (rc < 0)
         log_msg(LOG_ERR, "run", "out of memory");
     return rc;
+}
+
+/* chkpt_host.reset: a restore failed half-way; no state, no positions. */
+static int reset_state(void *ud)
+{
+    struct runtime *rt = ud;
+    graph_clear_offsets(&rt->g);
+    return new_engine(rt);
+}
+
+/* chkpt_host.may_take: checkpoints run while the job runs, not while it
+ * reloads (the reload takes its own savepoint) or stops (the final one). */
+static int may_take(void *ud)
+{
+    const struct runtime *rt = ud;
+    return rt->state == RUN_RUNNING;
 }
 
 /* ---- source host -------------------------------------------------------------- */
@@ -139,20 +233,20 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
                     const char *data, size_t len, int64_t ts)
 {
     struct runtime *rt = ud;
-    if (rt->phase != RUNNING)
-        return 0;                   /* stopping: nothing more goes in */
-    if (rt->reload >= RL_SAVEPOINT) {
+    if (rt->state == RUN_RELOAD_SAVEPOINT || rt->state == RUN_SWAPPING_GRAPH) {
         rt->dropped++;              /* after the reload's savepoint: not ours to apply */
         return 0;
     }
+    if (rt->state != RUN_RUNNING && rt->state != RUN_RELOAD_WAIT)
+        return 0;                   /* stopping: nothing more goes in */
     if (rt->first_ns == 0)
         rt->first_ns = uv_hrtime();
-    if (engine_feed(rt->eng, source, part, off, data, len, ts) < 0) {
+    if (engine_feed(rt->g.eng, source, part, off, data, len, ts) < 0) {
         rt_fail(rt, "out of memory for state");
         return -ENOMEM;
     }
     /* applied: a checkpoint from now on resumes after it */
-    struct engine_offset *p = offsets_slot(&rt->offs[source], part);
+    struct engine_offset *p = offsets_slot(&rt->g.offs[source], part);
     if (p == NULL) {
         rt_fail(rt, "out of memory");
         return -ENOMEM;
@@ -164,20 +258,16 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
 static int64_t h_resume_at(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
-    const struct offsets *o = &rt->offs[source];
-    for (size_t i = 0; i < o->n; i++)
-        if (o->v[i].partition == part)
-            return o->v[i].next;
-    return -1;
+    return offsets_next(&rt->g.offs[source], part);
 }
 
 /* READY=1 once the state is restored and every source has partitions. */
 static void maybe_ready(struct runtime *rt)
 {
-    if (rt->ready || rt->phase != RUNNING || rt->reload != RL_NONE)
+    if (rt->ready || rt->state != RUN_RUNNING)
         return;
-    for (size_t i = 0; i < rt->job->nsources; i++)
-        if (!rt->assigned[i])
+    for (size_t i = 0; i < rt->g.job->nsources; i++)
+        if (!rt->g.assigned[i])
             return;
     rt->ready = 1;
     service_ready();
@@ -188,7 +278,7 @@ static void maybe_ready(struct runtime *rt)
 static int64_t h_event_time(void *ud, int source, const char *data, size_t len)
 {
     struct runtime *rt = ud;
-    return engine_peek_time(rt->eng, source, data, len, 0);
+    return engine_peek_time(rt->g.eng, source, data, len, 0);
 }
 
 static void h_assigned(void *ud, int source, int32_t part)
@@ -196,45 +286,55 @@ static void h_assigned(void *ud, int source, int32_t part)
     struct runtime *rt = ud;
     /* a bounded file's records are all there: it is never idle, whatever
      * the merge of several files makes it wait for */
-    if (rt->bounded && (rt->job->sources[source].type->flags & CONN_COMPLETE))
-        engine_source_never_idle(rt->eng, source);
-    if (engine_partition_add(rt->eng, source, part) < 0) {
+    if (rt->bounded && (rt->g.job->sources[source].type->flags & CONN_COMPLETE))
+        engine_source_never_idle(rt->g.eng, source);
+    if (engine_partition_add(rt->g.eng, source, part) < 0) {
         rt_fail(rt, "out of memory");
         return;
     }
-    rt->assigned[source] = 1;
+    rt->g.assigned[source] = 1;
     maybe_ready(rt);
 }
 
 static void h_revoked(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
-    engine_partition_remove(rt->eng, source, part);
+    engine_partition_remove(rt->g.eng, source, part);
 }
 
 static void h_ended(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
-    if (rt->phase == RUNNING)
-        engine_partition_end(rt->eng, source, part);
+    if (run_state_live(rt->state))
+        engine_partition_end(rt->g.eng, source, part);
+}
+
+/* Every source has read all its input (--bounded): fire every window and
+ * stop.  Not during a reload: the new graph reads to the end again from
+ * the savepoint, or, if the reload is abandoned, reload_abort() calls
+ * this again. */
+static void input_finished(struct runtime *rt)
+{
+    if (rt->finished < rt->g.job->nsources || rt->state != RUN_RUNNING)
+        return;
+    LOG(LOG_INFO, "run", "all input read; firing every open window");
+    engine_finish(rt->g.eng);
+    begin_drain(rt);
 }
 
 static void h_finished(void *ud, int source)
 {
     struct runtime *rt = ud;
     (void)source;
-    if (++rt->finished < rt->job->nsources || rt->phase != RUNNING)
-        return;
-    LOG(LOG_INFO, "run", "all input read; firing every open window");
-    engine_finish(rt->eng);
-    begin_drain(rt);
+    rt->finished++;
+    input_finished(rt);
 }
 
 static void h_failed(void *ud, int source)
 {
     struct runtime *rt = ud;
     char why[200];
-    snprintf(why, sizeof(why), "%s failed", rt->src[source].name);
+    snprintf(why, sizeof(why), "%s failed", rt->g.src[source].name);
     rt_fail(rt, why);
 }
 
@@ -245,16 +345,16 @@ static void set_paused(struct runtime *rt, int pause)
     if (rt->paused == pause)
         return;
     rt->paused = pause;
-    for (size_t i = 0; i < rt->job->nsources; i++)
-        if (rt->src[i].impl != NULL)
-            (pause ? rt->src[i].ops->pause : rt->src[i].ops->resume)(&rt->src[i]);
+    for (size_t i = 0; i < rt->g.job->nsources; i++)
+        if (rt->g.src[i].impl != NULL)
+            (pause ? rt->g.src[i].ops->pause : rt->g.src[i].ops->resume)(&rt->g.src[i]);
 }
 
 static void h_congested(void *ud, struct sink *s)
 {
     struct runtime *rt = ud;
     (void)s;
-    if (rt->congested++ == 0 && rt->phase == RUNNING && rt->reload == RL_NONE) {
+    if (rt->congested++ == 0 && rt->state == RUN_RUNNING) {
         LOG(LOG_INFO, "run", "pausing sources: a sink is congested");
         set_paused(rt, 1);
     }
@@ -264,23 +364,13 @@ static void h_drained(void *ud, struct sink *s)
 {
     struct runtime *rt = ud;
     (void)s;
-    if (rt->congested > 0 && --rt->congested == 0 && rt->phase == RUNNING &&
-        rt->reload == RL_NONE) {
+    if (rt->congested > 0 && --rt->congested == 0 && rt->state == RUN_RUNNING) {
         LOG(LOG_INFO, "run", "resuming sources: sinks have drained");
         set_paused(rt, 0);
     }
 }
 
-/* ---- lifecycle --------------------------------------------------------------------- */
-
-static size_t pending(const struct runtime *rt)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < rt->job->nsinks; i++)
-        if (rt->snk[i].impl != NULL)
-            n += rt->snk[i].ops->pending(&rt->snk[i]);
-    return n;
-}
+/* ---- stopping --------------------------------------------------------------------- */
 
 static void swap_graph(struct runtime *rt);
 
@@ -291,8 +381,8 @@ static void close_rest(struct runtime *rt)
     uv_close((uv_handle_t *)&rt->sigterm, NULL);
     uv_close((uv_handle_t *)&rt->sigint, NULL);
     uv_close((uv_handle_t *)&rt->sighup, NULL);
-    chkpt_close(rt);
-    observe_savepoint_done(rt, NULL);
+    uv_close((uv_handle_t *)&rt->sigusr1, NULL);
+    chkpt_close(rt->ck);            /* a POST /savepoint still waiting gets 500 */
     if (rt->http != NULL) {
         http_stop(rt->http);
         rt->http = NULL;
@@ -302,16 +392,16 @@ static void close_rest(struct runtime *rt)
         broker_stop(rt->broker);
         rt->broker = NULL;
     }
+    run_set_state(rt, RUN_STOPPED);
 }
 
 static void on_closed_one(struct runtime *rt)
 {
     if (--rt->open > 0)
         return;
-    rt->closing_graph = 0;
-    if (rt->phase == CLOSING)
+    if (rt->state == RUN_CLOSING)
         close_rest(rt);
-    else if (rt->reload == RL_CLOSING)
+    else if (rt->state == RUN_SWAPPING_GRAPH)
         swap_graph(rt);
 }
 
@@ -328,228 +418,93 @@ static void sink_closed(struct sink *s)
 /* Closes every source and sink; on_closed_one() goes on when all have. */
 static void close_graph(struct runtime *rt)
 {
-    rt->closing_graph = 1;
+    struct graph *g = &rt->g;
     rt->open++;                     /* held until every close has been started */
-    for (size_t i = 0; i < rt->job->nsources; i++)
-        if (rt->src[i].ops != NULL && rt->src[i].impl != NULL) {
+    for (size_t i = 0; g->src != NULL && i < g->job->nsources; i++)
+        if (g->src[i].ops != NULL && g->src[i].impl != NULL) {
             rt->open++;
-            rt->src[i].ops->close(&rt->src[i], source_closed);
+            g->src[i].ops->close(&g->src[i], source_closed);
         }
-    for (size_t i = 0; i < rt->job->nsinks; i++)
-        if (rt->snk[i].ops != NULL && rt->snk[i].impl != NULL) {
+    for (size_t i = 0; g->snk != NULL && i < g->job->nsinks; i++)
+        if (g->snk[i].ops != NULL && g->snk[i].impl != NULL) {
             rt->open++;
-            rt->snk[i].ops->close(&rt->snk[i], sink_closed);
+            g->snk[i].ops->close(&g->snk[i], sink_closed);
         }
     on_closed_one(rt);
 }
 
 static void begin_close(struct runtime *rt)
 {
-    if (rt->phase == CLOSING)
+    if (rt->state == RUN_CLOSING || rt->state == RUN_STOPPED)
         return;
-    rt->phase = CLOSING;
+    int graph_closing = rt->state == RUN_SWAPPING_GRAPH;
+    run_set_state(rt, RUN_CLOSING);
     service_stopping();
-    size_t left = pending(rt);
+    size_t left = graph_pending(&rt->g);
     if (left > 0)
         log_msg(LOG_WARNING, "run", "closing with %zu writes not acknowledged", left);
-    if (!rt->closing_graph)         /* else a reload is closing it: on_closed_one goes on */
+    if (!graph_closing)             /* else a reload is closing it: on_closed_one goes on */
         close_graph(rt);
 }
 
 static void begin_drain(struct runtime *rt)
 {
-    if (rt->phase != RUNNING)
+    if (rt->state != RUN_RUNNING)
         return;
-    rt->phase = DRAINING;
+    run_set_state(rt, RUN_DRAINING);
     service_stopping();
     rt->last_ns = uv_hrtime();
     set_paused(rt, 1);              /* open, for the final checkpoint's offset commit */
     rt->stop_at = uv_now(&rt->loop) + STOP_DEADLINE_MS;
-    LOG(LOG_INFO, "run", "flushing %zu pending writes", pending(rt));
+    LOG(LOG_INFO, "run", "flushing %zu pending writes", graph_pending(&rt->g));
+}
+
+/* chkpt_take's callback for the final checkpoint. */
+static void final_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *path, int rc)
+{
+    struct runtime *rt = ud;
+    (void)kind;
+    (void)id;
+    (void)path;
+    if (rt->state != RUN_FINAL_CHECKPOINT)
+        return;                     /* stopped by a close already under way */
+    if (rc < 0)
+        rt_fail(rt, "the final checkpoint failed");
+    else
+        begin_close(rt);
 }
 
 /* Draining: sinks flushed, then the final checkpoint, then close. */
 static void drain_step(struct runtime *rt)
 {
-    chkpt_poll(rt);
-    if (rt->ck.final_wanted == 2 && !chkpt_busy(rt)) {
-        if (rt->ck.failed > rt->ck.failed_before_final)
-            rt_fail(rt, "the final checkpoint failed");
-        else
-            begin_close(rt);
+    chkpt_poll(rt->ck);             /* may end the final checkpoint: CLOSING */
+    if (rt->state == RUN_DRAINING && graph_pending(&rt->g) == 0 && !chkpt_busy(rt->ck)) {
+        run_set_state(rt, RUN_FINAL_CHECKPOINT);
+        int rc = chkpt_take(rt->ck, CKPT_CHECKPOINT, final_done, rt);
+        if (rc < 0)
+            final_done(rt, CKPT_CHECKPOINT, 0, NULL, rc);
         return;
     }
-    if (rt->ck.final_wanted == 0 && pending(rt) == 0 && !chkpt_busy(rt)) {
-        rt->ck.final_wanted = 1;
-        rt->ck.failed_before_final = rt->ck.failed;
-        chkpt_take(rt, CKPT_CHECKPOINT);
-        rt->ck.final_wanted = 2;
+    if (rt->state != RUN_DRAINING && rt->state != RUN_FINAL_CHECKPOINT)
         return;
-    }
     if (rt->signalled && uv_now(&rt->loop) >= rt->stop_at) {
         char why[160];
         snprintf(why, sizeof(why), "stop deadline passed with %zu writes not acknowledged%s",
-                 pending(rt), chkpt_busy(rt) ? " and the final checkpoint unfinished" : "");
+                 graph_pending(&rt->g),
+                 chkpt_busy(rt->ck) ? " and the final checkpoint unfinished" : "");
         rt_fail(rt, why);
     }
 }
 
 /* ---- reload (SIGHUP) ------------------------------------------------------------------ */
 
-void totals_free(struct totals *t)
-{
-    free(t->in);
-    free(t->invalid);
-    free(t->late);
-    free(t->fired);
-    free(t->lost);
-    free(t->written);
-    free(t->retried);
-    free(t->failed);
-    memset(t, 0, sizeof(*t));
-}
-
-int totals_new(const struct job *job, struct totals *t)
-{
-    size_t ns = job->nsources + 1, no = job->noperators + 1, nk = job->nsinks + 1;
-    t->in = calloc(ns, sizeof(*t->in));
-    t->invalid = calloc(ns, sizeof(*t->invalid));
-    t->late = calloc(no, sizeof(*t->late));
-    t->fired = calloc(no, sizeof(*t->fired));
-    t->lost = calloc(no, sizeof(*t->lost));
-    t->written = calloc(nk, sizeof(*t->written));
-    t->retried = calloc(nk, sizeof(*t->retried));
-    t->failed = calloc(nk, sizeof(*t->failed));
-    if (!t->in || !t->invalid || !t->late || !t->fired || !t->lost || !t->written ||
-        !t->retried || !t->failed) {
-        totals_free(t);
-        return -1;
-    }
-    return 0;
-}
-
-void rt_totals(const struct runtime *rt, struct totals *t)
-{
-    const struct job *job = rt->job;
-    for (size_t i = 0; i < job->nsources; i++) {
-        uint64_t in = 0, inv[REJ_NKINDS] = { 0 };
-        if (rt->eng != NULL)
-            engine_source_stats(rt->eng, (int)i, &in, inv);
-        t->in[i] = rt->hist.in[i] + in;
-        for (int k = 0; k < REJ_NKINDS; k++)
-            t->invalid[i][k] = rt->hist.invalid[i][k] + inv[k];
-    }
-    for (size_t i = 0; i < job->noperators; i++) {
-        uint64_t res = 0, late = 0, lost = 0;
-        if (rt->eng != NULL)
-            engine_op_stats(rt->eng, (int)i, &res, &late, &lost);
-        t->fired[i] = rt->hist.fired[i] + res;
-        t->late[i] = rt->hist.late[i] + late;
-        t->lost[i] = rt->hist.lost[i] + lost;
-    }
-    for (size_t i = 0; i < job->nsinks; i++) {
-        t->written[i] = rt->hist.written[i] + rt->snk[i].written;
-        t->retried[i] = rt->hist.retried[i] + rt->snk[i].retried;
-        t->failed[i] = rt->hist.failed[i] + rt->snk[i].failed;
-    }
-}
-
-/* The run's counters so far, by name, into totals for the new job. */
-static int totals_carry(const struct runtime *rt, const struct job *nj, struct totals *t)
-{
-    const struct job *oj = rt->job;
-    struct totals cur;
-    if (totals_new(oj, &cur) < 0)
-        return -1;
-    rt_totals(rt, &cur);
-    for (size_t n = 0; n < nj->nsources; n++)
-        for (size_t o = 0; o < oj->nsources; o++)
-            if (strcmp(nj->sources[n].name, oj->sources[o].name) == 0) {
-                t->in[n] = cur.in[o];
-                memcpy(t->invalid[n], cur.invalid[o], sizeof(cur.invalid[o]));
-            }
-    for (size_t n = 0; n < nj->noperators; n++)
-        for (size_t o = 0; o < oj->noperators; o++)
-            if (strcmp(nj->operators[n].name, oj->operators[o].name) == 0) {
-                t->fired[n] = cur.fired[o];
-                t->late[n] = cur.late[o];
-                t->lost[n] = cur.lost[o];
-            }
-    for (size_t n = 0; n < nj->nsinks; n++)
-        for (size_t o = 0; o < oj->nsinks; o++)
-            if (strcmp(nj->sinks[n].name, oj->sinks[o].name) == 0) {
-                t->written[n] = cur.written[o];
-                t->retried[n] = cur.retried[o];
-                t->failed[n] = cur.failed[o];
-            }
-    totals_free(&cur);
-    return 0;
-}
-
-/* Per-graph arrays, sized by rt->job. */
-static int alloc_graph(struct runtime *rt)
-{
-    size_t ns = rt->job->nsources + 1, nk = rt->job->nsinks + 1;
-    rt->src = calloc(ns, sizeof(*rt->src));
-    rt->snk = calloc(nk, sizeof(*rt->snk));
-    rt->offs = calloc(ns, sizeof(*rt->offs));
-    rt->assigned = calloc(ns, sizeof(*rt->assigned));
-    if (rt->hist.in == NULL && totals_new(rt->job, &rt->hist) < 0)
-        return -1;
-    return rt->src && rt->snk && rt->offs && rt->assigned ? 0 : -1;
-}
-
-static void free_graph(struct runtime *rt)
-{
-    for (size_t s = 0; rt->offs != NULL && s < rt->job->nsources; s++)
-        free(rt->offs[s].v);
-    free(rt->offs);
-    free(rt->src);
-    free(rt->snk);
-    free(rt->assigned);
-    rt->offs = NULL;
-    rt->src = NULL;
-    rt->snk = NULL;
-    rt->assigned = NULL;
-}
-
-/* Whether the new job can continue from a savepoint of the running one:
- * the same job (checkpoints are filed by its name), and every operator
- * that keeps its name keeps its definition, unless
- * --allow-non-restored-state lets its state go. */
-static int reload_compatible(const struct runtime *rt, const struct job *nj, char *why,
-                             size_t size)
-{
-    const struct job *oj = rt->job;
-    if (strcmp(oj->name, nj->name) != 0) {
-        snprintf(why, size, "the job name changed (%s to %s); a renamed job is a new job: "
-                 "stop this one and start the new one from a savepoint", oj->name, nj->name);
-        return -1;
-    }
-    for (size_t n = 0; n < nj->noperators; n++)
-        for (size_t o = 0; o < oj->noperators; o++) {
-            if (strcmp(nj->operators[n].name, oj->operators[o].name) != 0 ||
-                engine_op_fingerprint(nj, (int)n, CKPT_VERSION) ==
-                engine_op_fingerprint(oj, (int)o, CKPT_VERSION))
-                continue;
-            if (!rt->allow_non_restored) {
-                snprintf(why, size, "operator %s changed its window or aggregates, so its "
-                         "state cannot carry over (rename it to start it empty, or run with "
-                         "--allow-non-restored-state)", nj->operators[n].name);
-                return -1;
-            }
-            log_msg(LOG_WARNING, "reload", "operator %s changed: it starts without state",
-                    nj->operators[n].name);
-        }
-    return 0;
-}
-
+/* The reload is given up: the old graph goes on (RUNNING again). */
 static void reload_abort(struct runtime *rt, const char *why)
 {
     log_msg(LOG_ERR, "reload", "abandoned: %s", why);
     job_free(rt->next_job);
     rt->next_job = NULL;
-    rt->reload = RL_NONE;
+    run_set_state(rt, RUN_RUNNING);
     if (rt->dropped > 0) {
         /* the old sources have read past records that were not applied */
         rt_fail(rt, "records arrived while the reload's savepoint was taken; restart "
@@ -558,64 +513,67 @@ static void reload_abort(struct runtime *rt, const char *why)
     }
     set_paused(rt, rt->congested > 0);
     service_ready();
+    input_finished(rt);             /* the input may have ended meanwhile */
 }
 
-static void reload_step(struct runtime *rt)
+/* chkpt_take's callback for the reload's savepoint. */
+static void reload_savepoint_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *path,
+                                  int rc)
 {
-    if (rt->reload == RL_SAVEPOINT_WANTED && !chkpt_busy(rt)) {
-        rt->reload = RL_SAVEPOINT;
-        rt->dropped = 0;
-        chkpt_take(rt, CKPT_SAVEPOINT);     /* ends in rt_savepoint_done() */
-    }
-}
-
-void rt_savepoint_done(struct runtime *rt, const char *path)
-{
-    if (!rt->ck.savepoint_wanted)   /* else a POST waits for the one queued after this */
-        observe_savepoint_done(rt, path);
-    if (rt->reload != RL_SAVEPOINT)
-        return;
+    struct runtime *rt = ud;
+    (void)kind;
+    (void)id;
+    (void)rc;                       /* path is NULL unless rc is 0 */
+    if (rt->state != RUN_RELOAD_SAVEPOINT)
+        return;                     /* abandoned meanwhile */
     if (path == NULL) {
         reload_abort(rt, "its savepoint failed; the running job goes on");
         return;
     }
     snprintf(rt->reload_path, sizeof(rt->reload_path), "%s", path);
-    rt->reload = RL_CLOSING;
+    run_set_state(rt, RUN_SWAPPING_GRAPH);
     LOG(LOG_INFO, "reload", "savepoint taken; closing the old graph");
     close_graph(rt);
 }
 
-static int start(struct runtime *rt);
+/* RELOAD_WAIT: once no checkpoint runs, the reload's savepoint. */
+static void reload_step(struct runtime *rt)
+{
+    if (rt->state != RUN_RELOAD_WAIT || chkpt_busy(rt->ck))
+        return;
+    run_set_state(rt, RUN_RELOAD_SAVEPOINT);
+    int rc = chkpt_take(rt->ck, CKPT_SAVEPOINT, reload_savepoint_done, rt);
+    if (rc < 0)
+        reload_savepoint_done(rt, CKPT_SAVEPOINT, 0, NULL, rc);
+}
+
+static SL_MUST_USE enum exit_code start(struct runtime *rt);
 
 /* The old graph has closed: start the new one from the savepoint. */
 static void swap_graph(struct runtime *rt)
 {
-    struct totals t = { 0 };
-    if (totals_new(rt->next_job, &t) < 0 || totals_carry(rt, rt->next_job, &t) < 0) {
-        totals_free(&t);
+    run_set_state(rt, RUN_STARTING);
+    if (counters_carry(rt->counters, rt->next_job) < 0) {
         rt_fail(rt, "out of memory");
         return;
     }
-    totals_free(&rt->hist);
-    rt->hist = t;
-    chkpt_stop(rt);
-    engine_free(rt->eng);
-    rt->eng = NULL;
-    free_graph(rt);
-    job_free(rt->job);
-    rt->job = rt->next_job;
+    chkpt_stop(rt->ck);
+    engine_free(rt->g.eng);
+    rt->g.eng = NULL;
+    graph_free(&rt->g);
+    job_free(rt->g.job);
+    struct job *job = rt->next_job;
     rt->next_job = NULL;
-    rt->reload = RL_NONE;
     rt->finished = rt->congested = 0;
     rt->paused = rt->ready = 0;
     rt->from_savepoint = rt->reload_path;
-    if (alloc_graph(rt) < 0) {
+    if (graph_alloc(&rt->g, job) < 0) {
         rt_fail(rt, "out of memory");
         return;
     }
-    log_msg(LOG_NOTICE, "reload", "starting the new graph of job %s from %s", rt->job->name,
+    log_msg(LOG_NOTICE, "reload", "starting the new graph of job %s from %s", job->name,
             rt->reload_path);
-    int rc = start(rt);
+    enum exit_code rc = start(rt);
     if (rc != EXIT_OK) {
         rt->exit_code = rc;
         log_msg(LOG_ERR, "reload", "the new graph did not start; stopping (a restart "
@@ -623,58 +581,29 @@ static void swap_graph(struct runtime *rt)
         begin_close(rt);
         return;
     }
-    if (rt->stop_after_reload)
+    if (rt->signalled)              /* SIGTERM or SIGINT while the old graph closed */
         begin_drain(rt);
-}
-
-static void log_diags(struct diags *d, const char *file)
-{
-    diags_sort(d);
-    for (size_t i = 0; i < d->n; i++) {
-        if (d->v[i].line > 0)
-            log_msg(LOG_ERR, "reload", "%s:%d:%d: %s", file, d->v[i].line, d->v[i].col,
-                    d->v[i].msg);
-        else
-            log_msg(LOG_ERR, "reload", "%s: %s", file, d->v[i].msg);
-    }
-    if (d->dropped > 0)
-        log_msg(LOG_ERR, "reload", "%s: %zu more errors", file, d->dropped);
 }
 
 static void on_sighup(uv_signal_t *h, int signum)
 {
     struct runtime *rt = h->data;
     (void)signum;
-    if (rt->phase != RUNNING || rt->reload != RL_NONE) {
-        log_msg(LOG_WARNING, "reload", "SIGHUP ignored: %s", rt->phase != RUNNING ?
-                "the job is stopping" : "a reload is in progress");
+    if (rt->state != RUN_RUNNING) {
+        log_msg(LOG_WARNING, "reload", "SIGHUP ignored: %s", run_state_reloading(rt->state) ?
+                "a reload is in progress" : "the job is stopping");
         return;
     }
     service_reloading();
     log_msg(LOG_NOTICE, "reload", "SIGHUP: re-reading %s", rt->file);
-    struct diags d = { 0 };
-    struct job *nj = NULL;
-    char why[512];
-    if (job_load(rt->file, NULL, &nj, &d) < 0) {
-        log_diags(&d, rt->file);
-        log_msg(LOG_ERR, "reload", "%s has %zu error%s: the running job goes on unchanged",
-                rt->file, diags_count(&d) + d.dropped, diags_count(&d) + d.dropped == 1 ? "" : "s");
-        diags_free(&d);
-        service_ready();
+    struct job *nj;
+    if (reload_read(rt->file, rt->g.job, rt->allow_non_restored, &nj) < 0) {
+        service_ready();            /* logged: the running job goes on unchanged */
         return;
     }
-    diags_free(&d);
-    if (reload_compatible(rt, nj, why, sizeof(why)) < 0) {
-        log_msg(LOG_ERR, "reload", "refused: %s; the running job goes on unchanged", why);
-        job_free(nj);
-        service_ready();
-        return;
-    }
-    if ((nj->http == NULL) != (rt->job->http == NULL) ||
-        (nj->http != NULL && strcmp(nj->http, rt->job->http) != 0))
-        log_msg(LOG_WARNING, "reload", "http: a new address takes effect at the next start");
     rt->next_job = nj;
-    rt->reload = RL_SAVEPOINT_WANTED;
+    rt->dropped = 0;                /* an earlier reload's: its new graph read them again */
+    run_set_state(rt, RUN_RELOAD_WAIT);
     set_paused(rt, 1);
     LOG(LOG_INFO, "reload", "%s is valid: taking a savepoint", rt->file);
     reload_step(rt);
@@ -682,26 +611,17 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 /* ---- the tick and signals --------------------------------------------------------------- */
 
-static uint64_t records_total(const struct runtime *rt)
-{
-    struct totals t;
-    uint64_t n = 0;
-    if (totals_new(rt->job, &t) < 0)
-        return 0;
-    rt_totals(rt, &t);
-    for (size_t s = 0; s < rt->job->nsources; s++)
-        n += t.in[s];
-    totals_free(&t);
-    return n;
-}
-
 /* STATUS= for systemctl status: throughput and the last checkpoint. */
 static void status_step(struct runtime *rt)
 {
     uint64_t now = uv_now(&rt->loop);
     if (now - rt->status_at < STATUS_EVERY_MS || !rt->ready)
         return;
-    uint64_t in = records_total(rt);
+    uint64_t in;
+    if (counters_records_in(rt->counters, &in) < 0) {
+        log_msg(LOG_WARNING, "run", "out of memory: no STATUS= line this time");
+        return;
+    }
     uint64_t since = rt->status_at;
     rt->status_at = now;
     if (since == 0 || in < rt->status_in) {     /* the first, or after a reload */
@@ -711,9 +631,9 @@ static void status_step(struct runtime *rt)
     double rate = (double)(in - rt->status_in) * 1000.0 / (double)(now - since);
     rt->status_in = in;
     struct engine_stats st = { 0 };
-    if (rt->eng != NULL)
-        engine_get_stats(rt->eng, &st);
-    const struct checkpoints *ck = &rt->ck;
+    if (rt->g.eng != NULL)
+        engine_get_stats(rt->g.eng, &st);
+    const struct chkpt_stats *ck = chkpt_stats(rt->ck);
     if (ck->last_at_ms == 0) {
         service_status("%.0f records/s, %" PRIu64 " keys; no checkpoint yet", rate,
                        st.state_keys);
@@ -729,13 +649,13 @@ static void status_step(struct runtime *rt)
 static void on_tick(uv_timer_t *t)
 {
     struct runtime *rt = t->data;
-    if (rt->phase == RUNNING) {
-        if (rt->reload == RL_NONE)
-            engine_tick(rt->eng);   /* nothing fires while a reload is under way */
-        chkpt_poll(rt);
+    if (rt->state == RUN_RUNNING || run_state_reloading(rt->state)) {
+        if (rt->state == RUN_RUNNING)
+            engine_tick(rt->g.eng); /* nothing fires while a reload is under way */
+        chkpt_poll(rt->ck);
         reload_step(rt);
         status_step(rt);
-    } else if (rt->phase == DRAINING) {
+    } else if (rt->state == RUN_DRAINING || rt->state == RUN_FINAL_CHECKPOINT) {
         drain_step(rt);
     }
 }
@@ -743,23 +663,43 @@ static void on_tick(uv_timer_t *t)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct runtime *rt = h->data;
-    if (rt->phase != RUNNING) {
+    if (!run_state_live(rt->state)) {
         if (rt->signalled++ > 0)
             rt_fail(rt, "second signal");
         return;
     }
     const char *name = signum == SIGTERM ? "SIGTERM" : "SIGINT";
-    if (rt->reload == RL_CLOSING) {
+    if (rt->state == RUN_SWAPPING_GRAPH) {
         /* the old graph is closing; the new one stops as soon as it starts */
         LOG(LOG_NOTICE, "run", "%s: stopping after the reload", name);
-        rt->signalled = rt->stop_after_reload = 1;
+        rt->signalled = 1;
         return;
     }
-    if (rt->reload != RL_NONE)
+    if (run_state_reloading(rt->state))
         reload_abort(rt, "stopping");
     rt->signalled = 1;
     LOG(LOG_NOTICE, "run", "%s: stopping (open windows are kept, not fired)", name);
     begin_drain(rt);
+}
+
+static void on_sigusr1(uv_signal_t *h, int signum)
+{
+    struct runtime *rt = h->data;
+    (void)signum;
+    if (run_state_reloading(rt->state)) {
+        log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 during a reload: the reload's savepoint "
+                "is the savepoint");
+        return;
+    }
+    if (rt->state != RUN_RUNNING) {
+        log_msg(LOG_NOTICE, "checkpoint", "SIGUSR1 while stopping: the final checkpoint "
+                "is the restore point");
+        return;
+    }
+    LOG(LOG_NOTICE, "checkpoint", "SIGUSR1: taking a savepoint");
+    int rc = chkpt_take(rt->ck, CKPT_SAVEPOINT, NULL, NULL);
+    if (rc < 0)
+        log_msg(LOG_ERR, "checkpoint", "SIGUSR1: no savepoint: %s", strerror(-rc));
 }
 
 /* ---- start ---------------------------------------------------------------------------- */
@@ -790,16 +730,22 @@ static void log_graph(const struct job *job, int bounded)
     }
 }
 
-static int start(struct runtime *rt)
+
+/* STARTING: builds the graph in rt->g, restores its state, and starts it
+ * (RUNNING from the moment its sources start).  Returns EXIT_OK, or the
+ * exit status of the failure (logged): EXIT_CONFIG when the state cannot
+ * be used as asked, else EXIT_RUNTIME. */
+static SL_MUST_USE enum exit_code start(struct runtime *rt)
 {
-    const struct job *job = rt->job;
+    const struct job *job = rt->g.job;
     char err[512];
 
     log_graph(job, rt->bounded);
 
-    if (chkpt_setup(rt) < 0 || rt_new_engine(rt) < 0)
+    struct chkpt_host ch = { rt, &rt->g, reset_state, may_take };
+    if (chkpt_setup(rt->ck, &ch) < 0 || new_engine(rt) < 0)
         return EXIT_RUNTIME;
-    int rc = chkpt_restore(rt);
+    int rc = chkpt_restore(rt->ck, rt->from_savepoint, rt->allow_non_restored);
     if (rc < 0)
         return rc == -ENOMEM ? EXIT_RUNTIME : EXIT_CONFIG;
     const char *topics[64];
@@ -816,7 +762,7 @@ static int start(struct runtime *rt)
     }
     rt->khost = (struct sink_host){ rt, &rt->loop, h_congested, h_drained };
     for (size_t i = 0; i < job->nsinks; i++) {
-        struct sink *s = &rt->snk[i];
+        struct sink *s = &rt->g.snk[i];
         s->ops = sink_ops_for(&job->sinks[i]);
         s->job = job;
         s->js = &job->sinks[i];
@@ -826,11 +772,12 @@ static int start(struct runtime *rt)
         if (s->ops->open(s) < 0)
             return EXIT_RUNTIME;
     }
+    run_set_state(rt, RUN_RUNNING);
     rt->shost = (struct source_host){ rt, &rt->loop, rt->bounded, h_record, h_assigned,
                                       h_revoked, h_ended, h_finished, h_failed, h_resume_at,
                                       h_event_time };
     for (size_t i = 0; i < job->nsources; i++) {
-        struct source *s = &rt->src[i];
+        struct source *s = &rt->g.src[i];
         s->ops = source_ops_for(&job->sources[i]);
         s->job = job;
         s->js = &job->sources[i];
@@ -884,34 +831,51 @@ static int parse_args(struct runtime *rt, int argc, char **argv, const char **fi
     return 0;
 }
 
+
 static void summary(struct runtime *rt)
 {
     struct totals t;
-    if (rt->eng == NULL || totals_new(rt->job, &t) < 0)
+    if (rt->g.eng == NULL)
         return;
-    rt_totals(rt, &t);
+    if (totals_new(rt->g.job, &t) < 0) {
+        log_msg(LOG_WARNING, "run", "out of memory: no summary");
+        return;
+    }
+    counters_read(rt->counters, &t);
     uint64_t in = 0, invalid = 0, late = 0, fired = 0, lost = 0;
-    for (size_t i = 0; i < rt->job->nsources; i++) {
+    for (size_t i = 0; i < rt->g.job->nsources; i++) {
         in += t.in[i];
         for (int k = 0; k < REJ_NKINDS; k++)
             invalid += t.invalid[i][k];
     }
-    for (size_t i = 0; i < rt->job->noperators; i++) {
+    for (size_t i = 0; i < rt->g.job->noperators; i++) {
         late += t.late[i];
         fired += t.fired[i];
         lost += t.lost[i];
     }
     double secs = rt->first_ns && rt->last_ns > rt->first_ns
                   ? (double)(rt->last_ns - rt->first_ns) / 1e9 : 0;
+    const struct chkpt_stats *ck = chkpt_stats(rt->ck);
     LOG(LOG_NOTICE, "run", "records in %" PRIu64 ", invalid %" PRIu64 ", late %" PRIu64
         ", windows fired %" PRIu64 ", results lost %" PRIu64 "; input read in %.3f s from "
         "its first record (%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64
         " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
-        secs > 0 ? (double)in / secs : 0, rt->ck.ok, rt->ck.failed, rt->ck.max_stall_us);
-    for (size_t i = 0; i < rt->job->nsinks; i++)
-        LOG(LOG_INFO, rt->snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
+        secs > 0 ? (double)in / secs : 0, ck->ok, ck->failed, ck->max_stall_us);
+    for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++)
+        LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
             " retried, %" PRIu64 " failed attempts", t.written[i], t.retried[i], t.failed[i]);
     totals_free(&t);
+}
+
+/* The parts that live as long as the run: checkpoints, the first graph's
+ * arrays, counters, the HTTP endpoint's state.  Returns 0 or -ENOMEM. */
+static SL_MUST_USE int run_alloc(struct runtime *rt)
+{
+    if (chkpt_new(&rt->loop, &rt->ck) < 0 || graph_alloc(&rt->g, rt->g.job) < 0 ||
+        counters_new(&rt->g, &rt->counters) < 0)
+        return -ENOMEM;
+    struct observe_host oh = { rt, &rt->g, rt->counters, rt->ck, rt->started_ms, get_state };
+    return observe_new(&oh, &rt->obs);
 }
 
 int cmd_run(int argc, char **argv)
@@ -919,10 +883,11 @@ int cmd_run(int argc, char **argv)
     const char *file = NULL;
     struct runtime rt;
     memset(&rt, 0, sizeof(rt));
+    rt.state = RUN_STARTING;
     int pa = parse_args(&rt, argc, argv, &file);
     if (pa != 0)
         return pa > 0 ? EXIT_OK : EXIT_CONFIG;
-    if (cli_load_job(file, &rt.job) != EXIT_OK)
+    if (cli_load_job(file, &rt.g.job) != EXIT_OK)
         return EXIT_CONFIG;
     rt.file = file;
     struct timespec now;
@@ -935,27 +900,29 @@ int cmd_run(int argc, char **argv)
     uv_signal_init(&rt.loop, &rt.sigterm);
     uv_signal_init(&rt.loop, &rt.sigint);
     uv_signal_init(&rt.loop, &rt.sighup);
-    rt.tick.data = rt.sigterm.data = rt.sigint.data = rt.sighup.data = &rt;
+    uv_signal_init(&rt.loop, &rt.sigusr1);
+    rt.tick.data = rt.sigterm.data = rt.sigint.data = rt.sighup.data = rt.sigusr1.data = &rt;
     service_start(&rt.svc, &rt.loop);
     char err[512];
-    if (alloc_graph(&rt) < 0) {
+    if (run_alloc(&rt) < 0) {
         log_msg(LOG_ERR, "run", "out of memory");
         rt.exit_code = EXIT_RUNTIME;
         begin_close(&rt);
-    } else if (rt.job->http != NULL &&
-               http_start(&rt.loop, rt.job->http, observe_request, &rt, &rt.http, err,
+    } else if (rt.g.job->http != NULL &&
+               http_start(&rt.loop, rt.g.job->http, observe_request, rt.obs, &rt.http, err,
                           sizeof(err)) < 0) {
         log_msg(LOG_ERR, "http", "%s (set http: to another HOST:PORT, or none)", err);
         rt.exit_code = EXIT_RUNTIME;
         begin_close(&rt);
     } else {
         if (rt.http != NULL)
-            LOG(LOG_INFO, "http", "metrics, health and status on http://%s/", rt.job->http);
+            LOG(LOG_INFO, "http", "metrics, health and status on http://%s/", rt.g.job->http);
         uv_signal_start(&rt.sigterm, on_signal, SIGTERM);
         uv_signal_start(&rt.sigint, on_signal, SIGINT);
         uv_signal_start(&rt.sighup, on_sighup, SIGHUP);
+        uv_signal_start(&rt.sigusr1, on_sigusr1, SIGUSR1);
         uv_timer_start(&rt.tick, on_tick, TICK_MS, TICK_MS);
-        int rc = start(&rt);
+        enum exit_code rc = start(&rt);
         if (rc != EXIT_OK) {
             rt.exit_code = rc;
             begin_close(&rt);
@@ -967,11 +934,13 @@ int cmd_run(int argc, char **argv)
         broker_stop(rt.broker);
     uv_run(&rt.loop, UV_RUN_DEFAULT);
     uv_loop_close(&rt.loop);
-    engine_free(rt.eng);
+    chkpt_free(rt.ck);              /* its handles have closed */
+    observe_free(rt.obs);
+    counters_free(rt.counters);
+    engine_free(rt.g.eng);
     sbuf_free(&rt.dl);
-    free_graph(&rt);
-    totals_free(&rt.hist);
+    graph_free(&rt.g);
     job_free(rt.next_job);
-    job_free(rt.job);
+    job_free(rt.g.job);
     return rt.exit_code;
 }

@@ -9,21 +9,30 @@
  *   POST /savepoint  takes a savepoint (as SIGUSR1) and answers with its
  *                    path when it is complete (500 if it fails)
  *
- * Everything is read from the runtime on the loop thread at request time;
- * nothing is sampled in between.
+ * Everything is read on the loop thread at request time, through what the
+ * run gave observe_new() (observe.h); nothing is sampled in between, and
+ * nothing of the run is written here.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../connectors/format.h"
+#include "../connectors/log.h"
 #include "../engine/evtime.h"
 #include "../engine/watermark.h"
 #include "cli.h"
-#include "run.h"
+#include "observe.h"
 
 #define MAXP 1024
+
+struct observe {
+    struct observe_host host;
+    struct http_req *savepoint_req; /* a POST /savepoint waiting for its end */
+};
 
 static void label(struct sbuf *b, const char *s)
 {
@@ -44,6 +53,13 @@ static void help(struct sbuf *b, const char *name, const char *type, const char 
     sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+/* Records (file sources: bytes) not read yet after next, or -1 when the
+ * source cannot tell. */
+static int64_t source_lag(const struct source *src, int32_t partition, int64_t next)
+{
+    return src->impl && src->ops->lag ? src->ops->lag(src, partition, next) : -1;
+}
+
 static const char *sink_ptype(const struct sink *s)
 {
     return s->ops ? s->ops->type : "?";
@@ -60,19 +76,20 @@ static void per_operator(struct sbuf *b, const struct job *job, const char *name
     }
 }
 
-static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
+static void metrics(const struct observe *obs, const struct totals *t, struct sbuf *b)
 {
-    const struct job *job = rt->job;
+    const struct graph *g = obs->host.g;
+    const struct job *job = g->job;
     struct engine_stats st = { 0 };
-    if (rt->eng != NULL)
-        engine_get_stats(rt->eng, &st);
+    if (g->eng != NULL)
+        engine_get_stats(g->eng, &st);
 
     help(b, "sluice_build_info", "gauge", "Version of sluice.");
     sbuf_printf(b, "sluice_build_info{version=\"%s\",job=\"", SLUICE_VERSION);
     label(b, job->name);
     SBUF_LIT(b, "\"} 1\n");
     help(b, "sluice_up", "gauge", "1 while the job runs, 0 while it stops or reloads.");
-    sbuf_printf(b, "sluice_up %d\n", rt->phase == RUNNING && rt->reload == RL_NONE);
+    sbuf_printf(b, "sluice_up %d\n", obs->host.state(obs->host.ud) == RUN_RUNNING);
 
     help(b, "sluice_records_in_total", "counter", "Records read, valid or not.");
     for (size_t s = 0; s < job->nsources; s++) {
@@ -104,19 +121,16 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
     help(b, "sluice_partition_lag", "gauge", "Records (file sources: bytes) not yet read.");
     static int32_t ids[MAXP];
     static int64_t wms[MAXP];
-    for (size_t s = 0; rt->eng && s < job->nsources; s++) {
-        int64_t w = engine_watermark(rt->eng, (int)s);
+    for (size_t s = 0; g->eng && s < job->nsources; s++) {
+        int64_t w = engine_watermark(g->eng, (int)s);
         if (w != WM_MIN && w != WM_MAX) {
             SBUF_LIT(b, "sluice_source_watermark_seconds{source=\"");
             label(b, job->sources[s].name);
             sbuf_printf(b, "\"} %.3f\n", (double)w / 1e3);
         }
-        size_t np = engine_partitions(rt->eng, (int)s, ids, wms, MAXP);
+        size_t np = engine_partitions(g->eng, (int)s, ids, wms, MAXP);
         for (size_t i = 0; i < np; i++) {
-            int64_t next = -1;
-            for (size_t k = 0; k < rt->offs[s].n; k++)
-                if (rt->offs[s].v[k].partition == ids[i])
-                    next = rt->offs[s].v[k].next;
+            int64_t next = offsets_next(&g->offs[s], ids[i]);
             if (wms[i] != WM_MIN) {
                 SBUF_LIT(b, "sluice_partition_watermark_seconds{source=\"");
                 label(b, job->sources[s].name);
@@ -128,8 +142,7 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
                 label(b, job->sources[s].name);
                 sbuf_printf(b, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", ids[i], next);
             }
-            const struct source *src = &rt->src[s];
-            int64_t lag = src->impl && src->ops->lag ? src->ops->lag(src, ids[i], next) : -1;
+            int64_t lag = source_lag(&g->src[s], ids[i], next);
             if (lag >= 0) {
                 SBUF_LIT(b, "sluice_partition_lag{source=\"");
                 label(b, job->sources[s].name);
@@ -148,7 +161,7 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
     help(b, "sluice_sink_retried_total", "counter", "Writes sent again after a failure.");
     help(b, "sluice_sink_failed_total", "counter", "Failed write attempts (each retried).");
     for (size_t i = 0; i < job->nsinks; i++) {
-        const struct sink *s = &rt->snk[i];
+        const struct sink *s = &g->snk[i];
         const char *names[] = { "sluice_sink_writes_total", "sluice_sink_pending",
                                 "sluice_sink_retried_total", "sluice_sink_failed_total" };
         uint64_t v[] = { t->written[i], s->impl ? (uint64_t)s->ops->pending(s) : 0,
@@ -160,7 +173,7 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
         }
     }
 
-    const struct checkpoints *ck = &rt->ck;
+    const struct chkpt_stats *ck = chkpt_stats(obs->host.ck);
     help(b, "sluice_checkpoints_total", "counter", "Checkpoints and savepoints, by result.");
     sbuf_printf(b, "sluice_checkpoints_total{result=\"complete\"} %" PRIu64 "\n"
                 "sluice_checkpoints_total{result=\"failed\"} %" PRIu64 "\n",
@@ -180,7 +193,7 @@ static void metrics(struct runtime *rt, const struct totals *t, struct sbuf *b)
     sbuf_printf(b, "sluice_checkpoint_last_completed_seconds %.3f\n",
                 (double)ck->last_at_ms / 1e3);
     help(b, "process_start_time_seconds", "gauge", "Start time of the process, Unix time.");
-    sbuf_printf(b, "process_start_time_seconds %.3f\n", (double)rt->started_ms / 1e3);
+    sbuf_printf(b, "process_start_time_seconds %.3f\n", (double)obs->host.started_ms / 1e3);
     long pages = 0, resident = 0;
     FILE *f = fopen("/proc/self/statm", "r");
     if (f != NULL) {
@@ -216,14 +229,14 @@ static void json_int(struct sbuf *b, int64_t v)
         sbuf_printf(b, "%" PRId64, v);
 }
 
-static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
+static void status(const struct observe *obs, const struct totals *t, struct sbuf *b)
 {
-    const struct job *job = rt->job;
-    static const char *const phases[] = { "running", "draining", "closing" };
+    const struct graph *g = obs->host.g;
+    const struct job *job = g->job;
     SBUF_LIT(b, "{\"job\":");
     fmt_json_string(b, job->name, strlen(job->name));
     sbuf_printf(b, ",\"version\":\"%s\",\"state\":\"%s\",\"sources\":[", SLUICE_VERSION,
-                (rt->reload != RL_NONE) ? "reloading" : phases[rt->phase]);
+                run_state_shown(obs->host.state(obs->host.ud)));
     static int32_t ids[MAXP];
     static int64_t wms[MAXP];
     for (size_t s = 0; s < job->nsources; s++) {
@@ -231,16 +244,12 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
         sbuf_printf(b, "%s{\"name\":", s ? "," : "");
         fmt_json_string(b, js->name, strlen(js->name));
         sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", js->type->name);
-        json_time(b, rt->eng ? engine_watermark(rt->eng, (int)s) : WM_MIN);
+        json_time(b, g->eng ? engine_watermark(g->eng, (int)s) : WM_MIN);
         SBUF_LIT(b, ",\"partitions\":[");
-        size_t np = rt->eng ? engine_partitions(rt->eng, (int)s, ids, wms, MAXP) : 0;
+        size_t np = g->eng ? engine_partitions(g->eng, (int)s, ids, wms, MAXP) : 0;
         for (size_t i = 0; i < np; i++) {
-            int64_t next = -1;
-            for (size_t k = 0; k < rt->offs[s].n; k++)
-                if (rt->offs[s].v[k].partition == ids[i])
-                    next = rt->offs[s].v[k].next;
-            const struct source *src = &rt->src[s];
-            int64_t lag = src->impl && src->ops->lag ? src->ops->lag(src, ids[i], next) : -1;
+            int64_t next = offsets_next(&g->offs[s], ids[i]);
+            int64_t lag = source_lag(&g->src[s], ids[i], next);
             sbuf_printf(b, "%s{\"partition\":%" PRId32 ",\"next_offset\":", i ? "," : "", ids[i]);
             json_int(b, next);
             SBUF_LIT(b, ",\"lag\":");
@@ -270,17 +279,17 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
     }
     SBUF_LIT(b, "],\"sinks\":[");
     for (size_t i = 0; i < job->nsinks; i++) {
-        const struct sink *s = &rt->snk[i];
+        const struct sink *s = &g->snk[i];
         sbuf_printf(b, "%s{\"name\":", i ? "," : "");
         fmt_json_string(b, job->sinks[i].name, strlen(job->sinks[i].name));
         sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64 "}",
                     job->sinks[i].type->name, s->impl ? s->ops->pending(s) : 0,
                     t->written[i]);
     }
-    const struct checkpoints *ck = &rt->ck;
+    const struct chkpt_stats *ck = chkpt_stats(obs->host.ck);
     struct engine_stats st = { 0 };
-    if (rt->eng)
-        engine_get_stats(rt->eng, &st);
+    if (g->eng)
+        engine_get_stats(g->eng, &st);
     sbuf_printf(b, "],\"state\":{\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "},"
                 "\"checkpoints\":{\"complete\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"last\":",
                 st.state_keys, st.state_bytes, ck->ok,
@@ -302,61 +311,40 @@ static void status(struct runtime *rt, const struct totals *t, struct sbuf *b)
 }
 
 /* GET /metrics or /status: the body, built from the run's counters. */
-static void report(struct runtime *rt, struct http_req *req, int is_metrics)
+static void report(const struct observe *obs, struct http_req *req, int is_metrics)
 {
+    const struct graph *g = obs->host.g;
     struct sbuf b = { 0 };
     struct totals t;
-    if (totals_new(rt->job, &t) < 0) {
+    if (g->src == NULL || g->snk == NULL || g->offs == NULL || /* out of memory */
+        totals_new(g->job, &t) < 0) {
         http_respond(req, 503, "text/plain", "out of memory\n", 14);
         return;
     }
-    rt_totals(rt, &t);
+    counters_read(obs->host.counters, &t);
     if (is_metrics) {
-        metrics(rt, &t, &b);
+        metrics(obs, &t, &b);
         http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "",
                      b.len);
     } else {
-        status(rt, &t, &b);
+        status(obs, &t, &b);
         http_respond(req, 200, "application/json", b.p ? b.p : "", b.len);
     }
     totals_free(&t);
     sbuf_free(&b);
 }
 
-void observe_request(void *ud, struct http_req *req, const char *method, const char *path)
+/* The end of a POST /savepoint's savepoint: its path, or 500. */
+static void savepoint_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *path, int rc)
 {
-    struct runtime *rt = ud;
-    int get = strcmp(method, "GET") == 0;
-    if (strcmp(path, "/metrics") == 0 && get) {
-        report(rt, req, 1);
-    } else if (strcmp(path, "/status") == 0 && get) {
-        report(rt, req, 0);
-    } else if (strcmp(path, "/healthz") == 0 && get) {
-        int ok = rt->phase == RUNNING && rt->exit_code == 0;
-        http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",
-                     ok ? 3 : 9);
-    } else if (strcmp(path, "/savepoint") == 0 && strcmp(method, "POST") == 0) {
-        if (rt->phase != RUNNING || rt->reload != RL_NONE || rt->savepoint_req != NULL) {
-            http_respond(req, 503, "text/plain", "busy: try again\n", 16);
-        } else {
-            rt->savepoint_req = req;       /* answered when the savepoint ends */
-            LOG(LOG_NOTICE, "http", "POST /savepoint: taking a savepoint");
-            chkpt_take(rt, CKPT_SAVEPOINT);
-        }
-    } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
-               strcmp(path, "/status") == 0 || strcmp(path, "/savepoint") == 0) {
-        http_respond(req, 405, "text/plain", "method not allowed\n", 19);
-    } else {
-        http_respond(req, 404, "text/plain", "not found\n", 10);
-    }
-}
-
-void observe_savepoint_done(struct runtime *rt, const char *path)
-{
-    struct http_req *req = rt->savepoint_req;
+    struct observe *obs = ud;
+    struct http_req *req = obs->savepoint_req;
+    (void)kind;
+    (void)id;
+    (void)rc;                       /* path is NULL unless rc is 0 */
     if (req == NULL)
         return;
-    rt->savepoint_req = NULL;
+    obs->savepoint_req = NULL;
     struct sbuf b = { 0 };
     if (path != NULL) {
         SBUF_LIT(&b, "{\"path\":");
@@ -367,4 +355,57 @@ void observe_savepoint_done(struct runtime *rt, const char *path)
         http_respond(req, 500, "application/json", "{\"error\":\"the savepoint failed\"}\n", 33);
     }
     sbuf_free(&b);
+}
+
+static void savepoint(struct observe *obs, struct http_req *req)
+{
+    if (obs->host.state(obs->host.ud) != RUN_RUNNING || obs->savepoint_req != NULL) {
+        http_respond(req, 503, "text/plain", "busy: try again\n", 16);
+        return;
+    }
+    obs->savepoint_req = req;         /* answered when the savepoint ends */
+    LOG(LOG_NOTICE, "http", "POST /savepoint: taking a savepoint");
+    int rc = chkpt_take(obs->host.ck, CKPT_SAVEPOINT, savepoint_done, obs);
+    if (rc < 0) {
+        log_msg(LOG_ERR, "http", "POST /savepoint: %s", strerror(-rc));
+        obs->savepoint_req = NULL;
+        http_respond(req, 503, "text/plain", "busy: try again\n", 16);
+    }
+}
+
+void observe_request(void *ud, struct http_req *req, const char *method, const char *path)
+{
+    struct observe *obs = ud;
+    int get = strcmp(method, "GET") == 0;
+    if (strcmp(path, "/metrics") == 0 && get) {
+        report(obs, req, 1);
+    } else if (strcmp(path, "/status") == 0 && get) {
+        report(obs, req, 0);
+    } else if (strcmp(path, "/healthz") == 0 && get) {
+        int ok = run_state_live(obs->host.state(obs->host.ud));
+        http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",
+                     ok ? 3 : 9);
+    } else if (strcmp(path, "/savepoint") == 0 && strcmp(method, "POST") == 0) {
+        savepoint(obs, req);
+    } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
+               strcmp(path, "/status") == 0 || strcmp(path, "/savepoint") == 0) {
+        http_respond(req, 405, "text/plain", "method not allowed\n", 19);
+    } else {
+        http_respond(req, 404, "text/plain", "not found\n", 10);
+    }
+}
+
+int observe_new(const struct observe_host *host, struct observe **out)
+{
+    struct observe *obs = calloc(1, sizeof(*obs));
+    if (obs == NULL)
+        return -ENOMEM;
+    obs->host = *host;
+    *out = obs;
+    return 0;
+}
+
+void observe_free(struct observe *obs)
+{
+    free(obs);
 }

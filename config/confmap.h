@@ -30,12 +30,9 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "compiler.h"
 #include "template.h"
 
-/* Results that must not be ignored (STYLE.md: one error convention). */
-#ifndef SL_MUST_USE
-#define SL_MUST_USE __attribute__((warn_unused_result))
-#endif
 
 struct job;
 struct cm_ctx;
