@@ -3,8 +3,8 @@
  *
  * engine.c builds the graph and runs the per-record path; each window type
  * lives in its own file (win_sliding.c, win_session.c, win_global.c, and
- * win_reduce.c for the window-less reduce and detect operators) behind
- * struct win_ops.  A window operator keeps one blob per key in the key
+ * win_reduce.c and win_detect.c for the window-less reduce and detect
+ * operators) behind struct win_ops.  A window operator keeps one blob per key in the key
  * group's state table (entry->op[slot]), allocated from the engine's slab,
  * and its own timer queue.
  */
@@ -173,6 +173,27 @@ int row_load(struct ckpt_cur *c, const struct job_source *src, struct value *v);
  * record belongs to a side but is behind the join's watermark) or
  * -ENOMEM. */
 int join_feed(struct op_rt *op, int source, const struct record *r);
+
+/* ---- state TTL of keyed operators (engine/state_ttl.c) ---- */
+
+#define TTL_NONE INT64_MAX          /* no timer pending */
+
+/* The head of a reduce's or detect's blob: the processing time the TTL
+ * counts from, and the pending TTL timer (or TTL_NONE). */
+struct ttl_clock {
+    int64_t touched;
+    int64_t expire_check;
+};
+
+/* The state is past its TTL at now ... */
+int ttl_expired(const struct op_rt *op, const struct ttl_clock *c, int64_t now);
+/* ... and, with never_return_expired, not to be read. */
+int ttl_hidden(const struct op_rt *op, const struct ttl_clock *c, int64_t now);
+/* Sets the key's TTL timer at touched + ttl.  Returns 0 or -ENOMEM. */
+int ttl_arm(struct op_rt *op, uint32_t id, struct ttl_clock *c);
+/* Frees the blobs of keys whose TTL ran out by now (re-arming the timers
+ * of keys touched since); what it cannot re-arm it counts as lost. */
+void ttl_due(struct op_rt *op, int64_t now);
 
 /* Deletes key id when none of its group's operators holds anything. */
 void engine_key_maybe_delete(struct op_rt *op, uint32_t id);
