@@ -115,4 +115,28 @@ void cm_err_in_scalar(struct cm_ctx *c, const struct cm_node *n, size_t off, con
 struct arena *cm_arena(struct cm_ctx *c);
 struct job *cm_job(struct cm_ctx *c);
 
+/* ---- for operator types (optype.h) --------------------------------------- */
+
+struct job_source;
+
+/* Names of sources, operators, sinks and fields: at most this long. */
+#define CM_NAME_MAX 128
+
+/* s is an identifier: a letter or '_', then letters, digits and '_'. */
+int cm_is_ident(const char *s);
+/* The source a `from` value v names (its index), or -1 after an error. */
+int cm_source_ref(struct cm_ctx *c, struct cm_node *v);
+/* The sink a value v of key `key` names (`to`, `late_events`), or -1
+ * after an error; raw_events: it receives raw records, so not redis. */
+int cm_sink_ref(struct cm_ctx *c, struct cm_node *v, const char *key, int raw_events);
+/* `key_by` of c's mapping, or of dflt's when c's has none (dflt may be
+ * NULL), over src's schema (NULL: not checked) into *fields (arena) and
+ * *nkeys, which stays 0 when key_by is broken. */
+void cm_key_by(struct cm_ctx *c, struct cm_ctx *dflt, const struct job_source *src,
+               int **fields, size_t *nkeys);
+/* cm_child for a caller that cannot hold a struct cm_ctx (its size is the
+ * loader's): the child comes from the job's arena; NULL when out of
+ * memory. */
+struct cm_ctx *cm_child_new(struct cm_ctx *c, struct cm_node *n, const char *what);
+
 #endif

@@ -31,7 +31,7 @@
 #include "envsubst.h"
 
 #define JOB_FILE_MAX (4u << 20)     /* a job file is text written by people */
-#define NAME_MAX_LEN 128
+#define NAME_MAX_LEN CM_NAME_MAX
 /* Entries in any one mapping or list.  Far above any real job, and it keeps
  * the loader's pairwise checks (duplicate keys, references) cheap on
  * hostile input: 1024 x 1024 comparisons at worst. */
@@ -606,7 +606,8 @@ int cm_read(struct cm_ctx *c, const struct cm_map *map, void *conf)
             break;
         }
         case CM_CUSTOM:
-            e->read(c, (struct cm_node *)map_get(L, c->map, e->key), conf);
+            if (e->read != NULL)
+                e->read(c, (struct cm_node *)map_get(L, c->map, e->key), conf);
             break;
         }
     }
@@ -680,6 +681,48 @@ struct arena *cm_arena(struct cm_ctx *c)
 struct job *cm_job(struct cm_ctx *c)
 {
     return c->L->job;
+}
+
+/* What operator types read with (confmap.h: "for operator types"); the
+ * loader's own helpers, so wording and positions are the loader's. */
+static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
+                        const struct job_source *src, yaml_node_t *m, yaml_node_t *dflt,
+                        const char *what);
+static int sink_ref(struct loader *L, yaml_node_t *v, const char *key, int raw_events);
+
+int cm_is_ident(const char *s)
+{
+    return valid_ident(s);
+}
+
+int cm_source_ref(struct cm_ctx *c, struct cm_node *v)
+{
+    const char *name = scalar(c->L, (const yaml_node_t *)v, "'from'");
+    if (name == NULL)
+        return -1;
+    int k = find_source(c->L->job, name);
+    if (k < 0)
+        err_at(c->L, (const yaml_node_t *)v, "from: no source named '%.64s'", name);
+    return k;
+}
+
+int cm_sink_ref(struct cm_ctx *c, struct cm_node *v, const char *key, int raw_events)
+{
+    return sink_ref(c->L, (yaml_node_t *)v, key, raw_events);
+}
+
+void cm_key_by(struct cm_ctx *c, struct cm_ctx *dflt, const struct job_source *src,
+               int **fields, size_t *nkeys)
+{
+    load_key_by(c->L, fields, nkeys, src, c->map, dflt ? dflt->map : NULL, c->what);
+}
+
+struct cm_ctx *cm_child_new(struct cm_ctx *c, struct cm_node *n, const char *what)
+{
+    struct cm_ctx *child = arena_alloc(c->L->a, sizeof(*child));
+    if (child != NULL)
+        cm_ctx_init(child, c->L, (yaml_node_t *)n, what);
+    return child;
 }
 
 /* ---- sinks --------------------------------------------------------------- */
