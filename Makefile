@@ -162,10 +162,11 @@ fuzz-deps:
 
 FUZZ_SRC = $(wildcard config/*.c engine/*.c)
 
-build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(wildcard config/*.c config/*.h)
+# the loader reaches the operator types' table (engine/op_types.c) at link time
+build/fuzz/fuzz_config: tests/fuzz/fuzz_config.c $(FUZZ_SRC) $(wildcard config/*.h engine/*.h)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(PKG_LIBS)) -o $@ \
-	  tests/fuzz/fuzz_config.c $(wildcard config/*.c) $(LDLIBS_ALL)
+	  tests/fuzz/fuzz_config.c $(FUZZ_SRC) $(LDLIBS_ALL)
 
 build/fuzz/fuzz_record: tests/fuzz/fuzz_record.c $(FUZZ_SRC) $(wildcard config/*.h engine/*.h)
 	@mkdir -p $(dir $@)

@@ -119,6 +119,10 @@ struct job *cm_job(struct cm_ctx *c);
 
 struct job_source;
 
+/* A CM_CUSTOM entry with no read hook is only listed and key-checked by
+ * cm_read: its owner reads it (the window types' `type`, which picks the
+ * type before its map is known). */
+
 /* Names of sources, operators, sinks and fields: at most this long. */
 #define CM_NAME_MAX 128
 

@@ -88,42 +88,13 @@ static int op_init(struct engine *e, struct op_rt *op, int index, struct group *
     op->jop = jop;
     op->g = g;
     op->slot = g->nops;
-    op->processing = jop->window.type != WIN_GLOBAL && jop->window.time == TIME_PROCESSING;
+    op->w = jop->type->engine;
+    op->processing = jop->window.time == TIME_PROCESSING;
     op->al = jop->window.allowed_lateness_ms;
-    switch (jop->window.type) {
-    case WIN_TUMBLING:
-    case WIN_SLIDING: {
-        op->w = &win_sliding_ops;
-        op->size = jop->window.size_ms;
-        op->slide = jop->window.type == WIN_TUMBLING ? op->size : jop->window.slide_ms;
-        int64_t a = op->size, b = op->slide;
-        while (b) {
-            int64_t r = a % b;
-            a = b;
-            b = r;
-        }
-        op->pane = a;
-        break;
-    }
-    case WIN_SESSION:
-        op->w = &win_session_ops;
-        op->gap = jop->window.gap_ms;
-        break;
-    case WIN_GLOBAL:
-        op->w = &win_global_ops;
-        break;
-    case WIN_REDUCE:
-        op->w = &win_reduce_ops;
-        break;
-    case WIN_DETECT:
-        op->w = &win_detect_ops;        /* fields are expressions: no accumulator */
-        break;
-    case WIN_JOIN:
-        op->w = &win_join_ops;          /* the same */
-        break;
-    }
-    if (jop->window.type != WIN_DETECT && jop->window.type != WIN_JOIN &&
-        agg_layout_build(&op->L, jop, src, where_index, g) < 0)
+    if (op->w->init != NULL && op->w->init(op) < 0)
+        return -ENOMEM;
+    /* a type whose results are fields (expressions) has no accumulator */
+    if (jop->type->sides == NULL && agg_layout_build(&op->L, jop, src, where_index, g) < 0)
         return -ENOMEM;
     op->scratch = calloc(1, op->L.size ? op->L.size : 8);
     op->vals = calloc(jop->naggs ? jop->naggs : 1, sizeof(*op->vals));
@@ -162,10 +133,10 @@ int engine_new(const struct job *job, const struct engine_opts *opts,
      * its own (it reads two sides) */
     for (size_t o = 0; o < job->noperators; o++) {
         const struct job_operator *jop = &job->operators[o];
-        int join = jop->window.type == WIN_JOIN;
+        int join = jop->type->ninputs > 1;
         struct group *g = NULL;
         for (size_t i = 0; i < e->ngroups && !join; i++)
-            if (e->groups[i].nops > 0 && e->groups[i].ops[0]->jop->window.type != WIN_JOIN &&
+            if (e->groups[i].nops > 0 && e->groups[i].ops[0]->jop->type->ninputs == 1 &&
                 same_keys(&e->groups[i], jop))
                 g = &e->groups[i];
         if (g == NULL) {
@@ -388,7 +359,7 @@ static void fire_processing_ops(struct src_rt *sr, int64_t now)
             sr->ops[i]->w->fire_due(sr->ops[i], now);
 }
 
-/* What an operator's add returned: a late record is counted and sent to
+/* What an operator's feed returned: a late record is counted and sent to
  * the operator's late_events sink; an error is kept in *rc. */
 static void added(struct engine *e, struct op_rt *op, int r, const struct record *rec, int *rc)
 {
@@ -449,7 +420,7 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
         for (size_t k = 0; k < g->nops; k++) {
             struct op_rt *op = g->ops[k];
             int64_t t = op->processing ? e->now : rec.event_time;
-            int r = op->w->add(op, id, &rec, g->wres, t, op->processing ? e->now : wm);
+            int r = op->w->feed(op, 0, id, &rec, g->wres, t, op->processing ? e->now : wm);
             added(e, op, r, &rec, &rc);
         }
         engine_key_maybe_delete(g->ops[0], id);

@@ -1,15 +1,19 @@
 /*
  * engine_int.h - what the engine's own files share (not for connectors).
  *
- * engine.c builds the graph and runs the per-record path; each window type
- * lives in its own file (win_sliding.c, win_session.c, win_global.c, and
- * win_reduce.c and win_detect.c for the window-less reduce and detect
- * operators) behind struct win_ops.  A window operator keeps one blob per key in the key
- * group's state table (entry->op[slot]), allocated from the engine's slab,
- * and its own timer queue.
+ * engine.c builds the graph and runs the per-record path; each operator
+ * type lives in its own file (win_sliding.c for tumbling and sliding
+ * windows, win_session.c, win_global.c, win_reduce.c, win_detect.c,
+ * win_join.c) with its descriptor (config/optype.h), whose engine half is
+ * a struct op_engine.  An operator keeps one blob per key in its key
+ * group's state table (entry->op[slot]), allocated from the engine's
+ * slab, and its own timer queues.
  */
 #ifndef SLUICE_ENGINE_INT_H
 #define SLUICE_ENGINE_INT_H
+
+#include <stddef.h>
+#include <stdio.h>
 
 #include "agg.h"
 #include "ckpt_file.h"
@@ -25,13 +29,19 @@ struct op_rt;
 
 enum { WIN_ADDED = 0, WIN_LATE = 1 };
 
-struct win_ops {
-    /* Adds record r (event or processing time t) for key id while the
-     * watermark is wm.  Returns WIN_ADDED, WIN_LATE (too late for every
-     * window: not applied) or -ENOMEM.  NULL for the join, whose own
-     * group is fed by join_feed. */
-    int (*add)(struct op_rt *op, uint32_t id, const struct record *r,
-               const unsigned char *wres, int64_t t, int64_t wm);
+/* The engine half of an operator type (config/optype.h: op_type.engine). */
+struct op_engine {
+    /* Sets up what the type reads from its settings at run time (op->size,
+     * op->slide...), before any record.  NULL: nothing.  Returns 0 or
+     * -ENOMEM. */
+    int (*init)(struct op_rt *op);
+    /* Record r came through input `input` (0 for one-input types) for key
+     * id, at event or processing time t, while the watermark of that
+     * input's source was wm.  Returns WIN_ADDED, WIN_LATE (too late for
+     * every window: not applied) or -ENOMEM.  NULL for the join, whose
+     * own group is fed by join_feed. */
+    int (*feed)(struct op_rt *op, int input, uint32_t id, const struct record *r,
+                const unsigned char *wres, int64_t t, int64_t wm);
     /* Fires everything due at or before wm, in time order.  It cannot
      * fail: what it cannot do for lack of memory (combine a window's
      * panes, set a key's next timer) it reports to engine_result_lost()
@@ -52,16 +62,13 @@ struct win_ops {
     int (*load)(struct op_rt *op, uint32_t id, struct ckpt_cur *c);
 };
 
-extern const struct win_ops win_sliding_ops, win_session_ops, win_global_ops,
-    win_reduce_ops, win_detect_ops, win_join_ops;
-
 struct op_rt {
     struct engine *e;
     int index;                      /* in job->operators */
     const struct job_operator *jop;
     struct group *g;
     size_t slot;                    /* entry->op[slot] */
-    const struct win_ops *w;
+    const struct op_engine *w;      /* jop->type->engine */
     struct agg_layout L;
     int processing;                 /* processing-time windows */
     int64_t size, slide, pane, gap, al;
@@ -174,6 +181,31 @@ int row_load(struct ckpt_cur *c, const struct job_source *src, struct value *v);
  * -ENOMEM. */
 int join_feed(struct op_rt *op, int source, const struct record *r);
 
+/* ---- windows in time: tumbling, sliding, session (engine/win_time.c) ---- */
+
+/* The `type` key of the `window` block, read by the loader itself. */
+#define WIN_TYPE_ENTRY                                                          \
+    { .key = "type", .type = CM_CUSTOM,                                         \
+      .desc = "the kind of window: tumbling, sliding, session or global" }
+
+/* time, allowed_lateness and late_events, into struct job_operator. */
+#define WIN_TIME_ENTRIES                                                        \
+    { .key = "time", .type = CM_ENUM, .names = win_time_names, .dflt = TIME_EVENT, \
+      .offset = offsetof(struct job_operator, window.time),                    \
+      .desc = "event (the source's event_time) or processing (the wall clock)" }, \
+    { .key = "allowed_lateness", .type = CM_DURATION, .flags = CM_NONNEG,       \
+      .offset = offsetof(struct job_operator, window.allowed_lateness_ms),     \
+      .desc = "how long after a window fired a late record still updates it" }, \
+    { .key = "late_events", .type = CM_CUSTOM, .read = win_read_late_events,    \
+      .desc = "drop, or a kafka, file or stdout sink for records too late" }
+
+extern const char *const win_time_names[];
+void win_read_late_events(struct cm_ctx *c, struct cm_node *v, void *conf);
+/* The checks between those keys and the source (event time needs one). */
+void win_time_validate(struct cm_ctx *c, struct job_operator *op);
+/* ", event time, allowed lateness 0, late events dropped" */
+void win_time_print(FILE *out, const struct job *job, const struct job_operator *op);
+
 /* ---- state TTL of keyed operators (engine/state_ttl.c) ---- */
 
 #define TTL_NONE INT64_MAX          /* no timer pending */
@@ -194,6 +226,26 @@ int ttl_arm(struct op_rt *op, uint32_t id, struct ttl_clock *c);
 /* Frees the blobs of keys whose TTL ran out by now (re-arming the timers
  * of keys touched since); what it cannot re-arm it counts as lost. */
 void ttl_due(struct op_rt *op, int64_t now);
+
+/* ttl, update and visibility in a reduce's or detect's block, into
+ * struct job_operator, and the check that the last two need a ttl. */
+#define TTL_ENTRIES                                                             \
+    { .key = "ttl", .type = CM_DURATION, .flags = CM_POSITIVE,                  \
+      .offset = offsetof(struct job_operator, window.ttl_ms),                  \
+      .desc = "a key's state expires this long after its clock was refreshed" }, \
+    { .key = "update", .type = CM_ENUM, .names = ttl_update_names,              \
+      .dflt = TTL_ON_CREATE_AND_WRITE,                                          \
+      .offset = offsetof(struct job_operator, window.ttl_update),              \
+      .desc = "what refreshes the clock: on_create_and_write or on_read_and_write" }, \
+    { .key = "visibility", .type = CM_ENUM, .names = ttl_visibility_names,      \
+      .dflt = TTL_NEVER_RETURN_EXPIRED,                                         \
+      .offset = offsetof(struct job_operator, window.ttl_visibility),          \
+      .desc = "whether expired state not yet freed is read" }
+
+extern const char *const ttl_update_names[], *const ttl_visibility_names[];
+void ttl_validate(struct cm_ctx *c);
+/* ", state ttl 1h (on_create_and_write, never_return_expired)", or nothing */
+void ttl_print(FILE *out, const struct job_operator *op);
 
 /* Deletes key id when none of its group's operators holds anything. */
 void engine_key_maybe_delete(struct op_rt *op, uint32_t id);

@@ -58,3 +58,30 @@ void ttl_due(struct op_rt *op, int64_t now)
         engine_key_maybe_delete(op, id);
     }
 }
+
+/* ---- in the job file ---------------------------------------------------------- */
+
+const char *const ttl_update_names[] = { "on_create_and_write", "on_read_and_write", NULL };
+const char *const ttl_visibility_names[] = { "never_return_expired",
+                                             "return_expired_if_not_cleaned_up", NULL };
+
+void ttl_validate(struct cm_ctx *c)
+{
+    if (cm_get(c, "ttl") == NULL)
+        for (int i = 0; i < 2; i++) {
+            const char *k = i ? "visibility" : "update";
+            if (cm_get(c, k) != NULL)
+                cm_err(c, cm_key(c, k), "%s: '%s' needs a 'ttl'", cm_what(c), k);
+        }
+}
+
+void ttl_print(FILE *out, const struct job_operator *op)
+{
+    const struct job_window *w = &op->window;
+    char b[32];
+    if (w->ttl_ms == 0)
+        return;
+    duration_format(w->ttl_ms, b, sizeof(b));
+    fprintf(out, ", state ttl %s (%s, %s)", b, ttl_update_names[w->ttl_update],
+            ttl_visibility_names[w->ttl_visibility]);
+}

@@ -54,9 +54,10 @@ static void dt_release(struct op_rt *op, void *blob)
     slab_free(engine_slab(op->e), blob, ((struct dt_blob *)blob)->size);
 }
 
-static int dt_add(struct op_rt *op, uint32_t id, const struct record *r,
-                  const unsigned char *wres, int64_t t, int64_t now)
+static int dt_feed(struct op_rt *op, int input, uint32_t id, const struct record *r,
+                   const unsigned char *wres, int64_t t, int64_t now)
 {
+    (void)input;
     (void)wres;
     (void)now;
     const struct job_operator *jop = op->jop;
@@ -136,8 +137,8 @@ static int dt_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     return 0;
 }
 
-const struct win_ops win_detect_ops = {
-    .add = dt_add,
+static const struct op_engine detect_engine = {
+    .feed = dt_feed,
     .fire_due = dt_fire_due,
     .finish = dt_finish,
     .release = dt_release,
@@ -146,3 +147,101 @@ const struct win_ops win_detect_ops = {
     .load = dt_load,
 };
 
+/* ---- in the job file ---------------------------------------------------------- */
+
+/* when: a condition over current.<field> and previous.<field> */
+static void dt_read_when(struct cm_ctx *c, struct cm_node *v, void *conf)
+{
+    struct job_operator *op = conf;
+    struct job_window *w = &op->window;
+    const struct job *job = cm_job(c);
+    const struct job_source *src = op->source >= 0 ? &job->sources[op->source] : NULL;
+    if (v == NULL) {
+        cm_err(c, NULL, "%s: missing required key 'when' (a condition over current.<field> "
+               "and previous.<field>)", cm_what(c));
+        return;
+    }
+    const char *text = cm_scalar(c, v, "'when'");
+    if (text == NULL || src == NULL || src->nfields == 0)
+        return;
+    struct expr_error ee;
+    w->when_text = arena_strdup(cm_arena(c), text);
+    if (w->when_text == NULL)
+        return;
+    if (expr_parse2(cm_arena(c), w->when_text, src->fields, src->nfields, &w->when, &ee) < 0) {
+        char msg[400];
+        snprintf(msg, sizeof(msg), "when: %s", ee.msg);
+        cm_err_in_scalar(c, v, ee.off, msg);
+    } else if (w->when->type != VT_BOOL) {
+        cm_err(c, v, "when: a condition must be true/false, got %s",
+               value_type_name(w->when->type));
+        w->when = NULL;
+    }
+}
+
+static void dt_validate(struct cm_ctx *c, void *conf)
+{
+    (void)conf;
+    ttl_validate(c);
+}
+
+static const struct cm_entry detect_entries[] = {
+    { .key = "when", .type = CM_CUSTOM, .read = dt_read_when,
+      .desc = "a condition over current.<field> and previous.<field>" },
+    TTL_ENTRIES,
+    { .key = NULL },
+};
+
+static const struct cm_map detect_map = { detect_entries, dt_validate };
+
+/* A detect runs in processing time: records in arrival order. */
+static void dt_parse(struct cm_ctx *c, struct cm_ctx *opc, struct job_operator *op, void *conf)
+{
+    (void)opc;
+    op->window.time = TIME_PROCESSING;
+    cm_read(c, &detect_map, conf);
+}
+
+/* Its fields compare the record (current) with the key's previous one. */
+static void dt_sides(const struct job *job, const struct job_operator *op,
+                     struct expr_sides *s)
+{
+    const struct job_source *src = &job->sources[op->source];
+    *s = (struct expr_sides){ { "current", "previous" }, { src->fields, src->fields },
+                              { src->nfields, src->nfields } };
+}
+
+static void dt_print(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    (void)job;
+    fprintf(out, "emits when %s (previous = the key's last record)",
+            op->window.when_text ? op->window.when_text : "?");
+    ttl_print(out, op);
+}
+
+/* Its state is the previous record: it depends on the schema, not on the
+ * condition or the fields, which may change freely. */
+static size_t dt_fingerprint(const struct job *job, const struct job_operator *op, char *buf,
+                             size_t size)
+{
+    const struct job_source *src = &job->sources[op->source];
+    size_t n = 0;
+    for (size_t f = 0; f < src->nfields && n < size; f++)
+        n += (size_t)snprintf(buf + n, size - n, ";%s:%s", src->fields[f].name,
+                              value_type_name(src->fields[f].type));
+    return n;
+}
+
+const struct op_type op_type_detect = {
+    .name = "detect",
+    .block = "detect",
+    .label = "detect",
+    .v1_code = 5,
+    .ninputs = 1,
+    .map = &detect_map,
+    .parse = dt_parse,
+    .sides = dt_sides,
+    .print = dt_print,
+    .fingerprint = dt_fingerprint,
+    .engine = &detect_engine,
+};

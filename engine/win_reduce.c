@@ -46,9 +46,10 @@ static void blob_free(struct op_rt *op, struct rd_blob *b)
     slab_free(engine_slab(op->e), b, blob_size(op));
 }
 
-static int rd_add(struct op_rt *op, uint32_t id, const struct record *r,
-                  const unsigned char *wres, int64_t t, int64_t now)
+static int rd_feed(struct op_rt *op, int input, uint32_t id, const struct record *r,
+                   const unsigned char *wres, int64_t t, int64_t now)
 {
+    (void)input;
     (void)now;
     void **slot = op_blob(op, id);
     struct rd_blob *b = *slot;
@@ -158,12 +159,79 @@ static int rd_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     return 0;
 }
 
-const struct win_ops win_reduce_ops = {
-    .add = rd_add,
+static const struct op_engine reduce_engine = {
+    .feed = rd_feed,
     .fire_due = rd_fire_due,
     .finish = rd_finish,
     .release = rd_release,
     .blob_bytes = rd_blob_bytes,
     .save = rd_save,
     .load = rd_load,
+};
+
+/* ---- in the job file ---------------------------------------------------------- */
+
+/* emit: on_update | every D */
+static void rd_read_emit(struct cm_ctx *c, struct cm_node *v, void *conf)
+{
+    struct job_operator *op = conf;
+    const char *s = v ? cm_scalar(c, v, "'emit'") : NULL;
+    if (s == NULL || strcmp(s, "on_update") == 0)
+        return;
+    char msg[200];
+    int64_t ms = 0;
+    if (strncmp(s, "every ", 6) != 0)
+        cm_err(c, v, "emit: expected on_update or \"every <duration>\", got \"%.40s\"", s);
+    else if (duration_parse(s + 6, &ms, msg, sizeof(msg)) < 0)
+        cm_err(c, v, "emit: %s", msg);
+    else if (ms <= 0)
+        cm_err(c, v, "emit: the interval must be greater than zero, got %s", s + 6);
+    else
+        op->window.emit_every_ms = ms;
+}
+
+static void rd_validate(struct cm_ctx *c, void *conf)
+{
+    (void)conf;
+    ttl_validate(c);
+}
+
+static const struct cm_entry reduce_entries[] = {
+    { .key = "emit", .type = CM_CUSTOM, .read = rd_read_emit,
+      .desc = "on_update, or every <duration>: when a key's result is emitted" },
+    TTL_ENTRIES,
+    { .key = NULL },
+};
+
+static const struct cm_map reduce_map = { reduce_entries, rd_validate };
+
+/* A reduce runs in processing time: records in arrival order. */
+static void rd_parse(struct cm_ctx *c, struct cm_ctx *opc, struct job_operator *op, void *conf)
+{
+    (void)opc;
+    op->window.time = TIME_PROCESSING;
+    cm_read(c, &reduce_map, conf);
+}
+
+static void rd_print(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    (void)job;
+    char a[32];
+    int64_t every = op->window.emit_every_ms;
+    duration_format(every, a, sizeof(a));
+    fprintf(out, "running aggregates, emitted %s%s", every ? "every " : "on every update",
+            every ? a : "");
+    ttl_print(out, op);
+}
+
+const struct op_type op_type_reduce = {
+    .name = "reduce",
+    .block = "reduce",
+    .label = "reduce",
+    .v1_code = 4,
+    .ninputs = 1,
+    .map = &reduce_map,
+    .parse = rd_parse,
+    .print = rd_print,
+    .engine = &reduce_engine,
 };

@@ -174,16 +174,22 @@ static struct rwin *win_new(struct reference *r)
 
 /* ---- aggregates, from the raw records ---------------------------------------------- */
 
+/* op is an operator of type `type`. */
+static int is(const struct job_operator *op, const char *type)
+{
+    return strcmp(op->type->name, type) == 0;
+}
+
 /* Operators without window bounds in their results. */
 static int windowless(const struct job_operator *op)
 {
-    return !window_has_bounds(&op->window);
+    return !op_has_bounds(op);
 }
 
 /* Operators with keyed state under a TTL, in processing time. */
 static int keyed(const struct job_operator *op)
 {
-    return op->window.type == WIN_REDUCE || op->window.type == WIN_DETECT;
+    return is(op, "reduce") || is(op, "detect");
 }
 
 static int matches(const struct agg_spec *sp, const struct rrec *rec)
@@ -210,7 +216,7 @@ static void aggregate(struct reference *r, const struct job_operator *op,
             /* reduce runs in processing time: first, last and duration
              * go by arrival */
             struct rrec tr = r->recs[w->recs[i]];
-            if (op->window.type == WIN_REDUCE)
+            if (is(op, "reduce"))
                 tr.t = tr.pt;
             const struct rrec *rec = &tr;
             if (!matches(sp, rec))
@@ -319,7 +325,7 @@ static void add_timed(struct reference *r, int o, size_t ri, int64_t wm)
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     int64_t size = op->window.size_ms, al = op->window.allowed_lateness_ms;
-    int64_t slide = op->window.type == WIN_TUMBLING ? size : op->window.slide_ms;
+    int64_t slide = is(op, "tumbling") ? size : op->window.slide_ms;
     int any = 0;
     for (int64_t s = fdiv(rec->t, slide) * slide; s > rec->t - size; s -= slide) {
         int64_t end = s + size;
@@ -487,7 +493,7 @@ static void reduce_due(struct reference *r, int s, size_t at, int64_t now, int f
     for (size_t j = 0; j < r->nw; j++) {
         struct rwin *w = &r->w[j];
         const struct job_operator *op = &r->job->operators[w->op];
-        if (op->source != s || op->window.type != WIN_REDUCE || w->dead ||
+        if (op->source != s || !is(op, "reduce") || w->dead ||
             w->emit_at == INT64_MAX || w->emit_at > now)
             continue;
         int64_t T = w->emit_at;
@@ -631,6 +637,83 @@ static void join_due(struct reference *r, size_t at)
     }
 }
 
+/* ---- the models, one per operator type ------------------------------------------ */
+
+/* Record ri of source s arrives for operator o, while the watermark (the
+ * operator's own, or the source's) is wm, at processing time now. */
+typedef void (*model_add_fn)(struct reference *r, int o, size_t ri, int s, int64_t wm,
+                             int64_t now);
+
+static void model_timed(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
+{
+    (void)s;
+    (void)now;
+    add_timed(r, o, ri, wm);
+}
+
+static void model_session(struct reference *r, int o, size_t ri, int s, int64_t wm,
+                          int64_t now)
+{
+    (void)s;
+    (void)now;
+    add_session(r, o, ri, wm);
+}
+
+static void model_global(struct reference *r, int o, size_t ri, int s, int64_t wm,
+                         int64_t now)
+{
+    (void)s;
+    (void)wm;
+    (void)now;
+    add_global(r, o, ri);
+}
+
+static void model_reduce(struct reference *r, int o, size_t ri, int s, int64_t wm,
+                         int64_t now)
+{
+    (void)s;
+    (void)wm;
+    add_reduce(r, o, ri, now);
+}
+
+static void model_detect(struct reference *r, int o, size_t ri, int s, int64_t wm,
+                         int64_t now)
+{
+    (void)s;
+    (void)wm;
+    add_detect(r, o, ri, now);
+}
+
+static void model_join(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
+{
+    (void)now;
+    add_join(r, o, ri, s, wm);
+}
+
+struct model {
+    const char *type;
+    model_add_fn add;
+    int64_t (*own_wm)(const struct reference *r, const struct job_operator *op);
+};
+
+static const struct model models[] = {
+    { "tumbling", model_timed, NULL },
+    { "sliding", model_timed, NULL },
+    { "session", model_session, NULL },
+    { "global", model_global, NULL },
+    { "reduce", model_reduce, NULL },
+    { "detect", model_detect, NULL },
+    { "join", model_join, join_wm },
+};
+
+static const struct model *model_of(const struct job_operator *op)
+{
+    for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+        if (is(op, models[i].type))
+            return &models[i];
+    abort();                    /* a type without a model: add one above */
+}
+
 int ref_feed(struct reference *r, int s, const char *data, size_t len)
 {
     return ref_feed_at(r, s, data, len, 0);
@@ -656,34 +739,14 @@ int ref_feed_at(struct reference *r, int s, const char *data, size_t len, int64_
     int64_t wm = r->wm[s];
     for (size_t o = 0; o < r->job->noperators; o++) {
         const struct job_operator *op = &r->job->operators[o];
-        if (op->window.type == WIN_JOIN) {
-            add_join(r, (int)o, ri, s, join_wm(r, op));
-            continue;
+        const struct model *m = model_of(op);
+        if (op->type->ninputs == 1) {
+            if (op->source != s)
+                continue;
+            free(x->key);
+            x->key = key_of(op, x->v);
         }
-        if (op->source != s)
-            continue;
-        free(x->key);
-        x->key = key_of(op, x->v);
-        switch (op->window.type) {
-        case WIN_TUMBLING:
-        case WIN_SLIDING:
-            add_timed(r, (int)o, ri, wm);
-            break;
-        case WIN_SESSION:
-            add_session(r, (int)o, ri, wm);
-            break;
-        case WIN_GLOBAL:
-            add_global(r, (int)o, ri);
-            break;
-        case WIN_REDUCE:
-            add_reduce(r, (int)o, ri, now);
-            break;
-        case WIN_DETECT:
-            add_detect(r, (int)o, ri, now);
-            break;
-        case WIN_JOIN:
-            break;
-        }
+        m->add(r, (int)o, ri, s, m->own_wm ? m->own_wm(r, op) : wm, now);
     }
     if (rec.event_time > r->maxt[s])
         r->maxt[s] = rec.event_time;

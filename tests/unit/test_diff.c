@@ -45,6 +45,10 @@ static int64_t rr(int64_t lo, int64_t hi)           /* [lo, hi] */
 
 /* ---- streams --------------------------------------------------------------- */
 
+/* The kinds of operator the streams run, in the order their seeds were
+ * drawn (a kind's number is part of its streams). */
+enum { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL, WIN_REDUCE, WIN_DETECT, WIN_JOIN };
+
 struct rec {
     int ki;                     /* the key: "k<ki>" */
     int kind;                   /* 0 a, 1 b, 2 c */
