@@ -8,6 +8,14 @@
  * a struct op_engine.  An operator keeps one blob per key in its key
  * group's state table (entry->op[slot]), allocated from the engine's
  * slab, and its own timer queues.
+ *
+ * Records reach operators through feeds: a feed is one way a source's
+ * records go into a key group, keyed by some of the source's fields and
+ * optionally filtered.  Operators with one input that read the same
+ * source with the same key share a group and its one feed; an operator
+ * with several inputs (a join) has a group of its own with a feed per
+ * input, and is told which input a record came through.  The core never
+ * knows more about a type than its descriptor says.
  */
 #ifndef SLUICE_ENGINE_INT_H
 #define SLUICE_ENGINE_INT_H
@@ -38,8 +46,7 @@ struct op_engine {
     /* Record r came through input `input` (0 for one-input types) for key
      * id, at event or processing time t, while the watermark of that
      * input's source was wm.  Returns WIN_ADDED, WIN_LATE (too late for
-     * every window: not applied) or -ENOMEM.  NULL for the join, whose
-     * own group is fed by join_feed. */
+     * every window: not applied) or -ENOMEM. */
     int (*feed)(struct op_rt *op, int input, uint32_t id, const struct record *r,
                 const unsigned char *wres, int64_t t, int64_t wm);
     /* Fires everything due at or before wm, in time order.  It cannot
@@ -77,13 +84,15 @@ struct op_rt {
     void *scratch;                  /* one accumulator block, for firing */
     struct value *vals;             /* results of one window */
     uint64_t results, late, lost;
+    uint64_t late_seen;             /* the record (engine records_in) last counted late */
 };
 
 struct group {
     int source;
     const struct schema_field *schema;
-    int *key_fields;                /* schema indexes */
+    const int *key_fields;          /* schema indexes (its first input's) */
     size_t nkeys;
+    int own;                        /* one operator's, with several inputs: not shared */
     int single_string;              /* one string key: the key bytes are the string */
     struct state_table t;
     struct op_rt **ops;
@@ -96,16 +105,24 @@ struct group {
     struct value *keyvals;          /* decoded key of a firing window */
 };
 
+/* One way a source's records reach a key group (see the top). */
+struct feed {
+    struct group *g;
+    const int *key_fields;          /* schema indexes, g->nkeys of them */
+    const struct expr *where;       /* NULL: every record */
+    int input;                      /* which input of its operators it is */
+    struct op_rt **ops;             /* the operators it feeds: g's, or the one */
+    size_t nops;
+};
+
 struct src_rt {
     const struct job_source *js;
     struct decoder *dec;
     struct watermark wm;
-    struct group **groups;
-    size_t ngroups;
-    struct op_rt **ops;             /* every operator reading this source */
+    struct feed *feeds;             /* shared groups first, then own-group inputs */
+    size_t nfeeds;
+    struct op_rt **ops;             /* every operator reading this source, once */
     size_t nops;
-    struct op_rt **joins;           /* the joins among them (own key groups) */
-    size_t njoins;
     int has_processing;
     struct wm_part *restored;       /* partitions' state from a checkpoint */
     size_t nrestored;
@@ -159,11 +176,6 @@ void engine_result_lost(struct op_rt *op);
 void engine_emit_values(struct op_rt *op, uint32_t id, int64_t start, int64_t end,
                         const struct value *vals, size_t n, int refire);
 
-/* Encodes the key of record r from its fields `fields` (g->nkeys of them,
- * of g's key types) into *key and *len, borrowed until the next call. */
-int engine_key_encode(struct group *g, const int *fields, const struct record *r,
-                      const char **key, size_t *len);
-
 /* ---- rows: a record's values kept (engine/row.c) ---- */
 
 /* Bytes of nv values and their strings' bytes. */
@@ -174,12 +186,6 @@ void row_save(struct ckpt_writer *w, const struct value *v, uint32_t nv);
 /* Reads a row of src's schema into v (src->nfields values; strings point
  * into the checkpoint).  Returns 0 or -EINVAL. */
 int row_load(struct ckpt_cur *c, const struct job_source *src, struct value *v);
-
-/* The join's record path (engine/win_join.c): record r of source `source`,
- * each side of the join reading it.  Returns WIN_ADDED, WIN_LATE (the
- * record belongs to a side but is behind the join's watermark) or
- * -ENOMEM. */
-int join_feed(struct op_rt *op, int source, const struct record *r);
 
 /* ---- windows in time: tumbling, sliding, session (engine/win_time.c) ---- */
 

@@ -8,9 +8,11 @@
  * its branches); a record both sides accept is taken as a left record and
  * then as a right one (so it joins itself).
  *
- * The join has its own key group, not shared with window operators: the
- * two sides may key by differently named fields, and a record reaches the
- * join through each side that accepts it (join_feed).  A key's blob holds
+ * The join has two inputs (config/optype.h), so the engine gives it a key
+ * group of its own, not shared with one-input operators: the two sides may
+ * key by differently named fields.  A record reaches the join through
+ * each side whose `where` accepts it, keyed by that side's fields, and the
+ * feed is told which side it came through.  A key's blob holds
  * its buffered records ("rows") of both sides in arrival order, each with
  * its event time, side, a matched flag and its values (strings copied).
  *
@@ -181,32 +183,17 @@ static int jn_add(struct op_rt *op, uint32_t id, const struct record *r, int sid
     return append(op, id, row, side, t, matched);
 }
 
-int join_feed(struct op_rt *op, int source, const struct record *r)
+/* Record r through input `side` for key id: late when it is at or behind
+ * the join's watermark (for both sides alike: one time, one watermark). */
+static int jn_feed(struct op_rt *op, int side, uint32_t id, const struct record *r,
+                   const unsigned char *wres, int64_t t, int64_t wm)
 {
-    const struct job_join *j = &op->jop->join;
-    struct group *g = op->g;
-    int late = 0, rc = WIN_ADDED;
-    int64_t wm = join_wm(op);
-    for (int side = 0; side < 2; side++) {
-        const struct job_join_side *sd = &j->side[side];
-        if (sd->source != source || (sd->where != NULL && !eval_where(sd->where, r)))
-            continue;
-        if (r->event_time <= wm) {
-            late = 1;
-            continue;
-        }
-        const char *key;
-        size_t klen;
-        if (engine_key_encode(g, sd->key_fields, r, &key, &klen) < 0)
-            return -ENOMEM;
-        uint32_t id = st_upsert(&g->t, key, klen, st_hash(&g->t, key, klen));
-        if (id == ST_NONE)
-            return -ENOMEM;
-        if (jn_add(op, id, r, side) < 0)
-            rc = -ENOMEM;
-        engine_key_maybe_delete(op, id);
-    }
-    return rc < 0 ? rc : late ? WIN_LATE : WIN_ADDED;
+    (void)wres;
+    (void)t;
+    (void)wm;                       /* one source's; the join follows both */
+    if (r->event_time <= join_wm(op))
+        return WIN_LATE;
+    return jn_add(op, id, r, side) < 0 ? -ENOMEM : WIN_ADDED;
 }
 
 /* Whether an unmatched row of side `side` is emitted when dropped. */
@@ -320,7 +307,7 @@ static int jn_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
 }
 
 static const struct op_engine join_engine = {
-    .feed = NULL,                   /* records come through join_feed */
+    .feed = jn_feed,
     .fire_due = jn_fire_due,
     .release = jn_release,
     .blob_bytes = jn_blob_bytes,
