@@ -9,7 +9,7 @@
 #include "engine_int.h"
 
 extern const struct op_type op_type_tumbling, op_type_sliding, op_type_session,
-    op_type_global, op_type_reduce, op_type_detect, op_type_join;
+    op_type_global, op_type_reduce, op_type_detect, op_type_join, op_type_count;
 
 const struct op_type *const op_types[] = {
     &op_type_tumbling,          /* win_sliding.c */
@@ -19,5 +19,6 @@ const struct op_type *const op_types[] = {
     &op_type_reduce,            /* win_reduce.c */
     &op_type_detect,            /* win_detect.c */
     &op_type_join,              /* win_join.c */
+    &op_type_count,             /* win_count.c */
     NULL,
 };

@@ -410,6 +410,33 @@ static void add_global(struct reference *r, int o, size_t ri)
         emit(r, ri, w, 0);
 }
 
+/* count: every slide-th record of a key fires the window over the key's
+ * last `count` records (fewer while it has had fewer), in arrival order;
+ * nothing else ever fires, and nothing is late. */
+static void add_count(struct reference *r, int o, size_t ri)
+{
+    const struct job_operator *op = &r->job->operators[o];
+    const struct rrec *rec = &r->recs[ri];
+    int64_t count = op_conf_int(op, "count"), slide = op_conf_int(op, "slide");
+    struct rwin *w = NULL;
+    for (size_t j = 0; j < r->nw && w == NULL; j++)
+        if (r->w[j].op == o && strcmp(r->w[j].key, rec->key) == 0)
+            w = &r->w[j];
+    if (w == NULL) {
+        w = win_new(r);
+        *w = (struct rwin){ .op = o, .key = strdup(rec->key), .keyrec = ri };
+    }
+    win_add(w, ri);
+    if ((int64_t)w->n % slide != 0)
+        return;
+    struct rwin last = *w;
+    if ((int64_t)last.n > count) {
+        last.recs += last.n - (size_t)count;
+        last.n = (size_t)count;
+    }
+    emit(r, ri, &last, 0);
+}
+
 /* reduce: the key's running aggregate over the records since it was
  * created, under the state TTL (docs/semantics.md, in processing
  * time).  A key past touched + ttl is "expired"; it is cleaned up by the
@@ -684,6 +711,14 @@ static void model_detect(struct reference *r, int o, size_t ri, int s, int64_t w
     add_detect(r, o, ri, now);
 }
 
+static void model_count(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
+{
+    (void)s;
+    (void)wm;
+    (void)now;
+    add_count(r, o, ri);
+}
+
 static void model_join(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
 {
     (void)now;
@@ -704,6 +739,7 @@ static const struct model models[] = {
     { "reduce", model_reduce, NULL },
     { "detect", model_detect, NULL },
     { "join", model_join, join_wm },
+    { "count", model_count, NULL },
 };
 
 static const struct model *model_of(const struct job_operator *op)
