@@ -720,7 +720,9 @@ void cm_key_by(struct cm_ctx *c, struct cm_ctx *dflt, const struct job_source *s
 struct cm_ctx *cm_child_new(struct cm_ctx *c, struct cm_node *n, const char *what)
 {
     struct cm_ctx *child = arena_alloc(c->L->a, sizeof(*child));
-    if (child != NULL)
+    if (child == NULL)
+        diags_add(c->L->d, 0, 0, "out of memory");
+    else
         cm_ctx_init(child, c->L, (yaml_node_t *)n, what);
     return child;
 }
@@ -1155,6 +1157,15 @@ const char *source_type_name(enum source_type t)
     return names[t];
 }
 
+/* p is NULL: an allocation from the job's arena failed, and the load
+ * fails saying so (a model missing a part would load otherwise). */
+static int nomem(struct loader *L, const void *p)
+{
+    if (p == NULL)
+        diags_add(L->d, 0, 0, "out of memory");
+    return p == NULL;
+}
+
 static int schema_index(const struct job_source *src, const char *name)
 {
     for (size_t i = 0; i < src->nfields; i++)
@@ -1196,7 +1207,7 @@ static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
         items = tmp;
     }
     *fields = arena_alloc(L->a, n * sizeof(int));
-    if (*fields == NULL)
+    if (nomem(L, *fields))
         return;
     for (size_t i = 0; i < n; i++) {
         if (items[i] == NULL)
@@ -1374,7 +1385,7 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         return;
     }
     op->aggs = arena_alloc(L->a, cap * sizeof(*op->aggs));
-    if (op->aggs == NULL)
+    if (nomem(L, op->aggs))
         return;
     struct op_input in[OP_INPUTS_MAX];
     int resolved = src != NULL;
@@ -1413,7 +1424,7 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         struct job_aggregate *agg = &op->aggs[op->naggs];
         struct expr_error ee;
         agg->text = arena_strdup(L->a, text);
-        if (agg->text == NULL)
+        if (nomem(L, agg->text))
             continue;
         memset(&agg->spec, 0, sizeof(agg->spec));
         agg->value = NULL;
@@ -1434,7 +1445,8 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         }
         agg->name = arena_strdup(L->a, name);
         agg->pos = node_pos(L, k);
-        op->naggs++;
+        if (!nomem(L, agg->name))
+            op->naggs++;
     }
 }
 
@@ -1461,13 +1473,13 @@ static void load_to(struct loader *L, struct job_operator *op, yaml_node_t *m,
             return;
         }
         items = arena_alloc(L->a, n * sizeof(*items));
-        if (items == NULL)
+        if (nomem(L, items))
             return;
         for (size_t i = 0; i < n; i++)
             items[i] = node_get(L, to->data.sequence.items.start[i]);
     }
     op->sinks = arena_alloc(L->a, n * sizeof(int));
-    if (op->sinks == NULL)
+    if (nomem(L, op->sinks))
         return;
     for (size_t i = 0; i < n; i++) {
         if (items[i] == NULL)
@@ -1550,9 +1562,8 @@ static void load_operator(struct loader *L, struct job_operator *op, const struc
         snprintf(label, sizeof(label), "%s of operator '%s'", t->label, op->name);
         op->type = t;
         if (t->conf_size > 0) {
-            if ((op->conf = arena_alloc(L->a, t->conf_size)) == NULL)
-                return;
-            memset(op->conf, 0, t->conf_size);
+            if (nomem(L, op->conf = arena_alloc(L->a, t->conf_size)))
+                return;             /* zeroed */
             conf = op->conf;
         }
         cm_ctx_init(&bc, L, bn, label);

@@ -166,8 +166,10 @@ static void dt_read_when(struct cm_ctx *c, struct cm_node *v, void *conf)
         return;
     struct expr_error ee;
     w->when_text = arena_strdup(cm_arena(c), text);
-    if (w->when_text == NULL)
+    if (w->when_text == NULL) {
+        cm_err(c, v, "out of memory");
         return;
+    }
     if (expr_parse2(cm_arena(c), w->when_text, src->fields, src->nfields, &w->when, &ee) < 0) {
         char msg[400];
         snprintf(msg, sizeof(msg), "when: %s", ee.msg);

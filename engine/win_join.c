@@ -394,17 +394,20 @@ static void jn_read_side(struct cm_ctx *c, struct cm_ctx *opc, struct job_operat
         if (pf != NULL && (strlen(pf) > CM_NAME_MAX / 2 || !cm_is_ident(probe)))
             cm_err(sc, pn, "prefix: \"%.40s\" must be letters, digits and '_', not "
                    "starting with a digit", pf);
+        else if (pf != NULL && (pf = arena_strdup(cm_arena(c), pf)) == NULL)
+            cm_err(sc, pn, "out of memory");
         else if (pf != NULL)
-            sd->prefix = arena_strdup(cm_arena(c), pf);
+            sd->prefix = pf;
     }
     struct cm_node *wn = cm_get(sc, "where");
     const char *text = wn ? cm_scalar(sc, wn, "'where'") : NULL;
     if (text != NULL && src != NULL && src->nfields > 0) {
         struct expr_error ee;
         sd->where_text = arena_strdup(cm_arena(c), text);
-        if (sd->where_text != NULL &&
-            expr_parse(cm_arena(c), sd->where_text, src->fields, src->nfields, &sd->where,
-                       &ee) < 0) {
+        if (sd->where_text == NULL) {
+            cm_err(sc, wn, "out of memory");
+        } else if (expr_parse(cm_arena(c), sd->where_text, src->fields, src->nfields,
+                              &sd->where, &ee) < 0) {
             char msg[400];
             snprintf(msg, sizeof(msg), "where: %s", ee.msg);
             cm_err_in_scalar(sc, wn, ee.off, msg);
@@ -476,8 +479,10 @@ static void jn_default_fields(struct cm_ctx *opc, struct job_operator *op)
     const struct job_source *s[2] = { &job->sources[j->side[0].source],
                                       &job->sources[j->side[1].source] };
     op->aggs = arena_alloc(a, (s[0]->nfields + s[1]->nfields + 1) * sizeof(*op->aggs));
-    if (op->aggs == NULL)
+    if (op->aggs == NULL) {
+        cm_err(opc, NULL, "out of memory");
         return;
+    }
     for (int k = 0; k < 2; k++)
         for (size_t f = 0; f < s[k]->nfields; f++) {
             struct job_aggregate *agg = &op->aggs[op->naggs];
@@ -489,8 +494,10 @@ static void jn_default_fields(struct cm_ctx *opc, struct job_operator *op)
             agg->text = agg->name;
             agg->pos = op->pos;
             agg->value = arena_alloc(a, sizeof(*agg->value));
-            if (agg->name == NULL || agg->value == NULL)
+            if (agg->name == NULL || agg->value == NULL) {
+                cm_err(opc, NULL, "out of memory");
                 return;
+            }
             memset(agg->value, 0, sizeof(*agg->value));
             agg->value->kind = EX_FIELD;
             agg->value->side = k;
