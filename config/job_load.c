@@ -1561,6 +1561,8 @@ static void load_operator(struct loader *L, struct job_operator *op, const struc
         void *conf = op;
         snprintf(label, sizeof(label), "%s of operator '%s'", t->label, op->name);
         op->type = t;
+        if (t->flags & OPT_PROCESSING)
+            op->window.time = TIME_PROCESSING;
         if (t->conf_size > 0) {
             if (nomem(L, op->conf = arena_alloc(L->a, t->conf_size)))
                 return;             /* zeroed */

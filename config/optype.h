@@ -64,6 +64,9 @@ enum {
                                      * {window_end} in key templates) */
     OPT_SPAN = 1 << 1,              /* duration() without `where` is the span of the
                                      * window's own bounds (sessions) */
+    OPT_PROCESSING = 1 << 2,        /* runs in processing time, records in arrival
+                                     * order (reduce, detect): the loader sets the
+                                     * operator's time characteristic */
 };
 
 struct op_type {

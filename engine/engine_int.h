@@ -238,7 +238,8 @@ int ttl_arm(struct op_rt *op, uint32_t id, struct ttl_clock *c)
 void ttl_due(struct op_rt *op, int64_t now);
 
 /* ttl, update and visibility in a reduce's or detect's block, into
- * struct job_operator, and the check that the last two need a ttl. */
+ * struct job_operator, and the check that the last two need a ttl (a
+ * config map's validate hook). */
 #define TTL_ENTRIES                                                             \
     { .key = "ttl", .type = CM_DURATION, .flags = CM_POSITIVE,                  \
       .offset = offsetof(struct job_operator, window.ttl_ms),                  \
@@ -253,12 +254,23 @@ void ttl_due(struct op_rt *op, int64_t now);
       .desc = "whether expired state not yet freed is read" }
 
 extern const char *const ttl_update_names[], *const ttl_visibility_names[];
-void ttl_validate(struct cm_ctx *c);
+void ttl_validate(struct cm_ctx *c, void *conf);
 /* ", state ttl 1h (on_create_and_write, never_return_expired)", or nothing */
 void ttl_print(FILE *out, const struct job_operator *op);
 
 /* Deletes key id when none of its group's operators holds anything. */
 void engine_key_maybe_delete(struct op_rt *op, uint32_t id);
+
+/* The greatest common divisor of two positive numbers (pane sizes). */
+static inline int64_t gcd64(int64_t a, int64_t b)
+{
+    while (b) {
+        int64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
 
 /* Floor division for possibly negative times. */
 static inline int64_t floordiv(int64_t a, int64_t b)

@@ -65,8 +65,9 @@ const char *const ttl_update_names[] = { "on_create_and_write", "on_read_and_wri
 const char *const ttl_visibility_names[] = { "never_return_expired",
                                              "return_expired_if_not_cleaned_up", NULL };
 
-void ttl_validate(struct cm_ctx *c)
+void ttl_validate(struct cm_ctx *c, void *conf)
 {
+    (void)conf;
     if (cm_get(c, "ttl") == NULL)
         for (int i = 0; i < 2; i++) {
             const char *k = i ? "visibility" : "update";

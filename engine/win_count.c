@@ -226,13 +226,7 @@ static int cw_init(struct op_rt *op)
     const struct cw_conf *cf = op->jop->conf;
     op->size = cf->count;
     op->slide = cf->slide;
-    int64_t a = op->size, b = op->slide;
-    while (b) {
-        int64_t r = a % b;
-        a = b;
-        b = r;
-    }
-    op->pane = a;                           /* gcd(count, slide) */
+    op->pane = gcd64(op->size, op->slide);
     return 0;
 }
 

@@ -181,12 +181,6 @@ static void dt_read_when(struct cm_ctx *c, struct cm_node *v, void *conf)
     }
 }
 
-static void dt_validate(struct cm_ctx *c, void *conf)
-{
-    (void)conf;
-    ttl_validate(c);
-}
-
 static const struct cm_entry detect_entries[] = {
     { .key = "when", .type = CM_CUSTOM, .read = dt_read_when,
       .desc = "a condition over current.<field> and previous.<field>" },
@@ -194,15 +188,7 @@ static const struct cm_entry detect_entries[] = {
     { .key = NULL },
 };
 
-static const struct cm_map detect_map = { detect_entries, dt_validate };
-
-/* A detect runs in processing time: records in arrival order. */
-static void dt_parse(struct cm_ctx *c, struct cm_ctx *opc, struct job_operator *op, void *conf)
-{
-    (void)opc;
-    op->window.time = TIME_PROCESSING;
-    cm_read(c, &detect_map, conf);
-}
+static const struct cm_map detect_map = { detect_entries, ttl_validate };
 
 /* Its fields compare the record (current) with the key's previous one. */
 static void dt_sides(const struct job *job, const struct job_operator *op,
@@ -240,8 +226,8 @@ const struct op_type op_type_detect = {
     .label = "detect",
     .v1_code = 5,
     .ninputs = 1,
+    .flags = OPT_PROCESSING,
     .map = &detect_map,
-    .parse = dt_parse,
     .sides = dt_sides,
     .print = dt_print,
     .fingerprint = dt_fingerprint,

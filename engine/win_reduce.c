@@ -190,12 +190,6 @@ static void rd_read_emit(struct cm_ctx *c, struct cm_node *v, void *conf)
         op->window.emit_every_ms = ms;
 }
 
-static void rd_validate(struct cm_ctx *c, void *conf)
-{
-    (void)conf;
-    ttl_validate(c);
-}
-
 static const struct cm_entry reduce_entries[] = {
     { .key = "emit", .type = CM_CUSTOM, .read = rd_read_emit,
       .desc = "on_update, or every <duration>: when a key's result is emitted" },
@@ -203,15 +197,7 @@ static const struct cm_entry reduce_entries[] = {
     { .key = NULL },
 };
 
-static const struct cm_map reduce_map = { reduce_entries, rd_validate };
-
-/* A reduce runs in processing time: records in arrival order. */
-static void rd_parse(struct cm_ctx *c, struct cm_ctx *opc, struct job_operator *op, void *conf)
-{
-    (void)opc;
-    op->window.time = TIME_PROCESSING;
-    cm_read(c, &reduce_map, conf);
-}
+static const struct cm_map reduce_map = { reduce_entries, ttl_validate };
 
 static void rd_print(FILE *out, const struct job *job, const struct job_operator *op)
 {
@@ -230,8 +216,8 @@ const struct op_type op_type_reduce = {
     .label = "reduce",
     .v1_code = 4,
     .ninputs = 1,
+    .flags = OPT_PROCESSING,
     .map = &reduce_map,
-    .parse = rd_parse,
     .print = rd_print,
     .engine = &reduce_engine,
 };

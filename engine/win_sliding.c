@@ -357,13 +357,7 @@ static int sl_init(struct op_rt *op)
     const struct job_window *w = &op->jop->window;
     op->size = w->size_ms;
     op->slide = w->slide_ms ? w->slide_ms : w->size_ms;
-    int64_t a = op->size, b = op->slide;
-    while (b) {
-        int64_t r = a % b;
-        a = b;
-        b = r;
-    }
-    op->pane = a;                   /* gcd(size, slide) */
+    op->pane = gcd64(op->size, op->slide);
     return 0;
 }
 

@@ -320,8 +320,14 @@ static int64_t fdiv(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-static void add_timed(struct reference *r, int o, size_t ri, int64_t wm)
+/* Each model: record ri of source s arrives for operator o while the
+ * watermark (the operator's own, or the source's) is wm, at processing
+ * time now (models[] below). */
+
+static void add_timed(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
 {
+    (void)src;
+    (void)now;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     int64_t size = op->window.size_ms, al = op->window.allowed_lateness_ms;
@@ -351,8 +357,11 @@ static void add_timed(struct reference *r, int o, size_t ri, int64_t wm)
         r->late[o]++;
 }
 
-static void add_session(struct reference *r, int o, size_t ri, int64_t wm)
+static void add_session(struct reference *r, int o, size_t ri, int src, int64_t wm,
+                        int64_t now)
 {
+    (void)src;
+    (void)now;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     int64_t gap = op->window.gap_ms, al = op->window.allowed_lateness_ms;
@@ -393,9 +402,10 @@ static void add_session(struct reference *r, int o, size_t ri, int64_t wm)
     }
 }
 
-static void add_global(struct reference *r, int o, size_t ri)
+/* The one window of record ri's key in operator o, every record of the
+ * key so far (global and count windows), with ri added. */
+static struct rwin *key_window(struct reference *r, int o, size_t ri)
 {
-    const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     struct rwin *w = NULL;
     for (size_t j = 0; j < r->nw && w == NULL; j++)
@@ -406,6 +416,16 @@ static void add_global(struct reference *r, int o, size_t ri)
         *w = (struct rwin){ .op = o, .key = strdup(rec->key), .keyrec = ri };
     }
     win_add(w, ri);
+    return w;
+}
+
+static void add_global(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
+{
+    (void)src;
+    (void)wm;
+    (void)now;
+    const struct job_operator *op = &r->job->operators[o];
+    struct rwin *w = key_window(r, o, ri);
     if ((int64_t)w->n % op->window.trigger_count == 0)
         emit(r, ri, w, 0);
 }
@@ -413,20 +433,14 @@ static void add_global(struct reference *r, int o, size_t ri)
 /* count: every slide-th record of a key fires the window over the key's
  * last `count` records (fewer while it has had fewer), in arrival order;
  * nothing else ever fires, and nothing is late. */
-static void add_count(struct reference *r, int o, size_t ri)
+static void add_count(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
 {
+    (void)src;
+    (void)wm;
+    (void)now;
     const struct job_operator *op = &r->job->operators[o];
-    const struct rrec *rec = &r->recs[ri];
     int64_t count = op_conf_int(op, "count"), slide = op_conf_int(op, "slide");
-    struct rwin *w = NULL;
-    for (size_t j = 0; j < r->nw && w == NULL; j++)
-        if (r->w[j].op == o && strcmp(r->w[j].key, rec->key) == 0)
-            w = &r->w[j];
-    if (w == NULL) {
-        w = win_new(r);
-        *w = (struct rwin){ .op = o, .key = strdup(rec->key), .keyrec = ri };
-    }
-    win_add(w, ri);
+    struct rwin *w = key_window(r, o, ri);
     if ((int64_t)w->n % slide != 0)
         return;
     struct rwin last = *w;
@@ -460,8 +474,10 @@ static struct rwin *live_state(struct reference *r, int o, const char *key)
     return NULL;
 }
 
-static void add_reduce(struct reference *r, int o, size_t ri, int64_t now)
+static void add_reduce(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
 {
+    (void)src;
+    (void)wm;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     struct rwin *w = live_state(r, o, rec->key);
@@ -484,8 +500,10 @@ static void add_reduce(struct reference *r, int o, size_t ri, int64_t now)
 /* detect: the key's previous record is its last one; a record whose
  * comparison with it holds emits the detect's fields, then becomes the
  * previous one.  No previous (new, or expired unread): nothing emitted. */
-static void add_detect(struct reference *r, int o, size_t ri, int64_t now)
+static void add_detect(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
 {
+    (void)src;
+    (void)wm;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     struct rwin *w = live_state(r, o, rec->key);
@@ -606,8 +624,9 @@ static void join_emit(struct reference *r, int o, size_t at, const struct value 
  * side that takes it joins it with every earlier record of the other side
  * with the same key within the bound, then keeps it.  A record at or
  * behind the watermark is late (counted once). */
-static void add_join(struct reference *r, int o, size_t ri, int s, int64_t wm)
+static void add_join(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
 {
+    (void)now;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     int late = 0;
@@ -666,80 +685,21 @@ static void join_due(struct reference *r, size_t at)
 
 /* ---- the models, one per operator type ------------------------------------------ */
 
-/* Record ri of source s arrives for operator o, while the watermark (the
- * operator's own, or the source's) is wm, at processing time now. */
-typedef void (*model_add_fn)(struct reference *r, int o, size_t ri, int s, int64_t wm,
-                             int64_t now);
-
-static void model_timed(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
-{
-    (void)s;
-    (void)now;
-    add_timed(r, o, ri, wm);
-}
-
-static void model_session(struct reference *r, int o, size_t ri, int s, int64_t wm,
-                          int64_t now)
-{
-    (void)s;
-    (void)now;
-    add_session(r, o, ri, wm);
-}
-
-static void model_global(struct reference *r, int o, size_t ri, int s, int64_t wm,
-                         int64_t now)
-{
-    (void)s;
-    (void)wm;
-    (void)now;
-    add_global(r, o, ri);
-}
-
-static void model_reduce(struct reference *r, int o, size_t ri, int s, int64_t wm,
-                         int64_t now)
-{
-    (void)s;
-    (void)wm;
-    add_reduce(r, o, ri, now);
-}
-
-static void model_detect(struct reference *r, int o, size_t ri, int s, int64_t wm,
-                         int64_t now)
-{
-    (void)s;
-    (void)wm;
-    add_detect(r, o, ri, now);
-}
-
-static void model_count(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
-{
-    (void)s;
-    (void)wm;
-    (void)now;
-    add_count(r, o, ri);
-}
-
-static void model_join(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
-{
-    (void)now;
-    add_join(r, o, ri, s, wm);
-}
-
 struct model {
     const char *type;
-    model_add_fn add;
+    void (*add)(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now);
     int64_t (*own_wm)(const struct reference *r, const struct job_operator *op);
 };
 
 static const struct model models[] = {
-    { "tumbling", model_timed, NULL },
-    { "sliding", model_timed, NULL },
-    { "session", model_session, NULL },
-    { "global", model_global, NULL },
-    { "reduce", model_reduce, NULL },
-    { "detect", model_detect, NULL },
-    { "join", model_join, join_wm },
-    { "count", model_count, NULL },
+    { "tumbling", add_timed, NULL },
+    { "sliding", add_timed, NULL },
+    { "session", add_session, NULL },
+    { "global", add_global, NULL },
+    { "reduce", add_reduce, NULL },
+    { "detect", add_detect, NULL },
+    { "join", add_join, join_wm },
+    { "count", add_count, NULL },
 };
 
 static const struct model *model_of(const struct job_operator *op)
