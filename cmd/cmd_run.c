@@ -718,15 +718,14 @@ static void log_graph(const struct job *job, int bounded)
         for (size_t k = 0; k < op->nsinks && n < sizeof(to); k++)
             n += (size_t)snprintf(to + n, sizeof(to) - n, "%s%s", k ? ", " : "",
                                   job->sinks[op->sinks[k]].name);
-        if (op->window.type == WIN_JOIN)
-            LOG(LOG_INFO, "run", "operator %s: %s + %s -> join -> %s", op->name,
-                job->sources[op->join.side[0].source].name,
-                job->sources[op->join.side[1].source].name, to);
-        else
-            LOG(LOG_INFO, "run", "operator %s: %s -> %s%s -> %s", op->name,
-                job->sources[op->source].name, window_type_name(op->window.type),
-                window_has_bounds(&op->window) || op->window.type == WIN_GLOBAL ? " window" : "",
-                to);
+        struct op_input in[OP_INPUTS_MAX];
+        char from[512];
+        size_t nf = 0, nin = op_inputs(op, in);
+        for (size_t k = 0; k < nin && nf < sizeof(from); k++)
+            nf += (size_t)snprintf(from + nf, sizeof(from) - nf, "%s%s", k ? " + " : "",
+                                   job->sources[in[k].source].name);
+        LOG(LOG_INFO, "run", "operator %s: %s -> %s -> %s", op->name, from, op->type->label,
+            to);
     }
 }
 

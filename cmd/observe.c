@@ -267,7 +267,7 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
         fmt_json_string(b, op->name, strlen(op->name));
         SBUF_LIT(b, ",\"from\":");
         fmt_json_string(b, job->sources[op->source].name, strlen(job->sources[op->source].name));
-        sbuf_printf(b, ",\"window\":\"%s\",\"to\":[", window_type_name(op->window.type));
+        sbuf_printf(b, ",\"window\":\"%s\",\"to\":[", op->type->name);
         for (size_t k = 0; k < op->nsinks; k++) {
             if (k)
                 sbuf_putc(b, ',');

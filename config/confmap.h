@@ -172,4 +172,34 @@ const struct cm_entry *cm_entry_of_type(const struct cm_map *map, enum cm_type t
 /* The value of the CM_STR entry flagged CM_IDENTITY, or "". */
 const char *cm_identity(const struct cm_map *map, const void *conf);
 
+/* ---- for operator types (optype.h) --------------------------------------- */
+
+struct job_source;
+
+/* A CM_CUSTOM entry with no read hook is only listed and key-checked by
+ * cm_read: its owner reads it (the window types' `type`, which picks the
+ * type before its map is known). */
+
+/* Names of sources, operators, sinks and fields: at most this long. */
+#define CM_NAME_MAX 128
+
+/* s is an identifier: a letter or '_', then letters, digits and '_'. */
+int cm_is_ident(const char *s);
+/* The source a `from` value v names (its index), or -1 after an error. */
+int cm_source_ref(struct cm_ctx *c, struct cm_node *v) __attribute__((warn_unused_result));
+/* The sink a value v of key `key` names (`to`, `late_events`), or -1
+ * after an error; raw_events: it receives raw records, so not redis. */
+int cm_sink_ref(struct cm_ctx *c, struct cm_node *v, const char *key, int raw_events)
+    __attribute__((warn_unused_result));
+/* `key_by` of c's mapping, or of dflt's when c's has none (dflt may be
+ * NULL), over src's schema (NULL: not checked) into *fields (arena) and
+ * *nkeys, which stays 0 when key_by is broken. */
+void cm_key_by(struct cm_ctx *c, struct cm_ctx *dflt, const struct job_source *src,
+               int **fields, size_t *nkeys);
+/* cm_child for a caller that cannot hold a struct cm_ctx (its size is the
+ * loader's): the child comes from the job's arena; NULL when out of
+ * memory (reported: the load fails). */
+struct cm_ctx *cm_child_new(struct cm_ctx *c, struct cm_node *n, const char *what)
+    __attribute__((warn_unused_result));
+
 #endif

@@ -24,6 +24,7 @@
 #include "confmap.h"
 #include "conntype.h"
 #include "expr.h"
+#include "optype.h"
 #include "template.h"
 
 #define JOB_DURATION_NONE (-1)      /* an optional duration left out */
@@ -53,20 +54,15 @@ struct job_source {
     int dead_letter_sink;           /* index into sinks, or -1 */
 };
 
-/* WIN_JOIN is the interval `join:` of two inputs (see struct job_join). */
-/* WIN_REDUCE is the `reduce:` operator: no window, one running aggregate
- * per key over every record, kept under an optional state TTL.  WIN_DETECT
- * is `detect:`: each record is compared with the key's previous one. */
-enum window_type { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL, WIN_REDUCE,
-                   WIN_DETECT, WIN_JOIN };
 enum time_char { TIME_EVENT, TIME_PROCESSING };
 /* State TTL, as Flink's StateTtlConfig: what refreshes a key's clock, and
  * whether state past its TTL but not yet freed may still be read. */
 enum ttl_update { TTL_ON_CREATE_AND_WRITE, TTL_ON_READ_AND_WRITE };
 enum ttl_visibility { TTL_NEVER_RETURN_EXPIRED, TTL_RETURN_EXPIRED_IF_NOT_CLEANED_UP };
 
+/* The settings of the types that keep theirs in the operator (optype.h):
+ * windows in time, global windows, reduce and detect. */
 struct job_window {
-    enum window_type type;
     enum time_char time;
     int64_t size_ms, slide_ms, gap_ms;  /* those the type uses; else 0 */
     int64_t trigger_count;              /* global windows */
@@ -80,13 +76,6 @@ struct job_window {
     enum ttl_update ttl_update;
     enum ttl_visibility ttl_visibility;
 };
-
-/* Tumbling, sliding and session windows have bounds ({window_start},
- * {window_end}); a global window, a reduce and a detect do not. */
-static inline int window_has_bounds(const struct job_window *w)
-{
-    return w->type == WIN_TUMBLING || w->type == WIN_SLIDING || w->type == WIN_SESSION;
-}
 
 struct job_aggregate {
     const char *name;
@@ -119,16 +108,25 @@ struct job_join {
 struct job_operator {
     const char *name;
     struct job_pos pos;
+    const struct op_type *type;         /* never NULL once loaded */
+    void *conf;                         /* the type's own settings, or NULL (optype.h) */
     int source;                         /* index into sources (a join: its left's) */
     int *key_fields;                    /* indexes into the source schema */
     size_t nkeys;
     struct job_window window;
-    struct job_join join;               /* WIN_JOIN only */
+    struct job_join join;               /* a join only */
     struct job_aggregate *aggs;
     size_t naggs;
     int *sinks;                         /* indexes into sinks */
     size_t nsinks;
 };
+
+/* Whether op's results carry window bounds ({window_start}, {window_end}):
+ * tumbling, sliding and session windows do. */
+static inline int op_has_bounds(const struct job_operator *op)
+{
+    return (op->type->flags & OPT_BOUNDS) != 0;
+}
 
 struct job_sink {
     const char *name;
@@ -192,7 +190,6 @@ void duration_format(int64_t ms, char *buf, size_t size);
  * results beyond about 290 million years are rejected as overflow. */
 int duration_parse(const char *s, int64_t *ms, char *err, size_t errsize);
 
-const char *window_type_name(enum window_type t);
 const char *time_char_name(enum time_char t);        /* "event", "processing" */
 
 /* A sink's key template (its type's CM_TEMPLATE key), or NULL when its

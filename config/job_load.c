@@ -37,7 +37,7 @@
 #include "envsubst.h"
 
 #define JOB_FILE_MAX (4u << 20)     /* a job file is text written by people */
-#define NAME_MAX_LEN 128
+#define NAME_MAX_LEN CM_NAME_MAX
 /* Entries in any one mapping or list.  Far above any real job, and it keeps
  * the loader's pairwise checks (duplicate keys, references) cheap on
  * hostile input: 1024 x 1024 comparisons at worst. */
@@ -852,6 +852,50 @@ static const struct conn_type *load_conn_block(struct loader *L, yaml_node_t *m,
     return t;
 }
 
+/* What operator types read with (confmap.h: "for operator types"); the
+ * loader's own helpers, so wording and positions are the loader's. */
+static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
+                        const struct job_source *src, yaml_node_t *m, yaml_node_t *dflt,
+                        const char *what);
+static int sink_ref(struct loader *L, yaml_node_t *v, const char *key, int raw_events);
+
+int cm_is_ident(const char *s)
+{
+    return valid_ident(s);
+}
+
+int cm_source_ref(struct cm_ctx *c, struct cm_node *v)
+{
+    const char *name = scalar(c->L, (const yaml_node_t *)v, "'from'");
+    if (name == NULL)
+        return -1;
+    int k = find_source(c->L->job, name);
+    if (k < 0)
+        err_at(c->L, (const yaml_node_t *)v, "from: no source named '%.64s'", name);
+    return k;
+}
+
+int cm_sink_ref(struct cm_ctx *c, struct cm_node *v, const char *key, int raw_events)
+{
+    return sink_ref(c->L, (yaml_node_t *)v, key, raw_events);
+}
+
+void cm_key_by(struct cm_ctx *c, struct cm_ctx *dflt, const struct job_source *src,
+               int **fields, size_t *nkeys)
+{
+    load_key_by(c->L, fields, nkeys, src, c->map, dflt ? dflt->map : NULL, c->what);
+}
+
+struct cm_ctx *cm_child_new(struct cm_ctx *c, struct cm_node *n, const char *what)
+{
+    struct cm_ctx *child = arena_alloc(c->L->a, sizeof(*child));
+    if (child == NULL)
+        diags_add(c->L->d, 0, 0, "out of memory");
+    else
+        cm_ctx_init(child, c->L, (yaml_node_t *)n, what);
+    return child;
+}
+
 /* ---- sinks --------------------------------------------------------------- */
 
 static const struct cm_entry sink_entries[] = {
@@ -1119,20 +1163,18 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
 
 /* ---- operators ----------------------------------------------------------- */
 
-/* By name, not by position: checkpoint fingerprints hash these names. */
-const char *window_type_name(enum window_type t)
-{
-    static const char *const names[] = {
-        [WIN_TUMBLING] = "tumbling", [WIN_SLIDING] = "sliding", [WIN_SESSION] = "session",
-        [WIN_GLOBAL] = "global", [WIN_REDUCE] = "reduce", [WIN_DETECT] = "detect",
-        [WIN_JOIN] = "join",
-    };
-    return names[t];
-}
-
 const char *time_char_name(enum time_char t)
 {
     return t == TIME_EVENT ? "event" : "processing";
+}
+
+/* p is NULL: an allocation from the job's arena failed, and the load
+ * fails saying so (a model missing a part would load otherwise). */
+static int nomem(struct loader *L, const void *p)
+{
+    if (p == NULL)
+        diags_add(L->d, 0, 0, "out of memory");
+    return p == NULL;
 }
 
 static int schema_index(const struct job_source *src, const char *name)
@@ -1176,7 +1218,7 @@ static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
         items = tmp;
     }
     *fields = arena_alloc(L->a, n * sizeof(int));
-    if (*fields == NULL)
+    if (nomem(L, *fields))
         return;
     for (size_t i = 0; i < n; i++) {
         if (items[i] == NULL)
@@ -1231,367 +1273,114 @@ static int sink_ref(struct loader *L, yaml_node_t *v, const char *key, int raw_e
     return k;
 }
 
-static void load_window(struct loader *L, struct job_operator *op,
-                        const struct job_source *src, yaml_node_t *m, const char *opwhat)
+size_t op_inputs(const struct job_operator *op, struct op_input in[OP_INPUTS_MAX])
 {
-    static const char *const types[] = { "tumbling", "sliding", "session", "global", NULL };
-    static const char *const tumbling_keys[] = { "type", "size", "time",
-        "allowed_lateness", "late_events", NULL };
-    static const char *const sliding_keys[] = { "type", "size", "slide", "time",
-        "allowed_lateness", "late_events", NULL };
-    static const char *const session_keys[] = { "type", "gap", "time",
-        "allowed_lateness", "late_events", NULL };
-    static const char *const global_keys[] = { "type", "trigger", NULL };
-    static const char *const *const keys_by_type[] = { tumbling_keys, sliding_keys,
-                                                       session_keys, global_keys };
-    static const char *const times[] = { "event", "processing", NULL };
-    struct job_window *w = &op->window;
-    char what[200];
+    if (op->type->inputs != NULL)
+        return op->type->inputs(op, in);
+    in[0] = (struct op_input){ op->source, op->key_fields, op->nkeys, NULL };
+    return 1;
+}
 
-    w->late_sink = -1;
-    yaml_node_t *wn = map_get(L, m, "window");
-    if (wn == NULL) {
-        err_at(L, m, "%s: missing required key 'window' (or 'reduce' for running "
-               "aggregates without one)", opwhat);
-        return;
+int64_t op_conf_int(const struct job_operator *op, const char *key)
+{
+    const struct cm_entry *e = cm_entry_find(op->type->map, key);
+    const char *conf = op->type->conf_size ? (const char *)op->conf : (const char *)op;
+    int64_t x = 0;
+    if (e != NULL && conf != NULL && (e->type == CM_INT || e->type == CM_DURATION))
+        memcpy(&x, conf + e->offset, sizeof(x));
+    return x;
+}
+
+/* The operator keys that hold a type's settings, each once, in table
+ * order ("window", "reduce", ...).  Returns how many. */
+static size_t op_blocks(const char **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; op_types[i] != NULL; i++) {
+        size_t k = 0;
+        while (k < n && strcmp(out[k], op_types[i]->block) != 0)
+            k++;
+        if (k == n && n < max)
+            out[n++] = op_types[i]->block;
     }
-    snprintf(what, sizeof(what), "window of operator '%s'", op->name);
-    if (wn->type != YAML_MAPPING_NODE) {
-        err_at(L, wn, "%s must be a mapping, not %s", what, node_kind(wn));
-        return;
+    return n;
+}
+
+/* "a detect or a join": the types whose results are fields. */
+static void fields_types(char *buf, size_t size)
+{
+    const char *names[16];
+    size_t n = 0, len = 0;
+    for (size_t i = 0; op_types[i] != NULL && n < 16; i++)
+        if (op_types[i]->sides != NULL)
+            names[n++] = op_types[i]->name;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%sa %s",
+                                i == 0 ? "" : i + 1 < n ? ", " : " or ", names[i]);
+}
+
+/* The type of op's block `block` (node bn): the block's only type, or for
+ * a block several types share, the one its `type` names, or without
+ * `type`, the one whose marker key it holds.  NULL after an error. */
+static const struct op_type *block_type(struct loader *L, const struct job_operator *op,
+                                        const char *block, yaml_node_t *bn)
+{
+    const struct op_type *only = NULL;
+    const char *names[32];
+    size_t n = 0, ntyped = 0;
+    char what[200];
+    for (size_t i = 0; op_types[i] != NULL; i++)
+        if (strcmp(op_types[i]->block, block) == 0) {
+            only = op_types[i];
+            n++;
+            if (op_types[i]->marker == NULL && ntyped < 31)
+                names[ntyped++] = op_types[i]->name;
+        }
+    names[ntyped] = NULL;
+    if (n == 1)
+        return only;
+    snprintf(what, sizeof(what), "%s of operator '%s'", block, op->name);
+    if (bn->type != YAML_MAPPING_NODE) {
+        err_at(L, bn, "%s must be a mapping, not %s", what, node_kind(bn));
+        return NULL;
     }
-    int t = get_enum(L, wn, "type", types, -1, 1, what);
+    for (size_t i = 0; op_types[i] != NULL && map_get(L, bn, "type") == NULL; i++)
+        if (op_types[i]->marker != NULL && strcmp(op_types[i]->block, block) == 0 &&
+            map_get(L, bn, op_types[i]->marker) != NULL)
+            return op_types[i];
+    int t = get_enum(L, bn, "type", names, -1, 1, what);
     if (t < 0) {
-        check_map(L, wn, what, NULL);
-        return;
+        check_map(L, bn, what, NULL);
+        return NULL;
     }
-    w->type = (enum window_type)t;
-    snprintf(what, sizeof(what), "%s window of operator '%s'", types[t], op->name);
-    check_map(L, wn, what, keys_by_type[t]);
-
-    switch (w->type) {
-    case WIN_TUMBLING:
-        w->size_ms = get_duration(L, wn, "size", 0, 1, DUR_POSITIVE, what);
-        break;
-    case WIN_SLIDING:
-        w->size_ms = get_duration(L, wn, "size", 0, 1, DUR_POSITIVE, what);
-        w->slide_ms = get_duration(L, wn, "slide", 0, 1, DUR_POSITIVE, what);
-        if (w->size_ms > 0 && w->slide_ms > w->size_ms)
-        {
-            char a[32], b[32];
-            duration_format(w->slide_ms, a, sizeof(a));
-            duration_format(w->size_ms, b, sizeof(b));
-            err_at(L, map_get(L, wn, "slide"), "slide must not be larger than size "
-                   "(slide %s > size %s would skip events)", a, b);
-        }
-        break;
-    case WIN_SESSION:
-        w->gap_ms = get_duration(L, wn, "gap", 0, 1, DUR_POSITIVE, what);
-        break;
-    case WIN_GLOBAL: {
-        yaml_node_t *tr = map_get(L, wn, "trigger");
-        if (tr == NULL) {
-            err_at(L, wn, "%s: missing required key 'trigger' (like \"count 100\")", what);
-            return;
-        }
-        const char *s = scalar(L, tr, "'trigger'");
-        if (s == NULL)
-            return;
-        long long n = 0;
-        int ok = strncmp(s, "count ", 6) == 0;
-        const char *p = s + 6;
-        while (ok && *p == ' ')
-            p++;
-        ok = ok && *p != '\0';
-        for (; ok && *p; p++) {
-            if (*p < '0' || *p > '9' || n > 1000000000000LL)
-                ok = 0;
-            else
-                n = n * 10 + (*p - '0');
-        }
-        if (!ok)
-            err_at(L, tr, "trigger: expected \"count N\" with N a whole number, "
-                   "got \"%.40s\"", s);
-        else if (n < 1 || n > 1000000000000LL)
-            err_at(L, tr, "trigger: count must be between 1 and 1000000000000, got %lld", n);
-        else
-            w->trigger_count = n;
-        return;
-    }
-    case WIN_REDUCE:
-    case WIN_DETECT:
-    case WIN_JOIN:
-        return;                             /* load_reduce's, load_detect's, load_join's */
-    }
-
-    int tc = get_enum(L, wn, "time", times, TIME_EVENT, 0, what);
-    w->time = tc < 0 ? TIME_EVENT : (enum time_char)tc;
-    if (w->time == TIME_EVENT && src != NULL && !src->has_event_time)
-        err_at(L, wn, "%s uses event time, but source '%s' has no event_time "
-               "(add one, or set time: processing)", what, src->name);
-    yaml_node_t *al = map_get(L, wn, "allowed_lateness");
-    if (al != NULL) {
-        w->allowed_lateness_ms = get_duration(L, wn, "allowed_lateness", 0, 0,
-                                              DUR_NONNEG, what);
-        if (w->time == TIME_PROCESSING)
-            err_at(L, map_key_node(L, wn, "allowed_lateness"),
-                   "allowed_lateness applies to event time only");
-    }
-    yaml_node_t *le = map_get(L, wn, "late_events");
-    if (le != NULL) {
-        const char *s = scalar(L, le, "'late_events'");
-        if (w->time == TIME_PROCESSING)
-            err_at(L, map_key_node(L, wn, "late_events"),
-                   "late_events applies to event time only");
-        else if (s != NULL && strcmp(s, "drop") != 0)
-            w->late_sink = sink_ref(L, le, "late_events", 1);
-    }
+    for (size_t i = 0; op_types[i] != NULL; i++)
+        if (strcmp(op_types[i]->name, names[t]) == 0 && strcmp(op_types[i]->block, block) == 0)
+            return op_types[i];
+    return NULL;
 }
 
-/* ttl, update and visibility of a reduce or detect */
-static void load_ttl(struct loader *L, struct job_window *w, yaml_node_t *n, const char *what)
-{
-    static const char *const updates[] = { "on_create_and_write", "on_read_and_write", NULL };
-    static const char *const visibilities[] = { "never_return_expired",
-                                                "return_expired_if_not_cleaned_up", NULL };
-    w->ttl_ms = get_duration(L, n, "ttl", 0, 0, DUR_POSITIVE, what);
-    int u = get_enum(L, n, "update", updates, TTL_ON_CREATE_AND_WRITE, 0, what);
-    int v = get_enum(L, n, "visibility", visibilities, TTL_NEVER_RETURN_EXPIRED, 0, what);
-    w->ttl_update = u < 0 ? TTL_ON_CREATE_AND_WRITE : (enum ttl_update)u;
-    w->ttl_visibility = v < 0 ? TTL_NEVER_RETURN_EXPIRED : (enum ttl_visibility)v;
-    if (map_get(L, n, "ttl") == NULL)
-        for (int i = 0; i < 2; i++) {
-            const char *k = i ? "visibility" : "update";
-            if (map_get(L, n, k) != NULL)
-                err_at(L, map_key_node(L, n, k), "%s: '%s' needs a 'ttl'", what, k);
-        }
-}
-
-/* reduce: { emit: on_update | every D, ttl: D, update: ..., visibility: ... } */
-static void load_reduce(struct loader *L, struct job_operator *op, yaml_node_t *rn)
-{
-    static const char *const keys[] = { "emit", "ttl", "update", "visibility", NULL };
-    struct job_window *w = &op->window;
-    char what[200];
-    snprintf(what, sizeof(what), "reduce of operator '%s'", op->name);
-    w->type = WIN_REDUCE;
-    w->time = TIME_PROCESSING;
-    if (check_map(L, rn, what, keys) < 0)
-        return;
-    yaml_node_t *em = map_get(L, rn, "emit");
-    const char *s = em ? scalar(L, em, "'emit'") : NULL;
-    if (s != NULL && strcmp(s, "on_update") != 0) {
-        char msg[200];
-        int64_t ms = 0;
-        if (strncmp(s, "every ", 6) != 0)
-            err_at(L, em, "emit: expected on_update or \"every <duration>\", got \"%.40s\"", s);
-        else if (duration_parse(s + 6, &ms, msg, sizeof(msg)) < 0)
-            err_at(L, em, "emit: %s", msg);
-        else if (ms <= 0)
-            err_at(L, em, "emit: the interval must be greater than zero, got %s", s + 6);
-        else
-            w->emit_every_ms = ms;
-    }
-    load_ttl(L, w, rn, what);
-}
-
-/* detect: { when: <expr over current/previous>, ttl, update, visibility } */
-static void load_detect(struct loader *L, struct job_operator *op,
-                        const struct job_source *src, yaml_node_t *dn)
-{
-    static const char *const keys[] = { "when", "ttl", "update", "visibility", NULL };
-    struct job_window *w = &op->window;
-    char what[200];
-    snprintf(what, sizeof(what), "detect of operator '%s'", op->name);
-    w->type = WIN_DETECT;
-    w->time = TIME_PROCESSING;
-    if (check_map(L, dn, what, keys) < 0)
-        return;
-    load_ttl(L, w, dn, what);
-    yaml_node_t *wn = map_get(L, dn, "when");
-    if (wn == NULL) {
-        err_at(L, dn, "%s: missing required key 'when' (a condition over current.<field> "
-               "and previous.<field>)", what);
-        return;
-    }
-    const char *text = scalar(L, wn, "'when'");
-    if (text == NULL || src == NULL || src->nfields == 0)
-        return;
-    struct expr_error ee;
-    w->when_text = arena_strdup(L->a, text);
-    if (w->when_text == NULL)
-        return;
-    if (expr_parse2(L->a, w->when_text, src->fields, src->nfields, &w->when, &ee) < 0) {
-        char msg[400];
-        snprintf(msg, sizeof(msg), "when: %s", ee.msg);
-        err_in_scalar(L, wn, ee.off, msg);
-    } else if (w->when->type != VT_BOOL) {
-        err_at(L, wn, "when: a condition must be true/false, got %s",
-               value_type_name(w->when->type));
-        w->when = NULL;
-    }
-}
-
-/* The sides' names in a join's expressions. */
-static const char *const side_names[2] = { "left", "right" };
-
-/* join: { left: SIDE, right: SIDE, within: D, type: inner|left|outer,
- *         late_events: sink|drop }
- * SIDE: { from: source, where: condition, key_by: fields, prefix: name_ }
- * key_by may be written once on the operator for both sides. */
-static void load_join(struct loader *L, struct job_operator *op, yaml_node_t *m,
-                      yaml_node_t *jn)
-{
-    static const char *const keys[] = { "left", "right", "within", "type", "late_events",
-                                        NULL };
-    static const char *const side_keys[] = { "from", "where", "key_by", "prefix", NULL };
-    static const char *const types[] = { "inner", "left", "outer", NULL };
-    struct job_window *w = &op->window;
-    struct job_join *j = &op->join;
-    char what[200], swhat[240];
-    snprintf(what, sizeof(what), "join of operator '%s'", op->name);
-    w->type = WIN_JOIN;
-    w->time = TIME_EVENT;
-    j->side[0].source = j->side[1].source = -1;
-    if (check_map(L, jn, what, keys) < 0)
-        return;
-    int t = get_enum(L, jn, "type", types, JOIN_INNER, 0, what);
-    j->type = t < 0 ? JOIN_INNER : (enum join_type)t;
-    j->within_ms = get_duration(L, jn, "within", 0, 1, DUR_NONNEG, what);
-    yaml_node_t *le = map_get(L, jn, "late_events");
-    const char *ls = le ? scalar(L, le, "'late_events'") : NULL;
-    if (ls != NULL && strcmp(ls, "drop") != 0)
-        w->late_sink = sink_ref(L, le, "late_events", 1);
-    for (int k = 0; k < 2; k++) {
-        struct job_join_side *sd = &j->side[k];
-        yaml_node_t *sn = map_get(L, jn, side_names[k]);
-        snprintf(swhat, sizeof(swhat), "%s side of operator '%s'", side_names[k], op->name);
-        if (sn == NULL) {
-            err_at(L, jn, "%s: missing required key '%s' (a mapping with 'from', and "
-                   "optionally 'where', 'key_by' and 'prefix')", what, side_names[k]);
-            continue;
-        }
-        if (check_map(L, sn, swhat, side_keys) < 0)
-            continue;
-        const struct job_source *src = NULL;
-        yaml_node_t *from = map_get(L, sn, "from");
-        const char *name = from ? scalar(L, from, "'from'") : NULL;
-        if (from == NULL)
-            err_at(L, sn, "%s: missing required key 'from' (the source it reads)", swhat);
-        else if (name != NULL && (sd->source = find_source(L->job, name)) < 0)
-            err_at(L, from, "from: no source named '%.64s'", name);
-        else if (name != NULL)
-            src = &L->job->sources[sd->source];
-        if (src != NULL && !src->has_event_time)
-            err_at(L, from, "%s: source '%s' has no event_time; a join runs in event "
-                   "time", swhat, src->name);
-        load_key_by(L, &sd->key_fields, &sd->nkeys, src, sn, m, swhat);
-        yaml_node_t *pn = map_get(L, sn, "prefix");
-        sd->prefix = k ? "right_" : "left_";
-        if (pn != NULL) {
-            const char *pf = scalar(L, pn, "'prefix'");
-            char probe[NAME_MAX_LEN + 2];
-            snprintf(probe, sizeof(probe), "%sx", pf ? pf : "");
-            if (pf != NULL && (strlen(pf) > NAME_MAX_LEN / 2 || !valid_ident(probe)))
-                err_at(L, pn, "prefix: \"%.40s\" must be letters, digits and '_', not "
-                       "starting with a digit", pf);
-            else if (pf != NULL)
-                sd->prefix = arena_strdup(L->a, pf);
-        }
-        yaml_node_t *wn = map_get(L, sn, "where");
-        const char *text = wn ? scalar(L, wn, "'where'") : NULL;
-        if (text != NULL && src != NULL && src->nfields > 0) {
-            struct expr_error ee;
-            sd->where_text = arena_strdup(L->a, text);
-            if (sd->where_text != NULL &&
-                expr_parse(L->a, sd->where_text, src->fields, src->nfields, &sd->where,
-                           &ee) < 0) {
-                char msg[400];
-                snprintf(msg, sizeof(msg), "where: %s", ee.msg);
-                err_in_scalar(L, wn, ee.off, msg);
-                sd->where = NULL;
-            }
-        }
-    }
-    /* the two keys must be comparable: same number of fields, same types */
-    const struct job_join_side *a = &j->side[0], *b = &j->side[1];
-    if (a->source >= 0 && b->source >= 0 && a->nkeys > 0 && b->nkeys > 0) {
-        const struct job_source *sa = &L->job->sources[a->source];
-        const struct job_source *sb = &L->job->sources[b->source];
-        int same = a->nkeys == b->nkeys;
-        for (size_t i = 0; same && i < a->nkeys; i++)
-            same = sa->fields[a->key_fields[i]].type == sb->fields[b->key_fields[i]].type;
-        if (!same)
-            err_at(L, jn, "%s: the left and right key_by differ in number or types of "
-                   "fields; both sides must be keyed alike", what);
-    }
-    /* the operator's own key (sinks' key templates, results) is the left's */
-    op->source = a->source;
-    op->key_fields = a->key_fields;
-    op->nkeys = a->nkeys;
-}
-
-/* A join without `fields`: every field of both sides, prefixed. */
-static void default_join_fields(struct loader *L, struct job_operator *op, yaml_node_t *m)
-{
-    const struct job_join *j = &op->join;
-    if (j->side[0].source < 0 || j->side[1].source < 0)
-        return;
-    const struct job_source *s[2] = { &L->job->sources[j->side[0].source],
-                                      &L->job->sources[j->side[1].source] };
-    op->aggs = arena_alloc(L->a, (s[0]->nfields + s[1]->nfields + 1) * sizeof(*op->aggs));
-    if (op->aggs == NULL)
-        return;
-    for (int k = 0; k < 2; k++)
-        for (size_t f = 0; f < s[k]->nfields; f++) {
-            struct job_aggregate *agg = &op->aggs[op->naggs];
-            char name[2 * NAME_MAX_LEN + 2];
-            snprintf(name, sizeof(name), "%s%s", j->side[k].prefix, s[k]->fields[f].name);
-            memset(agg, 0, sizeof(*agg));
-            agg->spec.arg = -1;
-            agg->name = arena_strdup(L->a, name);
-            agg->text = agg->name;
-            agg->pos = op->pos;
-            agg->value = arena_alloc(L->a, sizeof(*agg->value));
-            if (agg->name == NULL || agg->value == NULL)
-                return;
-            memset(agg->value, 0, sizeof(*agg->value));
-            agg->value->kind = EX_FIELD;
-            agg->value->side = k;
-            agg->value->u.field = (int)f;
-            agg->value->type = s[k]->fields[f].type;
-            int clash = 0;
-            for (size_t i = 0; i < op->naggs; i++)
-                clash |= strcmp(op->aggs[i].name, name) == 0;
-            for (size_t i = 0; i < op->nkeys; i++)
-                clash |= strcmp(s[0]->fields[op->key_fields[i]].name, name) == 0;
-            if (clash) {
-                err_at(L, map_get(L, m, "join"), "join of operator '%s': the output field "
-                       "'%s' would be written twice; set the sides' prefixes apart, or "
-                       "list 'fields'", op->name, name);
-                return;
-            }
-            op->naggs++;
-        }
-}
-
-/* aggregates: name -> "fn(arg) where ..."; or, for a detect (`fields`),
- * name -> an expression over current.<field> and previous.<field> */
+/* aggregates: name -> "fn(arg) where ..."; or, for a type whose results
+ * are fields, name -> an expression over its two records */
 static void load_aggregates(struct loader *L, struct job_operator *op,
-                            const struct job_source *src, yaml_node_t *m, const char *what)
+                            const struct job_source *src, struct cm_ctx *opc, const char *what)
 {
-    int detect = op->window.type == WIN_DETECT, join = op->window.type == WIN_JOIN;
-    int exprs = detect || join;
+    yaml_node_t *m = opc->map;
+    const struct op_type *t = op->type;
+    int exprs = t->sides != NULL;
     const char *key = exprs ? "fields" : "aggregates", *noun = exprs ? "field" : "aggregate";
     char label[200];
     yaml_node_t *an = map_get(L, m, key);
-    if (map_get(L, m, exprs ? "aggregates" : "fields") != NULL)
+    if (map_get(L, m, exprs ? "aggregates" : "fields") != NULL) {
+        char list[200];
+        fields_types(list, sizeof(list));
         err_at(L, map_key_node(L, m, exprs ? "aggregates" : "fields"), exprs
                ? "%s: a %s has 'fields' (expressions), not 'aggregates'"
-               : "%s: 'fields' belong to a detect or a join; this operator has "
-                 "'aggregates'", what, detect ? "detect" : "join");
-    if (an == NULL && join) {
-        default_join_fields(L, op, m);
+               : "%s: 'fields' belong to %s; this operator has 'aggregates'", what,
+               exprs ? t->name : list);
+    }
+    if (an == NULL && t->default_fields != NULL) {
+        t->default_fields(opc, op);
         return;
     }
     if (an == NULL) {
@@ -1607,8 +1396,12 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         return;
     }
     op->aggs = arena_alloc(L->a, cap * sizeof(*op->aggs));
-    if (op->aggs == NULL)
+    if (nomem(L, op->aggs))
         return;
+    struct op_input in[OP_INPUTS_MAX];
+    int resolved = src != NULL;
+    for (size_t i = 0, n = op_inputs(op, in); i < n; i++)
+        resolved &= in[i].source >= 0;
     for (yaml_node_pair_t *p = an->data.mapping.pairs.start;
          p < an->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node_get(L, p->key), *v = node_get(L, p->value);
@@ -1637,26 +1430,21 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         char al[160];
         snprintf(al, sizeof(al), "%s '%.64s'", noun, name);
         const char *text = scalar(L, v, al);
-        if (text == NULL || bad || src == NULL ||
-            (join && op->join.side[1].source < 0))
+        if (text == NULL || bad || !resolved)
             continue;
         struct job_aggregate *agg = &op->aggs[op->naggs];
         struct expr_error ee;
         agg->text = arena_strdup(L->a, text);
-        if (agg->text == NULL)
+        if (nomem(L, agg->text))
             continue;
         memset(&agg->spec, 0, sizeof(agg->spec));
         agg->value = NULL;
         agg->spec.arg = -1;
         int rc;
-        if (join) {
-            const struct job_source *rs = &L->job->sources[op->join.side[1].source];
-            struct expr_sides sides = { { side_names[0], side_names[1] },
-                                        { src->fields, rs->fields },
-                                        { src->nfields, rs->nfields } };
+        if (exprs) {
+            struct expr_sides sides;
+            t->sides(L->job, op, &sides);
             rc = expr_parse_sides(L->a, agg->text, &sides, &agg->value, &ee);
-        } else if (detect) {
-            rc = expr_parse2(L->a, agg->text, src->fields, src->nfields, &agg->value, &ee);
         } else {
             rc = agg_parse(L->a, agg->text, src->fields, src->nfields, &agg->spec, &ee);
         }
@@ -1668,7 +1456,8 @@ static void load_aggregates(struct loader *L, struct job_operator *op,
         }
         agg->name = arena_strdup(L->a, name);
         agg->pos = node_pos(L, k);
-        op->naggs++;
+        if (!nomem(L, agg->name))
+            op->naggs++;
     }
 }
 
@@ -1695,13 +1484,13 @@ static void load_to(struct loader *L, struct job_operator *op, yaml_node_t *m,
             return;
         }
         items = arena_alloc(L->a, n * sizeof(*items));
-        if (items == NULL)
+        if (nomem(L, items))
             return;
         for (size_t i = 0; i < n; i++)
             items[i] = node_get(L, to->data.sequence.items.start[i]);
     }
     op->sinks = arena_alloc(L->a, n * sizeof(int));
-    if (op->sinks == NULL)
+    if (nomem(L, op->sinks))
         return;
     for (size_t i = 0; i < n; i++) {
         if (items[i] == NULL)
@@ -1720,62 +1509,85 @@ static void load_to(struct loader *L, struct job_operator *op, yaml_node_t *m,
     }
 }
 
+/* An operator: `from` and `key_by` (or a type's own inputs), one block
+ * with its type's settings, the aggregates or fields, and `to`. */
 static void load_operator(struct loader *L, struct job_operator *op, const struct entry *e)
 {
-    static const char *const keys[] = { "from", "key_by", "window", "reduce", "detect",
-                                        "join", "aggregates", "fields", "to", NULL };
-    char what[200];
+    const char *blocks[16], *keys[16 + 6];
+    char what[200], list[400];
     yaml_node_t *m = e->value;
+    size_t nblocks = op_blocks(blocks, 16), nk = 0, len = 0;
 
+    keys[nk++] = "from";
+    keys[nk++] = "key_by";
+    for (size_t i = 0; i < nblocks; i++)
+        keys[nk++] = blocks[i];
+    keys[nk++] = "aggregates";
+    keys[nk++] = "fields";
+    keys[nk++] = "to";
+    keys[nk] = NULL;
     op->name = e->name;
     op->pos = node_pos(L, e->key);
+    op->type = op_types[0];
     op->source = -1;
     op->window.late_sink = -1;
     snprintf(what, sizeof(what), "operator '%s'", e->name);
     if (check_map(L, m, what, keys) < 0)
         return;
-    const struct job_source *src = NULL;
-    yaml_node_t *rn = map_get(L, m, "reduce"), *dn = map_get(L, m, "detect");
-    yaml_node_t *jn = map_get(L, m, "join");
-    int kinds = (rn != NULL) + (dn != NULL) + (jn != NULL) + (map_get(L, m, "window") != NULL);
-    if (kinds > 1) {
-        err_at(L, map_key_node(L, m, jn ? "join" : rn ? "reduce" : "detect"), "%s: has more "
-               "than one of 'window', 'reduce', 'detect' and 'join'; an operator is one of "
-               "them", what);
-        return;
-    }
-    if (jn != NULL) {
-        if (map_get(L, m, "from") != NULL)
-            err_at(L, map_key_node(L, m, "from"), "%s: a join reads its 'left' and 'right' "
-                   "sides; write 'from' in each of them", what);
-        load_join(L, op, m, jn);
-        if (op->source >= 0)
-            src = &L->job->sources[op->source];
-        load_aggregates(L, op, src, m, what);
-        load_to(L, op, m, what);
-        return;
-    }
-    yaml_node_t *from = map_get(L, m, "from");
-    if (from == NULL) {
-        err_at(L, m, "%s: missing required key 'from' (the source it reads)", what);
-    } else {
-        const char *name = scalar(L, from, "'from'");
-        if (name != NULL) {
-            op->source = find_source(L->job, name);
-            if (op->source < 0)
-                err_at(L, from, "from: no source named '%.64s'", name);
-            else
-                src = &L->job->sources[op->source];
+    /* one block; when there are several, the error is at the last in
+     * table order */
+    const char *block = NULL;
+    int kinds = 0;
+    for (size_t i = 0; i < nblocks; i++) {
+        if (map_get(L, m, blocks[i]) != NULL) {
+            kinds++;
+            block = blocks[i];
         }
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s'%s'",
+                                i == 0 ? "" : i + 1 < nblocks ? ", " : " and ", blocks[i]);
     }
-    load_key_by(L, &op->key_fields, &op->nkeys, src, m, NULL, what);
-    if (rn != NULL)
-        load_reduce(L, op, rn);
-    else if (dn != NULL)
-        load_detect(L, op, src, dn);
-    else
-        load_window(L, op, src, m, what);
-    load_aggregates(L, op, src, m, what);
+    if (kinds > 1) {
+        err_at(L, map_key_node(L, m, block), "%s: has more than one of %s; an operator is "
+               "one of them", what, list);
+        return;
+    }
+    yaml_node_t *bn = block ? map_get(L, m, block) : NULL;
+    const struct op_type *t = block ? block_type(L, op, block, bn) : NULL;
+    struct cm_ctx opc, bc;
+    cm_ctx_init(&opc, L, m, what);
+    const struct job_source *src = NULL;
+    if (t == NULL || t->ninputs == 1) {
+        yaml_node_t *from = map_get(L, m, "from");
+        if (from == NULL)
+            err_at(L, m, "%s: missing required key 'from' (the source it reads)", what);
+        else if ((op->source = cm_source_ref(&opc, (struct cm_node *)from)) >= 0)
+            src = &L->job->sources[op->source];
+        load_key_by(L, &op->key_fields, &op->nkeys, src, m, NULL, what);
+    }
+    if (block == NULL)
+        err_at(L, m, "%s: missing required key 'window' (or 'reduce' for running "
+               "aggregates without one)", what);
+    if (t != NULL) {
+        char label[240];
+        void *conf = op;
+        snprintf(label, sizeof(label), "%s of operator '%s'", t->label, op->name);
+        op->type = t;
+        if (t->flags & OPT_PROCESSING)
+            op->window.time = TIME_PROCESSING;
+        if (t->conf_size > 0) {
+            if (nomem(L, op->conf = arena_alloc(L->a, t->conf_size)))
+                return;             /* zeroed */
+            conf = op->conf;
+        }
+        cm_ctx_init(&bc, L, bn, label);
+        if (t->parse != NULL)
+            t->parse(&bc, &opc, op, conf);
+        else
+            cm_read(&bc, t->map, conf);
+        if (t->ninputs > 1 && op->source >= 0)
+            src = &L->job->sources[op->source];
+    }
+    load_aggregates(L, op, src, &opc, what);
     load_to(L, op, m, what);
 }
 
@@ -1887,7 +1699,7 @@ static void check_templates(struct loader *L, struct entry *snk)
                 continue;
             const char *kname = cm_entry_of_type(s->type->map, CM_TEMPLATE)->key;
             struct tpl_error te;
-            if (template_check(&key->t, keys, op->nkeys, window_has_bounds(&op->window), &te) < 0) {
+            if (template_check(&key->t, keys, op->nkeys, op_has_bounds(op), &te) < 0) {
                 yaml_node_t *kn = map_get(L, snk[op->sinks[i]].value, kname);
                 char msg[400];
                 snprintf(msg, sizeof(msg), "%s of sink '%s' (fed by operator '%s'): %s",

@@ -5,7 +5,8 @@
  * operator can see how a `where` clause was parsed), then sinks, then the
  * edges.  A connector's settings are printed by its type (conntype.h), which
  * masks its secrets (a Redis URL's password); its passthrough properties
- * (CM_PROPS) are printed here, one a line.
+ * (CM_PROPS) are printed here, one a line.  Each operator type prints its
+ * own settings (its descriptor's print hook, config/optype.h).
  */
 #include "job.h"
 
@@ -58,110 +59,34 @@ static void print_source(FILE *out, const struct job_source *s)
             "dead letter");
 }
 
-static void print_ttl(FILE *out, const struct job_window *w)
-{
-    char b[32];
-    if (w->ttl_ms == 0)
-        return;
-    duration_format(w->ttl_ms, b, sizeof(b));
-    fprintf(out, ", state ttl %s (%s, %s)", b,
-            w->ttl_update == TTL_ON_READ_AND_WRITE ? "on_read_and_write" : "on_create_and_write",
-            w->ttl_visibility == TTL_NEVER_RETURN_EXPIRED ? "never_return_expired"
-                                                          : "return_expired_if_not_cleaned_up");
-}
-
-static void print_window(FILE *out, const struct job *job, const struct job_window *w)
-{
-    char a[32], b[32];
-    switch (w->type) {
-    case WIN_TUMBLING:
-        duration_format(w->size_ms, a, sizeof(a));
-        fprintf(out, "tumbling %s", a);
-        break;
-    case WIN_SLIDING:
-        duration_format(w->size_ms, a, sizeof(a));
-        duration_format(w->slide_ms, b, sizeof(b));
-        fprintf(out, "sliding %s every %s", a, b);
-        break;
-    case WIN_SESSION:
-        duration_format(w->gap_ms, a, sizeof(a));
-        fprintf(out, "session gap %s", a);
-        break;
-    case WIN_GLOBAL:
-        fprintf(out, "global, fires every %lld records", (long long)w->trigger_count);
-        return;
-    case WIN_REDUCE:
-        duration_format(w->emit_every_ms, a, sizeof(a));
-        fprintf(out, "running aggregates, emitted %s%s", w->emit_every_ms ? "every " : "on every update",
-                w->emit_every_ms ? a : "");
-        print_ttl(out, w);
-        return;
-    case WIN_DETECT:
-        fprintf(out, "emits when %s (previous = the key's last record)",
-                w->when_text ? w->when_text : "?");
-        print_ttl(out, w);
-        return;
-    case WIN_JOIN:
-        return;                     /* print_join's */
-    }
-    fprintf(out, ", %s time", time_char_name(w->time));
-    if (w->time == TIME_EVENT) {
-        duration_format(w->allowed_lateness_ms, a, sizeof(a));
-        fprintf(out, ", allowed lateness %s, late events %s",
-                w->allowed_lateness_ms ? a : "0",
-                w->late_sink >= 0 ? job->sinks[w->late_sink].name : "dropped");
-    }
-}
-
 static void print_keys(FILE *out, const struct job_source *src, const int *keys, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         fprintf(out, "%s%s", i ? ", " : "", src->fields[keys[i]].name);
 }
 
-static void print_join(FILE *out, const struct job *job, const struct job_operator *op)
-{
-    static const char *const types[] = { "inner", "left", "outer" };
-    const struct job_join *j = &op->join;
-    char a[32];
-    duration_format(j->within_ms, a, sizeof(a));
-    fprintf(out, "  %s: %s interval join within %s, event time, late events %s\n", op->name,
-            types[j->type], j->within_ms ? a : "0",
-            op->window.late_sink >= 0 ? job->sinks[op->window.late_sink].name : "dropped");
-    for (int k = 0; k < 2; k++) {
-        const struct job_join_side *sd = &j->side[k];
-        const struct job_source *src = &job->sources[sd->source];
-        fprintf(out, "    %s: from %s%s%s, key by ", k ? "right" : "left", src->name,
-                sd->where_text ? " where " : "", sd->where_text ? sd->where_text : "");
-        print_keys(out, src, sd->key_fields, sd->nkeys);
-        fputc('\n', out);
-    }
-}
-
+/* The operator's head (its source and key, then its type's settings, as
+ * the type prints them), then its aggregates or fields. */
 static void print_operator(FILE *out, const struct job *job, const struct job_operator *op)
 {
+    const struct op_type *t = op->type;
     const struct job_source *src = &job->sources[op->source];
     char buf[2048];
-    if (op->window.type == WIN_JOIN) {
-        print_join(out, job, op);
+    if (t->ninputs > 1) {
+        t->print(out, job, op);
     } else {
         fprintf(out, "  %s: from %s, key by ", op->name, src->name);
         print_keys(out, src, op->key_fields, op->nkeys);
-        fputc('\n', out);
-        fputs(op->window.type == WIN_REDUCE ? "    reduce: " :
-              op->window.type == WIN_DETECT ? "    detect: " : "    window: ", out);
-        print_window(out, job, &op->window);
+        fprintf(out, "\n    %s: ", t->block);
+        t->print(out, job, op);
         fputc('\n', out);
     }
-    const struct job_source *rs =
-        &job->sources[op->window.type == WIN_JOIN ? op->join.side[1].source : op->source];
-    struct expr_sides sides = { { "left", "right" }, { src->fields, rs->fields },
-                                { src->nfields, rs->nfields } };
+    struct expr_sides sides;
+    if (t->sides != NULL)
+        t->sides(job, op, &sides);
     for (size_t i = 0; i < op->naggs; i++) {
-        if (op->window.type == WIN_JOIN)
+        if (t->sides != NULL)
             expr_format_sides(op->aggs[i].value, &sides, buf, sizeof(buf));
-        else if (op->aggs[i].value != NULL)
-            expr_format2(op->aggs[i].value, src->fields, buf, sizeof(buf));
         else
             agg_format(&op->aggs[i].spec, src->fields, buf, sizeof(buf));
         fprintf(out, "    %s = %s\n", op->aggs[i].name, buf);
@@ -196,11 +121,17 @@ void job_print(const struct job *job, FILE *out)
     fprintf(out, "graph:\n");
     for (size_t i = 0; i < job->noperators; i++) {
         const struct job_operator *op = &job->operators[i];
-        if (op->window.type == WIN_JOIN && op->join.side[1].source != op->source)
-            fprintf(out, "  %s + %s -> %s -> ", job->sources[op->source].name,
-                    job->sources[op->join.side[1].source].name, op->name);
-        else
-            fprintf(out, "  %s -> %s -> ", job->sources[op->source].name, op->name);
+        struct op_input in[OP_INPUTS_MAX];
+        size_t n = op_inputs(op, in);
+        fputs(" ", out);
+        for (size_t k = 0; k < n; k++) {
+            int seen = 0;
+            for (size_t j = 0; j < k; j++)
+                seen |= in[j].source == in[k].source;
+            if (!seen)
+                fprintf(out, "%s %s", k ? " +" : "", job->sources[in[k].source].name);
+        }
+        fprintf(out, " -> %s -> ", op->name);
         for (size_t k = 0; k < op->nsinks; k++)
             fprintf(out, "%s%s", k ? ", " : "", job->sinks[op->sinks[k]].name);
         if (op->window.late_sink >= 0)

@@ -344,7 +344,7 @@ int agg_layout_build(struct agg_layout *L, const struct job_operator *op,
             break;
         case AGG_DURATION:
             o->type = VT_INT;
-            if (op->window.type == WIN_SESSION && w < 0) {
+            if ((op->type->flags & OPT_SPAN) && w < 0) {
                 o->span_from_bounds = 1;
                 o->comp = o->count;
             } else {

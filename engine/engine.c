@@ -7,6 +7,12 @@
  * one string field (the common case, no copy at all), or else as its
  * fields in order: strings length-prefixed, ints as 8 bytes, bools as one.
  *
+ * An operator with several inputs (a join) has a group of its own: each
+ * input is a feed of its source (engine_int.h) with that input's key
+ * fields and filter.  The record path walks a source's feeds and hands
+ * each operator the record through its type's feed hook; it knows types
+ * only through their descriptors (config/optype.h).
+ *
  * The per-record path allocates nothing in a steady state: the decoder,
  * key buffer and where results are reused, state blobs come from the slab,
  * timers from their queues' arrays.
@@ -88,48 +94,69 @@ static int op_init(struct engine *e, struct op_rt *op, int index, struct group *
     op->jop = jop;
     op->g = g;
     op->slot = g->nops;
-    op->processing = jop->window.type != WIN_GLOBAL && jop->window.time == TIME_PROCESSING;
+    op->w = jop->type->engine;
+    op->processing = jop->window.time == TIME_PROCESSING;
     op->al = jop->window.allowed_lateness_ms;
-    switch (jop->window.type) {
-    case WIN_TUMBLING:
-    case WIN_SLIDING: {
-        op->w = &win_sliding_ops;
-        op->size = jop->window.size_ms;
-        op->slide = jop->window.type == WIN_TUMBLING ? op->size : jop->window.slide_ms;
-        int64_t a = op->size, b = op->slide;
-        while (b) {
-            int64_t r = a % b;
-            a = b;
-            b = r;
-        }
-        op->pane = a;
-        break;
-    }
-    case WIN_SESSION:
-        op->w = &win_session_ops;
-        op->gap = jop->window.gap_ms;
-        break;
-    case WIN_GLOBAL:
-        op->w = &win_global_ops;
-        break;
-    case WIN_REDUCE:
-        op->w = &win_reduce_ops;
-        break;
-    case WIN_DETECT:
-        op->w = &win_detect_ops;        /* fields are expressions: no accumulator */
-        break;
-    case WIN_JOIN:
-        op->w = &win_join_ops;          /* the same */
-        break;
-    }
-    if (jop->window.type != WIN_DETECT && jop->window.type != WIN_JOIN &&
-        agg_layout_build(&op->L, jop, src, where_index, g) < 0)
+    op->late_seen = UINT64_MAX;
+    if (op->w->init != NULL && op->w->init(op) < 0)
+        return -ENOMEM;
+    /* a type whose results are fields (expressions) has no accumulator */
+    if (jop->type->sides == NULL && agg_layout_build(&op->L, jop, src, where_index, g) < 0)
         return -ENOMEM;
     op->scratch = calloc(1, op->L.size ? op->L.size : 8);
     op->vals = calloc(jop->naggs ? jop->naggs : 1, sizeof(*op->vals));
     if (op->scratch == NULL || op->vals == NULL)
         return -ENOMEM;
     return push((void ***)&g->ops, &g->nops, op);
+}
+
+/* A new key group keyed as input `in`; own: for one operator alone. */
+static struct group *group_new(struct engine *e, const struct op_input *in, int own)
+{
+    const struct job_source *js = &e->job->sources[in->source];
+    struct group *g = &e->groups[e->ngroups++];
+    g->own = own;
+    g->source = in->source;
+    g->schema = js->fields;
+    g->key_fields = in->key_fields;
+    g->nkeys = in->nkeys;
+    g->single_string = in->nkeys == 1 && js->fields[in->key_fields[0]].type == VT_STRING;
+    g->keyvals = calloc(in->nkeys ? in->nkeys : 1, sizeof(*g->keyvals));
+    return g->keyvals == NULL ? NULL : g;
+}
+
+static int feed_add(struct src_rt *sr, const struct feed *f)
+{
+    struct feed *nf = realloc(sr->feeds, (sr->nfeeds + 1) * sizeof(*nf));
+    if (nf == NULL)
+        return -ENOMEM;
+    nf[sr->nfeeds++] = *f;
+    sr->feeds = nf;
+    return 0;
+}
+
+/* The feeds of every source: the shared groups' first, in the order they
+ * were made, then the inputs of operators with several, in operator
+ * order.  Called once every group has all its operators. */
+static int feeds_build(struct engine *e)
+{
+    for (size_t i = 0; i < e->ngroups; i++) {
+        struct group *g = &e->groups[i];
+        struct feed f = { g, g->key_fields, NULL, 0, g->ops, g->nops };
+        if (!g->own && feed_add(&e->src[g->source], &f) < 0)
+            return -ENOMEM;
+    }
+    for (size_t o = 0; o < e->job->noperators; o++) {
+        struct op_rt *op = &e->ops[o];
+        struct op_input in[OP_INPUTS_MAX];
+        size_t n = op_inputs(op->jop, in);
+        for (size_t k = 0; n > 1 && k < n; k++) {
+            struct feed f = { op->g, in[k].key_fields, in[k].where, (int)k, op->g->ops, 1 };
+            if (feed_add(&e->src[in[k].source], &f) < 0)
+                return -ENOMEM;
+        }
+    }
+    return 0;
 }
 
 int engine_new(const struct job *job, const struct engine_opts *opts,
@@ -158,43 +185,32 @@ int engine_new(const struct job *job, const struct engine_opts *opts,
         if ((e->src[s].dec = decoder_new(js)) == NULL)
             goto fail;
     }
-    /* groups: operators with the same source and key fields; a join has
-     * its own (it reads two sides) */
+    /* groups: operators with one input share one when they read the same
+     * source with the same key fields; one with several has its own */
     for (size_t o = 0; o < job->noperators; o++) {
         const struct job_operator *jop = &job->operators[o];
-        int join = jop->window.type == WIN_JOIN;
+        struct op_input in[OP_INPUTS_MAX];
+        size_t n = op_inputs(jop, in);
         struct group *g = NULL;
-        for (size_t i = 0; i < e->ngroups && !join; i++)
-            if (e->groups[i].nops > 0 && e->groups[i].ops[0]->jop->window.type != WIN_JOIN &&
-                same_keys(&e->groups[i], jop))
+        for (size_t i = 0; i < e->ngroups && n == 1; i++)
+            if (!e->groups[i].own && same_keys(&e->groups[i], jop))
                 g = &e->groups[i];
-        if (g == NULL) {
-            const struct job_source *js = &job->sources[jop->source];
-            g = &e->groups[e->ngroups++];
-            g->source = jop->source;
-            g->schema = js->fields;
-            g->key_fields = jop->key_fields;
-            g->nkeys = jop->nkeys;
-            g->single_string = jop->nkeys == 1 && js->fields[jop->key_fields[0]].type == VT_STRING;
-            g->keyvals = calloc(jop->nkeys ? jop->nkeys : 1, sizeof(*g->keyvals));
-            if (g->keyvals == NULL ||
-                (!join && push((void ***)&e->src[jop->source].groups,
-                               &e->src[jop->source].ngroups, g) < 0))
-                goto fail;
-        }
+        if (g == NULL && (g = group_new(e, &in[0], n > 1)) == NULL)
+            goto fail;
         if (op_init(e, &e->ops[o], (int)o, g) < 0)
             goto fail;
-        for (int k = 0; k < (join ? 2 : 1); k++) {
-            int s = join ? jop->join.side[k].source : jop->source;
-            if (k == 1 && s == jop->join.side[0].source)
-                break;              /* both sides read one source */
-            struct src_rt *sr = &e->src[s];
-            if (push((void ***)&sr->ops, &sr->nops, &e->ops[o]) < 0 ||
-                (join && push((void ***)&sr->joins, &sr->njoins, &e->ops[o]) < 0))
+        for (size_t k = 0; k < n; k++) {
+            struct src_rt *sr = &e->src[in[k].source];
+            int seen = 0;
+            for (size_t i = 0; i < sr->nops; i++)
+                seen |= sr->ops[i] == &e->ops[o];
+            if (!seen && push((void ***)&sr->ops, &sr->nops, &e->ops[o]) < 0)
                 goto fail;
             sr->has_processing |= e->ops[o].processing;
         }
     }
+    if (feeds_build(e) < 0)
+        goto fail;
     for (size_t i = 0; i < e->ngroups; i++) {
         struct group *g = &e->groups[i];
         if (st_init(&g->t, g->nops, &e->slab, seed) < 0)
@@ -244,9 +260,8 @@ void engine_free(struct engine *e)
             decoder_free(e->src[s].dec);
             wm_destroy(&e->src[s].wm);
             free(e->src[s].restored);
-            free(e->src[s].groups);
+            free(e->src[s].feeds);
             free(e->src[s].ops);
-            free(e->src[s].joins);
         }
     slab_destroy(&e->slab);
     free(e->src);
@@ -257,7 +272,9 @@ void engine_free(struct engine *e)
 
 /* ---- keys ------------------------------------------------------------------ */
 
-int engine_key_encode(struct group *g, const int *fields, const struct record *r,
+/* Encodes the key of record r from its fields `fields` (g->nkeys of them,
+ * of g's key types) into *key and *len, borrowed until the next call. */
+static int key_encode(struct group *g, const int *fields, const struct record *r,
                       const char **key, size_t *len)
 {
     if (g->single_string) {
@@ -388,11 +405,13 @@ static void fire_processing_ops(struct src_rt *sr, int64_t now)
             sr->ops[i]->w->fire_due(sr->ops[i], now);
 }
 
-/* What an operator's add returned: a late record is counted and sent to
- * the operator's late_events sink; an error is kept in *rc. */
+/* What an operator's feed returned: a late record is counted and sent to
+ * the operator's late_events sink, once however many of its inputs took
+ * it; an error is kept in *rc. */
 static void added(struct engine *e, struct op_rt *op, int r, const struct record *rec, int *rc)
 {
-    if (r == WIN_LATE) {
+    if (r == WIN_LATE && op->late_seen != e->st.records_in) {
+        op->late_seen = e->st.records_in;
         op->late++;
         e->st.records_late++;
         if (op->jop->window.late_sink >= 0 && e->out.late != NULL)
@@ -435,28 +454,27 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
     if (sr->has_processing)
         e->now = e->clock(e->clock_ud);
     int64_t wm = sr->wm.current;
-    for (size_t gi = 0; gi < sr->ngroups; gi++) {
-        struct group *g = sr->groups[gi];
+    for (size_t fi = 0; fi < sr->nfeeds; fi++) {
+        const struct feed *f = &sr->feeds[fi];
+        struct group *g = f->g;
         const char *key;
         size_t klen;
-        if (engine_key_encode(g, g->key_fields, &rec, &key, &klen) < 0)
+        if (f->where != NULL && !eval_where(f->where, &rec))
+            continue;
+        if (key_encode(g, f->key_fields, &rec, &key, &klen) < 0)
             return -ENOMEM;
         uint32_t id = st_upsert(&g->t, key, klen, st_hash(&g->t, key, klen));
         if (id == ST_NONE)
             return -ENOMEM;
         for (size_t w = 0; w < g->nwheres; w++)
             g->wres[w] = (unsigned char)eval_where(g->wheres[w], &rec);
-        for (size_t k = 0; k < g->nops; k++) {
-            struct op_rt *op = g->ops[k];
+        for (size_t k = 0; k < f->nops; k++) {
+            struct op_rt *op = f->ops[k];
             int64_t t = op->processing ? e->now : rec.event_time;
-            int r = op->w->add(op, id, &rec, g->wres, t, op->processing ? e->now : wm);
+            int r = op->w->feed(op, f->input, id, &rec, g->wres, t, op->processing ? e->now : wm);
             added(e, op, r, &rec, &rc);
         }
-        engine_key_maybe_delete(g->ops[0], id);
-    }
-    for (size_t j = 0; j < sr->njoins; j++) {
-        struct op_rt *op = sr->joins[j];
-        added(e, op, join_feed(op, source, &rec), &rec, &rc);
+        engine_key_maybe_delete(f->ops[0], id);
     }
     if (sr->js->has_event_time) {
         int64_t nw = wm_observe(&sr->wm, partition, rec.event_time, e->now);

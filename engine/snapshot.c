@@ -8,12 +8,16 @@
  *   OPERATOR "<name>"  fingerprint: the operator's definition
  *     record per key: u32 key length, key bytes, the window type's blob
  *
- * Fingerprints hash a text of the definition.  Format 2 names the window
- * type, time characteristic and source type; format 1 (sluice 0.1.0) hashed
- * their positions in their enums, so a type added in the middle would have
- * changed every fingerprint.  A restore compares a file's fingerprints with
- * the ones its own format computes: the v1_*() codes keep the 0.1.0
- * positions, whatever the enums become.
+ * Fingerprints hash a text of the definition.  Format 2 names the
+ * operator type (its descriptor's name), time characteristic and source
+ * type; format 1 (sluice 0.1.0) hashed their positions in their enums, so
+ * a type added in the middle would have changed every fingerprint.  A
+ * restore compares a file's fingerprints with the ones its own format
+ * computes: a descriptor's v1_code and the v1_*() codes keep the 0.1.0
+ * positions (a type added since has none, so a format-1 file never
+ * matches it).  What a type's state depends on beyond the common text
+ * (window settings, keys, aggregates) its descriptor's fingerprint hook
+ * appends.
  *
  * Timers are not written: each blob knows when it next needs its key
  * looked at (next_check), and loading re-arms that.  Keys are loaded into
@@ -36,21 +40,8 @@
 
 static const char *const type_names[] = { "string", "int", "double", "bool" };
 
-/* Format 1's codes: the enums' positions in sluice 0.1.0, frozen. */
-static int v1_window(enum window_type t)
-{
-    switch (t) {
-    case WIN_TUMBLING: return 0;
-    case WIN_SLIDING: return 1;
-    case WIN_SESSION: return 2;
-    case WIN_GLOBAL: return 3;
-    case WIN_REDUCE: return 4;
-    case WIN_DETECT: return 5;
-    case WIN_JOIN: return 6;
-    }
-    return -1;
-}
-
+/* Format 1's codes: the enums' positions in sluice 0.1.0, frozen (an
+ * operator type's is its descriptor's v1_code). */
 static int v1_time(enum time_char t)
 {
     return t == TIME_EVENT ? 0 : 1;
@@ -68,12 +59,13 @@ uint64_t engine_op_fingerprint(const struct job *job, int index, uint32_t format
     const struct job_operator *op = &job->operators[index];
     const struct job_source *src = &job->sources[op->source];
     const struct job_window *w = &op->window;
+    const struct op_type *t = op->type;
     char buf[8192];
     size_t n = format == 1
-        ? (size_t)snprintf(buf, sizeof(buf), "v1;window=%d;time=%d;", v1_window(w->type),
+        ? (size_t)snprintf(buf, sizeof(buf), "v1;window=%d;time=%d;", t->v1_code,
                            v1_time(w->time))
-        : (size_t)snprintf(buf, sizeof(buf), "v2;window=%s;time=%s;",
-                           window_type_name(w->type), time_char_name(w->time));
+        : (size_t)snprintf(buf, sizeof(buf), "v2;window=%s;time=%s;", t->name,
+                           time_char_name(w->time));
     n += (size_t)snprintf(buf + n, sizeof(buf) - n, "size=%lld;slide=%lld;gap=%lld;"
                           "count=%lld;lateness=%lld;keys=", (long long)w->size_ms,
                           (long long)w->slide_ms, (long long)w->gap_ms,
@@ -82,33 +74,12 @@ uint64_t engine_op_fingerprint(const struct job *job, int index, uint32_t format
         const struct schema_field *f = &src->fields[op->key_fields[k]];
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s:%s,", f->name, type_names[f->type]);
     }
-    /* a join's state is the buffered records of both sides: it depends on
-     * the bound, the sides' sources, schemas, keys and filters, not on the
-     * join type or the fields, which may change freely */
-    for (int k = 0; w->type == WIN_JOIN && k < 2 && n < sizeof(buf); k++) {
-        const struct job_join_side *sd = &op->join.side[k];
-        const struct job_source *ss = &job->sources[sd->source];
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";within=%lld;side%d=%s;keys=",
-                              (long long)op->join.within_ms, k, ss->name);
-        for (size_t i = 0; i < sd->nkeys && n < sizeof(buf); i++)
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s,",
-                                  ss->fields[sd->key_fields[i]].name);
-        for (size_t f = 0; f < ss->nfields && n < sizeof(buf); f++)
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";%s:%s", ss->fields[f].name,
-                                  type_names[ss->fields[f].type]);
-        if (sd->where != NULL && n < sizeof(buf)) {
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";where=");
-            if (n < sizeof(buf))
-                n += expr_format(sd->where, ss->fields, buf + n, sizeof(buf) - n);
-        }
-    }
-    /* a detect's state is the previous record: it depends on the schema,
-     * not on the condition or the fields, which may change freely */
-    for (size_t f = 0; w->type == WIN_DETECT && f < src->nfields && n < sizeof(buf); f++)
-        n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";%s:%s", src->fields[f].name,
-                              type_names[src->fields[f].type]);
-    for (size_t a = 0; w->type != WIN_DETECT && w->type != WIN_JOIN && a < op->naggs &&
-                       n < sizeof(buf); a++) {
+    /* what else the type's state depends on (a join's sides, a detect's schema) */
+    if (t->fingerprint != NULL && n < sizeof(buf))
+        n += t->fingerprint(job, op, buf + n, sizeof(buf) - n);
+    /* a type whose results are fields keeps no accumulator: its aggregates
+     * (fields) may change freely */
+    for (size_t a = 0; t->sides == NULL && a < op->naggs && n < sizeof(buf); a++) {
         const struct agg_spec *sp = &op->aggs[a].spec;
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, ";%s=", op->aggs[a].name);
         if (n < sizeof(buf))

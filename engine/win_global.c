@@ -23,9 +23,10 @@ static size_t blob_size(const struct op_rt *op)
     return sizeof(struct gl_blob) + op->L.size;
 }
 
-static int gl_add(struct op_rt *op, uint32_t id, const struct record *r,
-                  const unsigned char *wres, int64_t t, int64_t wm)
+static int gl_feed(struct op_rt *op, int input, uint32_t id, const struct record *r,
+                   const unsigned char *wres, int64_t t, int64_t wm)
 {
+    (void)input;
     (void)wm;
     void **slot = op_blob(op, id);
     struct gl_blob *b = *slot;
@@ -83,11 +84,70 @@ static int gl_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     return 0;
 }
 
-const struct win_ops win_global_ops = {
-    .add = gl_add,
+static const struct op_engine global_engine = {
+    .feed = gl_feed,
     .fire_due = gl_fire_due,
     .release = gl_release,
     .blob_bytes = gl_blob_bytes,
     .save = gl_save,
     .load = gl_load,
+};
+
+/* ---- in the job file ---------------------------------------------------------- */
+
+/* trigger: "count N" */
+static void gl_read_trigger(struct cm_ctx *c, struct cm_node *v, void *conf)
+{
+    struct job_operator *op = conf;
+    if (v == NULL) {
+        cm_err(c, NULL, "%s: missing required key 'trigger' (like \"count 100\")", cm_what(c));
+        return;
+    }
+    const char *s = cm_scalar(c, v, "'trigger'");
+    if (s == NULL)
+        return;
+    long long n = 0;
+    int ok = strncmp(s, "count ", 6) == 0;
+    const char *p = s + 6;
+    while (ok && *p == ' ')
+        p++;
+    ok = ok && *p != '\0';
+    for (; ok && *p; p++) {
+        if (*p < '0' || *p > '9' || n > 1000000000000LL)
+            ok = 0;
+        else
+            n = n * 10 + (*p - '0');
+    }
+    if (!ok)
+        cm_err(c, v, "trigger: expected \"count N\" with N a whole number, got \"%.40s\"", s);
+    else if (n < 1 || n > 1000000000000LL)
+        cm_err(c, v, "trigger: count must be between 1 and 1000000000000, got %lld", n);
+    else
+        op->window.trigger_count = n;
+}
+
+static const struct cm_entry global_entries[] = {
+    WIN_TYPE_ENTRY,
+    { .key = "trigger", .type = CM_CUSTOM, .read = gl_read_trigger,
+      .desc = "count N: the window fires every N records of the key" },
+    { .key = NULL },
+};
+
+static const struct cm_map global_map = { global_entries, NULL };
+
+static void gl_print(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    (void)job;
+    fprintf(out, "global, fires every %lld records", (long long)op->window.trigger_count);
+}
+
+const struct op_type op_type_global = {
+    .name = "global",
+    .block = "window",
+    .label = "global window",
+    .v1_code = 3,
+    .ninputs = 1,
+    .map = &global_map,
+    .print = gl_print,
+    .engine = &global_engine,
 };

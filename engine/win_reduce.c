@@ -8,50 +8,26 @@
  * of length D (aligned to the epoch, like a tumbling window) in which the
  * key was updated.
  *
- * State TTL follows Flink's StateTtlConfig, in processing time.  A key's
- * clock is `touched`: set by every write (a record), and with
- * on_read_and_write also by every read (an interval emission).  The state
- * is expired once touched + ttl <= now.  A timer at that moment frees it
- * (a real free, the key leaves the table when no other operator holds it).
- * Until that timer has run, an expired state is either invisible
- * (never_return_expired: a record starts from an empty accumulator, an
- * emission is skipped) or still read as it is
- * (return_expired_if_not_cleaned_up).  Timers run after each record and on
- * every tick, so "not cleaned up" means: no record and no tick came
- * between the expiry and this record.
+ * State TTL follows Flink's StateTtlConfig, in processing time
+ * (state_ttl.c): every record writes the key's clock, and with
+ * on_read_and_write every interval emission reads it too.  An expired
+ * state that is not to be read (never_return_expired) makes a record
+ * start from an empty accumulator and skips a pending emission.
  *
- * Each key has at most one TTL timer (expire_check) and one emission timer
- * (emit_at) pending; a write only moves `touched`, and a TTL timer that
- * finds the key touched since re-arms itself at the new expiry.
- *
- * The detect operator shares the keyed state and its TTL, with the key's
- * previous record (its decoded values, strings copied) instead of an
- * accumulator: each record is compared with it, the `when` condition over
- * current.<field> and previous.<field> decides whether the detect's fields
- * are emitted, and then the record becomes the previous one.  A key's
- * first record (or its first after its state expired unread) emits
- * nothing.
+ * Each key has at most one TTL timer (the op's heap) and one emission
+ * timer (emit_at, the op's buckets) pending.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "engine_int.h"
-#include "eval.h"
 
-#define NONE INT64_MAX
+#define NONE TTL_NONE
 
-struct rd_blob {                    /* reduce's, and the head of detect's */
-    int64_t touched;                /* processing time the TTL counts from */
-    int64_t expire_check;           /* the pending TTL timer, or NONE */
+struct rd_blob {
+    struct ttl_clock ttl;
     int64_t emit_at;                /* the pending emission, or NONE */
-    /* reduce: the accumulator follows */
-};
-
-struct dt_blob {
-    struct rd_blob h;
-    uint32_t size, nv;              /* the whole blob's bytes; values */
-    /* struct value v[nv], then their strings' bytes */
+    /* the accumulator follows */
 };
 
 static size_t blob_size(const struct op_rt *op)
@@ -64,37 +40,20 @@ static void *acc(struct rd_blob *b)
     return b + 1;
 }
 
-static int expired(const struct op_rt *op, const struct rd_blob *b, int64_t now)
-{
-    int64_t ttl = op->jop->window.ttl_ms;
-    return ttl > 0 && b->touched + ttl <= now;
-}
-
-static int hidden(const struct op_rt *op, const struct rd_blob *b, int64_t now)
-{
-    return expired(op, b, now) &&
-           op->jop->window.ttl_visibility == TTL_NEVER_RETURN_EXPIRED;
-}
-
 static void blob_free(struct op_rt *op, struct rd_blob *b)
 {
     agg_release(&op->L, acc(b), engine_slab(op->e));
     slab_free(engine_slab(op->e), b, blob_size(op));
 }
 
-static int arm_ttl(struct op_rt *op, uint32_t id, struct rd_blob *b)
+static int rd_feed(struct op_rt *op, int input, uint32_t id, const struct record *r,
+                   const unsigned char *wres, int64_t t, int64_t now)
 {
-    b->expire_check = b->touched + op->jop->window.ttl_ms;
-    return tqh_add(&op->tqh, b->expire_check, id);
-}
-
-static int rd_add(struct op_rt *op, uint32_t id, const struct record *r,
-                  const unsigned char *wres, int64_t t, int64_t now)
-{
+    (void)input;
     (void)now;
     void **slot = op_blob(op, id);
     struct rd_blob *b = *slot;
-    if (b != NULL && hidden(op, b, t)) {
+    if (b != NULL && ttl_hidden(op, &b->ttl, t)) {
         /* expired and not to be read: the record starts the key afresh */
         agg_release(&op->L, acc(b), engine_slab(op->e));
         memset(acc(b), 0, op->L.size);
@@ -104,13 +63,13 @@ static int rd_add(struct op_rt *op, uint32_t id, const struct record *r,
         if (b == NULL)
             return -ENOMEM;
         memset(b, 0, blob_size(op));
-        b->expire_check = b->emit_at = NONE;
+        b->ttl.expire_check = b->emit_at = NONE;
         *slot = b;
     }
     if (agg_add(&op->L, acc(b), r, wres, t, engine_slab(op->e)) < 0)
         return -ENOMEM;
-    b->touched = t;
-    if (op->jop->window.ttl_ms > 0 && b->expire_check == NONE && arm_ttl(op, id, b) < 0)
+    b->ttl.touched = t;
+    if (op->jop->window.ttl_ms > 0 && b->ttl.expire_check == NONE && ttl_arm(op, id, &b->ttl) < 0)
         return -ENOMEM;
     int64_t every = op->jop->window.emit_every_ms;
     if (every == 0) {
@@ -132,34 +91,11 @@ static void emit_due(struct op_rt *op, int64_t now)
         if (b == NULL || b->emit_at != T)
             continue;
         b->emit_at = NONE;
-        if (hidden(op, b, T))
+        if (ttl_hidden(op, &b->ttl, T))
             continue;               /* expired unread: its TTL timer frees it */
         engine_emit(op, id, INT64_MIN, INT64_MIN, acc(b), 0, 0);
-        if (op->jop->window.ttl_update == TTL_ON_READ_AND_WRITE && T > b->touched)
-            b->touched = T;         /* a read refreshes the clock */
-    }
-}
-
-/* Frees keys whose TTL ran out by now (both operators). */
-static void ttl_due(struct op_rt *op, int64_t now)
-{
-    int64_t T;
-    uint32_t id;
-    while (tqh_pop_due(&op->tqh, now, &T, &id)) {
-        void **slot = op_blob(op, id);
-        struct rd_blob *b = *slot;
-        if (b == NULL || b->expire_check != T)
-            continue;
-        if (!expired(op, b, T)) {
-            if (arm_ttl(op, id, b) < 0) {
-                b->expire_check = NONE;     /* kept until its next record sets it again */
-                engine_result_lost(op);
-            }
-            continue;
-        }
-        op->w->release(op, b);
-        *slot = NULL;
-        engine_key_maybe_delete(op, id);
+        if (op->jop->window.ttl_update == TTL_ON_READ_AND_WRITE && T > b->ttl.touched)
+            b->ttl.touched = T;     /* a read refreshes the clock */
     }
 }
 
@@ -190,8 +126,8 @@ static size_t rd_blob_bytes(const struct op_rt *op, const void *blob)
 static void rd_save(const struct op_rt *op, const void *blob, struct ckpt_writer *w)
 {
     const struct rd_blob *b = blob;
-    ckpt_put_i64(w, b->touched);
-    ckpt_put_i64(w, b->expire_check);
+    ckpt_put_i64(w, b->ttl.touched);
+    ckpt_put_i64(w, b->ttl.expire_check);
     ckpt_put_i64(w, b->emit_at);
     agg_save(&op->L, b + 1, w);
 }
@@ -202,8 +138,8 @@ static int rd_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     if (b == NULL)
         return -ENOMEM;
     memset(b, 0, sizeof(*b));
-    int rc = ckpt_get_time(c, &b->touched) < 0 ||
-             ckpt_get_time_or(c, &b->expire_check, NONE) < 0 ||
+    int rc = ckpt_get_time(c, &b->ttl.touched) < 0 ||
+             ckpt_get_time_or(c, &b->ttl.expire_check, NONE) < 0 ||
              ckpt_get_time_or(c, &b->emit_at, NONE) < 0 ? -EINVAL
              : agg_load(&op->L, acc(b), c, engine_slab(op->e));
     if (rc < 0) {
@@ -215,141 +151,73 @@ static int rd_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     if (op->jop->window.emit_every_ms == 0)
         b->emit_at = NONE;
     if (op->jop->window.ttl_ms == 0)
-        b->expire_check = NONE;
+        b->ttl.expire_check = NONE;
     if (b->emit_at != NONE && tqb_add(&op->tqb, b->emit_at, id) < 0)
         return -ENOMEM;
-    if (b->expire_check != NONE && tqh_add(&op->tqh, b->expire_check, id) < 0)
+    if (b->ttl.expire_check != NONE && tqh_add(&op->tqh, b->ttl.expire_check, id) < 0)
         return -ENOMEM;
     return 0;
 }
 
-/* ---- detect ------------------------------------------------------------------- */
-
-static struct value *dt_values(struct dt_blob *b)
-{
-    return (struct value *)(b + 1);
-}
-
-/* A blob holding record r's values (strings copied), with head h. */
-static struct dt_blob *dt_new(struct op_rt *op, const struct value *v, uint32_t nv,
-                              const struct rd_blob *h)
-{
-    size_t size = sizeof(struct dt_blob) + row_bytes(v, nv);
-    if (size > UINT32_MAX)
-        return NULL;
-    struct dt_blob *b = slab_alloc(engine_slab(op->e), size);
-    if (b == NULL)
-        return NULL;
-    b->h = *h;
-    b->size = (uint32_t)size;
-    b->nv = nv;
-    row_copy(dt_values(b), v, nv);
-    return b;
-}
-
-static void dt_release(struct op_rt *op, void *blob)
-{
-    slab_free(engine_slab(op->e), blob, ((struct dt_blob *)blob)->size);
-}
-
-static int dt_add(struct op_rt *op, uint32_t id, const struct record *r,
-                  const unsigned char *wres, int64_t t, int64_t now)
-{
-    (void)wres;
-    (void)now;
-    const struct job_operator *jop = op->jop;
-    void **slot = op_blob(op, id);
-    struct dt_blob *old = *slot;
-    if (old != NULL && !hidden(op, &old->h, t)) {
-        const struct value *prev = dt_values(old);
-        struct value w;
-        eval_value2(jop->window.when, r->v, prev, &w);
-        if (w.u.b) {
-            for (size_t i = 0; i < jop->naggs; i++)
-                eval_value2(jop->aggs[i].value, r->v, prev, &op->vals[i]);
-            engine_emit_values(op, id, INT64_MIN, INT64_MIN, op->vals, jop->naggs, 0);
-        }
-    }
-    /* the record becomes the previous one */
-    struct rd_blob h = { t, NONE, NONE };
-    if (old != NULL)
-        h.expire_check = old->h.expire_check;
-    struct dt_blob *b = dt_new(op, r->v, (uint32_t)op->e->job->sources[jop->source].nfields, &h);
-    if (b == NULL)
-        return -ENOMEM;
-    if (old != NULL)
-        dt_release(op, old);
-    *slot = b;
-    if (jop->window.ttl_ms > 0 && b->h.expire_check == NONE && arm_ttl(op, id, &b->h) < 0)
-        return -ENOMEM;
-    return WIN_ADDED;
-}
-
-static void dt_fire_due(struct op_rt *op, int64_t now)
-{
-    ttl_due(op, now);
-}
-
-static void dt_finish(struct op_rt *op)
-{
-    (void)op;                       /* nothing pending, and no time passes */
-}
-
-static size_t dt_blob_bytes(const struct op_rt *op, const void *blob)
-{
-    (void)op;
-    return slab_class_size(((const struct dt_blob *)blob)->size);
-}
-
-static void dt_save(const struct op_rt *op, const void *blob, struct ckpt_writer *w)
-{
-    (void)op;
-    const struct dt_blob *b = blob;
-    ckpt_put_i64(w, b->h.touched);
-    ckpt_put_i64(w, b->h.expire_check);
-    row_save(w, dt_values((struct dt_blob *)b), b->nv);
-}
-
-static int dt_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
-{
-    const struct job_source *src = &op->e->job->sources[op->jop->source];
-    struct rd_blob h = { 0, NONE, NONE };
-    if (ckpt_get_time(c, &h.touched) < 0 || ckpt_get_time_or(c, &h.expire_check, NONE) < 0)
-        return -EINVAL;
-    struct value *v = calloc(src->nfields ? src->nfields : 1, sizeof(*v));
-    if (v == NULL)
-        return -ENOMEM;
-    int bad = row_load(c, src, v) < 0;
-    if (op->jop->window.ttl_ms == 0)
-        h.expire_check = NONE;
-    struct dt_blob *b = bad ? NULL : dt_new(op, v, (uint32_t)src->nfields, &h);
-    free(v);
-    if (bad)
-        return -EINVAL;
-    if (b == NULL)
-        return -ENOMEM;
-    *op_blob(op, id) = b;
-    if (h.expire_check != NONE && tqh_add(&op->tqh, h.expire_check, id) < 0)
-        return -ENOMEM;
-    return 0;
-}
-
-const struct win_ops win_detect_ops = {
-    .add = dt_add,
-    .fire_due = dt_fire_due,
-    .finish = dt_finish,
-    .release = dt_release,
-    .blob_bytes = dt_blob_bytes,
-    .save = dt_save,
-    .load = dt_load,
-};
-
-const struct win_ops win_reduce_ops = {
-    .add = rd_add,
+static const struct op_engine reduce_engine = {
+    .feed = rd_feed,
     .fire_due = rd_fire_due,
     .finish = rd_finish,
     .release = rd_release,
     .blob_bytes = rd_blob_bytes,
     .save = rd_save,
     .load = rd_load,
+};
+
+/* ---- in the job file ---------------------------------------------------------- */
+
+/* emit: on_update | every D */
+static void rd_read_emit(struct cm_ctx *c, struct cm_node *v, void *conf)
+{
+    struct job_operator *op = conf;
+    const char *s = v ? cm_scalar(c, v, "'emit'") : NULL;
+    if (s == NULL || strcmp(s, "on_update") == 0)
+        return;
+    char msg[200];
+    int64_t ms = 0;
+    if (strncmp(s, "every ", 6) != 0)
+        cm_err(c, v, "emit: expected on_update or \"every <duration>\", got \"%.40s\"", s);
+    else if (duration_parse(s + 6, &ms, msg, sizeof(msg)) < 0)
+        cm_err(c, v, "emit: %s", msg);
+    else if (ms <= 0)
+        cm_err(c, v, "emit: the interval must be greater than zero, got %s", s + 6);
+    else
+        op->window.emit_every_ms = ms;
+}
+
+static const struct cm_entry reduce_entries[] = {
+    { .key = "emit", .type = CM_CUSTOM, .read = rd_read_emit,
+      .desc = "on_update, or every <duration>: when a key's result is emitted" },
+    TTL_ENTRIES,
+    { .key = NULL },
+};
+
+static const struct cm_map reduce_map = { reduce_entries, ttl_validate };
+
+static void rd_print(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    (void)job;
+    char a[32];
+    int64_t every = op->window.emit_every_ms;
+    duration_format(every, a, sizeof(a));
+    fprintf(out, "running aggregates, emitted %s%s", every ? "every " : "on every update",
+            every ? a : "");
+    ttl_print(out, op);
+}
+
+const struct op_type op_type_reduce = {
+    .name = "reduce",
+    .block = "reduce",
+    .label = "reduce",
+    .v1_code = 4,
+    .ninputs = 1,
+    .flags = OPT_PROCESSING,
+    .map = &reduce_map,
+    .print = rd_print,
+    .engine = &reduce_engine,
 };

@@ -110,9 +110,10 @@ static int arm(struct op_rt *op, uint32_t id, struct ss_blob *b)
     return 0;
 }
 
-static int ss_add(struct op_rt *op, uint32_t id, const struct record *r,
-                  const unsigned char *wres, int64_t t, int64_t wm)
+static int ss_feed(struct op_rt *op, int input, uint32_t id, const struct record *r,
+                   const unsigned char *wres, int64_t t, int64_t wm)
 {
+    (void)input;
     struct slab *slab = engine_slab(op->e);
     void **slot = op_blob(op, id);
     struct ss_blob *b = *slot;
@@ -293,11 +294,56 @@ static int ss_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     return 0;
 }
 
-const struct win_ops win_session_ops = {
-    .add = ss_add,
+static int ss_init(struct op_rt *op)
+{
+    op->gap = op->jop->window.gap_ms;
+    return 0;
+}
+
+static const struct op_engine session_engine = {
+    .init = ss_init,
+    .feed = ss_feed,
     .fire_due = ss_fire_due,
     .release = ss_release,
     .blob_bytes = ss_blob_bytes,
     .save = ss_save,
     .load = ss_load,
+};
+
+/* ---- in the job file ---------------------------------------------------------- */
+
+static void ss_validate(struct cm_ctx *c, void *conf)
+{
+    win_time_validate(c, conf);
+}
+
+static const struct cm_entry session_entries[] = {
+    WIN_TYPE_ENTRY,
+    { .key = "gap", .type = CM_DURATION, .flags = CM_REQUIRED | CM_POSITIVE,
+      .offset = offsetof(struct job_operator, window.gap_ms),
+      .desc = "the session closes after this long without records of the key" },
+    WIN_TIME_ENTRIES,
+    { .key = NULL },
+};
+
+static const struct cm_map session_map = { session_entries, ss_validate };
+
+static void ss_print(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    char a[32];
+    duration_format(op->window.gap_ms, a, sizeof(a));
+    fprintf(out, "session gap %s", a);
+    win_time_print(out, job, op);
+}
+
+const struct op_type op_type_session = {
+    .name = "session",
+    .block = "window",
+    .label = "session window",
+    .v1_code = 2,
+    .ninputs = 1,
+    .flags = OPT_BOUNDS | OPT_SPAN,
+    .map = &session_map,
+    .print = ss_print,
+    .engine = &session_engine,
 };

@@ -187,9 +187,10 @@ static int64_t *pane_get(struct op_rt *op, struct sl_blob **bp, int64_t idx)
     return p;
 }
 
-static int sl_add(struct op_rt *op, uint32_t id, const struct record *r,
-                  const unsigned char *wres, int64_t t, int64_t wm)
+static int sl_feed(struct op_rt *op, int input, uint32_t id, const struct record *r,
+                   const unsigned char *wres, int64_t t, int64_t wm)
 {
+    (void)input;
     int64_t klo = k_first(op, t), khi = k_last(op, t);
     if (end_of(op, khi) - 1 + op->al <= wm)
         return WIN_LATE;
@@ -350,11 +351,103 @@ static int sl_load(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
     return 0;
 }
 
-const struct win_ops win_sliding_ops = {
-    .add = sl_add,
+/* Tumbling windows are sliding windows whose slide is their size. */
+static int sl_init(struct op_rt *op)
+{
+    const struct job_window *w = &op->jop->window;
+    op->size = w->size_ms;
+    op->slide = w->slide_ms ? w->slide_ms : w->size_ms;
+    op->pane = gcd64(op->size, op->slide);
+    return 0;
+}
+
+static const struct op_engine sliding_engine = {
+    .init = sl_init,
+    .feed = sl_feed,
     .fire_due = sl_fire_due,
     .release = sl_release,
     .blob_bytes = sl_blob_bytes,
     .save = sl_save,
     .load = sl_load,
+};
+
+/* ---- in the job file ---------------------------------------------------------- */
+
+static void sl_validate(struct cm_ctx *c, void *conf)
+{
+    struct job_operator *op = conf;
+    const struct job_window *w = &op->window;
+    if (w->size_ms > 0 && w->slide_ms > w->size_ms) {
+        char a[32], b[32];
+        duration_format(w->slide_ms, a, sizeof(a));
+        duration_format(w->size_ms, b, sizeof(b));
+        cm_err(c, cm_get(c, "slide"), "slide must not be larger than size "
+               "(slide %s > size %s would skip events)", a, b);
+    }
+    win_time_validate(c, op);
+}
+
+static const struct cm_entry tumbling_entries[] = {
+    WIN_TYPE_ENTRY,
+    { .key = "size", .type = CM_DURATION, .flags = CM_REQUIRED | CM_POSITIVE,
+      .offset = offsetof(struct job_operator, window.size_ms),
+      .desc = "the length of each window" },
+    WIN_TIME_ENTRIES,
+    { .key = NULL },
+};
+
+static const struct cm_entry sliding_entries[] = {
+    WIN_TYPE_ENTRY,
+    { .key = "size", .type = CM_DURATION, .flags = CM_REQUIRED | CM_POSITIVE,
+      .offset = offsetof(struct job_operator, window.size_ms),
+      .desc = "the length of each window" },
+    { .key = "slide", .type = CM_DURATION, .flags = CM_REQUIRED | CM_POSITIVE,
+      .offset = offsetof(struct job_operator, window.slide_ms),
+      .desc = "how often a window starts; at most size" },
+    WIN_TIME_ENTRIES,
+    { .key = NULL },
+};
+
+static const struct cm_map tumbling_map = { tumbling_entries, sl_validate };
+static const struct cm_map sliding_map = { sliding_entries, sl_validate };
+
+static void tumbling_print(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    char a[32];
+    duration_format(op->window.size_ms, a, sizeof(a));
+    fprintf(out, "tumbling %s", a);
+    win_time_print(out, job, op);
+}
+
+static void sliding_print(FILE *out, const struct job *job, const struct job_operator *op)
+{
+    char a[32], b[32];
+    duration_format(op->window.size_ms, a, sizeof(a));
+    duration_format(op->window.slide_ms, b, sizeof(b));
+    fprintf(out, "sliding %s every %s", a, b);
+    win_time_print(out, job, op);
+}
+
+const struct op_type op_type_tumbling = {
+    .name = "tumbling",
+    .block = "window",
+    .label = "tumbling window",
+    .v1_code = 0,
+    .ninputs = 1,
+    .flags = OPT_BOUNDS,
+    .map = &tumbling_map,
+    .print = tumbling_print,
+    .engine = &sliding_engine,
+};
+
+const struct op_type op_type_sliding = {
+    .name = "sliding",
+    .block = "window",
+    .label = "sliding window",
+    .v1_code = 1,
+    .ninputs = 1,
+    .flags = OPT_BOUNDS,
+    .map = &sliding_map,
+    .print = sliding_print,
+    .engine = &sliding_engine,
 };

@@ -174,16 +174,22 @@ static struct rwin *win_new(struct reference *r)
 
 /* ---- aggregates, from the raw records ---------------------------------------------- */
 
+/* op is an operator of type `type`. */
+static int is(const struct job_operator *op, const char *type)
+{
+    return strcmp(op->type->name, type) == 0;
+}
+
 /* Operators without window bounds in their results. */
 static int windowless(const struct job_operator *op)
 {
-    return !window_has_bounds(&op->window);
+    return !op_has_bounds(op);
 }
 
 /* Operators with keyed state under a TTL, in processing time. */
 static int keyed(const struct job_operator *op)
 {
-    return op->window.type == WIN_REDUCE || op->window.type == WIN_DETECT;
+    return is(op, "reduce") || is(op, "detect");
 }
 
 static int matches(const struct agg_spec *sp, const struct rrec *rec)
@@ -210,7 +216,7 @@ static void aggregate(struct reference *r, const struct job_operator *op,
             /* reduce runs in processing time: first, last and duration
              * go by arrival */
             struct rrec tr = r->recs[w->recs[i]];
-            if (op->window.type == WIN_REDUCE)
+            if (is(op, "reduce"))
                 tr.t = tr.pt;
             const struct rrec *rec = &tr;
             if (!matches(sp, rec))
@@ -314,12 +320,18 @@ static int64_t fdiv(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-static void add_timed(struct reference *r, int o, size_t ri, int64_t wm)
+/* Each model: record ri of source s arrives for operator o while the
+ * watermark (the operator's own, or the source's) is wm, at processing
+ * time now (models[] below). */
+
+static void add_timed(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
 {
+    (void)src;
+    (void)now;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     int64_t size = op->window.size_ms, al = op->window.allowed_lateness_ms;
-    int64_t slide = op->window.type == WIN_TUMBLING ? size : op->window.slide_ms;
+    int64_t slide = is(op, "tumbling") ? size : op->window.slide_ms;
     int any = 0;
     for (int64_t s = fdiv(rec->t, slide) * slide; s > rec->t - size; s -= slide) {
         int64_t end = s + size;
@@ -345,8 +357,11 @@ static void add_timed(struct reference *r, int o, size_t ri, int64_t wm)
         r->late[o]++;
 }
 
-static void add_session(struct reference *r, int o, size_t ri, int64_t wm)
+static void add_session(struct reference *r, int o, size_t ri, int src, int64_t wm,
+                        int64_t now)
 {
+    (void)src;
+    (void)now;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     int64_t gap = op->window.gap_ms, al = op->window.allowed_lateness_ms;
@@ -387,9 +402,10 @@ static void add_session(struct reference *r, int o, size_t ri, int64_t wm)
     }
 }
 
-static void add_global(struct reference *r, int o, size_t ri)
+/* The one window of record ri's key in operator o, every record of the
+ * key so far (global and count windows), with ri added. */
+static struct rwin *key_window(struct reference *r, int o, size_t ri)
 {
-    const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     struct rwin *w = NULL;
     for (size_t j = 0; j < r->nw && w == NULL; j++)
@@ -400,8 +416,39 @@ static void add_global(struct reference *r, int o, size_t ri)
         *w = (struct rwin){ .op = o, .key = strdup(rec->key), .keyrec = ri };
     }
     win_add(w, ri);
+    return w;
+}
+
+static void add_global(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
+{
+    (void)src;
+    (void)wm;
+    (void)now;
+    const struct job_operator *op = &r->job->operators[o];
+    struct rwin *w = key_window(r, o, ri);
     if ((int64_t)w->n % op->window.trigger_count == 0)
         emit(r, ri, w, 0);
+}
+
+/* count: every slide-th record of a key fires the window over the key's
+ * last `count` records (fewer while it has had fewer), in arrival order;
+ * nothing else ever fires, and nothing is late. */
+static void add_count(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
+{
+    (void)src;
+    (void)wm;
+    (void)now;
+    const struct job_operator *op = &r->job->operators[o];
+    int64_t count = op_conf_int(op, "count"), slide = op_conf_int(op, "slide");
+    struct rwin *w = key_window(r, o, ri);
+    if ((int64_t)w->n % slide != 0)
+        return;
+    struct rwin last = *w;
+    if ((int64_t)last.n > count) {
+        last.recs += last.n - (size_t)count;
+        last.n = (size_t)count;
+    }
+    emit(r, ri, &last, 0);
 }
 
 /* reduce: the key's running aggregate over the records since it was
@@ -427,8 +474,10 @@ static struct rwin *live_state(struct reference *r, int o, const char *key)
     return NULL;
 }
 
-static void add_reduce(struct reference *r, int o, size_t ri, int64_t now)
+static void add_reduce(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
 {
+    (void)src;
+    (void)wm;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     struct rwin *w = live_state(r, o, rec->key);
@@ -451,8 +500,10 @@ static void add_reduce(struct reference *r, int o, size_t ri, int64_t now)
 /* detect: the key's previous record is its last one; a record whose
  * comparison with it holds emits the detect's fields, then becomes the
  * previous one.  No previous (new, or expired unread): nothing emitted. */
-static void add_detect(struct reference *r, int o, size_t ri, int64_t now)
+static void add_detect(struct reference *r, int o, size_t ri, int src, int64_t wm, int64_t now)
 {
+    (void)src;
+    (void)wm;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     struct rwin *w = live_state(r, o, rec->key);
@@ -487,7 +538,7 @@ static void reduce_due(struct reference *r, int s, size_t at, int64_t now, int f
     for (size_t j = 0; j < r->nw; j++) {
         struct rwin *w = &r->w[j];
         const struct job_operator *op = &r->job->operators[w->op];
-        if (op->source != s || op->window.type != WIN_REDUCE || w->dead ||
+        if (op->source != s || !is(op, "reduce") || w->dead ||
             w->emit_at == INT64_MAX || w->emit_at > now)
             continue;
         int64_t T = w->emit_at;
@@ -573,8 +624,9 @@ static void join_emit(struct reference *r, int o, size_t at, const struct value 
  * side that takes it joins it with every earlier record of the other side
  * with the same key within the bound, then keeps it.  A record at or
  * behind the watermark is late (counted once). */
-static void add_join(struct reference *r, int o, size_t ri, int s, int64_t wm)
+static void add_join(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now)
 {
+    (void)now;
     const struct job_operator *op = &r->job->operators[o];
     const struct rrec *rec = &r->recs[ri];
     int late = 0;
@@ -631,6 +683,33 @@ static void join_due(struct reference *r, size_t at)
     }
 }
 
+/* ---- the models, one per operator type ------------------------------------------ */
+
+struct model {
+    const char *type;
+    void (*add)(struct reference *r, int o, size_t ri, int s, int64_t wm, int64_t now);
+    int64_t (*own_wm)(const struct reference *r, const struct job_operator *op);
+};
+
+static const struct model models[] = {
+    { "tumbling", add_timed, NULL },
+    { "sliding", add_timed, NULL },
+    { "session", add_session, NULL },
+    { "global", add_global, NULL },
+    { "reduce", add_reduce, NULL },
+    { "detect", add_detect, NULL },
+    { "join", add_join, join_wm },
+    { "count", add_count, NULL },
+};
+
+static const struct model *model_of(const struct job_operator *op)
+{
+    for (size_t i = 0; i < sizeof(models) / sizeof(models[0]); i++)
+        if (is(op, models[i].type))
+            return &models[i];
+    abort();                    /* a type without a model: add one above */
+}
+
 int ref_feed(struct reference *r, int s, const char *data, size_t len)
 {
     return ref_feed_at(r, s, data, len, 0);
@@ -656,34 +735,14 @@ int ref_feed_at(struct reference *r, int s, const char *data, size_t len, int64_
     int64_t wm = r->wm[s];
     for (size_t o = 0; o < r->job->noperators; o++) {
         const struct job_operator *op = &r->job->operators[o];
-        if (op->window.type == WIN_JOIN) {
-            add_join(r, (int)o, ri, s, join_wm(r, op));
-            continue;
+        const struct model *m = model_of(op);
+        if (op->type->ninputs == 1) {
+            if (op->source != s)
+                continue;
+            free(x->key);
+            x->key = key_of(op, x->v);
         }
-        if (op->source != s)
-            continue;
-        free(x->key);
-        x->key = key_of(op, x->v);
-        switch (op->window.type) {
-        case WIN_TUMBLING:
-        case WIN_SLIDING:
-            add_timed(r, (int)o, ri, wm);
-            break;
-        case WIN_SESSION:
-            add_session(r, (int)o, ri, wm);
-            break;
-        case WIN_GLOBAL:
-            add_global(r, (int)o, ri);
-            break;
-        case WIN_REDUCE:
-            add_reduce(r, (int)o, ri, now);
-            break;
-        case WIN_DETECT:
-            add_detect(r, (int)o, ri, now);
-            break;
-        case WIN_JOIN:
-            break;
-        }
+        m->add(r, (int)o, ri, s, m->own_wm ? m->own_wm(r, op) : wm, now);
     }
     if (rec.event_time > r->maxt[s])
         r->maxt[s] = rec.event_time;

@@ -45,6 +45,11 @@ static int64_t rr(int64_t lo, int64_t hi)           /* [lo, hi] */
 
 /* ---- streams --------------------------------------------------------------- */
 
+/* The kinds of operator the streams run, in the order their seeds were
+ * drawn (a kind's number is part of its streams). */
+enum { WIN_TUMBLING, WIN_SLIDING, WIN_SESSION, WIN_GLOBAL, WIN_REDUCE, WIN_DETECT, WIN_JOIN,
+       WIN_COUNT };
+
 struct rec {
     int ki;                     /* the key: "k<ki>" */
     int kind;                   /* 0 a, 1 b, 2 c */
@@ -142,6 +147,13 @@ static char *job_text(const struct cfg *c)
         break;
     case WIN_GLOBAL:
         snprintf(win, sizeof(win), "{ type: global, trigger: count %" PRId64 " }", c->count);
+        break;
+    case WIN_COUNT:                                     /* slide 0: left out, tumbling */
+        if (c->slide)
+            snprintf(win, sizeof(win), "{ count: %" PRId64 ", slide: %" PRId64 " }", c->count,
+                     c->slide);
+        else
+            snprintf(win, sizeof(win), "{ count: %" PRId64 " }", c->count);
         break;
     default: {
         char emit[64] = "on_update";                    /* reduce; detect reuses ttl */
@@ -451,6 +463,11 @@ static void random_cfg(struct cfg *c, int type)
         c->count = rr(1, 7);
         c->al = 0;
         break;
+    case WIN_COUNT:
+        c->count = rr(0, 3) == 0 ? rr(1, 40) : rr(1, 8);
+        c->slide = rr(0, 2) == 0 ? 0 : rr(1, c->count);
+        c->al = 0;
+        break;
     case WIN_JOIN:
         c->al = 0;
         c->jtype = (int)rr(0, 2);
@@ -591,6 +608,15 @@ START_TEST(restore_anywhere_changes_nothing)
     restore_streams(WIN_REDUCE, 909, 250);
     restore_streams(WIN_DETECT, 1111, 250);
     restore_streams(WIN_JOIN, 1313, 250);
+    restore_streams(WIN_COUNT, 1515, 250);
+}
+END_TEST
+
+/* count windows, tumbling and sliding, slides that divide the count and
+ * ones that do not, keys far apart in how many records they get */
+START_TEST(count_matches_reference)
+{
+    diff_streams(WIN_COUNT, 1616);
 }
 END_TEST
 
@@ -650,6 +676,7 @@ Suite *diff_suite(void)
     tcase_add_test(tc, reduce_matches_reference);
     tcase_add_test(tc, detect_matches_reference);
     tcase_add_test(tc, join_matches_reference);
+    tcase_add_test(tc, count_matches_reference);
     tcase_add_test(tc, restore_anywhere_changes_nothing);
     suite_add_tcase(s, tc);
     return s;

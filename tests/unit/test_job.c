@@ -71,7 +71,7 @@ START_TEST(reference_job)
     ck_assert_int_eq(uf->source, 0);
     ck_assert_uint_eq(uf->nkeys, 1);
     ck_assert_int_eq(uf->key_fields[0], 0);
-    ck_assert_int_eq(uf->window.type, WIN_SLIDING);
+    ck_assert_str_eq(uf->type->name, "sliding");
     ck_assert_int_eq(uf->window.size_ms, 3600000);
     ck_assert_int_eq(uf->window.slide_ms, 600000);
     ck_assert_int_eq(uf->window.time, TIME_EVENT);
@@ -86,7 +86,7 @@ START_TEST(reference_job)
     ck_assert_int_eq(uf->sinks[0], 0);
 
     const struct job_operator *sf = &job->operators[1];
-    ck_assert_int_eq(sf->window.type, WIN_SESSION);
+    ck_assert_str_eq(sf->type->name, "session");
     ck_assert_int_eq(sf->window.gap_ms, 600000);
     ck_assert_int_eq(sf->aggs[1].spec.fn, AGG_DURATION);
     ck_assert_ptr_null(sf->aggs[0].spec.where);
@@ -147,7 +147,7 @@ START_TEST(defaults_and_flow_style)
     ck_assert_ptr_null(cm_str(job->sources[0].type->map, job->sources[0].conf, "group"));
     ck_assert_int_eq(job->sources[0].idle_timeout_ms, JOB_DURATION_NONE);
     ck_assert_int_eq(job->sources[0].out_of_orderness_ms, 0);
-    ck_assert_int_eq(job->operators[0].window.type, WIN_TUMBLING);
+    ck_assert_str_eq(job->operators[0].type->name, "tumbling");
     ck_assert_int_eq(job->operators[0].window.allowed_lateness_ms, 5000);
     ck_assert_int_eq(job->operators[0].window.late_sink, 1);
     ck_assert_uint_eq(job->operators[0].nsinks, 2);
@@ -303,7 +303,7 @@ START_TEST(join_of_two_sources)
               "  out: { type: stdout }\n");
     ck_assert_msg(job != NULL, "%s", d.n ? d.v[0].msg : "?");
     const struct job_operator *op = &job->operators[0];
-    ck_assert_int_eq(op->window.type, WIN_JOIN);
+    ck_assert_str_eq(op->type->name, "join");
     ck_assert_int_eq(op->join.type, JOIN_OUTER);
     ck_assert_int_eq(op->join.within_ms, 90000);
     ck_assert_int_eq(op->join.side[0].source, 0);
