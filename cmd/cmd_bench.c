@@ -91,12 +91,12 @@ static int bench_checkpoint(struct engine *e, const struct job *job, const char 
     snprintf(path, sizeof(path), "%s/bench.sluice", dir);
     struct ckpt_writer w;
     if (ckpt_writer_init(&w, 1) < 0)
-        return -1;
+        return -ENOMEM;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         fprintf(stderr, "sluice bench: %s: %s\n", path, strerror(errno));
         ckpt_writer_free(&w);
-        return -1;
+        return -EIO;
     }
     struct engine_stats st;
     engine_get_stats(e, &st);
@@ -117,7 +117,7 @@ static int bench_checkpoint(struct engine *e, const struct job *job, const char 
     if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
         WEXITSTATUS(status) != 0) {
         fprintf(stderr, "sluice bench: the checkpoint writer failed\n");
-        return -1;
+        return -EIO;
     }
     double t2 = mono();
     struct engine *r = NULL;
@@ -130,7 +130,7 @@ static int bench_checkpoint(struct engine *e, const struct job *job, const char 
         engine_restore(r, rd, 0, NULL, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice bench: restore: %s\n", err);
         engine_free(r);
-        return -1;
+        return -EIO;
     }
     ckpt_close(rd);
     double t3 = mono();

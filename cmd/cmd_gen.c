@@ -14,6 +14,7 @@
  * 10-minute sessions and for the older of its hourly sliding windows.  The same
  * --seed always gives the same bytes.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +83,7 @@ static int parse_num(const char *opt, const char *s, double lo, double hi, doubl
     if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi)) {
         fprintf(stderr, "sluice gen: %s: expected a number between %g and %g, got '%s'\n",
                 opt, lo, hi, s);
-        return -1;
+        return -EINVAL;
     }
     *out = v;
     return 0;
@@ -161,7 +162,7 @@ static int out_open(struct out *o, const char *brokers, const char *topic)
     rd_kafka_conf_t *conf = kafka_conf_new(brokers, defaults, NULL, 0, err, sizeof(err));
     if (conf == NULL) {
         fprintf(stderr, "sluice gen: %s\n", err);
-        return -1;
+        return -EIO;
     }
     rd_kafka_conf_set_opaque(conf, o);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
@@ -169,7 +170,7 @@ static int out_open(struct out *o, const char *brokers, const char *topic)
     if (o->rk == NULL) {
         rd_kafka_conf_destroy(conf);
         fprintf(stderr, "sluice gen: %s\n", err);
-        return -1;
+        return -EIO;
     }
     o->rkt = rd_kafka_topic_new(o->rk, topic, NULL);
     return 0;
@@ -185,7 +186,7 @@ static int out_line(struct out *o, const char *line, size_t len, const char *key
                             len, key, klen, NULL) != 0) {
         if (rd_kafka_last_error() != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             fprintf(stderr, "sluice gen: produce: %s\n", rd_kafka_err2str(rd_kafka_last_error()));
-            return -1;
+            return -EIO;
         }
         rd_kafka_poll(o->rk, 100);
     }
@@ -203,7 +204,7 @@ static int out_close(struct out *o)
     if (e || o->failed) {
         fprintf(stderr, "sluice gen: %llu records not delivered%s%s\n",
                 (unsigned long long)o->failed, e ? ": " : "", e ? rd_kafka_err2str(e) : "");
-        return -1;
+        return -EIO;
     }
     return 0;
 }

@@ -8,6 +8,7 @@
  * reason and exit code 1.  With -c JOB, each operator's fingerprint is
  * compared with the job's, which tells whether a restore would accept it.
  */
+#include <errno.h>
 #include <dirent.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -53,7 +54,7 @@ static int resolve(const char *path, char *out, size_t size)
 {
     struct stat st;
     if (stat(path, &st) < 0)
-        return -1;
+        return -errno;
     if (!S_ISDIR(st.st_mode)) {
         snprintf(out, size, "%s", path);
         return 0;
@@ -77,7 +78,7 @@ static int resolve(const char *path, char *out, size_t size)
     if (d != NULL)
         closedir(d);
     if (!found)
-        return -1;
+        return -ENOENT;
     snprintf(out, size, "%.*s/chk-%llu.sluice", (int)(size - 40), path, best);
     return 0;
 }

@@ -816,16 +816,16 @@ static int parse_args(struct runtime *rt, int argc, char **argv, const char **fi
             if (!found) {
                 fprintf(stderr, "sluice run: --log-level: expected err, warning, notice, info "
                         "or debug, got '%s'\n", v);
-                return -1;
+                return -EINVAL;
             }
         } else {
             fprintf(stderr, "sluice run: unexpected argument '%s'\n%s", a, cli_run.usage);
-            return -1;
+            return -EINVAL;
         }
     }
     if (*file == NULL) {
         fprintf(stderr, "sluice run: -c FILE is required\n%s", cli_run.usage);
-        return -1;
+        return -EINVAL;
     }
     return 0;
 }

@@ -186,11 +186,11 @@ struct job_source;
 /* s is an identifier: a letter or '_', then letters, digits and '_'. */
 int cm_is_ident(const char *s);
 /* The source a `from` value v names (its index), or -1 after an error. */
-int cm_source_ref(struct cm_ctx *c, struct cm_node *v) __attribute__((warn_unused_result));
+int cm_source_ref(struct cm_ctx *c, struct cm_node *v) SL_MUST_USE;
 /* The sink a value v of key `key` names (`to`, `late_events`), or -1
  * after an error; raw_events: it receives raw records, so not redis. */
 int cm_sink_ref(struct cm_ctx *c, struct cm_node *v, const char *key, int raw_events)
-    __attribute__((warn_unused_result));
+    SL_MUST_USE;
 /* `key_by` of c's mapping, or of dflt's when c's has none (dflt may be
  * NULL), over src's schema (NULL: not checked) into *fields (arena) and
  * *nkeys, which stays 0 when key_by is broken. */
@@ -200,6 +200,6 @@ void cm_key_by(struct cm_ctx *c, struct cm_ctx *dflt, const struct job_source *s
  * loader's): the child comes from the job's arena; NULL when out of
  * memory (reported: the load fails). */
 struct cm_ctx *cm_child_new(struct cm_ctx *c, struct cm_node *n, const char *what)
-    __attribute__((warn_unused_result));
+    SL_MUST_USE;
 
 #endif

@@ -117,7 +117,7 @@ extern const struct op_type *const op_types[];
 
 /* The inputs of op (its type's, or its one source and key). */
 size_t op_inputs(const struct job_operator *op, struct op_input in[OP_INPUTS_MAX])
-    __attribute__((warn_unused_result));
+    SL_MUST_USE;
 
 /* A whole-number setting of op (CM_INT, CM_DURATION) read through its
  * type's config map by key; 0 when the map has no such key. */

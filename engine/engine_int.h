@@ -42,14 +42,14 @@ struct op_engine {
     /* Sets up what the type reads from its settings at run time (op->size,
      * op->slide...), before any record.  NULL: nothing.  Returns 0 or
      * -ENOMEM. */
-    int (*init)(struct op_rt *op) __attribute__((warn_unused_result));
+    int (*init)(struct op_rt *op) SL_MUST_USE;
     /* Record r came through input `input` (0 for one-input types) for key
      * id, at event or processing time t, while the watermark of that
      * input's source was wm.  Returns WIN_ADDED, WIN_LATE (too late for
      * every window: not applied) or -ENOMEM. */
     int (*feed)(struct op_rt *op, int input, uint32_t id, const struct record *r,
                 const unsigned char *wres, int64_t t, int64_t wm)
-        __attribute__((warn_unused_result));
+        SL_MUST_USE;
     /* Fires everything due at or before wm, in time order.  It cannot
      * fail: what it cannot do for lack of memory (combine a window's
      * panes, set a key's next timer) it reports to engine_result_lost()
@@ -68,7 +68,7 @@ struct op_engine {
     /* ... and rebuilds it for key id from a record, arming its timer.
      * Returns 0, -EINVAL for a malformed record, or -ENOMEM. */
     int (*load)(struct op_rt *op, uint32_t id, struct ckpt_cur *c)
-        __attribute__((warn_unused_result));
+        SL_MUST_USE;
 };
 
 struct op_rt {
@@ -188,7 +188,7 @@ void row_save(struct ckpt_writer *w, const struct value *v, uint32_t nv);
 /* Reads a row of src's schema into v (src->nfields values; strings point
  * into the checkpoint).  Returns 0 or -EINVAL. */
 int row_load(struct ckpt_cur *c, const struct job_source *src, struct value *v)
-    __attribute__((warn_unused_result));
+    SL_MUST_USE;
 
 /* ---- windows in time: tumbling, sliding, session (engine/win_time.c) ---- */
 
@@ -232,7 +232,7 @@ int ttl_expired(const struct op_rt *op, const struct ttl_clock *c, int64_t now);
 int ttl_hidden(const struct op_rt *op, const struct ttl_clock *c, int64_t now);
 /* Sets the key's TTL timer at touched + ttl.  Returns 0 or -ENOMEM. */
 int ttl_arm(struct op_rt *op, uint32_t id, struct ttl_clock *c)
-    __attribute__((warn_unused_result));
+    SL_MUST_USE;
 /* Frees the blobs of keys whose TTL ran out by now (re-arming the timers
  * of keys touched since); what it cannot re-arm it counts as lost. */
 void ttl_due(struct op_rt *op, int64_t now);
