@@ -7,7 +7,7 @@
  * kept apart from its runtime instance (struct source, struct sink), so one
  * type can be used by many instances.  A type also declares its settings
  * (a config map, config/confmap.h) and is registered by one line in
- * connectors/registry.c (config/conntype.h).  The host (cmd/run.c) owns the
+ * connectors/registry.c (config/conntype.h).  The host (cmd/cmd_run.c) owns the
  * engine, retry policy and backpressure: sources push records up through
  * struct source_host; sinks say when they are congested or drained through
  * struct sink_host, and the host pauses or resumes every source.  A sink
