@@ -183,8 +183,8 @@ END_TEST
 /* Operator types with a block of their own (reduce, detect, join) are
  * documented under "### `<block>`" of the operators' section.  The window
  * types share `window:` and its section documents them in several tables
- * (by type, then the keys every time window has), which this first-table
- * check does not read. */
+ * (by type, then the keys every time window has): the next test reads
+ * those. */
 START_TEST(operator_types_match_the_reference)
 {
     char msg[400], h3[100];
@@ -199,6 +199,104 @@ START_TEST(operator_types_match_the_reference)
         n++;
     }
     ck_assert_uint_ge(n, 3);
+}
+END_TEST
+
+/* The backquoted words of cell `col` (0-based) of the table row at p
+ * (length len), appended to words[*n]. */
+static void row_cell_words(const char *p, size_t len, int col, char words[][64], size_t *n,
+                           size_t max)
+{
+    const char *end = p + len, *q = p + 1;
+    for (int c = 0; c < col && q < end; c++) {
+        const char *bar = memchr(q, '|', (size_t)(end - q));
+        q = bar ? bar + 1 : end;
+    }
+    const char *cell_end = q < end ? memchr(q, '|', (size_t)(end - q)) : NULL;
+    while (cell_end != NULL && q < cell_end && *n < max) {
+        const char *a = memchr(q, '`', (size_t)(cell_end - q));
+        const char *b = a ? memchr(a + 1, '`', (size_t)(cell_end - a - 1)) : NULL;
+        if (b == NULL)
+            break;
+        snprintf(words[(*n)++], 64, "%.*s", (int)(b - a - 1), a + 1);
+        q = b + 1;
+    }
+}
+
+static int word_in(char words[][64], size_t n, const char *w)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(words[i], w) == 0)
+            return 1;
+    return 0;
+}
+
+/* The window types share `window:`, documented in several tables: one by
+ * `type` (its second column names each type's keys) and tables of keys
+ * ("| key |").  Every key of every window type's map must be documented
+ * there, and every documented key must be accepted by some window type;
+ * every named type must be one of the table's. */
+START_TEST(window_types_match_the_reference)
+{
+    char keys[DOC_KEYS_MAX][64], types[16][64];
+    size_t nk = 0, nt = 0, len;
+    int fenced = 0, table = 0, row = 0;
+    const char *p = find_heading(doc, "## `operators`", NULL);
+    ck_assert_msg(p != NULL, "no operators section");
+    p = find_heading(p, "### `window`", "## ");
+    ck_assert_msg(p != NULL, "no window section under operators");
+    while (*p != '\0') {
+        int was = fenced;
+        const char *next = line_step(p, &len, &fenced);
+        int text = !was && !fenced;
+        if (text && p[0] == '#')
+            break;
+        if (text && p[0] == '|') {
+            if (row == 0)
+                table = strncmp(p, "| `type` |", 10) == 0 ? 1 : strncmp(p, "| key |", 7) == 0 ? 2 : 0;
+            else if (row >= 2 && table == 1) {
+                row_cell_words(p, len, 0, types, &nt, 16);
+                row_cell_words(p, len, 1, keys, &nk, DOC_KEYS_MAX);
+            } else if (row >= 2 && table == 2) {
+                row_cell_words(p, len, 0, keys, &nk, DOC_KEYS_MAX);
+            }
+            row++;
+        } else {
+            row = 0;
+        }
+        p = next;
+    }
+    ck_assert_uint_ge(nt, 4);
+    size_t ntypes = 0;
+    for (size_t i = 0; op_types[i] != NULL; i++) {
+        const struct op_type *t = op_types[i];
+        if (strcmp(t->block, "window") != 0)
+            continue;
+        ntypes++;
+        ck_assert_msg(t->marker != NULL || word_in(types, nt, t->name),
+                      DOC ", ### `window`: type '%s' is accepted but not documented", t->name);
+        for (const struct cm_entry *e = t->map->entries; e->key != NULL; e++)
+            ck_assert_msg(strcmp(e->key, "type") == 0 || word_in(keys, nk, e->key),
+                          DOC ", ### `window`: key '%s' of %s windows is accepted but not "
+                          "documented", e->key, t->name);
+    }
+    for (size_t k = 0; k < nk; k++) {
+        int found = 0;
+        for (size_t i = 0; op_types[i] != NULL && !found; i++)
+            found = strcmp(op_types[i]->block, "window") == 0 &&
+                    cm_entry_find(op_types[i]->map, keys[k]) != NULL;
+        ck_assert_msg(found, DOC ", ### `window`: key '%s' is documented but no window type "
+                      "accepts it", keys[k]);
+    }
+    for (size_t k = 0; k < nt; k++) {
+        int found = 0;
+        for (size_t i = 0; op_types[i] != NULL && !found; i++)
+            found = strcmp(op_types[i]->block, "window") == 0 &&
+                    strcmp(op_types[i]->name, types[k]) == 0;
+        ck_assert_msg(found, DOC ", ### `window`: type '%s' is documented but not accepted",
+                      types[k]);
+    }
+    ck_assert_uint_ge(ntypes, 5);
 }
 END_TEST
 
@@ -235,6 +333,7 @@ Suite *confmap_suite(void)
     tcase_add_test(tc, maps_match_the_reference);
     tcase_add_test(tc, connector_types_match_the_reference);
     tcase_add_test(tc, operator_types_match_the_reference);
+    tcase_add_test(tc, window_types_match_the_reference);
     tcase_add_test(tc, mismatch_is_named);
     suite_add_tcase(s, tc);
     return s;
