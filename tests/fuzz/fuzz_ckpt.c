@@ -72,6 +72,12 @@ static const char job_text[] =
     "      within: 1h\n"
     "      type: outer\n"
     "    to: out\n"
+    "  recent:\n"
+    "    from: events\n"
+    "    key_by: user_id\n"
+    "    window: { count: 3, slide: 2 }\n"
+    "    aggregates: { c: count(), a: avg(price), m: max(n) }\n"
+    "    to: out\n"
     "sinks:\n"
     "  out: { type: stdout }\n";
 
@@ -199,7 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     load_job();
     /* cut the input into the raw bytes of the sections: the source's,
      * then each operator's */
-    enum { NSEC = 7 };
+    enum { NSEC = 8 };
     if (job->noperators + 1 != NSEC)
         abort();
     const uint8_t *part[NSEC] = { 0 };
