@@ -87,6 +87,27 @@ static const char *find_heading(const char *p, const char *heading, const char *
     return NULL;
 }
 
+/* The backquoted words of cell `col` (0-based) of the table row at p
+ * (length len), appended to words[*n]. */
+static void row_cell_words(const char *p, size_t len, int col, char words[][64], size_t *n,
+                           size_t max)
+{
+    const char *end = p + len, *q = p + 1;
+    for (int c = 0; c < col && q < end; c++) {
+        const char *bar = memchr(q, '|', (size_t)(end - q));
+        q = bar ? bar + 1 : end;
+    }
+    const char *cell_end = q < end ? memchr(q, '|', (size_t)(end - q)) : NULL;
+    while (cell_end != NULL && q < cell_end && *n < max) {
+        const char *a = memchr(q, '`', (size_t)(cell_end - q));
+        const char *b = a ? memchr(a + 1, '`', (size_t)(cell_end - a - 1)) : NULL;
+        if (b == NULL)
+            break;
+        snprintf(words[(*n)++], 64, "%.*s", (int)(b - a - 1), a + 1);
+        q = b + 1;
+    }
+}
+
 /* The keys (backquoted words of the first column) of the first table of
  * the section starting at p, which ends at the next heading.  Returns how
  * many; a section without a table documents none. */
@@ -101,18 +122,8 @@ static size_t section_keys(const char *p, char keys[][64], size_t max)
         if (text && p[0] == '#')
             break;
         if (text && p[0] == '|') {
-            if (row++ >= 2) {           /* after the header and its rule */
-                const char *cell_end = memchr(p + 1, '|', len - 1);
-                const char *q = p + 1;
-                while (cell_end != NULL && q < cell_end && n < max) {
-                    const char *a = memchr(q, '`', (size_t)(cell_end - q));
-                    const char *b = a ? memchr(a + 1, '`', (size_t)(cell_end - a - 1)) : NULL;
-                    if (b == NULL)
-                        break;
-                    snprintf(keys[n++], 64, "%.*s", (int)(b - a - 1), a + 1);
-                    q = b + 1;
-                }
-            }
+            if (row++ >= 2)             /* after the header and its rule */
+                row_cell_words(p, len, 0, keys, &n, max);
         } else if (row > 0) {
             break;                      /* the first table ended */
         }
@@ -201,27 +212,6 @@ START_TEST(operator_types_match_the_reference)
     ck_assert_uint_ge(n, 3);
 }
 END_TEST
-
-/* The backquoted words of cell `col` (0-based) of the table row at p
- * (length len), appended to words[*n]. */
-static void row_cell_words(const char *p, size_t len, int col, char words[][64], size_t *n,
-                           size_t max)
-{
-    const char *end = p + len, *q = p + 1;
-    for (int c = 0; c < col && q < end; c++) {
-        const char *bar = memchr(q, '|', (size_t)(end - q));
-        q = bar ? bar + 1 : end;
-    }
-    const char *cell_end = q < end ? memchr(q, '|', (size_t)(end - q)) : NULL;
-    while (cell_end != NULL && q < cell_end && *n < max) {
-        const char *a = memchr(q, '`', (size_t)(cell_end - q));
-        const char *b = a ? memchr(a + 1, '`', (size_t)(cell_end - a - 1)) : NULL;
-        if (b == NULL)
-            break;
-        snprintf(words[(*n)++], 64, "%.*s", (int)(b - a - 1), a + 1);
-        q = b + 1;
-    }
-}
 
 static int word_in(char words[][64], size_t n, const char *w)
 {
