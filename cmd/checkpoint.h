@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "../config/compiler.h"
+#include "../connectors/connector.h"
 #include "../engine/ckpt_file.h"
 #include "graph.h"
 
@@ -58,7 +59,15 @@ struct chkpt_stats {
     int64_t last_at_ms;             /* wall clock when complete (0: none yet) */
     uint64_t last_stall_us;         /* the loop's pause for the last fork */
     uint64_t max_stall_us;          /* and the longest */
-    char restored_from[PATH_MAX];   /* what this run restored ("": nothing) */
+    char restored_from[PATH_MAX];   /* what this run restored last ("": nothing) */
+    /* shards */
+    uint64_t handoffs;              /* restored from a snapshot the group's commit named */
+    uint64_t restore_ms;            /* time spent restoring shards, all of them */
+    uint64_t damaged;               /* a named snapshot unusable: the previous one tried */
+    uint64_t published;             /* shard snapshots published (committed) */
+    uint64_t fenced;                /* commits refused: the partition is not ours */
+    uint64_t store_errors;          /* uploads, downloads and deletes that failed */
+    uint64_t uploaded, downloaded;  /* bytes to and from the shared store */
 };
 
 /* The checkpoints of a run on loop.  Returns 0 or -ENOMEM. */
@@ -78,6 +87,22 @@ int chkpt_setup(struct checkpoints *ck, const struct chkpt_host *host) SL_MUST_U
  * is not usable): a configuration error. */
 int chkpt_restore(struct checkpoints *ck, const char *from, int allow_non_restored)
     SL_MUST_USE;
+
+/* A partition was assigned (source_host.assigned): installs its shard -
+ * the one restored already when the group's commit names the same
+ * snapshot (or says nothing), else the snapshot the commit names, from the
+ * local copy or the shared store, checked against the commit (size,
+ * checksum, offset), falling back to its `prev` - and sets *resume.
+ * Returns 0 or a negative errno (-ENOMEM; -EPERM: the job refuses the
+ * state). */
+int chkpt_assign(struct checkpoints *ck, int source, int32_t part,
+                 const struct source_committed *c, int64_t *resume) SL_MUST_USE;
+
+/* A partition went (revoked, or lost): its shard is dropped. */
+void chkpt_revoke(struct checkpoints *ck, int source, int32_t part, int lost);
+
+/* A commit's outcome (source_host.committed), for the figures. */
+void chkpt_committed(struct checkpoints *ck, int source, int32_t part, int err);
 
 /* Takes a checkpoint or a savepoint now (its barrier and fork happen
  * before this returns); on_done (may be NULL) hears of its end.  A

@@ -49,29 +49,20 @@ static void fmt_time(int64_t ms, char *buf)
         evtime_format(ms, buf);
 }
 
-/* The newest chk-*.sluice in dir, or dir/state.sluice for a savepoint. */
-static int resolve(const char *path, char *out, size_t size)
+/* Files to show, appended to *v: a shard's newest file ("<epoch>-<id>.sluice"). */
+static int newest_in(const char *dir, char *out, size_t size)
 {
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(out, size, "%s", path);
-        return 0;
-    }
-    snprintf(out, size, "%s/state.sluice", path);
-    if (stat(out, &st) == 0)
-        return 0;
-    DIR *d = opendir(path);
-    unsigned long long best = 0;
-    int found = 0;
+    DIR *d = opendir(dir);
     struct dirent *e;
+    unsigned long long be = 0, bi = 0;
+    int found = 0;
     while (d != NULL && (e = readdir(d)) != NULL) {
-        unsigned long long id;
+        unsigned long long ep, id;
         char rest[16];
-        if (sscanf(e->d_name, "chk-%llu.%15s", &id, rest) == 2 && strcmp(rest, "sluice") == 0 &&
-            (!found || id > best)) {
-            best = id;
+        if (sscanf(e->d_name, "%16llx-%llu.%15s", &ep, &id, rest) == 3 &&
+            strcmp(rest, "sluice") == 0 && (!found || ep > be || (ep == be && id > bi))) {
+            be = ep;
+            bi = id;
             found = 1;
         }
     }
@@ -79,9 +70,74 @@ static int resolve(const char *path, char *out, size_t size)
         closedir(d);
     if (!found)
         return -ENOENT;
-    snprintf(out, size, "%.*s/chk-%llu.sluice", (int)(size - 40), path, best);
+    snprintf(out, size, "%.*s/%012llx-%llu.sluice", (int)(size - 60), dir, be, bi);
     return 0;
 }
+
+struct files {
+    char (*v)[PATH_MAX];
+    size_t n;
+};
+
+static int files_add(struct files *f, const char *path)
+{
+    char (*v)[PATH_MAX] = realloc(f->v, (f->n + 1) * sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    f->v = v;
+    snprintf(f->v[f->n++], PATH_MAX, "%s", path);
+    return 0;
+}
+
+/* What PATH names: a file; a savepoint directory (its shard files
+ * p<N>.sluice, or state.sluice from before shards); a checkpoint
+ * directory (each shard's newest file, or the newest chk-<id>.sluice from
+ * before shards). */
+static int resolve(const char *path, struct files *f)
+{
+    struct stat st;
+    char buf[PATH_MAX];
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return files_add(f, path);
+    snprintf(buf, sizeof(buf), "%.4000s/state.sluice", path);
+    if (stat(buf, &st) == 0)
+        return files_add(f, buf);
+    DIR *d = opendir(path);
+    unsigned long long best = 0;
+    int found = 0, rc = 0;
+    struct dirent *e;
+    while (rc == 0 && d != NULL && (e = readdir(d)) != NULL) {
+        unsigned long long id;
+        int part;
+        char rest[16], x;
+        if (sscanf(e->d_name, "p%d.%15s", &part, rest) == 2 && strcmp(rest, "sluice") == 0) {
+            snprintf(buf, sizeof(buf), "%.4000s/%.64s", path, e->d_name);
+            rc = files_add(f, buf);
+        } else if (sscanf(e->d_name, "p%d%c", &part, &x) == 1) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof(dir), "%.4000s/%.64s", path, e->d_name);
+            if (newest_in(dir, buf, sizeof(buf)) == 0)
+                rc = files_add(f, buf);
+        } else if (sscanf(e->d_name, "chk-%llu.%15s", &id, rest) == 2 &&
+                   strcmp(rest, "sluice") == 0 && (!found || id > best)) {
+            best = id;
+            found = 1;
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+    if (rc == 0 && f->n == 0 && found) {
+        snprintf(buf, sizeof(buf), "%.4000s/chk-%llu.sluice", path, best);
+        rc = files_add(f, buf);
+    }
+    if (rc == 0 && f->n == 0)
+        rc = -ENOENT;
+    return rc;
+}
+
+static int inspect_one(const char *file, const struct job *job);
 
 int cmd_inspect(int argc, char **argv)
 {
@@ -107,18 +163,31 @@ int cmd_inspect(int argc, char **argv)
     struct job *job = NULL;
     if (jobf != NULL && cli_load_job(jobf, &job) != EXIT_OK)
         return EXIT_CONFIG;
-    char file[PATH_MAX];
-    if (resolve(path, file, sizeof(file)) < 0) {
+    struct files files = { NULL, 0 };
+    if (resolve(path, &files) < 0) {
         fprintf(stderr, "sluice inspect: %s: no checkpoint there\n", path);
+        free(files.v);
         job_free(job);
         return EXIT_CONFIG;
     }
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < files.n; i++) {
+        int one = inspect_one(files.v[i], job);
+        if (one != EXIT_OK)
+            rc = one;
+    }
+    free(files.v);
+    job_free(job);
+    return rc;
+}
+
+static int inspect_one(const char *file, const struct job *job)
+{
     struct ckpt_reader *r;
     struct ckpt_info info;
     char err[512], t[64];
     if (ckpt_open(file, &r, &info, err, sizeof(err)) < 0) {
         printf("%s: DAMAGED: %s\n", file, err);
-        job_free(job);
         return EXIT_CONFIG;
     }
     fmt_time(info.created_ms, t);
@@ -178,6 +247,5 @@ int cmd_inspect(int argc, char **argv)
         }
     }
     ckpt_close(r);
-    job_free(job);
     return rc;
 }

@@ -59,6 +59,7 @@
 
 #define TICK_MS 100
 #define STOP_DEADLINE_MS 10000
+#define FLUSH_COMMITS_MS 10000
 #define STATUS_EVERY_MS 5000
 
 const struct cli_command cli_run = {
@@ -198,25 +199,13 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
         rt_fail(rt, "the dead-letter sink cannot take a record");
 }
 
-/* A new, empty engine for the graph's job.  Returns 0 or a negative errno
- * (logged). */
-static SL_MUST_USE int new_engine(struct runtime *rt)
-{
-    engine_free(rt->g.eng);
-    rt->g.eng = NULL;
-    struct engine_output out = { rt, on_result, on_late, on_invalid };
-    int rc = engine_new(rt->g.job, NULL, &out, &rt->g.eng);
-    if (rc < 0)
-        log_msg(LOG_ERR, "run", "out of memory");
-    return rc;
-}
-
 /* chkpt_host.reset: a restore failed half-way; no state, no positions. */
 static int reset_state(void *ud)
 {
     struct runtime *rt = ud;
+    graph_shards_clear(&rt->g);
     graph_clear_offsets(&rt->g);
-    return new_engine(rt);
+    return 0;
 }
 
 /* chkpt_host.may_take: checkpoints run while the job runs, not while it
@@ -241,7 +230,20 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
         return 0;                   /* stopping: nothing more goes in */
     if (rt->first_ns == 0)
         rt->first_ns = uv_hrtime();
-    if (engine_feed(rt->g.eng, source, part, off, data, len, ts) < 0) {
+    struct shard *sh = graph_shard(&rt->g, part);
+    if (sh == NULL) {
+        /* a partition of a second source whose shard went with the first's
+         * revocation: it starts without state */
+        log_rate_msg(&rt->invalid_rate, LOG_WARNING, "run", "partition %" PRId32 " has no "
+                     "shard: starting one without state", part);
+        if (graph_shard_new(&rt->g, part, &sh) < 0 ||
+            engine_partition_add(sh->eng, source, part) < 0) {
+            rt_fail(rt, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    sh->changes++;
+    if (engine_feed(sh->eng, source, part, off, data, len, ts) < 0) {
         rt_fail(rt, "out of memory for state");
         return -ENOMEM;
     }
@@ -253,12 +255,6 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
     }
     p->next = next;
     return 0;
-}
-
-static int64_t h_resume_at(void *ud, int source, int32_t part)
-{
-    struct runtime *rt = ud;
-    return offsets_next(&rt->g.offs[source], part);
 }
 
 /* READY=1 once the state is restored and every source has partitions. */
@@ -278,35 +274,62 @@ static void maybe_ready(struct runtime *rt)
 static int64_t h_event_time(void *ud, int source, const char *data, size_t len)
 {
     struct runtime *rt = ud;
-    return engine_peek_time(rt->g.eng, source, data, len, 0);
+    struct shard *sh = graph_shard(&rt->g, 0);     /* files: one partition */
+    return sh != NULL ? engine_peek_time(sh->eng, source, data, len, 0) : INT64_MIN;
 }
 
-static void h_assigned(void *ud, int source, int32_t part)
+static int h_assigned(void *ud, int source, int32_t part, const struct source_committed *c,
+                      int64_t *resume)
 {
     struct runtime *rt = ud;
+    int rc = chkpt_assign(rt->ck, source, part, c, resume);
+    struct shard *sh = graph_shard(&rt->g, part);
+    if (rc < 0 || sh == NULL) {
+        rt_fail(rt, rc == -EPERM ? "the job refuses a partition's state" : "out of memory");
+        return rc < 0 ? rc : -ENOMEM;
+    }
     /* a bounded file's records are all there: it is never idle, whatever
      * the merge of several files makes it wait for */
     if (rt->bounded && (rt->g.job->sources[source].type->flags & CONN_COMPLETE))
-        engine_source_never_idle(rt->g.eng, source);
-    if (engine_partition_add(rt->g.eng, source, part) < 0) {
+        engine_source_never_idle(sh->eng, source);
+    if (engine_partition_add(sh->eng, source, part) < 0) {
         rt_fail(rt, "out of memory");
-        return;
+        return -ENOMEM;
     }
     rt->g.assigned[source] = 1;
     maybe_ready(rt);
+    return 0;
 }
 
-static void h_revoked(void *ud, int source, int32_t part)
+static void h_revoked(void *ud, int source, int32_t part, int lost)
 {
     struct runtime *rt = ud;
-    engine_partition_remove(rt->g.eng, source, part);
+    chkpt_revoke(rt->ck, source, part, lost);
 }
 
+static void h_committed(void *ud, int source, int32_t part, int64_t next, int err)
+{
+    struct runtime *rt = ud;
+    (void)next;
+    chkpt_committed(rt->ck, source, part, err);
+}
+
+/* Bounded: a partition has no more records.  Once every partition of its
+ * shard has ended, the shard's windows all fire (its watermark goes to the
+ * end of time), as they would at the end of a single run: what a shard
+ * emits does not depend on when other shards end. */
 static void h_ended(void *ud, int source, int32_t part)
 {
     struct runtime *rt = ud;
-    if (run_state_live(rt->state))
-        engine_partition_end(rt->g.eng, source, part);
+    struct shard *sh = graph_shard(&rt->g, part);
+    if (!run_state_live(rt->state) || sh == NULL)
+        return;
+    engine_partition_end(sh->eng, source, part);
+    if (rt->g.job->nsources == 1 && sh->nparts == 1 && !sh->ended) {
+        sh->ended = 1;
+        sh->changes++;
+        engine_finish(sh->eng);
+    }
 }
 
 /* Every source has read all its input (--bounded): fire every window and
@@ -318,7 +341,14 @@ static void input_finished(struct runtime *rt)
     if (rt->finished < rt->g.job->nsources || rt->state != RUN_RUNNING)
         return;
     LOG(LOG_INFO, "run", "all input read; firing every open window");
-    engine_finish(rt->g.eng);
+    for (size_t i = 0; i < rt->g.nshards; i++) {
+        struct shard *sh = rt->g.shards[i];
+        if (!sh->ended) {
+            sh->ended = 1;
+            sh->changes++;
+            engine_finish(sh->eng);
+        }
+    }
     begin_drain(rt);
 }
 
@@ -468,10 +498,21 @@ static void final_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *p
     (void)path;
     if (rt->state != RUN_FINAL_CHECKPOINT)
         return;                     /* stopped by a close already under way */
-    if (rc < 0)
+    if (rc < 0) {
         rt_fail(rt, "the final checkpoint failed");
-    else
-        begin_close(rt);
+        return;
+    }
+    /* its commits publish the shards: they must reach the group before we
+     * leave it (a rebalance under way makes them wait) */
+    for (size_t i = 0; i < rt->g.job->nsources; i++) {
+        struct source *s = &rt->g.src[i];
+        if (s->impl != NULL && s->ops->flush_commits != NULL &&
+            s->ops->flush_commits(s, FLUSH_COMMITS_MS) < 0) {
+            rt_fail(rt, "the final commits did not reach the group");
+            return;
+        }
+    }
+    begin_close(rt);
 }
 
 /* Draining: sinks flushed, then the final checkpoint, then close. */
@@ -558,8 +599,6 @@ static void swap_graph(struct runtime *rt)
         return;
     }
     chkpt_stop(rt->ck);
-    engine_free(rt->g.eng);
-    rt->g.eng = NULL;
     graph_free(&rt->g);
     job_free(rt->g.job);
     struct job *job = rt->next_job;
@@ -630,9 +669,8 @@ static void status_step(struct runtime *rt)
     }
     double rate = (double)(in - rt->status_in) * 1000.0 / (double)(now - since);
     rt->status_in = in;
-    struct engine_stats st = { 0 };
-    if (rt->g.eng != NULL)
-        engine_get_stats(rt->g.eng, &st);
+    struct engine_stats st;
+    graph_stats(&rt->g, &st);
     const struct chkpt_stats *ck = chkpt_stats(rt->ck);
     if (ck->last_at_ms == 0) {
         service_status("%.0f records/s, %" PRIu64 " keys; no checkpoint yet", rate,
@@ -650,8 +688,8 @@ static void on_tick(uv_timer_t *t)
 {
     struct runtime *rt = t->data;
     if (rt->state == RUN_RUNNING || run_state_reloading(rt->state)) {
-        if (rt->state == RUN_RUNNING)
-            engine_tick(rt->g.eng); /* nothing fires while a reload is under way */
+        for (size_t i = 0; rt->state == RUN_RUNNING && i < rt->g.nshards; i++)
+            engine_tick(rt->g.shards[i]->eng); /* nothing fires while a reload is under way */
         chkpt_poll(rt->ck);
         reload_step(rt);
         status_step(rt);
@@ -742,7 +780,8 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
     log_graph(job, rt->bounded);
 
     struct chkpt_host ch = { rt, &rt->g, reset_state, may_take };
-    if (chkpt_setup(rt->ck, &ch) < 0 || new_engine(rt) < 0)
+    rt->g.out = (struct engine_output){ rt, on_result, on_late, on_invalid };
+    if (chkpt_setup(rt->ck, &ch) < 0)
         return EXIT_RUNTIME;
     int rc = chkpt_restore(rt->ck, rt->from_savepoint, rt->allow_non_restored);
     if (rc < 0)
@@ -772,9 +811,11 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
             return EXIT_RUNTIME;
     }
     run_set_state(rt, RUN_RUNNING);
-    rt->shost = (struct source_host){ rt, &rt->loop, rt->bounded, h_record, h_assigned,
-                                      h_revoked, h_ended, h_finished, h_failed, h_resume_at,
-                                      h_event_time };
+    rt->shost = (struct source_host){ .ud = rt, .loop = &rt->loop, .bounded = rt->bounded,
+                                      .record = h_record, .assigned = h_assigned,
+                                      .revoked = h_revoked, .committed = h_committed,
+                                      .ended = h_ended, .finished = h_finished,
+                                      .failed = h_failed, .event_time = h_event_time };
     for (size_t i = 0; i < job->nsources; i++) {
         struct source *s = &rt->g.src[i];
         s->ops = source_ops_for(&job->sources[i]);
@@ -834,7 +875,7 @@ static int parse_args(struct runtime *rt, int argc, char **argv, const char **fi
 static void summary(struct runtime *rt)
 {
     struct totals t;
-    if (rt->g.eng == NULL)
+    if (rt->g.job == NULL || rt->g.offs == NULL)
         return;
     if (totals_new(rt->g.job, &t) < 0) {
         log_msg(LOG_WARNING, "run", "out of memory: no summary");
@@ -936,7 +977,6 @@ int cmd_run(int argc, char **argv)
     chkpt_free(rt.ck);              /* its handles have closed */
     observe_free(rt.obs);
     counters_free(rt.counters);
-    engine_free(rt.g.eng);
     sbuf_free(&rt.dl);
     graph_free(&rt.g);
     job_free(rt.next_job);

@@ -77,16 +77,14 @@ void counters_read(const struct counters *c, struct totals *t)
     const struct totals *h = &c->hist;
     for (size_t i = 0; i < job->nsources; i++) {
         uint64_t in = 0, inv[REJ_NKINDS] = { 0 };
-        if (g->eng != NULL)
-            engine_source_stats(g->eng, (int)i, &in, inv);
+        graph_source_stats(g, (int)i, &in, inv);
         t->in[i] = h->in[i] + in;
         for (int k = 0; k < REJ_NKINDS; k++)
             t->invalid[i][k] = h->invalid[i][k] + inv[k];
     }
     for (size_t i = 0; i < job->noperators; i++) {
         uint64_t res = 0, late = 0, lost = 0;
-        if (g->eng != NULL)
-            engine_op_stats(g->eng, (int)i, &res, &late, &lost);
+        graph_op_stats(g, (int)i, &res, &late, &lost);
         t->fired[i] = h->fired[i] + res;
         t->late[i] = h->late[i] + late;
         t->lost[i] = h->lost[i] + lost;

@@ -1,7 +1,14 @@
 /*
- * graph.h - the job graph `sluice run` runs now: the job, its engine, one
+ * graph.h - the job graph `sluice run` runs now: the job, its shards, one
  * source and one sink instance per definition, and where the reading of
  * each source's partitions stands.
+ *
+ * A shard is partition p of every source of the job (docs/state.md,
+ * "Shards"): it has an engine of its own (state, timers, watermarks), so
+ * what it computes depends only on its partition's records, never on which
+ * other shards share the process.  Shards come and go with the consumer
+ * group's assignments.  A shard restored from a checkpoint written before
+ * shards existed may hold several partitions (parts[]); it stays whole.
  *
  * The run (cmd_run.c) builds it, replaces it on a reload and owns the job
  * and the engine it points to.  The checkpoints, the counters and the
@@ -28,9 +35,37 @@ struct offsets {
     size_t n, cap;
 };
 
+struct shard {
+    int32_t id;                     /* its partition (the first, for a merged one) */
+    int32_t *parts;                 /* the partitions it holds: usually just id */
+    size_t nparts;
+    struct engine *eng;
+    uint64_t gen;                   /* distinct for every shard the run creates */
+    uint64_t changes;               /* records applied, windows finished ... */
+    uint64_t snap_changes;          /* ... as of its last complete snapshot */
+    uint64_t taking;                /* `changes` when the running checkpoint forked */
+    int ended;                      /* bounded: every partition of it has ended */
+    int pinned;                     /* restored from a savepoint, or from the local
+                                     * checkpoints without a shared store: the group's
+                                     * commit does not replace it */
+    /* the last snapshot of it published (or restored): what the next
+     * publication names as its `prev` */
+    char snap_obj[256];
+    uint64_t snap_id, snap_len, snap_xxh;
+    int64_t snap_offset;
+    char restored_from[300];        /* where its state came from ("" nothing) */
+    uint64_t restore_ms;
+};
+
 struct graph {
     struct job *job;                /* NULL before the first graph */
-    struct engine *eng;             /* NULL between two graphs */
+    struct engine_output out;       /* what every shard's engine reports to */
+    struct shard **shards;          /* sorted by id */
+    size_t nshards, capshards;
+    uint64_t next_gen;
+    /* what dropped shards had counted, so the run's counters never go back:
+     * per source records in and invalid, per operator results, late, lost */
+    uint64_t *gone_in, (*gone_invalid)[REJ_NKINDS], *gone_res, *gone_late, *gone_lost;
     struct source *src;             /* [job->nsources] */
     struct sink *snk;               /* [job->nsinks] */
     struct offsets *offs;           /* [job->nsources]: where reading stands */
@@ -41,7 +76,7 @@ struct graph {
  * or -ENOMEM (then graph_free() releases what was allocated). */
 int graph_alloc(struct graph *g, struct job *job) SL_MUST_USE;
 
-/* Frees the arrays; the job and the engine are the caller's. */
+/* Frees the arrays and the shards; the job is the caller's. */
 void graph_free(struct graph *g);
 
 /* The partition's read position, appended (next = -1) if new; NULL when
@@ -60,6 +95,47 @@ void graph_clear_offsets(struct graph *g);
 
 /* engine_offsets_fn over a struct graph: a source's read positions. */
 size_t graph_offsets(void *g, int source, struct engine_offset *out, size_t max);
+
+/* The shard holding partition part, or NULL. */
+struct shard *graph_shard(const struct graph *g, int32_t part);
+
+/* A new, empty shard for part (its engine built with g->out).  Returns 0
+ * or -ENOMEM. */
+int graph_shard_new(struct graph *g, int32_t part, struct shard **out) SL_MUST_USE;
+
+/* Adds partition part to shard sh (a merged shard restored from an old
+ * checkpoint).  Returns 0, -EEXIST when another shard has it, or -ENOMEM. */
+int graph_shard_add_part(struct graph *g, struct shard *sh, int32_t part) SL_MUST_USE;
+
+/* The shard's id becomes id (kept sorted). */
+void graph_shard_rekey(struct graph *g, struct shard *sh, int32_t id);
+
+/* Frees the shard and forgets its partitions' read positions. */
+void graph_shard_drop(struct graph *g, struct shard *sh);
+
+/* Drops every shard. */
+void graph_shards_clear(struct graph *g);
+
+/* Whether sh holds partition part. */
+int shard_has(const struct shard *sh, int32_t part);
+
+/* engine_offsets_fn over one shard (ud: struct shard_offsets): the read
+ * positions of its partitions only. */
+struct shard_offsets {
+    const struct graph *g;
+    const struct shard *sh;
+};
+size_t shard_offsets(void *ud, int source, struct engine_offset *out, size_t max);
+
+/* The engine figures over every shard: sums, and the smallest watermark. */
+void graph_stats(const struct graph *g, struct engine_stats *st);
+void graph_op_stats(const struct graph *g, int op, uint64_t *results, uint64_t *late,
+                    uint64_t *lost);
+void graph_source_stats(const struct graph *g, int source, uint64_t *in,
+                        uint64_t invalid[REJ_NKINDS]);
+int64_t graph_watermark(const struct graph *g, int source);
+size_t graph_partitions(const struct graph *g, int source, int32_t *ids, int64_t *wms,
+                        size_t max);
 
 /* Writes accepted by the sinks and not acknowledged yet. */
 size_t graph_pending(const struct graph *g);

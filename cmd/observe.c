@@ -81,8 +81,7 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
     const struct graph *g = obs->host.g;
     const struct job *job = g->job;
     struct engine_stats st = { 0 };
-    if (g->eng != NULL)
-        engine_get_stats(g->eng, &st);
+    graph_stats(g, &st);
 
     help(b, "sluice_build_info", "gauge", "Version of sluice.");
     sbuf_printf(b, "sluice_build_info{version=\"%s\",job=\"", SLUICE_VERSION);
@@ -121,14 +120,14 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
     help(b, "sluice_partition_lag", "gauge", "Records (file sources: bytes) not yet read.");
     static int32_t ids[MAXP];
     static int64_t wms[MAXP];
-    for (size_t s = 0; g->eng && s < job->nsources; s++) {
-        int64_t w = engine_watermark(g->eng, (int)s);
+    for (size_t s = 0; s < job->nsources; s++) {
+        int64_t w = graph_watermark(g, (int)s);
         if (w != WM_MIN && w != WM_MAX) {
             SBUF_LIT(b, "sluice_source_watermark_seconds{source=\"");
             label(b, job->sources[s].name);
             sbuf_printf(b, "\"} %.3f\n", (double)w / 1e3);
         }
-        size_t np = engine_partitions(g->eng, (int)s, ids, wms, MAXP);
+        size_t np = graph_partitions(g, (int)s, ids, wms, MAXP);
         for (size_t i = 0; i < np; i++) {
             int64_t next = offsets_next(&g->offs[s], ids[i]);
             if (wms[i] != WM_MIN) {
@@ -244,9 +243,9 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
         sbuf_printf(b, "%s{\"name\":", s ? "," : "");
         fmt_json_string(b, js->name, strlen(js->name));
         sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", js->type->name);
-        json_time(b, g->eng ? engine_watermark(g->eng, (int)s) : WM_MIN);
+        json_time(b, graph_watermark(g, (int)s));
         SBUF_LIT(b, ",\"partitions\":[");
-        size_t np = g->eng ? engine_partitions(g->eng, (int)s, ids, wms, MAXP) : 0;
+        size_t np = graph_partitions(g, (int)s, ids, wms, MAXP);
         for (size_t i = 0; i < np; i++) {
             int64_t next = offsets_next(&g->offs[s], ids[i]);
             int64_t lag = source_lag(&g->src[s], ids[i], next);
@@ -288,8 +287,7 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
     }
     const struct chkpt_stats *ck = chkpt_stats(obs->host.ck);
     struct engine_stats st = { 0 };
-    if (g->eng)
-        engine_get_stats(g->eng, &st);
+    graph_stats(g, &st);
     sbuf_printf(b, "],\"state\":{\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "},"
                 "\"checkpoints\":{\"complete\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"last\":",
                 st.state_keys, st.state_bytes, ck->ok,

@@ -139,6 +139,7 @@ struct job_state {
     const char *dir;
     int64_t checkpoint_interval_ms;
     int64_t checkpoints_retained;
+    const char *shared;                 /* the shared store's URL; "" none */
 };
 
 struct job {

@@ -1612,6 +1612,8 @@ static const struct cm_entry state_entries[] = {
     { .key = "checkpoints_retained", .type = CM_INT, .lo = 1, .hi = 1000, .dflt = 3,
       .offset = offsetof(struct job_state, checkpoints_retained),
       .desc = "how many completed checkpoints are kept" },
+    { .key = "shared", .type = CM_STR, .offset = offsetof(struct job_state, shared),
+      .sdflt = "", .desc = "the shared store (file:// or s3://) for several instances" },
     { .key = NULL },
 };
 
@@ -1626,6 +1628,7 @@ static void load_state(struct loader *L, yaml_node_t *root)
     st->dir = "/var/lib/sluice";
     st->checkpoint_interval_ms = 30000;
     st->checkpoints_retained = 3;
+    st->shared = "";
     if (sn == NULL)
         return;
     cm_ctx_init(&c, L, sn, "state");

@@ -33,6 +33,13 @@ struct sink;
 
 /* ---- sources ------------------------------------------------------------ */
 
+/* What the group holds for a partition when it is assigned. */
+struct source_committed {
+    int64_t offset;                 /* -1: nothing committed */
+    const char *meta;               /* the commit's metadata; NULL when none */
+    size_t meta_len;
+};
+
 struct source_host {
     void *ud;
     uv_loop_t *loop;
@@ -43,21 +50,37 @@ struct source_host {
      * 0, or a negative code to stop the job. */
     int (*record)(void *ud, int source, int32_t partition, int64_t offset, int64_t next,
                   const char *data, size_t len, int64_t ts_ms);
-    void (*assigned)(void *ud, int source, int32_t partition);
-    void (*revoked)(void *ud, int source, int32_t partition);
+    /* A partition is assigned.  c: what the group has committed for it
+     * (NULL for sources without a group, e.g. files).  The host installs
+     * the partition's state (it may load a snapshot, synchronously) and
+     * sets *resume to the offset of the next record to read, or -1 for the
+     * source's `start`.  Returns 0, or a negative errno: the source then
+     * fails (logged by the host). */
+    int (*assigned)(void *ud, int source, int32_t partition, const struct source_committed *c,
+                    int64_t *resume);
+    /* The partition is no longer ours.  lost: the group took it without a
+     * revocation (our session expired): the host must not commit it. */
+    void (*revoked)(void *ud, int source, int32_t partition, int lost);
+    /* What became of a commit asked with ops->commit: err 0 (committed),
+     * -ESTALE (fenced: not a member or not the owner any more; dropped),
+     * or -EIO (failed otherwise and given up; logged by the source). */
+    void (*committed)(void *ud, int source, int32_t partition, int64_t next, int err);
     /* Bounded mode (and files): the partition has no more records. */
     void (*ended)(void *ud, int source, int32_t partition);
     /* Bounded mode: the source has nothing more to read at all. */
     void (*finished)(void *ud, int source);
     /* The source cannot go on (logged by the source). */
     void (*failed)(void *ud, int source);
-    /* Where a checkpoint says to resume a partition: the offset of the next
-     * record to read, or -1 when it has none. */
-    int64_t (*resume_at)(void *ud, int source, int32_t partition);
     /* A record's event time (INT64_MIN: none, or it will be rejected), for
      * sources that order records of several inputs by it (bounded files).
      * The record must then be handed over unchanged as the source's next. */
     int64_t (*event_time)(void *ud, int source, const char *data, size_t len);
+};
+
+struct source_commit {
+    int32_t partition;
+    int64_t next;                   /* the offset committed */
+    const char *meta;               /* metadata to commit with it (copied); NULL: none */
 };
 
 struct source_ops {
@@ -65,9 +88,15 @@ struct source_ops {
     int (*start)(struct source *s);
     void (*pause)(struct source *s);
     void (*resume)(struct source *s);
-    /* A checkpoint is complete: these read positions (next offsets) may be
-     * committed where the source keeps them (Kafka: the consumer group). */
-    void (*commit)(struct source *s, const struct engine_offset *offs, size_t n);
+    /* Asks to commit these positions where the source keeps them (Kafka:
+     * the consumer group), asynchronously; the outcome comes through
+     * host->committed.  A partition not owned now is not committed
+     * (-ESTALE). */
+    void (*commit)(struct source *s, const struct source_commit *c, size_t n);
+    /* Before close at the end of a run: commits synchronously whatever was
+     * asked and not yet confirmed, retrying for up to timeout_ms.  Returns
+     * 0, or a negative errno when some could not be committed (logged). */
+    int (*flush_commits)(struct source *s, int timeout_ms);
     /* Records between `next` and the end of partition, or -1 when unknown. */
     int64_t (*lag)(const struct source *s, int32_t partition, int64_t next);
     void (*close)(struct source *s, void (*done)(struct source *s));

@@ -405,7 +405,10 @@ static int fs_start(struct source *s)
         log_msg(LOG_ERR, s->name, "open %s: %s", fs_path(s), strerror(err));
         return -err;
     }
-    int64_t at = s->host->resume_at(s->host->ud, s->index, 0);
+    int64_t at = -1;
+    int rc = s->host->assigned(s->host->ud, s->index, 0, NULL, &at);
+    if (rc < 0)
+        return rc;
     if (at > 0) {
         if (lseek(f->fd, (off_t)at, SEEK_SET) != (off_t)at) {
             log_msg(LOG_ERR, s->name, "seek %s to %lld: %s", fs_path(s), (long long)at,
@@ -418,16 +421,15 @@ static int fs_start(struct source *s)
     } else {
         LOG(LOG_INFO, s->name, "reading %s", fs_path(s));
     }
-    s->host->assigned(s->host->ud, s->index, 0);
     if (s->host->bounded)
         return merge_join(f);
     arm(f);
     return 0;
 }
 
-static void fs_commit(struct source *s, const struct engine_offset *offs, size_t n)
+static void fs_commit(struct source *s, const struct source_commit *c, size_t n)
 {
-    (void)s, (void)offs, (void)n;   /* the checkpoint is where a file's position lives */
+    (void)s, (void)c, (void)n;      /* the checkpoint is where a file's position lives */
 }
 
 /* In bytes: the file is its own measure. */

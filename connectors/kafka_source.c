@@ -218,6 +218,8 @@ static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
     const struct source_host *h = k->s->host;
     LOG(LOG_INFO, k->s->name, "assigned %d partition%s of %s", l->cnt, l->cnt == 1 ? "" : "s",
         ks_conf(k->s)->topic);
+    rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
+    rd_kafka_resp_err_t cerr = rd_kafka_committed(k->rk, c, WATERMARK_TIMEOUT_MS);
     for (int i = 0; i < l->cnt; i++) {
         int32_t id = l->elems[i].partition;
         struct kpart *p = part_find(k, id);
@@ -231,14 +233,24 @@ static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
                 k->capparts = cap;
             }
             p = &k->parts[k->nparts++];
-            *p = (struct kpart){ .id = id, .next = h->resume_at(h->ud, k->s->index, id) };
         }
-        int64_t next = p->next;
+        struct source_committed sc = { -1, NULL, 0 };
+        if (cerr == 0 && c->elems[i].err == 0) {
+            sc.offset = c->elems[i].offset >= 0 ? c->elems[i].offset : -1;
+            sc.meta = c->elems[i].metadata;
+            sc.meta_len = c->elems[i].metadata_size;
+        }
+        int64_t next = -1;
+        if (h->assigned(h->ud, k->s->index, id, &sc, &next) < 0) {
+            rd_kafka_topic_partition_list_destroy(c);
+            h->failed(h->ud, k->s->index);
+            return;
+        }
         *p = (struct kpart){ .id = id, .next = next, .end = -1, .assigned = 1 };
         if (next >= 0)
             l->elems[i].offset = next;      /* resume where our state stands */
-        h->assigned(h->ud, k->s->index, id);
     }
+    rd_kafka_topic_partition_list_destroy(c);
     if (h->bounded) {
         if (end_offsets(k, l) < 0) {
             h->failed(h->ud, k->s->index);
@@ -260,7 +272,7 @@ static void revoked(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
         struct kpart *p = part_find(k, l->elems[i].partition);
         if (p == NULL || !p->assigned)
             continue;
-        h->revoked(h->ud, k->s->index, p->id);
+        h->revoked(h->ud, k->s->index, p->id, rd_kafka_assignment_lost(k->rk));
         p->assigned = 0;
     }
     LOG(LOG_INFO, k->s->name, "revoked %d partition%s", l->cnt, l->cnt == 1 ? "" : "s");
@@ -479,7 +491,7 @@ static void ks_resume(struct source *s)
         uv_idle_start(&k->pump, on_pump);
 }
 
-static void ks_commit(struct source *s, const struct engine_offset *offs, size_t n)
+static void ks_commit(struct source *s, const struct source_commit *offs, size_t n)
 {
     struct kafka_src *k = s->impl;
     if (k == NULL || k->rk == NULL || k->closing)
@@ -487,9 +499,19 @@ static void ks_commit(struct source *s, const struct engine_offset *offs, size_t
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
     for (size_t i = 0; i < n; i++) {
         struct kpart *p = part_find(k, offs[i].partition);
-        if (p != NULL && p->assigned && offs[i].next >= 0)
-            rd_kafka_topic_partition_list_add(l, ks_conf(s)->topic, offs[i].partition)->offset =
-                offs[i].next;
+        if (p != NULL && p->assigned && offs[i].next >= 0) {
+            rd_kafka_topic_partition_t *t =
+                rd_kafka_topic_partition_list_add(l, ks_conf(s)->topic, offs[i].partition);
+            t->offset = offs[i].next;
+            if (offs[i].meta != NULL) {
+                t->metadata_size = strlen(offs[i].meta);
+                t->metadata = malloc(t->metadata_size);
+                if (t->metadata != NULL)
+                    memcpy(t->metadata, offs[i].meta, t->metadata_size);
+                else
+                    t->metadata_size = 0;
+            }
+        }
     }
     if (l->cnt > 0) {
         rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, l, 1);

@@ -63,7 +63,7 @@ wait_for 30 "the whole file read (sluice_partition_lag 0)" lag_zero
 kill -USR1 "$pid"
 wait_for 20 "the savepoint" grep -q "savepoint written to" "$T/a.err"
 sp=$(sed -n 's/.*savepoint written to \([^ ]*\) .*/\1/p' "$T/a.err")
-[ -f "$sp/state.sluice" ] || fail "expected the savepoint file $sp/state.sluice"
+[ -f "$sp/p0.sluice" ] || fail "expected the savepoint file $sp/p0.sluice (shard 0)"
 case "$sp" in "$T/a-state/savepoints/savepoint-ckjob-"*) ;; *) fail "expected the savepoint under $T/a-state/savepoints/savepoint-ckjob-*, got $sp";; esac
 kill -TERM "$pid"
 wait "$pid" || fail "expected exit 0 after SIGTERM: $(tail -3 "$T/a.err")"
@@ -105,22 +105,25 @@ job "$T/d.yaml" "$T/d-state" "$T/d.jsonl" 100ms
 "$SLUICE" run -c "$T/d.yaml" >/dev/null 2>"$T/d.err" &
 pid=$!
 track_pid "$pid"
-dir="$T/d-state/checkpoints/ckjob"
+dir="$T/d-state/checkpoints/ckjob/p0"     # shard 0: the file's one partition
 wait_for 30 "three checkpoints" sh -c "[ \$(ls $dir 2>/dev/null | grep -c 'sluice\$') -ge 3 ]"
 kill -TERM "$pid"
 wait "$pid" || fail "expected exit 0 after SIGTERM: $(tail -3 "$T/d.err")"
 cp -a "$dir" "$T/good-checkpoints"
-newest() { ls "$dir" | grep 'sluice$' | sed 's/chk-\([0-9]*\).sluice/\1/' | sort -n | tail -1; }
+# a shard's files are <epoch>-<id>.sluice: one run, one epoch
+newest_file() { ls "$dir" | grep 'sluice$' | sort -t- -k1,1 -k2,2n | tail -1; }
+newest() { newest_file | sed 's/^[0-9a-f]*-\([0-9]*\)\.sluice$/\1/'; }
 damage_and_restart() {  # WHAT COMMAND...
     local what=$1 id
     shift
     rm -rf "$dir"                   # the same good checkpoints every time
     cp -a "$T/good-checkpoints" "$dir"
     id=$(newest)
-    "$@" "$dir/chk-$id.sluice"
+    name=$(newest_file)
+    "$@" "$dir/$name"
     run "$SLUICE" run -c "$T/d.yaml" --bounded
     expect_rc 0
-    [ "$what" = missing ] || expect_err "chk-$id.sluice: damaged"
+    [ "$what" = missing ] || expect_err "$name: damaged"
     grep -q "restored checkpoint $((id - 1)) " "$T/err" ||
         fail "$what: the previous checkpoint was not restored: $(grep restore "$T/err")"
 }
@@ -148,7 +151,7 @@ track_pid "$pid"
 wait_for 30 "a failed checkpoint" grep -q "checkpoint [0-9]* failed" "$T/e.err"
 grep -q "File too large" "$T/e.err" || fail "expected the reason, File too large, logged: $(grep failed "$T/e.err")"
 kill -0 "$pid" || fail "expected sluice to go on after a failed checkpoint; it stopped"
-ls "$T/e-state/checkpoints/ckjob" | grep -q '\.tmp$' && fail "expected a failed checkpoint to remove its .tmp file: $(ls "$T/e-state/checkpoints/ckjob")"
+ls -R "$T/e-state/checkpoints/ckjob" | grep -q '\.tmp$' && fail "expected a failed checkpoint to remove its .tmp file: $(ls -R "$T/e-state/checkpoints/ckjob")"
 prlimit --pid "$pid" --fsize=unlimited
 wait_for 30 "a checkpoint after the disk had room" grep -q "checkpoint [0-9]* complete" "$T/e.err"
 kill -TERM "$pid"
@@ -165,8 +168,8 @@ else
     job "$T/f.yaml" "$T/f-state" "$T/f.jsonl"
     run "$SLUICE" run -c "$T/f.yaml" --bounded
     expect_rc 0
-    dir="$T/f-state/checkpoints/ckjob"
-    big="$dir/chk-$(( $(newest) + 1 )).sluice"
+    dir="$T/f-state/checkpoints/ckjob/p0"
+    big="$dir/$(newest_file | sed 's/-.*//')-$(( $(newest) + 1 )).sluice"
     truncate -s 1G "$big"
     before=$(ls "$dir")
     run prlimit --as=$((512 << 20)) "$SLUICE" run -c "$T/f.yaml" --bounded
