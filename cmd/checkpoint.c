@@ -307,11 +307,14 @@ static int restore_one(struct checkpoints *ck, const char *path, int32_t part,
                 "of %zu partitions, kept together (written before shards)",
                 info.kind == CKPT_SAVEPOINT ? "savepoint" : "checkpoint", info.id, when,
                 st.state_keys, rs.sh->nparts);
+    else if (part >= 0)
+        log_msg(LOG_NOTICE, "restore", "restored %s %" PRIu64 " taken %s: %" PRIu64 " keys of "
+                "partition %" PRId32, info.kind == CKPT_SAVEPOINT ? "savepoint" : "checkpoint",
+                info.id, when, st.state_keys, part);
     else
-        log_msg(LOG_NOTICE, "restore", "restored %s %" PRIu64 " taken %s: %" PRIu64 " keys"
-                "%s%.0" PRId32, info.kind == CKPT_SAVEPOINT ? "savepoint" : "checkpoint",
-                info.id, when, st.state_keys, part >= 0 ? " of partition " : "",
-                part >= 0 ? part : 0);
+        log_msg(LOG_NOTICE, "restore", "restored %s %" PRIu64 " taken %s: %" PRIu64 " keys",
+                info.kind == CKPT_SAVEPOINT ? "savepoint" : "checkpoint", info.id, when,
+                st.state_keys);
     snprintf(ck->stats.restored_from, sizeof(ck->stats.restored_from), "%s", path);
     ck->stats.restore_ms += rs.sh->restore_ms;
     *out = rs.sh;
@@ -993,8 +996,9 @@ static void publish_done(uv_work_t *w, int status)
     st->last_id = ck->id;
     st->last_at_ms = wall_ms();
     st->ok++;
-    LOG(LOG_INFO, "checkpoint", "checkpoint %" PRIu64 " complete: %zu shard%s, %.1f MB in %"
-        PRIu64 " ms, loop stalled %" PRIu64 " us", ck->id, ck->nitems,
+    LOG(ck->nitems > 0 ? LOG_INFO : LOG_DEBUG, "checkpoint", "checkpoint %" PRIu64
+        " complete: %zu shard%s, %.1f MB in %" PRIu64 " ms, loop stalled %" PRIu64 " us",
+        ck->id, ck->nitems,
         ck->nitems == 1 ? "" : "s", (double)st->last_bytes / 1e6, st->last_ms,
         st->last_stall_us);
     finish(ck, 0, NULL);

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,41 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
          "Unix time of the last complete checkpoint (0: none yet).");
     sbuf_printf(b, "sluice_checkpoint_last_completed_seconds %.3f\n",
                 (double)ck->last_at_ms / 1e3);
+    help(b, "sluice_shards", "gauge", "Shards (input partitions with their state) this "
+         "instance owns.");
+    sbuf_printf(b, "sluice_shards %zu\n", g->nshards);
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+        double scale;
+    } shard_figures[] = {
+        { "sluice_shard_handoffs_total", "counter", "Shards restored from a snapshot the "
+          "group's commit named (taken over, or after a restart).",
+          offsetof(struct chkpt_stats, handoffs), 1 },
+        { "sluice_shard_restore_seconds_total", "counter", "Time spent restoring shards.",
+          offsetof(struct chkpt_stats, restore_ms), 1e-3 },
+        { "sluice_shard_snapshots_damaged_total", "counter", "Named snapshots that could not "
+          "be used (the previous one was tried).", offsetof(struct chkpt_stats, damaged), 1 },
+        { "sluice_shard_snapshots_published_total", "counter", "Shard snapshots published "
+          "(committed with the partition's offset).", offsetof(struct chkpt_stats, published), 1 },
+        { "sluice_commits_fenced_total", "counter", "Commits the group refused: the partition "
+          "belongs to another instance now.", offsetof(struct chkpt_stats, fenced), 1 },
+        { "sluice_store_errors_total", "counter", "Uploads and downloads of the shared store "
+          "that failed.", offsetof(struct chkpt_stats, store_errors), 1 },
+        { "sluice_store_uploaded_bytes_total", "counter", "Bytes uploaded to the shared store.",
+          offsetof(struct chkpt_stats, uploaded), 1 },
+        { "sluice_store_downloaded_bytes_total", "counter", "Bytes downloaded from the shared "
+          "store.", offsetof(struct chkpt_stats, downloaded), 1 },
+    };
+    for (size_t i = 0; i < sizeof(shard_figures) / sizeof(shard_figures[0]); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)ck + shard_figures[i].off, sizeof(v));
+        help(b, shard_figures[i].name, shard_figures[i].type, shard_figures[i].help);
+        if (shard_figures[i].scale == 1)
+            sbuf_printf(b, "%s %" PRIu64 "\n", shard_figures[i].name, v);
+        else
+            sbuf_printf(b, "%s %.3f\n", shard_figures[i].name, (double)v * shard_figures[i].scale);
+    }
     help(b, "process_start_time_seconds", "gauge", "Start time of the process, Unix time.");
     sbuf_printf(b, "process_start_time_seconds %.3f\n", (double)obs->host.started_ms / 1e3);
     long pages = 0, resident = 0;
@@ -305,7 +341,31 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
         fmt_json_string(b, ck->restored_from, strlen(ck->restored_from));
     else
         SBUF_LIT(b, "null");
-    SBUF_LIT(b, "}}\n");
+    sbuf_printf(b, ",\"handoffs\":%" PRIu64 ",\"fenced_commits\":%" PRIu64 "},\"shards\":[",
+                ck->handoffs, ck->fenced);
+    for (size_t i = 0; i < g->nshards; i++) {
+        const struct shard *sh = g->shards[i];
+        sbuf_printf(b, "%s{\"partition\":%" PRId32 ",\"next_offset\":", i ? "," : "", sh->id);
+        int64_t next = -1;
+        for (size_t s = 0; s < job->nsources && next < 0; s++)
+            next = offsets_next(&g->offs[s], sh->id);
+        json_int(b, next);
+        SBUF_LIT(b, ",\"watermark\":");
+        json_time(b, job->nsources ? engine_watermark(sh->eng, 0) : WM_MIN);
+        SBUF_LIT(b, ",\"snapshot\":");
+        if (sh->snap_obj[0])
+            fmt_json_string(b, sh->snap_obj, strlen(sh->snap_obj));
+        else
+            SBUF_LIT(b, "null");
+        SBUF_LIT(b, ",\"restored_from\":");
+        if (sh->restored_from[0])
+            fmt_json_string(b, sh->restored_from, strlen(sh->restored_from));
+        else
+            SBUF_LIT(b, "null");
+        sbuf_printf(b, ",\"restore_ms\":%" PRIu64 ",\"partitions\":%zu}", sh->restore_ms,
+                    sh->nparts);
+    }
+    SBUF_LIT(b, "]}\n");
 }
 
 /* GET /metrics or /status: the body, built from the run's counters. */
