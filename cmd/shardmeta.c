@@ -34,6 +34,7 @@
 #define TAG "sluice-shard "
 #define TAG_LEN (sizeof(TAG) - 1)
 #define HASH_CHUNK (1 << 20)
+#define SUM_LEN (5 + 16)                /* " sum=" and 16 hex digits */
 
 enum field_type { F_NAME, F_PREV, F_U64, F_OFFSET, F_HEX };
 
@@ -140,7 +141,10 @@ int shard_meta_format(const struct shard_meta *m, char *buf, size_t size)
                      m->prev_len, m->prev_xxh, m->prev_offset);
     if (n < 0 || (size_t)n >= size)
         return -ENOSPC;
-    return n;
+    int k = snprintf(buf + n, size - (size_t)n, " sum=%016" PRIx64, XXH64(buf, (size_t)n, 0));
+    if (k < 0 || (size_t)k >= size - (size_t)n)
+        return -ENOSPC;
+    return n + k;
 }
 
 int shard_meta_parse(const char *buf, size_t len, struct shard_meta *m, char *err,
@@ -238,8 +242,16 @@ int shard_meta_parse(const char *buf, size_t len, struct shard_meta *m, char *er
         }
         pos = end;
     }
-    if (pos != len) {
-        snprintf(err, errsize, "unexpected bytes after poff at byte %zu", pos);
+    /* the sum: XXH64 of everything before it, so that a cut anywhere (even
+     * inside the last number) or a changed byte is never read as valid */
+    uint64_t sum;
+    if (len - pos != SUM_LEN || memcmp(buf + pos, " sum=", 5) != 0 ||
+        parse_hex(buf + pos + 5, 16, &sum) < 0) {
+        snprintf(err, errsize, "expected \" sum=\" and 16 hex digits at byte %zu, the end", pos);
+        goto bad;
+    }
+    if (sum != XXH64(buf, pos, 0)) {
+        snprintf(err, errsize, "sum mismatch: the metadata was changed or cut");
         goto bad;
     }
     if (check_meta(m, err, errsize) < 0)

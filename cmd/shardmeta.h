@@ -9,9 +9,10 @@
  * it (the fall-back when the newest is damaged).  One line of text:
  *
  *   sluice-shard 1 obj=<name> len=<n> xxh=<16 hex> off=<n> id=<n>
- *       prev=<name or empty> plen=<n> pxxh=<16 hex> poff=<n>
+ *       prev=<name or empty> plen=<n> pxxh=<16 hex> poff=<n> sum=<16 hex>
  *
- * (on one line, single spaces), at most SHARD_META_MAX bytes.  The parser
+ * (on one line, single spaces), at most SHARD_META_MAX bytes; sum is the
+ * XXH64 of the text before " sum=", so a cut or changed byte is refused.  The parser
  * is strict, since the metadata comes over the network from whatever
  * committed to the group last: every field in that order, decimal numbers
  * without signs or leading zeros, names by store_url.h's rules.
