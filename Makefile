@@ -8,8 +8,9 @@
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make asan       the sanitizer build only (build/asan/)
 #   make fuzz       libFuzzer on the job-file loader, the record decoder and
-#                   engine, checkpoint restore, and the JSON validator against
-#                   jansson (FUZZ_SECONDS each, default 600)
+#                   engine, checkpoint restore, the JSON validator against
+#                   jansson, and the shard commit metadata parser
+#                   (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
 #   make bench-e2e  end to end against kcat and redis-benchmark
 #   make soak       the crash test with 20 kills per partition layout
@@ -57,7 +58,7 @@ UNIT_CMD_SRC := cmd/shardmeta.c
 unit_cmd_objs = $(patsubst %.c,$(1)/%.o,$(UNIT_CMD_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record fuzz-ckpt fuzz-json bench bench-e2e soak install uninstall clean
+        fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta bench bench-e2e soak install uninstall clean
 .DEFAULT_GOAL := all
 
 all: sluice
@@ -93,7 +94,8 @@ $(S3RVER):
 # --- sanitizer build -------------------------------------------------------
 
 # each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
-REPLAYS := $(BA)/replay_config $(BA)/replay_record $(BA)/replay_ckpt $(BA)/replay_json
+REPLAYS := $(BA)/replay_config $(BA)/replay_record $(BA)/replay_ckpt $(BA)/replay_json \
+           $(BA)/replay_shardmeta
 
 asan: $(BA)/sluice $(BA)/unit_tests $(REPLAYS)
 
@@ -117,6 +119,10 @@ $(BA)/replay_%: $(call core_objs,$(BA)) $(BA)/tests/fuzz/fuzz_%.o $(BA)/tests/fu
 $(BA)/replay_json: $(BA)/engine/json.o $(BA)/tests/fuzz/fuzz_json.o $(BA)/tests/fuzz/replay.o
 	$(CC) $(ASAN_FLAGS) -o $@ $^ -ljansson
 
+$(BA)/replay_shardmeta: $(BA)/cmd/shardmeta.o $(BA)/config/store_url.o \
+                        $(BA)/tests/fuzz/fuzz_shardmeta.o $(BA)/tests/fuzz/replay.o
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 # --- tests -----------------------------------------------------------------
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
@@ -139,6 +145,7 @@ asan-test: asan $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER)
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null
 	$(ASAN_ENV) $(BA)/replay_ckpt tests/fuzz/regress/ckpt/*
 	$(ASAN_ENV) $(BA)/replay_json tests/json/cases/* $(wildcard tests/fuzz/regress/json/*) >/dev/null
+	$(ASAN_ENV) $(BA)/replay_shardmeta tests/fuzz/shardmeta/* $(wildcard tests/fuzz/regress/shardmeta/*) >/dev/null
 	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) tests/integration/run.sh
 
 demo: deps
@@ -207,7 +214,20 @@ build/fuzz/fuzz_json: tests/fuzz/fuzz_json.c engine/json.c engine/json.h
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_json.c engine/json.c -ljansson
 
-fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json
+fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta
+
+build/fuzz/fuzz_shardmeta: tests/fuzz/fuzz_shardmeta.c cmd/shardmeta.c cmd/shardmeta.h \
+                           config/store_url.c config/store_url.h
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_shardmeta.c cmd/shardmeta.c \
+	  config/store_url.c -lxxhash
+
+# the shard commit metadata parser; findings go to tests/fuzz/regress/shardmeta/
+fuzz-shardmeta: fuzz-deps build/fuzz/fuzz_shardmeta
+	@mkdir -p build/fuzz/corpus-shardmeta
+	cp tests/fuzz/shardmeta/* build/fuzz/corpus-shardmeta/
+	build/fuzz/fuzz_shardmeta -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
+	  -dict=tests/fuzz/shardmeta.dict -artifact_prefix=build/fuzz/ build/fuzz/corpus-shardmeta
 
 # the validator against jansson; findings go to tests/fuzz/regress/json/
 fuzz-json: fuzz-deps build/fuzz/fuzz_json

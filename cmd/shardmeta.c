@@ -94,6 +94,15 @@ static int parse_hex(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
+/* Reasons quote the metadata, which may hold any byte: make them safe to
+ * log (a NUL ends the quote early, which is fine). */
+static void printable(char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            *s = '?';
+}
+
 /* Checks the rules that go beyond each field's syntax. */
 static int check_meta(const struct shard_meta *m, char *err, size_t errsize)
 {
@@ -158,9 +167,7 @@ int shard_meta_parse(const char *buf, size_t len, struct shard_meta *m, char *er
     if (len < TAG_LEN || memcmp(buf, TAG, TAG_LEN) != 0) {
         snprintf(err, errsize, "not sluice's shard metadata (\"%.*s\")",
                  (int)(len < 24 ? len : 24), buf);
-        for (char *p = strchr(err, '"'); p != NULL && *p != '\0'; p++)
-            if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-                *p = '?';
+        printable(err);
         return -ENOMSG;
     }
     if (len > SHARD_META_MAX) {
@@ -258,6 +265,7 @@ int shard_meta_parse(const char *buf, size_t len, struct shard_meta *m, char *er
         goto bad;
     return 0;
 bad:
+    printable(err);
     memset(m, 0, sizeof(*m));
     return -EINVAL;
 }
