@@ -637,6 +637,17 @@ static int s3_perform(struct store *st, const char *path, struct req *r, long ti
     return map_curl(c);
 }
 
+/* The start of a body that is not what we expected, safe to log. */
+static void snippet(const struct body *b, char *out, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; b->p != NULL && i < b->len && n + 1 < size && n < 80; i++) {
+        unsigned char c = (unsigned char)b->p[i];
+        out[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    out[n] = '\0';
+}
+
 /* 0 for a 2xx; otherwise the error for status and body, with its reason. */
 static int s3_status(const struct req *r, int absent_ok, char *err, size_t errsize)
 {
@@ -654,8 +665,14 @@ static int s3_status(const struct req *r, int absent_ok, char *err, size_t errsi
         rc = -EACCES;
     if (rc == -ENOENT && absent_ok)
         return 0;
-    snprintf(err, errsize, "s3 %s %s: HTTP %ld%s%s%s%s", r->method, r->what, r->status,
-             code[0] ? " " : "", code[0] ? code : (r->status == 0 ? " (no response)" : ""),
+    if (code[0] == '\0') {
+        /* not S3's XML: a proxy, a load balancer, something else */
+        snippet(&r->body, msg, sizeof(msg));
+        snprintf(err, errsize, "s3 %s %s: HTTP %ld without an S3 error (%s)", r->method,
+                 r->what, r->status, msg[0] ? msg : "empty body");
+        return rc;
+    }
+    snprintf(err, errsize, "s3 %s %s: HTTP %ld %s%s%s", r->method, r->what, r->status, code,
              msg[0] ? ": " : "", msg);
     return rc;
 }
@@ -807,8 +824,10 @@ static int s3_list(struct store *st, const char *prefix, struct names *l, char *
         if (rc == 0)
             rc = s3_status(&r, 0, err, errsize);
         if (rc == 0 && (r.body.p == NULL || strstr(r.body.p, "<ListBucketResult") == NULL)) {
-            snprintf(err, errsize, "s3 GET %s: HTTP %ld but not a listing (%.60s)", what,
-                     r.status, r.body.p != NULL ? r.body.p : "empty body");
+            char start[96];
+            snippet(&r.body, start, sizeof(start));
+            snprintf(err, errsize, "s3 GET %s: HTTP %ld but not a listing (%s)", what,
+                     r.status, start[0] ? start : "empty body");
             rc = -EIO;
         }
         if (rc == 0 && s3_list_page(st, r.body.p, prefix, l) < 0) {
