@@ -115,6 +115,9 @@ $(BA)/tests/%.o: tests/%.c
 $(BA)/unit_tests: $(call core_objs,$(BA)) $(call unit_cmd_objs,$(BA)) $(call test_objs,$(BA))
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL) $(CHECK_LIBS)
 
+$(BA)/store_tool: $(call core_objs,$(BA)) $(BA)/tests/tools/store_tool.o
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 $(BA)/replay_%: $(call core_objs,$(BA)) $(BA)/tests/fuzz/fuzz_%.o $(BA)/tests/fuzz/replay.o
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
@@ -141,14 +144,15 @@ integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER)
 
 test: unit integration
 
-asan-test: asan $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER)
+asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER)
 	$(ASAN_ENV) $(BA)/unit_tests
 	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null
 	$(ASAN_ENV) $(BA)/replay_ckpt tests/fuzz/regress/ckpt/*
 	$(ASAN_ENV) $(BA)/replay_json tests/json/cases/* $(wildcard tests/fuzz/regress/json/*) >/dev/null
 	$(ASAN_ENV) $(BA)/replay_shardmeta tests/fuzz/shardmeta/* $(wildcard tests/fuzz/regress/shardmeta/*) >/dev/null
-	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) tests/integration/run.sh
+	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) STORE_TOOL=$(BA)/store_tool \
+	  tests/integration/run.sh
 
 demo: deps
 	$(MAKE) all
