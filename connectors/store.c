@@ -533,11 +533,16 @@ static size_t pct_encode(char *out, size_t size, const char *s)
     return *s == '\0' ? n : 0;
 }
 
-/* The object's key in the bucket. */
-static int s3_key(const struct store *st, const char *name, char *out, size_t size)
+/* "/<bucket>/<prefix>/<name>", the object's path on the endpoint. */
+static int s3_path(const struct store *st, const char *method, const char *name, char *out,
+                   size_t size, char *err, size_t errsize)
 {
-    int n = snprintf(out, size, "%s%s%s", st->u.prefix, st->u.prefix[0] ? "/" : "", name);
-    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+    int n = snprintf(out, size, "/%s/%s%s%s", st->u.bucket, st->u.prefix,
+                     st->u.prefix[0] ? "/" : "", name);
+    if (n >= 0 && (size_t)n < size)
+        return 0;
+    snprintf(err, errsize, "s3 %s %s: key too long", method, name);
+    return -ENAMETOOLONG;
 }
 
 static int map_curl(CURLcode c)
@@ -686,12 +691,9 @@ static struct req req_new(const char *method, const char *what, size_t body_max)
 static int s3_put(struct store *st, const char *name, const char *path, uint64_t *bytes,
                   char *err, size_t errsize)
 {
-    char key[1024], p[1100];
-    if (s3_key(st, name, key, sizeof(key)) < 0) {
-        snprintf(err, errsize, "s3 PUT %s: key too long", name);
+    char p[1100];
+    if (s3_path(st, "PUT", name, p, sizeof(p), err, errsize) < 0)
         return -ENAMETOOLONG;
-    }
-    snprintf(p, sizeof(p), "/%s/%s", st->u.bucket, key);
     struct req r = req_new("PUT", p + 1, ERROR_BODY_MAX);
     struct stat sb;
     r.in_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -715,16 +717,13 @@ static int s3_put(struct store *st, const char *name, const char *path, uint64_t
 static int s3_get(struct store *st, const char *name, const char *path, uint64_t *bytes,
                   char *err, size_t errsize)
 {
-    char key[1024], p[1100], tmp[PATH_MAX];
-    if (s3_key(st, name, key, sizeof(key)) < 0) {
-        snprintf(err, errsize, "s3 GET %s: key too long", name);
+    char p[1100], tmp[PATH_MAX];
+    if (s3_path(st, "GET", name, p, sizeof(p), err, errsize) < 0)
         return -ENAMETOOLONG;
-    }
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
         snprintf(err, errsize, "%s: path too long", path);
         return -ENAMETOOLONG;
     }
-    snprintf(p, sizeof(p), "/%s/%s", st->u.bucket, key);
     struct req r = req_new("GET", p + 1, ERROR_BODY_MAX);
     r.out_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (r.out_fd < 0) {
@@ -758,12 +757,9 @@ static int s3_get(struct store *st, const char *name, const char *path, uint64_t
 
 static int s3_delete(struct store *st, const char *name, char *err, size_t errsize)
 {
-    char key[1024], p[1100];
-    if (s3_key(st, name, key, sizeof(key)) < 0) {
-        snprintf(err, errsize, "s3 DELETE %s: key too long", name);
+    char p[1100];
+    if (s3_path(st, "DELETE", name, p, sizeof(p), err, errsize) < 0)
         return -ENAMETOOLONG;
-    }
-    snprintf(p, sizeof(p), "/%s/%s", st->u.bucket, key);
     struct req r = req_new("DELETE", p + 1, ERROR_BODY_MAX);
     int rc = s3_perform(st, p, &r, SMALL_TIMEOUT_S, 0, err, errsize);
     if (rc == 0)
@@ -920,6 +916,19 @@ static int s3_open(struct store *st, char *err, size_t errsize)
 
 /* ---- API ------------------------------------------------------------------- */
 
+/* What differs between file:// and s3:// (listing differs in its setup
+ * too, and is called directly). */
+struct backend {
+    int (*put)(struct store *st, const char *name, const char *path, uint64_t *bytes,
+               char *err, size_t errsize);
+    int (*get)(struct store *st, const char *name, const char *path, uint64_t *bytes,
+               char *err, size_t errsize);
+    int (*del)(struct store *st, const char *name, char *err, size_t errsize);
+};
+
+static const struct backend file_backend = { file_put, file_get, file_delete };
+static const struct backend s3_backend = { s3_put, s3_get, s3_delete };
+
 int store_open(const char *url, struct store **out, char *err, size_t errsize)
 {
     *out = NULL;
@@ -978,39 +987,35 @@ static int bad_name(struct store *st, const char *name, char *err, size_t errsiz
     return -EINVAL;
 }
 
-int store_put(struct store *st, const char *name, const char *path, char *err, size_t errsize)
+/* A put or a get through the store's back end, counted: calls and bytes
+ * on success, errors on failure (a get of an absent object is none). */
+static int transfer(struct store *st, int put, const char *name, const char *path, char *err,
+                    size_t errsize)
 {
     uint64_t bytes = 0;
     int rc = bad_name(st, name, err, errsize);
     if (rc < 0)
         return rc;
-    rc = st->u.kind == STORE_FILE ? file_put(st, name, path, &bytes, err, errsize)
-                                  : s3_put(st, name, path, &bytes, err, errsize);
+    const struct backend *b = st->u.kind == STORE_FILE ? &file_backend : &s3_backend;
+    rc = (put ? b->put : b->get)(st, name, path, &bytes, err, errsize);
     if (rc < 0) {
-        atomic_fetch_add(&st->errors, 1);
+        if (put || rc != -ENOENT)
+            atomic_fetch_add(&st->errors, 1);
         return rc;
     }
-    atomic_fetch_add(&st->puts, 1);
-    atomic_fetch_add(&st->put_bytes, bytes);
+    atomic_fetch_add(put ? &st->puts : &st->gets, 1);
+    atomic_fetch_add(put ? &st->put_bytes : &st->get_bytes, bytes);
     return 0;
+}
+
+int store_put(struct store *st, const char *name, const char *path, char *err, size_t errsize)
+{
+    return transfer(st, 1, name, path, err, errsize);
 }
 
 int store_get(struct store *st, const char *name, const char *path, char *err, size_t errsize)
 {
-    uint64_t bytes = 0;
-    int rc = bad_name(st, name, err, errsize);
-    if (rc < 0)
-        return rc;
-    rc = st->u.kind == STORE_FILE ? file_get(st, name, path, &bytes, err, errsize)
-                                  : s3_get(st, name, path, &bytes, err, errsize);
-    if (rc < 0) {
-        if (rc != -ENOENT)
-            atomic_fetch_add(&st->errors, 1);
-        return rc;
-    }
-    atomic_fetch_add(&st->gets, 1);
-    atomic_fetch_add(&st->get_bytes, bytes);
-    return 0;
+    return transfer(st, 0, name, path, err, errsize);
 }
 
 int store_delete(struct store *st, const char *name, char *err, size_t errsize)
@@ -1018,8 +1023,7 @@ int store_delete(struct store *st, const char *name, char *err, size_t errsize)
     int rc = bad_name(st, name, err, errsize);
     if (rc < 0)
         return rc;
-    rc = st->u.kind == STORE_FILE ? file_delete(st, name, err, errsize)
-                                  : s3_delete(st, name, err, errsize);
+    rc = (st->u.kind == STORE_FILE ? &file_backend : &s3_backend)->del(st, name, err, errsize);
     atomic_fetch_add(rc < 0 ? &st->errors : &st->deletes, 1);
     return rc;
 }
