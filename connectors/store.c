@@ -101,6 +101,16 @@ static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
 /* ---- helpers ------------------------------------------------------------- */
 
+/* errstr() may share its buffer between threads; this one is per thread
+ * (one use per message). */
+static const char *errstr(int e)
+{
+    static _Thread_local char buf[128];
+    if (strerror_r(e, buf, sizeof(buf)) != 0)
+        snprintf(buf, sizeof(buf), "error %d", e);
+    return buf;
+}
+
 static void curl_init_once(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -219,7 +229,7 @@ static int copy_durably(const char *src, const char *dst, int random_tmp, uint64
     int in = open(src, O_RDONLY | O_CLOEXEC);
     if (in < 0) {
         int e = errno;
-        snprintf(err, errsize, "%s: %s", src, strerror(e));
+        snprintf(err, errsize, "%s: %s", src, errstr(e));
         return -e;
     }
     int out;
@@ -233,7 +243,7 @@ static int copy_durably(const char *src, const char *dst, int random_tmp, uint64
             out = -errno;
     }
     if (out < 0) {
-        snprintf(err, errsize, "%s: cannot create a temporary file: %s", dst, strerror(-out));
+        snprintf(err, errsize, "%s: cannot create a temporary file: %s", dst, errstr(-out));
         close(in);
         return out;
     }
@@ -254,7 +264,7 @@ static int copy_durably(const char *src, const char *dst, int random_tmp, uint64
     close(in);
     if (rc < 0) {
         unlink(tmp);
-        snprintf(err, errsize, "%s -> %s: %s failed: %s", src, dst, step, strerror(-rc));
+        snprintf(err, errsize, "%s -> %s: %s failed: %s", src, dst, step, errstr(-rc));
         return rc;
     }
     fsync_parent(dst);
@@ -272,7 +282,7 @@ static int file_put(struct store *st, const char *name, const char *path, uint64
         rc = mkdirs_for(dst);
     if (rc < 0) {
         snprintf(err, errsize, "%s/%s: cannot create its directories: %s", st->u.dir, name,
-                 strerror(-rc));
+                 errstr(-rc));
         return rc;
     }
     return copy_durably(path, dst, 1, bytes, err, errsize);
@@ -289,7 +299,7 @@ static int file_get(struct store *st, const char *name, const char *path, uint64
     }
     int e = stat(src, &sb) < 0 ? errno : S_ISREG(sb.st_mode) ? 0 : ENOENT;
     if (e != 0) {
-        snprintf(err, errsize, "%s: %s", src, e == ENOENT ? "no such object" : strerror(e));
+        snprintf(err, errsize, "%s: %s", src, e == ENOENT ? "no such object" : errstr(e));
         return -e;
     }
     return copy_durably(src, path, 0, bytes, err, errsize);
@@ -304,7 +314,7 @@ static int file_delete(struct store *st, const char *name, char *err, size_t err
     }
     if (unlink(p) < 0 && errno != ENOENT) {
         int e = errno;
-        snprintf(err, errsize, "%s: cannot delete: %s", p, strerror(e));
+        snprintf(err, errsize, "%s: cannot delete: %s", p, errstr(e));
         return -e;
     }
     fsync_parent(p);
@@ -365,7 +375,7 @@ static int file_walk(struct store *st, const char *rel, const char *prefix, stru
         if (errno == ENOENT || errno == ENOTDIR)
             return 0;
         int e = errno;
-        snprintf(err, errsize, "%s: %s", dir, strerror(e));
+        snprintf(err, errsize, "%s: %s", dir, errstr(e));
         return -e;
     }
     int rc = 0;
@@ -629,7 +639,7 @@ static int s3_perform(struct store *st, const char *path, struct req *r, long ti
         return 0;
     if (r->out_errno != 0) {
         snprintf(err, errsize, "s3 %s %s: %s", r->method, r->what,
-                 r->out_errno == ENOMEM ? "out of memory" : strerror(r->out_errno));
+                 r->out_errno == ENOMEM ? "out of memory" : errstr(r->out_errno));
         return -r->out_errno;
     }
     if (c == CURLE_WRITE_ERROR && r->body.overflow) {
@@ -699,7 +709,7 @@ static int s3_put(struct store *st, const char *name, const char *path, uint64_t
     r.in_fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r.in_fd < 0 || fstat(r.in_fd, &sb) < 0) {
         int e = errno;
-        snprintf(err, errsize, "%s: %s", path, strerror(e));
+        snprintf(err, errsize, "%s: %s", path, errstr(e));
         if (r.in_fd >= 0)
             close(r.in_fd);
         return -e;
@@ -728,7 +738,7 @@ static int s3_get(struct store *st, const char *name, const char *path, uint64_t
     r.out_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (r.out_fd < 0) {
         int e = errno;
-        snprintf(err, errsize, "%s: %s", tmp, strerror(e));
+        snprintf(err, errsize, "%s: %s", tmp, errstr(e));
         return -e;
     }
     int rc = s3_perform(st, p, &r, GET_TIMEOUT_S, 0, err, errsize);
@@ -736,15 +746,15 @@ static int s3_get(struct store *st, const char *name, const char *path, uint64_t
         rc = s3_status(&r, 0, err, errsize);
     if (rc == 0 && fsync(r.out_fd) < 0) {
         rc = -errno;
-        snprintf(err, errsize, "%s: fsync: %s", tmp, strerror(-rc));
+        snprintf(err, errsize, "%s: fsync: %s", tmp, errstr(-rc));
     }
     if (close(r.out_fd) < 0 && rc == 0) {
         rc = -errno;
-        snprintf(err, errsize, "%s: close: %s", tmp, strerror(-rc));
+        snprintf(err, errsize, "%s: close: %s", tmp, errstr(-rc));
     }
     if (rc == 0 && rename(tmp, path) < 0) {
         rc = -errno;
-        snprintf(err, errsize, "%s -> %s: rename: %s", tmp, path, strerror(-rc));
+        snprintf(err, errsize, "%s -> %s: rename: %s", tmp, path, errstr(-rc));
     }
     if (rc < 0)
         unlink(tmp);
