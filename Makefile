@@ -8,8 +8,9 @@
 #                   under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make asan       the sanitizer build only (build/asan/)
 #   make fuzz       libFuzzer on the job-file loader, the record decoder and
-#                   engine, checkpoint restore, and the JSON validator against
-#                   jansson (FUZZ_SECONDS each, default 600)
+#                   engine, checkpoint restore, the JSON validator against
+#                   jansson, and the shard commit metadata parser
+#                   (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
 #   make bench-e2e  end to end against kcat and redis-benchmark
 #   make soak       the crash test with 20 kills per partition layout
@@ -19,7 +20,7 @@
 #   make clean
 
 CC      ?= cc
-PKG_LIBS := yaml-0.1 libxxhash libzstd libuv rdkafka hiredis libsystemd
+PKG_LIBS := yaml-0.1 libxxhash libzstd libuv rdkafka hiredis libsystemd libcurl
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 CFLAGS  ?= -O2 -g
@@ -31,10 +32,18 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 
 # Debian packages the build, the tests and the later stages need
-# (libjansson-dev: the tests' reference JSON parser, never linked into sluice).
+# (libjansson-dev: the tests' reference JSON parser, never linked into sluice;
+# nodejs and npm: s3rver, the tests' S3-compatible server, below; python3:
+# tests/tools/s3_sigcheck.py, the tests' signature-checking S3 server).
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
         libjsmn-dev libxxhash-dev libzstd-dev libsystemd-dev libhttp-parser-dev redis-server redis-tools kcat bc \
-        prometheus systemd curl man-db groff-base libjansson-dev
+        prometheus systemd curl man-db groff-base libjansson-dev libcurl4-openssl-dev nodejs npm \
+        python3
+
+# s3rver from the npm registry, pinned, for tests/integration/t_store.sh:
+# installed into build/npm (never globally) when missing.
+S3RVER_VERSION := 3.7.1
+S3RVER := build/npm/node_modules/.bin/s3rver
 
 CORE_SRC := $(wildcard config/*.c engine/*.c connectors/*.c)
 CMD_SRC  := $(wildcard cmd/*.c)
@@ -46,9 +55,12 @@ BA := build/asan
 core_objs = $(patsubst %.c,$(1)/%.o,$(CORE_SRC))
 cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
 test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
+# the modules of cmd/ the unit tests reach (everything else of cmd/ needs the run)
+UNIT_CMD_SRC := cmd/shardmeta.c
+unit_cmd_objs = $(patsubst %.c,$(1)/%.o,$(UNIT_CMD_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record fuzz-ckpt fuzz-json bench bench-e2e soak install uninstall clean
+        fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta bench bench-e2e soak install uninstall clean
 .DEFAULT_GOAL := all
 
 all: sluice
@@ -64,7 +76,7 @@ $(B)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CHECK_CFLAGS) -c -o $@ $<
 
-$(B)/unit_tests: $(call core_objs,$(B)) $(call test_objs,$(B))
+$(B)/unit_tests: $(call core_objs,$(B)) $(call unit_cmd_objs,$(B)) $(call test_objs,$(B))
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL) $(CHECK_LIBS)
 
 $(B)/ref_job: $(call core_objs,$(B)) $(B)/tests/tools/ref_job.o $(B)/tests/ref/reference.o
@@ -73,10 +85,19 @@ $(B)/ref_job: $(call core_objs,$(B)) $(B)/tests/tools/ref_job.o $(B)/tests/ref/r
 $(B)/notify_listen: $(B)/tests/tools/notify_listen.o
 	$(CC) $(CFLAGS) -o $@ $^
 
+$(B)/store_tool: $(call core_objs,$(B)) $(B)/tests/tools/store_tool.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(S3RVER):
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory PKGS="nodejs npm" deps
+	@mkdir -p build/npm
+	npm install --prefix build/npm --no-audit --no-fund --no-save s3rver@$(S3RVER_VERSION)
+
 # --- sanitizer build -------------------------------------------------------
 
 # each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
-REPLAYS := $(BA)/replay_config $(BA)/replay_record $(BA)/replay_ckpt $(BA)/replay_json
+REPLAYS := $(BA)/replay_config $(BA)/replay_record $(BA)/replay_ckpt $(BA)/replay_json \
+           $(BA)/replay_shardmeta
 
 asan: $(BA)/sluice $(BA)/unit_tests $(REPLAYS)
 
@@ -91,14 +112,21 @@ $(BA)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(ASAN_FLAGS) $(WARN) $(shell pkg-config --cflags $(PKG_LIBS)) $(CHECK_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BA)/unit_tests: $(call core_objs,$(BA)) $(call test_objs,$(BA))
+$(BA)/unit_tests: $(call core_objs,$(BA)) $(call unit_cmd_objs,$(BA)) $(call test_objs,$(BA))
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL) $(CHECK_LIBS)
+
+$(BA)/store_tool: $(call core_objs,$(BA)) $(BA)/tests/tools/store_tool.o
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BA)/replay_%: $(call core_objs,$(BA)) $(BA)/tests/fuzz/fuzz_%.o $(BA)/tests/fuzz/replay.o
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 $(BA)/replay_json: $(BA)/engine/json.o $(BA)/tests/fuzz/fuzz_json.o $(BA)/tests/fuzz/replay.o
 	$(CC) $(ASAN_FLAGS) -o $@ $^ -ljansson
+
+$(BA)/replay_shardmeta: $(BA)/cmd/shardmeta.o $(BA)/config/store_url.o \
+                        $(BA)/tests/fuzz/fuzz_shardmeta.o $(BA)/tests/fuzz/replay.o
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # --- tests -----------------------------------------------------------------
 
@@ -108,20 +136,23 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 unit: $(B)/unit_tests
 	$(B)/unit_tests
 
-TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen
+TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen STORE_TOOL=$(B)/store_tool \
+            S3RVER=$(S3RVER)
 
-integration: sluice $(B)/ref_job $(B)/notify_listen
+integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER)
 	SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
 
 test: unit integration
 
-asan-test: asan $(B)/ref_job $(B)/notify_listen
+asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER)
 	$(ASAN_ENV) $(BA)/unit_tests
 	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null
 	$(ASAN_ENV) $(BA)/replay_ckpt tests/fuzz/regress/ckpt/*
 	$(ASAN_ENV) $(BA)/replay_json tests/json/cases/* $(wildcard tests/fuzz/regress/json/*) >/dev/null
-	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) tests/integration/run.sh
+	$(ASAN_ENV) $(BA)/replay_shardmeta tests/fuzz/shardmeta/* $(wildcard tests/fuzz/regress/shardmeta/*) >/dev/null
+	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) STORE_TOOL=$(BA)/store_tool \
+	  tests/integration/run.sh
 
 demo: deps
 	$(MAKE) all
@@ -134,7 +165,11 @@ check: deps
 
 deps:
 	@missing=""; \
-	for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	provided=$$(dpkg-query -W -f='$${db:Status-Abbrev}$${Provides}\n' 2>/dev/null | \
+	  sed -n 's/^ii *//p' | tr ',' '\n' | sed 's/^ *//; s/ .*//'); \
+	for p in $(PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || echo "$$provided" | grep -qx "$$p" || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
@@ -185,7 +220,20 @@ build/fuzz/fuzz_json: tests/fuzz/fuzz_json.c engine/json.c engine/json.h
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_json.c engine/json.c -ljansson
 
-fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json
+fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta
+
+build/fuzz/fuzz_shardmeta: tests/fuzz/fuzz_shardmeta.c cmd/shardmeta.c cmd/shardmeta.h \
+                           config/store_url.c config/store_url.h
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_shardmeta.c cmd/shardmeta.c \
+	  config/store_url.c -lxxhash
+
+# the shard commit metadata parser; findings go to tests/fuzz/regress/shardmeta/
+fuzz-shardmeta: fuzz-deps build/fuzz/fuzz_shardmeta
+	@mkdir -p build/fuzz/corpus-shardmeta
+	cp tests/fuzz/shardmeta/* build/fuzz/corpus-shardmeta/
+	build/fuzz/fuzz_shardmeta -max_total_time=$(FUZZ_SECONDS) -max_len=2048 \
+	  -dict=tests/fuzz/shardmeta.dict -artifact_prefix=build/fuzz/ build/fuzz/corpus-shardmeta
 
 # the validator against jansson; findings go to tests/fuzz/regress/json/
 fuzz-json: fuzz-deps build/fuzz/fuzz_json

@@ -447,6 +447,12 @@ static int restore_local(struct checkpoints *ck, int allow_non_restored)
                 sh->pinned = pin;
                 snprintf(sh->snap_obj, sizeof(sh->snap_obj), "%.128s/%.24s/%.100s", ck->host.g->job->name,
                          e->d_name, names[i]);
+                /* what its next publication names as prev */
+                for (size_t s = 0; s < ck->host.g->job->nsources; s++)
+                    if (offsets_next(&ck->host.g->offs[s], part) >= 0)
+                        sh->snap_offset = offsets_next(&ck->host.g->offs[s], part);
+                if (shard_file_hash(path, &sh->snap_len, &sh->snap_xxh) < 0)
+                    sh->snap_len = 0;
                 shards++;
                 break;
             }
@@ -919,13 +925,21 @@ static void commit_shards(struct checkpoints *ck)
             c[n].next = o->v[k].next;
             if (!it->merged) {
                 struct shard_meta m = { .len = it->len, .xxh = it->xxh,
-                                        .offset = o->v[k].next, .id = ck->id,
-                                        .prev_len = sh->snap_len, .prev_xxh = sh->snap_xxh,
-                                        .prev_offset = sh->snap_offset };
+                                        .offset = o->v[k].next, .id = ck->id };
                 snprintf(m.obj, sizeof(m.obj), "%s", it->obj);
-                snprintf(m.prev, sizeof(m.prev), "%s", sh->snap_len ? sh->snap_obj : "");
-                if (shard_meta_format(&m, meta[n], sizeof(meta[n])) > 0)
-                    c[n].meta = meta[n];
+                if (sh->snap_len > 0 && sh->snap_offset >= 0 && sh->snap_obj[0] != '\0') {
+                    snprintf(m.prev, sizeof(m.prev), "%s", sh->snap_obj);
+                    m.prev_len = sh->snap_len;
+                    m.prev_xxh = sh->snap_xxh;
+                    m.prev_offset = sh->snap_offset;
+                }
+                if (shard_meta_format(&m, meta[n], sizeof(meta[n])) < 0) {
+                    log_msg(LOG_ERR, "checkpoint", "partition %" PRId32 ": cannot describe "
+                            "%s in a commit: not published", o->v[k].partition, it->obj);
+                    it->rc = -EINVAL;
+                    continue;
+                }
+                c[n].meta = meta[n];
             }
             n++;
         }

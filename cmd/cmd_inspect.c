@@ -7,6 +7,11 @@
  * (every checksum, the end marker); a damaged file is reported with the
  * reason and exit code 1.  With -c JOB, each operator's fingerprint is
  * compared with the job's, which tells whether a restore would accept it.
+ *
+ * PATH may also be a shard snapshot in the shared store, by URL
+ * (file:///dir/job/p3/x-1.sluice, s3://bucket/prefix/job/p3/x-1.sluice):
+ * the object is downloaded through connectors/store.h into a temporary
+ * file, inspected like any other, and the temporary file removed.
  */
 #include <errno.h>
 #include <dirent.h>
@@ -16,26 +21,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../config/job.h"
 #include "../engine/ckpt_file.h"
 #include "../engine/engine.h"
 #include "../engine/evtime.h"
 #include "../engine/watermark.h"
+#include "../connectors/store.h"
 #include "cli.h"
 
 const struct cli_command cli_inspect = {
     .name = "inspect",
     .summary = "summarise a checkpoint or savepoint",
     .usage =
-        "usage: sluice inspect PATH [-c JOB]\n"
+        "usage: sluice inspect PATH|URL [-c JOB]\n"
         "\n"
         "Verifies and summarises a checkpoint or savepoint: job, kind, id, time,\n"
         "sources (offsets, watermarks), operators (keys, sizes, fingerprints), and\n"
         "checksum status.  PATH is a checkpoint file, a savepoint directory, or a\n"
-        "directory of checkpoints (the newest is shown).  With -c JOB, says for each\n"
-        "operator whether the job's definition still matches (a restore needs it to,\n"
-        "or --allow-non-restored-state).  Exit 1 when the file is damaged.\n",
+        "directory of checkpoints (the newest is shown).  URL is a shard snapshot in\n"
+        "the shared store (file:///dir/job/p3/x-1.sluice or\n"
+        "s3://bucket/prefix/job/p3/x-1.sluice, with the AWS_* variables), downloaded\n"
+        "to a temporary file first.  With -c JOB, says for each operator whether the\n"
+        "job's definition still matches (a restore needs it to, or\n"
+        "--allow-non-restored-state).  Exit 1 when the file is damaged or absent,\n"
+        "2 when the store cannot be reached.\n",
     .run = cmd_inspect,
 };
 
@@ -137,7 +148,51 @@ static int resolve(const char *path, struct files *f)
     return rc;
 }
 
-static int inspect_one(const char *file, const struct job *job);
+static int inspect_file(const char *file, const char *shown, const struct job *job);
+
+static int is_url(const char *path)
+{
+    return strncmp(path, "file://", 7) == 0 || strncmp(path, "s3://", 5) == 0;
+}
+
+/* Downloads the object url names into a new temporary file, named in tmp.
+ * The store is the URL up to its last '/', the object the rest. */
+static int fetch(const char *url, char *tmp, size_t size)
+{
+    char root[2048], err[1024];
+    const char *slash = strrchr(url, '/');
+    size_t n = (size_t)(slash - url);
+    if (n >= sizeof(root) || slash[1] == '\0' || slash[-1] == '/') {
+        fprintf(stderr, "sluice inspect: %s: expected the URL of an object, like "
+                "s3://bucket/prefix/job/p3/x-1.sluice\n", url);
+        return EXIT_CONFIG;
+    }
+    memcpy(root, url, n);
+    root[n] = '\0';
+    struct store *st;
+    int rc = store_open(root, &st, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "sluice inspect: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    const char *dir = getenv("TMPDIR");
+    snprintf(tmp, size, "%s/sluice-inspect-XXXXXX", dir != NULL && dir[0] != '\0' ? dir : "/tmp");
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "sluice inspect: %s: %s\n", tmp, strerror(errno));
+        store_free(st);
+        return EXIT_RUNTIME;
+    }
+    close(fd);
+    rc = store_get(st, slash + 1, tmp, err, sizeof(err));
+    store_free(st);
+    if (rc < 0) {
+        unlink(tmp);
+        fprintf(stderr, "sluice inspect: %s\n", err);
+        return rc == -ENOENT || rc == -EINVAL ? EXIT_CONFIG : EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
 
 int cmd_inspect(int argc, char **argv)
 {
@@ -163,6 +218,17 @@ int cmd_inspect(int argc, char **argv)
     struct job *job = NULL;
     if (jobf != NULL && cli_load_job(jobf, &job) != EXIT_OK)
         return EXIT_CONFIG;
+    char tmp[PATH_MAX] = "";
+    int rc = EXIT_OK;
+    if (is_url(path)) {
+        rc = fetch(path, tmp, sizeof(tmp));
+        if (rc == EXIT_OK)
+            rc = inspect_file(tmp, path, job);
+        if (tmp[0] != '\0')
+            unlink(tmp);
+        job_free(job);
+        return rc;
+    }
     struct files files = { NULL, 0 };
     if (resolve(path, &files) < 0) {
         fprintf(stderr, "sluice inspect: %s: no checkpoint there\n", path);
@@ -170,9 +236,8 @@ int cmd_inspect(int argc, char **argv)
         job_free(job);
         return EXIT_CONFIG;
     }
-    int rc = EXIT_OK;
-    for (size_t i = 0; i < files.n; i++) {
-        int one = inspect_one(files.v[i], job);
+    for (size_t i = 0; i < files.n; i++) {      /* every shard's */
+        int one = inspect_file(files.v[i], files.v[i], job);
         if (one != EXIT_OK)
             rc = one;
     }
@@ -181,20 +246,21 @@ int cmd_inspect(int argc, char **argv)
     return rc;
 }
 
-static int inspect_one(const char *file, const struct job *job)
+/* Prints what the checkpoint file holds (shown is its name for people). */
+static int inspect_file(const char *file, const char *shown, const struct job *job)
 {
     struct ckpt_reader *r;
     struct ckpt_info info;
     char err[512], t[64];
     if (ckpt_open(file, &r, &info, err, sizeof(err)) < 0) {
-        printf("%s: DAMAGED: %s\n", file, err);
+        printf("%s: DAMAGED: %s\n", shown, err);
         return EXIT_CONFIG;
     }
     fmt_time(info.created_ms, t);
     printf("%s %" PRIu64 " of job %s, taken %s\n",
            info.kind == CKPT_SAVEPOINT ? "savepoint" : "checkpoint", info.id, info.job, t);
-    printf("file: %s, %.2f MB, format %u, checksums ok\n", file, (double)info.file_bytes / 1e6,
-           info.version);
+    printf("file: %s, %.2f MB, format %u, checksums ok\n", shown,
+           (double)info.file_bytes / 1e6, info.version);
     struct ckpt_section_info s;
     int rc = EXIT_OK;
     while (ckpt_next_section(r, &s) == 1) {

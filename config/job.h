@@ -139,7 +139,7 @@ struct job_state {
     const char *dir;
     int64_t checkpoint_interval_ms;
     int64_t checkpoints_retained;
-    const char *shared;                 /* the shared store's URL; "" none */
+    const char *shared;                 /* state.shared: a store URL (store_url.h), "" none */
 };
 
 struct job {

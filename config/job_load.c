@@ -35,6 +35,7 @@
 
 #include "confmap.h"
 #include "envsubst.h"
+#include "store_url.h"
 
 #define JOB_FILE_MAX (4u << 20)     /* a job file is text written by people */
 #define NAME_MAX_LEN CM_NAME_MAX
@@ -1600,6 +1601,14 @@ static void state_validate(struct cm_ctx *c, void *conf)
         cm_err(c, cm_get(c, "dir"), "state: 'dir' is empty");
         st->dir = "/var/lib/sluice";
     }
+    if (st->shared == NULL)         /* `shared:` with no value: none, like "" */
+        st->shared = "";
+    if (st->shared[0] != '\0') {
+        struct store_url u;
+        char why[256];
+        if (store_url_parse(st->shared, &u, why, sizeof(why)) < 0)
+            cm_err(c, cm_get(c, "shared"), "state: 'shared': %s", why);
+    }
 }
 
 static const struct cm_entry state_entries[] = {
@@ -1613,7 +1622,9 @@ static const struct cm_entry state_entries[] = {
       .offset = offsetof(struct job_state, checkpoints_retained),
       .desc = "how many completed checkpoints are kept" },
     { .key = "shared", .type = CM_STR, .offset = offsetof(struct job_state, shared),
-      .sdflt = "", .desc = "the shared store (file:// or s3://) for several instances" },
+      .sdflt = "",
+      .desc = "the shared store of shard snapshots for several instances: file:///dir or "
+              "s3://bucket/prefix; empty: none" },
     { .key = NULL },
 };
 

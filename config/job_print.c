@@ -106,8 +106,9 @@ void job_print(const struct job *job, FILE *out)
     char d[32];
     fprintf(out, "job %s (%s)\n", job->name, job->file);
     duration_format(job->state.checkpoint_interval_ms, d, sizeof(d));
-    fprintf(out, "state: dir %s, checkpoint every %s, keep %lld\n", job->state.dir, d,
-            (long long)job->state.checkpoints_retained);
+    fprintf(out, "state: dir %s, checkpoint every %s, keep %lld%s%s\n", job->state.dir, d,
+            (long long)job->state.checkpoints_retained,
+            job->state.shared[0] != '\0' ? ", shared " : "", job->state.shared);
     fprintf(out, "http: %s\n", job->http ? job->http : "off");
     fprintf(out, "sources:\n");
     for (size_t i = 0; i < job->nsources; i++)

@@ -247,8 +247,10 @@ static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
             return;
         }
         *p = (struct kpart){ .id = id, .next = next, .end = -1, .assigned = 1 };
-        if (next >= 0)
-            l->elems[i].offset = next;      /* resume where our state stands */
+        /* where our state stands, or `start` (not the group's commit: the
+         * state that went with it is gone) */
+        l->elems[i].offset = next >= 0 ? next : ks_conf(k->s)->start == START_LATEST ?
+                                                RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
     }
     rd_kafka_topic_partition_list_destroy(c);
     if (h->bounded) {

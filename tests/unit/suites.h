@@ -30,5 +30,7 @@ Suite *engine_suite(void);
 Suite *format_suite(void);
 Suite *ckpt_suite(void);
 Suite *confmap_suite(void);
+Suite *store_suite(void);
+Suite *shardmeta_suite(void);
 
 #endif

@@ -299,7 +299,8 @@ START_TEST(mismatch_is_named)
     };
     static const struct cm_entry more_entries[] = {
         { .key = "dir", .desc = "d" }, { .key = "checkpoint_interval", .desc = "c" },
-        { .key = "checkpoints_retained", .desc = "r" }, { .key = "compress", .desc = "z" },
+        { .key = "checkpoints_retained", .desc = "r" }, { .key = "shared", .desc = "s" },
+        { .key = "compress", .desc = "z" },
         { .key = NULL },
     };
     static const struct cm_map fewer = { fewer_entries, NULL }, more = { more_entries, NULL };
