@@ -861,8 +861,9 @@ static void summary(struct runtime *rt)
         " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
         secs > 0 ? (double)in / secs : 0, ck->ok, ck->failed, ck->max_stall_us);
     for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++)
-        LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
-            " retried, %" PRIu64 " failed attempts", t.written[i], t.retried[i], t.failed[i]);
+        LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged (%" PRIu64 " kept "
+            "out by a newer result), %" PRIu64 " retried, %" PRIu64 " failed attempts",
+            t.written[i], t.stale[i], t.retried[i], t.failed[i]);
     totals_free(&t);
 }
 

@@ -684,6 +684,10 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
     }
     q_pop(r, n);
     r->s->written += n;
+    if (r->conf->versioned)             /* the guard answers 0 when it kept the hash */
+        for (size_t i = 0; i < rep->elements; i++)
+            if (rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer == 0)
+                r->s->stale++;
     r->acked += n;
     r->backoff = 0;                 /* a write went through: the next outage starts fresh */
     if (r->congested && r->queued <= (size_t)r->conf->max_pending / 2) {

@@ -18,6 +18,7 @@ static struct job *job;
 static struct engine *eng;
 static int64_t fake_now;
 static char got[64][128];
+static int64_t versions[64];
 static int ngot, nlate, ninvalid, last_dead_letter;
 
 static int64_t fake_clock(void *ud)
@@ -30,6 +31,7 @@ static void on_result(void *ud, const struct engine_result *r)
 {
     (void)ud;
     ck_assert_int_lt(ngot, 64);
+    versions[ngot] = r->version;
     char *p = got[ngot++];
     p += sprintf(p, "%.*s", (int)r->keys[0].u.s.len, r->keys[0].u.s.p);
     if (r->start != INT64_MIN)
@@ -88,11 +90,16 @@ static void teardown(void)
     job = NULL;
 }
 
-static void feed_at(int32_t part, const char *user, int v, int64_t ts)
+static void feed_off(int32_t part, int64_t off, const char *user, int v, int64_t ts)
 {
     char line[128];
     int n = snprintf(line, sizeof(line), "{\"user\":\"%s\",\"v\":%d,\"ts\":%" PRId64 "}", user, v, ts);
-    ck_assert_int_eq(engine_feed(eng, 0, part, 0, line, (size_t)n, 0), 0);
+    ck_assert_int_eq(engine_feed(eng, 0, part, off, line, (size_t)n, 0), 0);
+}
+
+static void feed_at(int32_t part, const char *user, int v, int64_t ts)
+{
+    feed_off(part, 0, user, v, ts);
 }
 
 #define EVENT_TIME "    event_time: { field: ts, format: epoch_ms }\n"
@@ -118,6 +125,48 @@ START_TEST(seed_tumbling_in_event_time)
     ck_assert_str_eq(got[1], "user1 [2000,4000) 4 1");
     ck_assert_str_eq(got[2], "user1 [4000,6000) 5 1");
     ck_assert_str_eq(got[3], "user1 [8000,10000) 0 1");
+}
+END_TEST
+
+/* Result versions (engine.h): a window's end, the same for its re-fire ... */
+START_TEST(a_window_result_is_versioned_by_its_end)
+{
+    start("{ type: tumbling, size: 2s, allowed_lateness: 5s }",
+          EVENT_TIME "    watermark: { out_of_orderness: 0s }\n");
+    engine_partition_add(eng, 0, 0);
+    feed_off(0, 10, "user1", 1, 500);
+    feed_off(0, 11, "user1", 2, 2500);      /* the watermark passes 2000 */
+    feed_off(0, 12, "user1", 4, 600);       /* late, allowed: a re-fire */
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[0], "user1 [0,2000) 1 1");
+    ck_assert_int_eq(versions[0], 2000);
+    ck_assert_str_eq(got[1], "user1 [0,2000) 5 2");
+    ck_assert_int_eq(versions[1], 2000);
+    ck_assert_str_eq(got[2], "user1 [2000,4000) 2 1");
+    ck_assert_int_eq(versions[2], 4000);
+}
+END_TEST
+
+/* ... and, without bounds, the offset of the record that fired it */
+START_TEST(a_global_result_is_versioned_by_its_record)
+{
+    start("{ type: global, trigger: count 2 }", "");
+    engine_partition_add(eng, 0, 3);
+    feed_off(3, 100, "user1", 1, 0);
+    feed_off(3, 101, "user1", 2, 0);
+    feed_off(3, 102, "user2", 5, 0);
+    feed_off(3, 103, "user1", 3, 0);
+    feed_off(3, 104, "user2", 6, 0);
+    feed_off(3, 105, "user1", 4, 0);
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[0], "user1 3 2");
+    ck_assert_int_eq(versions[0], 101);
+    ck_assert_str_eq(got[1], "user2 11 2");
+    ck_assert_int_eq(versions[1], 104);
+    ck_assert_str_eq(got[2], "user1 10 4");
+    ck_assert_int_eq(versions[2], 105);
 }
 END_TEST
 
@@ -318,6 +367,8 @@ Suite *engine_suite(void)
     tcase_add_test(tc, seed_tumbling_in_event_time);
     tcase_add_test(tc, a_peeked_record_is_decoded_once);
     tcase_add_test(tc, seed_sliding_in_event_time);
+    tcase_add_test(tc, a_window_result_is_versioned_by_its_end);
+    tcase_add_test(tc, a_global_result_is_versioned_by_its_record);
     tcase_add_test(tc, seed_session_in_event_time);
     tcase_add_test(tc, processing_time_uses_the_clock);
     tcase_add_test(tc, idle_partition_releases_the_watermark);
