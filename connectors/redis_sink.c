@@ -10,19 +10,22 @@
  * crash, or when a partition moves to another instance) therefore never
  * moves a hash back to an older result, while an equal version (a late
  * re-fire of the same window, or the replay of the newest result itself)
- * writes again.  The comparison and the writes are one Lua script
- * (GUARD_SCRIPT), atomic in Redis, loaded with SCRIPT LOAD at the start of
- * every connection and called by its SHA1 (EVALSHA, one per window, its
- * arguments encoded once when the result is queued).  A script Redis has
- * lost (SCRIPT FLUSH, a failover) fails that transaction with NOSCRIPT,
- * which is handled as any failed transaction: reconnect, which loads it
- * again, and resend.  Without `versioned`, a write is
- * `HSET key field value ...` plus `PEXPIRE key ttl`, as before.
+ * writes again.  The comparisons and the writes are one Lua script
+ * (GUARD_SCRIPT) over a batch of up to REDIS_BATCH windows, atomic in
+ * Redis, loaded with SCRIPT LOAD at the start of every connection and
+ * called by its SHA1: one EVALSHA per batch, put together at send time
+ * from each window's key and arguments, encoded once when the result was
+ * queued (one call per batch rather than per window: a script call costs
+ * Redis more than the commands it runs).  A script Redis has lost (SCRIPT
+ * FLUSH, a restart behind a proxy, a failover) fails the batch with
+ * NOSCRIPT, which is handled as any failed write: reconnect, which loads
+ * it again, and resend.
  *
- * Writes are grouped into transactions of up to REDIS_BATCH windows
- * (MULTI, the windows' commands, EXEC), so a failure is seen as one reply
- * per batch, and up to REDIS_INFLIGHT transactions are pipelined on one
- * connection.
+ * Without `versioned`, a window is `HSET key field value ...` plus
+ * `PEXPIRE key ttl`, and up to REDIS_BATCH windows make one transaction
+ * (MULTI, their commands, EXEC), so each window is applied atomically
+ * with its TTL and a failure is one reply per batch.  Either way up to
+ * REDIS_INFLIGHT batches are pipelined on one connection.
  *
  * Every write stays in the sink's queue, already encoded as RESP, until
  * the EXEC that carries it succeeds.  When the connection drops, or a
@@ -68,21 +71,30 @@
 #define SHA_LEN 40                  /* a script's SHA1, in hex */
 
 /*
- * The guard: KEYS[1] the hash; ARGV[1] the TTL in ms ("0": none); then
- * field, value pairs; the last pair is the version field and the version.
- * Writes every pair (the version with them) unless the hash holds a
- * greater version; returns 1 when it wrote, 0 when it kept the hash.
- * Versions compare as Lua numbers (doubles): exact up to 2^53, far beyond
- * epoch milliseconds and offsets.  A version field that is not a number
- * (written by hand) is overwritten.
+ * The guard, over one batch of windows: KEYS, their hashes; ARGV[1], the
+ * TTL in ms ("0": none); then per window, in KEYS' order, the number m of
+ * its arguments and m arguments: field, value pairs, the last pair being
+ * the version field and the version.  A window's pairs are written (the
+ * version with them) and its TTL set unless its hash holds a greater
+ * version.  Returns how many windows it kept out.  Versions compare as Lua
+ * numbers (doubles): exact up to 2^53, far beyond epoch milliseconds and
+ * offsets.  A version field that is not a number (written by hand) is
+ * overwritten.
  */
 static const char GUARD_SCRIPT[] =
-    "local n = #ARGV "
-    "local cur = tonumber(redis.call('HGET', KEYS[1], ARGV[n - 1])) "
-    "if cur and cur > tonumber(ARGV[n]) then return 0 end "
-    "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
-    "if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
-    "return 1";
+    "local ttl, a, kept = ARGV[1], 2, 0 "
+    "for i = 1, #KEYS do "
+    "  local m = tonumber(ARGV[a]) "
+    "  local cur = tonumber(redis.call('HGET', KEYS[i], ARGV[a + m - 1])) "
+    "  if cur and cur > tonumber(ARGV[a + m]) then "
+    "    kept = kept + 1 "
+    "  else "
+    "    redis.call('HSET', KEYS[i], unpack(ARGV, a + 1, a + m)) "
+    "    if ttl ~= '0' then redis.call('PEXPIRE', KEYS[i], ttl) end "
+    "  end "
+    "  a = a + m + 1 "
+    "end "
+    "return kept";
 
 
 /* ---- settings -------------------------------------------------------------- */
@@ -279,10 +291,11 @@ struct chunk {
     char data[];
 };
 
-/* An item: u32 length of the first command, u32 length of the second (0
- * when none), then both commands in RESP: the EVALSHA of a versioned sink
- * (its SHA1 filled in when it is sent: SHA_AT), or the HSET and the
- * PEXPIRE (0 when no TTL). */
+/* An item: u32 length of its first part, u32 length of its second (0 when
+ * none), then both parts in RESP.  Without versions: the HSET and the
+ * PEXPIRE (none without a TTL).  Versioned: the key as a bulk string, and
+ * the window's arguments to the guard (their count, then field, value
+ * pairs), put together into one EVALSHA per batch when it is sent. */
 struct pos {
     struct chunk *c;
     size_t off;
@@ -304,6 +317,7 @@ struct redis_sink {
     uint64_t appended, acked;           /* windows queued / acknowledged, ever */
     uint64_t barrier;                   /* checkpoint mark: appended at the time */
     char sha[SHA_LEN + 1];              /* the guard's, once Redis has told it; "" before */
+    struct sbuf batch;                  /* one guarded batch, being put together */
     struct sbuf enc, key;
     struct log_rate err_rate;
     void (*done)(struct sink *);
@@ -406,9 +420,7 @@ static int resp_bulk(struct sbuf *b, const char *s, size_t n)
 }
 
 static const char resp_multi[] = "*1\r\n$5\r\nMULTI\r\n";
-/* What follows an EVALSHA's argument count; its SHA1 comes next. */
 static const char resp_evalsha[] = "$7\r\nEVALSHA\r\n$40\r\n";
-#define SHA_AT(cmd) ((char *)memchr((cmd), '\n', 16) + 1 + sizeof(resp_evalsha) - 1)
 static const char resp_exec[] = "*1\r\n$4\r\nEXEC\r\n";
 
 /* ---- libuv binding for hiredis ---------------------------------------------- */
@@ -644,12 +656,15 @@ static void connect_now(struct redis_sink *r)
 
 /* ---- writing ----------------------------------------------------------------------- */
 
+/* The reply to a batch: EXEC's array, or the guard's count. */
 static int exec_ok(const redisReply *rep, const char **err)
 {
     if (rep->type == REDIS_REPLY_ERROR) {
         *err = rep->str;
         return 0;
     }
+    if (rep->type == REDIS_REPLY_INTEGER)
+        return 1;
     if (rep->type != REDIS_REPLY_ARRAY) {
         *err = "transaction aborted";
         return 0;
@@ -684,10 +699,8 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
     }
     q_pop(r, n);
     r->s->written += n;
-    if (r->conf->versioned)             /* the guard answers 0 when it kept the hash */
-        for (size_t i = 0; i < rep->elements; i++)
-            if (rep->element[i]->type == REDIS_REPLY_INTEGER && rep->element[i]->integer == 0)
-                r->s->stale++;
+    if (rep->type == REDIS_REPLY_INTEGER)     /* the guard: how many it kept out */
+        r->s->stale += (uint64_t)rep->integer;
     r->acked += n;
     r->backoff = 0;                 /* a write went through: the next outage starts fresh */
     if (r->congested && r->queued <= (size_t)r->conf->max_pending / 2) {
@@ -699,6 +712,68 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
         maybe_done(r);
 }
 
+/* The arguments to the guard an item holds: the count they start with,
+ * plus one for the count itself. */
+static size_t guard_argc(const char *args)
+{
+    const char *p = memchr(args, '\n', 24) + 1;
+    return 1 + (size_t)strtoul(p, NULL, 10);
+}
+
+/* MULTI, n windows' HSET and PEXPIRE, EXEC. */
+static void send_plain(struct redis_sink *r, size_t n)
+{
+    redisAsyncFormattedCommand(r->ac, NULL, NULL, resp_multi, sizeof(resp_multi) - 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *a, *b;
+        size_t la, lb;
+        q_item(&r->send, &a, &la, &b, &lb);
+        redisAsyncFormattedCommand(r->ac, NULL, NULL, a, la);
+        if (lb)
+            redisAsyncFormattedCommand(r->ac, NULL, NULL, b, lb);
+    }
+    redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, resp_exec,
+                               sizeof(resp_exec) - 1);
+}
+
+/* EVALSHA <guard> n key... ttl window-arguments...: one command, applied
+ * atomically.  Returns 0 or -ENOMEM (nothing sent). */
+static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n)
+{
+    struct sbuf *b = &r->batch;
+    struct pos p = r->send;
+    const char *a, *x;
+    size_t la, lx, argc = 4 + n;    /* EVALSHA, sha, numkeys, ttl, keys */
+    char num[24];
+    for (size_t i = 0; i < n; i++) {
+        q_item(&p, &a, &la, &x, &lx);
+        argc += guard_argc(x);
+    }
+    b->len = 0;
+    int rc = sbuf_printf(b, "*%zu\r\n", argc);
+    rc = rc ? rc : sbuf_put(b, resp_evalsha, sizeof(resp_evalsha) - 1);
+    rc = rc ? rc : sbuf_put(b, r->sha, SHA_LEN);
+    rc = rc ? rc : sbuf_put(b, "\r\n", 2);
+    rc = rc ? rc : resp_bulk(b, num, fmt_i64(num, (int64_t)n));
+    p = r->send;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        q_item(&p, &a, &la, &x, &lx);
+        rc = sbuf_put(b, a, la);
+    }
+    int64_t ttl = r->conf->ttl_ms == JOB_DURATION_NONE ? 0 : r->conf->ttl_ms;
+    rc = rc ? rc : resp_bulk(b, num, fmt_i64(num, ttl));
+    p = r->send;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        q_item(&p, &a, &la, &x, &lx);
+        rc = sbuf_put(b, x, lx);
+    }
+    if (rc < 0)
+        return rc;
+    r->send = p;
+    redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, b->p, b->len);
+    return 0;
+}
+
 static void send_more(struct redis_sink *r)
 {
     if (r->conf->versioned && r->sha[0] == '\0')
@@ -706,19 +781,10 @@ static void send_more(struct redis_sink *r)
     while (r->connected && !r->broken && r->ac != NULL && r->unsent > 0 &&
            r->inflight < REDIS_INFLIGHT) {
         size_t n = r->unsent < REDIS_BATCH ? r->unsent : REDIS_BATCH;
-        redisAsyncFormattedCommand(r->ac, NULL, NULL, resp_multi, sizeof(resp_multi) - 1);
-        for (size_t i = 0; i < n; i++) {
-            const char *a, *b;
-            size_t la, lb;
-            q_item(&r->send, &a, &la, &b, &lb);
-            if (r->conf->versioned)
-                memcpy(SHA_AT(a), r->sha, SHA_LEN);   /* the queue's own memory */
-            redisAsyncFormattedCommand(r->ac, NULL, NULL, a, la);
-            if (lb)
-                redisAsyncFormattedCommand(r->ac, NULL, NULL, b, lb);
-        }
-        redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, resp_exec,
-                                   sizeof(resp_exec) - 1);
+        if (!r->conf->versioned)
+            send_plain(r, n);
+        else if (send_guarded(r, n) < 0)
+            return;                     /* out of memory: sent with the next write or ack */
         r->unsent -= n;
         r->inflight++;
     }
@@ -749,26 +815,21 @@ static SL_MUST_USE int encode_fields(struct sbuf *e, const struct job *job,
     return rc;
 }
 
-/* EVALSHA <sha> 1 key ttl field value ... _sluice:<op> version, into r->enc
- * (the SHA1 is filled in when it is sent). */
+/* The key as a bulk string, then the window's arguments to the guard:
+ * their count, field, value ..., _sluice:<op>, version; into r->enc, *klen
+ * being the key's length. */
 static SL_MUST_USE int encode_guarded(struct redis_sink *r, const struct job_operator *op,
-                                      const struct engine_result *res)
+                                      const struct engine_result *res, size_t *klen)
 {
-    const struct redis_sink_conf *cf = r->conf;
     struct sbuf *e = &r->enc;
     char num[24];
-    size_t pairs = op->nkeys + res->nvals + 1;
-    int rc = sbuf_printf(e, "*%zu\r\n", 5 + 2 * pairs);
-    rc = rc ? rc : sbuf_put(e, resp_evalsha, sizeof(resp_evalsha) - 1);
-    rc = rc ? rc : sbuf_printf(e, "%0*d\r\n$1\r\n1\r\n", SHA_LEN, 0);
-    rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
-    size_t n = fmt_i64(num, cf->ttl_ms == JOB_DURATION_NONE ? 0 : cf->ttl_ms);
-    rc = rc ? rc : resp_bulk(e, num, n);
+    int rc = resp_bulk(e, r->key.p, r->key.len);
+    *klen = e->len;
+    rc = rc ? rc : resp_bulk(e, num, fmt_i64(num, 2 * (int64_t)(op->nkeys + res->nvals + 1)));
     rc = rc ? rc : encode_fields(e, r->s->job, op, res);
     rc = rc ? rc : sbuf_printf(e, "$%zu\r\n" REDIS_VERSION_PREFIX "%s\r\n",
                                sizeof(REDIS_VERSION_PREFIX) - 1 + strlen(op->name), op->name);
-    n = fmt_i64(num, res->version);
-    return rc ? rc : resp_bulk(e, num, n);
+    return rc ? rc : resp_bulk(e, num, fmt_i64(num, res->version));
 }
 
 /* HSET key field value ..., then PEXPIRE key ttl when there is a TTL, into
@@ -805,8 +866,7 @@ static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operat
         return rc;
     e->len = 0;
     if (cf->versioned) {
-        rc = encode_guarded(r, op, res);
-        hlen = e->len;
+        rc = encode_guarded(r, op, res, &hlen);
     } else {
         rc = encode_plain(r, op, res, &hlen);
     }
@@ -895,6 +955,7 @@ static void maybe_done(struct redis_sink *r)
         c = n;
     }
     sbuf_free(&r->enc);
+    sbuf_free(&r->batch);
     sbuf_free(&r->key);
     free(r);
     s->impl = NULL;
