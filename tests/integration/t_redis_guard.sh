@@ -73,5 +73,23 @@ feed '{"user_id":"u1","price":2,"t":200000}'
 expect_hash g:u1 "user_id${TAB}u1" "n${TAB}1" "total${TAB}2" "last_price${TAB}3" \
     "_sluice:minute${TAB}240000" "_sluice:running${TAB}$v3"
 expect_err "2 writes acknowledged (1 kept out by a newer result)"
+# Redis loses the guard script (SCRIPT FLUSH) under a running job: the
+# batch fails with NOSCRIPT, the sink reconnects, loads it again and
+# resends, and the write lands.  A followed file (no --bounded).
+n=$((n + 1))
+printf '%s\n' '{"user_id":"u2","price":1,"t":300000}' '{"user_id":"u2","price":1,"t":370000}' \
+    > "$T/events-$n.jsonl"
+STATE_DIR="$T/state-$n" EVENTS="$T/events-$n.jsonl" "$SLUICE" run -c "$JOB" 2>"$T/follow.err" &
+follow=$!
+track_pid "$follow"
+wait_for 10 "the first window of u2" sh -c "redis-cli -p $REDIS_PORT HGET g:u2 n | grep -qx 1"
+redis-cli -p "$REDIS_PORT" SCRIPT FLUSH >/dev/null
+printf '%s\n' '{"user_id":"u2","price":2,"t":430000}' >> "$T/events-$n.jsonl"
+wait_for 20 "u2's window [360000, 420000) after SCRIPT FLUSH" \
+    sh -c "redis-cli -p $REDIS_PORT HGET g:u2 _sluice:minute | grep -qx 420000"
+grep -q "NOSCRIPT" "$T/follow.err" || fail "expected the sink to meet NOSCRIPT after SCRIPT FLUSH:
+$(cat "$T/follow.err")"
+kill -TERM "$follow"
+wait "$follow" || fail "the followed run did not stop cleanly on SIGTERM: $(tail -5 "$T/follow.err")"
 echo "older results kept out field by field, equal versions written, newer ones win," \
      "one version per operator; versioned: false goes back"
