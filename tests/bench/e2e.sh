@@ -14,6 +14,7 @@
 # partition passes the mock broker's ~5 MB limit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/every_record_job.sh
 SLUICE=${SLUICE:-./sluice}
 EVENTS=${EVENTS:-2000000}
 work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
@@ -84,16 +85,8 @@ sources:
     topic: ecommerce-events
     group: bench-every
     schema: { user_id: string, event_type: string, price: double }
-operators:
-  running:
-    from: events
-    key_by: user_id
-    window: { type: global, trigger: count 1 }
-    aggregates: { n: count(), spend: sum(price), last_type: last(event_type) }
-    to: r
-sinks:
-  r: { type: redis, url: "redis://127.0.0.1:$port/0", key: "running:{user_id}", ttl: 1h }
 YAML
+every_record_ops "redis://127.0.0.1:$port/0" >> "$work/every.yaml"
 "$SLUICE" run -c "$work/every.yaml" --bounded --log-level info 2>"$work/every.log"
 line=$(grep "input read in" "$work/every.log")
 echo "sluice, one window per record (versioned: the guard script, one EVALSHA per 64): ${line#*run: }"

@@ -5,7 +5,8 @@
 # source, --bounded), two jobs:
 #   every: a global window firing on every record (one window per record:
 #          the sink is the bottleneck);
-#   reference: the reference job's operators (sliding hour, sessions).
+#   reference: the reference job's operators and sinks (sliding hour,
+#          sessions), taken from feature-pipeline.yaml.
 # Redis is flushed before each run.  Per run: the process's wall time,
 # events/s (the run's own figure: first record to end of input) and
 # windows/s (windows acknowledged by Redis / wall time), and Redis's own
@@ -15,6 +16,7 @@
 #       tests/bench/redis_write.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/every_record_job.sh
 SLUICES=${SLUICES:-./sluice}
 EVENTS=${EVENTS:-1000000}
 ROUNDS=${ROUNDS:-1}
@@ -47,41 +49,13 @@ sources:
     schema: { user_id: string, event_type: string, price: double }
     event_time: { field: event_time, timezone: "+09:00" }
     watermark: { out_of_orderness: 10s }
-operators:
 YAML
     if [ "$1" = every ]; then
-        cat >> "$work/$1.yaml" <<YAML
-  running:
-    from: events
-    key_by: user_id
-    window: { type: global, trigger: count 1 }
-    aggregates: { n: count(), spend: sum(price), last_type: last(event_type) }
-    to: r
-sinks:
-  r: { type: redis, url: "redis://127.0.0.1:$port/0", key: "running:{user_id}", ttl: 1h }
-YAML
+        every_record_ops "redis://127.0.0.1:$port/0" >> "$work/$1.yaml"
     else
-        cat >> "$work/$1.yaml" <<YAML
-  user_features:
-    from: events
-    key_by: user_id
-    window: { type: sliding, size: 1h, slide: 10m }
-    aggregates:
-      view_count_1h:       count() where event_type == "view"
-      cart_count_1h:       count() where event_type == "cart"
-      purchase_count_1h:   count() where event_type == "purchase"
-      avg_viewed_price_1h: avg(price) where event_type == "view"
-    to: uf
-  session_features:
-    from: events
-    key_by: user_id
-    window: { type: session, gap: 10m }
-    aggregates: { event_count: count(), duration_seconds: duration() }
-    to: sf
-sinks:
-  uf: { type: redis, url: "redis://127.0.0.1:$port/0", key: "user_features:{user_id}", ttl: 2h }
-  sf: { type: redis, url: "redis://127.0.0.1:$port/0", key: "session_features:{user_id}:{window_start}", ttl: 1h }
-YAML
+        # the operators and sinks of the reference job as shipped (their
+        # Redis URL from SLUICE_REDIS_URL)
+        sed -n '/^operators:/,$p' feature-pipeline.yaml >> "$work/$1.yaml"
     fi
 }
 redis_cpu() {
@@ -97,7 +71,7 @@ for round in $(seq "$ROUNDS"); do
             rm -rf "$work/state"
             c0=$(redis_cpu)
             t0=$(date +%s%N)
-            "$s" run -c "$work/$j.yaml" --bounded --log-level info 2>"$work/run.log"
+            SLUICE_REDIS_URL="redis://127.0.0.1:$port/0" "$s" run -c "$work/$j.yaml" --bounded --log-level info 2>"$work/run.log"
             t1=$(date +%s%N)
             c1=$(redis_cpu)
             wall=$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)
