@@ -56,16 +56,18 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off, 
     ninvalid++;
 }
 
-static void start(const char *window, const char *extra_source)
+/* The job: one file source s (user, v), one operator o whose settings are
+ * `block` (its window, or another type's block), summing v and counting. */
+static void start_block(const char *block, const char *extra_source)
 {
     char text[2048];
     snprintf(text, sizeof(text),
              "job: t\nsources:\n  s:\n    type: file\n    path: x\n"
              "    schema: { user: string, v: int }\n%s"
-             "operators:\n  o:\n    from: s\n    key_by: user\n    window: %s\n"
+             "operators:\n  o:\n    from: s\n    key_by: user\n    %s\n"
              "    aggregates: { sum: sum(v), n: count() }\n    to: out\n"
              "sinks:\n  out: { type: stdout }\n  late: { type: stdout }\n",
-             extra_source, window);
+             extra_source, block);
     struct diags d = { 0 };
     int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
     ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
@@ -75,6 +77,13 @@ static void start(const char *window, const char *extra_source)
     ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
     ngot = nlate = ninvalid = 0;
     last_dead_letter = -2;
+}
+
+static void start(const char *window, const char *extra_source)
+{
+    char block[256];
+    snprintf(block, sizeof(block), "window: %s", window);
+    start_block(block, extra_source);
 }
 
 static void setup(void)
@@ -167,6 +176,33 @@ START_TEST(a_global_result_is_versioned_by_its_record)
     ck_assert_int_eq(versions[1], 104);
     ck_assert_str_eq(got[2], "user1 10 4");
     ck_assert_int_eq(versions[2], 105);
+}
+END_TEST
+
+/* ... and a result due on a timer, the engine's input position: the
+ * greatest offset fed on any partition */
+START_TEST(a_timed_reduce_result_is_versioned_by_the_input_position)
+{
+    start_block("reduce: { emit: every 1s }", "");
+    engine_partition_add(eng, 0, 0);
+    engine_partition_add(eng, 0, 1);
+    feed_off(0, 40, "user1", 1, 0);
+    feed_off(1, 7, "user2", 2, 0);
+    fake_now += 1000;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 2);
+    ck_assert_int_eq(versions[0], 40);
+    ck_assert_int_eq(versions[1], 40);
+    feed_off(1, 8, "user1", 3, 0);
+    fake_now += 1000;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[2], "user1 4 2");
+    ck_assert_int_eq(versions[2], 40);
+    feed_off(0, 41, "user1", 3, 0);
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 4);
+    ck_assert_int_eq(versions[3], 41);
 }
 END_TEST
 
@@ -369,6 +405,7 @@ Suite *engine_suite(void)
     tcase_add_test(tc, seed_sliding_in_event_time);
     tcase_add_test(tc, a_window_result_is_versioned_by_its_end);
     tcase_add_test(tc, a_global_result_is_versioned_by_its_record);
+    tcase_add_test(tc, a_timed_reduce_result_is_versioned_by_the_input_position);
     tcase_add_test(tc, seed_session_in_event_time);
     tcase_add_test(tc, processing_time_uses_the_clock);
     tcase_add_test(tc, idle_partition_releases_the_watermark);
