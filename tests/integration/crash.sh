@@ -116,9 +116,12 @@ $(diff "$T/base-redis.txt" "$T/crash-redis.txt" | head -20)"
     LC_ALL=C sort -u "$T/base-results.jsonl" > "$T/base-set"
     cmp -s "$T/base-set" "$T/crash-set" || fail "window results after $killed kills differ:
 $(diff "$T/base-set" "$T/crash-set" | head -20)"
+    # (the final run's replay: writes Redis kept out, holding newer results)
+    kept=$(grep -o '[0-9]* kept out' "$T/err" | awk '{ s += $1 } END { print s + 0 }')
     echo "$parts partition(s): $killed kills in $attempt runs ($during while a checkpoint" \
          "was being written, $restored restores; versions sampled $(cat "$T/ver.samples")" \
-         "times, never back); $(wc -l < "$T/crash-redis.txt") keys and" \
+         "times, never back; the last replay had $kept writes kept out as older);" \
+         "$(wc -l < "$T/crash-redis.txt") keys and" \
          "$(wc -l < "$T/base-set") window results equal the uninterrupted run's" \
          "($(wc -l < "$T/results.jsonl") lines written in all; a run works ${work} ms)"
     stop_redis
