@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../config/job.h"
+#include "../../engine/ckpt_file.h"
 #include "../../engine/engine.h"
 #include "../../engine/timers.h"
 #include "suites.h"
@@ -203,6 +205,55 @@ START_TEST(a_timed_reduce_result_is_versioned_by_the_input_position)
     engine_finish(eng);
     ck_assert_int_eq(ngot, 4);
     ck_assert_int_eq(versions[3], 41);
+}
+END_TEST
+
+/* The read positions a checkpoint records: partition 0 at 42, 1 at 9. */
+static size_t two_positions(void *ud, int source, struct engine_offset *out, size_t max)
+{
+    (void)ud, (void)source;
+    ck_assert_uint_ge(max, 2);
+    out[0] = (struct engine_offset){ 0, 42 };
+    out[1] = (struct engine_offset){ 1, 9 };
+    return 2;
+}
+
+/* ... restored with the checkpoint: what was due comes out after a restore
+ * with the position the checkpoint was taken at */
+START_TEST(the_input_position_is_restored_from_a_checkpoint)
+{
+    start_block("reduce: { emit: every 1s }", "");
+    engine_partition_add(eng, 0, 0);
+    engine_partition_add(eng, 0, 1);
+    feed_off(0, 41, "user1", 1, 0);
+    feed_off(1, 8, "user2", 2, 0);
+    char path[] = "/tmp/sluice-test-position-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    struct ckpt_writer w;
+    ck_assert_int_eq(ckpt_writer_init(&w, 0), 0);
+    ckpt_write_header(&w, fd, CKPT_CHECKPOINT, 1, 0, job->name);
+    ck_assert_int_eq(engine_snapshot(eng, &w, two_positions, NULL), 0);
+    ck_assert_int_eq(ckpt_finish(&w), 0);
+    ckpt_writer_free(&w);
+    close(fd);
+    engine_free(eng);
+    struct ckpt_reader *r;
+    struct ckpt_info info;
+    char err[256];
+    ck_assert_msg(ckpt_open(path, &r, &info, err, sizeof(err)) == 0, "%s", err);
+    struct engine_opts o = { fake_clock, NULL, 0 };
+    struct engine_output out = { NULL, on_result, on_late, on_invalid };
+    ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
+    ck_assert_msg(engine_restore(eng, r, 0, NULL, err, sizeof(err)) == 0, "%s", err);
+    ckpt_close(r);
+    unlink(path);
+    ck_assert_int_eq(ngot, 0);
+    fake_now += 1000;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 2);
+    ck_assert_int_eq(versions[0], 41);
+    ck_assert_int_eq(versions[1], 41);
 }
 END_TEST
 
@@ -406,6 +457,7 @@ Suite *engine_suite(void)
     tcase_add_test(tc, a_window_result_is_versioned_by_its_end);
     tcase_add_test(tc, a_global_result_is_versioned_by_its_record);
     tcase_add_test(tc, a_timed_reduce_result_is_versioned_by_the_input_position);
+    tcase_add_test(tc, the_input_position_is_restored_from_a_checkpoint);
     tcase_add_test(tc, seed_session_in_event_time);
     tcase_add_test(tc, processing_time_uses_the_clock);
     tcase_add_test(tc, idle_partition_releases_the_watermark);
