@@ -901,9 +901,15 @@ static void summary(struct runtime *rt)
         "its first record (%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64
         " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
         secs > 0 ? (double)in / secs : 0, ck->ok, ck->failed, ck->max_stall_us);
-    for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++)
-        LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged, %" PRIu64
-            " retried, %" PRIu64 " failed attempts", t.written[i], t.retried[i], t.failed[i]);
+    for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++) {
+        char stale[64] = "";            /* only a versioned Redis sink keeps writes out */
+        if (t.stale[i] > 0)
+            snprintf(stale, sizeof(stale), " (%" PRIu64 " kept out by a newer result)",
+                     t.stale[i]);
+        LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged%s, %" PRIu64
+            " retried, %" PRIu64 " failed attempts", t.written[i], stale, t.retried[i],
+            t.failed[i]);
+    }
     totals_free(&t);
 }
 

@@ -28,6 +28,7 @@ void totals_free(struct totals *t)
     free(t->written);
     free(t->retried);
     free(t->failed);
+    free(t->stale);
     memset(t, 0, sizeof(*t));
 }
 
@@ -42,8 +43,9 @@ int totals_new(const struct job *job, struct totals *t)
     t->written = calloc(nk, sizeof(*t->written));
     t->retried = calloc(nk, sizeof(*t->retried));
     t->failed = calloc(nk, sizeof(*t->failed));
+    t->stale = calloc(nk, sizeof(*t->stale));
     if (!t->in || !t->invalid || !t->late || !t->fired || !t->lost || !t->written ||
-        !t->retried || !t->failed) {
+        !t->retried || !t->failed || !t->stale) {
         totals_free(t);
         return -ENOMEM;
     }
@@ -94,6 +96,7 @@ void counters_read(const struct counters *c, struct totals *t)
         t->written[i] = h->written[i] + (s ? s->written : 0);
         t->retried[i] = h->retried[i] + (s ? s->retried : 0);
         t->failed[i] = h->failed[i] + (s ? s->failed : 0);
+        t->stale[i] = h->stale[i] + (s ? s->stale : 0);
     }
 }
 
@@ -127,6 +130,7 @@ int counters_carry(struct counters *c, const struct job *nj)
                 t.written[n] = cur.written[o];
                 t.retried[n] = cur.retried[o];
                 t.failed[n] = cur.failed[o];
+                t.stale[n] = cur.stale[o];
             }
     totals_free(&cur);
     totals_free(&c->hist);

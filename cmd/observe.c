@@ -160,13 +160,16 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
     help(b, "sluice_sink_pending", "gauge", "Writes accepted, not yet acknowledged.");
     help(b, "sluice_sink_retried_total", "counter", "Writes sent again after a failure.");
     help(b, "sluice_sink_failed_total", "counter", "Failed write attempts (each retried).");
+    help(b, "sluice_sink_stale_total", "counter",
+         "Acknowledged writes the destination kept out: it held a newer result.");
     for (size_t i = 0; i < job->nsinks; i++) {
         const struct sink *s = &g->snk[i];
         const char *names[] = { "sluice_sink_writes_total", "sluice_sink_pending",
-                                "sluice_sink_retried_total", "sluice_sink_failed_total" };
+                                "sluice_sink_retried_total", "sluice_sink_failed_total",
+                                "sluice_sink_stale_total" };
         uint64_t v[] = { t->written[i], s->impl ? (uint64_t)s->ops->pending(s) : 0,
-                         t->retried[i], t->failed[i] };
-        for (int k = 0; k < 4; k++) {
+                         t->retried[i], t->failed[i], t->stale[i] };
+        for (int k = 0; k < 5; k++) {
             sbuf_printf(b, "%s{sink=\"", names[k]);
             label(b, job->sinks[i].name);
             sbuf_printf(b, "\",type=\"%s\"} %" PRIu64 "\n", sink_ptype(s), v[k]);

@@ -152,6 +152,8 @@ struct sink {
     void *impl;
     char name[160];
     uint64_t written, retried, failed;  /* acknowledged, retried, failed attempts */
+    uint64_t stale;                     /* of the written: kept out by a newer result
+                                         * the destination holds (Redis, versioned) */
 };
 
 /* ---- types --------------------------------------------------------------- */

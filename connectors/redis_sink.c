@@ -1,19 +1,39 @@
 /*
  * redis_sink.c - window results as Redis hashes (docs/connectors.md).
  *
- * Each fired window is `HSET key field value ...` of its key fields and
- * aggregates, plus `PEXPIRE key ttl` when the sink has a TTL.  Writes are
- * grouped into transactions of up to REDIS_BATCH windows
- * (MULTI, HSET, PEXPIRE, HSET, PEXPIRE, ..., EXEC), so every window is
- * applied atomically with its TTL while a write costs about two commands,
- * and up to REDIS_INFLIGHT transactions are pipelined on one connection.
+ * Each fired window sets the fields of one hash, its key fields and
+ * aggregates, and refreshes its TTL when the sink has one.  With
+ * `versioned` (the default) the write is conditional: the hash keeps, in a
+ * field `_sluice:<operator>`, the version of the result that last wrote it
+ * (struct engine_result: the window end, or a record offset), and a result
+ * with a smaller version leaves the hash as it is.  A replay (after a
+ * crash, or when a partition moves to another instance) therefore never
+ * moves a hash back to an older result, while an equal version (a late
+ * re-fire of the same window, or the replay of the newest result itself)
+ * writes again.  The comparisons and the writes are one Lua script
+ * (GUARD_SCRIPT) over a batch of up to REDIS_BATCH windows, atomic in
+ * Redis, loaded with SCRIPT LOAD at the start of every connection and
+ * called by its SHA1: one EVALSHA per batch, put together at send time
+ * from each window's key and arguments, encoded once when the result was
+ * queued (one call per batch rather than per window: a script call costs
+ * Redis more than the commands it runs).  A script Redis has lost (SCRIPT
+ * FLUSH, a restart behind a proxy, a failover) fails the batch with
+ * NOSCRIPT, which is handled as any failed write: reconnect, which loads
+ * it again, and resend.
+ *
+ * Without `versioned`, a window is `HSET key field value ...` plus
+ * `PEXPIRE key ttl`, and up to REDIS_BATCH windows make one transaction
+ * (MULTI, their commands, EXEC), so each window is applied atomically
+ * with its TTL and a failure is one reply per batch.  Either way up to
+ * REDIS_INFLIGHT batches are pipelined on one connection.
  *
  * Every write stays in the sink's queue, already encoded as RESP, until
  * the EXEC that carries it succeeds.  When the connection drops, or a
  * transaction reports an error, the sink reconnects with exponential
  * backoff (100 ms to 5 s) and sends everything unacknowledged again, in
- * order.  Writes are idempotent (a window rewrites the same values), so
- * sending one twice is harmless; losing one is not possible.  When the
+ * order.  Writes are idempotent (a window rewrites the same values, with
+ * the same version), so sending one twice is harmless; losing one is not
+ * possible.  When the
  * sink's max_pending windows wait (100,000 by default), the sink tells the
  * host, which pauses the sources until the queue is down to half of that:
  * a slow or absent Redis costs memory proportional to max_pending, not to
@@ -24,8 +44,8 @@
  * events, which leaves a refused or reset connection hanging forever on
  * the hiredis version Debian ships).
  *
- * Its settings (url, key, ttl, username, password, max_pending) are
- * declared here, in redis_sink_map, and read by the job loader into a
+ * Its settings (url, key, ttl, username, password, max_pending, versioned)
+ * are declared here, in redis_sink_map, and read by the job loader into a
  * struct redis_sink_conf (config/confmap.h); the URL is taken apart here
  * too, at load time, so `sluice validate` reports a bad one.
  */
@@ -48,6 +68,34 @@
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
 #define CHUNK_BYTES (64 * 1024)
+#define SHA_LEN 40                  /* a script's SHA1, in hex */
+
+/*
+ * The guard, over one batch of windows: KEYS, their hashes; ARGV[1], the
+ * TTL in ms ("0": none); then per window, in KEYS' order, the number m of
+ * its arguments and m arguments: field, value pairs, the last pair being
+ * the version field and the version.  A window's pairs are written (the
+ * version with them) and its TTL set unless its hash holds a greater
+ * version.  Returns how many windows it kept out.  Versions compare as Lua
+ * numbers (doubles): exact up to 2^53, far beyond epoch milliseconds and
+ * offsets.  A version field that is not a number (written by hand) is
+ * overwritten.
+ */
+static const char GUARD_SCRIPT[] =
+    "local ttl, a, kept = ARGV[1], 2, 0 "
+    "for i = 1, #KEYS do "
+    "  local m = tonumber(ARGV[a]) "
+    "  local cur = tonumber(redis.call('HGET', KEYS[i], ARGV[a + m - 1])) "
+    "  if cur and cur > tonumber(ARGV[a + m]) then "
+    "    kept = kept + 1 "
+    "  else "
+    "    redis.call('HSET', KEYS[i], unpack(ARGV, a + 1, a + m)) "
+    "    if ttl ~= '0' then redis.call('PEXPIRE', KEYS[i], ttl) end "
+    "  end "
+    "  a = a + m + 1 "
+    "end "
+    "return kept";
+
 
 /* ---- settings -------------------------------------------------------------- */
 
@@ -57,6 +105,7 @@ struct redis_sink_conf {
     int64_t ttl_ms;                     /* JOB_DURATION_NONE: no expiry */
     const char *username, *password;    /* the keys; NULL when absent */
     int64_t max_pending;                /* writes queued before sources pause */
+    int versioned;                      /* guard writes by version (the default) */
     struct redis_endpoint ep;           /* from url, then username and password */
 };
 
@@ -162,6 +211,8 @@ static void redis_validate(struct cm_ctx *c, void *conf)
         cf->ep.password = cf->password;
 }
 
+static const char *const versioned_names[] = { "false", "true", NULL };
+
 static const struct cm_entry redis_sink_entries[] = {
     { .key = "url", .type = CM_CUSTOM, .read = read_url, .flags = CM_REQUIRED | CM_SECRET,
       .offset = offsetof(struct redis_sink_conf, url),
@@ -180,6 +231,9 @@ static const struct cm_entry redis_sink_entries[] = {
     { .key = "max_pending", .type = CM_INT, .lo = 1, .hi = 10000000, .dflt = 100000,
       .offset = offsetof(struct redis_sink_conf, max_pending),
       .desc = "windows waiting for Redis before the sources pause" },
+    { .key = "versioned", .type = CM_ENUM, .names = versioned_names, .dflt = 1,
+      .offset = offsetof(struct redis_sink_conf, versioned),
+      .desc = "keep the newest result of each hash (a version field per operator)" },
     { .key = NULL },
 };
 
@@ -215,11 +269,18 @@ static void redis_sink_print(const void *conf, FILE *out)
         fprintf(out, " key=\"%s\"", cf->key.t.src);
     fprintf(out, " ttl=%s", cf->ttl_ms == JOB_DURATION_NONE ? "none" :
             (duration_format(cf->ttl_ms, d, sizeof(d)), d));
+    if (!cf->versioned)
+        fputs(" versioned=false", out);
 }
 
 const struct redis_endpoint *redis_sink_endpoint(const struct job_sink *js)
 {
     return &((const struct redis_sink_conf *)js->conf)->ep;
+}
+
+int redis_sink_versioned(const struct job_sink *js)
+{
+    return ((const struct redis_sink_conf *)js->conf)->versioned;
 }
 
 /* ---- the queue of encoded writes ----------------------------------------- */
@@ -230,8 +291,11 @@ struct chunk {
     char data[];
 };
 
-/* An item: u32 length of the HSET, u32 length of the PEXPIRE (0 when no
- * TTL), then both commands in RESP. */
+/* An item: u32 length of its first part, u32 length of its second (0 when
+ * none), then both parts in RESP.  Without versions: the HSET and the
+ * PEXPIRE (none without a TTL).  Versioned: the key as a bulk string, and
+ * the window's arguments to the guard (their count, then field, value
+ * pairs), put together into one EVALSHA per batch when it is sent. */
 struct pos {
     struct chunk *c;
     size_t off;
@@ -252,6 +316,8 @@ struct redis_sink {
     size_t inflight;                    /* transactions sent, not answered */
     uint64_t appended, acked;           /* windows queued / acknowledged, ever */
     uint64_t barrier;                   /* checkpoint mark: appended at the time */
+    char sha[SHA_LEN + 1];              /* the guard's, once Redis has told it; "" before */
+    struct sbuf batch;                  /* one guarded batch, being put together */
     struct sbuf enc, key;
     struct log_rate err_rate;
     void (*done)(struct sink *);
@@ -354,6 +420,7 @@ static int resp_bulk(struct sbuf *b, const char *s, size_t n)
 }
 
 static const char resp_multi[] = "*1\r\n$5\r\nMULTI\r\n";
+static const char resp_evalsha[] = "$7\r\nEVALSHA\r\n$40\r\n";
 static const char resp_exec[] = "*1\r\n$4\r\nEXEC\r\n";
 
 /* ---- libuv binding for hiredis ---------------------------------------------- */
@@ -513,6 +580,28 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
+/* The guard's SHA1; the first one lets the writes go. */
+static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct redis_sink *r = ac->data;
+    redisReply *rep = reply;
+    (void)priv;
+    if (rep == NULL)
+        return;                         /* disconnected: loaded again on the next */
+    if (rep->type != REDIS_REPLY_STRING || rep->len != SHA_LEN) {
+        log_rate_msg(&r->err_rate, LOG_ERR, r->s->name, "SCRIPT LOAD of the version guard "
+                     "failed: %s; retrying", rep->type == REDIS_REPLY_ERROR ? rep->str
+                     : "unexpected reply");
+        r->broken = 1;
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (r->sha[0] == '\0') {
+        memcpy(r->sha, rep->str, SHA_LEN);
+        send_more(r);
+    }
+}
+
 static void on_connect_timeout(uv_timer_t *t)
 {
     struct redis_sink *r = t->data;
@@ -560,16 +649,22 @@ static void connect_now(struct redis_sink *r)
     }
     if (ep->db != 0)
         redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %d", ep->db);
+    /* before any write on this connection, so EVALSHA finds it */
+    if (r->conf->versioned)
+        redisAsyncCommand(ac, on_script_loaded, NULL, "SCRIPT LOAD %s", GUARD_SCRIPT);
 }
 
 /* ---- writing ----------------------------------------------------------------------- */
 
+/* The reply to a batch: EXEC's array, or the guard's count. */
 static int exec_ok(const redisReply *rep, const char **err)
 {
     if (rep->type == REDIS_REPLY_ERROR) {
         *err = rep->str;
         return 0;
     }
+    if (rep->type == REDIS_REPLY_INTEGER)
+        return 1;
     if (rep->type != REDIS_REPLY_ARRAY) {
         *err = "transaction aborted";
         return 0;
@@ -604,6 +699,8 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
     }
     q_pop(r, n);
     r->s->written += n;
+    if (rep->type == REDIS_REPLY_INTEGER)     /* the guard: how many it kept out */
+        r->s->stale += (uint64_t)rep->integer;
     r->acked += n;
     r->backoff = 0;                 /* a write went through: the next outage starts fresh */
     if (r->congested && r->queued <= (size_t)r->conf->max_pending / 2) {
@@ -615,43 +712,92 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
         maybe_done(r);
 }
 
+/* The arguments to the guard an item holds: the count they start with,
+ * plus one for the count itself. */
+static size_t guard_argc(const char *args)
+{
+    const char *p = memchr(args, '\n', 24) + 1;
+    return 1 + (size_t)strtoul(p, NULL, 10);
+}
+
+/* MULTI, n windows' HSET and PEXPIRE, EXEC. */
+static void send_plain(struct redis_sink *r, size_t n)
+{
+    redisAsyncFormattedCommand(r->ac, NULL, NULL, resp_multi, sizeof(resp_multi) - 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *a, *b;
+        size_t la, lb;
+        q_item(&r->send, &a, &la, &b, &lb);
+        redisAsyncFormattedCommand(r->ac, NULL, NULL, a, la);
+        if (lb)
+            redisAsyncFormattedCommand(r->ac, NULL, NULL, b, lb);
+    }
+    redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, resp_exec,
+                               sizeof(resp_exec) - 1);
+}
+
+/* EVALSHA <guard> n key... ttl window-arguments...: one command, applied
+ * atomically.  Returns 0 or -ENOMEM (nothing sent). */
+static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n)
+{
+    struct sbuf *b = &r->batch;
+    struct pos p = r->send;
+    const char *a, *x;
+    size_t la, lx, argc = 4 + n;    /* EVALSHA, sha, numkeys, ttl, keys */
+    char num[24];
+    for (size_t i = 0; i < n; i++) {
+        q_item(&p, &a, &la, &x, &lx);
+        argc += guard_argc(x);
+    }
+    b->len = 0;
+    int rc = sbuf_printf(b, "*%zu\r\n", argc);
+    rc = rc ? rc : sbuf_put(b, resp_evalsha, sizeof(resp_evalsha) - 1);
+    rc = rc ? rc : sbuf_put(b, r->sha, SHA_LEN);
+    rc = rc ? rc : sbuf_put(b, "\r\n", 2);
+    rc = rc ? rc : resp_bulk(b, num, fmt_i64(num, (int64_t)n));
+    p = r->send;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        q_item(&p, &a, &la, &x, &lx);
+        rc = sbuf_put(b, a, la);
+    }
+    int64_t ttl = r->conf->ttl_ms == JOB_DURATION_NONE ? 0 : r->conf->ttl_ms;
+    rc = rc ? rc : resp_bulk(b, num, fmt_i64(num, ttl));
+    p = r->send;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        q_item(&p, &a, &la, &x, &lx);
+        rc = sbuf_put(b, x, lx);
+    }
+    if (rc < 0)
+        return rc;
+    r->send = p;
+    redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, b->p, b->len);
+    return 0;
+}
+
 static void send_more(struct redis_sink *r)
 {
+    if (r->conf->versioned && r->sha[0] == '\0')
+        return;                         /* the first SCRIPT LOAD has not answered */
     while (r->connected && !r->broken && r->ac != NULL && r->unsent > 0 &&
            r->inflight < REDIS_INFLIGHT) {
         size_t n = r->unsent < REDIS_BATCH ? r->unsent : REDIS_BATCH;
-        redisAsyncFormattedCommand(r->ac, NULL, NULL, resp_multi, sizeof(resp_multi) - 1);
-        for (size_t i = 0; i < n; i++) {
-            const char *a, *b;
-            size_t la, lb;
-            q_item(&r->send, &a, &la, &b, &lb);
-            redisAsyncFormattedCommand(r->ac, NULL, NULL, a, la);
-            if (lb)
-                redisAsyncFormattedCommand(r->ac, NULL, NULL, b, lb);
-        }
-        redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, resp_exec,
-                                   sizeof(resp_exec) - 1);
+        if (!r->conf->versioned)
+            send_plain(r, n);
+        else if (send_guarded(r, n) < 0)
+            return;                     /* out of memory: sent with the next write or ack */
         r->unsent -= n;
         r->inflight++;
     }
 }
 
-static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operator *op,
-                       const struct engine_result *res)
+/* The result's fields as RESP bulk strings: key fields, then aggregates. */
+static SL_MUST_USE int encode_fields(struct sbuf *e, const struct job *job,
+                                     const struct job_operator *op,
+                                     const struct engine_result *res)
 {
-    const struct job *job = r->s->job;
-    const struct redis_sink_conf *cf = r->conf;
     const struct job_source *src = &job->sources[op->source];
-    struct sbuf *e = &r->enc;
-    int rc;
-
-    r->key.len = 0;
-    if ((rc = fmt_key(&r->key, &cf->key.t, job, op, res)) < 0)
-        return rc;
-    e->len = 0;
-    rc = sbuf_printf(e, "*%zu\r\n$4\r\nHSET\r\n", 2 + 2 * (op->nkeys + res->nvals));
-    rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
     struct sbuf v = { 0 };
+    int rc = 0;
     for (size_t k = 0; k < op->nkeys && rc == 0; k++) {
         const char *name = src->fields[op->key_fields[k]].name;
         v.len = 0;
@@ -666,13 +812,63 @@ static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operat
         rc = rc ? rc : resp_bulk(e, v.p ? v.p : "", v.len);
     }
     sbuf_free(&v);
-    size_t hlen = e->len;
+    return rc;
+}
+
+/* The key as a bulk string, then the window's arguments to the guard:
+ * their count, field, value ..., _sluice:<op>, version; into r->enc, *klen
+ * being the key's length. */
+static SL_MUST_USE int encode_guarded(struct redis_sink *r, const struct job_operator *op,
+                                      const struct engine_result *res, size_t *klen)
+{
+    struct sbuf *e = &r->enc;
+    char num[24];
+    int rc = resp_bulk(e, r->key.p, r->key.len);
+    *klen = e->len;
+    rc = rc ? rc : resp_bulk(e, num, fmt_i64(num, 2 * (int64_t)(op->nkeys + res->nvals + 1)));
+    rc = rc ? rc : encode_fields(e, r->s->job, op, res);
+    rc = rc ? rc : sbuf_printf(e, "$%zu\r\n" REDIS_VERSION_PREFIX "%s\r\n",
+                               sizeof(REDIS_VERSION_PREFIX) - 1 + strlen(op->name), op->name);
+    return rc ? rc : resp_bulk(e, num, fmt_i64(num, res->version));
+}
+
+/* HSET key field value ..., then PEXPIRE key ttl when there is a TTL, into
+ * r->enc; *hlen is the HSET's length. */
+static SL_MUST_USE int encode_plain(struct redis_sink *r, const struct job_operator *op,
+                                    const struct engine_result *res, size_t *hlen)
+{
+    const struct redis_sink_conf *cf = r->conf;
+    struct sbuf *e = &r->enc;
+    int rc = sbuf_printf(e, "*%zu\r\n$4\r\nHSET\r\n", 2 + 2 * (op->nkeys + res->nvals));
+    rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
+    rc = rc ? rc : encode_fields(e, r->s->job, op, res);
+    *hlen = e->len;
     if (rc == 0 && cf->ttl_ms != JOB_DURATION_NONE) {
-        char ttl[32];
-        int tl = snprintf(ttl, sizeof(ttl), "%" PRId64, cf->ttl_ms);
+        char ttl[24];
+        size_t tl = fmt_i64(ttl, cf->ttl_ms);
         rc = sbuf_put(e, "*3\r\n$7\r\nPEXPIRE\r\n", 17);
         rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
-        rc = rc ? rc : resp_bulk(e, ttl, (size_t)tl);
+        rc = rc ? rc : resp_bulk(e, ttl, tl);
+    }
+    return rc;
+}
+
+static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operator *op,
+                       const struct engine_result *res)
+{
+    const struct redis_sink_conf *cf = r->conf;
+    struct sbuf *e = &r->enc;
+    size_t hlen;
+    int rc;
+
+    r->key.len = 0;
+    if ((rc = fmt_key(&r->key, &cf->key.t, r->s->job, op, res)) < 0)
+        return rc;
+    e->len = 0;
+    if (cf->versioned) {
+        rc = encode_guarded(r, op, res, &hlen);
+    } else {
+        rc = encode_plain(r, op, res, &hlen);
     }
     if (rc < 0)
         return rc;
@@ -759,6 +955,7 @@ static void maybe_done(struct redis_sink *r)
         c = n;
     }
     sbuf_free(&r->enc);
+    sbuf_free(&r->batch);
     sbuf_free(&r->key);
     free(r);
     s->impl = NULL;

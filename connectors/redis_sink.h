@@ -17,4 +17,11 @@ struct redis_endpoint {
 
 const struct redis_endpoint *redis_sink_endpoint(const struct job_sink *js);
 
+/* The sink keeps the newest result of each hash (`versioned`, the
+ * default): its writes carry the result's version in the field
+ * REDIS_VERSION_PREFIX<operator name>, and an older one changes nothing. */
+int redis_sink_versioned(const struct job_sink *js);
+
+#define REDIS_VERSION_PREFIX "_sluice:"
+
 #endif

@@ -171,6 +171,8 @@ int engine_new(const struct job *job, const struct engine_opts *opts,
     e->clock = opts && opts->clock ? opts->clock : wall_clock;
     e->clock_ud = opts ? opts->clock_ud : NULL;
     e->now = e->clock(e->clock_ud);
+    e->feed_offset = INT64_MIN;
+    e->position = -1;               /* nothing fed yet */
     uint64_t seed = opts && opts->hash_seed ? opts->hash_seed : 0x5eed5111ce5eedULL;
 
     e->src = calloc(job->nsources ? job->nsources : 1, sizeof(*e->src));
@@ -361,11 +363,15 @@ void engine_emit_values(struct op_rt *op, uint32_t id, int64_t start, int64_t en
 {
     struct engine *e = op->e;
     struct group *g = op->g;
+    const struct op_type *ty = op->jop->type;
     key_decode(g, &e->job->sources[g->source], st_entry(&g->t, id));
     struct engine_result r = {
         .op = op->index, .keys = g->keyvals, .nkeys = g->nkeys,
         .start = start, .end = end, .vals = vals, .nvals = n,
         .refire = refire,
+        .version = (ty->flags & OPT_BOUNDS) ? end
+                   : ty->ninputs == 1 && e->feed_offset != INT64_MIN ? e->feed_offset
+                   : e->position,
     };
     op->results++;
     e->st.results++;
@@ -453,6 +459,9 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
     }
     if (sr->has_processing)
         e->now = e->clock(e->clock_ud);
+    if (offset > e->position)
+        e->position = offset;
+    e->feed_offset = offset;            /* what this record's own results carry */
     int64_t wm = sr->wm.current;
     for (size_t fi = 0; fi < sr->nfeeds; fi++) {
         const struct feed *f = &sr->feeds[fi];
@@ -461,11 +470,13 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
         size_t klen;
         if (f->where != NULL && !eval_where(f->where, &rec))
             continue;
-        if (key_encode(g, f->key_fields, &rec, &key, &klen) < 0)
+        uint32_t id = ST_NONE;
+        if (key_encode(g, f->key_fields, &rec, &key, &klen) == 0)
+            id = st_upsert(&g->t, key, klen, st_hash(&g->t, key, klen));
+        if (id == ST_NONE) {
+            e->feed_offset = INT64_MIN;
             return -ENOMEM;
-        uint32_t id = st_upsert(&g->t, key, klen, st_hash(&g->t, key, klen));
-        if (id == ST_NONE)
-            return -ENOMEM;
+        }
         for (size_t w = 0; w < g->nwheres; w++)
             g->wres[w] = (unsigned char)eval_where(g->wheres[w], &rec);
         for (size_t k = 0; k < f->nops; k++) {
@@ -476,6 +487,7 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
         }
         engine_key_maybe_delete(f->ops[0], id);
     }
+    e->feed_offset = INT64_MIN;         /* what fires from here on was due, not produced */
     if (sr->js->has_event_time) {
         int64_t nw = wm_observe(&sr->wm, partition, rec.event_time, e->now);
         if (nw > wm)

@@ -32,7 +32,28 @@
 
 struct engine;
 
-/* One fired window. Everything it points to is valid during the callback only. */
+/*
+ * One fired window. Everything it points to is valid during the callback only.
+ *
+ * version grows with the input of the result's key, so a sink can keep the
+ * newest result of a key when results arrive again (a replay after a crash
+ * or after a partition moved): a result with a smaller version is older.
+ * Equal versions are the same window fired again (a late re-fire, or a
+ * replay): the later one is the one to keep.  Per operator type:
+ *   - types with bounds (tumbling, sliding, session): the window end (ms);
+ *   - one-input types without bounds (global, count, detect, reduce with
+ *     emit on_update): the offset of the record whose arrival produced the
+ *     result, in its partition (a file source: the line's byte offset).
+ *     Input keyed by the job's key puts a key's records in one partition,
+ *     so the offsets of a key's records grow, whatever engine reads them;
+ *   - results no record of their own produced (reduce with `emit: every`)
+ *     and joins (two inputs, whose offsets are not comparable): the
+ *     engine's input position, the greatest offset it has been fed on any
+ *     partition of any source (restored from a checkpoint's read
+ *     positions).  It grows within one engine; it is comparable across
+ *     engines only when each engine reads one partition (shards).
+ * docs/semantics.md ("Versions") says the same for users.
+ */
 struct engine_result {
     int op;                         /* index into job->operators */
     const struct value *keys;       /* the operator's key_by fields, in order */
@@ -41,6 +62,7 @@ struct engine_result {
     const struct value *vals;       /* one per aggregate, in job order */
     size_t nvals;
     int refire;                     /* a late record updated an already fired window */
+    int64_t version;                /* grows with the key's input (above) */
 };
 
 struct engine_output {

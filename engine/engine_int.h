@@ -151,6 +151,11 @@ struct engine {
     size_t ngroups;
     struct op_rt *ops;
     struct engine_stats st;
+    /* Result versions (engine.h, struct engine_result): the offset of the
+     * record being fed to the operators (INT64_MIN outside that), and the
+     * greatest offset fed so far, the engine's input position. */
+    int64_t feed_offset;
+    int64_t position;
 };
 
 /* The blob of op for key id (NULL when it holds nothing). */

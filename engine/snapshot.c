@@ -220,6 +220,8 @@ static int restore_source(struct engine *e, struct ckpt_reader *r, int s,
         }
         sr->restored = np;
         np[sr->nrestored++] = (struct wm_part){ .id = (int32_t)part, .max_ts = max_ts };
+        if (next > e->position)     /* the input position: results it fires carry it */
+            e->position = next - 1;
         if (next >= 0 && cb != NULL && cb->offset != NULL)
             cb->offset(cb->ud, s, (int32_t)part, next);
     }

@@ -7,11 +7,14 @@
 #      the first one to the end of input; the consumer group join before
 #      the first record is excluded, as kcat -C joins no group).
 #   2. redis-benchmark -P 64 HSET, against sluice's Redis sink writing one
-#      window per record (a global window firing on every record).
+#      window per record (a global window firing on every record), through
+#      the version guard (the default).  tests/bench/redis_write.sh compares
+#      builds, or the guard against versioned: false.
 # EVENTS (default 2,000,000) records go to 64 partitions so that no
 # partition passes the mock broker's ~5 MB limit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/every_record_job.sh
 SLUICE=${SLUICE:-./sluice}
 EVENTS=${EVENTS:-2000000}
 work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
@@ -82,17 +85,9 @@ sources:
     topic: ecommerce-events
     group: bench-every
     schema: { user_id: string, event_type: string, price: double }
-operators:
-  running:
-    from: events
-    key_by: user_id
-    window: { type: global, trigger: count 1 }
-    aggregates: { n: count(), spend: sum(price), last_type: last(event_type) }
-    to: r
-sinks:
-  r: { type: redis, url: "redis://127.0.0.1:$port/0", key: "running:{user_id}", ttl: 1h }
 YAML
+every_record_ops "redis://127.0.0.1:$port/0" >> "$work/every.yaml"
 "$SLUICE" run -c "$work/every.yaml" --bounded --log-level info 2>"$work/every.log"
 line=$(grep "input read in" "$work/every.log")
-echo "sluice, one HSET+PEXPIRE window per record: ${line#*run: }"
+echo "sluice, one window per record (versioned: the guard script, one EVALSHA per 64): ${line#*run: }"
 grep "writes acknowledged" "$work/every.log" | sed 's/^sluice\[[0-9]*\]: /  /'

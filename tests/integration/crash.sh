@@ -5,7 +5,8 @@
 # SIGKILL at KILLS random moments, some of them while a checkpoint is being
 # written, and restarted each time with the same command.  The final Redis
 # contents and the set of window results written must equal an
-# uninterrupted run's.
+# uninterrupted run's, and no hash's version (its `_sluice:<operator>`
+# field) may ever go down while the runs replay.
 #
 # With several partitions the events stay inside the out-of-orderness
 # bound: whether a record beyond it is late depends on what the other
@@ -53,6 +54,23 @@ crash_test() {
     local env_args=(SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
                     SLUICE_STATE_DIR="$T/state")
     local killed=0 during=0 attempt=0 restored=0 delay
+    # meanwhile, every second, every hash's version (redis_versions) is
+    # compared with the previous sample: a replay must never move one back
+    rm -f "$T/ver.stop" "$T/ver.back"
+    (
+        i=0
+        : > "$T/ver.0"
+        while [ ! -e "$T/ver.stop" ]; do
+            i=$((i + 1))
+            REDIS_DB=0 redis_versions > "$T/ver.$i"
+            versions_backwards "$T/ver.$((i - 1))" "$T/ver.$i" >> "$T/ver.back"
+            rm -f "$T/ver.$((i - 1))"
+            sleep 1
+        done
+        echo "$i" > "$T/ver.samples"
+    ) &
+    local sampler=$!
+    track_pid "$sampler"
     while [ "$killed" -lt "$kills" ] && [ "$attempt" -lt $((kills * 4)) ]; do
         attempt=$((attempt + 1))
         env "${env_args[@]}" "$SLUICE" run -c "$JOB" --bounded \
@@ -82,6 +100,11 @@ crash_test() {
     run env "${env_args[@]}" "$SLUICE" run -c "$JOB" --bounded
     expect_rc 0
     expect_err "restored checkpoint"
+    touch "$T/ver.stop"
+    wait "$sampler" || fail "the version sampler failed"
+    [ ! -s "$T/ver.back" ] || fail "a replay moved hashes back to older versions:
+$(head -10 "$T/ver.back")"
+    [ "$(cat "$T/ver.samples")" -ge 2 ] || fail "expected at least 2 samples of the versions, got $(cat "$T/ver.samples")"
 
     REDIS_DB=1 redis_dump > "$T/base-redis.txt"
     REDIS_DB=0 redis_dump > "$T/crash-redis.txt"
@@ -93,13 +116,17 @@ $(diff "$T/base-redis.txt" "$T/crash-redis.txt" | head -20)"
     LC_ALL=C sort -u "$T/base-results.jsonl" > "$T/base-set"
     cmp -s "$T/base-set" "$T/crash-set" || fail "window results after $killed kills differ:
 $(diff "$T/base-set" "$T/crash-set" | head -20)"
+    # (the final run's replay: writes Redis kept out, holding newer results)
+    kept=$(grep -o '[0-9]* kept out' "$T/err" | awk '{ s += $1 } END { print s + 0 }')
     echo "$parts partition(s): $killed kills in $attempt runs ($during while a checkpoint" \
-         "was being written, $restored restores); $(wc -l < "$T/crash-redis.txt") keys and" \
+         "was being written, $restored restores; versions sampled $(cat "$T/ver.samples")" \
+         "times, never back; the last replay had $kept writes kept out as older);" \
+         "$(wc -l < "$T/crash-redis.txt") keys and" \
          "$(wc -l < "$T/base-set") window results equal the uninterrupted run's" \
          "($(wc -l < "$T/results.jsonl") lines written in all; a run works ${work} ms)"
     stop_redis
     kill "$BROKER_PID"
     wait "$BROKER_PID" 2>/dev/null || true
     exec 9>&-
-    rm -rf "$T/state" "$T/base-state" "$T"/crash.err.* "$T/results.jsonl" "$T/base-results.jsonl"
+    rm -rf "$T/state" "$T/base-state" "$T"/crash.err.* "$T"/ver.* "$T/results.jsonl" "$T/base-results.jsonl"
 }

@@ -112,6 +112,29 @@ redis_dump() {
         return out" 0 | LC_ALL=C sort
 }
 
+# redis_versions: the version field (`_sluice:<operator>`) of every key, as
+# "key<TAB>field<TAB>version" lines, sorted.
+redis_versions() {
+    redis-cli -p "$REDIS_PORT" -n "${REDIS_DB:-0}" --raw EVAL "
+        local out = {}
+        for _, k in ipairs(redis.call('KEYS', '*')) do
+            local h = redis.call('HGETALL', k)
+            for i = 1, #h, 2 do
+                if string.sub(h[i], 1, 8) == '_sluice:' then
+                    out[#out + 1] = k .. '\t' .. h[i] .. '\t' .. h[i + 1]
+                end
+            end
+        end
+        return out" 0 | LC_ALL=C sort
+}
+
+# versions_backwards OLD NEW: the lines of NEW (redis_versions) whose
+# version is lower than the same key's and field's in OLD.
+versions_backwards() {
+    awk -F'\t' 'NR == FNR { v[$1 FS $2] = $3; next }
+                 ($1 FS $2) in v && $3 + 0 < v[$1 FS $2] + 0 { print $0 " (was " v[$1 FS $2] ")" }' "$1" "$2"
+}
+
 # use_job NAME: $JOB is the committed job tests/integration/jobs/NAME.yaml
 # (reference: feature-pipeline.yaml as the Kafka tests run it), writing
 # every window result to $T/results.jsonl and rejected records to

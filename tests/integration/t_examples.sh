@@ -37,8 +37,12 @@ SLUICE_STATE_DIR="$T/state-kafka" SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_UR
     run "$SLUICE" run -c tests/integration/jobs/cumulative-spend-kafka.yaml --bounded
 expect_rc 0
 redis_dump > "$T/redis.txt"
-printf 'spend:user1\tlargest_payment=110000\tlast_payment=110000\tpayments=3\ttotal_spend=122000\tuser_id=user1\n' > "$T/want.txt"
-printf 'spend:user2\tlargest_payment=120000\tlast_payment=120000\tpayments=4\ttotal_spend=133000\tuser_id=user2\n' >> "$T/want.txt"
+# the version field of a reduce is the Kafka offset of the key's last
+# record: one partition, a message per line, so its line index
+v1=$(grep -n '"user1"' docs/examples/payments.jsonl | tail -1 | cut -d: -f1)
+v2=$(grep -n '"user2"' docs/examples/payments.jsonl | tail -1 | cut -d: -f1)
+printf 'spend:user1\t_sluice:spend=%d\tlargest_payment=110000\tlast_payment=110000\tpayments=3\ttotal_spend=122000\tuser_id=user1\n' $((v1 - 1)) > "$T/want.txt"
+printf 'spend:user2\t_sluice:spend=%d\tlargest_payment=120000\tlast_payment=120000\tpayments=4\ttotal_spend=133000\tuser_id=user2\n' $((v2 - 1)) >> "$T/want.txt"
 cmp -s "$T/redis.txt" "$T/want.txt" || fail "Redis: expected
 $(cat "$T/want.txt")
 got

@@ -10,6 +10,11 @@
  * a file sink writes it; --redis gets the final state the job's Redis
  * sinks should leave, one key per line, sorted:
  *     key<TAB>field=value<TAB>field=value...     (fields sorted)
+ * A versioned sink (the default) keeps, per key, the write with the
+ * greatest version (the last of equals), and writes the version field
+ * `_sluice:<operator>`: the window end for windows with bounds, else the
+ * index of the record it fired after, which is the record's Kafka offset
+ * when the input is produced to one partition, line by line.
  * Prints "records=N invalid=M windows=W" on stdout.
  */
 #include <stdio.h>
@@ -18,11 +23,14 @@
 
 #include "../../config/job.h"
 #include "../../connectors/format.h"
+#include "../../connectors/redis_sink.h"
 #include "../ref/reference.h"
 
 struct kv {
     char *key, *fields;
     size_t seq;
+    int versioned;
+    int64_t version;
 };
 
 struct ctx {
@@ -44,7 +52,6 @@ static void on_result(void *ud, size_t fired_at, const struct engine_result *r)
     struct ctx *c = ud;
     const struct job_operator *op = &c->job->operators[r->op];
     const struct job_source *src = &c->job->sources[op->source];
-    (void)fired_at;
     c->windows++;
     c->line.len = 0;
     fmt_json_result(&c->line, c->job, op, r);
@@ -56,8 +63,10 @@ static void on_result(void *ud, size_t fired_at, const struct engine_result *r)
             continue;
         struct sbuf key = { 0 }, f = { 0 };
         fmt_key(&key, &job_sink_key(js)->t, c->job, op, r);
+        int versioned = redis_sink_versioned(js);
+        int64_t version = op_has_bounds(op) ? r->end : (int64_t)fired_at;
         size_t n = op->nkeys + r->nvals;
-        char **fields = calloc(n, sizeof(*fields));
+        char **fields = calloc(n + 1, sizeof(*fields));
         for (size_t k = 0; k < n; k++) {
             struct sbuf one = { 0 };
             const char *name = k < op->nkeys ? src->fields[op->key_fields[k]].name
@@ -65,6 +74,11 @@ static void on_result(void *ud, size_t fired_at, const struct engine_result *r)
             sbuf_printf(&one, "%s=", name);
             fmt_redis_value(&one, k < op->nkeys ? &r->keys[k] : &r->vals[k - op->nkeys]);
             fields[k] = one.p;
+        }
+        if (versioned) {
+            struct sbuf one = { 0 };
+            sbuf_printf(&one, REDIS_VERSION_PREFIX "%s=%lld", op->name, (long long)version);
+            fields[n++] = one.p;
         }
         qsort(fields, n, sizeof(*fields), cmp_str);
         for (size_t k = 0; k < n; k++) {
@@ -76,7 +90,7 @@ static void on_result(void *ud, size_t fired_at, const struct engine_result *r)
             c->capredis = c->capredis ? c->capredis * 2 : 1024;
             c->redis = realloc(c->redis, c->capredis * sizeof(*c->redis));
         }
-        c->redis[c->nredis] = (struct kv){ key.p, f.p, c->nredis };
+        c->redis[c->nredis] = (struct kv){ key.p, f.p, c->nredis, versioned, version };
         c->nredis++;
     }
 }
@@ -148,9 +162,16 @@ int main(int argc, char **argv)
             return 2;
         }
         qsort(c.redis, c.nredis, sizeof(*c.redis), cmp_kv);
-        for (size_t i = 0; i < c.nredis; i++)
-            if (i + 1 == c.nredis || strcmp(c.redis[i].key, c.redis[i + 1].key) != 0)
-                fprintf(out, "%s%s\n", c.redis[i].key, c.redis[i].fields);
+        const struct kv *keep = NULL;       /* what the key holds so far */
+        for (size_t i = 0; i < c.nredis; i++) {
+            const struct kv *w = &c.redis[i];
+            if (keep == NULL || !w->versioned || w->version >= keep->version)
+                keep = w;
+            if (i + 1 == c.nredis || strcmp(w->key, c.redis[i + 1].key) != 0) {
+                fprintf(out, "%s%s\n", keep->key, keep->fields);
+                keep = NULL;
+            }
+        }
         fclose(out);
     }
     for (size_t i = 0; i < c.nredis; i++) {

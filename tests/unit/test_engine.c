@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../config/job.h"
+#include "../../engine/ckpt_file.h"
 #include "../../engine/engine.h"
 #include "../../engine/timers.h"
 #include "suites.h"
@@ -18,6 +20,7 @@ static struct job *job;
 static struct engine *eng;
 static int64_t fake_now;
 static char got[64][128];
+static int64_t versions[64];
 static int ngot, nlate, ninvalid, last_dead_letter;
 
 static int64_t fake_clock(void *ud)
@@ -30,6 +33,7 @@ static void on_result(void *ud, const struct engine_result *r)
 {
     (void)ud;
     ck_assert_int_lt(ngot, 64);
+    versions[ngot] = r->version;
     char *p = got[ngot++];
     p += sprintf(p, "%.*s", (int)r->keys[0].u.s.len, r->keys[0].u.s.p);
     if (r->start != INT64_MIN)
@@ -54,16 +58,18 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off, 
     ninvalid++;
 }
 
-static void start(const char *window, const char *extra_source)
+/* The job: one file source s (user, v), one operator o whose settings are
+ * `block` (its window, or another type's block), summing v and counting. */
+static void start_block(const char *block, const char *extra_source)
 {
     char text[2048];
     snprintf(text, sizeof(text),
              "job: t\nsources:\n  s:\n    type: file\n    path: x\n"
              "    schema: { user: string, v: int }\n%s"
-             "operators:\n  o:\n    from: s\n    key_by: user\n    window: %s\n"
+             "operators:\n  o:\n    from: s\n    key_by: user\n    %s\n"
              "    aggregates: { sum: sum(v), n: count() }\n    to: out\n"
              "sinks:\n  out: { type: stdout }\n  late: { type: stdout }\n",
-             extra_source, window);
+             extra_source, block);
     struct diags d = { 0 };
     int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
     ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
@@ -73,6 +79,13 @@ static void start(const char *window, const char *extra_source)
     ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
     ngot = nlate = ninvalid = 0;
     last_dead_letter = -2;
+}
+
+static void start(const char *window, const char *extra_source)
+{
+    char block[256];
+    snprintf(block, sizeof(block), "window: %s", window);
+    start_block(block, extra_source);
 }
 
 static void setup(void)
@@ -88,11 +101,16 @@ static void teardown(void)
     job = NULL;
 }
 
-static void feed_at(int32_t part, const char *user, int v, int64_t ts)
+static void feed_off(int32_t part, int64_t off, const char *user, int v, int64_t ts)
 {
     char line[128];
     int n = snprintf(line, sizeof(line), "{\"user\":\"%s\",\"v\":%d,\"ts\":%" PRId64 "}", user, v, ts);
-    ck_assert_int_eq(engine_feed(eng, 0, part, 0, line, (size_t)n, 0), 0);
+    ck_assert_int_eq(engine_feed(eng, 0, part, off, line, (size_t)n, 0), 0);
+}
+
+static void feed_at(int32_t part, const char *user, int v, int64_t ts)
+{
+    feed_off(part, 0, user, v, ts);
 }
 
 #define EVENT_TIME "    event_time: { field: ts, format: epoch_ms }\n"
@@ -118,6 +136,124 @@ START_TEST(seed_tumbling_in_event_time)
     ck_assert_str_eq(got[1], "user1 [2000,4000) 4 1");
     ck_assert_str_eq(got[2], "user1 [4000,6000) 5 1");
     ck_assert_str_eq(got[3], "user1 [8000,10000) 0 1");
+}
+END_TEST
+
+/* Result versions (engine.h): a window's end, the same for its re-fire ... */
+START_TEST(a_window_result_is_versioned_by_its_end)
+{
+    start("{ type: tumbling, size: 2s, allowed_lateness: 5s }",
+          EVENT_TIME "    watermark: { out_of_orderness: 0s }\n");
+    engine_partition_add(eng, 0, 0);
+    feed_off(0, 10, "user1", 1, 500);
+    feed_off(0, 11, "user1", 2, 2500);      /* the watermark passes 2000 */
+    feed_off(0, 12, "user1", 4, 600);       /* late, allowed: a re-fire */
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[0], "user1 [0,2000) 1 1");
+    ck_assert_int_eq(versions[0], 2000);
+    ck_assert_str_eq(got[1], "user1 [0,2000) 5 2");
+    ck_assert_int_eq(versions[1], 2000);
+    ck_assert_str_eq(got[2], "user1 [2000,4000) 2 1");
+    ck_assert_int_eq(versions[2], 4000);
+}
+END_TEST
+
+/* ... and, without bounds, the offset of the record that fired it */
+START_TEST(a_global_result_is_versioned_by_its_record)
+{
+    start("{ type: global, trigger: count 2 }", "");
+    engine_partition_add(eng, 0, 3);
+    feed_off(3, 100, "user1", 1, 0);
+    feed_off(3, 101, "user1", 2, 0);
+    feed_off(3, 102, "user2", 5, 0);
+    feed_off(3, 103, "user1", 3, 0);
+    feed_off(3, 104, "user2", 6, 0);
+    feed_off(3, 105, "user1", 4, 0);
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[0], "user1 3 2");
+    ck_assert_int_eq(versions[0], 101);
+    ck_assert_str_eq(got[1], "user2 11 2");
+    ck_assert_int_eq(versions[1], 104);
+    ck_assert_str_eq(got[2], "user1 10 4");
+    ck_assert_int_eq(versions[2], 105);
+}
+END_TEST
+
+/* ... and a result due on a timer, the engine's input position: the
+ * greatest offset fed on any partition */
+START_TEST(a_timed_reduce_result_is_versioned_by_the_input_position)
+{
+    start_block("reduce: { emit: every 1s }", "");
+    engine_partition_add(eng, 0, 0);
+    engine_partition_add(eng, 0, 1);
+    feed_off(0, 40, "user1", 1, 0);
+    feed_off(1, 7, "user2", 2, 0);
+    fake_now += 1000;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 2);
+    ck_assert_int_eq(versions[0], 40);
+    ck_assert_int_eq(versions[1], 40);
+    feed_off(1, 8, "user1", 3, 0);
+    fake_now += 1000;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[2], "user1 4 2");
+    ck_assert_int_eq(versions[2], 40);
+    feed_off(0, 41, "user1", 3, 0);
+    engine_finish(eng);
+    ck_assert_int_eq(ngot, 4);
+    ck_assert_int_eq(versions[3], 41);
+}
+END_TEST
+
+/* The read positions a checkpoint records: partition 0 at 42, 1 at 9. */
+static size_t two_positions(void *ud, int source, struct engine_offset *out, size_t max)
+{
+    (void)ud, (void)source;
+    ck_assert_uint_ge(max, 2);
+    out[0] = (struct engine_offset){ 0, 42 };
+    out[1] = (struct engine_offset){ 1, 9 };
+    return 2;
+}
+
+/* ... restored with the checkpoint: what was due comes out after a restore
+ * with the position the checkpoint was taken at */
+START_TEST(the_input_position_is_restored_from_a_checkpoint)
+{
+    start_block("reduce: { emit: every 1s }", "");
+    engine_partition_add(eng, 0, 0);
+    engine_partition_add(eng, 0, 1);
+    feed_off(0, 41, "user1", 1, 0);
+    feed_off(1, 8, "user2", 2, 0);
+    char path[] = "/tmp/sluice-test-position-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    struct ckpt_writer w;
+    ck_assert_int_eq(ckpt_writer_init(&w, 0), 0);
+    ckpt_write_header(&w, fd, CKPT_CHECKPOINT, 1, 0, job->name);
+    ck_assert_int_eq(engine_snapshot(eng, &w, two_positions, NULL), 0);
+    ck_assert_int_eq(ckpt_finish(&w), 0);
+    ckpt_writer_free(&w);
+    close(fd);
+    engine_free(eng);
+    struct ckpt_reader *r;
+    struct ckpt_info info;
+    char err[256];
+    ck_assert_msg(ckpt_open(path, &r, &info, err, sizeof(err)) == 0, "%s", err);
+    struct engine_opts o = { fake_clock, NULL, 0 };
+    struct engine_output out = { NULL, on_result, on_late, on_invalid };
+    ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
+    ck_assert_msg(engine_restore(eng, r, 0, NULL, err, sizeof(err)) == 0, "%s", err);
+    ckpt_close(r);
+    unlink(path);
+    ck_assert_int_eq(ngot, 0);
+    fake_now += 1000;
+    engine_tick(eng);
+    ck_assert_int_eq(ngot, 2);
+    ck_assert_int_eq(versions[0], 41);
+    ck_assert_int_eq(versions[1], 41);
 }
 END_TEST
 
@@ -318,6 +454,10 @@ Suite *engine_suite(void)
     tcase_add_test(tc, seed_tumbling_in_event_time);
     tcase_add_test(tc, a_peeked_record_is_decoded_once);
     tcase_add_test(tc, seed_sliding_in_event_time);
+    tcase_add_test(tc, a_window_result_is_versioned_by_its_end);
+    tcase_add_test(tc, a_global_result_is_versioned_by_its_record);
+    tcase_add_test(tc, a_timed_reduce_result_is_versioned_by_the_input_position);
+    tcase_add_test(tc, the_input_position_is_restored_from_a_checkpoint);
     tcase_add_test(tc, seed_session_in_event_time);
     tcase_add_test(tc, processing_time_uses_the_clock);
     tcase_add_test(tc, idle_partition_releases_the_watermark);

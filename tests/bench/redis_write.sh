@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# redis_write.sh - windows/s a sluice binary writes to a local redis-server,
+# for comparing builds (the cost of the version guard): each binary in
+# $SLUICES runs, interleaved, over the same generated events (a file
+# source, --bounded), two jobs:
+#   every: a global window firing on every record (one window per record:
+#          the sink is the bottleneck);
+#   reference: the reference job's operators and sinks (sliding hour,
+#          sessions), taken from feature-pipeline.yaml.
+# Redis is flushed before each run.  Per run: the process's wall time,
+# events/s (the run's own figure: first record to end of input) and
+# windows/s (windows acknowledged by Redis / wall time), and Redis's own
+# CPU time per window (used_cpu_user + used_cpu_sys), which the load of
+# other processes on the machine disturbs less.
+#   SLUICES="./sluice /work/wt-base/sluice" EVENTS=1000000 ROUNDS=1 \
+#       tests/bench/redis_write.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. tests/bench/every_record_job.sh
+SLUICES=${SLUICES:-./sluice}
+EVENTS=${EVENTS:-1000000}
+ROUNDS=${ROUNDS:-1}
+work=$(mktemp -d /tmp/sluice-rw.XXXXXX)
+pid=
+cleanup() {
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+port=$((20000 + RANDOM % 30000))
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+    >"$work/redis.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+first=${SLUICES%% *}
+"$first" gen --users 100000 --events "$EVENTS" --seed 1 > "$work/events.jsonl"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
+     "$EVENTS events, $(redis-server --version | cut -d' ' -f3)"
+job() {     # NAME: the job file
+    cat > "$work/$1.yaml" <<YAML
+job: bench-$1
+http: none
+state: { dir: $work/state }
+sources:
+  events:
+    type: file
+    path: $work/events.jsonl
+    schema: { user_id: string, event_type: string, price: double }
+    event_time: { field: event_time, timezone: "+09:00" }
+    watermark: { out_of_orderness: 10s }
+YAML
+    if [ "$1" = every ]; then
+        every_record_ops "redis://127.0.0.1:$port/0" >> "$work/$1.yaml"
+    else
+        # the operators and sinks of the reference job as shipped (their
+        # Redis URL from SLUICE_REDIS_URL)
+        sed -n '/^operators:/,$p' feature-pipeline.yaml >> "$work/$1.yaml"
+    fi
+}
+redis_cpu() {
+    redis-cli -p "$port" info cpu | tr -d '\r' |
+        awk -F: '$1 == "used_cpu_user" || $1 == "used_cpu_sys" { s += $2 } END { printf "%.6f", s }'
+}
+job every
+job reference
+for round in $(seq "$ROUNDS"); do
+    for j in every reference; do
+        for s in $SLUICES; do
+            redis-cli -p "$port" flushall >/dev/null
+            rm -rf "$work/state"
+            c0=$(redis_cpu)
+            t0=$(date +%s%N)
+            SLUICE_REDIS_URL="redis://127.0.0.1:$port/0" "$s" run -c "$work/$j.yaml" --bounded --log-level info 2>"$work/run.log"
+            t1=$(date +%s%N)
+            c1=$(redis_cpu)
+            wall=$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)
+            eps=$(sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p' "$work/run.log")
+            w=$(sed -n 's/.* \([0-9]*\) writes acknowledged.*/\1/p' "$work/run.log" |
+                awk '{ s += $1 } END { print s }')
+            keys=$(redis-cli -p "$port" dbsize)
+            printf '%-9s round %d %-28s wall %7.3f s  events/s %7d  windows %7d  windows/s %6.0f  redis us/window %5.2f  keys %d\n' \
+                "$j" "$round" "$s" "$wall" "$eps" "$w" "$(echo "$w / $wall" | bc -l)" \
+                "$(echo "($c1 - $c0) * 1000000 / $w" | bc -l)" "$keys"
+        done
+    done
+done
