@@ -66,6 +66,10 @@ struct item {
     uint64_t len, xxh;              /* set by the publisher */
     int rc;                         /* the publisher's result */
     char err[256];
+    /* older snapshots of the shard to delete from the shared store once
+     * this one is stored (the oldest of its chain beyond what is kept) */
+    char (*del)[256];
+    size_t ndel;
 };
 
 /* Who hears of one take's end. */
@@ -609,6 +613,10 @@ int chkpt_assign(struct checkpoints *ck, int source, int32_t part,
         } else {
             ck->stats.handoffs++;
             sh->snap_id = m.id;
+            if ((m.prev[0] != '\0' && strcmp(sh->snap_obj, m.obj) == 0 &&
+                 shard_chain_push(sh, m.prev) < 0) || shard_chain_push(sh, sh->snap_obj) < 0)
+                log_msg(LOG_WARNING, "restore", "out of memory: old snapshots of partition %"
+                        PRId32 " will not be deleted from the store", part);
             if (strcmp(sh->snap_obj, m.obj) == 0) {
                 sh->snap_len = m.len;
                 sh->snap_xxh = m.xxh;
@@ -739,10 +747,12 @@ static int items_open(struct checkpoints *ck, char *why, size_t whysize)
                 snprintf(why, whysize, "out of memory");
                 return -ENOMEM;
             }
+            memset(v + ck->capitems, 0, (cap - ck->capitems) * sizeof(*v));
             ck->items = v;
             ck->capitems = cap;
         }
         struct item *it = &ck->items[ck->nitems++];
+        free(it->del);
         *it = (struct item){ .part = sh->id, .gen = sh->gen, .changes = sh->changes,
                              .merged = sh->nparts > 1, .fd = -1 };
         char dir[PATH_MAX];
@@ -876,6 +886,39 @@ static void prune_dir(const char *dir, size_t keep)
 
 /* ---- publishing: hash, upload, then commit ------------------------------------------------- */
 
+/* Snapshots kept in the shared store per shard: the retained ones, at
+ * least 2 (a commit names its prev), plus 1, since the newest one's commit
+ * is still on its way when the next is stored. */
+static size_t store_keep(const struct checkpoints *ck)
+{
+    size_t k = (size_t)ck->host.g->job->state.checkpoints_retained;
+    return (k < 2 ? 2 : k) + 1;
+}
+
+/* Which old snapshots each item's upload lets go: the oldest of the
+ * shard's chain (what this instance restored or published) beyond
+ * store_keep() counting the new one.  Only its own chain: another
+ * instance's snapshots are that instance's to delete. */
+static void plan_deletes(struct checkpoints *ck)
+{
+    struct graph *g = ck->host.g;
+    size_t keep = store_keep(ck);
+    for (size_t i = 0; i < ck->nitems; i++) {
+        struct item *it = &ck->items[i];
+        struct shard *sh = graph_shard(g, it->part);
+        free(it->del);
+        it->del = NULL;
+        it->ndel = 0;
+        if (sh == NULL || sh->gen != it->gen || sh->nchain + 1 <= keep)
+            continue;
+        size_t n = sh->nchain + 1 - keep;
+        if ((it->del = malloc(n * sizeof(*it->del))) == NULL)
+            continue;               /* kept: deleted by a later one */
+        memcpy(it->del, sh->chain, n * sizeof(*it->del));
+        it->ndel = n;
+    }
+}
+
 /* On the thread pool: each file's size and checksum, its upload to the
  * shared store, and the deletion there of the shard's snapshots older than
  * the last `retained` (at least 2: a commit names its previous one). */
@@ -891,6 +934,11 @@ static void publish_work(uv_work_t *w)
         }
         if (ck->store != NULL)
             it->rc = store_put(ck->store, it->obj, it->final, it->err, sizeof(it->err));
+        for (size_t d = 0; it->rc == 0 && d < it->ndel; d++) {
+            char err[256];
+            if (store_delete(ck->store, it->del[d], err, sizeof(err)) < 0)
+                it->del[d][0] = '\0';      /* kept in the chain: tried again next time */
+        }
     }
 }
 
@@ -965,8 +1013,21 @@ static void commit_shards(struct checkpoints *ck)
             if (next >= 0)
                 sh->snap_offset = next;
         }
-        if (ck->store != NULL)
+        if (ck->store != NULL) {
             ck->stats.uploaded += it->len;
+            for (size_t d = 0; d < it->ndel; d++) {    /* deleted: out of the chain */
+                for (size_t j = 0; it->del[d][0] != '\0' && j < sh->nchain; j++)
+                    if (strcmp(sh->chain[j], it->del[d]) == 0) {
+                        memmove(&sh->chain[j], &sh->chain[j + 1],
+                                (sh->nchain - j - 1) * sizeof(*sh->chain));
+                        sh->nchain--;
+                        break;
+                    }
+            }
+            if (shard_chain_push(sh, it->obj) < 0)
+                log_msg(LOG_WARNING, "checkpoint", "out of memory: %s will not be deleted "
+                        "from the store by this instance", it->obj);
+        }
         ck->stats.published++;
     }
     (void)ok;
@@ -1058,6 +1119,8 @@ static void complete(struct checkpoints *ck)
         return;
     }
     fsync_dir(ck->dir);
+    if (ck->store != NULL)
+        plan_deletes(ck);
     /* only now may the read positions it reflects be published */
     ck->phase = CK_PUBLISHING;
     ck->work.data = ck;
@@ -1342,6 +1405,8 @@ void chkpt_free(struct checkpoints *ck)
         abort();
     }
     store_free(ck->store);
+    for (size_t i = 0; i < ck->capitems; i++)
+        free(ck->items[i].del);
     free(ck->items);
     free(ck);
 }

@@ -153,6 +153,7 @@ static void shard_free(struct shard *sh)
         return;
     engine_free(sh->eng);
     free(sh->parts);
+    free(sh->chain);
     free(sh);
 }
 
@@ -346,4 +347,19 @@ size_t graph_partitions(const struct graph *g, int source, int32_t *ids, int64_t
     for (size_t i = 0; i < g->nshards && n < max; i++)
         n += engine_partitions(g->shards[i]->eng, source, ids + n, wms + n, max - n);
     return n;
+}
+
+int shard_chain_push(struct shard *sh, const char *obj)
+{
+    if (obj[0] == '\0')
+        return 0;
+    for (size_t i = 0; i < sh->nchain; i++)
+        if (strcmp(sh->chain[i], obj) == 0)
+            return 0;
+    char (*v)[256] = realloc(sh->chain, (sh->nchain + 1) * sizeof(*v));
+    if (v == NULL)
+        return -ENOMEM;
+    sh->chain = v;
+    snprintf(sh->chain[sh->nchain++], sizeof(*sh->chain), "%s", obj);
+    return 0;
 }

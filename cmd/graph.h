@@ -54,6 +54,10 @@ struct shard {
     uint64_t snap_id, snap_len, snap_xxh;
     int64_t snap_offset;
     char restored_from[300];        /* where its state came from ("" nothing) */
+    /* the snapshots of its chain this instance knows in the shared store
+     * (restored from, or published), oldest first: it deletes the oldest */
+    char (*chain)[256];
+    size_t nchain;
     uint64_t restore_ms;
 };
 
@@ -115,6 +119,10 @@ void graph_shard_drop(struct graph *g, struct shard *sh);
 
 /* Drops every shard. */
 void graph_shards_clear(struct graph *g);
+
+/* Appends a snapshot's name to the shard's chain (once).  Returns 0 or
+ * -ENOMEM. */
+int shard_chain_push(struct shard *sh, const char *obj) SL_MUST_USE;
 
 /* Whether sh holds partition part. */
 int shard_has(const struct shard *sh, int32_t part);
