@@ -289,6 +289,21 @@ done:
 
 static void finish(struct checkpoints *ck, int rc, const char *why);
 
+/* Asks the source to commit a checkpoint's read positions (without
+ * metadata), in chunks, so nothing is allocated for it. */
+static void commit_positions(struct source *src, const struct offsets *o)
+{
+    struct source_commit c[64];
+    size_t n = 0;
+    for (size_t i = 0; i < o->n; i++) {
+        c[n++] = (struct source_commit){ o->v[i].partition, o->v[i].next, NULL };
+        if (n == sizeof(c) / sizeof(c[0]) || i + 1 == o->n) {
+            src->ops->commit(src, c, n);
+            n = 0;
+        }
+    }
+}
+
 static int waiters_add(struct waiters *ws, chkpt_done_fn fn, void *ud)
 {
     if (fn == NULL)
@@ -447,7 +462,7 @@ static void complete(struct checkpoints *ck)
     /* only now may the read positions it reflects be committed */
     for (size_t s = 0; s < g->job->nsources; s++)
         if (g->src[s].impl != NULL)
-            g->src[s].ops->commit(&g->src[s], ck->offs[s].v, ck->offs[s].n);
+            commit_positions(&g->src[s], &ck->offs[s]);
     struct stat sb;
     st->last_bytes = stat(ck->final, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     st->last_ms = (uv_hrtime() - ck->started_ns) / 1000000;

@@ -59,6 +59,7 @@
 
 #define TICK_MS 100
 #define STOP_DEADLINE_MS 10000
+#define FLUSH_COMMITS_MS 10000      /* the final positions' commits, retried for up to */
 #define STATUS_EVERY_MS 5000
 
 const struct cli_command cli_run = {
@@ -116,6 +117,7 @@ struct runtime {
     struct job *next_job;
     char reload_path[PATH_MAX];
     uint64_t dropped;               /* records not applied during this reload's savepoint */
+    uint64_t fenced;                /* commits refused: another member owns the partition */
     /* service */
     struct service svc;
     uint64_t status_at, status_in;  /* the last STATUS= line */
@@ -255,12 +257,6 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
     return 0;
 }
 
-static int64_t h_resume_at(void *ud, int source, int32_t part)
-{
-    struct runtime *rt = ud;
-    return offsets_next(&rt->g.offs[source], part);
-}
-
 /* READY=1 once the state is restored and every source has partitions. */
 static void maybe_ready(struct runtime *rt)
 {
@@ -281,25 +277,44 @@ static int64_t h_event_time(void *ud, int source, const char *data, size_t len)
     return engine_peek_time(rt->g.eng, source, data, len, 0);
 }
 
-static void h_assigned(void *ud, int source, int32_t part)
+/* One instance's state for every partition: resume at our own read
+ * position if we have one (a restored checkpoint, or a partition that
+ * came back), else where the group committed, else at the source's start. */
+static int h_assigned(void *ud, int source, int32_t part, const struct source_committed *c,
+                      int64_t *resume)
 {
     struct runtime *rt = ud;
+    *resume = offsets_next(&rt->g.offs[source], part);
+    if (*resume < 0 && c != NULL && c->offset >= 0)
+        *resume = c->offset;
     /* a bounded file's records are all there: it is never idle, whatever
      * the merge of several files makes it wait for */
     if (rt->bounded && (rt->g.job->sources[source].type->flags & CONN_COMPLETE))
         engine_source_never_idle(rt->g.eng, source);
     if (engine_partition_add(rt->g.eng, source, part) < 0) {
         rt_fail(rt, "out of memory");
-        return;
+        return -ENOMEM;
     }
     rt->g.assigned[source] = 1;
     maybe_ready(rt);
+    return 0;
 }
 
-static void h_revoked(void *ud, int source, int32_t part)
+static void h_revoked(void *ud, int source, int32_t part, int lost)
 {
     struct runtime *rt = ud;
+    (void)lost;                     /* nothing is committed for it past this point */
     engine_partition_remove(rt->g.eng, source, part);
+}
+
+static void h_committed(void *ud, int source, int32_t part, int64_t next, int err)
+{
+    struct runtime *rt = ud;
+    if (err == -ESTALE) {
+        rt->fenced++;
+        log_msg(LOG_WARNING, rt->g.src[source].name, "commit of partition %" PRId32 " at %"
+                PRId64 " fenced: another member owns it now", part, next);
+    }
 }
 
 static void h_ended(void *ud, int source, int32_t part)
@@ -459,6 +474,29 @@ static void begin_drain(struct runtime *rt)
     LOG(LOG_INFO, "run", "flushing %zu pending writes", graph_pending(&rt->g));
 }
 
+/* The final checkpoint's positions, committed before the sources close
+ * (their commits went out asynchronously; "rebalance in progress" as other
+ * instances leave is retried here).  Returns 0, or -EIO when a position of
+ * a partition we still own could not be committed (logged by the source);
+ * a partition another member owns now is theirs (-ESTALE: not a failure). */
+static SL_MUST_USE int flush_commits(struct runtime *rt)
+{
+    int rc = 0;
+    int ms = FLUSH_COMMITS_MS;
+    if (rt->signalled) {            /* within the stop deadline */
+        uint64_t now = uv_now(&rt->loop);
+        ms = rt->stop_at > now ? (int)(rt->stop_at - now) : 0;
+        if (ms > FLUSH_COMMITS_MS)
+            ms = FLUSH_COMMITS_MS;
+    }
+    for (size_t i = 0; i < rt->g.job->nsources; i++) {
+        struct source *s = &rt->g.src[i];
+        if (s->impl != NULL && s->ops->flush_commits(s, ms) == -EIO)
+            rc = -EIO;
+    }
+    return rc;
+}
+
 /* chkpt_take's callback for the final checkpoint. */
 static void final_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *path, int rc)
 {
@@ -470,6 +508,8 @@ static void final_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *p
         return;                     /* stopped by a close already under way */
     if (rc < 0)
         rt_fail(rt, "the final checkpoint failed");
+    else if (flush_commits(rt) < 0)
+        rt_fail(rt, "the final positions could not be committed to the group");
     else
         begin_close(rt);
 }
@@ -773,7 +813,7 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
     }
     run_set_state(rt, RUN_RUNNING);
     rt->shost = (struct source_host){ rt, &rt->loop, rt->bounded, h_record, h_assigned,
-                                      h_revoked, h_ended, h_finished, h_failed, h_resume_at,
+                                      h_revoked, h_committed, h_ended, h_finished, h_failed,
                                       h_event_time };
     for (size_t i = 0; i < job->nsources; i++) {
         struct source *s = &rt->g.src[i];

@@ -33,6 +33,13 @@ struct sink;
 
 /* ---- sources ------------------------------------------------------------ */
 
+/* What the group holds for a partition when it is assigned. */
+struct source_committed {
+    int64_t offset;                 /* -1: nothing committed */
+    const char *meta;               /* the commit's metadata; NULL when none */
+    size_t meta_len;
+};
+
 struct source_host {
     void *ud;
     uv_loop_t *loop;
@@ -43,21 +50,51 @@ struct source_host {
      * 0, or a negative code to stop the job. */
     int (*record)(void *ud, int source, int32_t partition, int64_t offset, int64_t next,
                   const char *data, size_t len, int64_t ts_ms);
-    void (*assigned)(void *ud, int source, int32_t partition);
-    void (*revoked)(void *ud, int source, int32_t partition);
+    /* A partition is assigned.  c: what the group has committed for it (NULL
+     * for sources without a group, e.g. files; valid during the call only).
+     * The host installs the partition's state (it may load a snapshot,
+     * synchronously) and sets *resume to the offset of the next record to
+     * read, or -1 for the source's `start`.  Returns 0, or a negative errno:
+     * the source then fails (logged by the host). */
+    int (*assigned)(void *ud, int source, int32_t partition, const struct source_committed *c,
+                    int64_t *resume);
+    /* The partition is no longer ours.  lost: the group took it without a
+     * revocation (rd_kafka_assignment_lost(): our session expired): the host
+     * must not commit it. */
+    void (*revoked)(void *ud, int source, int32_t partition, int lost);
+    /* What became of a commit asked with ops->commit: err 0 (committed),
+     * -ESTALE (fenced: we are not a member or not the owner any more: the
+     * commit is dropped), or -EIO (failed for another reason and given up;
+     * logged by the source). */
+    void (*committed)(void *ud, int source, int32_t partition, int64_t next, int err);
     /* Bounded mode (and files): the partition has no more records. */
     void (*ended)(void *ud, int source, int32_t partition);
     /* Bounded mode: the source has nothing more to read at all. */
     void (*finished)(void *ud, int source);
     /* The source cannot go on (logged by the source). */
     void (*failed)(void *ud, int source);
-    /* Where a checkpoint says to resume a partition: the offset of the next
-     * record to read, or -1 when it has none. */
-    int64_t (*resume_at)(void *ud, int source, int32_t partition);
     /* A record's event time (INT64_MIN: none, or it will be rejected), for
      * sources that order records of several inputs by it (bounded files).
      * The record must then be handed over unchanged as the source's next. */
     int64_t (*event_time)(void *ud, int source, const char *data, size_t len);
+};
+
+/* A position to commit: the partition's next offset, and the metadata to
+ * commit with it. */
+struct source_commit {
+    int32_t partition;
+    int64_t next;                   /* the offset committed */
+    const char *meta;               /* metadata to commit with it (copied), NULL: none */
+};
+
+/* What became of a source's commits since it started (ops->commit_stats).
+ * Each partition's outcome counts once, except `retried`, which counts
+ * attempts that failed and were tried again. */
+struct source_commit_stats {
+    uint64_t ok;                    /* confirmed by the group */
+    uint64_t fenced;                /* refused: not a member or not the owner (-ESTALE) */
+    uint64_t retried;               /* failed for a reason that passes, tried again */
+    uint64_t failed;                /* given up (-EIO) */
 };
 
 struct source_ops {
@@ -65,9 +102,21 @@ struct source_ops {
     int (*start)(struct source *s);
     void (*pause)(struct source *s);
     void (*resume)(struct source *s);
-    /* A checkpoint is complete: these read positions (next offsets) may be
-     * committed where the source keeps them (Kafka: the consumer group). */
-    void (*commit)(struct source *s, const struct engine_offset *offs, size_t n);
+    /* A checkpoint is complete: asks to commit these positions where the
+     * source keeps them (Kafka: the consumer group), asynchronously; the
+     * outcome of each comes through host->committed.  A partition not owned
+     * at this moment is not committed (-ESTALE).  c and its metadata are
+     * copied. */
+    void (*commit)(struct source *s, const struct source_commit *c, size_t n);
+    /* Before close at the end of a run: commits synchronously whatever was
+     * asked and not yet confirmed, retrying "rebalance in progress" and other
+     * retriable errors for up to timeout_ms.  Returns 0, or a negative errno
+     * when some could not be committed (logged): -ESTALE when every one
+     * that was not committed was fenced (another member owns it now), else
+     * -EIO. */
+    int (*flush_commits)(struct source *s, int timeout_ms);
+    /* The commits' outcomes so far (zeros for a source that commits nothing). */
+    void (*commit_stats)(const struct source *s, struct source_commit_stats *out);
     /* Records between `next` and the end of partition, or -1 when unknown. */
     int64_t (*lag)(const struct source *s, int32_t partition, int64_t next);
     void (*close)(struct source *s, void (*done)(struct source *s));
