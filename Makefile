@@ -73,6 +73,9 @@ $(B)/ref_job: $(call core_objs,$(B)) $(B)/tests/tools/ref_job.o $(B)/tests/ref/r
 $(B)/notify_listen: $(B)/tests/tools/notify_listen.o
 	$(CC) $(CFLAGS) -o $@ $^
 
+$(B)/group_offsets: $(B)/tests/tools/group_offsets.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 # --- sanitizer build -------------------------------------------------------
 
 # each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
@@ -108,14 +111,14 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 unit: $(B)/unit_tests
 	$(B)/unit_tests
 
-TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen
+TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen GROUP_OFFSETS=$(B)/group_offsets
 
-integration: sluice $(B)/ref_job $(B)/notify_listen
+integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/group_offsets
 	SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
 
 test: unit integration
 
-asan-test: asan $(B)/ref_job $(B)/notify_listen
+asan-test: asan $(B)/ref_job $(B)/notify_listen $(B)/group_offsets
 	$(ASAN_ENV) $(BA)/unit_tests
 	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null

@@ -59,7 +59,8 @@
 
 #define TICK_MS 100
 #define STOP_DEADLINE_MS 10000
-#define FLUSH_COMMITS_MS 10000      /* the final positions' commits, retried for up to */
+#define FLUSH_COMMITS_MS 30000      /* the final positions' commits, retried for up to:
+                                     * each rebalance as other instances leave takes a few s */
 #define STATUS_EVERY_MS 5000
 
 const struct cli_command cli_run = {

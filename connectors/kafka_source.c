@@ -130,6 +130,7 @@ struct kpart {
     int64_t sent;                   /* an asynchronous commit in flight; -1: none */
     uint64_t retry_at;              /* loop time (ms) before which it is not retried */
     unsigned tries;                 /* failed attempts of `want` in a row */
+    unsigned stale;                 /* of which with a stale generation */
 };
 
 struct kafka_src {
@@ -142,6 +143,8 @@ struct kafka_src {
     uv_timer_t keepalive;
     int paused, closing, nclosed, finished, have_poll;
     uint64_t empty_since;           /* bounded: loop time of an assignment that left us none */
+    uint64_t hold_until;            /* a rebalance runs: no commit goes out before (ms) */
+    int steady;                     /* the member's join state is "steady" (statistics) */
     struct kpart *parts;
     size_t nparts, capparts;
     struct source_commit_stats stats;
@@ -261,7 +264,16 @@ static void part_end(struct kafka_src *k, struct kpart *p, int pause)
  * synchronously, serving rebalances between attempts.
  */
 
-enum commit_class { CC_OK, CC_RETRY, CC_FENCED, CC_FAILED };
+enum commit_class { CC_OK, CC_RETRY, CC_STALE, CC_FENCED, CC_FAILED };
+
+/* A member whose generation is stale (CC_STALE) may still own the
+ * partition: a commit sent just before a rebalance completes carries the
+ * old generation, and with the cooperative protocol a member keeps its
+ * partitions across rebalances.  Whether it is still the owner is the
+ * group's answer, which comes through the rebalance callback (a
+ * revocation or a loss drops the position); until then it is retried, at
+ * most STALE_TRIES times in a row. */
+#define STALE_TRIES 8
 
 static enum commit_class commit_class(rd_kafka_resp_err_t e)
 {
@@ -270,7 +282,8 @@ static enum commit_class commit_class(rd_kafka_resp_err_t e)
         return CC_OK;
     case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
     case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
-    case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
+        return CC_STALE;
+    case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:      /* another process has our static id */
     case RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST:
         return CC_FENCED;
     case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
@@ -299,7 +312,7 @@ static void pending_drop(struct kpart *p)
     p->meta_len = 0;
     p->want = -1;
     p->sent = -1;
-    p->tries = 0;
+    p->tries = p->stale = 0;
     p->retry_at = 0;
 }
 
@@ -316,6 +329,51 @@ static void pending_give_up(struct kafka_src *k, struct kpart *p, int err)
     else
         k->stats.failed++;
     h->committed(h->ud, k->s->index, p->id, next, err);
+}
+
+/*
+ * While the group rebalances, no commit goes out.  A commit sent while our
+ * own JoinGroup waits at the coordinator is answered only after the new
+ * generation is formed ("illegal generation"), and librdkafka then takes
+ * the whole assignment for lost.  The coordinator tells us of a rebalance
+ * by answering "rebalance in progress"; it has ended when librdkafka calls
+ * the rebalance callback (the member has its new generation), or, at the
+ * latest, after REBALANCE_HOLD_MS (longer than the session timeout the
+ * coordinator waits for members to rejoin).
+ */
+#define REBALANCE_HOLD_MS 7000
+
+static void hold_commits(struct kafka_src *k)
+{
+    if (k->hold_until == 0)
+        k->hold_until = uv_hrtime() / 1000000 + REBALANCE_HOLD_MS;
+}
+
+static int commits_held(struct kafka_src *k)
+{
+    if (k->hold_until != 0 && uv_hrtime() / 1000000 >= k->hold_until)
+        k->hold_until = 0;
+    return k->hold_until != 0 || !k->steady;
+}
+
+/* librdkafka's statistics (every STATS_MS): the one figure read is the
+ * group handler's join state, the only public sign that our member is
+ * rejoining on its own (the cooperative protocol rejoins without a
+ * callback when nothing of ours moves), when a commit must wait. */
+#define STATS_MS "100"
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct kafka_src *k = opaque;
+    static const char key[] = "\"join_state\"";
+    (void)rk, (void)len;
+    const char *js = strstr(json, key);
+    if (js != NULL) {
+        js += sizeof(key) - 1;
+        js += strspn(js, ": \"");
+        k->steady = strncmp(js, "steady\"", 7) == 0;
+    }
+    return 0;                       /* librdkafka frees json */
 }
 
 /* Backoff before the next attempt: 200 ms doubling up to 5 s. */
@@ -336,7 +394,10 @@ static void commit_result(struct kafka_src *k, int32_t id, int64_t offset, rd_ka
         return;                     /* nothing of ours waits for it (confirmed already) */
     if (p->sent == offset)
         p->sent = -1;
-    switch (commit_class(e)) {
+    enum commit_class cc = commit_class(e);
+    if (cc == CC_STALE)
+        cc = p->assigned && p->stale++ < STALE_TRIES ? CC_RETRY : CC_FENCED;
+    switch (cc) {
     case CC_OK:
         k->stats.ok++;
         if (offset == p->want)
@@ -344,6 +405,8 @@ static void commit_result(struct kafka_src *k, int32_t id, int64_t offset, rd_ka
         h->committed(h->ud, k->s->index, id, offset, 0);
         break;
     case CC_RETRY:
+        if (e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || commit_class(e) == CC_STALE)
+            hold_commits(k);
         if (offset != p->want)
             break;                  /* the newer position goes out anyway */
         k->stats.retried++;
@@ -353,8 +416,9 @@ static void commit_result(struct kafka_src *k, int32_t id, int64_t offset, rd_ka
                      "commit of partition %" PRId32 " at %" PRId64 ": %s; retrying", id, offset,
                      rd_kafka_err2str(e));
         break;
+    case CC_STALE:                  /* (decided above) */
     case CC_FENCED:
-        log_msg(LOG_WARNING, k->s->name, "commit of partition %" PRId32 " at %" PRId64
+        log_msg(LOG_NOTICE, k->s->name, "commit of partition %" PRId32 " at %" PRId64
                 " refused: %s (another member owns it now)", id, offset, rd_kafka_err2str(e));
         pending_give_up(k, p, -ESTALE);
         break;
@@ -418,7 +482,7 @@ static void list_release(rd_kafka_topic_partition_list_t *l)
 /* Sends the positions that are due, asynchronously. */
 static void commit_due(struct kafka_src *k)
 {
-    if (k->rk == NULL || k->closing)
+    if (k->rk == NULL || k->closing || commits_held(k))
         return;
     rd_kafka_topic_partition_list_t *l = pending_list(k, 1, -1);
     if (l->cnt > 0) {
@@ -482,7 +546,7 @@ static void ks_commit(struct source *s, const struct source_commit *c, size_t n)
         p->meta = meta;
         p->meta_len = len;
         p->want = c[i].next;
-        p->tries = 0;
+        p->tries = p->stale = 0;
         p->retry_at = 0;
     }
     if (k != NULL)
@@ -637,6 +701,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     struct kafka_src *k = opaque;
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    LOG(LOG_DEBUG, k->s->name, "rebalance: %s %d partition%s", 
+        err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assign" : "revoke", l->cnt,
+        l->cnt == 1 ? "" : "s");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        k->hold_until = 0;          /* the rebalance is over: commits may go out */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (assigned(k, l) < 0) {
             /* the source has failed; still take the partitions, as the
@@ -833,6 +902,7 @@ static int ks_start(struct source *s)
          * 6 s (the brokers' default minimum), not librdkafka's 45 s */
         "session.timeout.ms", "6000",
         "heartbeat.interval.ms", "2000",
+        "statistics.interval.ms", STATS_MS,     /* the join state (on_stats) */
         iid != NULL ? "group.instance.id" : NULL, iid,
         NULL,
     };
@@ -844,6 +914,7 @@ static int ks_start(struct source *s)
     }
     rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (k->rk == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -926,14 +997,17 @@ static int ks_flush_commits(struct source *s, int timeout_ms)
     uint64_t fenced = k->stats.fenced, t0 = uv_hrtime() / 1000000;
     uint64_t deadline = t0 + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     unsigned tries = 0;
-    while (commit_sync(k, -1) > 0) {
+    for (;;) {
+        if (!commits_held(k) && commit_sync(k, -1) == 0)
+            break;                  /* nothing (more) to commit */
         uint64_t now = uv_hrtime() / 1000000;
         size_t left = 0;
         for (size_t i = 0; i < k->nparts; i++)
             left += k->parts[i].assigned && k->parts[i].want >= 0;
         if (left == 0 || now >= deadline)
             break;
-        uint64_t wait = backoff_ms(++tries);
+        /* the backoff, serving rebalance callbacks (which end a hold) */
+        uint64_t wait = commits_held(k) ? 100 : backoff_ms(++tries);
         if (wait > deadline - now)
             wait = deadline - now;
         if (drain_wait(k, (int)wait) < 0)
@@ -982,12 +1056,17 @@ static void on_closed(uv_handle_t *h)
         return;
     struct source *s = k->s;
     void (*done)(struct source *) = k->done;
+    if (k->rk != NULL) {
+        /* leaves the group (a revocation commits what is still pending) */
+        rd_kafka_consumer_close(k->rk);
+        LOG(LOG_INFO, s->name, "commits: %" PRIu64 " confirmed, %" PRIu64 " fenced, %" PRIu64
+            " retried, %" PRIu64 " failed", k->stats.ok, k->stats.fenced, k->stats.retried,
+            k->stats.failed);
+    }
     if (k->q != NULL)
         rd_kafka_queue_destroy(k->q);
-    if (k->rk != NULL) {
-        rd_kafka_consumer_close(k->rk);     /* leaves the group; commits nothing */
+    if (k->rk != NULL)
         rd_kafka_destroy(k->rk);
-    }
     if (k->pipe[0] >= 0)
         close(k->pipe[0]);
     if (k->pipe[1] >= 0)
