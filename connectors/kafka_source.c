@@ -12,22 +12,35 @@
  * while the source is paused, so librdkafka's callbacks run and the
  * consumer does not exceed max.poll.interval.ms and leave its group.
  *
- * Offsets belong to sluice: auto-commit and auto offset store are off; a
- * complete checkpoint commits the offsets its state reflects (ks_commit),
- * and a partition assigned to a restored job starts where the checkpoint
- * says, whatever the group has committed.  Each partition remembers the
- * next offset it expects, so a message redelivered after a pause or a seek
- * is never applied twice.
+ * Offsets belong to sluice: auto-commit and auto offset store are off.  On
+ * assignment (in the rebalance callback) the group's committed offsets and
+ * metadata of the new partitions are read (rd_kafka_committed) and handed
+ * to the host, which installs each partition's state and says where it
+ * resumes.  A revoked partition keeps nothing here: when it comes back,
+ * the host decides again from the group's commit.  Within one assignment
+ * each partition remembers the next offset it expects, so a message
+ * redelivered after a pause or a seek is never applied twice.
+ *
+ * Commits (the "commits" section below): a complete checkpoint asks for
+ * positions (ks_commit); each partition keeps the newest one asked until
+ * the group confirms it, retrying what passes ("rebalance in progress") and
+ * reporting every outcome to the host.  Nothing goes out while the group
+ * rebalances (a commit queued behind our own JoinGroup would make
+ * librdkafka take the assignment for lost).  A revocation commits what is
+ * pending before the partitions go; a loss drops it; the end of a run
+ * flushes it synchronously (ks_flush_commits).
  *
  * Rebalances: assigned partitions are reported to the host (the engine
  * holds the watermark back for them until their first record or until
- * they are idle), revoked ones leave the watermark computation.  A
- * partition that comes back to this consumer resumes at the offset after
- * the last record its state holds (the group has no committed offset that
- * says otherwise), never from `start` again.  In
- * --bounded mode each assigned partition's high watermark is taken when
- * it is assigned; a partition that reaches it is paused and reported as
- * ended, and when every assigned partition has ended the source is done.
+ * they are idle), revoked ones leave the watermark computation.  The
+ * assignor is cooperative-sticky for a job with one Kafka source and range
+ * for several (a join needs partition p of both topics on one instance);
+ * SLUICE_INSTANCE_ID makes the consumer a static member.  In --bounded
+ * mode each assigned partition's high watermark is taken when it is
+ * assigned; a partition that reaches it (or resumes at or past it) is
+ * paused and reported as ended, and when every assigned partition has
+ * ended the source is done; an instance the group leaves without any
+ * partition for EMPTY_GRACE_MS is done too.
  *
  * Its settings (brokers, topic, group, start, properties) are declared in
  * kafka_source_map below and read by the job loader into a struct
