@@ -3,8 +3,9 @@
 # 8 partitions all exit 0, and afterwards the group has committed every
 # partition at its end offset, even though each instance's final commits
 # meet "rebalance in progress" as the others leave; a fresh instance in the
-# same group then has nothing to read and exits 0 promptly; and commit
-# errors injected by the broker are retried, with the same end.
+# same group then has nothing to read and exits 0 promptly; commit errors
+# injected by the broker are retried, with the same end; and an instance
+# the group gives no partition finishes instead of waiting forever.
 #
 # The group's committed offsets are read with tests/tools/group_offsets
 # (rd_kafka_committed, an OffsetFetch that does not join the group), and
@@ -103,17 +104,36 @@ grep -q "static group member fresh-1 (SLUICE_INSTANCE_ID)" "$T/g1-fresh.err" ||
     fail "expected the fresh instance to join as static member fresh-1: $(head -20 "$T/g1-fresh.err")"
 all_committed g1
 
-# 3. Commit errors: the broker fails the next 6 OffsetCommit requests, and
-# the only commits are the final ones (no periodic checkpoint), so they meet
-# the errors.
-broker_cmd commit-errors 6
-wait_for 10 "the broker to take the commit errors" grep -q "commit-errors 6: ok" "$T/broker.err"
+# 3. Commit errors: the broker fails the next 12 OffsetCommit requests
+# ("request timed out"), and the only commits are the final ones (no
+# periodic checkpoint), so they meet the errors.
+broker_cmd commit-errors 12
+wait_for 10 "the broker to take the commit errors" grep -q "commit-errors 12: ok" "$T/broker.err"
 read3=$(run_three g3 CHECKPOINT_INTERVAL=1h)
 all_committed g3
 retried3=$(cat "$T"/g3-?.err | sed -n 's/.*commits: [0-9]* confirmed, [0-9]* fenced, \([0-9]*\) retried.*/\1/p' |
            awk '{ s += $1 } END { print s + 0 }')
-[ "$retried3" -gt 0 ] || fail "expected the injected commit errors to be retried:
+# librdkafka retries a timed-out request twice itself; what it gives up on
+# reaches sluice, which retries it
+timeouts=$(cat "$T"/g3-?.err | awk '/Broker: Request timed out; retrying/ { n++ } END { print n + 0 }')
+[ "$timeouts" -gt 0 ] || fail "expected sluice to retry the injected commit errors (Request timed out):
 $(grep -h "commit" "$T"/g3-?.err)"
 
+# 4. More instances than partitions: on a topic of 2 partitions one of the
+# three is given none, and finishes once a rebalance has left it without
+# any for 3 s, instead of waiting forever.
+broker_cmd topic pairs 2
+wait_for 10 "the broker to create topic pairs" grep -q "topic pairs 2: ok" "$T/broker.err"
+"$SLUICE" gen --users 50 --events 2000 --seed 16 --brokers "$BROKER" --topic pairs
+for i in a b c; do start_instance "g4-$i" g4 KAFKA_TOPIC=pairs; done
+for i in a b c; do finish "g4-$i" 90; done
+idle=$(grep -l "the group has given this instance no partition for 3 s" "$T"/g4-?.err | wc -l)
+[ "$idle" -ge 1 ] || fail "expected an instance to finish without partitions:
+$(grep -h "assigned\|partition" "$T"/g4-?.err)"
+"$GROUP_OFFSETS" "$BROKER" g4 pairs 2 > "$T/offsets-g4"
+awk '$3 <= 0 || $2 != $3 { bad = 1 } END { exit bad }' "$T/offsets-g4" ||
+    fail "group g4: expected both partitions committed at their end: $(cat "$T/offsets-g4")"
+
 echo "3 instances read $read1 records, $retried1 commits retried, all $PARTS partitions committed at their end;" \
-     "a fresh instance read 0 in ${took} s; with 6 commit errors: $read3 records, $retried3 retried, all committed"
+     "a fresh instance read 0 in ${took} s; with 12 commit errors: $read3 records, $retried3 retried ($timeouts timeouts logged), all committed;" \
+     "3 instances on 2 partitions: $idle finished without any"
