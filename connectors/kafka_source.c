@@ -997,34 +997,32 @@ static void ks_resume(struct source *s)
         uv_idle_start(&k->pump, on_pump);
 }
 
-/* At the end of a run: what is pending goes out synchronously until it is
- * confirmed or timeout_ms have passed.  Between attempts the consumer
- * queue is served (that is the backoff), so a rebalance that made the
- * coordinator answer "rebalance in progress" can end: the group waits for
- * our rebalance callback. */
+/* At the end of a run: what is pending goes out until it is confirmed or
+ * timeout_ms have passed, the consumer queue served meanwhile (the answers
+ * come through it, and the rebalance callbacks that end a rebalance, so
+ * that "rebalance in progress" can pass: the group waits for them).  The
+ * commits themselves are the asynchronous ones, so a coordinator that does
+ * not answer cannot hold the loop past the timeout. */
 static int ks_flush_commits(struct source *s, int timeout_ms)
 {
     struct kafka_src *k = s->impl;
     if (k == NULL || k->rk == NULL)
         return 0;
-    uint64_t fenced = k->stats.fenced, t0 = uv_hrtime() / 1000000;
-    uint64_t deadline = t0 + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    unsigned tries = 0;
+    uint64_t fenced = k->stats.fenced, now = uv_hrtime() / 1000000;
+    uint64_t deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        if (!commits_held(k) && commit_sync(k, -1) == 0)
-            break;                  /* nothing (more) to commit */
-        uint64_t now = uv_hrtime() / 1000000;
         size_t left = 0;
-        for (size_t i = 0; i < k->nparts; i++)
+        for (size_t i = 0; i < k->nparts; i++) {
+            k->parts[i].retry_at = 0;   /* the wait below is the backoff */
             left += k->parts[i].assigned && k->parts[i].want >= 0;
+        }
         if (left == 0 || now >= deadline)
             break;
-        /* the backoff, serving rebalance callbacks (which end a hold) */
-        uint64_t wait = commits_held(k) ? 100 : backoff_ms(++tries);
-        if (wait > deadline - now)
-            wait = deadline - now;
+        commit_due(k);
+        uint64_t wait = deadline - now < 100 ? deadline - now : 100;
         if (drain_wait(k, (int)wait) < 0)
             break;                  /* the source failed (the host was told) */
+        now = uv_hrtime() / 1000000;
     }
     int rc = k->stats.fenced > fenced ? -ESTALE : 0;
     for (size_t i = 0; i < k->nparts; i++) {
