@@ -267,14 +267,15 @@ static void part_end(struct kafka_src *k, struct kpart *p, int pause)
  *   - committed: the host is told (0);
  *   - "rebalance in progress" and other errors that pass: tried again with
  *     a backoff, while the partition is still ours;
- *   - fenced (illegal generation, unknown member, fenced instance): we are
- *     not the member that owns it any more; dropped, the host is told
- *     (-ESTALE);
+ *   - a stale generation (illegal generation, unknown member): tried again
+ *     while the group has not taken the partition from us (CC_STALE);
+ *   - fenced (fenced instance id, or the partition is not ours any more):
+ *     dropped, the host is told (-ESTALE);
  *   - anything else: given up, logged, the host is told (-EIO).
  * A revoked partition's pending position is committed synchronously in the
  * rebalance callback, before it is unassigned; a lost one is never
- * committed.  At the end of a run, ks_flush_commits commits what is left
- * synchronously, serving rebalances between attempts.
+ * committed.  At the end of a run, ks_flush_commits waits until what is
+ * left is confirmed, serving rebalances meanwhile.
  */
 
 enum commit_class { CC_OK, CC_RETRY, CC_STALE, CC_FENCED, CC_FAILED };
@@ -928,6 +929,9 @@ static int ks_start(struct source *s)
     rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     rd_kafka_conf_set_stats_cb(conf, on_stats);
+    const char *stats = prop(cf, "statistics.interval.ms");
+    if (stats != NULL && atoi(stats) <= 0)
+        k->steady = 1;              /* no statistics: the join state stays unknown */
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (k->rk == NULL) {
         rd_kafka_conf_destroy(conf);
