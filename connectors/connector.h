@@ -108,12 +108,13 @@ struct source_ops {
      * at this moment is not committed (-ESTALE).  c and its metadata are
      * copied. */
     void (*commit)(struct source *s, const struct source_commit *c, size_t n);
-    /* Before close at the end of a run: commits synchronously whatever was
-     * asked and not yet confirmed, retrying "rebalance in progress" and other
-     * retriable errors for up to timeout_ms.  Returns 0, or a negative errno
-     * when some could not be committed (logged): -ESTALE when every one
-     * that was not committed was fenced (another member owns it now), else
-     * -EIO. */
+    /* Before close at the end of a run: returns once whatever was asked and
+     * not yet confirmed is committed, or after timeout_ms (the loop waits:
+     * the call serves the source's own events meanwhile), retrying
+     * "rebalance in progress" and other retriable errors.  Returns 0, or a
+     * negative errno when some could not be committed (logged): -ESTALE
+     * when every one that was not committed was fenced (another member owns
+     * it now), else -EIO. */
     int (*flush_commits)(struct source *s, int timeout_ms);
     /* The commits' outcomes so far (zeros for a source that commits nothing). */
     void (*commit_stats)(const struct source *s, struct source_commit_stats *out);
