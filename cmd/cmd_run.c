@@ -314,7 +314,8 @@ static void h_committed(void *ud, int source, int32_t part, int64_t next, int er
     if (err == -ESTALE) {
         rt->fenced++;
         log_msg(LOG_WARNING, rt->g.src[source].name, "commit of partition %" PRId32 " at %"
-                PRId64 " fenced: another member owns it now", part, next);
+                PRId64 " dropped: this instance does not own the partition (any more)", part,
+                next);
     }
 }
 
