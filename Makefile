@@ -93,6 +93,9 @@ $(S3RVER):
 	@mkdir -p build/npm
 	npm install --prefix build/npm --no-audit --no-fund --no-save s3rver@$(S3RVER_VERSION)
 
+$(B)/group_offsets: $(B)/tests/tools/group_offsets.o
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 # --- sanitizer build -------------------------------------------------------
 
 # each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
@@ -137,14 +140,14 @@ unit: $(B)/unit_tests
 	$(B)/unit_tests
 
 TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen STORE_TOOL=$(B)/store_tool \
-            S3RVER=$(S3RVER)
+            S3RVER=$(S3RVER) GROUP_OFFSETS=$(B)/group_offsets
 
-integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER)
+integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER) $(B)/group_offsets
 	SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
 
 test: unit integration
 
-asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER)
+asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER) $(B)/group_offsets
 	$(ASAN_ENV) $(BA)/unit_tests
 	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null

@@ -59,7 +59,8 @@
 
 #define TICK_MS 100
 #define STOP_DEADLINE_MS 10000
-#define FLUSH_COMMITS_MS 10000
+#define FLUSH_COMMITS_MS 30000      /* the final positions' commits, retried for up to:
+                                     * each rebalance as other instances leave takes a few s */
 #define STATUS_EVERY_MS 5000
 
 const struct cli_command cli_run = {
@@ -117,6 +118,7 @@ struct runtime {
     struct job *next_job;
     char reload_path[PATH_MAX];
     uint64_t dropped;               /* records not applied during this reload's savepoint */
+    uint64_t fenced;                /* commits refused: another member owns the partition */
     /* service */
     struct service svc;
     uint64_t status_at, status_in;  /* the last STATUS= line */
@@ -311,6 +313,8 @@ static void h_committed(void *ud, int source, int32_t part, int64_t next, int er
 {
     struct runtime *rt = ud;
     (void)next;
+    if (err == -ESTALE)
+        rt->fenced++;
     chkpt_committed(rt->ck, source, part, err);
 }
 
@@ -489,6 +493,29 @@ static void begin_drain(struct runtime *rt)
     LOG(LOG_INFO, "run", "flushing %zu pending writes", graph_pending(&rt->g));
 }
 
+/* The final checkpoint's positions, committed before the sources close
+ * (their commits went out asynchronously; "rebalance in progress" as other
+ * instances leave is retried here).  Returns 0, or -EIO when a position of
+ * a partition we still own could not be committed (logged by the source);
+ * a partition another member owns now is theirs (-ESTALE: not a failure). */
+static SL_MUST_USE int flush_commits(struct runtime *rt)
+{
+    int rc = 0;
+    int ms = FLUSH_COMMITS_MS;
+    if (rt->signalled) {            /* within the stop deadline */
+        uint64_t now = uv_now(&rt->loop);
+        ms = rt->stop_at > now ? (int)(rt->stop_at - now) : 0;
+        if (ms > FLUSH_COMMITS_MS)
+            ms = FLUSH_COMMITS_MS;
+    }
+    for (size_t i = 0; i < rt->g.job->nsources; i++) {
+        struct source *s = &rt->g.src[i];
+        if (s->impl != NULL && s->ops->flush_commits(s, ms) == -EIO)
+            rc = -EIO;
+    }
+    return rc;
+}
+
 /* chkpt_take's callback for the final checkpoint. */
 static void final_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *path, int rc)
 {
@@ -498,21 +525,12 @@ static void final_done(void *ud, enum ckpt_kind kind, uint64_t id, const char *p
     (void)path;
     if (rt->state != RUN_FINAL_CHECKPOINT)
         return;                     /* stopped by a close already under way */
-    if (rc < 0) {
+    if (rc < 0)
         rt_fail(rt, "the final checkpoint failed");
-        return;
-    }
-    /* its commits publish the shards: they must reach the group before we
-     * leave it (a rebalance under way makes them wait) */
-    for (size_t i = 0; i < rt->g.job->nsources; i++) {
-        struct source *s = &rt->g.src[i];
-        if (s->impl != NULL && s->ops->flush_commits != NULL &&
-            s->ops->flush_commits(s, FLUSH_COMMITS_MS) < 0) {
-            rt_fail(rt, "the final commits did not reach the group");
-            return;
-        }
-    }
-    begin_close(rt);
+    else if (flush_commits(rt) < 0)
+        rt_fail(rt, "the final positions could not be committed to the group");
+    else
+        begin_close(rt);
 }
 
 /* Draining: sinks flushed, then the final checkpoint, then close. */

@@ -50,20 +50,22 @@ struct source_host {
      * 0, or a negative code to stop the job. */
     int (*record)(void *ud, int source, int32_t partition, int64_t offset, int64_t next,
                   const char *data, size_t len, int64_t ts_ms);
-    /* A partition is assigned.  c: what the group has committed for it
-     * (NULL for sources without a group, e.g. files).  The host installs
-     * the partition's state (it may load a snapshot, synchronously) and
-     * sets *resume to the offset of the next record to read, or -1 for the
-     * source's `start`.  Returns 0, or a negative errno: the source then
-     * fails (logged by the host). */
+    /* A partition is assigned.  c: what the group has committed for it (NULL
+     * for sources without a group, e.g. files; valid during the call only).
+     * The host installs the partition's state (it may load a snapshot,
+     * synchronously) and sets *resume to the offset of the next record to
+     * read, or -1 for the source's `start`.  Returns 0, or a negative errno:
+     * the source then fails (logged by the host). */
     int (*assigned)(void *ud, int source, int32_t partition, const struct source_committed *c,
                     int64_t *resume);
     /* The partition is no longer ours.  lost: the group took it without a
-     * revocation (our session expired): the host must not commit it. */
+     * revocation (rd_kafka_assignment_lost(): our session expired): the host
+     * must not commit it. */
     void (*revoked)(void *ud, int source, int32_t partition, int lost);
     /* What became of a commit asked with ops->commit: err 0 (committed),
-     * -ESTALE (fenced: not a member or not the owner any more; dropped),
-     * or -EIO (failed otherwise and given up; logged by the source). */
+     * -ESTALE (fenced: we are not a member or not the owner any more: the
+     * commit is dropped), or -EIO (failed for another reason and given up;
+     * logged by the source). */
     void (*committed)(void *ud, int source, int32_t partition, int64_t next, int err);
     /* Bounded mode (and files): the partition has no more records. */
     void (*ended)(void *ud, int source, int32_t partition);
@@ -77,10 +79,22 @@ struct source_host {
     int64_t (*event_time)(void *ud, int source, const char *data, size_t len);
 };
 
+/* A position to commit: the partition's next offset, and the metadata to
+ * commit with it. */
 struct source_commit {
     int32_t partition;
     int64_t next;                   /* the offset committed */
-    const char *meta;               /* metadata to commit with it (copied); NULL: none */
+    const char *meta;               /* metadata to commit with it (copied), NULL: none */
+};
+
+/* What became of a source's commits since it started (ops->commit_stats).
+ * Each partition's outcome counts once, except `retried`, which counts
+ * attempts that failed and were tried again. */
+struct source_commit_stats {
+    uint64_t ok;                    /* confirmed by the group */
+    uint64_t fenced;                /* refused: not a member or not the owner (-ESTALE) */
+    uint64_t retried;               /* failed for a reason that passes, tried again */
+    uint64_t failed;                /* given up (-EIO) */
 };
 
 struct source_ops {
@@ -88,15 +102,22 @@ struct source_ops {
     int (*start)(struct source *s);
     void (*pause)(struct source *s);
     void (*resume)(struct source *s);
-    /* Asks to commit these positions where the source keeps them (Kafka:
-     * the consumer group), asynchronously; the outcome comes through
-     * host->committed.  A partition not owned now is not committed
-     * (-ESTALE). */
+    /* A checkpoint is complete: asks to commit these positions where the
+     * source keeps them (Kafka: the consumer group), asynchronously; the
+     * outcome of each comes through host->committed.  A partition not owned
+     * at this moment is not committed (-ESTALE).  c and its metadata are
+     * copied. */
     void (*commit)(struct source *s, const struct source_commit *c, size_t n);
-    /* Before close at the end of a run: commits synchronously whatever was
-     * asked and not yet confirmed, retrying for up to timeout_ms.  Returns
-     * 0, or a negative errno when some could not be committed (logged). */
+    /* Before close at the end of a run: returns once whatever was asked and
+     * not yet confirmed is committed, or after timeout_ms (the loop waits:
+     * the call serves the source's own events meanwhile), retrying
+     * "rebalance in progress" and other retriable errors.  Returns 0, or a
+     * negative errno when some could not be committed (logged): -ESTALE
+     * when every one that was not committed was fenced (another member owns
+     * it now), else -EIO. */
     int (*flush_commits)(struct source *s, int timeout_ms);
+    /* The commits' outcomes so far (zeros for a source that commits nothing). */
+    void (*commit_stats)(const struct source *s, struct source_commit_stats *out);
     /* Records between `next` and the end of partition, or -1 when unknown. */
     int64_t (*lag)(const struct source *s, int32_t partition, int64_t next);
     void (*close)(struct source *s, void (*done)(struct source *s));

@@ -101,6 +101,7 @@ struct file_src {
     struct line next;               /* merge: the next record, when have_next */
     int64_t next_time;
     int have_next, ended;
+    uint64_t commits_ok;            /* positions confirmed (commit_stats) */
     void (*done)(struct source *);
 };
 
@@ -405,6 +406,7 @@ static int fs_start(struct source *s)
         log_msg(LOG_ERR, s->name, "open %s: %s", fs_path(s), strerror(err));
         return -err;
     }
+    /* a file has no group: the host says where its checkpoint stands */
     int64_t at = -1;
     int rc = s->host->assigned(s->host->ud, s->index, 0, NULL, &at);
     if (rc < 0)
@@ -427,9 +429,29 @@ static int fs_start(struct source *s)
     return 0;
 }
 
+/* The checkpoint is where a file's position lives: there is nothing else
+ * to commit it to, so every position is confirmed at once (from within
+ * this call). */
 static void fs_commit(struct source *s, const struct source_commit *c, size_t n)
 {
-    (void)s, (void)c, (void)n;      /* the checkpoint is where a file's position lives */
+    struct file_src *f = s->impl;
+    for (size_t i = 0; i < n; i++) {
+        if (f != NULL)
+            f->commits_ok++;
+        s->host->committed(s->host->ud, s->index, c[i].partition, c[i].next, 0);
+    }
+}
+
+static int fs_flush_commits(struct source *s, int timeout_ms)
+{
+    (void)s, (void)timeout_ms;      /* nothing is ever left to commit */
+    return 0;
+}
+
+static void fs_commit_stats(const struct source *s, struct source_commit_stats *out)
+{
+    const struct file_src *f = s->impl;
+    *out = (struct source_commit_stats){ .ok = f != NULL ? f->commits_ok : 0 };
 }
 
 /* In bytes: the file is its own measure. */
@@ -504,6 +526,8 @@ static const struct source_ops file_source_ops = {
     .pause = fs_pause,
     .resume = fs_resume,
     .commit = fs_commit,
+    .flush_commits = fs_flush_commits,
+    .commit_stats = fs_commit_stats,
     .lag = fs_lag,
     .close = fs_close,
 };

@@ -12,22 +12,35 @@
  * while the source is paused, so librdkafka's callbacks run and the
  * consumer does not exceed max.poll.interval.ms and leave its group.
  *
- * Offsets belong to sluice: auto-commit and auto offset store are off; a
- * complete checkpoint commits the offsets its state reflects (ks_commit),
- * and a partition assigned to a restored job starts where the checkpoint
- * says, whatever the group has committed.  Each partition remembers the
- * next offset it expects, so a message redelivered after a pause or a seek
- * is never applied twice.
+ * Offsets belong to sluice: auto-commit and auto offset store are off.  On
+ * assignment (in the rebalance callback) the group's committed offsets and
+ * metadata of the new partitions are read (rd_kafka_committed) and handed
+ * to the host, which installs each partition's state and says where it
+ * resumes.  A revoked partition keeps nothing here: when it comes back,
+ * the host decides again from the group's commit.  Within one assignment
+ * each partition remembers the next offset it expects, so a message
+ * redelivered after a pause or a seek is never applied twice.
+ *
+ * Commits (the "commits" section below): a complete checkpoint asks for
+ * positions (ks_commit); each partition keeps the newest one asked until
+ * the group confirms it, retrying what passes ("rebalance in progress") and
+ * reporting every outcome to the host.  Nothing goes out while the group
+ * rebalances (a commit queued behind our own JoinGroup would make
+ * librdkafka take the assignment for lost).  A revocation commits what is
+ * pending before the partitions go; a loss drops it; the end of a run
+ * flushes it synchronously (ks_flush_commits).
  *
  * Rebalances: assigned partitions are reported to the host (the engine
  * holds the watermark back for them until their first record or until
- * they are idle), revoked ones leave the watermark computation.  A
- * partition that comes back to this consumer resumes at the offset after
- * the last record its state holds (the group has no committed offset that
- * says otherwise), never from `start` again.  In
- * --bounded mode each assigned partition's high watermark is taken when
- * it is assigned; a partition that reaches it is paused and reported as
- * ended, and when every assigned partition has ended the source is done.
+ * they are idle), revoked ones leave the watermark computation.  The
+ * assignor is cooperative-sticky for a job with one Kafka source and range
+ * for several (a join needs partition p of both topics on one instance);
+ * SLUICE_INSTANCE_ID makes the consumer a static member.  In --bounded
+ * mode each assigned partition's high watermark is taken when it is
+ * assigned; a partition that reaches it (or resumes at or past it) is
+ * paused and reported as ended, and when every assigned partition has
+ * ended the source is done; an instance the group leaves without any
+ * partition for EMPTY_GRACE_MS is done too.
  *
  * Its settings (brokers, topic, group, start, properties) are declared in
  * kafka_source_map below and read by the job loader into a struct
@@ -113,12 +126,24 @@ static void kafka_source_print(const void *conf, FILE *out)
 
 /* ---- partitions ------------------------------------------------------------------- */
 
+/* A partition of the topic, owned or once owned.  While it is not owned
+ * (assigned == 0) nothing of it is kept: its position, its end and its
+ * pending commit went with it, and when it comes back the host decides
+ * from the group's commit where it resumes. */
 struct kpart {
     int32_t id;
     int64_t next;                   /* next offset expected; -1 before the first */
     int64_t end;                    /* bounded: the high watermark at assignment */
     int ended;
-    int assigned;                   /* revoked partitions are remembered, not owned */
+    int assigned;                   /* owned now */
+    /* the commit asked for and not confirmed yet */
+    int64_t want;                   /* the newest position asked; -1: none */
+    char *meta;                     /* its metadata (owned), NULL: none */
+    size_t meta_len;
+    int64_t sent;                   /* an asynchronous commit in flight; -1: none */
+    uint64_t retry_at;              /* loop time (ms) before which it is not retried */
+    unsigned tries;                 /* failed attempts of `want` in a row */
+    unsigned stale;                 /* of which with a stale generation */
 };
 
 struct kafka_src {
@@ -130,10 +155,14 @@ struct kafka_src {
     uv_idle_t pump;
     uv_timer_t keepalive;
     int paused, closing, nclosed, finished, have_poll;
+    uint64_t empty_since;           /* bounded: loop time of an assignment that left us none */
+    uint64_t hold_until;            /* a rebalance runs: no commit goes out before (ms) */
+    int steady;                     /* the member's join state is "steady" (statistics) */
     struct kpart *parts;
     size_t nparts, capparts;
+    struct source_commit_stats stats;
     rd_kafka_message_t *msgs[BATCH];
-    struct log_rate err_rate;
+    struct log_rate err_rate, commit_rate;
     void (*done)(struct source *);
 };
 
@@ -145,10 +174,42 @@ static struct kpart *part_find(struct kafka_src *k, int32_t id)
     return NULL;
 }
 
+/* The partition's entry, made when it is first seen; NULL: out of memory. */
+static struct kpart *part_get(struct kafka_src *k, int32_t id)
+{
+    struct kpart *p = part_find(k, id);
+    if (p != NULL)
+        return p;
+    if (k->nparts == k->capparts) {
+        size_t cap = k->capparts ? k->capparts * 2 : 16;
+        struct kpart *np = realloc(k->parts, cap * sizeof(*np));
+        if (np == NULL)
+            return NULL;
+        k->parts = np;
+        k->capparts = cap;
+    }
+    p = &k->parts[k->nparts++];
+    *p = (struct kpart){ .id = id, .next = -1, .end = -1, .want = -1, .sent = -1 };
+    return p;
+}
+
+static size_t owned(const struct kafka_src *k)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < k->nparts; i++)
+        n += k->parts[i].assigned != 0;
+    return n;
+}
+
+/* How long an instance that owns nothing waits, in bounded mode, before it
+ * decides the group has nothing for it: longer than the second round of a
+ * cooperative rebalance (which hands over what the first one revoked). */
+#define EMPTY_GRACE_MS 3000
+
 static void check_finished(struct kafka_src *k)
 {
     const struct source_host *h = k->s->host;
-    size_t owned = 0;
+    size_t n = 0;
     if (!h->bounded || k->finished)
         return;
     for (size_t i = 0; i < k->nparts; i++) {
@@ -156,10 +217,19 @@ static void check_finished(struct kafka_src *k)
             continue;
         if (!k->parts[i].ended)
             return;
-        owned++;
+        n++;
     }
-    if (owned == 0)
+    if (n == 0) {
+        /* nothing owned: finished only once a rebalance has left us none for
+         * a while (more instances than partitions, or all of them taken) */
+        if (k->empty_since == 0 || uv_now(h->loop) - k->empty_since < EMPTY_GRACE_MS)
+            return;
+        k->finished = 1;
+        LOG(LOG_INFO, k->s->name, "the group has given this instance no partition for %d s; "
+            "nothing to read", EMPTY_GRACE_MS / 1000);
+        h->finished(h->ud, k->s->index);
         return;
+    }
     k->finished = 1;
     LOG(LOG_INFO, k->s->name, "every assigned partition has reached its end offset");
     h->finished(h->ud, k->s->index);
@@ -186,98 +256,458 @@ static void part_end(struct kafka_src *k, struct kpart *p, int pause)
     h->ended(h->ud, k->s->index, p->id);
 }
 
+/* ---- commits ------------------------------------------------------------------- */
+
+/*
+ * Each partition keeps the newest position asked for (ks_commit) until the
+ * group confirms it.  Commits go out asynchronously (rd_kafka_commit_queue
+ * on the consumer queue, so their results come back through the queue the
+ * loop already serves); a result is matched to the partition by offset.
+ * The coordinator's answer decides what happens next:
+ *   - committed: the host is told (0);
+ *   - "rebalance in progress" and other errors that pass: tried again with
+ *     a backoff, while the partition is still ours;
+ *   - a stale generation (illegal generation, unknown member): tried again
+ *     while the group has not taken the partition from us (CC_STALE);
+ *   - fenced (fenced instance id, or the partition is not ours any more):
+ *     dropped, the host is told (-ESTALE);
+ *   - anything else: given up, logged, the host is told (-EIO).
+ * A revoked partition's pending position is committed synchronously in the
+ * rebalance callback, before it is unassigned; a lost one is never
+ * committed.  At the end of a run, ks_flush_commits waits until what is
+ * left is confirmed, serving rebalances meanwhile.
+ */
+
+enum commit_class { CC_OK, CC_RETRY, CC_STALE, CC_FENCED, CC_FAILED };
+
+/* A member whose generation is stale (CC_STALE) may still own the
+ * partition: a commit sent just before a rebalance completes carries the
+ * old generation, and with the cooperative protocol a member keeps its
+ * partitions across rebalances.  Whether it is still the owner is the
+ * group's answer, which comes through the rebalance callback (a
+ * revocation or a loss drops the position); until then it is retried, at
+ * most STALE_TRIES times in a row. */
+#define STALE_TRIES 8
+
+static enum commit_class commit_class(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_NO_ERROR:
+        return CC_OK;
+    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
+        return CC_STALE;
+    case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:      /* another process has our static id */
+    case RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST:
+        return CC_FENCED;
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__STATE:              /* between leaving and rejoining */
+        return CC_RETRY;
+    default:
+        return CC_FAILED;
+    }
+}
+
+static void pending_drop(struct kpart *p)
+{
+    free(p->meta);
+    p->meta = NULL;
+    p->meta_len = 0;
+    p->want = -1;
+    p->sent = -1;
+    p->tries = p->stale = 0;
+    p->retry_at = 0;
+}
+
+/* The pending position is given up: the host is told why (-ESTALE or -EIO). */
+static void pending_give_up(struct kafka_src *k, struct kpart *p, int err)
+{
+    const struct source_host *h = k->s->host;
+    int64_t next = p->want;
+    if (next < 0)
+        return;
+    pending_drop(p);
+    if (err == -ESTALE)
+        k->stats.fenced++;
+    else
+        k->stats.failed++;
+    h->committed(h->ud, k->s->index, p->id, next, err);
+}
+
+/*
+ * While the group rebalances, no commit goes out.  A commit sent while our
+ * own JoinGroup waits at the coordinator is answered only after the new
+ * generation is formed ("illegal generation"), and librdkafka then takes
+ * the whole assignment for lost.  The coordinator tells us of a rebalance
+ * by answering "rebalance in progress"; it has ended when librdkafka calls
+ * the rebalance callback (the member has its new generation), or, at the
+ * latest, after REBALANCE_HOLD_MS (longer than the session timeout the
+ * coordinator waits for members to rejoin).
+ */
+#define REBALANCE_HOLD_MS 7000
+
+static void hold_commits(struct kafka_src *k)
+{
+    if (k->hold_until == 0)
+        k->hold_until = uv_hrtime() / 1000000 + REBALANCE_HOLD_MS;
+}
+
+static int commits_held(struct kafka_src *k)
+{
+    if (k->hold_until != 0 && uv_hrtime() / 1000000 >= k->hold_until)
+        k->hold_until = 0;
+    return k->hold_until != 0 || !k->steady;
+}
+
+/* librdkafka's statistics (every STATS_MS): the one figure read is the
+ * group handler's join state, the only public sign that our member is
+ * rejoining on its own (the cooperative protocol rejoins without a
+ * callback when nothing of ours moves), when a commit must wait. */
+#define STATS_MS "100"
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct kafka_src *k = opaque;
+    static const char key[] = "\"join_state\"";
+    (void)rk, (void)len;
+    const char *js = strstr(json, key);
+    if (js != NULL) {
+        js += sizeof(key) - 1;
+        js += strspn(js, ": \"");
+        k->steady = strncmp(js, "steady\"", 7) == 0;
+    }
+    return 0;                       /* librdkafka frees json */
+}
+
+/* Backoff before the next attempt: 200 ms doubling up to 5 s. */
+static uint64_t backoff_ms(unsigned tries)
+{
+    uint64_t ms = 200;
+    for (unsigned i = 1; i < tries && ms < 5000; i++)
+        ms *= 2;
+    return ms < 5000 ? ms : 5000;
+}
+
+/* The coordinator's answer for partition `id` at `offset`. */
+static void commit_result(struct kafka_src *k, int32_t id, int64_t offset, rd_kafka_resp_err_t e)
+{
+    const struct source_host *h = k->s->host;
+    struct kpart *p = part_find(k, id);
+    if (p == NULL || p->want < 0 || offset > p->want)
+        return;                     /* nothing of ours waits for it (confirmed already) */
+    if (p->sent == offset)
+        p->sent = -1;
+    enum commit_class cc = commit_class(e);
+    if (cc == CC_STALE)
+        cc = p->assigned && p->stale++ < STALE_TRIES ? CC_RETRY : CC_FENCED;
+    switch (cc) {
+    case CC_OK:
+        k->stats.ok++;
+        if (offset == p->want)
+            pending_drop(p);        /* else a newer position waits its turn */
+        h->committed(h->ud, k->s->index, id, offset, 0);
+        break;
+    case CC_RETRY:
+        if (e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || commit_class(e) == CC_STALE)
+            hold_commits(k);
+        if (offset != p->want)
+            break;                  /* the newer position goes out anyway */
+        k->stats.retried++;
+        p->tries++;
+        p->retry_at = uv_now(h->loop) + backoff_ms(p->tries);
+        log_rate_msg(&k->commit_rate, LOG_NOTICE, k->s->name,
+                     "commit of partition %" PRId32 " at %" PRId64 ": %s; retrying", id, offset,
+                     rd_kafka_err2str(e));
+        break;
+    case CC_STALE:                  /* (decided above) */
+    case CC_FENCED:
+        log_msg(LOG_NOTICE, k->s->name, "commit of partition %" PRId32 " at %" PRId64
+                " refused: %s (another member owns it now)", id, offset, rd_kafka_err2str(e));
+        pending_give_up(k, p, -ESTALE);
+        break;
+    case CC_FAILED:
+        log_msg(LOG_ERR, k->s->name, "commit of partition %" PRId32 " at %" PRId64
+                " failed: %s", id, offset, rd_kafka_err2str(e));
+        pending_give_up(k, p, -EIO);
+        break;
+    }
+}
+
+/* rd_kafka_commit_queue's callback: every partition's answer.  A request
+ * that failed as a whole may carry its error only at the top. */
+static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                      rd_kafka_topic_partition_list_t *l, void *opaque)
+{
+    struct kafka_src *k = opaque;
+    (void)rk;
+    if (l == NULL)
+        return;
+    int any = 0;
+    for (int i = 0; i < l->cnt; i++)
+        any |= l->elems[i].err != 0;
+    for (int i = 0; i < l->cnt; i++)
+        commit_result(k, l->elems[i].partition, l->elems[i].offset,
+                      any ? l->elems[i].err : err);
+}
+
+/* The pending positions of owned partitions in one list (their metadata
+ * borrowed: list_release() gives it back before the list is destroyed).
+ * due: only those not in flight whose backoff has passed; only: one
+ * partition, or -1 for all. */
+static rd_kafka_topic_partition_list_t *pending_list(struct kafka_src *k, int due, int32_t only)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)k->nparts + 1);
+    uint64_t now = uv_now(k->s->host->loop);
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct kpart *p = &k->parts[i];
+        if (!p->assigned || p->want < 0 || (only >= 0 && p->id != only))
+            continue;
+        if (due && (p->sent >= 0 || p->retry_at > now))
+            continue;
+        rd_kafka_topic_partition_t *e =
+            rd_kafka_topic_partition_list_add(l, ks_conf(k->s)->topic, p->id);
+        e->offset = p->want;
+        e->metadata = p->meta;
+        e->metadata_size = p->meta_len;
+    }
+    return l;
+}
+
+static void list_release(rd_kafka_topic_partition_list_t *l)
+{
+    for (int i = 0; i < l->cnt; i++) {
+        l->elems[i].metadata = NULL;
+        l->elems[i].metadata_size = 0;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Sends the positions that are due, asynchronously. */
+static void commit_due(struct kafka_src *k)
+{
+    if (k->rk == NULL || k->closing || commits_held(k))
+        return;
+    rd_kafka_topic_partition_list_t *l = pending_list(k, 1, -1);
+    if (l->cnt > 0) {
+        rd_kafka_resp_err_t e = rd_kafka_commit_queue(k->rk, l, k->q, on_commit, k);
+        for (int i = 0; i < l->cnt; i++) {
+            if (e)
+                commit_result(k, l->elems[i].partition, l->elems[i].offset, e);
+            else
+                part_find(k, l->elems[i].partition)->sent = l->elems[i].offset;
+        }
+    }
+    list_release(l);
+}
+
+/* One synchronous attempt for the pending positions (of one partition, or
+ * of all with only = -1); the answers go through commit_result.  Returns
+ * how many were sent. */
+static int commit_sync(struct kafka_src *k, int32_t only)
+{
+    rd_kafka_topic_partition_list_t *l = pending_list(k, 0, only);
+    int n = l->cnt;
+    if (n > 0) {
+        for (int i = 0; i < n; i++)
+            part_find(k, l->elems[i].partition)->retry_at = 0;
+        /* a NULL queue: the callback is served by this call */
+        rd_kafka_resp_err_t e = rd_kafka_commit_queue(k->rk, l, NULL, on_commit, k);
+        if (e)
+            for (int i = 0; i < n; i++)
+                commit_result(k, l->elems[i].partition, l->elems[i].offset, e);
+    }
+    list_release(l);
+    return n;
+}
+
+static void ks_commit(struct source *s, const struct source_commit *c, size_t n)
+{
+    struct kafka_src *k = s->impl;
+    const struct source_host *h = s->host;
+    for (size_t i = 0; i < n; i++) {
+        struct kpart *p = k != NULL && k->rk != NULL && !k->closing ? part_find(k, c[i].partition)
+                                                                   : NULL;
+        if (c[i].next < 0)
+            continue;
+        if (p == NULL || !p->assigned) {
+            if (k != NULL)
+                k->stats.fenced++;
+            h->committed(h->ud, s->index, c[i].partition, c[i].next, -ESTALE);
+            continue;
+        }
+        char *meta = NULL;
+        size_t len = c[i].meta != NULL ? strlen(c[i].meta) : 0;
+        if (c[i].meta != NULL && (meta = malloc(len + 1)) == NULL) {
+            log_msg(LOG_ERR, s->name, "out of memory for a commit's metadata");
+            k->stats.failed++;
+            h->committed(h->ud, s->index, c[i].partition, c[i].next, -ENOMEM);
+            continue;
+        }
+        if (meta != NULL)
+            memcpy(meta, c[i].meta, len + 1);
+        free(p->meta);              /* an older position not confirmed yet: replaced */
+        p->meta = meta;
+        p->meta_len = len;
+        p->want = c[i].next;
+        p->tries = p->stale = 0;
+        p->retry_at = 0;
+    }
+    if (k != NULL)
+        commit_due(k);
+}
+
 /* ---- rebalances ----------------------------------------------------------- */
+
+#define COMMITTED_TIMEOUT_MS 5000
+#define TRIES 3
+
+/* The group's committed offsets and metadata for the partitions of l (a
+ * round trip to the coordinator), tried TRIES times.  Returns 0 or -EIO
+ * (logged). */
+static SL_MUST_USE int committed_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_resp_err_t err = 0;
+    for (int t = 0; t < TRIES; t++) {
+        err = rd_kafka_committed(k->rk, l, COMMITTED_TIMEOUT_MS);
+        for (int i = 0; err == 0 && i < l->cnt; i++)
+            err = l->elems[i].err;
+        if (err == 0)
+            return 0;
+        log_msg(LOG_WARNING, k->s->name, "reading the group's committed offsets of %s "
+                "(try %d of %d): %s", ks_conf(k->s)->topic, t + 1, TRIES, rd_kafka_err2str(err));
+    }
+    log_msg(LOG_ERR, k->s->name, "cannot read the group's committed offsets of %s: %s",
+            ks_conf(k->s)->topic, rd_kafka_err2str(err));
+    return -EIO;
+}
 
 /* Bounded mode: the end offset (high watermark) of every partition in l,
  * in one request per broker (ListOffsets for "latest"), rather than a
- * round trip per partition.  Returns 0, or -EIO (logged). */
+ * round trip per partition; tried TRIES times.  Returns 0, or -EIO
+ * (logged). */
 static SL_MUST_USE int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 {
-    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
-    for (int i = 0; i < q->cnt; i++)
-        q->elems[i].offset = RD_KAFKA_OFFSET_END;       /* timestamp -1: latest */
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(k->rk, q, WATERMARK_TIMEOUT_MS);
-    for (int i = 0; err == 0 && i < q->cnt; i++) {
-        struct kpart *p = part_find(k, q->elems[i].partition);
-        if (q->elems[i].err)
+    rd_kafka_resp_err_t err = 0;
+    for (int t = 0; t < TRIES; t++) {
+        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
+        for (int i = 0; i < q->cnt; i++)
+            q->elems[i].offset = RD_KAFKA_OFFSET_END;   /* timestamp -1: latest */
+        err = rd_kafka_offsets_for_times(k->rk, q, WATERMARK_TIMEOUT_MS);
+        for (int i = 0; err == 0 && i < q->cnt; i++)
             err = q->elems[i].err;
-        else if (p != NULL)
-            p->end = q->elems[i].offset;
+        for (int i = 0; err == 0 && i < q->cnt; i++) {
+            struct kpart *p = part_find(k, q->elems[i].partition);
+            if (p != NULL)
+                p->end = q->elems[i].offset;
+        }
+        rd_kafka_topic_partition_list_destroy(q);
+        if (err == 0)
+            return 0;
+        log_msg(LOG_WARNING, k->s->name, "reading the end offsets of %s (try %d of %d): %s",
+                ks_conf(k->s)->topic, t + 1, TRIES, rd_kafka_err2str(err));
     }
-    rd_kafka_topic_partition_list_destroy(q);
-    if (err) {
-        log_msg(LOG_ERR, k->s->name, "cannot read the end offsets of %s: %s",
-                ks_conf(k->s)->topic, rd_kafka_err2str(err));
-        return -EIO;
-    }
-    return 0;
+    log_msg(LOG_ERR, k->s->name, "cannot read the end offsets of %s: %s",
+            ks_conf(k->s)->topic, rd_kafka_err2str(err));
+    return -EIO;
 }
 
-static void assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
+/* New partitions: what the group committed for them goes to the host,
+ * which says where each resumes (set in l for the assign that follows).
+ * Returns 0, or a negative errno (the host was told the source failed). */
+static SL_MUST_USE int assigned(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 {
     const struct source_host *h = k->s->host;
     LOG(LOG_INFO, k->s->name, "assigned %d partition%s of %s", l->cnt, l->cnt == 1 ? "" : "s",
         ks_conf(k->s)->topic);
+    if (l->cnt == 0)
+        return 0;
     rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
-    rd_kafka_resp_err_t cerr = rd_kafka_committed(k->rk, c, WATERMARK_TIMEOUT_MS);
-    for (int i = 0; i < l->cnt; i++) {
+    int rc = committed_offsets(k, c);
+    for (int i = 0; rc == 0 && i < l->cnt; i++) {
         int32_t id = l->elems[i].partition;
-        struct kpart *p = part_find(k, id);
+        struct kpart *p = part_get(k, id);
         if (p == NULL) {
-            if (k->nparts == k->capparts) {
-                size_t cap = k->capparts ? k->capparts * 2 : 16;
-                struct kpart *np = realloc(k->parts, cap * sizeof(*np));
-                if (np == NULL)
-                    continue;
-                k->parts = np;
-                k->capparts = cap;
-            }
-            p = &k->parts[k->nparts++];
+            log_msg(LOG_ERR, k->s->name, "out of memory");
+            rc = -ENOMEM;
+            break;
         }
+        pending_drop(p);            /* nothing of an earlier ownership survives */
+        *p = (struct kpart){ .id = id, .next = -1, .end = -1, .assigned = 1, .want = -1,
+                             .sent = -1 };
+        const rd_kafka_topic_partition_t *ce = rd_kafka_topic_partition_list_find(
+            c, ks_conf(k->s)->topic, id);
         struct source_committed sc = { -1, NULL, 0 };
-        if (cerr == 0 && c->elems[i].err == 0) {
-            sc.offset = c->elems[i].offset >= 0 ? c->elems[i].offset : -1;
-            sc.meta = c->elems[i].metadata;
-            sc.meta_len = c->elems[i].metadata_size;
+        if (ce != NULL && ce->offset >= 0) {
+            sc.offset = ce->offset;
+            sc.meta = ce->metadata;
+            sc.meta_len = ce->metadata_size;
         }
-        int64_t next = -1;
-        if (h->assigned(h->ud, k->s->index, id, &sc, &next) < 0) {
-            rd_kafka_topic_partition_list_destroy(c);
-            h->failed(h->ud, k->s->index);
-            return;
-        }
-        *p = (struct kpart){ .id = id, .next = next, .end = -1, .assigned = 1 };
-        /* where our state stands, or `start` (not the group's commit: the
-         * state that went with it is gone) */
-        l->elems[i].offset = next >= 0 ? next : ks_conf(k->s)->start == START_LATEST ?
-                                                RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+        int64_t resume = -1;
+        rc = h->assigned(h->ud, k->s->index, id, &sc, &resume);
+        if (rc < 0)
+            break;
+        p->next = resume >= 0 ? resume : -1;
+        l->elems[i].offset = resume >= 0 ? resume
+                             : ks_conf(k->s)->start == START_LATEST ? RD_KAFKA_OFFSET_END
+                                                                     : RD_KAFKA_OFFSET_BEGINNING;
     }
     rd_kafka_topic_partition_list_destroy(c);
-    if (h->bounded) {
-        if (end_offsets(k, l) < 0) {
-            h->failed(h->ud, k->s->index);
-            return;
-        }
-        for (int i = 0; i < l->cnt; i++) {
+    if (rc == 0 && h->bounded) {
+        rc = end_offsets(k, l);
+        for (int i = 0; rc == 0 && i < l->cnt; i++) {
             struct kpart *p = part_find(k, l->elems[i].partition);
             if (p != NULL && (p->end <= 0 || (p->next >= 0 && p->next >= p->end) ||
                               (ks_conf(k->s)->start == START_LATEST && p->next < 0)))
                 part_end(k, p, 0);
         }
     }
+    if (rc < 0)
+        h->failed(h->ud, k->s->index);
+    return rc;
 }
 
-static void revoked(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
+/* Partitions leave: a revocation commits what was asked for them first
+ * (the standard place: the group waits for it); lost ones are dropped. */
+static void revoked(struct kafka_src *k, rd_kafka_topic_partition_list_t *l, int lost)
 {
     const struct source_host *h = k->s->host;
     for (int i = 0; i < l->cnt; i++) {
         struct kpart *p = part_find(k, l->elems[i].partition);
         if (p == NULL || !p->assigned)
             continue;
-        h->revoked(h->ud, k->s->index, p->id, rd_kafka_assignment_lost(k->rk));
-        p->assigned = 0;
+        for (int t = 0; !lost && p->want >= 0 && t < TRIES; t++)
+            if (commit_sync(k, p->id) == 0)
+                break;
+        pending_give_up(k, p, -ESTALE); /* not committed now: the next owner's */
+        h->revoked(h->ud, k->s->index, p->id, lost);
+        *p = (struct kpart){ .id = p->id, .next = -1, .end = -1, .want = -1, .sent = -1 };
     }
-    LOG(LOG_INFO, k->s->name, "revoked %d partition%s", l->cnt, l->cnt == 1 ? "" : "s");
+    LOG(lost ? LOG_WARNING : LOG_INFO, k->s->name, "%s %d partition%s%s", lost ? "lost" : "revoked",
+        l->cnt, l->cnt == 1 ? "" : "s", lost ? " (the group gave them to another member; "
+        "nothing of them is committed)" : "");
+}
+
+/* (Un)assigning failed: librdkafka's state and ours differ; logged. */
+static void assign_result(struct kafka_src *k, const char *what, rd_kafka_error_t *error,
+                          rd_kafka_resp_err_t err)
+{
+    if (error != NULL) {
+        log_msg(LOG_ERR, k->s->name, "%s: %s", what, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        log_msg(LOG_ERR, k->s->name, "%s: %s", what, rd_kafka_err2str(err));
+    }
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -285,23 +715,35 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     struct kafka_src *k = opaque;
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    LOG(LOG_DEBUG, k->s->name, "rebalance: %s %d partition%s", 
+        err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assign" : "revoke", l->cnt,
+        l->cnt == 1 ? "" : "s");
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        k->hold_until = 0;          /* the rebalance is over: commits may go out */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        assigned(k, l);             /* sets resume offsets, then: */
-        if (coop)
-            rd_kafka_incremental_assign(rk, l);
-        else
-            rd_kafka_assign(rk, l);
+        if (assigned(k, l) < 0) {
+            /* the source has failed; still take the partitions, as the
+             * protocol asks, and read nothing of them */
+            k->paused = 1;
+            uv_idle_stop(&k->pump);
+        }
+        assign_result(k, "assign", coop ? rd_kafka_incremental_assign(rk, l) : NULL,
+                      coop ? 0 : rd_kafka_assign(rk, l));
         for (int i = 0; i < l->cnt; i++) {
             struct kpart *p = part_find(k, l->elems[i].partition);
-            if (p != NULL && p->ended)
+            if (p != NULL && (p->ended || k->paused))
                 pause_one(k, p->id);
         }
+        if (owned(k) == 0) {
+            if (k->empty_since == 0)
+                k->empty_since = uv_now(k->s->host->loop);
+        } else {
+            k->empty_since = 0;
+        }
     } else {
-        revoked(k, l);
-        if (coop)
-            rd_kafka_incremental_unassign(rk, l);
-        else
-            rd_kafka_assign(rk, NULL);
+        revoked(k, l, rd_kafka_assignment_lost(rk));
+        assign_result(k, "unassign", coop ? rd_kafka_incremental_unassign(rk, l) : NULL,
+                      coop ? 0 : rd_kafka_assign(rk, NULL));
     }
     check_finished(k);
 }
@@ -338,11 +780,11 @@ static SL_MUST_USE int handle(struct kafka_src *k, rd_kafka_message_t *m)
     return 0;
 }
 
-/* Drains up to one batch; returns how many events came out, or the
- * negative code that stopped it. */
-static ssize_t drain_once(struct kafka_src *k)
+/* Drains up to one batch, waiting up to wait_ms for the first event;
+ * returns how many events came out, or the negative code that stopped it. */
+static ssize_t drain_wait(struct kafka_src *k, int wait_ms)
 {
-    ssize_t n = rd_kafka_consume_batch_queue(k->q, 0, k->msgs, BATCH);
+    ssize_t n = rd_kafka_consume_batch_queue(k->q, wait_ms, k->msgs, BATCH);
     for (ssize_t i = 0; i < n; i++) {
         int rc = handle(k, k->msgs[i]);
         if (rc < 0) {
@@ -354,6 +796,11 @@ static ssize_t drain_once(struct kafka_src *k)
     }
     check_finished(k);
     return n;
+}
+
+static ssize_t drain_once(struct kafka_src *k)
+{
+    return drain_wait(k, 0);
 }
 
 static void on_pump(uv_idle_t *h)
@@ -381,9 +828,59 @@ static void on_keepalive(uv_timer_t *t)
         return;
     if (k->paused || !uv_is_active((uv_handle_t *)&k->pump))
         drain_once(k);              /* serves callbacks; a paused source fetches nothing */
+    commit_due(k);                  /* positions whose retry is due */
+    check_finished(k);              /* bounded: an instance left without partitions */
 }
 
 /* ---- the source ------------------------------------------------------------------- */
+
+static const char *prop(const struct kafka_source_conf *cf, const char *key)
+{
+    for (size_t i = 0; i < cf->props.n; i++)
+        if (strcmp(cf->props.v[i].key, key) == 0)
+            return cf->props.v[i].value;
+    return NULL;
+}
+
+static size_t kafka_sources(const struct job *job)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < job->nsources; i++)
+        n += job->sources[i].type == &kafka_source_type;
+    return n;
+}
+
+/* The group's assignor: cooperative-sticky for a job with one Kafka source
+ * (a rebalance moves only what must move), range for several (a join
+ * needs partition p of both topics on one instance, and range, computed
+ * by the client, gives it), unless the job's properties say. */
+static const char *group_strategy(const struct source *s)
+{
+    const char *user = prop(ks_conf(s), "partition.assignment.strategy");
+    if (user != NULL) {
+        LOG(LOG_INFO, s->name, "partition.assignment.strategy %s (from the job's properties)",
+            user);
+        return user;
+    }
+    return kafka_sources(s->job) > 1 ? "range" : "cooperative-sticky";
+}
+
+/* Static membership: group.instance.id from the job's properties (passed
+ * through as they are), or else from SLUICE_INSTANCE_ID, suffixed with
+ * "-<source>" when the job has several Kafka sources (each has its own
+ * consumer, and an id is one member).  NULL: a dynamic member. */
+static const char *instance_id(const struct source *s, char *buf, size_t size)
+{
+    const char *env = getenv("SLUICE_INSTANCE_ID");
+    if (prop(ks_conf(s), "group.instance.id") != NULL || env == NULL || env[0] == '\0')
+        return NULL;
+    if (kafka_sources(s->job) > 1)
+        snprintf(buf, size, "%s-%s", env, s->js->name);
+    else
+        snprintf(buf, size, "%s", env);
+    LOG(LOG_INFO, s->name, "static group member %s (SLUICE_INSTANCE_ID)", buf);
+    return buf;
+}
 
 static int ks_start(struct source *s)
 {
@@ -399,7 +896,12 @@ static int ks_start(struct source *s)
     uv_timer_init(s->host->loop, &k->keepalive);
     k->pump.data = k->keepalive.data = k;
 
+    char instance[256];
+    const char *strategy = group_strategy(s), *iid = instance_id(s, instance, sizeof(instance));
     const char *defaults[] = {
+        /* cooperative-sticky moves only the partitions that must move; a
+         * join needs partition p of both topics on one instance: range */
+        "partition.assignment.strategy", strategy,
         "group.id", cf->group,
         "enable.auto.commit", "false",
         "enable.auto.offset.store", "false",
@@ -414,6 +916,8 @@ static int ks_start(struct source *s)
          * 6 s (the brokers' default minimum), not librdkafka's 45 s */
         "session.timeout.ms", "6000",
         "heartbeat.interval.ms", "2000",
+        "statistics.interval.ms", STATS_MS,     /* the join state (on_stats) */
+        iid != NULL ? "group.instance.id" : NULL, iid,
         NULL,
     };
     rd_kafka_conf_t *conf = kafka_conf_new(cf->brokers, defaults, cf->props.v, cf->props.n,
@@ -424,6 +928,10 @@ static int ks_start(struct source *s)
     }
     rd_kafka_conf_set_opaque(conf, k);
     rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_stats_cb(conf, on_stats);
+    const char *stats = prop(cf, "statistics.interval.ms");
+    if (stats != NULL && atoi(stats) <= 0)
+        k->steady = 1;              /* no statistics: the join state stays unknown */
     k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
     if (k->rk == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -493,34 +1001,54 @@ static void ks_resume(struct source *s)
         uv_idle_start(&k->pump, on_pump);
 }
 
-static void ks_commit(struct source *s, const struct source_commit *offs, size_t n)
+/* At the end of a run: what is pending goes out until it is confirmed or
+ * timeout_ms have passed, the consumer queue served meanwhile (the answers
+ * come through it, and the rebalance callbacks that end a rebalance, so
+ * that "rebalance in progress" can pass: the group waits for them).  The
+ * commits themselves are the asynchronous ones, so a coordinator that does
+ * not answer cannot hold the loop past the timeout. */
+static int ks_flush_commits(struct source *s, int timeout_ms)
 {
     struct kafka_src *k = s->impl;
-    if (k == NULL || k->rk == NULL || k->closing)
-        return;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
-    for (size_t i = 0; i < n; i++) {
-        struct kpart *p = part_find(k, offs[i].partition);
-        if (p != NULL && p->assigned && offs[i].next >= 0) {
-            rd_kafka_topic_partition_t *t =
-                rd_kafka_topic_partition_list_add(l, ks_conf(s)->topic, offs[i].partition);
-            t->offset = offs[i].next;
-            if (offs[i].meta != NULL) {
-                t->metadata_size = strlen(offs[i].meta);
-                t->metadata = malloc(t->metadata_size);
-                if (t->metadata != NULL)
-                    memcpy(t->metadata, offs[i].meta, t->metadata_size);
-                else
-                    t->metadata_size = 0;
-            }
+    if (k == NULL || k->rk == NULL)
+        return 0;
+    uint64_t fenced = k->stats.fenced, now = uv_hrtime() / 1000000;
+    uint64_t deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        size_t left = 0;
+        for (size_t i = 0; i < k->nparts; i++) {
+            k->parts[i].retry_at = 0;   /* the wait below is the backoff */
+            left += k->parts[i].assigned && k->parts[i].want >= 0;
         }
+        if (left == 0 || now >= deadline)
+            break;
+        commit_due(k);
+        uint64_t wait = deadline - now < 100 ? deadline - now : 100;
+        if (drain_wait(k, (int)wait) < 0)
+            break;                  /* the source failed (the host was told) */
+        now = uv_hrtime() / 1000000;
     }
-    if (l->cnt > 0) {
-        rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, l, 1);
-        if (e)
-            log_rate_msg(&k->err_rate, LOG_WARNING, s->name, "commit: %s", rd_kafka_err2str(e));
+    int rc = k->stats.fenced > fenced ? -ESTALE : 0;
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct kpart *p = &k->parts[i];
+        if (p->want < 0)
+            continue;
+        log_msg(LOG_ERR, s->name, "partition %" PRId32 " could not be committed at %" PRId64
+                " within %d ms", p->id, p->want, timeout_ms);
+        pending_give_up(k, p, -EIO);
+        rc = -EIO;
     }
-    rd_kafka_topic_partition_list_destroy(l);
+    if (rc == -ESTALE)
+        log_msg(LOG_WARNING, s->name, "%" PRIu64 " commit%s refused: another member owns "
+                "the partition now", k->stats.fenced - fenced,
+                k->stats.fenced - fenced == 1 ? "" : "s");
+    return rc;
+}
+
+static void ks_commit_stats(const struct source *s, struct source_commit_stats *out)
+{
+    const struct kafka_src *k = s->impl;
+    *out = k != NULL ? k->stats : (struct source_commit_stats){ 0 };
 }
 
 /* From the high watermark the last fetch response carried (no round trip). */
@@ -543,16 +1071,23 @@ static void on_closed(uv_handle_t *h)
         return;
     struct source *s = k->s;
     void (*done)(struct source *) = k->done;
+    if (k->rk != NULL) {
+        /* leaves the group (a revocation commits what is still pending) */
+        rd_kafka_consumer_close(k->rk);
+        LOG(LOG_INFO, s->name, "commits: %" PRIu64 " confirmed, %" PRIu64 " fenced, %" PRIu64
+            " retried, %" PRIu64 " failed", k->stats.ok, k->stats.fenced, k->stats.retried,
+            k->stats.failed);
+    }
     if (k->q != NULL)
         rd_kafka_queue_destroy(k->q);
-    if (k->rk != NULL) {
-        rd_kafka_consumer_close(k->rk);     /* leaves the group; commits nothing */
+    if (k->rk != NULL)
         rd_kafka_destroy(k->rk);
-    }
     if (k->pipe[0] >= 0)
         close(k->pipe[0]);
     if (k->pipe[1] >= 0)
         close(k->pipe[1]);
+    for (size_t i = 0; i < k->nparts; i++)
+        free(k->parts[i].meta);
     free(k->parts);
     free(k);
     s->impl = NULL;
@@ -586,6 +1121,8 @@ static const struct source_ops kafka_source_ops = {
     .pause = ks_pause,
     .resume = ks_resume,
     .commit = ks_commit,
+    .flush_commits = ks_flush_commits,
+    .commit_stats = ks_commit_stats,
     .lag = ks_lag,
     .close = ks_close,
 };
