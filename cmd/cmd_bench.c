@@ -246,7 +246,7 @@ int cmd_bench(int argc, char **argv)
     for (long rep = 0; rep < repeat && rc == EXIT_OK; rep++) {
         struct engine *e;
         struct counts cc = { 0 };
-        struct engine_output out = { &cc, on_result, on_late, on_invalid };
+        struct engine_output out = { &cc, on_result, on_late, on_invalid, NULL };
         if (engine_new(job, NULL, &out, &e) < 0 || engine_partition_add(e, src, 0) < 0) {
             fprintf(stderr, "sluice bench: out of memory\n");
             rc = EXIT_RUNTIME;

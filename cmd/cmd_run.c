@@ -51,6 +51,7 @@
 #include "cli.h"
 #include "counters.h"
 #include "graph.h"
+#include "keycheck.h"
 #include "http.h"
 #include "observe.h"
 #include "reload.h"
@@ -118,7 +119,9 @@ struct runtime {
     struct job *next_job;
     char reload_path[PATH_MAX];
     uint64_t dropped;               /* records not applied during this reload's savepoint */
-    uint64_t fenced;                /* commits refused: another member owns the partition */
+    struct keycheck *keys;          /* keys seen on two partitions */
+    struct log_rate keys_rate;
+    int32_t cur_part;               /* the partition of the record being fed */
     /* service */
     struct service svc;
     uint64_t status_at, status_in;  /* the last STATUS= line */
@@ -201,6 +204,19 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
         rt_fail(rt, "the dead-letter sink cannot take a record");
 }
 
+/* A sampled key new to a shard's state: the input must keep each key on
+ * one partition for several instances to be exact. */
+static void on_new_key(void *ud, int group, const char *key, size_t len)
+{
+    struct runtime *rt = ud;
+    int32_t first;
+    if (keycheck_seen(rt->keys, group, key, len, rt->cur_part, &first))
+        log_rate_msg(&rt->keys_rate, LOG_WARNING, "run", "a key on partition %" PRId32
+                     " was seen on partition %" PRId32 " before: the input is not keyed by "
+                     "the job's key, and several instances would not be exact "
+                     "(sluice_keys_on_two_partitions_total)", rt->cur_part, first);
+}
+
 /* chkpt_host.reset: a restore failed half-way; no state, no positions. */
 static int reset_state(void *ud)
 {
@@ -245,6 +261,7 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
         }
     }
     sh->changes++;
+    rt->cur_part = part;
     if (engine_feed(sh->eng, source, part, off, data, len, ts) < 0) {
         rt_fail(rt, "out of memory for state");
         return -ENOMEM;
@@ -313,8 +330,6 @@ static void h_committed(void *ud, int source, int32_t part, int64_t next, int er
 {
     struct runtime *rt = ud;
     (void)next;
-    if (err == -ESTALE)
-        rt->fenced++;
     chkpt_committed(rt->ck, source, part, err);
 }
 
@@ -798,7 +813,7 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
     log_graph(job, rt->bounded);
 
     struct chkpt_host ch = { rt, &rt->g, reset_state, may_take };
-    rt->g.out = (struct engine_output){ rt, on_result, on_late, on_invalid };
+    rt->g.out = (struct engine_output){ rt, on_result, on_late, on_invalid, on_new_key };
     if (chkpt_setup(rt->ck, &ch) < 0)
         return EXIT_RUNTIME;
     int rc = chkpt_restore(rt->ck, rt->from_savepoint, rt->allow_non_restored);
@@ -936,9 +951,10 @@ static void summary(struct runtime *rt)
 static SL_MUST_USE int run_alloc(struct runtime *rt)
 {
     if (chkpt_new(&rt->loop, &rt->ck) < 0 || graph_alloc(&rt->g, rt->g.job) < 0 ||
-        counters_new(&rt->g, &rt->counters) < 0)
+        counters_new(&rt->g, &rt->counters) < 0 || keycheck_new(&rt->keys) < 0)
         return -ENOMEM;
-    struct observe_host oh = { rt, &rt->g, rt->counters, rt->ck, rt->started_ms, get_state };
+    struct observe_host oh = { rt, &rt->g, rt->counters, rt->ck, rt->keys, rt->started_ms,
+                               get_state };
     return observe_new(&oh, &rt->obs);
 }
 
@@ -1001,6 +1017,7 @@ int cmd_run(int argc, char **argv)
     chkpt_free(rt.ck);              /* its handles have closed */
     observe_free(rt.obs);
     counters_free(rt.counters);
+    keycheck_free(rt.keys);
     sbuf_free(&rt.dl);
     graph_free(&rt.g);
     job_free(rt.next_job);

@@ -195,6 +195,10 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
          "Unix time of the last complete checkpoint (0: none yet).");
     sbuf_printf(b, "sluice_checkpoint_last_completed_seconds %.3f\n",
                 (double)ck->last_at_ms / 1e3);
+    help(b, "sluice_keys_on_two_partitions_total", "counter", "Keys seen on a second input "
+         "partition, of one key in 16 sampled: the input is not keyed by the job's key.");
+    sbuf_printf(b, "sluice_keys_on_two_partitions_total %" PRIu64 "\n",
+                keycheck_count(obs->host.keys));
     help(b, "sluice_shards", "gauge", "Shards (input partitions with their state) this "
          "instance owns.");
     sbuf_printf(b, "sluice_shards %zu\n", g->nshards);

@@ -18,6 +18,7 @@
 #include "counters.h"
 #include "graph.h"
 #include "http.h"
+#include "keycheck.h"
 #include "run_state.h"
 
 struct observe;
@@ -27,6 +28,7 @@ struct observe_host {
     const struct graph *g;
     const struct counters *counters;
     struct checkpoints *ck;         /* figures, and savepoints on request */
+    const struct keycheck *keys;    /* keys seen on two partitions */
     int64_t started_ms;             /* wall clock at start */
     enum run_state (*state)(void *ud);
 };

@@ -471,8 +471,13 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
         if (f->where != NULL && !eval_where(f->where, &rec))
             continue;
         uint32_t id = ST_NONE;
-        if (key_encode(g, f->key_fields, &rec, &key, &klen) == 0)
-            id = st_upsert(&g->t, key, klen, st_hash(&g->t, key, klen));
+        if (key_encode(g, f->key_fields, &rec, &key, &klen) == 0) {
+            uint32_t h = st_hash(&g->t, key, klen);
+            size_t before = g->t.count;
+            id = st_upsert(&g->t, key, klen, h);
+            if (g->t.count > before && e->out.new_key != NULL && h % ENGINE_KEY_SAMPLE == 0)
+                e->out.new_key(e->out.ud, (int)(g - e->groups), key, klen);
+        }
         if (id == ST_NONE) {
             e->feed_offset = INT64_MIN;
             return -ENOMEM;

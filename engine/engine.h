@@ -76,7 +76,14 @@ struct engine_output {
      * or -1 when on_error is skip. */
     void (*invalid)(void *ud, int source, int dead_letter, int32_t partition,
                     int64_t offset, const char *raw, size_t len, const struct reject *rej);
+    /* Optional (NULL: not asked): a key new to the state of key group
+     * `group`, one in ENGINE_KEY_SAMPLE of them (picked by their hash, so
+     * the same keys in every engine of a job), with its encoded bytes: the
+     * host checks that a key stays on one input partition. */
+    void (*new_key)(void *ud, int group, const char *key, size_t len);
 };
+
+#define ENGINE_KEY_SAMPLE 16
 
 typedef int64_t (*engine_clock_fn)(void *ud);   /* processing time, ms since the epoch */
 

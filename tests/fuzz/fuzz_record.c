@@ -101,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         diags_free(&d);
     }
     struct engine *e;
-    struct engine_output out = { NULL, on_result, NULL, NULL };
+    struct engine_output out = { NULL, on_result, NULL, NULL, NULL };
     struct engine_opts opts = { fixed_clock, NULL, 0 };
     if (engine_new(job, &opts, &out, &e) < 0)
         abort();

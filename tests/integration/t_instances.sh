@@ -108,3 +108,18 @@ for i in 1 2 3; do
 done
 compare three 2
 echo "4. three instances: Redis equals one instance"
+
+# no key of the keyed input turned up on two partitions
+! grep -h "not keyed by the job's key" "$T"/*.err ||
+    fail "expected no key on two partitions with input keyed by user_id"
+# 5. input not keyed by the job's key (no record key: spread over the
+#    partitions) is reported
+broker_cmd topic unkeyed 4
+head -n 4000 "$T/events.jsonl" | kcat -P -b "$BROKER" -t unkeyed
+run env SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/3" \
+    KAFKA_GROUP=unkeyed KAFKA_TOPIC=unkeyed SLUICE_STATE_DIR="$T/unkeyed-state" \
+    "$SLUICE" run -c "$JOB" --bounded
+expect_rc 0
+expect_err "was seen on partition"
+expect_err "the input is not keyed by the job's key"
+echo "5. input not keyed by user_id: reported"

@@ -361,7 +361,7 @@ static void run_engine(const struct cfg *c, const struct rec *recs, size_t n, st
 {
     struct job *job = load_job(c);
     struct engine *e;
-    struct engine_output out = { run, eng_result, NULL, NULL };
+    struct engine_output out = { run, eng_result, NULL, NULL, NULL };
     ck_assert_int_eq(engine_new(job, c->type >= WIN_REDUCE ? &clock_opts : NULL, &out, &e), 0);
     ck_assert_int_eq(engine_partition_add(e, 0, 0), 0);
     if (c->two_src)
@@ -529,7 +529,7 @@ static void engine_run_split(const struct cfg *c, const struct rec *recs, size_t
 {
     struct job *job = load_job(c);
     struct engine *e;
-    struct engine_output out = { run, eng_result, NULL, NULL };
+    struct engine_output out = { run, eng_result, NULL, NULL, NULL };
     char path[] = "/tmp/sluice-test-ckpt-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
