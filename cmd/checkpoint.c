@@ -529,8 +529,9 @@ static int restore_published(struct checkpoints *ck, int32_t part, const char *o
         return -ENAMETOOLONG;
     int have = shard_file_hash(path, &l, &x) == 0 && l == len && x == xxh;
     if (!have && ck->store == NULL) {
-        log_msg(LOG_WARNING, "restore", "partition %" PRId32 ": %s is not here (without "
-                "state.shared an instance sees only its own snapshots)", part, obj);
+        log_msg(LOG_ERR, "restore", "partition %" PRId32 ": %s is %s", part, obj,
+                access(path, F_OK) == 0 ? "damaged (its size or checksum is not the "
+                "commit's)" : "missing");
         return -ENOENT;
     }
     if (!have) {
@@ -583,6 +584,17 @@ int chkpt_assign(struct checkpoints *ck, int source, int32_t part,
             "than the local %s", part, m.obj, sh->snap_obj[0] ? sh->snap_obj : "state");
         graph_shard_drop(g, sh);
         sh = NULL;
+    }
+    char local[PATH_MAX];
+    if (sh == NULL && have_meta && ck->store == NULL &&
+        (snprintf(local, sizeof(local), "%.2000s/%s", ck->root, m.obj) >= (int)sizeof(local) ||
+         access(local, F_OK) < 0)) {
+        /* another instance's, on its own disk: as before shards, the
+         * partition goes on from the committed offset without its state */
+        log_msg(LOG_WARNING, "restore", "partition %" PRId32 ": %s is not here (without "
+                "state.shared an instance sees only its own snapshots): going on from the "
+                "committed offset without its state", part, m.obj);
+        have_meta = 0;
     }
     if (sh == NULL && have_meta && ck->started) {
         int rc = restore_published(ck, part, m.obj, m.len, m.xxh, &sh);
