@@ -32,5 +32,6 @@ Suite *ckpt_suite(void);
 Suite *confmap_suite(void);
 Suite *store_suite(void);
 Suite *shardmeta_suite(void);
+Suite *assign_suite(void);
 
 #endif
