@@ -195,6 +195,21 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
          "Unix time of the last complete checkpoint (0: none yet).");
     sbuf_printf(b, "sluice_checkpoint_last_completed_seconds %.3f\n",
                 (double)ck->last_at_ms / 1e3);
+    help(b, "sluice_source_commits_total", "counter", "Offset commits of a source's "
+         "partitions, by outcome: ok, fenced (not ours), retried (attempts), failed.");
+    for (size_t s = 0; s < job->nsources; s++) {
+        struct source_commit_stats cs = { 0 };
+        const struct source *src = &g->src[s];
+        if (src->impl != NULL && src->ops->commit_stats != NULL)
+            src->ops->commit_stats(src, &cs);
+        const char *outcome[] = { "ok", "fenced", "retried", "failed" };
+        uint64_t v[] = { cs.ok, cs.fenced, cs.retried, cs.failed };
+        for (int k = 0; k < 4; k++) {
+            SBUF_LIT(b, "sluice_source_commits_total{source=\"");
+            label(b, job->sources[s].name);
+            sbuf_printf(b, "\",result=\"%s\"} %" PRIu64 "\n", outcome[k], v[k]);
+        }
+    }
     help(b, "sluice_keys_on_two_partitions_total", "counter", "Keys seen on a second input "
          "partition, of one key in 16 sampled: the input is not keyed by the job's key.");
     sbuf_printf(b, "sluice_keys_on_two_partitions_total %" PRIu64 "\n",
