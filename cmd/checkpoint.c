@@ -1083,7 +1083,7 @@ static void publish_done(uv_work_t *w, int status)
     st->last_id = ck->id;
     st->last_at_ms = wall_ms();
     st->ok++;
-    LOG(ck->nitems > 0 ? LOG_INFO : LOG_DEBUG, "checkpoint", "checkpoint %" PRIu64
+    LOG(LOG_INFO, "checkpoint", "checkpoint %" PRIu64
         " complete: %zu shard%s, %.1f MB in %" PRIu64 " ms, loop stalled %" PRIu64 " us",
         ck->id, ck->nitems,
         ck->nitems == 1 ? "" : "s", (double)st->last_bytes / 1e6, st->last_ms,
