@@ -103,7 +103,8 @@ $(promtool check metrics < "$T/metrics" 2>&1 | head)"
 cp "$T/metrics" "$T/metrics.sample"
 curl -sf -X POST "$H/savepoint" > "$T/sp1" || fail "POST /savepoint"
 sp1=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' "$T/sp1")
-[ -f "$sp1" ] || fail "POST /savepoint named no file: $(cat "$T/sp1")"
+# a savepoint is a directory of shard files: a file source is shard 0
+[ -f "$sp1/p0.sluice" ] || fail "POST /savepoint named no savepoint with shard 0: $(cat "$T/sp1")"
 scrape
 fired=$(awk '$1 ~ /^sluice_windows_fired_total/ { s += $2 } END { print s }' "$T/metrics")
 [ "$fired" = "$(wc -l < "$T/out.jsonl")" ] || fail "windows fired $fired, lines $(wc -l < "$T/out.jsonl")"
@@ -145,7 +146,7 @@ appender=$!
 wait_for 20 "records of the second part" records_over 50000
 curl -sf -X POST "$H/savepoint" > "$T/sp2" || fail "POST /savepoint under load"
 sp2=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' "$T/sp2")
-[ -f "$sp2" ] && [ "$sp2" != "$sp1" ] || fail "second savepoint: $(cat "$T/sp2")"
+[ -f "$sp2/p0.sluice" ] && [ "$sp2" != "$sp1" ] || fail "second savepoint: $(cat "$T/sp2")"
 kill -USR1 "$pid"
 wait_for 20 "the SIGUSR1 savepoint" lines_ge "$T/run.err" 'savepoint written to' 3
 
@@ -201,7 +202,7 @@ NOTIFY_SOCKET="$T/notify.sock" "$SLUICE" run -c "$T/job.yaml" >"$T/run2.out" 2>"
 pid=$!
 track_pid "$pid"
 wait_for 20 "READY=1 after a restart" grep -q '^READY=1$' "$T/notify"
-curl -sf "$H/status" | grep -q '"restored_from":"'"$T/state/checkpoints/svc/chk-" ||
+curl -sf "$H/status" | grep -q '"restored_from":"'"$T/state/checkpoints/svc/p0/" ||
     fail "READY=1 before the restore: $(curl -s "$H/status")"
 kill -TERM "$pid"
 wait "$pid" || fail "second stop failed"
@@ -227,7 +228,9 @@ pid=$!
 track_pid "$pid"
 wait_for 30 "READY=1 from the Kafka job" grep -q '^READY=1$' "$T/notify"
 curl -sf "$H/status" > "$T/kstatus"
-[ "$(grep -o '"partition":' "$T/kstatus" | wc -l)" = 4 ] ||
+# the source's partitions (with their lag), and a shard for each
+[ "$(grep -o '"partition":[0-9]*,"next_offset":[a-z0-9]*,"lag"' "$T/kstatus" | wc -l)" = 4 ] &&
+    [ "$(grep -o '"partition":[0-9]*,"next_offset":[a-z0-9]*,"watermark":[^,]*,"snapshot"' "$T/kstatus" | wc -l)" = 4 ] ||
     fail "READY=1 before the partitions were assigned: $(cat "$T/kstatus")"
 grep -q "assigned 4 partitions of ecommerce-events" "$T/k.err" || fail "expected 'assigned 4 partitions of ecommerce-events': $(grep kafka "$T/k.err" | head -3)"
 kill -TERM "$pid"
