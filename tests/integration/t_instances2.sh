@@ -181,7 +181,8 @@ scenario_2() {
     export CHECKPOINT_INTERVAL=100ms
     kill_on() {     # NAME PID PATTERN: kill -9 as soon as a new log line matches
         local tailpid
-        grep -m1 -q "$3" < <(exec timeout 30 tail -n0 -F "$T/$1.err" 2>/dev/null)
+        grep -m1 -q "$3" < <(exec timeout 60 tail -n +1 -F "$T/$1.err" 2>/dev/null) ||
+            fail "$1: no log line '$3' within 60 s: $(tail -3 "$T/$1.err")"
         tailpid=$!
         stop "$1" "$2" KILL
         kill "$tailpid" 2>/dev/null || true
@@ -194,11 +195,12 @@ scenario_2() {
         # a new machine every other time (its state from the store), else a restart
         [ $((kills % 2)) -eq 0 ] || cp -a "$T/k$((kills - 1))-state" "$T/$name-state"
         LOG_LEVEL=debug instance "$name" kills 3
-        wait_for 30 "$name joining the group" grep -q "assigned [1-9][0-9]* partition" "$T/$name.err"
-        case $((kills % 3)) in
+        case $((kills % 3)) in      # the log is watched from its first line
         0) kill_on "$name" "$pid" "checkpoint: [0-9]* started: [1-9]" ;;
         1) kill_on "$name" "$pid" "checkpoint [0-9]* complete: [1-9]" ;;
-        2) sleep "0.$(( RANDOM % 10 ))"; stop "$name" "$pid" KILL ;;
+        2) wait_for 30 "$name joining the group" grep -q "assigned [1-9][0-9]* partition" "$T/$name.err"
+           sleep "0.$(( RANDOM % 10 ))"
+           stop "$name" "$pid" KILL ;;
         esac
         kills=$((kills + 1))
         last=$(grep -o "[0-9]* \(started\|complete\): [0-9]*" "$T/$name.err" | tail -1)
