@@ -287,23 +287,11 @@ scenario_5() {
     t0=$SECONDS
     export CHECKPOINT_INTERVAL=300ms
     fresh_broker
-    S3_PORT=$(free_port)
-    mkdir -p "$T/s3"
-    export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=eu-west-1
-    export AWS_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
-    unset AWS_SESSION_TOKEN
     STORE=s3://bkt/team/prod
-    start_s3() {
-        "$S3RVER" -d "$T/s3" -a 127.0.0.1 -p "$S3_PORT" -s --configure-bucket bkt \
-            >>"$T/s3rver.log" 2>&1 &
-        S3_PID=$!
-        track_pid "$S3_PID"
-        wait_for 30 "s3rver on port $S3_PORT" "$STORE_TOOL" ls "$STORE" 2>/dev/null >/dev/null
-    }
     s3_shards() {   # shard prefixes with at least one snapshot
         "$STORE_TOOL" ls "$STORE" ecommerce-features/ 2>/dev/null | cut -d/ -f2 | sort -u | wc -l
     }
-    start_s3
+    start_s3 "$STORE"
     for c in 0 1 2; do produce "$c"; done
     HTTP="127.0.0.1:$(free_port)"
     instance a1 s3 6
@@ -320,8 +308,7 @@ scenario_5() {
     took=$(( $(restores "$T/a1.err") - before ))
     wait_for 60 "a1 caught up" caught_up s3 12000
     # the store down: checkpoints fail, processing goes on
-    kill "$S3_PID"
-    wait "$S3_PID" 2>/dev/null || true
+    stop_s3
     records=$(metric "$a1http" sluice_records_in_total)
     produce 4
     produce 5
@@ -330,7 +317,7 @@ scenario_5() {
     grep -q "not stored" "$T/a1.err" || fail "expected a1 to log its failed uploads: $(tail -5 "$T/a1.err")"
     errors=$(metric "$a1http" sluice_store_errors_total)
     # back on the same port: published again
-    start_s3
+    start_s3 "$STORE"
     okbefore=$(grep -c "checkpoint .* complete" "$T/a1.err")
     produce 6
     wait_for 60 "a1 publishing again" eval '[ "$(grep -c "checkpoint .* complete" "$T/a1.err")" -gt "$okbefore" ]'
