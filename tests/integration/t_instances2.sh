@@ -6,16 +6,16 @@
 # instance over the same input, and with no instance crashed:
 #  1. scale 1 -> 3 -> 1 under load, then SIGTERM and a --bounded finish;
 #     the hand-offs (`restored checkpoint ... of partition N`) are counted;
-#  2. kill -9 at seeded random moments, a checkpoint every 100 ms: each
-#     killed instance's log (--log-level debug) tells the moment hit: before
-#     its first checkpoint, while one is written and published (`N started`
-#     is its last checkpoint line: the child writes, the upload runs, or its
-#     offsets are being committed) or right after one (`N complete`, the
-#     commit sent); then a --bounded finish;
+#  2. kill -9 at checkpoint moments, a checkpoint every 100 ms: as a
+#     checkpoint with shards starts (the child writes; upload and commit
+#     follow), as one completes (its commit just sent), or at a seeded
+#     random moment; each killed instance's log (--log-level debug) tells
+#     the moment hit (its last checkpoint line); then a --bounded finish;
 #  3. a zombie: an instance SIGSTOPped past the group's session timeout
 #     (6 s), another takes its partitions over from the store, then SIGCONT:
-#     its commits are refused (logged, sluice_commits_fenced_total), its
-#     shards dropped, and no Redis key's version moves backwards;
+#     it hears its partitions are lost (its shards dropped) or commits first
+#     (refused: logged and counted, sluice_commits_fenced_total), and no
+#     Redis key's version moves backwards;
 #  4. OffsetCommit errors injected by the broker (`commit-errors N`) while
 #     two instances run: retried (logged), still exact;
 #  5. state.shared on s3:// (s3rver on loopback): kill -9 and a take-over
