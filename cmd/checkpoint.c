@@ -562,6 +562,43 @@ static int restore_published(struct checkpoints *ck, int32_t part, const char *o
     return rc;
 }
 
+/* A shard taken over from the store: the snapshots of its prefix other
+ * than the ones restored (the previous owner's older ones, left behind when
+ * it was revoked or died, and a zombie's that no commit names) go to the
+ * front of its chain, so that its next publications delete them, oldest
+ * chain first.  Without this every hand-off would leave up to
+ * store_keep() - 2 objects in the store for ever. */
+static void adopt_leftovers(struct checkpoints *ck, struct shard *sh, int32_t part)
+{
+    char prefix[300], err[256], **names = NULL;
+    size_t n = 0, old = sh->nchain;
+    if (ck->store == NULL)
+        return;
+    snprintf(prefix, sizeof(prefix), "%s/p%" PRId32 "/", ck->host.g->job->name, part);
+    if (store_list(ck->store, prefix, &names, &n, err, sizeof(err)) < 0) {
+        ck->stats.store_errors++;
+        log_msg(LOG_WARNING, "restore", "partition %" PRId32 ": cannot list %s in %s (%s): "
+                "older snapshots there are left", part, prefix, store_url(ck->store), err);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (shard_chain_push(sh, names[i]) < 0)
+            break;                  /* out of memory: the rest is left */
+    store_names_free(names, n);
+    size_t added = sh->nchain - old;
+    if (added == 0 || old == 0)
+        return;
+    char (*v)[256] = malloc(sh->nchain * sizeof(*v));
+    if (v == NULL)                  /* left at the end: deleted last, not never */
+        return;
+    memcpy(v, &sh->chain[old], added * sizeof(*v));
+    memcpy(&v[added], sh->chain, old * sizeof(*v));
+    memcpy(sh->chain, v, sh->nchain * sizeof(*v));
+    free(v);
+    LOG(LOG_INFO, "restore", "partition %" PRId32 ": %zu older snapshot%s in the store "
+        "will be deleted by this instance", part, added, added == 1 ? "" : "s");
+}
+
 int chkpt_assign(struct checkpoints *ck, int source, int32_t part,
                  const struct source_committed *c, int64_t *resume)
 {
@@ -629,6 +666,9 @@ int chkpt_assign(struct checkpoints *ck, int source, int32_t part,
                  shard_chain_push(sh, m.prev) < 0) || shard_chain_push(sh, sh->snap_obj) < 0)
                 log_msg(LOG_WARNING, "restore", "out of memory: old snapshots of partition %"
                         PRId32 " will not be deleted from the store", part);
+            else
+                adopt_leftovers(ck, sh, part);
+            snprintf(sh->confirmed, sizeof(sh->confirmed), "%s", sh->snap_obj);
             if (strcmp(sh->snap_obj, m.obj) == 0) {
                 sh->snap_len = m.len;
                 sh->snap_xxh = m.xxh;
@@ -651,9 +691,12 @@ int chkpt_assign(struct checkpoints *ck, int source, int32_t part,
     return 0;
 }
 
-void chkpt_committed(struct checkpoints *ck, int source, int32_t part, int err)
+void chkpt_committed(struct checkpoints *ck, int source, int32_t part, int64_t next, int err)
 {
     (void)source;
+    struct shard *sh = graph_shard(ck->host.g, part);
+    if (err == 0 && sh != NULL && sh->pend_obj[0] != '\0' && sh->pend_off == next)
+        snprintf(sh->confirmed, sizeof(sh->confirmed), "%s", sh->pend_obj);
     if (err == -ESTALE) {
         ck->stats.fenced++;
         log_msg(LOG_WARNING, "checkpoint", "partition %" PRId32 ": commit refused, the "
@@ -923,7 +966,16 @@ static void plan_deletes(struct checkpoints *ck)
         it->ndel = 0;
         if (sh == NULL || sh->gen != it->gen || sh->nchain + 1 <= keep)
             continue;
-        size_t n = sh->nchain + 1 - keep;
+        size_t n = sh->nchain + 1 - keep, upto = 0;
+        /* never the confirmed one nor its prev: while commits wait (a
+         * rebalance) they are what the group's commit names */
+        for (size_t j = 0; j < sh->nchain; j++)
+            if (strcmp(sh->chain[j], sh->confirmed) == 0)
+                upto = j > 0 ? j - 1 : 0;
+        if (n > upto)
+            n = upto;
+        if (n == 0)
+            continue;
         if ((it->del = malloc(n * sizeof(*it->del))) == NULL)
             continue;               /* kept: deleted by a later one */
         memcpy(it->del, sh->chain, n * sizeof(*it->del));
@@ -1000,6 +1052,8 @@ static void commit_shards(struct checkpoints *ck)
                     continue;
                 }
                 c[n].meta = meta[n];
+                snprintf(sh->pend_obj, sizeof(sh->pend_obj), "%s", it->obj);
+                sh->pend_off = o->v[k].next;
             }
             n++;
         }

@@ -102,7 +102,7 @@ int chkpt_assign(struct checkpoints *ck, int source, int32_t part,
 void chkpt_revoke(struct checkpoints *ck, int source, int32_t part, int lost);
 
 /* A commit's outcome (source_host.committed), for the figures. */
-void chkpt_committed(struct checkpoints *ck, int source, int32_t part, int err);
+void chkpt_committed(struct checkpoints *ck, int source, int32_t part, int64_t next, int err);
 
 /* Takes a checkpoint or a savepoint now (its barrier and fork happen
  * before this returns); on_done (may be NULL) hears of its end.  A

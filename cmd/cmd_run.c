@@ -329,8 +329,7 @@ static void h_revoked(void *ud, int source, int32_t part, int lost)
 static void h_committed(void *ud, int source, int32_t part, int64_t next, int err)
 {
     struct runtime *rt = ud;
-    (void)next;
-    chkpt_committed(rt->ck, source, part, err);
+    chkpt_committed(rt->ck, source, part, next, err);
 }
 
 /* Bounded: a partition has no more records.  Once every partition of its

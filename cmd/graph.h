@@ -58,6 +58,11 @@ struct shard {
      * (restored from, or published), oldest first: it deletes the oldest */
     char (*chain)[256];
     size_t nchain;
+    /* the newest snapshot whose commit the group confirmed (or the one
+     * restored: the group's commit names it), and the last one sent to be
+     * committed: nothing from the confirmed one's prev on is deleted */
+    char confirmed[256], pend_obj[256];
+    int64_t pend_off;
     uint64_t restore_ms;
 };
 

@@ -95,6 +95,30 @@ start_broker() {
 
 broker_cmd() { echo "$*" >&9; }
 
+# start_s3 URL: s3rver ($S3RVER) on a free loopback port ($S3_PORT, the
+# same one again after stop_s3), bucket bkt, its data in $T/s3 (kept across
+# a restart), and the AWS_* variables that reach it; waits until
+# $STORE_TOOL lists URL.  stop_s3: stops it by PID.
+start_s3() {
+    if [ -z "${S3_PORT:-}" ]; then
+        S3_PORT=$(free_port)
+        mkdir -p "$T/s3"
+        # s3rver accepts any signature but checks the key id (its default S3RVER)
+        export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=eu-west-1
+        export AWS_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
+        unset AWS_SESSION_TOKEN
+    fi
+    "$S3RVER" -d "$T/s3" -a 127.0.0.1 -p "$S3_PORT" -s --configure-bucket bkt \
+        >>"$T/s3rver.log" 2>&1 &
+    S3_PID=$!
+    track_pid "$S3_PID"
+    wait_for 30 "s3rver on port $S3_PORT" "$STORE_TOOL" ls "$1" 2>/dev/null >/dev/null
+}
+stop_s3() {
+    kill "$S3_PID" 2>/dev/null
+    wait "$S3_PID" 2>/dev/null || true
+}
+
 # redis_dump: every key as "key<TAB>field=value..." (fields sorted), sorted;
 # a key without a TTL gets a trailing <TAB>NO-TTL.
 redis_dump() {

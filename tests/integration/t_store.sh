@@ -14,25 +14,8 @@ S3RVER=${S3RVER:-build/npm/node_modules/.bin/s3rver}
 [ -x "$S3RVER" ] || fail "no $S3RVER (make $S3RVER installs it)"
 FIXTURE=tests/fixtures/ckpt-0.1.0/chk-2.sluice
 
-S3_PORT=$(free_port)
-mkdir -p "$T/s3"
-start_s3() {
-    "$S3RVER" -d "$T/s3" -a 127.0.0.1 -p "$S3_PORT" -s --configure-bucket bkt \
-        >>"$T/s3rver.log" 2>&1 &
-    S3_PID=$!
-    track_pid "$S3_PID"
-    wait_for 30 "s3rver on port $S3_PORT" "$STORE_TOOL" ls "$URL" 2>/dev/null >/dev/null
-}
-stop_s3() {
-    kill "$S3_PID" 2>/dev/null
-    wait "$S3_PID" 2>/dev/null || true
-}
-# s3rver accepts any signature but checks the key id (its default S3RVER)
-export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=eu-west-1
-export AWS_ENDPOINT_URL="http://127.0.0.1:$S3_PORT"
-unset AWS_SESSION_TOKEN
 URL=s3://bkt/team/prod
-start_s3
+start_s3 "$URL"
 
 # --- put, get, list, delete -----------------------------------------------------
 printf 'snapshot one' >"$T/one"
@@ -151,7 +134,7 @@ expect_rc 2
 expect_err "Couldn't connect"
 
 # --- hung (SIGSTOP): the connection is accepted, nothing answers ------------------
-start_s3
+start_s3 "$URL"
 kill -STOP "$S3_PID"
 start=$(date +%s)
 run "$STORE_TOOL" get "$URL" job/p3/0000018c2f3a9b10-6.sluice "$T/hung"
@@ -170,7 +153,7 @@ run "$STORE_TOOL" ls "$URL" job/p3/
 [ "$(echo "$OUT" | wc -l)" -eq 3 ] || fail "expected 3 names of p3 after the outage, got:
 $OUT"
 stop_s3
-start_s3
+start_s3 "$URL"
 run "$STORE_TOOL" get "$URL" job/p3/0000018c2f3a9b10-9.sluice "$T/again"
 expect_rc 0
 [ "$(cat "$T/again")" = "snapshot one" ] || fail "expected the object back after a restart"
