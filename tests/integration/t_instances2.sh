@@ -107,6 +107,8 @@ finish() {      # SCENARIO GROUP DB: a --bounded instance ends the scenario, exa
     compare "$1" "$3"
     ! grep -h "cannot fetch\|no usable snapshot" "$T"/*.err ||
         fail "$1: expected every snapshot a commit names in the store (above)"
+    ! grep -h "not keyed by the job's key" "$T"/*.err ||
+        fail "$1: expected no key on two partitions (input keyed by user_id)"
 }
 retained() {    # STORE-DIR: at most max(checkpoints_retained 3, 2) + 1 snapshots a shard
     local d over=
