@@ -59,6 +59,11 @@ struct shard {
     char (*chain)[256];
     size_t nchain;
     uint64_t restore_ms;
+    int owned;                      /* its source assigned it to this run (a shard
+                                     * restored from the local checkpoints with a shared
+                                     * store is not, until the group says so) */
+    uint64_t assigned_ns;           /* uv_hrtime() of its assignment until its first
+                                     * record is applied (then 0): the hand-off log */
 };
 
 struct graph {
