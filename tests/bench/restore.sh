@@ -27,10 +27,6 @@ start_broker --topic ecommerce-events --partitions 1
 mkdir -p "$T/chunks"
 split -l 20000 -d -a 4 "$T/events.jsonl" "$T/chunks/c"
 rm -f "$T/events.jsonl"
-produce() {     # FILE: keyed by user_id, as `sluice gen --brokers` does
-    sed 's/.*"user_id":"\([^"]*\)".*/\1\t&/' "$1" |
-        kcat -P -b "$BROKER" -t ecommerce-events -K "$(printf '\t')"
-}
 bench_instance() {   # NAME HTTP-PORT: in the background, its PID in $pid
     env SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_STATE_DIR="$T/$1-state" \
         SLUICE_SHARED_STATE="file://$T/store" CHECKPOINT_INTERVAL=1h \
@@ -51,7 +47,7 @@ a=$pid
 wait_for 30 "A's assignment" grep -q "assigned" "$T/a.err"
 sent=0
 for c in "$T"/chunks/c*; do
-    produce "$c"
+    produce_keyed "$c"
     sent=$((sent + $(wc -l < "$c")))
     wait_for 60 "A to read $sent records" caught_up "$pa" "$sent"
 done
@@ -64,7 +60,7 @@ t0=$(date +%s%3N)
 bench_instance b "$pb"
 b=$pid
 wait_for 120 "B's restore" grep -q "restored checkpoint" "$T/b.err"
-produce "$T/more.jsonl"
+produce_keyed "$T/more.jsonl"
 wait_for 60 "B's first record" grep -q "first record" "$T/b.err"
 t1=$(date +%s%3N)
 secs=$(curl -s "http://127.0.0.1:$pb/metrics" | awk '/^sluice_shard_restore_seconds_total/ { print $2 }')
