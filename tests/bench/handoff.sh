@@ -58,11 +58,19 @@ awk '
     }
     / partition [0-9]+: first record/ {
         p = $0; sub(/.* partition /, "", p); sub(/:.*/, "", p)
-        if ((p in rev) && from[p] != $2) { d[++n] = $1 - rev[p]; delete rev[p] }
+        if ((p in rev) && from[p] != $2) {
+            d[++n] = $1 - rev[p]; delete rev[p]
+            a = $0; sub(/ ms after.*/, "", a); sub(/.* /, "", a); s[n] = a + 0
+        }
     }
+    function sort(v, n,   i, j, t) {
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+    }
+    function median(v, n) { return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
     END {
         if (n == 0) { print "no hand-off measured"; exit 1 }
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (d[j] < d[i]) { t = d[i]; d[i] = d[j]; d[j] = t }
-        med = n % 2 ? d[(n + 1) / 2] : (d[n / 2] + d[n / 2 + 1]) / 2
-        printf "handoffs=%d median_ms=%d max_ms=%d min_ms=%d\n", n, med, d[n], d[1]
+        sort(d, n); sort(s, n)
+        printf "handoffs=%d median_ms=%d max_ms=%d min_ms=%d\n", n, median(d, n), d[n], d[1]
+        printf "  of which from the assignment to the first record (restore, seek, first fetch): median_ms=%d max_ms=%d\n",
+               median(s, n), s[n]
     }' "$T/timeline" || fail "no hand-off in the timeline: $(grep -c . "$T/timeline") lines"

@@ -13,7 +13,8 @@
 #      sluice_shard_restore_seconds_total) as
 #        restore: keys=K bytes=B fetch_ms=F hash_ms=H restore_ms=R
 #      and the wall time from B's start to its first record (it is fed one
-#      more chunk) as first_record_ms.
+#      more chunk) as first_record_ms.  PERF=1 also shows where B's time
+#      goes until the restore (perf record, the top symbols).
 # Needs kcat and curl.
 cd "$(dirname "$0")/../.."
 SLUICE=${SLUICE:-./sluice}
@@ -22,8 +23,8 @@ case "$SLUICE" in /*) ;; *) SLUICE="$PWD/${SLUICE#./}" ;; esac
 set -e
 events=${RESTORE_EVENTS:-1800000}
 start_broker --topic ecommerce-events --partitions 1
-"$SLUICE" gen --users 4000000 --events "$events" --rate 5000 --seed 7 > "$T/events.jsonl"
-"$SLUICE" gen --users 4000000 --events 1000 --rate 5000 --seed 8 > "$T/more.jsonl"
+"$SLUICE" gen --users 20000000 --events "$events" --rate 5000 --seed 7 > "$T/events.jsonl"
+"$SLUICE" gen --users 20000000 --events 1000 --rate 5000 --seed 8 > "$T/more.jsonl"
 mkdir -p "$T/chunks"
 split -l 20000 -d -a 4 "$T/events.jsonl" "$T/chunks/c"
 rm -f "$T/events.jsonl"
@@ -53,13 +54,22 @@ for c in "$T"/chunks/c*; do
 done
 kill -TERM "$a"
 wait "$a" || fail "A exited $? on SIGTERM: $(tail -5 "$T/a.err")"
-grep -q "published\|committed\|complete" "$T/a.err" || fail "A's final snapshot: $(tail -5 "$T/a.err")"
 
 pb=$(free_port)
 t0=$(date +%s%3N)
 bench_instance b "$pb"
 b=$pid
+if [ -n "${PERF:-}" ]; then       # PERF=1: where B's time goes until its restore
+    perf record -F 999 -p "$b" -o "$T/perf.data" 2>/dev/null &
+    perf_pid=$!
+fi
 wait_for 120 "B's restore" grep -q "restored checkpoint" "$T/b.err"
+if [ -n "${PERF:-}" ]; then
+    kill -INT "$perf_pid"
+    wait "$perf_pid" || true
+    perf report -i "$T/perf.data" --no-children --sort symbol --stdio 2>/dev/null |
+        grep -E '^ +[0-9]' | head -25
+fi
 produce_keyed "$T/more.jsonl"
 wait_for 60 "B's first record" grep -q "first record" "$T/b.err"
 t1=$(date +%s%3N)
