@@ -13,7 +13,11 @@
 #                   (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
 #   make bench-e2e  end to end against kcat and redis-benchmark
-#   make soak       the crash test with 20 kills per partition layout
+#   make bench-instances  1, 2 and 3 instances over one topic: throughput,
+#                   and the hand-off time of a partition that moves
+#   make soak       the crash test with 20 kills per partition layout, then
+#                   3 instances under random kills and stops (SOAK_MINUTES)
+#   make soak-instances  the latter alone
 #   make install    binary, systemd unit, man page, docs and the example job
 #                   (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR for staging)
 #   make uninstall  the same, except /etc/sluice and the state
@@ -60,7 +64,8 @@ UNIT_CMD_SRC := cmd/shardmeta.c cmd/checkpoint.c cmd/graph.c
 unit_cmd_objs = $(patsubst %.c,$(1)/%.o,$(UNIT_CMD_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta bench bench-e2e soak install uninstall clean
+        fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta bench bench-e2e bench-instances soak \
+        soak-instances install uninstall clean
 .DEFAULT_GOAL := all
 
 all: sluice
@@ -184,9 +189,19 @@ deps:
 bench-e2e: sluice
 	tests/bench/e2e.sh
 
-soak: sluice $(B)/ref_job
+bench-instances: sluice
+	@echo "--- aggregate throughput of 1, 2 and 3 instances (engine alone, results to /dev/null):"
+	tests/bench/instances.sh
+	@echo "--- hand-off: from the revocation on one instance to the first record on the other:"
+	tests/bench/handoff.sh
+
+soak: sluice $(B)/ref_job soak-instances
 	VERBOSE=1 CRASH_KILLS=$${CRASH_KILLS:-20} SLUICE=./sluice $(TOOLS_ENV) \
 	  tests/integration/run.sh tests/integration/t_crash.sh
+
+# 3 instances, SOAK_MINUTES (default 10) of kills, stops and restarts
+soak-instances: sluice
+	VERBOSE=1 SLUICE=./sluice tests/integration/run.sh tests/integration/soak_instances.sh
 
 # --- fuzzing (clang libFuzzer; not part of check) ----------------------------
 
@@ -294,6 +309,8 @@ bench: sluice $(BENCH_EVENTS) build/bench/json_baseline
 	./sluice bench -c feature-pipeline.yaml --input build/bench/events-14m.jsonl \
 	  --checkpoint build/bench/ckpt | head -1
 	rm -f build/bench/events-14m.jsonl
+	@echo "--- restore of a shard of ~1,000,000 keys from a file:// shared store, by a new instance:"
+	tests/bench/restore.sh
 
 # --- install -------------------------------------------------------------------
 

@@ -527,6 +527,7 @@ static int restore_published(struct checkpoints *ck, int32_t part, const char *o
     *out = NULL;
     if (snprintf(path, sizeof(path), "%s/%s", ck->root, obj) >= (int)sizeof(path))
         return -ENAMETOOLONG;
+    uint64_t t0 = uv_hrtime(), t1, t2;
     int have = shard_file_hash(path, &l, &x) == 0 && l == len && x == xxh;
     if (!have && ck->store == NULL) {
         log_msg(LOG_ERR, "restore", "partition %" PRId32 ": %s is %s", part, obj,
@@ -545,8 +546,10 @@ static int restore_published(struct checkpoints *ck, int32_t part, const char *o
                     part, obj, store_url(ck->store), rc == -ENOENT ? "absent" : err);
             return rc;
         }
+        t1 = uv_hrtime();
         if ((rc = shard_file_hash(path, &l, &x)) < 0)
             return rc;
+        t2 = uv_hrtime();
         if (l != len || x != xxh) {
             log_msg(LOG_ERR, "restore", "partition %" PRId32 ": %s is damaged: %" PRIu64
                     " bytes, xxh64 %016" PRIx64 ", the commit says %" PRIu64 " bytes, %016"
@@ -555,6 +558,13 @@ static int restore_published(struct checkpoints *ck, int32_t part, const char *o
             return -EBADMSG;
         }
         ck->stats.downloaded += l;
+        LOG(LOG_INFO, "restore", "partition %" PRId32 ": fetched %s (%.1f MB) in %" PRIu64
+            " ms, its xxh64 checked in %" PRIu64 " ms", part, obj, l / 1e6,
+            (t1 - t0) / 1000000, (t2 - t1) / 1000000);
+    } else {
+        LOG(LOG_INFO, "restore", "partition %" PRId32 ": the local copy of %s is the one "
+            "published (%.1f MB, its xxh64 checked in %" PRIu64 " ms)", part, obj, l / 1e6,
+            (uv_hrtime() - t0) / 1000000);
     }
     rc = restore_one(ck, path, part, 0, out);
     if (rc == 0)

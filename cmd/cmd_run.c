@@ -260,6 +260,11 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
             return -ENOMEM;
         }
     }
+    if (sh->assigned_ns != 0) {
+        LOG(LOG_INFO, "run", "partition %" PRId32 ": first record at offset %" PRId64 ", %"
+            PRIu64 " ms after its assignment", part, off, (uv_hrtime() - sh->assigned_ns) / 1000000);
+        sh->assigned_ns = 0;
+    }
     sh->changes++;
     rt->cur_part = part;
     if (engine_feed(sh->eng, source, part, off, data, len, ts) < 0) {
@@ -301,12 +306,15 @@ static int h_assigned(void *ud, int source, int32_t part, const struct source_co
                       int64_t *resume)
 {
     struct runtime *rt = ud;
+    uint64_t t0 = uv_hrtime();
     int rc = chkpt_assign(rt->ck, source, part, c, resume);
     struct shard *sh = graph_shard(&rt->g, part);
     if (rc < 0 || sh == NULL) {
         rt_fail(rt, rc == -EPERM ? "the job refuses a partition's state" : "out of memory");
         return rc < 0 ? rc : -ENOMEM;
     }
+    sh->assigned_ns = t0;
+    sh->owned = 1;
     /* a bounded file's records are all there: it is never idle, whatever
      * the merge of several files makes it wait for */
     if (rt->bounded && (rt->g.job->sources[source].type->flags & CONN_COMPLETE))
@@ -361,6 +369,10 @@ static void input_finished(struct runtime *rt)
     LOG(LOG_INFO, "run", "all input read; firing every open window");
     for (size_t i = 0; i < rt->g.nshards; i++) {
         struct shard *sh = rt->g.shards[i];
+        /* a local snapshot of a partition the group gave to another
+         * instance: that one fires its windows, from the newer state */
+        if (!sh->owned && !sh->pinned)
+            continue;
         if (!sh->ended) {
             sh->ended = 1;
             sh->changes++;

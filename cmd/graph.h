@@ -64,6 +64,11 @@ struct shard {
     char confirmed[256], pend_obj[256];
     int64_t pend_off;
     uint64_t restore_ms;
+    int owned;                      /* its source assigned it to this run (a shard
+                                     * restored from the local checkpoints with a shared
+                                     * store is not, until the group says so) */
+    uint64_t assigned_ns;           /* uv_hrtime() of its assignment until its first
+                                     * record is applied (then 0): the hand-off log */
 };
 
 struct graph {

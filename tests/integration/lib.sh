@@ -179,3 +179,16 @@ wait_for() {
     done
     fail "timed out waiting for $what"
 }
+
+# produce_keyed FILE: JSON lines to the topic ecommerce-events of $BROKER,
+# keyed by user_id, as `sluice gen --brokers` does.
+produce_keyed() {
+    sed 's/.*"user_id":"\([^"]*\)".*/\1\t&/' "$1" |
+        kcat -P -b "$BROKER" -t ecommerce-events -K "$(printf '\t')"
+}
+
+# stamp: copies stdin to stdout, each line prefixed with the wall clock in
+# milliseconds and a space, as it arrives (a log's timeline).
+stamp() {
+    perl -MTime::HiRes=time -ne 'BEGIN { $| = 1 } printf "%d %s", time * 1000, $_'
+}
