@@ -141,7 +141,7 @@ scenario_1() {
     instance s1 scale 2
     s1=$pid s1http=$HTTP
     HTTP=
-    wait_for 30 "s1 publishing" grep -q "checkpoint .* complete" "$T/s1.err"
+    wait_for 30 "s1 publishing" grep -q "checkpoint [0-9]* complete: [1-9]" "$T/s1.err"
     produce 1
     produce 2
     instance s2 scale 2
@@ -269,7 +269,7 @@ scenario_4() {
     e1=$pid
     instance e2 errs 5
     e2=$pid
-    wait_for 60 "a checkpoint" grep -q "checkpoint .* complete" "$T/e1.err" "$T/e2.err"
+    wait_for 60 "a checkpoint" grep -q "checkpoint [0-9]* complete: [1-9]" "$T/e1.err" "$T/e2.err"
     broker_cmd commit-errors 30
     for c in 2 3 4 5 6 7; do
         produce "$c"
@@ -302,7 +302,7 @@ scenario_5() {
     instance a2 s3 6
     a2=$pid
     wait_for 60 "every shard in s3" eval '[ "$(s3_shards)" -eq 8 ]'
-    wait_for 60 "both instances own shards" eval 'grep -q "checkpoint .* complete" "$T/a1.err" && grep -q "checkpoint .* complete" "$T/a2.err"'
+    wait_for 60 "both instances own shards" eval 'grep -q "checkpoint [0-9]* complete: [1-9]" "$T/a1.err" && grep -q "checkpoint [0-9]* complete: [1-9]" "$T/a2.err"'
     before=$(restores "$T/a1.err")
     stop a2 "$a2" KILL
     produce 3
@@ -320,9 +320,9 @@ scenario_5() {
     errors=$(metric "$a1http" sluice_store_errors_total)
     # back on the same port: published again
     start_s3 "$STORE"
-    okbefore=$(grep -c "checkpoint .* complete" "$T/a1.err")
+    okbefore=$(grep -c "checkpoint [0-9]* complete: [1-9]" "$T/a1.err")
     produce 6
-    wait_for 60 "a1 publishing again" eval '[ "$(grep -c "checkpoint .* complete" "$T/a1.err")" -gt "$okbefore" ]'
+    wait_for 60 "a1 publishing again" eval '[ "$(grep -c "checkpoint [0-9]* complete: [1-9]" "$T/a1.err")" -gt "$okbefore" ]'
     # committed only once published: all it read is in s3
     wait_for 60 "a1 caught up" caught_up s3 21000
     stop a1 "$a1" KILL
