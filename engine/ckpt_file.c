@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <xxhash.h>
+#define ZSTD_STATIC_LINKING_ONLY  /* a compression context in memory given here */
 #include <zstd.h>
 
 /* No writer makes a chunk this large (a chunk grows past CKPT_CHUNK only
@@ -36,7 +37,14 @@ int ckpt_writer_init(struct ckpt_writer *w, int compress)
     w->zcap = ZSTD_compressBound(w->cap);
     w->buf = malloc(w->cap);
     w->zbuf = malloc(w->zcap);
-    if (w->buf == NULL || w->zbuf == NULL) {
+    /* zstd's context in a workspace of its own, sized for level 1 and any
+     * input: compressing never allocates, which a fork()ed child must not
+     * (another thread of the parent may have held an allocator lock) */
+    w->zws_size = compress ? ZSTD_estimateCCtxSize(1) : 0;
+    w->zws = compress ? malloc(w->zws_size) : NULL;
+    if (w->zws != NULL)
+        w->zctx = ZSTD_initStaticCCtx(w->zws, w->zws_size);
+    if (w->buf == NULL || w->zbuf == NULL || (compress && w->zctx == NULL)) {
         ckpt_writer_free(w);
         return -ENOMEM;
     }
@@ -47,7 +55,9 @@ void ckpt_writer_free(struct ckpt_writer *w)
 {
     free(w->buf);
     free(w->zbuf);
+    free(w->zws);
     w->buf = w->zbuf = NULL;
+    w->zws = w->zctx = NULL;
 }
 
 static void raw_write(struct ckpt_writer *w, const void *p, size_t n)
@@ -113,7 +123,7 @@ static void flush_chunk(struct ckpt_writer *w, size_t upto)
     uint32_t raw = (uint32_t)upto, stored = raw, flags = 0;
     const char *data = w->buf;
     if (w->compress) {
-        size_t z = ZSTD_compress(w->zbuf, w->zcap, w->buf, upto, 1);
+        size_t z = ZSTD_compressCCtx(w->zctx, w->zbuf, w->zcap, w->buf, upto, 1);
         if (!ZSTD_isError(z) && z < upto) {
             stored = (uint32_t)z;
             flags = 1;

@@ -44,6 +44,8 @@ struct ckpt_writer {
     int fd;
     int compress;               /* zstd level 1 on chunks */
     char *buf, *zbuf;           /* CKPT_CHUNK-ish, grown for a huge record */
+    void *zws, *zctx;           /* zstd's workspace and its context in it */
+    size_t zws_size;
     size_t len, cap, zcap;
     size_t rec_start;           /* where the record being built began in buf */
     uint32_t nsections;
