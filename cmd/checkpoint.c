@@ -325,6 +325,20 @@ static int restore_one(struct checkpoints *ck, const char *path, int32_t part,
     return 0;
 }
 
+/* The offset a shard's snapshot resumes partition part at, as its commit
+ * metadata names it: the read position of the last source that has one
+ * (-1: none), among nsources sets of read positions. */
+static int64_t snapshot_offset(const struct offsets *offs, size_t nsources, int32_t part)
+{
+    int64_t at = -1;
+    for (size_t s = 0; s < nsources; s++) {
+        int64_t next = offsets_next(&offs[s], part);
+        if (next >= 0)
+            at = next;
+    }
+    return at;
+}
+
 /* The (epoch, id) of a shard file's name "<epoch>-<id>.sluice", or 0. */
 static int parse_obj_name(const char *name, uint64_t *epoch, uint64_t *id)
 {
@@ -452,9 +466,8 @@ static int restore_local(struct checkpoints *ck, int allow_non_restored)
                 snprintf(sh->snap_obj, sizeof(sh->snap_obj), "%.128s/%.24s/%.100s", ck->host.g->job->name,
                          e->d_name, names[i]);
                 /* what its next publication names as prev */
-                for (size_t s = 0; s < ck->host.g->job->nsources; s++)
-                    if (offsets_next(&ck->host.g->offs[s], part) >= 0)
-                        sh->snap_offset = offsets_next(&ck->host.g->offs[s], part);
+                sh->snap_offset = snapshot_offset(ck->host.g->offs, ck->host.g->job->nsources,
+                                                  part);
                 if (shard_file_hash(path, &sh->snap_len, &sh->snap_xxh) < 0)
                     sh->snap_len = 0;
                 shards++;
@@ -1083,12 +1096,7 @@ static void commit_shards(struct checkpoints *ck)
         snprintf(sh->snap_obj, sizeof(sh->snap_obj), "%s", it->obj);
         sh->snap_len = it->len;
         sh->snap_xxh = it->xxh;
-        sh->snap_offset = -1;
-        for (size_t s = 0; s < job->nsources; s++) {
-            int64_t next = offsets_next(&ck->offs[s], it->part);
-            if (next >= 0)
-                sh->snap_offset = next;
-        }
+        sh->snap_offset = snapshot_offset(ck->offs, job->nsources, it->part);
         if (ck->store != NULL) {
             ck->stats.uploaded += it->len;
             for (size_t d = 0; d < it->ndel; d++) {    /* deleted: out of the chain */
