@@ -24,7 +24,7 @@
 #   make clean
 
 CC      ?= cc
-PKG_LIBS := yaml-0.1 libxxhash libzstd libuv rdkafka hiredis libsystemd libcurl
+PKG_LIBS := yaml-0.1 libxxhash libzstd libuv rdkafka hiredis libsystemd libcurl openssl
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 CFLAGS  ?= -O2 -g
@@ -38,11 +38,12 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 # Debian packages the build, the tests and the later stages need
 # (libjansson-dev: the tests' reference JSON parser, never linked into sluice;
 # nodejs and npm: s3rver, the tests' S3-compatible server, below; python3:
-# tests/tools/s3_sigcheck.py, the tests' signature-checking S3 server).
+# tests/tools/s3_sigcheck.py, the tests' signature-checking S3 server; libssl-dev:
+# the Redis sink's TLS; openssl: the TLS test's certificates).
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
         libjsmn-dev libxxhash-dev libzstd-dev libsystemd-dev libhttp-parser-dev redis-server redis-tools kcat bc \
         prometheus systemd curl man-db groff-base libjansson-dev libcurl4-openssl-dev nodejs npm \
-        python3
+        python3 libssl-dev openssl
 
 # s3rver from the npm registry, pinned, for tests/integration/t_store.sh:
 # installed into build/npm (never globally) when missing.
