@@ -39,12 +39,17 @@
  * a slow or absent Redis costs memory proportional to max_pending, not to
  * the outage.
  *
- * hiredis drives the socket through the small libuv binding below (rather
- * than hiredis's adapters/libuv.h, whose poll callback ignores error
- * events, which leaves a refused or reset connection hanging forever on
- * the hiredis version Debian ships).
+ * The connection is ours (redis_conn.c: libuv socket, TLS through OpenSSL
+ * when the URL is rediss:// or `tls` sets anything, hiredis only parsing
+ * replies).  Replies come in command order, so a small FIFO (struct
+ * expect) says what each answers: a setup command (AUTH, SELECT, SCRIPT
+ * LOAD), or a batch, whose MULTI and QUEUED replies are skipped and whose
+ * EXEC (or EVALSHA) reply acknowledges its windows.  A batch goes to the
+ * connection as one buffer; the connection sends whatever was queued in a
+ * loop iteration as one write.
  *
- * Its settings (url, key, ttl, username, password, max_pending, versioned)
+ * Its settings (url, key, ttl, username, password, max_pending, versioned,
+ * tls)
  * are declared here, in redis_sink_map, and read by the job loader into a
  * struct redis_sink_conf (config/confmap.h); the URL is taken apart here
  * too, at load time, so `sluice validate` reports a bad one.
@@ -54,12 +59,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis.h>
-#include <async.h>
-
 #include "connector.h"
 #include "format.h"
 #include "log.h"
+#include "redis_conn.h"
 #include "redis_sink.h"
 
 #define REDIS_BATCH 64
@@ -107,9 +110,11 @@ struct redis_sink_conf {
     int64_t max_pending;                /* writes queued before sources pause */
     int versioned;                      /* guard writes by version (the default) */
     struct redis_endpoint ep;           /* from url, then username and password */
+    struct redis_tls tls;               /* the `tls` mapping; verify 1 when absent */
+    int use_tls;                        /* rediss://, or a `tls` mapping that sets something */
 };
 
-/* redis://[[user]:password@]host[:port][/db], at load time. */
+/* redis[s]://[[user]:password@]host[:port][/db], at load time. */
 static void parse_redis_url(struct cm_ctx *c, struct redis_sink_conf *cf, struct cm_node *v)
 {
     struct arena *a = cm_arena(c);
@@ -118,16 +123,16 @@ static void parse_redis_url(struct cm_ctx *c, struct redis_sink_conf *cf, struct
 
     cf->ep.port = 6379;
     cf->ep.db = 0;
-    if (strncmp(url, "redis://", 8) != 0) {
-        if (strncmp(url, "rediss://", 9) == 0)
-            cm_err(c, v, "url: TLS (rediss://) is not supported yet; use redis:// "
-                   "on a trusted network or a local TLS proxy");
-        else
-            cm_err(c, v, "url: expected redis://[user:password@]host[:port][/db], "
-                   "got \"%.60s\"", url);
+    if (strncmp(url, "rediss://", 9) == 0) {
+        cf->use_tls = 1;
+        p = url + 9;
+    } else if (strncmp(url, "redis://", 8) == 0) {
+        p = url + 8;
+    } else {
+        cm_err(c, v, "url: expected redis://[user:password@]host[:port][/db], "
+               "got \"%.60s\"", url);
         return;
     }
-    p = url + 8;
     const char *at = strrchr(p, '@');
     if (at != NULL) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
@@ -181,6 +186,72 @@ static void read_url(struct cm_ctx *c, struct cm_node *v, void *conf)
         parse_redis_url(c, cf, v);
 }
 
+static const char *const bool_names[] = { "false", "true", NULL };
+
+static const struct cm_entry redis_tls_entries[] = {
+    { .key = "ca_file", .type = CM_STR, .offset = offsetof(struct redis_tls, ca_file),
+      .desc = "CA certificates (PEM) to verify the server with; empty: the system's" },
+    { .key = "ca_dir", .type = CM_STR, .offset = offsetof(struct redis_tls, ca_dir),
+      .desc = "a directory of hashed CA certificates (c_rehash)" },
+    { .key = "cert_file", .type = CM_STR, .offset = offsetof(struct redis_tls, cert_file),
+      .desc = "client certificate chain (PEM), for mutual TLS" },
+    { .key = "key_file", .type = CM_STR, .offset = offsetof(struct redis_tls, key_file),
+      .desc = "the client certificate's private key (PEM)" },
+    { .key = "server_name", .type = CM_STR, .offset = offsetof(struct redis_tls, server_name),
+      .desc = "the name sent (SNI) and verified; default: the URL's host" },
+    { .key = "verify", .type = CM_ENUM, .names = bool_names, .dflt = 1,
+      .offset = offsetof(struct redis_tls, verify),
+      .desc = "verify the server's certificate chain and name" },
+    { .key = NULL },
+};
+
+static const struct cm_map redis_tls_map = { redis_tls_entries, NULL };
+
+static int is_set(const char *s)
+{
+    return s != NULL && s[0] != '\0';
+}
+
+/* `tls:`, a mapping.  On a redis:// URL it turns TLS on when it sets
+ * anything: the reference job passes an empty CA file when the operator
+ * gives none, which must leave a plain URL plain. */
+static void read_tls(struct cm_ctx *c, struct cm_node *v, void *conf)
+{
+    struct redis_sink_conf *cf = conf;
+    struct redis_tls *t = &cf->tls;
+    t->verify = 1;
+    if (v == NULL || cm_is_null(v))
+        return;
+    if (!cm_is_map(v)) {
+        cm_err(c, v, "%s: 'tls' must be a mapping (ca_file, ca_dir, cert_file, key_file, "
+               "server_name, verify)", cm_what(c));
+        return;
+    }
+    char what[CM_NAME_MAX + 64];
+    snprintf(what, sizeof(what), "%s, tls", cm_what(c));
+    struct cm_ctx *tc = cm_child_new(c, v, what);
+    if (tc == NULL || cm_read(tc, &redis_tls_map, t) < 0)
+        return;
+    struct cm_node *vv = cm_get(tc, "verify");
+    if (is_set(t->ca_file) || is_set(t->ca_dir) || is_set(t->cert_file) ||
+        is_set(t->key_file) || is_set(t->server_name) || (vv != NULL && !cm_is_null(vv)))
+        cf->use_tls = 1;
+}
+
+/* With TLS, the files are read now, so `sluice validate` reports a file
+ * that cannot be read or a key that does not match its certificate. */
+static void check_tls(struct cm_ctx *c, struct redis_sink_conf *cf)
+{
+    char err[512];
+    SSL_CTX *ctx;
+    if (redis_tls_ctx_new(&ctx, &cf->tls, err, sizeof(err)) < 0) {
+        struct cm_node *n = cm_get(c, "tls");
+        cm_err(c, n ? n : cm_get(c, "url"), "%s: %s", cm_what(c), err);
+        return;
+    }
+    redis_tls_ctx_free(ctx);
+}
+
 /* Its own message: zero or less is a mistake, not "never expire". */
 static void read_ttl(struct cm_ctx *c, struct cm_node *v, void *conf)
 {
@@ -209,14 +280,14 @@ static void redis_validate(struct cm_ctx *c, void *conf)
         cf->ep.username = cf->username;
     if (cf->password != NULL)
         cf->ep.password = cf->password;
+    if (cf->use_tls)
+        check_tls(c, cf);
 }
-
-static const char *const versioned_names[] = { "false", "true", NULL };
 
 static const struct cm_entry redis_sink_entries[] = {
     { .key = "url", .type = CM_CUSTOM, .read = read_url, .flags = CM_REQUIRED | CM_SECRET,
       .offset = offsetof(struct redis_sink_conf, url),
-      .desc = "redis://[[user]:password@]host[:port][/db]" },
+      .desc = "redis://[[user]:password@]host[:port][/db]; rediss:// for TLS" },
     { .key = "key", .type = CM_TEMPLATE, .flags = CM_REQUIRED,
       .offset = offsetof(struct redis_sink_conf, key),
       .desc = "the key template of each hash" },
@@ -231,9 +302,12 @@ static const struct cm_entry redis_sink_entries[] = {
     { .key = "max_pending", .type = CM_INT, .lo = 1, .hi = 10000000, .dflt = 100000,
       .offset = offsetof(struct redis_sink_conf, max_pending),
       .desc = "windows waiting for Redis before the sources pause" },
-    { .key = "versioned", .type = CM_ENUM, .names = versioned_names, .dflt = 1,
+    { .key = "versioned", .type = CM_ENUM, .names = bool_names, .dflt = 1,
       .offset = offsetof(struct redis_sink_conf, versioned),
       .desc = "keep the newest result of each hash (a version field per operator)" },
+    { .key = "tls", .type = CM_CUSTOM, .read = read_tls,
+      .offset = offsetof(struct redis_sink_conf, tls),
+      .desc = "TLS settings: ca_file, ca_dir, cert_file, key_file, server_name, verify" },
     { .key = NULL },
 };
 
@@ -271,6 +345,21 @@ static void redis_sink_print(const void *conf, FILE *out)
             (duration_format(cf->ttl_ms, d, sizeof(d)), d));
     if (!cf->versioned)
         fputs(" versioned=false", out);
+    if (cf->use_tls) {
+        fprintf(out, " tls(ca=%s", is_set(cf->tls.ca_file) ? cf->tls.ca_file :
+                is_set(cf->tls.ca_dir) ? cf->tls.ca_dir : "system");
+        if (is_set(cf->tls.cert_file))
+            fprintf(out, " cert=%s", cf->tls.cert_file);
+        if (is_set(cf->tls.server_name))
+            fprintf(out, " server_name=%s", cf->tls.server_name);
+        fputs(cf->tls.verify ? ")" : " verify=false)", out);
+    }
+}
+
+const struct redis_tls *redis_sink_tls(const struct job_sink *js)
+{
+    const struct redis_sink_conf *cf = js->conf;
+    return cf->use_tls ? &cf->tls : NULL;
 }
 
 const struct redis_endpoint *redis_sink_endpoint(const struct job_sink *js)
@@ -301,14 +390,31 @@ struct pos {
     size_t off;
 };
 
+/* The replies of one connection come in the order of its commands; the
+ * FIFO says what each one answers.  A batch's replies are `skip` that need
+ * no look (MULTI's OK and the QUEUED lines: an error among them makes EXEC
+ * fail, which is looked at) and then its EXEC's (or EVALSHA's). */
+enum expect_kind { EX_AUTH, EX_SELECT, EX_SCRIPT, EX_BATCH };
+
+struct expect {
+    enum expect_kind kind;
+    uint32_t skip;                      /* EX_BATCH: replies before the one that counts */
+    uint32_t n;                         /* EX_BATCH: its windows */
+};
+
+#define EXPECT_MAX (REDIS_INFLIGHT + 4)     /* batches, plus AUTH, SELECT, SCRIPT LOAD */
+
 struct redis_sink {
     struct sink *s;
     const struct redis_sink_conf *conf;
-    redisAsyncContext *ac;
+    struct redis_conn *conn;            /* NULL between connections */
+    SSL_CTX *tls;                       /* NULL: plain TCP */
     int connected, closing, congested;
     int broken;                         /* an error on this connection: ack nothing more */
-    uv_timer_t retry, connect_timeout;
+    uv_timer_t retry;
     int nclosed;
+    struct expect exp[EXPECT_MAX];      /* what the next replies answer, oldest first */
+    size_t exp_head, exp_len;
     int64_t backoff;
     struct chunk *head_c, *tail_c;
     struct pos head, send;              /* oldest unacknowledged, next to send */
@@ -423,79 +529,12 @@ static const char resp_multi[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char resp_evalsha[] = "$7\r\nEVALSHA\r\n$40\r\n";
 static const char resp_exec[] = "*1\r\n$4\r\nEXEC\r\n";
 
-/* ---- libuv binding for hiredis ---------------------------------------------- */
+/* ---- what each reply answers ------------------------------------------- */
 
-struct rev {
-    redisAsyncContext *ac;
-    uv_poll_t h;
-    int events;
-};
-
-static void rev_poll(uv_poll_t *h, int status, int events)
+static void expect_push(struct redis_sink *r, enum expect_kind k, uint32_t skip, uint32_t n)
 {
-    struct rev *p = h->data;
-    if (p->ac == NULL)
-        return;
-    if (status < 0)
-        events = UV_READABLE | UV_WRITABLE;     /* let hiredis meet the error */
-    if (events & UV_WRITABLE)
-        redisAsyncHandleWrite(p->ac);
-    if (p->ac != NULL && (events & UV_READABLE))
-        redisAsyncHandleRead(p->ac);
-}
-
-static void rev_update(struct rev *p, int add, int ev)
-{
-    int old = p->events;
-    if (add)
-        p->events |= ev;
-    else
-        p->events &= ~ev;
-    if (p->events == old)
-        return;                     /* hiredis asks on every command: no syscall */
-    if (p->events)
-        uv_poll_start(&p->h, p->events, rev_poll);
-    else
-        uv_poll_stop(&p->h);
-}
-
-static void rev_add_read(void *d) { rev_update(d, 1, UV_READABLE); }
-static void rev_del_read(void *d) { rev_update(d, 0, UV_READABLE); }
-static void rev_add_write(void *d) { rev_update(d, 1, UV_WRITABLE); }
-static void rev_del_write(void *d) { rev_update(d, 0, UV_WRITABLE); }
-
-static void rev_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void rev_cleanup(void *d)
-{
-    struct rev *p = d;
-    p->ac = NULL;
-    uv_close((uv_handle_t *)&p->h, rev_closed);
-}
-
-/* Returns 0, or -ENOMEM or libuv's negative code. */
-static SL_MUST_USE int rev_attach(redisAsyncContext *ac, uv_loop_t *loop)
-{
-    struct rev *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return -ENOMEM;
-    int rc = uv_poll_init(loop, &p->h, ac->c.fd);
-    if (rc != 0) {
-        free(p);
-        return rc;
-    }
-    p->ac = ac;
-    p->h.data = p;
-    ac->ev.data = p;
-    ac->ev.addRead = rev_add_read;
-    ac->ev.delRead = rev_del_read;
-    ac->ev.addWrite = rev_add_write;
-    ac->ev.delWrite = rev_del_write;
-    ac->ev.cleanup = rev_cleanup;
-    return 0;
+    /* never full: at most REDIS_INFLIGHT batches and three setup commands */
+    r->exp[(r->exp_head + r->exp_len++) % EXPECT_MAX] = (struct expect){ k, skip, n };
 }
 
 /* ---- connection ------------------------------------------------------------------ */
@@ -528,72 +567,67 @@ static void rewind_unacked(struct redis_sink *r)
     r->send = r->head;
     r->unsent = r->queued;
     r->inflight = 0;
+    r->exp_head = r->exp_len = 0;
 }
 
-static void on_disconnect(const redisAsyncContext *ac, int status)
+/* Drops the connection after an error on it (a failed write or setup): its
+ * other replies are not looked at, and closed() reconnects. */
+static void conn_broken(struct redis_sink *r)
 {
-    struct redis_sink *r = ac->data;
-    r->ac = NULL;
+    r->broken = 1;
+    redis_conn_close(r->conn);
+}
+
+static void on_conn_closed(struct redis_conn *c, const char *why, void *ud)
+{
+    struct redis_sink *r = ud;
+    const struct redis_endpoint *ep = &r->conf->ep;
+    (void)c;
+    int was_connected = r->connected;
+    r->conn = NULL;
     r->connected = 0;
-    uv_timer_stop(&r->connect_timeout);
     rewind_unacked(r);
     if (r->closing) {
         maybe_done(r);
         return;
     }
-    log_msg(LOG_WARNING, r->s->name, "disconnected%s%s; %zu writes waiting, reconnecting",
-            status == REDIS_OK ? "" : ": ", status == REDIS_OK ? "" : ac->errstr, r->queued);
+    if (!was_connected)
+        log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d%s: %s; "
+                     "retrying", ep->host, ep->port, r->tls ? " (TLS)" : "",
+                     why ? why : "closed");
+    else
+        log_msg(LOG_WARNING, r->s->name, "disconnected%s%s; %zu writes waiting, reconnecting",
+                why ? ": " : "", why ? why : "", r->queued);
     schedule_retry(r);
 }
 
-static void on_connect(const redisAsyncContext *ac, int status)
+static void on_conn_ready(struct redis_conn *c, void *ud)
 {
-    struct redis_sink *r = ac->data;
-    uv_timer_stop(&r->connect_timeout);
-    if (status != REDIS_OK) {
-        /* hiredis frees the context after this callback */
-        r->ac = NULL;
-        log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s; "
-                     "retrying", r->conf->ep.host, r->conf->ep.port, ac->errstr);
-        rewind_unacked(r);
-        if (r->closing)
-            maybe_done(r);
-        else
-            schedule_retry(r);
-        return;
-    }
+    struct redis_sink *r = ud;
+    (void)c;
     r->connected = 1;
     r->broken = 0;
-    LOG(LOG_INFO, r->s->name, "connected to %s:%d", r->conf->ep.host, r->conf->ep.port);
+    LOG(LOG_INFO, r->s->name, "connected to %s:%d%s", r->conf->ep.host, r->conf->ep.port,
+        r->tls ? " (TLS)" : "");
     send_more(r);
 }
 
-static void on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
+static void on_setup_reply(struct redis_sink *r, const redisReply *rep, const char *what)
 {
-    struct redis_sink *r = ac->data;
-    redisReply *rep = reply;
-    if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
-        log_rate_msg(&r->err_rate, LOG_ERR, r->s->name, "%s failed: %s", (const char *)priv,
-                     rep->str);
-        r->broken = 1;
-        redisAsyncDisconnect(ac);
+    if (rep->type == REDIS_REPLY_ERROR) {
+        log_rate_msg(&r->err_rate, LOG_ERR, r->s->name, "%s failed: %s", what, rep->str);
+        conn_broken(r);
     }
 }
 
 /* The guard's SHA1; the first one lets the writes go. */
-static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
+static void on_script_loaded(struct redis_sink *r, const redisReply *rep)
 {
-    struct redis_sink *r = ac->data;
-    redisReply *rep = reply;
-    (void)priv;
-    if (rep == NULL)
-        return;                         /* disconnected: loaded again on the next */
     if (rep->type != REDIS_REPLY_STRING || rep->len != SHA_LEN) {
         log_rate_msg(&r->err_rate, LOG_ERR, r->s->name, "SCRIPT LOAD of the version guard "
                      "failed: %s; retrying", rep->type == REDIS_REPLY_ERROR ? rep->str
                      : "unexpected reply");
-        r->broken = 1;
-        redisAsyncDisconnect(ac);
+        conn_broken(r);
         return;
     }
     if (r->sha[0] == '\0') {
@@ -602,56 +636,103 @@ static void on_script_loaded(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-static void on_connect_timeout(uv_timer_t *t)
+static void on_exec(struct redis_sink *r, const redisReply *rep, size_t n);
+
+static void on_conn_reply(struct redis_conn *c, const redisReply *rep, void *ud)
 {
-    struct redis_sink *r = t->data;
-    if (r->ac == NULL || r->connected)
+    struct redis_sink *r = ud;
+    (void)c;
+    if (r->broken)
+        return;                         /* closing: rewound when it has */
+    if (r->exp_len == 0) {
+        log_rate_msg(&r->err_rate, LOG_ERR, r->s->name, "a reply to no command; reconnecting");
+        conn_broken(r);
         return;
-    log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "connecting to %s:%d timed out; "
-                 "retrying", r->conf->ep.host, r->conf->ep.port);
-    redisAsyncContext *ac = r->ac;
-    r->ac = NULL;
-    redisAsyncFree(ac);             /* not connected: no disconnect callback */
-    schedule_retry(r);
+    }
+    struct expect *e = &r->exp[r->exp_head];
+    if (e->kind == EX_BATCH && e->skip > 0) {
+        e->skip--;
+        return;
+    }
+    struct expect x = *e;
+    r->exp_head = (r->exp_head + 1) % EXPECT_MAX;
+    r->exp_len--;
+    switch (x.kind) {
+    case EX_AUTH:
+        on_setup_reply(r, rep, "AUTH");
+        break;
+    case EX_SELECT:
+        on_setup_reply(r, rep, "SELECT");
+        break;
+    case EX_SCRIPT:
+        on_script_loaded(r, rep);
+        break;
+    case EX_BATCH:
+        on_exec(r, rep, x.n);
+        break;
+    }
+}
+
+static const struct redis_conn_cb conn_cb = {
+    .ready = on_conn_ready, .reply = on_conn_reply, .closed = on_conn_closed,
+};
+
+/* A setup command, queued on the connection (sent first once it is
+ * ready).  Returns 0 or -ENOMEM. */
+static SL_MUST_USE int send_setup(struct redis_sink *r, enum expect_kind k, int argc,
+                                  const char **argv)
+{
+    struct sbuf *b = &r->batch;
+    b->len = 0;
+    int rc = sbuf_printf(b, "*%d\r\n", argc);
+    for (int i = 0; i < argc && rc == 0; i++)
+        rc = resp_bulk(b, argv[i], strlen(argv[i]));
+    rc = rc ? rc : redis_conn_send(r->conn, b->p, b->len);
+    if (rc == 0)
+        expect_push(r, k, 0, 0);
+    return rc;
 }
 
 static void connect_now(struct redis_sink *r)
 {
     const struct redis_endpoint *ep = &r->conf->ep;
-    if (r->closing || r->ac != NULL)
+    const char *server_name = r->conf->tls.server_name;
+    char db[24];
+    int rc;
+    if (r->closing || r->conn != NULL)
         return;
-    redisAsyncContext *ac = redisAsyncConnect(ep->host, ep->port);
-    if (ac == NULL || ac->err) {
+    if (server_name != NULL && server_name[0] == '\0')
+        server_name = NULL;
+    rc = redis_conn_open(&r->conn, r->s->host->loop, r->tls, server_name, ep->host, ep->port,
+                         CONNECT_TIMEOUT_MS, &conn_cb, r);
+    if (rc < 0) {
         log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s",
-                     ep->host, ep->port, ac ? ac->errstr : "out of memory");
-        if (ac != NULL)
-            redisAsyncFree(ac);
+                     ep->host, ep->port, rc == -ENOMEM ? "out of memory" : uv_strerror(rc));
+        r->conn = NULL;
         schedule_retry(r);
         return;
     }
-    if (rev_attach(ac, r->s->host->loop) < 0) {
-        redisAsyncFree(ac);
-        schedule_retry(r);
-        return;
-    }
-    ac->data = r;
-    r->ac = ac;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    uv_timer_start(&r->connect_timeout, on_connect_timeout, CONNECT_TIMEOUT_MS, 0);
+    r->exp_head = r->exp_len = 0;
     /* queued now, sent first once connected */
     if (ep->password != NULL) {
-        if (ep->username != NULL)
-            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", ep->username,
-                              ep->password);
-        else
-            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", ep->password);
+        const char *auth[] = { "AUTH", ep->username ? ep->username : ep->password,
+                               ep->password };
+        rc = send_setup(r, EX_AUTH, ep->username ? 3 : 2, auth);
     }
-    if (ep->db != 0)
-        redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %d", ep->db);
+    if (rc == 0 && ep->db != 0) {
+        db[fmt_i64(db, ep->db)] = '\0';
+        const char *sel[] = { "SELECT", db };
+        rc = send_setup(r, EX_SELECT, 2, sel);
+    }
     /* before any write on this connection, so EVALSHA finds it */
-    if (r->conf->versioned)
-        redisAsyncCommand(ac, on_script_loaded, NULL, "SCRIPT LOAD %s", GUARD_SCRIPT);
+    if (rc == 0 && r->conf->versioned) {
+        const char *load[] = { "SCRIPT", "LOAD", GUARD_SCRIPT };
+        rc = send_setup(r, EX_SCRIPT, 3, load);
+    }
+    if (rc < 0) {
+        log_rate_msg(&r->err_rate, LOG_ERR, r->s->name, "out of memory; reconnecting");
+        conn_broken(r);
+    }
 }
 
 /* ---- writing ----------------------------------------------------------------------- */
@@ -678,14 +759,9 @@ static int exec_ok(const redisReply *rep, const char **err)
     return 1;
 }
 
-static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
+static void on_exec(struct redis_sink *r, const redisReply *rep, size_t n)
 {
-    struct redis_sink *r = ac->data;
-    size_t n = (size_t)(uintptr_t)priv;
-    redisReply *rep = reply;
     const char *err;
-    if (rep == NULL || r->broken)
-        return;                     /* disconnected or failing: rewound by on_disconnect */
     r->inflight--;
     if (!exec_ok(rep, &err)) {
         r->s->failed += n;
@@ -693,8 +769,7 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
                      "retrying", n, err);
         /* later transactions on this connection may still succeed, but the
          * queue is acknowledged in order: send all of it again */
-        r->broken = 1;
-        redisAsyncDisconnect(ac);
+        conn_broken(r);
         return;
     }
     q_pop(r, n);
@@ -707,9 +782,12 @@ static void on_exec(redisAsyncContext *ac, void *reply, void *priv)
         r->congested = 0;
         r->s->host->drained(r->s->host->ud, r->s);
     }
+    if (r->closing) {
+        if (r->inflight == 0)
+            redis_conn_close(r->conn);  /* every reply in: done */
+        return;
+    }
     send_more(r);
-    if (r->closing)
-        maybe_done(r);
 }
 
 /* The arguments to the guard an item holds: the count they start with,
@@ -720,20 +798,30 @@ static size_t guard_argc(const char *args)
     return 1 + (size_t)strtoul(p, NULL, 10);
 }
 
-/* MULTI, n windows' HSET and PEXPIRE, EXEC. */
-static void send_plain(struct redis_sink *r, size_t n)
+/* MULTI, n windows' HSET and PEXPIRE, EXEC, as one send.  Returns 0 or
+ * -ENOMEM (nothing sent). */
+static SL_MUST_USE int send_plain(struct redis_sink *r, size_t n)
 {
-    redisAsyncFormattedCommand(r->ac, NULL, NULL, resp_multi, sizeof(resp_multi) - 1);
-    for (size_t i = 0; i < n; i++) {
-        const char *a, *b;
-        size_t la, lb;
-        q_item(&r->send, &a, &la, &b, &lb);
-        redisAsyncFormattedCommand(r->ac, NULL, NULL, a, la);
-        if (lb)
-            redisAsyncFormattedCommand(r->ac, NULL, NULL, b, lb);
+    struct sbuf *b = &r->batch;
+    struct pos p = r->send;
+    uint32_t replies = 1;               /* MULTI's, then one per command */
+    b->len = 0;
+    int rc = sbuf_put(b, resp_multi, sizeof(resp_multi) - 1);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const char *a, *x;
+        size_t la, lx;
+        q_item(&p, &a, &la, &x, &lx);
+        rc = sbuf_put(b, a, la);
+        rc = rc ? rc : sbuf_put(b, x, lx);
+        replies += lx ? 2 : 1;
     }
-    redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, resp_exec,
-                               sizeof(resp_exec) - 1);
+    rc = rc ? rc : sbuf_put(b, resp_exec, sizeof(resp_exec) - 1);
+    rc = rc ? rc : redis_conn_send(r->conn, b->p, b->len);
+    if (rc < 0)
+        return rc;
+    r->send = p;
+    expect_push(r, EX_BATCH, replies, (uint32_t)n);
+    return 0;
 }
 
 /* EVALSHA <guard> n key... ttl window-arguments...: one command, applied
@@ -767,10 +855,11 @@ static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n)
         q_item(&p, &a, &la, &x, &lx);
         rc = sbuf_put(b, x, lx);
     }
+    rc = rc ? rc : redis_conn_send(r->conn, b->p, b->len);
     if (rc < 0)
         return rc;
     r->send = p;
-    redisAsyncFormattedCommand(r->ac, on_exec, (void *)(uintptr_t)n, b->p, b->len);
+    expect_push(r, EX_BATCH, 0, (uint32_t)n);
     return 0;
 }
 
@@ -778,12 +867,10 @@ static void send_more(struct redis_sink *r)
 {
     if (r->conf->versioned && r->sha[0] == '\0')
         return;                         /* the first SCRIPT LOAD has not answered */
-    while (r->connected && !r->broken && r->ac != NULL && r->unsent > 0 &&
+    while (r->connected && !r->broken && !r->closing && r->conn != NULL && r->unsent > 0 &&
            r->inflight < REDIS_INFLIGHT) {
         size_t n = r->unsent < REDIS_BATCH ? r->unsent : REDIS_BATCH;
-        if (!r->conf->versioned)
-            send_plain(r, n);
-        else if (send_guarded(r, n) < 0)
+        if ((r->conf->versioned ? send_guarded(r, n) : send_plain(r, n)) < 0)
             return;                     /* out of memory: sent with the next write or ack */
         r->unsent -= n;
         r->inflight++;
@@ -891,10 +978,18 @@ static int rs_open(struct sink *s)
         return -ENOMEM;
     r->s = s;
     r->conf = s->js->conf;
+    if (r->conf->use_tls) {
+        char err[512];
+        int rc = redis_tls_ctx_new(&r->tls, &r->conf->tls, err, sizeof(err));
+        if (rc < 0) {
+            log_msg(LOG_ERR, s->name, "%s", err);
+            free(r);
+            return rc;
+        }
+    }
     s->impl = r;
     uv_timer_init(s->host->loop, &r->retry);
-    uv_timer_init(s->host->loop, &r->connect_timeout);
-    r->retry.data = r->connect_timeout.data = r;
+    r->retry.data = r;
     connect_now(r);
     return 0;
 }
@@ -942,7 +1037,7 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void maybe_done(struct redis_sink *r)
 {
-    if (!r->closing || r->ac != NULL || r->nclosed < 2)
+    if (!r->closing || r->conn != NULL || r->nclosed < 1)
         return;
     struct sink *s = r->s;
     void (*done)(struct sink *) = r->done;
@@ -954,6 +1049,7 @@ static void maybe_done(struct redis_sink *r)
         free(c);
         c = n;
     }
+    redis_tls_ctx_free(r->tls);
     sbuf_free(&r->enc);
     sbuf_free(&r->batch);
     sbuf_free(&r->key);
@@ -974,18 +1070,11 @@ static void rs_close(struct sink *s, void (*done)(struct sink *))
     r->closing = 1;
     r->done = done;
     uv_timer_stop(&r->retry);
-    uv_timer_stop(&r->connect_timeout);
     uv_close((uv_handle_t *)&r->retry, on_timer_closed);
-    uv_close((uv_handle_t *)&r->connect_timeout, on_timer_closed);
-    if (r->ac != NULL) {
-        if (r->connected)
-            redisAsyncDisconnect(r->ac);   /* after the pending replies */
-        else {
-            redisAsyncContext *ac = r->ac;
-            r->ac = NULL;
-            redisAsyncFree(ac);
-        }
-    }
+    /* connected and writes answered soon: wait for their replies (on_exec
+     * closes after the last); otherwise close now */
+    if (r->conn != NULL && !(r->connected && !r->broken && r->inflight > 0))
+        redis_conn_close(r->conn);
 }
 
 static const struct sink_ops redis_sink_ops = {

@@ -22,6 +22,11 @@ const struct redis_endpoint *redis_sink_endpoint(const struct job_sink *js);
  * REDIS_VERSION_PREFIX<operator name>, and an older one changes nothing. */
 int redis_sink_versioned(const struct job_sink *js);
 
+/* The sink's TLS settings (redis_conn.h), or NULL when it speaks plain TCP:
+ * on with a rediss:// URL, or a `tls` mapping that sets anything. */
+struct redis_tls;
+const struct redis_tls *redis_sink_tls(const struct job_sink *js);
+
 #define REDIS_VERSION_PREFIX "_sluice:"
 
 #endif
