@@ -384,6 +384,12 @@ static void fail_ssl(struct redis_conn *c, int e, const char *during)
     }
     const char *reason = ssl_reason("unknown error");
     long v = SSL_get_verify_result(c->ssl);
+    /* the alert OpenSSL wrote, so the server logs why too (best effort:
+     * the connection is closed right after) */
+    if (drain_wbio(c) == 0 && c->pend.len > 0 && !c->writing) {
+        uv_buf_t b = uv_buf_init(c->pend.p, (unsigned)c->pend.len);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
     if (v != X509_V_OK)
         fail(c, "TLS: %s: %s", reason, X509_verify_cert_error_string(v));
     else

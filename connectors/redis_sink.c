@@ -592,9 +592,8 @@ static void on_conn_closed(struct redis_conn *c, const char *why, void *ud)
         return;
     }
     if (!was_connected)
-        log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d%s: %s; "
-                     "retrying", ep->host, ep->port, r->tls ? " (TLS)" : "",
-                     why ? why : "closed");
+        log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s; "
+                     "retrying", ep->host, ep->port, why ? why : "closed");
     else
         log_msg(LOG_WARNING, r->s->name, "disconnected%s%s; %zu writes waiting, reconnecting",
                 why ? ": " : "", why ? why : "", r->queued);

@@ -120,9 +120,10 @@ stop_s3() {
 }
 
 # redis_dump: every key as "key<TAB>field=value..." (fields sorted), sorted;
-# a key without a TTL gets a trailing <TAB>NO-TTL.
+# a key without a TTL gets a trailing <TAB>NO-TTL.  REDIS_CLI_OPTS: more
+# redis-cli options (--tls ...).
 redis_dump() {
-    redis-cli -p "$REDIS_PORT" -n "${REDIS_DB:-0}" --raw EVAL "
+    redis-cli ${REDIS_CLI_OPTS:-} -p "$REDIS_PORT" -n "${REDIS_DB:-0}" --raw EVAL "
         local out = {}
         for _, k in ipairs(redis.call('KEYS', '*')) do
             local h = redis.call('HGETALL', k)
