@@ -101,7 +101,10 @@ static int readable(const char *what, const char *path, int dir, char *err, size
     return 0;
 }
 
-int redis_tls_ctx_new(SSL_CTX **out, const struct redis_tls *t, char *err, size_t errlen)
+/* The context of t; with `system` 0 the system's trust store is not
+ * loaded (it is the slow part, and has nothing to report at load time). */
+static int tls_ctx_build(SSL_CTX **out, const struct redis_tls *t, int system, char *err,
+                         size_t errlen)
 {
     const char *ca_file = nonempty(t->ca_file), *ca_dir = nonempty(t->ca_dir);
     const char *cert = nonempty(t->cert_file), *key = nonempty(t->key_file);
@@ -133,7 +136,7 @@ int redis_tls_ctx_new(SSL_CTX **out, const struct redis_tls *t, char *err, size_
                      ssl_reason("unknown error"));
             goto fail;
         }
-    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    } else if (system && SSL_CTX_set_default_verify_paths(ctx) != 1) {
         snprintf(err, errlen, "TLS: cannot load the system's trust store: %s",
                  ssl_reason("unknown error"));
         goto fail;
@@ -160,6 +163,19 @@ int redis_tls_ctx_new(SSL_CTX **out, const struct redis_tls *t, char *err, size_
 fail:
     SSL_CTX_free(ctx);
     return -EINVAL;
+}
+
+int redis_tls_ctx_new(SSL_CTX **out, const struct redis_tls *t, char *err, size_t errlen)
+{
+    return tls_ctx_build(out, t, 1, err, errlen);
+}
+
+int redis_tls_check(const struct redis_tls *t, char *err, size_t errlen)
+{
+    SSL_CTX *ctx;
+    int rc = tls_ctx_build(&ctx, t, 0, err, errlen);
+    SSL_CTX_free(ctx);
+    return rc;
 }
 
 void redis_tls_ctx_free(SSL_CTX *ctx)

@@ -27,6 +27,9 @@ struct redis_tls {                  /* a sink's TLS settings; NULL = plain TCP *
 SL_MUST_USE int redis_tls_ctx_new(SSL_CTX **out, const struct redis_tls *t, char *err,
                                   size_t errlen);
 void redis_tls_ctx_free(SSL_CTX *ctx);
+/* What redis_tls_ctx_new would say of t, without loading the system's
+ * trust store (for load time: `sluice validate`). */
+SL_MUST_USE int redis_tls_check(const struct redis_tls *t, char *err, size_t errlen);
 
 struct redis_conn;
 struct redis_conn_cb {

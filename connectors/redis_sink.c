@@ -243,13 +243,10 @@ static void read_tls(struct cm_ctx *c, struct cm_node *v, void *conf)
 static void check_tls(struct cm_ctx *c, struct redis_sink_conf *cf)
 {
     char err[512];
-    SSL_CTX *ctx;
-    if (redis_tls_ctx_new(&ctx, &cf->tls, err, sizeof(err)) < 0) {
+    if (redis_tls_check(&cf->tls, err, sizeof(err)) < 0) {
         struct cm_node *n = cm_get(c, "tls");
         cm_err(c, n ? n : cm_get(c, "url"), "%s: %s", cm_what(c), err);
-        return;
     }
-    redis_tls_ctx_free(ctx);
 }
 
 /* Its own message: zero or less is a mistake, not "never expire". */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../../config/job.h"
+#include "../../connectors/redis_conn.h"
 #include "../../connectors/redis_sink.h"
 #include "suites.h"
 
@@ -103,6 +104,7 @@ START_TEST(reference_job)
     ck_assert_str_eq(ep->password, "pw");
     ck_assert_int_eq(*(const int64_t *)cm_value(r->type->map, r->conf, "ttl"), 3600000);
     ck_assert_uint_eq(job_sink_key(r)->t.nparts, 4);
+    ck_assert_ptr_null(redis_sink_tls(r));      /* redis:// and SLUICE_REDIS_CA unset */
 }
 END_TEST
 
@@ -165,6 +167,79 @@ START_TEST(kafka_group_defaults_to_job_name)
     ck_assert_str_eq(cm_str(job->sources[0].type->map, job->sources[0].conf, "group"),
                      "sluice-fx");
     ck_assert_int_eq(job->operators[0].window.trigger_count, 10);
+}
+END_TEST
+
+/* A job with one redis sink whose url and extra settings are given. */
+static void load_redis(const char *url, const char *extra)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "job: j\nsources:\n  s: { type: file, path: /tmp/x, schema: { k: string } }\n"
+             "operators:\n  o: { from: s, key_by: k, window: { type: global, trigger: count 1 },"
+             " aggregates: { c: count() }, to: r }\n"
+             "sinks:\n  r:\n    type: redis\n    url: %s\n    key: \"f:{k}\"\n%s", url, extra);
+    load_text(text);
+}
+
+/* The first message, or "" */
+static const char *first_msg(void)
+{
+    return d.n > 0 ? d.v[0].msg : "";
+}
+
+START_TEST(redis_tls_settings)
+{
+    /* rediss:// alone: TLS, verified against the system's trust store */
+    load_redis("rediss://cache:6380/2", "");
+    ck_assert_msg(diags_count(&d) == 0, "unexpected: %s", first_msg());
+    const struct redis_tls *t = redis_sink_tls(&job->sinks[0]);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_null(t->ca_file);
+    ck_assert_int_eq(t->verify, 1);
+    ck_assert_int_eq(redis_sink_endpoint(&job->sinks[0])->port, 6380);
+    ck_assert_int_eq(redis_sink_endpoint(&job->sinks[0])->db, 2);
+    load_redis("rediss://cache", "");
+    ck_assert_int_eq(redis_sink_endpoint(&job->sinks[0])->port, 6379);
+
+    /* a tls mapping of empty values leaves redis:// plain (the reference job
+     * with SLUICE_REDIS_CA unset), null or "" alike */
+    load_redis("redis://cache", "    tls: { ca_file: ${SLUICE_TEST_NO_SUCH_VAR:-} }\n");
+    ck_assert_msg(diags_count(&d) == 0, "unexpected: %s", first_msg());
+    ck_assert_ptr_null(redis_sink_tls(&job->sinks[0]));
+    load_redis("redis://cache", "    tls: { ca_file: \"\", server_name: \"\" }\n");
+    ck_assert_ptr_null(redis_sink_tls(&job->sinks[0]));
+    /* ... and an empty CA file on rediss:// is the system's trust store */
+    load_redis("rediss://cache", "    tls: { ca_file: \"\" }\n");
+    ck_assert_msg(diags_count(&d) == 0, "unexpected: %s", first_msg());
+    ck_assert_ptr_nonnull(redis_sink_tls(&job->sinks[0]));
+
+    /* a tls mapping that sets something turns TLS on for redis:// */
+    load_redis("redis://cache", "    tls: { verify: false, server_name: redis.internal }\n");
+    ck_assert_msg(diags_count(&d) == 0, "unexpected: %s", first_msg());
+    t = redis_sink_tls(&job->sinks[0]);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(t->verify, 0);
+    ck_assert_str_eq(t->server_name, "redis.internal");
+
+    /* files are read at load time */
+    load_redis("rediss://cache", "    tls: { ca_file: /nonexistent/ca.pem }\n");
+    ck_assert_ptr_null(job);
+    ck_assert_msg(strstr(first_msg(), "cannot read CA file /nonexistent/ca.pem: No such file")
+                  != NULL, "got: %s", first_msg());
+    load_redis("rediss://cache", "    tls: { cert_file: /etc/hostname }\n");
+    ck_assert_msg(strstr(first_msg(), "cert_file is set without key_file") != NULL, "got: %s",
+                  first_msg());
+    load_redis("rediss://cache", "    tls: { ca_file: /etc/hostname }\n");
+    ck_assert_msg(strstr(first_msg(), "TLS: cannot load the CA file /etc/hostname") != NULL,
+                  "got: %s", first_msg());
+    /* not a mapping, an unknown key */
+    load_redis("rediss://cache", "    tls: yes\n");
+    ck_assert_msg(strstr(first_msg(), "'tls' must be a mapping") != NULL, "got: %s", first_msg());
+    load_redis("rediss://cache", "    tls: { ca_flie: x }\n");
+    ck_assert_msg(strstr(first_msg(), "ca_flie") != NULL, "got: %s", first_msg());
+    load_redis("rediss://cache", "    tls: { verify: maybe }\n");
+    ck_assert_uint_eq(diags_count(&d), 1);
 }
 END_TEST
 
@@ -358,6 +433,7 @@ Suite *job_suite(void)
     tcase_add_test(tc, reference_job);
     tcase_add_test(tc, print_masks_password);
     tcase_add_test(tc, defaults_and_flow_style);
+    tcase_add_test(tc, redis_tls_settings);
     tcase_add_test(tc, kafka_group_defaults_to_job_name);
     tcase_add_test(tc, all_errors_in_one_run);
     tcase_add_test(tc, positions_survive_substitution);
