@@ -33,5 +33,6 @@ Suite *confmap_suite(void);
 Suite *store_suite(void);
 Suite *shardmeta_suite(void);
 Suite *assign_suite(void);
+Suite *redis_conn_suite(void);
 
 #endif
