@@ -9,7 +9,9 @@
 #   2. redis-benchmark -P 64 HSET, against sluice's Redis sink writing one
 #      window per record (a global window firing on every record), through
 #      the version guard (the default).  tests/bench/redis_write.sh compares
-#      builds, or the guard against versioned: false.
+#      builds, or the guard against versioned: false.  Then the same over
+#      TLS (rediss://, a second redis-server with a TLS port and a CA made
+#      with openssl): windows/s with and without encryption.
 # EVENTS (default 2,000,000) records go to 64 partitions so that no
 # partition passes the mock broker's ~5 MB limit.
 set -euo pipefail
@@ -87,7 +89,50 @@ sources:
     schema: { user_id: string, event_type: string, price: double }
 YAML
 every_record_ops "redis://127.0.0.1:$port/0" >> "$work/every.yaml"
+t0=$(now)
 "$SLUICE" run -c "$work/every.yaml" --bounded --log-level info 2>"$work/every.log"
+t1=$(now)
 line=$(grep "input read in" "$work/every.log")
 echo "sluice, one window per record (versioned: the guard script, one EVALSHA per 64): ${line#*run: }"
 grep "writes acknowledged" "$work/every.log" | sed 's/^sluice\[[0-9]*\]: /  /'
+windows_per_s() {   # LOG T0 T1: windows acknowledged / wall time of the run
+    sed -n 's/.* \([0-9]*\) writes acknowledged.*/\1/p' "$1" |
+        awk -v t="$(echo "$3 - $2" | bc)" '{ s += $1 } END { printf "%d windows in %.2f s: %.0f windows/s", s, t, s / t }'
+}
+plain_rate=$(windows_per_s "$work/every.log" "$t0" "$t1")
+echo "  plain TCP: $plain_rate (wall time of the run, group join included)"
+
+# The same over TLS: a second redis-server with only a TLS port, its
+# certificate signed by a CA made here.
+echo "--- 2b. writing to Redis over TLS"
+c=$work/certs
+mkdir -p "$c"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj "/CN=bench ca" -keyout "$c/ca.key" -out "$c/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$c/srv.key" -out "$c/srv.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' > "$c/ext"
+openssl x509 -req -in "$c/srv.csr" -CA "$c/ca.crt" -CAkey "$c/ca.key" -CAcreateserial \
+    -days 1 -extfile "$c/ext" -out "$c/srv.crt" 2>/dev/null
+tport=$(free_port)
+redis-server --port 0 --tls-port "$tport" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$work" --tls-cert-file "$c/srv.crt" --tls-key-file "$c/srv.key" \
+    --tls-ca-cert-file "$c/ca.crt" --tls-auth-clients no >"$work/redis-tls.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+    redis-cli --tls --cacert "$c/ca.crt" -p "$tport" ping >/dev/null 2>&1 && break
+    sleep 0.1
+done
+sed -e "s/group: bench-every/group: bench-every-tls/" -e "s/state2/state3/" \
+    -e "s|\"redis://127.0.0.1:$port/0\"|\"rediss://127.0.0.1:$tport/0\", tls: { ca_file: $c/ca.crt }|" \
+    "$work/every.yaml" > "$work/every-tls.yaml"
+if "$SLUICE" validate -c "$work/every-tls.yaml" >/dev/null 2>&1; then
+    t0=$(now)
+    "$SLUICE" run -c "$work/every-tls.yaml" --bounded --log-level info 2>"$work/every-tls.log"
+    t1=$(now)
+    line=$(grep "input read in" "$work/every-tls.log")
+    echo "sluice over TLS, the same job: ${line#*run: }"
+    echo "  TLS: $(windows_per_s "$work/every-tls.log" "$t0" "$t1") (plain TCP: $plain_rate)"
+else
+    echo "sluice over TLS: not supported by $SLUICE"
+fi

@@ -12,6 +12,10 @@
 # windows/s (windows acknowledged by Redis / wall time), and Redis's own
 # CPU time per window (used_cpu_user + used_cpu_sys), which the load of
 # other processes on the machine disturbs less.
+# STRACE=1 runs each under `strace -f -c` and adds the system calls per
+# batch of 64 windows (writes: write/writev/sendmsg/sendto; reads:
+# read/readv/recvfrom; polls: epoll_wait/epoll_pwait); strace slows the
+# runs, so their rates are then not comparable with runs without it.
 #   SLUICES="./sluice /work/wt-base/sluice" EVENTS=1000000 ROUNDS=1 \
 #       tests/bench/redis_write.sh
 set -euo pipefail
@@ -20,6 +24,7 @@ cd "$(dirname "$0")/../.."
 SLUICES=${SLUICES:-./sluice}
 EVENTS=${EVENTS:-1000000}
 ROUNDS=${ROUNDS:-1}
+STRACE=${STRACE:-}
 work=$(mktemp -d /tmp/sluice-rw.XXXXXX)
 pid=
 cleanup() {
@@ -71,7 +76,10 @@ for round in $(seq "$ROUNDS"); do
             rm -rf "$work/state"
             c0=$(redis_cpu)
             t0=$(date +%s%N)
-            SLUICE_REDIS_URL="redis://127.0.0.1:$port/0" "$s" run -c "$work/$j.yaml" --bounded --log-level info 2>"$work/run.log"
+            trace=()
+            [ -z "$STRACE" ] || trace=(strace -f -c -o "$work/strace.txt" -e
+                trace=write,writev,sendmsg,sendto,read,readv,recvfrom,epoll_wait,epoll_pwait)
+            SLUICE_REDIS_URL="redis://127.0.0.1:$port/0" "${trace[@]}" "$s" run -c "$work/$j.yaml" --bounded --log-level info 2>"$work/run.log"
             t1=$(date +%s%N)
             c1=$(redis_cpu)
             wall=$(echo "scale=3; ($t1 - $t0) / 1000000000" | bc)
@@ -82,6 +90,14 @@ for round in $(seq "$ROUNDS"); do
             printf '%-9s round %d %-28s wall %7.3f s  events/s %7d  windows %7d  windows/s %6.0f  redis us/window %5.2f  keys %d\n' \
                 "$j" "$round" "$s" "$wall" "$eps" "$w" "$(echo "$w / $wall" | bc -l)" \
                 "$(echo "($c1 - $c0) * 1000000 / $w" | bc -l)" "$keys"
+            if [ -n "$STRACE" ]; then
+                # strace -c: % time, seconds, usecs/call, calls, [errors,] syscall
+                awk -v b="$(echo "$w / 64" | bc -l)" '
+                    $NF ~ /^(write|writev|sendmsg|sendto)$/ { wr += $4 }
+                    $NF ~ /^(read|readv|recvfrom)$/ { rd += $4 }
+                    $NF ~ /^epoll_/ { po += $4 }
+                    END { printf "          syscalls per batch of 64 windows: writes %.2f  reads %.2f  polls %.2f\n", wr / b, rd / b, po / b }' "$work/strace.txt"
+            fi
         done
     done
 done
