@@ -57,6 +57,7 @@ struct redis_conn {
     uv_idle_t idle;                     /* flushes `out` once per iteration */
     int gai_pending, tcp_open, nopen;   /* what must report back before the end */
     int writing, flush_queued;
+    size_t nread;                       /* bytes received, ever */
     SSL *ssl;                           /* NULL: plain TCP */
     BIO *rbio, *wbio;                   /* owned by ssl */
     redisReader *reader;
@@ -486,6 +487,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             fail(c, "read failed: %s", uv_strerror((int)n));
         return;
     }
+    c->nread += (size_t)n;
     if (c->ssl != NULL)
         tls_input(c, buf->base, (size_t)n);
     else
@@ -497,8 +499,12 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void on_timeout(uv_timer_t *t)
 {
     struct redis_conn *c = t->data;
-    fail(c, "timed out %s", c->state == RC_RESOLVING ? "resolving the host" :
-         c->state == RC_HANDSHAKE ? "in the TLS handshake" : "connecting");
+    if (c->state == RC_HANDSHAKE && c->nread == 0)
+        fail(c, "timed out in the TLS handshake: the server sent nothing (is it a TLS port? "
+             "a plain Redis waits for the end of a line that never comes)");
+    else
+        fail(c, "timed out %s", c->state == RC_RESOLVING ? "resolving the host" :
+             c->state == RC_HANDSHAKE ? "in the TLS handshake" : "connecting");
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -621,6 +627,7 @@ int redis_conn_open(struct redis_conn **out, uv_loop_t *loop, SSL_CTX *tls,
     uv_idle_init(loop, &c->idle);
     c->timer.data = c->idle.data = c;
     c->nopen = 2;
+    uv_update_time(loop);               /* the caller may have run a while since the loop did */
     uv_timer_start(&c->timer, on_timeout, (uint64_t)connect_timeout_ms, 0);
     *out = c;
     return 0;

@@ -59,8 +59,9 @@ YAML
         every_record_ops "redis://127.0.0.1:$port/0" >> "$work/$1.yaml"
     else
         # the operators and sinks of the reference job as shipped (their
-        # Redis URL from SLUICE_REDIS_URL)
-        sed -n '/^operators:/,$p' feature-pipeline.yaml >> "$work/$1.yaml"
+        # Redis URL from SLUICE_REDIS_URL), without their tls lines so that
+        # builds from before TLS read it too
+        sed -n '/^operators:/,$p' feature-pipeline.yaml | grep -v '^ *tls:' >> "$work/$1.yaml"
     fi
 }
 redis_cpu() {
