@@ -17,11 +17,13 @@
  * freed.  closed() therefore always comes from a libuv callback, never from
  * the caller's own stack.
  *
- * Batching: redis_conn_send only appends to `out` and starts an idle handle;
- * the idle callback (once per loop iteration) hands everything queued to
- * one SSL_write and one uv_write.  While a write is in flight, more sends
- * gather in `out` and go when it completes: at most one uv_write in flight,
- * as large as the traffic makes it.
+ * Batching: redis_conn_send only appends to `out` and starts a prepare
+ * handle, whose callback runs once per loop iteration, just before the loop
+ * polls (blocks): everything the iteration queued goes to one SSL_write and
+ * one uv_write.  While a write is in flight, more sends gather in `out`; its
+ * completion schedules the next flush the same way.  So at most one
+ * uv_write is in flight and one starts per iteration, as large as the
+ * traffic makes it.
  *
  * Runs on the loop's thread only.
  */
@@ -54,7 +56,7 @@ struct redis_conn {
     uv_write_t wreq;
     uv_tcp_t tcp;
     uv_timer_t timer;                   /* connect timeout */
-    uv_idle_t idle;                     /* flushes `out` once per iteration */
+    uv_prepare_t flush;                 /* flushes `out` before the loop polls */
     int gai_pending, tcp_open, nopen;   /* what must report back before the end */
     int writing, flush_queued;
     size_t nread;                       /* bytes received, ever */
@@ -237,7 +239,7 @@ static void shut(struct redis_conn *c, const char *why)
     if (c->gai_pending)
         uv_cancel((uv_req_t *)&c->gai);  /* may fail when running: its callback ends it */
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&c->idle, on_handle_closed);
+    uv_close((uv_handle_t *)&c->flush, on_handle_closed);
     if (c->tcp_open)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
@@ -273,6 +275,17 @@ static int drain_wbio(struct redis_conn *c)
     return 0;
 }
 
+static void on_flush(uv_prepare_t *h);
+
+/* A flush before the loop next polls (once, however many ask). */
+static void schedule_flush(struct redis_conn *c)
+{
+    if (!c->flush_queued) {
+        uv_prepare_start(&c->flush, on_flush);
+        c->flush_queued = 1;
+    }
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct redis_conn *c = req->data;
@@ -283,7 +296,8 @@ static void on_write(uv_write_t *req, int status)
         fail(c, "write failed: %s", uv_strerror(status));
         return;
     }
-    start_write(c);                     /* what gathered meanwhile */
+    if (c->out.len > 0 || c->pend.len > 0)
+        schedule_flush(c);              /* what gathered meanwhile */
 }
 
 /* The queued plaintext through SSL (or as it is) into pend, then pend to
@@ -334,10 +348,10 @@ static void start_write(struct redis_conn *c)
     writes_total++;
 }
 
-static void on_idle(uv_idle_t *h)
+static void on_flush(uv_prepare_t *h)
 {
     struct redis_conn *c = h->data;
-    uv_idle_stop(h);
+    uv_prepare_stop(h);
     c->flush_queued = 0;
     start_write(c);
 }
@@ -348,10 +362,8 @@ int redis_conn_send(struct redis_conn *c, const char *resp, size_t len)
         return 0;                       /* dropped, as close drops them */
     if (sbuf_put(&c->out, resp, len) < 0)
         return -ENOMEM;
-    if (!c->flush_queued && c->state == RC_READY) {
-        uv_idle_start(&c->idle, on_idle);
-        c->flush_queued = 1;
-    }
+    if (c->state == RC_READY)
+        schedule_flush(c);
     return 0;
 }
 
@@ -624,8 +636,8 @@ int redis_conn_open(struct redis_conn **out, uv_loop_t *loop, SSL_CTX *tls,
         goto fail;
     c->gai_pending = 1;
     uv_timer_init(loop, &c->timer);
-    uv_idle_init(loop, &c->idle);
-    c->timer.data = c->idle.data = c;
+    uv_prepare_init(loop, &c->flush);
+    c->timer.data = c->flush.data = c;
     c->nopen = 2;
     uv_update_time(loop);               /* the caller may have run a while since the loop did */
     uv_timer_start(&c->timer, on_timeout, (uint64_t)connect_timeout_ms, 0);
