@@ -50,7 +50,6 @@ struct redis_conn {
     enum rc_state state;
     const struct redis_conn_cb *cb;
     void *ud;
-    int port;
     uv_getaddrinfo_t gai;
     uv_connect_t creq;
     uv_write_t wreq;
@@ -622,7 +621,6 @@ int redis_conn_open(struct redis_conn **out, uv_loop_t *loop, SSL_CTX *tls,
     c->loop = loop;
     c->cb = cb;
     c->ud = ud;
-    c->port = port;
     c->state = RC_RESOLVING;
     if ((c->reader = redisReaderCreate()) == NULL) {
         rc = -ENOMEM;
