@@ -121,6 +121,7 @@ static int range_node(struct redis_slot_map *m, const redisReply *e, const char 
     if (set_host(&a, e->element[0]->str, e->element[0]->len, asked_host) < 0)
         return -EPROTO;
     a.port = (int)e->element[1]->integer;
+    a.replicas = 0;
     int i = redis_slot_map_find(m, a.host, a.port);
     if (i >= 0)
         return i;
@@ -167,6 +168,7 @@ int redis_slot_map_parse(struct redis_slot_map *m, const redisReply *rep,
             snprintf(err, errsize, "CLUSTER SLOTS: range %zu has no [host, port] primary", r);
             goto fail;
         }
+        m->nodes[node].replicas = (int)(e->elements - 3);
         for (long long s = e->element[0]->integer; s <= e->element[1]->integer; s++)
             m->slot[s] = (uint16_t)node;
     }

@@ -28,6 +28,7 @@ unsigned redis_slot(const char *key, size_t len);
 struct redis_node_addr {
     char host[REDIS_HOST_MAX];
     int port;
+    int replicas;                       /* in a slot map: replicas CLUSTER SLOTS lists */
 };
 
 /* The primaries of a cluster and which of them serves each slot. */

@@ -65,6 +65,8 @@ START_TEST(slot_map_three_primaries)
     ck_assert_int_eq(m.nodes[m.slot[0]].port, 7001);
     ck_assert_int_eq(m.nodes[m.slot[5460]].port, 7001);
     ck_assert_int_eq(m.nodes[m.slot[5461]].port, 7002);
+    ck_assert_int_eq(m.nodes[m.slot[5461]].replicas, 1);
+    ck_assert_int_eq(m.nodes[m.slot[0]].replicas, 0);
     ck_assert_int_eq(m.nodes[m.slot[16383]].port, 7003);
     ck_assert_int_eq(redis_slot_map_find(&m, "127.0.0.1", 7002), m.slot[6000]);
     ck_assert_int_eq(redis_slot_map_find(&m, "127.0.0.1", 7005), -1);
