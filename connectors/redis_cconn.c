@@ -85,7 +85,7 @@ struct redis_cconn {
     struct rec *head, *tail;
     char why[512];
     int redirect;
-    uint64_t unreplicated;
+    uint64_t unreplicated, asks;
     struct log_rate warn_rate;
     void (*done)(void *ud);
 };
@@ -389,6 +389,7 @@ static void on_rec_reply(struct redis_cconn *cc, struct node *n, const struct ex
             reply_free(r->rep[k]);
         r->got = 0;
         r->gen++;
+        cc->asks++;
         if (rec_send(cc, r, i, 1) < 0)
             fail(cc, 0, "out of memory following ASK to %s:%d", to.host, to.port);
         return;
@@ -656,6 +657,11 @@ void redis_cconn_close(struct redis_cconn *cc, void (*done)(void *ud))
 uint64_t redis_cconn_unreplicated(const struct redis_cconn *cc)
 {
     return cc->unreplicated;
+}
+
+uint64_t redis_cconn_asks(const struct redis_cconn *cc)
+{
+    return cc->asks;
 }
 
 size_t redis_cconn_primaries(const struct redis_cconn *cc)

@@ -87,6 +87,9 @@ void redis_cconn_close(struct redis_cconn *cc, void (*done)(void *ud));
 /* Writes acknowledged by a primary whose WAIT for a replica timed out. */
 uint64_t redis_cconn_unreplicated(const struct redis_cconn *cc);
 
+/* Commands sent again to another node after ASK (a slot migrating). */
+uint64_t redis_cconn_asks(const struct redis_cconn *cc);
+
 /* How many primaries the last slot map had. */
 size_t redis_cconn_primaries(const struct redis_cconn *cc);
 
