@@ -355,6 +355,8 @@ static void redis_sink_print(const void *conf, FILE *out)
             (duration_format(cf->ttl_ms, d, sizeof(d)), d));
     if (!cf->versioned)
         fputs(" versioned=false", out);
+    if (cf->cluster)
+        fputs(" cluster", out);
     if (cf->use_tls) {
         fprintf(out, " tls(ca=%s", is_set(cf->tls.ca_file) ? cf->tls.ca_file :
                 is_set(cf->tls.ca_dir) ? cf->tls.ca_dir : "system");
@@ -375,6 +377,11 @@ const struct redis_tls *redis_sink_tls(const struct job_sink *js)
 const struct redis_endpoint *redis_sink_endpoint(const struct job_sink *js)
 {
     return &((const struct redis_sink_conf *)js->conf)->ep;
+}
+
+int redis_sink_cluster(const struct job_sink *js)
+{
+    return ((const struct redis_sink_conf *)js->conf)->cluster;
 }
 
 int redis_sink_versioned(const struct job_sink *js)
