@@ -397,6 +397,19 @@ static void on_rec_reply(struct redis_cconn *cc, struct node *n, const struct ex
     case REDIS_REDIRECT_NONE:
         break;
     }
+    if (r == cc->head && r->want == 1 && r->wait_no == 0) {
+        /* the next reply the sink waits for, and all of its command's: no
+         * copy (a node without replicas, a script's one reply) */
+        uint64_t epoch = cc->epoch;
+        cc->head = r->next;
+        if (cc->head == NULL)
+            cc->tail = NULL;
+        cc->cb->reply(cc, rep, cc->ud);
+        rec_free(r);
+        if (cc->epoch == epoch)
+            deliver(cc);
+        return;
+    }
     if ((r->rep[r->got] = reply_dup(rep)) == NULL) {
         fail(cc, 0, "out of memory holding a reply of %s:%d", n->addr.host, n->addr.port);
         return;
