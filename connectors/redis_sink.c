@@ -59,14 +59,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "connector.h"
 #include "format.h"
 #include "log.h"
+#include "redis_cconn.h"
+#include "redis_cluster.h"
 #include "redis_conn.h"
 #include "redis_sink.h"
 
 #define REDIS_BATCH 64
 #define REDIS_INFLIGHT 32
+#define CLUSTER_INFLIGHT 256            /* a cluster's batches are mostly one window */
+#define REDIRECT_RETRY_MS 10            /* a slot moved: connect again (almost) at once */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 5000
@@ -112,6 +118,7 @@ struct redis_sink_conf {
     struct redis_endpoint ep;           /* from url, then username and password */
     struct redis_tls tls;               /* the `tls` mapping; verify 1 when absent */
     int use_tls;                        /* rediss://, or a `tls` mapping that sets something */
+    int cluster;                        /* the URL names a node of a Redis Cluster */
 };
 
 /* redis[s]://[[user]:password@]host[:port][/db], at load time. */
@@ -279,6 +286,9 @@ static void redis_validate(struct cm_ctx *c, void *conf)
         cf->ep.password = cf->password;
     if (cf->use_tls)
         check_tls(c, cf);
+    if (cf->cluster && cf->ep.db != 0)
+        cm_err(c, cm_get(c, "url"), "%s: a Redis Cluster has database 0 only; the URL "
+               "names database %d", cm_what(c), cf->ep.db);
 }
 
 static const struct cm_entry redis_sink_entries[] = {
@@ -305,6 +315,9 @@ static const struct cm_entry redis_sink_entries[] = {
     { .key = "tls", .type = CM_CUSTOM, .read = read_tls,
       .offset = offsetof(struct redis_sink_conf, tls),
       .desc = "TLS settings: ca_file, ca_dir, cert_file, key_file, server_name, verify" },
+    { .key = "cluster", .type = CM_ENUM, .names = bool_names, .dflt = 0,
+      .offset = offsetof(struct redis_sink_conf, cluster),
+      .desc = "the URL names a node of a Redis Cluster: write each key to its slot's primary" },
     { .key = NULL },
 };
 
@@ -342,6 +355,8 @@ static void redis_sink_print(const void *conf, FILE *out)
             (duration_format(cf->ttl_ms, d, sizeof(d)), d));
     if (!cf->versioned)
         fputs(" versioned=false", out);
+    if (cf->cluster)
+        fputs(" cluster", out);
     if (cf->use_tls) {
         fprintf(out, " tls(ca=%s", is_set(cf->tls.ca_file) ? cf->tls.ca_file :
                 is_set(cf->tls.ca_dir) ? cf->tls.ca_dir : "system");
@@ -362,6 +377,11 @@ const struct redis_tls *redis_sink_tls(const struct job_sink *js)
 const struct redis_endpoint *redis_sink_endpoint(const struct job_sink *js)
 {
     return &((const struct redis_sink_conf *)js->conf)->ep;
+}
+
+int redis_sink_cluster(const struct job_sink *js)
+{
+    return ((const struct redis_sink_conf *)js->conf)->cluster;
 }
 
 int redis_sink_versioned(const struct job_sink *js)
@@ -399,12 +419,16 @@ struct expect {
     uint32_t n;                         /* EX_BATCH: its windows */
 };
 
-#define EXPECT_MAX (REDIS_INFLIGHT + 4)     /* batches, plus AUTH, SELECT, SCRIPT LOAD */
+#define EXPECT_MAX (CLUSTER_INFLIGHT + 4)   /* batches, plus AUTH, SELECT, SCRIPT LOAD */
 
 struct redis_sink {
     struct sink *s;
     const struct redis_sink_conf *conf;
-    struct redis_conn *conn;            /* NULL between connections */
+    struct redis_conn *conn;            /* one node: NULL between connections */
+    struct redis_cconn *cc;             /* a cluster: for the sink's life */
+    struct redis_cconn_conf ccf;
+    struct sbuf setup;                  /* a cluster's: AUTH, SCRIPT LOAD on every node */
+    int linked;                         /* connecting or connected (conn or cc) */
     SSL_CTX *tls;                       /* NULL: plain TCP */
     int connected, closing, congested;
     int broken;                         /* an error on this connection: ack nothing more */
@@ -418,6 +442,8 @@ struct redis_sink {
     size_t queued, unsent;              /* windows */
     size_t inflight;                    /* transactions sent, not answered */
     uint64_t appended, acked;           /* windows queued / acknowledged, ever */
+    uint64_t moved;                     /* a cluster's connections ended by a MOVED */
+    uint64_t asks, unreplicated;        /* a cluster's, kept when it is freed */
     uint64_t barrier;                   /* checkpoint mark: appended at the time */
     char sha[SHA_LEN + 1];              /* the guard's, once Redis has told it; "" before */
     struct sbuf batch;                  /* one guarded batch, being put together */
@@ -569,23 +595,51 @@ static void rewind_unacked(struct redis_sink *r)
 
 /* Drops the connection after an error on it (a failed write or setup): its
  * other replies are not looked at, and closed() reconnects. */
+static void on_cc_freed(void *ud);
+
+/* The sink closes: its cluster connection goes, its counters are kept. */
+static void cc_close(struct redis_sink *r)
+{
+    r->asks = redis_cconn_asks(r->cc);
+    r->unreplicated = redis_cconn_unreplicated(r->cc);
+    redis_cconn_close(r->cc, on_cc_freed);
+}
+
+/* Ends the connection: a cluster's is dropped (or, closing, freed). */
+static void link_close(struct redis_sink *r)
+{
+    if (r->cc == NULL)
+        redis_conn_close(r->conn);
+    else if (r->closing)
+        cc_close(r);
+    else
+        redis_cconn_drop(r->cc);
+}
+
 static void conn_broken(struct redis_sink *r)
 {
     r->broken = 1;
-    redis_conn_close(r->conn);
+    link_close(r);
 }
 
-static void on_conn_closed(struct redis_conn *c, const char *why, void *ud)
+/* The connection is over (why: NULL when we closed it); redirect: a
+ * cluster's slot moved, which the next connection's slot map knows. */
+static void link_closed(struct redis_sink *r, const char *why, int redirect)
 {
-    struct redis_sink *r = ud;
     const struct redis_endpoint *ep = &r->conf->ep;
-    (void)c;
     int was_connected = r->connected;
     r->conn = NULL;
+    r->linked = 0;
     r->connected = 0;
     rewind_unacked(r);
     if (r->closing) {
         maybe_done(r);
+        return;
+    }
+    if (redirect) {
+        LOG(LOG_INFO, r->s->name, "%s; %zu writes waiting, reconnecting", why, r->queued);
+        r->moved++;
+        uv_timer_start(&r->retry, on_retry, REDIRECT_RETRY_MS, 0);
         return;
     }
     if (!was_connected)
@@ -597,15 +651,50 @@ static void on_conn_closed(struct redis_conn *c, const char *why, void *ud)
     schedule_retry(r);
 }
 
-static void on_conn_ready(struct redis_conn *c, void *ud)
+static void on_conn_closed(struct redis_conn *c, const char *why, void *ud)
+{
+    (void)c;
+    link_closed(ud, why, 0);
+}
+
+static void on_cc_closed(struct redis_cconn *cc, const char *why, int redirect, void *ud)
+{
+    (void)cc;
+    link_closed(ud, why, redirect);
+}
+
+static void on_cc_freed(void *ud)
 {
     struct redis_sink *r = ud;
-    (void)c;
+    r->cc = NULL;
+    r->linked = 0;
+    maybe_done(r);
+}
+
+static void link_ready(struct redis_sink *r)
+{
     r->connected = 1;
     r->broken = 0;
-    LOG(LOG_INFO, r->s->name, "connected to %s:%d%s", r->conf->ep.host, r->conf->ep.port,
-        r->tls ? " (TLS)" : "");
+    if (r->cc != NULL)
+        LOG(LOG_INFO, r->s->name, "connected to a cluster of %zu primaries (asked %s:%d%s)",
+            redis_cconn_primaries(r->cc), r->conf->ep.host, r->conf->ep.port,
+            r->tls ? ", TLS" : "");
+    else
+        LOG(LOG_INFO, r->s->name, "connected to %s:%d%s", r->conf->ep.host, r->conf->ep.port,
+            r->tls ? " (TLS)" : "");
     send_more(r);
+}
+
+static void on_conn_ready(struct redis_conn *c, void *ud)
+{
+    (void)c;
+    link_ready(ud);
+}
+
+static void on_cc_ready(struct redis_cconn *cc, void *ud)
+{
+    (void)cc;
+    link_ready(ud);
 }
 
 static void on_setup_reply(struct redis_sink *r, const redisReply *rep, const char *what)
@@ -634,10 +723,8 @@ static void on_script_loaded(struct redis_sink *r, const redisReply *rep)
 
 static void on_exec(struct redis_sink *r, const redisReply *rep, size_t n);
 
-static void on_conn_reply(struct redis_conn *c, const redisReply *rep, void *ud)
+static void link_reply(struct redis_sink *r, const redisReply *rep)
 {
-    struct redis_sink *r = ud;
-    (void)c;
     if (r->broken)
         return;                         /* closing: rewound when it has */
     if (r->exp_len == 0) {
@@ -669,9 +756,35 @@ static void on_conn_reply(struct redis_conn *c, const redisReply *rep, void *ud)
     }
 }
 
+static void on_conn_reply(struct redis_conn *c, const redisReply *rep, void *ud)
+{
+    (void)c;
+    link_reply(ud, rep);
+}
+
+static void on_cc_reply(struct redis_cconn *cc, const redisReply *rep, void *ud)
+{
+    (void)cc;
+    link_reply(ud, rep);
+}
+
 static const struct redis_conn_cb conn_cb = {
     .ready = on_conn_ready, .reply = on_conn_reply, .closed = on_conn_closed,
 };
+
+static const struct redis_cconn_cb cc_cb = {
+    .ready = on_cc_ready, .reply = on_cc_reply, .closed = on_cc_closed,
+};
+
+/* A batch of slot `slot` (a cluster's; 0 otherwise) that gets nreplies
+ * replies.  Returns 0 or a negative errno (nothing sent). */
+static SL_MUST_USE int link_send(struct redis_sink *r, unsigned slot, const char *p, size_t len,
+                                 size_t nreplies)
+{
+    if (r->cc != NULL)
+        return redis_cconn_send(r->cc, slot, p, len, nreplies);
+    return redis_conn_send(r->conn, p, len);
+}
 
 /* A setup command, queued on the connection (sent first once it is
  * ready).  Returns 0 or -ENOMEM. */
@@ -695,8 +808,19 @@ static void connect_now(struct redis_sink *r)
     const char *server_name = r->conf->tls.server_name;
     char db[24];
     int rc;
-    if (r->closing || r->conn != NULL)
+    if (r->closing || r->linked)
         return;
+    if (r->cc != NULL) {
+        r->exp_head = r->exp_len = 0;
+        if ((rc = redis_cconn_connect(r->cc)) < 0) {
+            log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s",
+                         ep->host, ep->port, rc == -ENOMEM ? "out of memory" : uv_strerror(rc));
+            schedule_retry(r);
+            return;
+        }
+        r->linked = 1;
+        return;
+    }
     if (server_name != NULL && server_name[0] == '\0')
         server_name = NULL;
     rc = redis_conn_open(&r->conn, r->s->host->loop, r->tls, server_name, ep->host, ep->port,
@@ -708,6 +832,7 @@ static void connect_now(struct redis_sink *r)
         schedule_retry(r);
         return;
     }
+    r->linked = 1;
     r->exp_head = r->exp_len = 0;
     /* queued now, sent first once connected */
     if (ep->password != NULL) {
@@ -780,7 +905,7 @@ static void on_exec(struct redis_sink *r, const redisReply *rep, size_t n)
     }
     if (r->closing) {
         if (r->inflight == 0)
-            redis_conn_close(r->conn);  /* every reply in: done */
+            link_close(r);              /* every reply in: done */
         return;
     }
     send_more(r);
@@ -796,7 +921,7 @@ static size_t guard_argc(const char *args)
 
 /* MULTI, n windows' HSET and PEXPIRE, EXEC, as one send.  Returns 0 or
  * -ENOMEM (nothing sent). */
-static SL_MUST_USE int send_plain(struct redis_sink *r, size_t n)
+static SL_MUST_USE int send_plain(struct redis_sink *r, size_t n, unsigned slot)
 {
     struct sbuf *b = &r->batch;
     struct pos p = r->send;
@@ -812,7 +937,7 @@ static SL_MUST_USE int send_plain(struct redis_sink *r, size_t n)
         replies += lx ? 2 : 1;
     }
     rc = rc ? rc : sbuf_put(b, resp_exec, sizeof(resp_exec) - 1);
-    rc = rc ? rc : redis_conn_send(r->conn, b->p, b->len);
+    rc = rc ? rc : link_send(r, slot, b->p, b->len, replies + 1);
     if (rc < 0)
         return rc;
     r->send = p;
@@ -822,7 +947,7 @@ static SL_MUST_USE int send_plain(struct redis_sink *r, size_t n)
 
 /* EVALSHA <guard> n key... ttl window-arguments...: one command, applied
  * atomically.  Returns 0 or -ENOMEM (nothing sent). */
-static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n)
+static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n, unsigned slot)
 {
     struct sbuf *b = &r->batch;
     struct pos p = r->send;
@@ -851,7 +976,7 @@ static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n)
         q_item(&p, &a, &la, &x, &lx);
         rc = sbuf_put(b, x, lx);
     }
-    rc = rc ? rc : redis_conn_send(r->conn, b->p, b->len);
+    rc = rc ? rc : link_send(r, slot, b->p, b->len, 1);
     if (rc < 0)
         return rc;
     r->send = p;
@@ -859,14 +984,58 @@ static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n)
     return 0;
 }
 
+/* The slot of an item's key: the key is the item's first bulk string
+ * (versioned), or the HSET's first argument. */
+static unsigned item_slot(const char *a, size_t la, int versioned)
+{
+    const char *end = a + la;
+    if (!versioned) {
+        a = memchr(a, '\n', (size_t)(end - a)) + 1;   /* *<argc>\r\n */
+        a += sizeof("$4\r\nHSET\r\n") - 1;
+    }
+    size_t klen = (size_t)strtoul(a + 1, NULL, 10);
+    const char *key = memchr(a, '\n', (size_t)(end - a)) + 1;
+    return redis_slot(key, klen);
+}
+
+/* A cluster's batch: the next unsent items whose keys share a slot (a
+ * script or a transaction may touch one slot only), at most max. */
+static size_t slot_run(struct redis_sink *r, size_t max, unsigned *slot)
+{
+    struct pos p = r->send;
+    size_t n = 0;
+    while (n < max) {
+        const char *a, *x;
+        size_t la, lx;
+        q_item(&p, &a, &la, &x, &lx);
+        unsigned s = item_slot(a, la, r->conf->versioned);
+        if (n > 0 && s != *slot)
+            break;
+        *slot = s;
+        n++;
+    }
+    return n;
+}
+
 static void send_more(struct redis_sink *r)
 {
+    size_t inflight_max = r->cc != NULL ? CLUSTER_INFLIGHT : REDIS_INFLIGHT;
     if (r->conf->versioned && r->sha[0] == '\0')
         return;                         /* the first SCRIPT LOAD has not answered */
-    while (r->connected && !r->broken && !r->closing && r->conn != NULL && r->unsent > 0 &&
-           r->inflight < REDIS_INFLIGHT) {
+    while (r->connected && !r->broken && !r->closing && r->linked && r->unsent > 0 &&
+           r->inflight < inflight_max) {
         size_t n = r->unsent < REDIS_BATCH ? r->unsent : REDIS_BATCH;
-        if ((r->conf->versioned ? send_guarded(r, n) : send_plain(r, n)) < 0)
+        unsigned slot = 0;
+        if (r->cc != NULL)
+            n = slot_run(r, n, &slot);
+        int rc = r->conf->versioned ? send_guarded(r, n, slot) : send_plain(r, n, slot);
+        if (rc == -EHOSTUNREACH || rc == -EAGAIN) {
+            log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "slot %u is served by no "
+                         "primary; asking the cluster again", slot);
+            conn_broken(r);
+            return;
+        }
+        if (rc < 0)
             return;                     /* out of memory: sent with the next write or ack */
         r->unsent -= n;
         r->inflight++;
@@ -967,6 +1136,45 @@ static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operat
 
 /* ---- the sink ------------------------------------------------------------------------ */
 
+/* A cluster's connection: the commands every node gets first (AUTH, and
+ * SCRIPT LOAD: each node has its own script cache), and the guard's SHA1,
+ * which no single node's reply can be waited for. */
+static SL_MUST_USE int cluster_open(struct redis_sink *r)
+{
+    const struct redis_endpoint *ep = &r->conf->ep;
+    struct sbuf *b = &r->setup;
+    size_t n = 0;
+    int rc = 0;
+    if (ep->password != NULL) {
+        const char *auth[] = { "AUTH", ep->username ? ep->username : ep->password,
+                               ep->password };
+        int argc = ep->username ? 3 : 2;
+        rc = sbuf_printf(b, "*%d\r\n", argc);
+        for (int i = 0; i < argc && rc == 0; i++)
+            rc = resp_bulk(b, auth[i], strlen(auth[i]));
+        n++;
+    }
+    if (r->conf->versioned) {
+        unsigned char md[SHA_DIGEST_LENGTH];
+        SHA1((const unsigned char *)GUARD_SCRIPT, sizeof(GUARD_SCRIPT) - 1, md);
+        for (size_t i = 0; i < SHA_DIGEST_LENGTH; i++)
+            snprintf(r->sha + 2 * i, 3, "%02x", md[i]);
+        rc = rc ? rc : SBUF_LIT(b, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
+        rc = rc ? rc : resp_bulk(b, GUARD_SCRIPT, sizeof(GUARD_SCRIPT) - 1);
+        n++;
+    }
+    if (rc < 0)
+        return rc;
+    const char *server_name = r->conf->tls.server_name;
+    r->ccf = (struct redis_cconn_conf){
+        .loop = r->s->host->loop, .tls = r->tls,
+        .server_name = server_name && server_name[0] ? server_name : NULL,
+        .host = ep->host, .port = ep->port, .connect_timeout_ms = CONNECT_TIMEOUT_MS,
+        .setup = b->p, .setup_len = b->len, .setup_replies = n,
+    };
+    return redis_cconn_new(&r->cc, &r->ccf, &cc_cb, r);
+}
+
 static int rs_open(struct sink *s)
 {
     struct redis_sink *r = calloc(1, sizeof(*r));
@@ -974,14 +1182,22 @@ static int rs_open(struct sink *s)
         return -ENOMEM;
     r->s = s;
     r->conf = s->js->conf;
+    int rc;
     if (r->conf->use_tls) {
         char err[512];
-        int rc = redis_tls_ctx_new(&r->tls, &r->conf->tls, err, sizeof(err));
+        rc = redis_tls_ctx_new(&r->tls, &r->conf->tls, err, sizeof(err));
         if (rc < 0) {
             log_msg(LOG_ERR, s->name, "%s", err);
             free(r);
             return rc;
         }
+    }
+    if (r->conf->cluster && (rc = cluster_open(r)) < 0) {
+        log_msg(LOG_ERR, s->name, "out of memory");
+        sbuf_free(&r->setup);
+        redis_tls_ctx_free(r->tls);
+        free(r);
+        return rc;
     }
     s->impl = r;
     uv_timer_init(s->host->loop, &r->retry);
@@ -1033,12 +1249,17 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void maybe_done(struct redis_sink *r)
 {
-    if (!r->closing || r->conn != NULL || r->nclosed < 1)
+    if (!r->closing || r->linked || r->cc != NULL || r->nclosed < 1)
         return;
     struct sink *s = r->s;
     void (*done)(struct sink *) = r->done;
     if (r->queued > 0)
         log_msg(LOG_WARNING, s->name, "closed with %zu writes not acknowledged", r->queued);
+    if (r->conf->cluster)
+        LOG(LOG_INFO, s->name, "cluster: %" PRIu64 " writes redirected, %" PRIu64 " moved "
+            "slots met, %" PRIu64 " acknowledged without a replica", r->asks, r->moved,
+            r->unreplicated);
+    sbuf_free(&r->setup);
     struct chunk *c = r->head_c;
     while (c != NULL) {
         struct chunk *n = c->next;
@@ -1069,8 +1290,10 @@ static void rs_close(struct sink *s, void (*done)(struct sink *))
     uv_close((uv_handle_t *)&r->retry, on_timer_closed);
     /* connected and writes answered soon: wait for their replies (on_exec
      * closes after the last); otherwise close now */
-    if (r->conn != NULL && !(r->connected && !r->broken && r->inflight > 0))
-        redis_conn_close(r->conn);
+    if (r->linked && !(r->connected && !r->broken && r->inflight > 0))
+        link_close(r);
+    else if (!r->linked && r->cc != NULL)
+        cc_close(r);
 }
 
 static const struct sink_ops redis_sink_ops = {

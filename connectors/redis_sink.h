@@ -27,6 +27,9 @@ int redis_sink_versioned(const struct job_sink *js);
 struct redis_tls;
 const struct redis_tls *redis_sink_tls(const struct job_sink *js);
 
+/* The sink writes to a Redis Cluster (`cluster: true`). */
+int redis_sink_cluster(const struct job_sink *js);
+
 #define REDIS_VERSION_PREFIX "_sluice:"
 
 #endif

@@ -44,11 +44,13 @@ $ERR"; }
 expect_no_err() { [ ! -s "$T/err" ] || fail "unexpected stderr:
 $ERR"; }
 
-# A free TCP port on loopback: a random one nothing answers on.
+# A free TCP port on loopback: a random one nothing answers on, below the
+# kernel's ephemeral range (32768 and up), where an outgoing connection's
+# own port could take it between this check and the server's bind.
 free_port() {
     local p
     for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 30000))
+        p=$((20000 + RANDOM % 12000))
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
     done
     fail "no free port"
@@ -135,6 +137,73 @@ redis_dump() {
             out[#out + 1] = line
         end
         return out" 0 | LC_ALL=C sort
+}
+
+# start_redis_cluster PRIMARIES REPLICAS: a Redis Cluster of private
+# redis-servers on loopback (each primary with REPLICAS replicas; node
+# timeout 1 s, so a replica takes over a killed primary within seconds),
+# created with `redis-cli --cluster create`; waits until every node says
+# cluster_state:ok.  Sets CLUSTER_PORTS and CLUSTER_PIDS (primaries
+# first, as created), CLUSTER_URL (the first node).
+start_redis_cluster() {
+    local n=$(($1 * (1 + $2))) i p addrs=()
+    CLUSTER_PORTS=() CLUSTER_PIDS=()
+    for i in $(seq "$n"); do
+        while :; do         # the cluster bus listens on port + 10000 too
+            p=$(free_port)
+            [ "$p" -lt 22700 ] && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 10000))") 2>/dev/null &&
+                [[ " ${CLUSTER_PORTS[*]:-} " != *" $p "* ]] && break
+        done
+        start_cluster_node "$p"
+        addrs+=("127.0.0.1:$p")
+    done
+    for p in "${CLUSTER_PORTS[@]}"; do
+        wait_for 10 "cluster node $p" sh -c "redis-cli -p $p ping >/dev/null 2>&1"
+    done
+    redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$2" --cluster-yes \
+        >"$T/cluster-create.log" 2>&1 || fail "redis-cli --cluster create failed: $(cat "$T/cluster-create.log")"
+    for p in "${CLUSTER_PORTS[@]}"; do
+        wait_for 20 "cluster_state:ok on node $p" cluster_node_ok "$p"
+    done
+    CLUSTER_URL="redis://127.0.0.1:${CLUSTER_PORTS[0]}/0"
+}
+
+# start_cluster_node PORT: one cluster-enabled redis-server (again, after a
+# kill: its nodes file in $T/cluster-PORT.conf makes it rejoin).
+start_cluster_node() {
+    local p=$1 i
+    redis-server --port "$p" --bind 127.0.0.1 --cluster-enabled yes \
+        --cluster-config-file "cluster-$p.conf" --cluster-node-timeout 1000 \
+        --save "" --appendonly no --dir "$T" >>"$T/cluster-$p.log" 2>&1 &
+    track_pid $!
+    for i in "${!CLUSTER_PORTS[@]}"; do
+        if [ "${CLUSTER_PORTS[$i]}" = "$p" ]; then CLUSTER_PIDS[$i]=$!; return; fi
+    done
+    CLUSTER_PORTS+=("$p")
+    CLUSTER_PIDS+=($!)
+}
+
+cluster_node_ok() {
+    redis-cli -p "$1" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
+}
+
+# cluster_primaries: the ports of the nodes that serve slots now.
+cluster_primaries() {
+    local p
+    for p in "${CLUSTER_PORTS[@]}"; do
+        if redis-cli -p "$p" cluster nodes 2>/dev/null | grep myself | grep -q master &&
+           [ "$(redis-cli -p "$p" cluster nodes | grep myself | awk '{print NF}')" -gt 8 ]; then
+            echo "$p"
+        fi
+    done
+}
+
+# cluster_dump: redis_dump over every primary of the cluster.
+cluster_dump() {
+    local p
+    for p in $(cluster_primaries); do
+        REDIS_PORT=$p REDIS_DB=0 redis_dump
+    done | LC_ALL=C sort
 }
 
 # redis_versions: the version field (`_sluice:<operator>`) of every key, as

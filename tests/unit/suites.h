@@ -34,5 +34,6 @@ Suite *store_suite(void);
 Suite *shardmeta_suite(void);
 Suite *assign_suite(void);
 Suite *redis_conn_suite(void);
+Suite *redis_cluster_suite(void);
 
 #endif

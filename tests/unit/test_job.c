@@ -243,6 +243,25 @@ START_TEST(redis_tls_settings)
 }
 END_TEST
 
+START_TEST(redis_cluster_setting)
+{
+    load_redis("redis://node-1:7000", "    cluster: true\n");
+    ck_assert_msg(diags_count(&d) == 0, "unexpected: %s", first_msg());
+    ck_assert_int_eq(redis_sink_cluster(&job->sinks[0]), 1);
+    load_redis("redis://node-1:7000/0", "    cluster: ${SLUICE_TEST_NO_SUCH_VAR:-false}\n");
+    ck_assert_msg(diags_count(&d) == 0, "unexpected: %s", first_msg());
+    ck_assert_int_eq(redis_sink_cluster(&job->sinks[0]), 0);
+    /* a cluster has database 0 only */
+    load_redis("redis://node-1:7000/3", "    cluster: true\n");
+    ck_assert_ptr_null(job);
+    ck_assert_msg(strstr(first_msg(), "a Redis Cluster has database 0 only; the URL names "
+                         "database 3") != NULL, "got: %s", first_msg());
+    load_redis("redis://node-1:7000", "    cluster: yes\n");
+    ck_assert_ptr_null(job);
+    ck_assert_uint_eq(diags_count(&d), 1);
+}
+END_TEST
+
 START_TEST(all_errors_in_one_run)
 {
     load_text("job: j\nbogus: 1\nsources:\n  s: { type: file }\noperators: {}\n"
@@ -434,6 +453,7 @@ Suite *job_suite(void)
     tcase_add_test(tc, print_masks_password);
     tcase_add_test(tc, defaults_and_flow_style);
     tcase_add_test(tc, redis_tls_settings);
+    tcase_add_test(tc, redis_cluster_setting);
     tcase_add_test(tc, kafka_group_defaults_to_job_name);
     tcase_add_test(tc, all_errors_in_one_run);
     tcase_add_test(tc, positions_survive_substitution);
