@@ -12,7 +12,8 @@
 #                   jansson, and the shard commit metadata parser
 #                   (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
-#   make bench-e2e  end to end against kcat and redis-benchmark
+#   make bench-e2e  end to end against kcat, the Redis sink against Redis's
+#                   own limit (build/release/redis_shape), the load shapes
 #   make bench-instances  1, 2 and 3 instances over one topic: throughput,
 #                   and the hand-off time of a partition that moves
 #   make soak       the crash test with 20 kills per partition layout, then
@@ -293,6 +294,18 @@ $(BENCH_EVENTS): sluice
 build/bench/json_baseline: tests/bench/json_baseline.c engine/json.c engine/json.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) -O2 -g $(WARN) -o $@ tests/bench/json_baseline.c engine/json.c
+
+# Redis's own limit for the sink's command shapes (tests/bench/redis_shape.c);
+# the guard script is the sink's own, cut out of its source.
+$(B)/guard_script.h: connectors/redis_sink.c
+	@mkdir -p $(dir $@)
+	sed -n '/^static const char GUARD_SCRIPT\[\] =/,/;$$/p' $< > $@.tmp
+	@grep -q 'return kept' $@.tmp || { echo "GUARD_SCRIPT not found in $<" >&2; rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+
+$(B)/redis_shape: tests/bench/redis_shape.c $(B)/guard_script.h
+	$(CC) $(CSTD) -O2 -g $(WARN) -I$(B) $(shell pkg-config --cflags hiredis) -o $@ $< \
+	  $(shell pkg-config --libs hiredis) -lpthread
 
 bench: sluice $(BENCH_EVENTS) build/bench/json_baseline
 	@echo "machine: $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), \
