@@ -34,7 +34,7 @@ redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$w
 pid=$!
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 first=${SLUICES%% *}
-"$first" gen --users 100000 --events "$EVENTS" --seed 1 > "$work/events.jsonl"
+"$first" gen --users "${USERS:-200000}" --events "$EVENTS" --seed 1 > "$work/events.jsonl"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
      "$EVENTS events, $(redis-server --version | cut -d' ' -f3)"
 job() {     # NAME: the job file
