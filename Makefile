@@ -187,8 +187,13 @@ deps:
 	    --no-install-recommends $$missing; \
 	fi
 
-bench-e2e: sluice
+bench-e2e: sluice $(B)/redis_shape
+	@echo "--- 1. the reference job against kcat reading the same topic:"
 	tests/bench/e2e.sh
+	@echo "--- 2. the Redis sink against redis-server's own limit for the same writes:"
+	tests/bench/redis_limit.sh
+	@echo "--- 3. the two load shapes of issue 16, marginal, against kcat:"
+	tests/bench/shapes.sh
 
 bench-instances: sluice
 	@echo "--- aggregate throughput of 1, 2 and 3 instances (engine alone, results to /dev/null):"
