@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
 EVENTS=${EVENTS:-2000000}
-bench_init bench
+bench_init
 bench_redis
 bench_broker 64 ecommerce-events
 bench_machine

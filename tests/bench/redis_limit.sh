@@ -33,7 +33,7 @@ N1=${N1:-100000}
 N2=${N2:-500000}
 SLUICES=${SLUICES:-$SLUICE}
 USERS=${USERS:-200000}
-bench_init redis-limit
+bench_init
 bench_redis
 bench_machine
 
@@ -83,7 +83,7 @@ sink() {        # BINARY VERSIONED: the marginal figure of one pair of runs
         -v r1="${a[2]}" -v r2="${b[2]}" -v v="$2" -v bin="$1" 'BEGIN {
         dt = t2 - t1
         printf "sink %s versioned %-5s: %d-%d events in %.2f-%.2f s: %.0f windows/s, redis %.2f us/window, %.0f%% of a core; sluice %.0f%% of a core\n",
-            v, n1, n2, t1, t2, (n2 - n1) / dt, (r2 - r1) * 1e6 / (n2 - n1), 100 * (r2 - r1) / dt, 100 * (s2 - s1) / dt }'
+            bin, v, n1, n2, t1, t2, (n2 - n1) / dt, (r2 - r1) * 1e6 / (n2 - n1), 100 * (r2 - r1) / dt, 100 * (s2 - s1) / dt }'
 }
 
 warm_up() { shape --mode plain --windows $((2 * USERS)) >/dev/null; }

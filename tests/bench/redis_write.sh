@@ -16,27 +16,18 @@
 #       tests/bench/redis_write.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 . tests/bench/every_record_job.sh
 SLUICES=${SLUICES:-./sluice}
 EVENTS=${EVENTS:-1000000}
 ROUNDS=${ROUNDS:-1}
-work=$(mktemp -d /tmp/sluice-rw.XXXXXX)
-pid=
-cleanup() {
-    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-port=$((20000 + RANDOM % 30000))
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    >"$work/redis.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+bench_init
+bench_redis
+port=$redis_port
 first=${SLUICES%% *}
 "$first" gen --users "${USERS:-200000}" --events "$EVENTS" --seed 1 > "$work/events.jsonl"
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
-     "$EVENTS events, $(redis-server --version | cut -d' ' -f3)"
+bench_machine
+echo "$EVENTS events"
 job() {     # NAME: the job file
     cat > "$work/$1.yaml" <<YAML
 job: bench-$1
@@ -57,10 +48,6 @@ YAML
         # Redis URL from SLUICE_REDIS_URL)
         sed -n '/^operators:/,$p' feature-pipeline.yaml >> "$work/$1.yaml"
     fi
-}
-redis_cpu() {
-    redis-cli -p "$port" info cpu | tr -d '\r' |
-        awk -F: '$1 == "used_cpu_user" || $1 == "used_cpu_sys" { s += $2 } END { printf "%.6f", s }'
 }
 job every
 job reference

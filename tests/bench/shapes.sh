@@ -23,7 +23,7 @@ N1=${N1:-240000}
 N2=${N2:-1920000}
 USERS=${USERS:-200000}
 REPEAT=${REPEAT:-1}
-bench_init shapes
+bench_init
 bench_redis
 bench_broker 64 r1000-small r1000-large r100-small r100-large
 bench_machine
