@@ -82,8 +82,9 @@ sink() {        # BINARY VERSIONED: the marginal figure of one pair of runs
     awk -v n1="$N1" -v n2="$N2" -v t1="${a[0]}" -v t2="${b[0]}" -v s1="${a[1]}" -v s2="${b[1]}" \
         -v r1="${a[2]}" -v r2="${b[2]}" -v v="$2" -v bin="$1" 'BEGIN {
         dt = t2 - t1
-        printf "sink %s versioned %-5s: %d-%d events in %.2f-%.2f s: %.0f windows/s, redis %.2f us/window, %.0f%% of a core; sluice %.0f%% of a core\n",
-            bin, v, n1, n2, t1, t2, (n2 - n1) / dt, (r2 - r1) * 1e6 / (n2 - n1), 100 * (r2 - r1) / dt, 100 * (s2 - s1) / dt }'
+        printf "sink %s versioned %-5s: %d-%d events in %.2f-%.2f s: %.0f windows/s, redis %.2f us/window, %.0f%% of a core; sluice %.2f us/window, %.0f%% of a core\n",
+            bin, v, n1, n2, t1, t2, (n2 - n1) / dt, (r2 - r1) * 1e6 / (n2 - n1), 100 * (r2 - r1) / dt,
+            (s2 - s1) * 1e6 / (n2 - n1), 100 * (s2 - s1) / dt }'
 }
 
 warm_up() { shape --mode plain --windows $((2 * USERS)) >/dev/null; }
@@ -99,13 +100,18 @@ if [ "${SWEEP:-0}" = 1 ]; then
 fi
 
 echo "--- Redis's limit and the sink, interleaved, $REPEAT rounds"
-declare -A best
+declare -A best cpu own
 keep() {        # NAME LINE: prints it, keeps the best rate under NAME
     local r
     echo "$2"
     r=$(echo "$2" | rate_of)
     [ -n "$r" ] || { echo "no rate in: $2" >&2; exit 1; }
     if [ -z "${best[$1]:-}" ] || [ "$r" -gt "${best[$1]}" ]; then best[$1]=$r; fi
+    # the lowest CPU per window, Redis's and sluice's (the sink's lines)
+    r=$(echo "$2" | sed -n 's/.*redis \([0-9.]*\) us\/window.*/\1/p')
+    cpu[$1]=$(echo "${cpu[$1]:-$r} $r" | awk '{ print ($1 < $2 ? $1 : $2) }')
+    r=$(echo "$2" | sed -n 's/.*sluice \([0-9.]*\) us\/window.*/\1/p')
+    [ -z "$r" ] || own[$1]=$(echo "${own[$1]:-$r} $r" | awk '{ print ($1 < $2 ? $1 : $2) }')
 }
 for round in $(seq "$REPEAT"); do
     warm_up
@@ -122,6 +128,13 @@ echo "--- best of $REPEAT"
 echo "Redis's limit, guarded EVALSHA of 64 (1 or 4 connections): $lim_g windows/s"
 echo "Redis's limit, MULTI/EXEC of 64 (HSET + PEXPIRE): ${best[multi]} windows/s"
 echo "Redis's limit, plain HSET + PEXPIRE, pipelined: ${best[plain]} windows/s"
+echo "Redis's CPU per window, lowest: guarded ${cpu[guarded4]} us (4 connections)," \
+     "${cpu[guarded]} us (1), MULTI/EXEC ${cpu[multi]} us, plain ${cpu[plain]} us"
+for s in $SLUICES; do
+    echo "sink $s: CPU per window, lowest: versioned: Redis ${cpu[sink_true_$s]} us," \
+         "sluice ${own[sink_true_$s]} us; versioned: false: Redis ${cpu[sink_false_$s]} us," \
+         "sluice ${own[sink_false_$s]} us"
+done
 for s in $SLUICES; do
     echo "sink $s, versioned (guarded): ${best[sink_true_$s]} windows/s:" \
          "$(echo "scale=2; ${best[sink_true_$s]} / $lim_g" | bc) of Redis's limit"

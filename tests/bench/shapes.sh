@@ -13,7 +13,10 @@
 # group join, the final flush and checkpoint, kcat's start) cancels.  Every
 # sluice run has a fresh consumer group, state directory and Redis.  Each
 # figure is the best of REPEAT (default 1) runs; each line says how much of
-# a core sluice and redis-server used.  PROFILE=1 records the large runs
+# a core sluice and redis-server used, and the CPU time each of them (and
+# kcat) spent per event, which other load on the machine disturbs less
+# than the rates (a process that gets a third of a core runs a third as
+# fast, but spends about the same CPU per event).  PROFILE=1 records the large runs
 # with `perf record -g` and prints sluice's top functions; VERBOSE=1 prints
 # the runs' logs.
 set -euo pipefail
@@ -37,12 +40,12 @@ done
 
 TIMEFORMAT='%R %U %S'
 runs=0
-kcat_run() {     # TOPIC: "wall"
+kcat_run() {     # TOPIC: "wall cpu"
     local t n
     t=$( { time kcat -C -b "$brokers" -t "$1" -e -q -o beginning >"$work/kcat.out"; } 2>&1 )
     n=$(wc -l <"$work/kcat.out")
     [ "$n" -gt 0 ] || { echo "kcat read nothing from $1" >&2; exit 1; }
-    echo "$t" | cut -d' ' -f1
+    echo "$t" | awk '{ printf "%s %.3f\n", $1, $2 + $3 }'
 }
 sluice_run() {   # TOPIC: "wall cpu redis-cpu records windows"
     local t c0 c1 perf=()
@@ -74,22 +77,24 @@ for rate in 1000 100; do
     ms=$((1000 / rate))
     echo "--- events ${ms} ms apart"
     for round in $(seq "$REPEAT"); do
-        k1=$(kcat_run "r$rate-small")
-        k2=$(kcat_run "r$rate-large")
+        k1=($(kcat_run "r$rate-small"))
+        k2=($(kcat_run "r$rate-large"))
         a=($(sluice_run "r$rate-small"))
         b=($(sluice_run "r$rate-large"))
         [ "${a[3]}" = "$N1" ] && [ "${b[3]}" = "$N2" ] ||
             { echo "expected $N1 and $N2 records, sluice read ${a[3]} and ${b[3]}" >&2; exit 1; }
-        line=$(awk -v n1="$N1" -v n2="$N2" -v k1="$k1" -v k2="$k2" -v t1="${a[0]}" -v t2="${b[0]}" \
-            -v s1="${a[1]}" -v s2="${b[1]}" -v r1="${a[2]}" -v r2="${b[2]}" -v w1="${a[4]}" \
-            -v w2="${b[4]}" 'BEGIN {
-            kr = (n2 - n1) / (k2 - k1); sr = (n2 - n1) / (t2 - t1)
-            printf "%.0f %.0f %.2f %.2f %.0f %.0f %.2f %.2f %.2f %.2f", sr, kr, sr / kr, (w2 - w1) / (n2 - n1),
-                100 * (s2 - s1) / (t2 - t1), 100 * (r2 - r1) / (t2 - t1), k1, k2, t1, t2 }')
+        line=$(awk -v n1="$N1" -v n2="$N2" -v k1="${k1[0]}" -v k2="${k2[0]}" -v t1="${a[0]}" \
+            -v t2="${b[0]}" -v s1="${a[1]}" -v s2="${b[1]}" -v r1="${a[2]}" -v r2="${b[2]}" \
+            -v w1="${a[4]}" -v w2="${b[4]}" -v kc1="${k1[1]}" -v kc2="${k2[1]}" 'BEGIN {
+            n = n2 - n1; kr = n / (k2 - k1); sr = n / (t2 - t1)
+            printf "%.0f %.0f %.2f %.2f %.0f %.0f %.2f %.2f %.2f %.2f %.2f %.2f %.2f", sr, kr, sr / kr,
+                (w2 - w1) / n, 100 * (s2 - s1) / (t2 - t1), 100 * (r2 - r1) / (t2 - t1), k1, k2, t1, t2,
+                (s2 - s1) * 1e6 / n, (r2 - r1) * 1e6 / n, (kc2 - kc1) * 1e6 / n }')
         set -- $line
         echo "round $round: sluice $1 events/s (runs $9 s, ${10} s), kcat $2 events/s" \
              "(reads $7 s, $8 s): $3 of kcat; $4 results/event;" \
-             "sluice $5%, redis-server $6% of a core"
+             "sluice $5%, redis-server $6% of a core; CPU per event: sluice ${11} us," \
+             "redis-server ${12} us, kcat ${13} us"
         if [ -z "${best[$rate]:-}" ] || [ "$1" -gt "$(echo "${best[$rate]}" | cut -d' ' -f1)" ]; then
             best[$rate]=$line
         fi
@@ -101,6 +106,6 @@ for rate in 1000 100; do
     if [ "${PROFILE:-0}" = 1 ]; then
         echo "sluice's top functions, large run:"
         perf report -i "$work/r$rate-large.perf" --no-children --stdio --sort dso,sym -g none \
-            2>/dev/null | grep -E '^ +[0-9]' | head -25
+            2>/dev/null | grep -E '^ +[0-9]' | sed -n 1,25p
     fi
 done
