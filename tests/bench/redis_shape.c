@@ -36,7 +36,9 @@
  *
  *   redis_shape --port P [--host H] [--mode guarded|multi|plain]
  *               [--batch N] [--depth D] [--conns C] [--windows W]
- *               [--users U] [--flush]
+ *               [--users U] [--sndbuf BYTES] [--flush]
+ * --sndbuf sets the connections' SO_SNDBUF (the kernel's buffer of bytes
+ * written, not yet read by Redis).
  * Exit: 0, 1 when Redis answered an error (printed), 2 on bad usage or a
  * failed connection.
  */
@@ -47,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <hiredis.h>
@@ -62,7 +65,7 @@ struct opts {
     const char *host;
     int port;
     enum mode mode;
-    int batch, depth, conns, users, flush;
+    int batch, depth, conns, users, flush, sndbuf;
     long long windows;
 };
 
@@ -294,6 +297,9 @@ static void *worker_run(void *arg)
             redisFree(c);
         return NULL;
     }
+    if (o->sndbuf > 0 &&
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &o->sndbuf, sizeof(o->sndbuf)) != 0)
+        fprintf(stderr, "redis_shape: SO_SNDBUF: %s\n", strerror(errno));
     /* the batches in flight, oldest first: their replies and windows */
     struct { int replies, n; } *ring = calloc((size_t)o->depth, sizeof(*ring));
     int head = 0, inflight = 0;
@@ -354,7 +360,7 @@ static int usage(void)
 {
     fprintf(stderr, "usage: redis_shape --port P [--host H] [--mode guarded|multi|plain]\n"
                     "                   [--batch N] [--depth D] [--conns C] [--windows W]\n"
-                    "                   [--users U] [--flush]\n");
+                    "                   [--users U] [--sndbuf BYTES] [--flush]\n");
     return 2;
 }
 
@@ -401,6 +407,8 @@ int main(int argc, char **argv)
             o.depth = (int)v;
         else if (strcmp(a, "--conns") == 0 && arg_int(val, 1, 256, &v) == 0)
             o.conns = (int)v;
+        else if (strcmp(a, "--sndbuf") == 0 && arg_int(val, 0, 1 << 30, &v) == 0)
+            o.sndbuf = (int)v;
         else if (strcmp(a, "--users") == 0 && arg_int(val, 1, 999999, &v) == 0)
             o.users = (int)v;
         else if (strcmp(a, "--windows") == 0 && arg_int(val, 1, 1LL << 40, &v) == 0)
@@ -454,9 +462,9 @@ int main(int argc, char **argv)
     double t1 = now(), c1 = redis_cpu(ctl);
     double wall = t1 - t0, cpu = c1 - c0;
     printf("%-7s batch %3d depth %4d conns %2d: %lld windows in %.2f s: %.0f windows/s, "
-           "redis %.2f us/window, %.0f%% of a core\n",
+           "redis %.2f us/window, %.0f%% of a core%s\n",
            modes[o.mode], o.batch, o.depth, o.conns, o.windows, wall, (double)o.windows / wall,
-           cpu * 1e6 / (double)o.windows, 100.0 * cpu / wall);
+           cpu * 1e6 / (double)o.windows, 100.0 * cpu / wall, o.sndbuf ? " (SO_SNDBUF set)" : "");
     if (errors)
         fprintf(stderr, "redis_shape: %lld error replies, the first: %s\n", errors,
                 first[0] ? first : "(after the first batch: text not kept)");
