@@ -7,6 +7,10 @@
 #   bench_broker N TOPIC...  starts `sluice broker`, N partitions a topic: $brokers
 #   bench_machine         one line: CPU model, cores, Redis, date, load average
 #   redis_cpu             redis-server's CPU seconds so far (user + sys)
+#   redis_wait            seconds its main thread has been runnable but waiting
+#                         for a CPU (/proc/PID/schedstat): on a shared machine,
+#                         CPU + wait over wall time is the fraction of the time
+#                         Redis had work, whatever share of a core it got
 #   now                   seconds since the epoch, with nanoseconds
 SLUICE=${SLUICE:-./sluice}
 bench_init() {
@@ -33,4 +37,7 @@ bench_machine() {
 redis_cpu() {
     redis-cli -p "$redis_port" info cpu | tr -d '\r' |
         awk -F: '$1 == "used_cpu_user" || $1 == "used_cpu_sys" { s += $2 } END { printf "%.6f", s }'
+}
+redis_wait() {
+    awk '{ printf "%.6f", $2 / 1e9 }' "/proc/$REDIS_PID/schedstat"
 }

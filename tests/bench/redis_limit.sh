@@ -14,8 +14,10 @@
 #      and the final flush cancel.
 # Each figure is the best of REPEAT (default 3) runs, interleaved (the
 # machine is shared: the best is the least disturbed); each line also says
-# how much of a core redis-server and sluice used, which tells which one
-# was the bottleneck.  redis_shape's writes find their keys there (a
+# how much of a core redis-server and sluice used, and how busy Redis was:
+# the fraction of the time it was running or waiting for a CPU, i.e. had
+# work (100 % = the client saturates it, whatever share of a core the
+# other load on the machine left it).  redis_shape's writes find their keys there (a
 # warm-up run writes them: a feature store rewriting its users); the sink
 # runs start from an empty Redis (so that the versions of an earlier run
 # keep nothing out), so the keys of the first N1 events are created in the
@@ -37,10 +39,15 @@ bench_init
 bench_redis
 bench_machine
 
-shape() {   # redis_shape arguments: its line
-    "$SHAPE" --port "$redis_port" --users "$USERS" --windows "$((N2 - N1))" "$@"
+shape() {   # redis_shape arguments: its line, and how busy Redis was
+    local c0 q0 t0 line
+    c0=$(redis_cpu); q0=$(redis_wait); t0=$(now)
+    line=$("$SHAPE" --port "$redis_port" --users "$USERS" --windows "$((N2 - N1))" "$@")
+    echo "$line; busy $(echo "$(now) $t0 $(redis_cpu) $c0 $(redis_wait) $q0" |
+        awk '{ printf "%.0f%% (%.0f%% waiting for a CPU)", 100 * ($3 - $4 + $5 - $6) / ($1 - $2),
+               100 * ($5 - $6) / ($1 - $2) }')"
 }
-rate_of() { sed -n 's/.* \([0-9]*\) windows\/s.*/\1/p'; }
+rate_of() { sed -n 's/.* \([0-9]*\) windows\/s,.*/\1/p'; }
 
 # the sink's job, versioned or not, over the first N events of one file
 "$SLUICE" gen --users "$USERS" --events "$N2" --seed 1 > "$work/events.jsonl"
@@ -64,27 +71,30 @@ YAML
 done
 
 TIMEFORMAT='%R %U %S'
-sink_run() {    # BINARY VERSIONED FILE: "wall user+sys redis-cpu" of one run
+sink_run() {    # BINARY VERSIONED FILE: "wall user+sys redis-cpu redis-wait" of one run
     rm -rf "$work/state"
     redis-cli -p "$redis_port" flushall >/dev/null
-    local c0 c1 t
+    local c0 c1 q0 t
     c0=$(redis_cpu)
+    q0=$(redis_wait)
     t=$( { time "$1" run -c "$work/$2-$3.yaml" --bounded --log-level notice \
                2>"$work/run.log"; } 2>&1 )
     c1=$(redis_cpu)
     grep -q "results lost 0" "$work/run.log" || { echo "sink run failed:"; cat "$work/run.log"; exit 1; } >&2
-    echo "$t" | awk -v c="$(echo "$c1 - $c0" | bc)" '{ printf "%s %.3f %s\n", $1, $2 + $3, c }'
+    echo "$t" | awk -v c="$(echo "$c1 - $c0" | bc)" -v q="$(echo "$(redis_wait) - $q0" | bc)" \
+        '{ printf "%s %.3f %s %s\n", $1, $2 + $3, c, q }'
 }
 sink() {        # BINARY VERSIONED: the marginal figure of one pair of runs
     local a b
     a=($(sink_run "$1" "$2" events1))
     b=($(sink_run "$1" "$2" events))
     awk -v n1="$N1" -v n2="$N2" -v t1="${a[0]}" -v t2="${b[0]}" -v s1="${a[1]}" -v s2="${b[1]}" \
-        -v r1="${a[2]}" -v r2="${b[2]}" -v v="$2" -v bin="$1" 'BEGIN {
+        -v r1="${a[2]}" -v r2="${b[2]}" -v q1="${a[3]}" -v q2="${b[3]}" -v v="$2" -v bin="$1" 'BEGIN {
         dt = t2 - t1
-        printf "sink %s versioned %-5s: %d-%d events in %.2f-%.2f s: %.0f windows/s, redis %.2f us/window, %.0f%% of a core; sluice %.2f us/window, %.0f%% of a core\n",
+        printf "sink %s versioned %-5s: %d-%d events in %.2f-%.2f s: %.0f windows/s, redis %.2f us/window, %.0f%% of a core; sluice %.2f us/window, %.0f%% of a core; busy %.0f%% (%.0f%% waiting for a CPU)\n",
             bin, v, n1, n2, t1, t2, (n2 - n1) / dt, (r2 - r1) * 1e6 / (n2 - n1), 100 * (r2 - r1) / dt,
-            (s2 - s1) * 1e6 / (n2 - n1), 100 * (s2 - s1) / dt }'
+            (s2 - s1) * 1e6 / (n2 - n1), 100 * (s2 - s1) / dt, 100 * (r2 - r1 + q2 - q1) / dt,
+            100 * (q2 - q1) / dt }'
 }
 
 warm_up() { shape --mode plain --windows $((2 * USERS)) >/dev/null; }
@@ -100,7 +110,7 @@ if [ "${SWEEP:-0}" = 1 ]; then
 fi
 
 echo "--- Redis's limit and the sink, interleaved, $REPEAT rounds"
-declare -A best cpu own
+declare -A best cpu own busy
 keep() {        # NAME LINE: prints it, keeps the best rate under NAME
     local r
     echo "$2"
@@ -112,6 +122,9 @@ keep() {        # NAME LINE: prints it, keeps the best rate under NAME
     cpu[$1]=$(echo "${cpu[$1]:-$r} $r" | awk '{ print ($1 < $2 ? $1 : $2) }')
     r=$(echo "$2" | sed -n 's/.*sluice \([0-9.]*\) us\/window.*/\1/p')
     [ -z "$r" ] || own[$1]=$(echo "${own[$1]:-$r} $r" | awk '{ print ($1 < $2 ? $1 : $2) }')
+    # the highest share of the time Redis was busy
+    r=$(echo "$2" | sed -n 's/.*busy \([0-9]*\)%.*/\1/p')
+    busy[$1]=$(echo "${busy[$1]:-$r} $r" | awk '{ print ($1 > $2 ? $1 : $2) }')
 }
 for round in $(seq "$REPEAT"); do
     warm_up
@@ -130,7 +143,11 @@ echo "Redis's limit, MULTI/EXEC of 64 (HSET + PEXPIRE): ${best[multi]} windows/s
 echo "Redis's limit, plain HSET + PEXPIRE, pipelined: ${best[plain]} windows/s"
 echo "Redis's CPU per window, lowest: guarded ${cpu[guarded4]} us (4 connections)," \
      "${cpu[guarded]} us (1), MULTI/EXEC ${cpu[multi]} us, plain ${cpu[plain]} us"
+echo "Redis busy, highest: redis_shape guarded ${busy[guarded]}% (1 connection)," \
+     "${busy[guarded4]}% (4), MULTI/EXEC ${busy[multi]}%, plain ${busy[plain]}%"
 for s in $SLUICES; do
+    echo "sink $s: Redis busy, highest: versioned ${busy[sink_true_$s]}%," \
+         "versioned: false ${busy[sink_false_$s]}%"
     echo "sink $s: CPU per window, lowest: versioned: Redis ${cpu[sink_true_$s]} us," \
          "sluice ${own[sink_true_$s]} us; versioned: false: Redis ${cpu[sink_false_$s]} us," \
          "sluice ${own[sink_false_$s]} us"
