@@ -47,8 +47,8 @@ kcat_run() {     # TOPIC: "wall cpu"
     [ "$n" -gt 0 ] || { echo "kcat read nothing from $1" >&2; exit 1; }
     echo "$t" | awk '{ printf "%s %.3f\n", $1, $2 + $3 }'
 }
-sluice_run() {   # TOPIC: "wall cpu redis-cpu records windows"
-    local t c0 c1 perf=()
+sluice_run() {   # TOPIC: "wall cpu redis-cpu records windows redis-wait"
+    local t c0 c1 q0 perf=()
     runs=$((runs + 1))
     rm -rf "$work/state"
     redis-cli -p "$redis_port" flushall >/dev/null
@@ -58,6 +58,7 @@ sluice_run() {   # TOPIC: "wall cpu redis-cpu records windows"
         perf=(perf record -q -g -o "$work/$1.perf" --)
     fi
     c0=$(redis_cpu)
+    q0=$(redis_wait)
     t=$( { time SLUICE_KAFKA_BROKERS=$brokers SLUICE_KAFKA_TOPIC=$1 \
         SLUICE_REDIS_URL=redis://127.0.0.1:$redis_port/0 SLUICE_STATE_DIR=$work/state \
         SLUICE_HTTP=none "${perf[@]}" "$SLUICE" run -c "$work/job.yaml" --bounded \
@@ -70,7 +71,7 @@ sluice_run() {   # TOPIC: "wall cpu redis-cpu records windows"
     grep -q "results lost 0" "$work/run.log" && [ -n "$rec" ] && [ "$rec" -gt 0 ] ||
         { echo "sluice run on $1 failed:" >&2; cat "$work/run.log" >&2; exit 1; }
     echo "$t" | awk -v c="$(echo "$c1 - $c0" | bc)" -v r="$rec" -v w="$win" \
-        '{ printf "%s %.3f %s %s %s\n", $1, $2 + $3, c, r, w }'
+        -v q="$(echo "$(redis_wait) - $q0" | bc)" '{ printf "%s %.3f %s %s %s %s\n", $1, $2 + $3, c, r, w, q }'
 }
 declare -A best
 for rate in 1000 100; do
@@ -85,16 +86,18 @@ for rate in 1000 100; do
             { echo "expected $N1 and $N2 records, sluice read ${a[3]} and ${b[3]}" >&2; exit 1; }
         line=$(awk -v n1="$N1" -v n2="$N2" -v k1="${k1[0]}" -v k2="${k2[0]}" -v t1="${a[0]}" \
             -v t2="${b[0]}" -v s1="${a[1]}" -v s2="${b[1]}" -v r1="${a[2]}" -v r2="${b[2]}" \
-            -v w1="${a[4]}" -v w2="${b[4]}" -v kc1="${k1[1]}" -v kc2="${k2[1]}" 'BEGIN {
+            -v w1="${a[4]}" -v w2="${b[4]}" -v kc1="${k1[1]}" -v kc2="${k2[1]}" -v q1="${a[5]}" \
+            -v q2="${b[5]}" 'BEGIN {
             n = n2 - n1; kr = n / (k2 - k1); sr = n / (t2 - t1)
-            printf "%.0f %.0f %.2f %.2f %.0f %.0f %.2f %.2f %.2f %.2f %.2f %.2f %.2f", sr, kr, sr / kr,
+            printf "%.0f %.0f %.2f %.2f %.0f %.0f %.2f %.2f %.2f %.2f %.2f %.2f %.2f %.0f", sr, kr, sr / kr,
                 (w2 - w1) / n, 100 * (s2 - s1) / (t2 - t1), 100 * (r2 - r1) / (t2 - t1), k1, k2, t1, t2,
-                (s2 - s1) * 1e6 / n, (r2 - r1) * 1e6 / n, (kc2 - kc1) * 1e6 / n }')
+                (s2 - s1) * 1e6 / n, (r2 - r1) * 1e6 / n, (kc2 - kc1) * 1e6 / n,
+                100 * (r2 - r1 + q2 - q1) / (t2 - t1) }')
         set -- $line
         echo "round $round: sluice $1 events/s (runs $9 s, ${10} s), kcat $2 events/s" \
              "(reads $7 s, $8 s): $3 of kcat; $4 results/event;" \
-             "sluice $5%, redis-server $6% of a core; CPU per event: sluice ${11} us," \
-             "redis-server ${12} us, kcat ${13} us"
+             "sluice $5%, redis-server $6% of a core (busy ${14}%: running or waiting" \
+             "for a CPU); CPU per event: sluice ${11} us, redis-server ${12} us, kcat ${13} us"
         if [ -z "${best[$rate]:-}" ] || [ "$1" -gt "$(echo "${best[$rate]}" | cut -d' ' -f1)" ]; then
             best[$rate]=$line
         fi
