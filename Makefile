@@ -12,7 +12,8 @@
 #                   jansson, and the shard commit metadata parser
 #                   (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
-#   make bench-e2e  end to end against kcat and redis-benchmark
+#   make bench-e2e  end to end against kcat, the Redis sink against Redis's
+#                   own limit (build/release/redis_shape), the load shapes
 #   make bench-instances  1, 2 and 3 instances over one topic: throughput,
 #                   and the hand-off time of a partition that moves
 #   make soak       the crash test with 20 kills per partition layout, then
@@ -187,8 +188,17 @@ deps:
 	    --no-install-recommends $$missing; \
 	fi
 
-bench-e2e: sluice
+bench-e2e: sluice $(B)/redis_shape
+	@echo "--- 1. the reference job against kcat reading the same topic:"
 	tests/bench/e2e.sh
+	@echo "--- 2. the Redis sink against redis-server's own limit for the same writes:"
+	tests/bench/redis_limit.sh
+	@echo "--- 3. the two load shapes of issue 16, marginal, against kcat:"
+	tests/bench/shapes.sh
+	@echo "--- 4. plain TCP and TLS to one redis-server, interleaved:"
+	TLS=1 EVENTS=300000 ROUNDS=2 tests/bench/redis_write.sh
+	@echo "--- 5. a three-primary Redis Cluster against one redis-server:"
+	tests/bench/cluster.sh
 
 bench-instances: sluice
 	@echo "--- aggregate throughput of 1, 2 and 3 instances (engine alone, results to /dev/null):"
@@ -294,6 +304,18 @@ $(BENCH_EVENTS): sluice
 build/bench/json_baseline: tests/bench/json_baseline.c engine/json.c engine/json.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) -O2 -g $(WARN) -o $@ tests/bench/json_baseline.c engine/json.c
+
+# Redis's own limit for the sink's command shapes (tests/bench/redis_shape.c);
+# the guard script is the sink's own, cut out of its source.
+$(B)/guard_script.h: connectors/redis_sink.c
+	@mkdir -p $(dir $@)
+	sed -n '/^static const char GUARD_SCRIPT\[\] =/,/;$$/p' $< > $@.tmp
+	@grep -q 'return kept' $@.tmp || { echo "GUARD_SCRIPT not found in $<" >&2; rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+
+$(B)/redis_shape: tests/bench/redis_shape.c $(B)/guard_script.h
+	$(CC) $(CSTD) -O2 -g $(WARN) -I$(B) $(shell pkg-config --cflags hiredis) -o $@ $< \
+	  $(shell pkg-config --libs hiredis) -lpthread
 
 bench: sluice $(BENCH_EVENTS) build/bench/json_baseline
 	@echo "machine: $$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), \

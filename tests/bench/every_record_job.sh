@@ -1,17 +1,26 @@
 # every_record_job.sh - the job of the Redis write benchmarks (sourced by
 # e2e.sh and redis_write.sh, so both measure the same writes): a global
 # window firing on every record, one window per record to a Redis hash.
-#   every_record_ops URL: the job's operators and sinks, as YAML
+# The window is the reference job's user_features result (same key, fields,
+# aggregates and TTL as feature-pipeline.yaml), so each write has exactly
+# the command shape tests/bench/redis_shape.c sends to find Redis's own
+# limit.
+#   every_record_ops URL [SETTINGS]: the job's operators and sinks, as
+#   YAML; SETTINGS are more of the sink's (", versioned: false")
 every_record_ops() {
     cat <<YAML
 operators:
-  running:
+  user_features:
     from: events
     key_by: user_id
     window: { type: global, trigger: count 1 }
-    aggregates: { n: count(), spend: sum(price), last_type: last(event_type) }
+    aggregates:
+      view_count_1h:       count() where event_type == "view"
+      cart_count_1h:       count() where event_type == "cart"
+      purchase_count_1h:   count() where event_type == "purchase"
+      avg_viewed_price_1h: avg(price) where event_type == "view"
     to: r
 sinks:
-  r: { type: redis, url: "$1", key: "running:{user_id}", ttl: 1h }
+  r: { type: redis, url: "$1", key: "user_features:{user_id}", ttl: 2h${2:-} }
 YAML
 }

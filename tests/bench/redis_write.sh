@@ -23,42 +23,39 @@
 #       tests/bench/redis_write.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/lib.sh
 . tests/bench/every_record_job.sh
 SLUICES=${SLUICES:-./sluice}
 EVENTS=${EVENTS:-1000000}
 ROUNDS=${ROUNDS:-1}
 STRACE=${STRACE:-}
 TLS=${TLS:-}
-work=$(mktemp -d /tmp/sluice-rw.XXXXXX)
-pid=
-cleanup() {
-    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-port=$((20000 + RANDOM % 30000))
+bench_init
+port=$(free_port)
 tls_args=()
 if [ -n "$TLS" ]; then
-    tport=$((port + 1))
+    tport=$(free_port)
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
         -subj "/CN=bench ca" -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
         -keyout "$work/srv.key" -out "$work/srv.csr" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1\n' > "$work/ext"
+    printf 'subjectAltName=IP:127.0.0.1
+' > "$work/ext"
     openssl x509 -req -in "$work/srv.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" \
         -CAcreateserial -days 1 -extfile "$work/ext" -out "$work/srv.crt" 2>/dev/null
     tls_args=(--tls-port "$tport" --tls-cert-file "$work/srv.crt" --tls-key-file "$work/srv.key"
               --tls-ca-cert-file "$work/ca.crt" --tls-auth-clients no)
 fi
+# one redis-server for both (its CPU is what redis_cpu reads)
 redis-server --port "$port" "${tls_args[@]}" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$work" >"$work/redis.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+track_pid $!
+wait_for 10 "redis-server" sh -c "redis-cli -p $port ping >/dev/null 2>&1"
+redis_port=$port
 first=${SLUICES%% *}
-"$first" gen --users 100000 --events "$EVENTS" --seed 1 > "$work/events.jsonl"
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores;" \
-     "$EVENTS events, $(redis-server --version | cut -d' ' -f3)"
+"$first" gen --users "${USERS:-200000}" --events "$EVENTS" --seed 1 > "$work/events.jsonl"
+bench_machine
+echo "$EVENTS events"
 job() {     # NAME: the job file
     cat > "$work/$1.yaml" <<YAML
 job: bench-$1
@@ -80,10 +77,6 @@ YAML
         # builds from before TLS read it too
         sed -n '/^operators:/,$p' feature-pipeline.yaml | grep -v '^ *tls:' >> "$work/$1.yaml"
     fi
-}
-redis_cpu() {
-    redis-cli -p "$port" info cpu | tr -d '\r' |
-        awk -F: '$1 == "used_cpu_user" || $1 == "used_cpu_sys" { s += $2 } END { printf "%.6f", s }'
 }
 job every
 job reference
