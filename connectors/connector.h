@@ -27,6 +27,7 @@
 
 #include "../config/job.h"
 #include "../engine/engine.h"
+#include "histo.h"
 
 struct source;
 struct sink;
@@ -142,6 +143,11 @@ struct sink_host {
      * low-water mark. */
     void (*congested)(void *ud, struct sink *s);
     void (*drained)(void *ud, struct sink *s);
+    /* The arrival (uv_hrtime()) of the record being applied while results
+     * are written, for the freshness of what it fires; 0 when the results
+     * come from elsewhere (end of input, a processing-time timer).  The
+     * host sets it around each record; sinks read it in write_result. */
+    uint64_t cause_ns;
 };
 
 struct sink_ops {
@@ -175,6 +181,11 @@ struct sink {
     uint64_t written, retried, failed;  /* acknowledged, retried, failed attempts */
     uint64_t stale;                     /* of the written: kept out by a newer result
                                          * the destination holds (Redis, versioned) */
+    uint64_t coalesced;                 /* replaced in the queue by a newer write to the
+                                         * same key before being sent (Redis) */
+    int timed;                          /* the sink observes the two histograms: */
+    struct histo write_latency;         /* result queued -> acknowledged */
+    struct histo freshness;             /* its record's arrival -> acknowledged */
 };
 
 /* ---- types --------------------------------------------------------------- */

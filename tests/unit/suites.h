@@ -33,5 +33,7 @@ Suite *confmap_suite(void);
 Suite *store_suite(void);
 Suite *shardmeta_suite(void);
 Suite *assign_suite(void);
+Suite *coalesce_suite(void);
+Suite *histo_suite(void);
 
 #endif

@@ -16,7 +16,7 @@ int main(void)
         envsubst_suite, duration_suite, expr_suite, template_suite,
         job_suite, corpus_suite, evtime_suite, json_suite, record_suite, agg_suite, state_table_suite,
         timers_suite, watermark_suite, engine_suite, format_suite, ckpt_suite, confmap_suite, store_suite,
-        shardmeta_suite, assign_suite, diff_suite,
+        shardmeta_suite, assign_suite, diff_suite, coalesce_suite, histo_suite,
     };
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
