@@ -270,6 +270,12 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
     /* what this record fires was caused by it: its arrival is the start
      * of those writes' freshness (struct sink_host) */
     rt->khost.cause_ns = uv_hrtime();
+    if (ts > 0) {                   /* Kafka's timestamp: how long it took to get here */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ts * 1000000;
+        histo_observe(&rt->g.src[source].delay, ns > 0 ? (uint64_t)ns : 0);
+    }
     int rc = engine_feed(sh->eng, source, part, off, data, len, ts);
     rt->khost.cause_ns = 0;
     if (rc < 0) {

@@ -66,16 +66,24 @@ static const char *sink_ptype(const struct sink *s)
     return s->ops ? s->ops->type : "?";
 }
 
-/* One histogram of one sink, Prometheus style: cumulative buckets, sum,
- * count; and its exact maximum as a gauge of its own (name_max). */
-static void histogram(struct sbuf *b, const char *name, const char *sink, const char *type,
-                      const struct histo *h)
+/* The HELP and TYPE lines of a histogram and of its _max gauge. */
+static void histogram_help(struct sbuf *b, const char *name, const char *text)
+{
+    help(b, name, "histogram", text);
+    sbuf_printf(b, "# HELP %s_max The longest observed.\n# TYPE %s_max gauge\n", name, name);
+}
+
+/* One histogram of one sink or source (label what="who"), Prometheus
+ * style: cumulative buckets, sum, count; and its exact maximum as a gauge
+ * of its own (name_max). */
+static void histogram(struct sbuf *b, const char *name, const char *what, const char *who,
+                      const char *type, const struct histo *h)
 {
     uint64_t cum = 0;
     for (int k = 0; k <= HISTO_NBOUNDS; k++) {
         cum += h->n[k];
-        sbuf_printf(b, "%s_bucket{sink=\"", name);
-        label(b, sink);
+        sbuf_printf(b, "%s_bucket{%s=\"", name, what);
+        label(b, who);
         if (k < HISTO_NBOUNDS)
             sbuf_printf(b, "\",type=\"%s\",le=\"%.9g\"} %" PRIu64 "\n", type,
                         (double)histo_bound_ns(k) / 1e9, cum);
@@ -84,8 +92,8 @@ static void histogram(struct sbuf *b, const char *name, const char *sink, const 
     }
     const char *suffix[] = { "_sum", "_count", "_max" };
     for (int k = 0; k < 3; k++) {
-        sbuf_printf(b, "%s%s{sink=\"", name, suffix[k]);
-        label(b, sink);
+        sbuf_printf(b, "%s%s{%s=\"", name, suffix[k], what);
+        label(b, who);
         if (k == 1)
             sbuf_printf(b, "\",type=\"%s\"} %" PRIu64 "\n", type, h->count);
         else
@@ -114,12 +122,9 @@ static void sink_histograms(struct sbuf *b, const struct graph *g, const struct 
             const struct sink *s = &g->snk[i];
             if (!s->timed)
                 continue;
-            if (!any++) {
-                help(b, hs[k].name, "histogram", hs[k].what);
-                sbuf_printf(b, "# HELP %s_max The longest observed.\n# TYPE %s_max gauge\n",
-                            hs[k].name, hs[k].name);
-            }
-            histogram(b, hs[k].name, job->sinks[i].name, sink_ptype(s),
+            if (!any++)
+                histogram_help(b, hs[k].name, hs[k].what);
+            histogram(b, hs[k].name, "sink", job->sinks[i].name, sink_ptype(s),
                       k == 0 ? &t->latency[i] : &t->freshness[i]);
         }
     }
@@ -237,6 +242,17 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
         }
     }
     sink_histograms(b, g, t);
+    int any = 0;
+    for (size_t i = 0; i < job->nsources; i++) {
+        if (g->src[i].delay.count == 0)
+            continue;               /* no timestamps (files), or nothing read yet */
+        if (!any++)
+            histogram_help(b, "sluice_source_delay_seconds", "From a record's timestamp "
+                           "(Kafka's: producer or broker time) to its arrival at sluice; this "
+                           "graph's records only (a reload starts it again).");
+        histogram(b, "sluice_source_delay_seconds", "source", job->sources[i].name,
+                  g->src[i].ops ? g->src[i].ops->type : "?", &g->src[i].delay);
+    }
 
     const struct chkpt_stats *ck = chkpt_stats(obs->host.ck);
     help(b, "sluice_checkpoints_total", "counter", "Checkpoints and savepoints, by result.");

@@ -132,6 +132,8 @@ struct source {
     const struct source_host *host;
     void *impl;
     char name[160];                 /* "kafka events", for logs */
+    struct histo delay;             /* the host's: a record's timestamp (Kafka's) to
+                                     * its arrival, over the records that have one */
 };
 
 /* ---- sinks ---------------------------------------------------------------- */
