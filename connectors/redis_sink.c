@@ -39,12 +39,22 @@
  * a slow or absent Redis costs memory proportional to max_pending, not to
  * the outage.
  *
+ * While writes wait unsent, a newer write of the same operator to the same
+ * key replaces the older one (`coalesce`, on by default where the key
+ * template has no window bounds): the older item is marked dead in place
+ * and skipped when batches are put together; a hash table
+ * (connectors/coalesce.c) finds it.  Never a write already sent, never
+ * one a checkpoint barrier covers (coalesce_floor() says why).  Each item
+ * carries the times its write latency and freshness are measured from,
+ * observed into the sink's histograms when Redis acknowledges it.
+ *
  * hiredis drives the socket through the small libuv binding below (rather
  * than hiredis's adapters/libuv.h, whose poll callback ignores error
  * events, which leaves a refused or reset connection hanging forever on
  * the hiredis version Debian ships).
  *
- * Its settings (url, key, ttl, username, password, max_pending, versioned)
+ * Its settings (url, key, ttl, username, password, max_pending, versioned,
+ * coalesce)
  * are declared here, in redis_sink_map, and read by the job loader into a
  * struct redis_sink_conf (config/confmap.h); the URL is taken apart here
  * too, at load time, so `sluice validate` reports a bad one.
