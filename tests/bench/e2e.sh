@@ -10,6 +10,10 @@
 #      window per record (a global window firing on every record), through
 #      the version guard (the default).  tests/bench/redis_write.sh compares
 #      builds, or the guard against versioned: false.
+#   3. tests/bench/freshness.sh: p50/p99/max freshness of the Redis writes
+#      under 50,000 events/s produced in real time, coalescing on and off.
+#   4. tests/bench/coalesce.sh: the reference job over events 10 ms apart,
+#      coalescing on and off: events/s and writes replaced.
 # EVENTS (default 2,000,000) records go to 64 partitions so that no
 # partition passes the mock broker's ~5 MB limit.
 set -euo pipefail
@@ -91,3 +95,8 @@ every_record_ops "redis://127.0.0.1:$port/0" >> "$work/every.yaml"
 line=$(grep "input read in" "$work/every.log")
 echo "sluice, one window per record (versioned: the guard script, one EVALSHA per 64): ${line#*run: }"
 grep "writes acknowledged" "$work/every.log" | sed 's/^sluice\[[0-9]*\]: /  /'
+
+echo "--- 3. freshness under a steady real-time load (tests/bench/freshness.sh)"
+SLUICE=$SLUICE tests/bench/freshness.sh
+echo "--- 4. what coalescing saves (tests/bench/coalesce.sh)"
+SLUICE=$SLUICE tests/bench/coalesce.sh
