@@ -13,43 +13,22 @@
 # never coalesces.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/servers.sh
 SLUICE=${SLUICE:-./sluice}
 EVENTS=${EVENTS:-1920000}
 USERS=${USERS:-200000}
-work=$(mktemp -d /tmp/sluice-coal.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 30000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-    exit 1
-}
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    >"$work/redis.log" 2>&1 &
-pids+=($!)
-"$SLUICE" broker --topic ecommerce-events --partitions 64 >"$work/broker.out" \
-    2>"$work/broker.log" </dev/null &
-pids+=($!)
-for _ in $(seq 100); do
-    redis-cli -p "$rport" ping >/dev/null 2>&1 && [ -s "$work/broker.out" ] && break
-    sleep 0.1
-done
-brokers=$(head -1 "$work/broker.out")
+bench_servers sluice-coal ecommerce-events
 "$SLUICE" gen --users "$USERS" --events "$EVENTS" --rate 100 --seed 1 --brokers "$brokers" \
     --topic ecommerce-events
-# the reference job, and the same with coalesce: false on user_features
-cp feature-pipeline.yaml "$work/on.yaml"
-sed 's|^    key: "user_features:{user_id}"$|&\n    coalesce: false|' feature-pipeline.yaml > "$work/off.yaml"
-grep -q "coalesce: false" "$work/off.yaml" || { echo "cannot turn coalescing off"; exit 1; }
+# the reference job, and the same with coalesce: false on user_features;
+# each its own consumer group, so that each reads the topic from the start
+sed 's|group: feature-engineering-group|group: bench-coalesce-on|' feature-pipeline.yaml \
+    > "$work/on.yaml"
+sed -e 's|group: feature-engineering-group|group: bench-coalesce-off|' \
+    -e 's|^    key: "user_features:{user_id}"$|&\n    coalesce: false|' feature-pipeline.yaml \
+    > "$work/off.yaml"
+grep -q "coalesce: false" "$work/off.yaml" && grep -q "bench-coalesce-on" "$work/on.yaml" ||
+    { echo "cannot make the two jobs"; exit 1; }
 echo "--- coalescing: $EVENTS events 10 ms apart, $USERS users, 64 partitions, the reference job" \
      "(load average $(cut -d' ' -f1-3 /proc/loadavg))"
 for mode in on off; do

@@ -19,38 +19,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/every_record_job.sh
+. tests/bench/servers.sh
 SLUICE=${SLUICE:-./sluice}
 EVENTS=${EVENTS:-2000000}
-work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 30000))
-        (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-    done
-    exit 1
-}
+bench_servers sluice-bench ecommerce-events
+port=$rport
 now() { date +%s.%N; }
-
-port=$(free_port)
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-    >"$work/redis.log" 2>&1 &
-pids+=($!)
-"$SLUICE" broker --topic ecommerce-events --partitions 64 >"$work/broker.out" \
-    2>"$work/broker.log" </dev/null &
-pids+=($!)
-for _ in $(seq 100); do
-    redis-cli -p "$port" ping >/dev/null 2>&1 && [ -s "$work/broker.out" ] && break
-    sleep 0.1
-done
-brokers=$(head -1 "$work/broker.out")
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 echo "producing $EVENTS events to 64 partitions..."
 "$SLUICE" gen --users 100000 --events "$EVENTS" --seed 1 --brokers "$brokers" \
