@@ -37,7 +37,7 @@ USERS=${USERS:-10000}
 # default, the source delay measured here was hundreds of milliseconds
 # (FETCH_WAIT_MS=500 shows it), so the job sets it low
 FETCH_WAIT_MS=${FETCH_WAIT_MS:-5}
-bench_servers sluice-fresh fresh
+bench_servers sluice-fresh fresh-true fresh-false
 
 # quantiles NAME LABEL: "p50 p99 max" in ms of histogram NAME{LABEL...} in $work/metrics
 quantiles() {
@@ -61,7 +61,7 @@ quantiles() {
 
 # one COALESCE: a run of SECS seconds; prints the three lines
 one() {
-    local coalesce=$1 hport group="fresh-$1"
+    local coalesce=$1 hport
     hport=$(free_port)
     cat > "$work/job.yaml" <<YAML
 job: freshness
@@ -71,9 +71,9 @@ sources:
   events:
     type: kafka
     brokers: $brokers
-    topic: fresh
-    group: $group
-    start: latest
+    topic: fresh-$coalesce
+    group: fresh-$coalesce
+    start: earliest
     schema: { user_id: string, event_type: string, price: double }
     event_time: { field: event_time, timezone: "+09:00" }
     watermark: { out_of_orderness: 0s }
@@ -101,7 +101,7 @@ YAML
     # start: event time now, so windows fire as the wall clock goes
     "$SLUICE" gen --users "$USERS" --events $((RATE * SECS)) --rate "$RATE" --jitter 0s \
         --start "$(TZ=Asia/Tokyo date +%Y-%m-%dT%H:%M:%S)" --seed 7 \
-        --brokers "$brokers" --topic fresh --produce-rate "$RATE"
+        --brokers "$brokers" --topic "fresh-$coalesce" --produce-rate "$RATE"
     local want=$((RATE * SECS)) got=0
     for _ in $(seq 300); do
         curl -sf "http://127.0.0.1:$hport/metrics" > "$work/metrics" || true

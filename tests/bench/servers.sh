@@ -1,10 +1,10 @@
 # servers.sh - what the end-to-end benchmarks share (sourced by e2e.sh,
 # freshness.sh and coalesce.sh): a scratch directory, servers stopped by
 # PID on exit, a free port, a local redis-server and the embedded broker.
-#   bench_servers PREFIX TOPIC: $work (a fresh directory /tmp/PREFIX.XXXXXX,
-#       removed on exit), redis-server on port $rport, `sluice broker` with
-#       TOPIC on 64 partitions at $brokers; both stopped on exit, as is
-#       every PID a script adds to pids
+#   bench_servers PREFIX TOPIC...: $work (a fresh directory
+#       /tmp/PREFIX.XXXXXX, removed on exit), redis-server on port $rport,
+#       `sluice broker` with each TOPIC on 64 partitions at $brokers; both
+#       stopped on exit, as is every PID a script adds to pids
 #   free_port: a port nobody listens on
 pids=()
 free_port() {
@@ -21,13 +21,16 @@ bench_cleanup() {
     rm -rf "$work"
 }
 bench_servers() {
+    local t topics=()
     work=$(mktemp -d "/tmp/$1.XXXXXX")
+    shift
+    for t in "$@"; do topics+=(--topic "$t"); done
     trap bench_cleanup EXIT
     rport=$(free_port)
     redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
         >"$work/redis.log" 2>&1 &
     pids+=($!)
-    "$SLUICE" broker --topic "$2" --partitions 64 >"$work/broker.out" 2>"$work/broker.log" \
+    "$SLUICE" broker "${topics[@]}" --partitions 64 >"$work/broker.out" 2>"$work/broker.log" \
         </dev/null &
     pids+=($!)
     for _ in $(seq 100); do
