@@ -59,6 +59,9 @@ wait_for 10 "the savepoint to start" sp_started
 cont_ms=$(now_ms)
 kill -CONT "$REDIS_PID"
 wait_for 30 "the savepoint to complete" grep -q "savepoint written to" "$T/run.err"
+# every record was read before its barrier, and nothing fires after it:
+# once it is complete, Redis already holds the final hashes
+redis_dump | grep -v '^c:zz' > "$T/at-savepoint.txt"
 done_ms=$(awk '/savepoint written to/ { print $1; exit }' "$T/run.err")
 [ "$done_ms" -ge "$cont_ms" ] || fail "the savepoint completed at $done_ms, before Redis \
 resumed at $cont_ms: its writes were not acknowledged"
@@ -85,6 +88,9 @@ grep -q "$written writes acknowledged ($coalesced more replaced in the queue by 
 $(grep 'writes acknowledged' "$T/run.err")"
 redis_dump | grep -v '^c:zz' > "$T/coalesced.txt"
 [ "$(wc -l < "$T/coalesced.txt")" = 10 ] || fail "expected 10 keys: $(cat "$T/coalesced.txt")"
+cmp -s "$T/at-savepoint.txt" "$T/coalesced.txt" || fail "the savepoint completed before \
+the writes before its barrier were in Redis:
+$(diff "$T/at-savepoint.txt" "$T/coalesced.txt" | head)"
 
 # 5. the same records without coalescing, into another database: the same hashes
 REDIS_DB=1
