@@ -199,6 +199,10 @@ bench-e2e: sluice $(B)/redis_shape
 	TLS=1 EVENTS=300000 ROUNDS=2 tests/bench/redis_write.sh
 	@echo "--- 5. a three-primary Redis Cluster against one redis-server:"
 	tests/bench/cluster.sh
+	@echo "--- 6. freshness under 50,000 events/s in real time, coalescing on and off:"
+	tests/bench/freshness.sh
+	@echo "--- 7. the reference job over events 10 ms apart, coalescing on and off:"
+	tests/bench/coalesce.sh
 
 bench-instances: sluice
 	@echo "--- aggregate throughput of 1, 2 and 3 instances (engine alone, results to /dev/null):"

@@ -267,7 +267,18 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
     }
     sh->changes++;
     rt->cur_part = part;
-    if (engine_feed(sh->eng, source, part, off, data, len, ts) < 0) {
+    /* what this record fires was caused by it: its arrival is the start
+     * of those writes' freshness (struct sink_host) */
+    rt->khost.cause_ns = uv_hrtime();
+    if (ts > 0) {                   /* Kafka's timestamp: how long it took to get here */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ts * 1000000;
+        histo_observe(&rt->g.src[source].delay, ns > 0 ? (uint64_t)ns : 0);
+    }
+    int rc = engine_feed(sh->eng, source, part, off, data, len, ts);
+    rt->khost.cause_ns = 0;
+    if (rc < 0) {
         rt_fail(rt, "out of memory for state");
         return -ENOMEM;
     }
@@ -842,7 +853,8 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
         LOG(LOG_NOTICE, "broker", "embedded development broker at %s (in memory, about "
             "5 MB per partition)", broker_bootstrap(rt->broker));
     }
-    rt->khost = (struct sink_host){ rt, &rt->loop, h_congested, h_drained };
+    rt->khost = (struct sink_host){ .ud = rt, .loop = &rt->loop, .congested = h_congested,
+                                    .drained = h_drained };
     for (size_t i = 0; i < job->nsinks; i++) {
         struct sink *s = &rt->g.snk[i];
         s->ops = sink_ops_for(&job->sinks[i]);
@@ -946,12 +958,17 @@ static void summary(struct runtime *rt)
         " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
         secs > 0 ? (double)in / secs : 0, ck->ok, ck->failed, ck->max_stall_us);
     for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++) {
-        char stale[64] = "";            /* only a versioned Redis sink keeps writes out */
+        char notes[128] = "";           /* only Redis sinks keep out or replace writes */
+        int at = 0;
         if (t.stale[i] > 0)
-            snprintf(stale, sizeof(stale), " (%" PRIu64 " kept out by a newer result)",
-                     t.stale[i]);
-        LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged%s, %" PRIu64
-            " retried, %" PRIu64 " failed attempts", t.written[i], stale, t.retried[i],
+            at = snprintf(notes, sizeof(notes), "%" PRIu64 " kept out by a newer result",
+                          t.stale[i]);
+        if (t.coalesced[i] > 0)
+            snprintf(notes + at, sizeof(notes) - (size_t)at, "%s%" PRIu64 " more replaced in "
+                     "the queue by a newer write", at ? ", " : "", t.coalesced[i]);
+        LOG(LOG_INFO, rt->g.snk[i].name, "%" PRIu64 " writes acknowledged%s%s%s, %" PRIu64
+            " retried, %" PRIu64 " failed attempts", t.written[i], notes[0] ? " (" : "", notes,
+            notes[0] ? ")" : "", t.retried[i],
             t.failed[i]);
     }
     totals_free(&t);

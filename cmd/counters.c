@@ -29,6 +29,9 @@ void totals_free(struct totals *t)
     free(t->retried);
     free(t->failed);
     free(t->stale);
+    free(t->coalesced);
+    free(t->latency);
+    free(t->freshness);
     memset(t, 0, sizeof(*t));
 }
 
@@ -44,8 +47,12 @@ int totals_new(const struct job *job, struct totals *t)
     t->retried = calloc(nk, sizeof(*t->retried));
     t->failed = calloc(nk, sizeof(*t->failed));
     t->stale = calloc(nk, sizeof(*t->stale));
+    t->coalesced = calloc(nk, sizeof(*t->coalesced));
+    t->latency = calloc(nk, sizeof(*t->latency));
+    t->freshness = calloc(nk, sizeof(*t->freshness));
     if (!t->in || !t->invalid || !t->late || !t->fired || !t->lost || !t->written ||
-        !t->retried || !t->failed || !t->stale) {
+        !t->retried || !t->failed || !t->stale || !t->coalesced || !t->latency ||
+        !t->freshness) {
         totals_free(t);
         return -ENOMEM;
     }
@@ -97,6 +104,13 @@ void counters_read(const struct counters *c, struct totals *t)
         t->retried[i] = h->retried[i] + (s ? s->retried : 0);
         t->failed[i] = h->failed[i] + (s ? s->failed : 0);
         t->stale[i] = h->stale[i] + (s ? s->stale : 0);
+        t->coalesced[i] = h->coalesced[i] + (s ? s->coalesced : 0);
+        t->latency[i] = h->latency[i];
+        t->freshness[i] = h->freshness[i];
+        if (s != NULL) {
+            histo_add(&t->latency[i], &s->write_latency);
+            histo_add(&t->freshness[i], &s->freshness);
+        }
     }
 }
 
@@ -131,6 +145,9 @@ int counters_carry(struct counters *c, const struct job *nj)
                 t.retried[n] = cur.retried[o];
                 t.failed[n] = cur.failed[o];
                 t.stale[n] = cur.stale[o];
+                t.coalesced[n] = cur.coalesced[o];
+                t.latency[n] = cur.latency[o];
+                t.freshness[n] = cur.freshness[o];
             }
     totals_free(&cur);
     totals_free(&c->hist);

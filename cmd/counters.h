@@ -3,7 +3,8 @@
  * STATUS= line and the summary at exit show them.
  *
  * The live counters are in the engine (records in, invalid, late, fired,
- * lost) and in the sinks (written, retried, failed, stale).  A reload replaces
+ * lost) and in the sinks (written, retried, failed, stale, coalesced, and
+ * the latency histograms).  A reload replaces
  * both; so that the counters stay monotonic, the totals of the replaced
  * graphs are kept here and carried over, by name, to the indices of the
  * new job.  counters_read() adds the two.  Loop thread only.
@@ -24,6 +25,8 @@ struct totals {
     uint64_t *late, *fired, *lost;          /* per operator */
     uint64_t *written, *retried, *failed;   /* per sink */
     uint64_t *stale;                        /* per sink: writes kept out as older */
+    uint64_t *coalesced;                    /* per sink: replaced before being sent */
+    struct histo *latency, *freshness;      /* per sink (struct sink's histograms) */
 };
 
 /* Zeroed totals sized for job.  Returns 0 or -ENOMEM; free with

@@ -66,6 +66,70 @@ static const char *sink_ptype(const struct sink *s)
     return s->ops ? s->ops->type : "?";
 }
 
+/* The HELP and TYPE lines of a histogram and of its _max gauge. */
+static void histogram_help(struct sbuf *b, const char *name, const char *text)
+{
+    help(b, name, "histogram", text);
+    sbuf_printf(b, "# HELP %s_max The longest observed.\n# TYPE %s_max gauge\n", name, name);
+}
+
+/* One histogram of one sink or source (label what="who"), Prometheus
+ * style: cumulative buckets, sum, count; and its exact maximum as a gauge
+ * of its own (name_max). */
+static void histogram(struct sbuf *b, const char *name, const char *what, const char *who,
+                      const char *type, const struct histo *h)
+{
+    uint64_t cum = 0;
+    for (int k = 0; k <= HISTO_NBOUNDS; k++) {
+        cum += h->n[k];
+        sbuf_printf(b, "%s_bucket{%s=\"", name, what);
+        label(b, who);
+        if (k < HISTO_NBOUNDS)
+            sbuf_printf(b, "\",type=\"%s\",le=\"%.9g\"} %" PRIu64 "\n", type,
+                        (double)histo_bound_ns(k) / 1e9, cum);
+        else
+            sbuf_printf(b, "\",type=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", type, cum);
+    }
+    const char *suffix[] = { "_sum", "_count", "_max" };
+    for (int k = 0; k < 3; k++) {
+        sbuf_printf(b, "%s%s{%s=\"", name, suffix[k], what);
+        label(b, who);
+        if (k == 1)
+            sbuf_printf(b, "\",type=\"%s\"} %" PRIu64 "\n", type, h->count);
+        else
+            sbuf_printf(b, "\",type=\"%s\"} %.9f\n", type,
+                        (double)(k == 0 ? h->sum_ns : h->max_ns) / 1e9);
+    }
+}
+
+/* The sinks' latency histograms, of the sinks that keep them (Redis). */
+static void sink_histograms(struct sbuf *b, const struct graph *g, const struct totals *t)
+{
+    const struct job *job = g->job;
+    static const struct {
+        const char *name, *what;
+    } hs[] = {
+        { "sluice_sink_write_latency_seconds",
+          "From a result queued in the sink to the destination acknowledging its write." },
+        { "sluice_sink_freshness_seconds",
+          "From the arrival of the record that fired a result (its fire time when no record "
+          "did) to the destination acknowledging its write; a write that replaced others "
+          "counts from the oldest." },
+    };
+    for (int k = 0; k < 2; k++) {
+        int any = 0;
+        for (size_t i = 0; i < job->nsinks; i++) {
+            const struct sink *s = &g->snk[i];
+            if (!s->timed)
+                continue;
+            if (!any++)
+                histogram_help(b, hs[k].name, hs[k].what);
+            histogram(b, hs[k].name, "sink", job->sinks[i].name, sink_ptype(s),
+                      k == 0 ? &t->latency[i] : &t->freshness[i]);
+        }
+    }
+}
+
 static void per_operator(struct sbuf *b, const struct job *job, const char *name,
                          const char *text, const uint64_t *v)
 {
@@ -162,18 +226,32 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
     help(b, "sluice_sink_failed_total", "counter", "Failed write attempts (each retried).");
     help(b, "sluice_sink_stale_total", "counter",
          "Acknowledged writes the destination kept out: it held a newer result.");
+    help(b, "sluice_sink_writes_coalesced_total", "counter",
+         "Writes replaced in the sink's queue by a newer write to the same key, never sent.");
     for (size_t i = 0; i < job->nsinks; i++) {
         const struct sink *s = &g->snk[i];
         const char *names[] = { "sluice_sink_writes_total", "sluice_sink_pending",
                                 "sluice_sink_retried_total", "sluice_sink_failed_total",
-                                "sluice_sink_stale_total" };
+                                "sluice_sink_stale_total", "sluice_sink_writes_coalesced_total" };
         uint64_t v[] = { t->written[i], s->impl ? (uint64_t)s->ops->pending(s) : 0,
-                         t->retried[i], t->failed[i], t->stale[i] };
-        for (int k = 0; k < 5; k++) {
+                         t->retried[i], t->failed[i], t->stale[i], t->coalesced[i] };
+        for (int k = 0; k < 6; k++) {
             sbuf_printf(b, "%s{sink=\"", names[k]);
             label(b, job->sinks[i].name);
             sbuf_printf(b, "\",type=\"%s\"} %" PRIu64 "\n", sink_ptype(s), v[k]);
         }
+    }
+    sink_histograms(b, g, t);
+    int any = 0;
+    for (size_t i = 0; i < job->nsources; i++) {
+        if (g->src[i].delay.count == 0)
+            continue;               /* no timestamps (files), or nothing read yet */
+        if (!any++)
+            histogram_help(b, "sluice_source_delay_seconds", "From a record's timestamp "
+                           "(Kafka's: producer or broker time) to its arrival at sluice; this "
+                           "graph's records only (a reload starts it again).");
+        histogram(b, "sluice_source_delay_seconds", "source", job->sources[i].name,
+                  g->src[i].ops ? g->src[i].ops->type : "?", &g->src[i].delay);
     }
 
     const struct chkpt_stats *ck = chkpt_stats(obs->host.ck);
@@ -339,9 +417,10 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
         const struct sink *s = &g->snk[i];
         sbuf_printf(b, "%s{\"name\":", i ? "," : "");
         fmt_json_string(b, job->sinks[i].name, strlen(job->sinks[i].name));
-        sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64 "}",
+        sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64
+                    ",\"coalesced\":%" PRIu64 "}",
                     job->sinks[i].type->name, s->impl ? s->ops->pending(s) : 0,
-                    t->written[i]);
+                    t->written[i], t->coalesced[i]);
     }
     const struct chkpt_stats *ck = chkpt_stats(obs->host.ck);
     struct engine_stats st = { 0 };

@@ -27,6 +27,7 @@
 
 #include "../config/job.h"
 #include "../engine/engine.h"
+#include "histo.h"
 
 struct source;
 struct sink;
@@ -131,6 +132,8 @@ struct source {
     const struct source_host *host;
     void *impl;
     char name[160];                 /* "kafka events", for logs */
+    struct histo delay;             /* the host's: a record's timestamp (Kafka's) to
+                                     * its arrival, over the records that have one */
 };
 
 /* ---- sinks ---------------------------------------------------------------- */
@@ -142,6 +145,11 @@ struct sink_host {
      * low-water mark. */
     void (*congested)(void *ud, struct sink *s);
     void (*drained)(void *ud, struct sink *s);
+    /* The arrival (uv_hrtime()) of the record being applied while results
+     * are written, for the freshness of what it fires; 0 when the results
+     * come from elsewhere (end of input, a processing-time timer).  The
+     * host sets it around each record; sinks read it in write_result. */
+    uint64_t cause_ns;
 };
 
 struct sink_ops {
@@ -175,6 +183,11 @@ struct sink {
     uint64_t written, retried, failed;  /* acknowledged, retried, failed attempts */
     uint64_t stale;                     /* of the written: kept out by a newer result
                                          * the destination holds (Redis, versioned) */
+    uint64_t coalesced;                 /* replaced in the queue by a newer write to the
+                                         * same key before being sent (Redis) */
+    int timed;                          /* the sink observes the two histograms: */
+    struct histo write_latency;         /* result queued -> acknowledged */
+    struct histo freshness;             /* its record's arrival -> acknowledged */
 };
 
 /* ---- types --------------------------------------------------------------- */

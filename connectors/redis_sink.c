@@ -39,6 +39,15 @@
  * a slow or absent Redis costs memory proportional to max_pending, not to
  * the outage.
  *
+ * While writes wait unsent, a newer write of the same operator to the same
+ * key replaces the older one (`coalesce`, on by default where the key
+ * template has no window bounds): the older item is marked dead in place
+ * and skipped when batches are put together; a hash table
+ * (connectors/coalesce.c) finds it.  Never a write already sent, never
+ * one a checkpoint barrier covers (coalesce_floor() says why).  Each item
+ * carries the times its write latency and freshness are measured from,
+ * observed into the sink's histograms when Redis acknowledges it.
+ *
  * The connection is ours (redis_conn.c: libuv socket, TLS through OpenSSL
  * when the URL is rediss:// or `tls` sets anything, hiredis only parsing
  * replies).  Replies come in command order, so a small FIFO (struct
@@ -49,7 +58,7 @@
  * loop iteration as one write.
  *
  * Its settings (url, key, ttl, username, password, max_pending, versioned,
- * tls)
+ * coalesce, tls, cluster)
  * are declared here, in redis_sink_map, and read by the job loader into a
  * struct redis_sink_conf (config/confmap.h); the URL is taken apart here
  * too, at load time, so `sluice validate` reports a bad one.
@@ -61,6 +70,7 @@
 
 #include <openssl/sha.h>
 
+#include "coalesce.h"
 #include "connector.h"
 #include "format.h"
 #include "log.h"
@@ -115,6 +125,7 @@ struct redis_sink_conf {
     const char *username, *password;    /* the keys; NULL when absent */
     int64_t max_pending;                /* writes queued before sources pause */
     int versioned;                      /* guard writes by version (the default) */
+    int coalesce;                       /* replace unsent writes of a key; -1: by the key */
     struct redis_endpoint ep;           /* from url, then username and password */
     struct redis_tls tls;               /* the `tls` mapping; verify 1 when absent */
     int use_tls;                        /* rediss://, or a `tls` mapping that sets something */
@@ -284,6 +295,15 @@ static void redis_validate(struct cm_ctx *c, void *conf)
         cf->ep.username = cf->username;
     if (cf->password != NULL)
         cf->ep.password = cf->password;
+    if (cf->coalesce < 0) {
+        /* by default only where a key holds the newest window: a key
+         * naming its window is written once per window anyway */
+        cf->coalesce = 1;
+        for (size_t i = 0; cf->key.set && i < cf->key.t.nparts; i++)
+            if (cf->key.t.parts[i].kind == TPL_WINDOW_START ||
+                cf->key.t.parts[i].kind == TPL_WINDOW_END)
+                cf->coalesce = 0;
+    }
     if (cf->use_tls)
         check_tls(c, cf);
     if (cf->cluster && cf->ep.db != 0)
@@ -312,6 +332,10 @@ static const struct cm_entry redis_sink_entries[] = {
     { .key = "versioned", .type = CM_ENUM, .names = bool_names, .dflt = 1,
       .offset = offsetof(struct redis_sink_conf, versioned),
       .desc = "keep the newest result of each hash (a version field per operator)" },
+    { .key = "coalesce", .type = CM_ENUM, .names = bool_names, .dflt = -1,
+      .offset = offsetof(struct redis_sink_conf, coalesce),
+      .desc = "a newer write replaces an unsent one to the same key (default: true unless "
+              "the key names its window)" },
     { .key = "tls", .type = CM_CUSTOM, .read = read_tls,
       .offset = offsetof(struct redis_sink_conf, tls),
       .desc = "TLS settings: ca_file, ca_dir, cert_file, key_file, server_name, verify" },
@@ -355,6 +379,7 @@ static void redis_sink_print(const void *conf, FILE *out)
             (duration_format(cf->ttl_ms, d, sizeof(d)), d));
     if (!cf->versioned)
         fputs(" versioned=false", out);
+    fprintf(out, " coalesce=%s", cf->coalesce ? "true" : "false");
     if (cf->cluster)
         fputs(" cluster", out);
     if (cf->use_tls) {
@@ -394,14 +419,47 @@ int redis_sink_versioned(const struct job_sink *js)
 struct chunk {
     struct chunk *next;
     size_t used, cap;
-    char data[];
+    char data[];                        /* items, each at a multiple of 8 */
 };
 
-/* An item: u32 length of its first part, u32 length of its second (0 when
- * none), then both parts in RESP.  Without versions: the HSET and the
- * PEXPIRE (none without a TTL).  Versioned: the key as a bulk string, and
- * the window's arguments to the guard (their count, then field, value
- * pairs), put together into one EVALSHA per batch when it is sent. */
+/*
+ * An item: this header, then its two parts in RESP, padded to a multiple
+ * of 8 bytes so the next header is aligned and read in place.  Without
+ * versions the parts are the HSET and the PEXPIRE (none without a TTL).
+ * Versioned: the key as a bulk string, and the window's arguments to the
+ * guard (their count, then field, value pairs), put together into one
+ * EVALSHA per batch when it is sent.
+ *
+ * Every item has a sequence number, the sink's count of items appended
+ * before it, so the queue holds the consecutive sequences [popped,
+ * appended).  An item replaced by a newer write to its key before it was
+ * sent is marked dead and stays where it is until acknowledgements pop
+ * it: sending skips it, and a batch is n live items.  A dead item is
+ * always followed, somewhere behind it, by the live write that replaced
+ * it, so the queue never ends with dead items and popping n live items
+ * (with the dead ones between them) pops exactly what a batch covered.
+ */
+#define ITEM_DEAD 1
+
+struct item {
+    uint32_t len1, len2;                /* the two parts (len2 0 when none) */
+    uint64_t seq;
+    uint64_t queued_ns;                 /* uv_hrtime() when the result was queued */
+    uint64_t cause_ns;                  /* arrival of its record (the oldest, when it
+                                         * replaced others); queued_ns when none */
+    int64_t version;                    /* the result's (struct engine_result) */
+    uint32_t tag;                       /* its operator */
+    uint8_t flags;                      /* ITEM_DEAD */
+};
+
+static const char *item_part1(const struct item *it) { return (const char *)(it + 1); }
+static const char *item_part2(const struct item *it) { return item_part1(it) + it->len1; }
+
+static size_t item_size(size_t l1, size_t l2)
+{
+    return (sizeof(struct item) + l1 + l2 + 7) & ~(size_t)7;
+}
+
 struct pos {
     struct chunk *c;
     size_t off;
@@ -439,12 +497,16 @@ struct redis_sink {
     int64_t backoff;
     struct chunk *head_c, *tail_c;
     struct pos head, send;              /* oldest unacknowledged, next to send */
-    size_t queued, unsent;              /* windows */
+    size_t queued;                      /* items held, dead ones included (memory) */
+    size_t live, unsent;                /* windows held / not sent yet (live items) */
     size_t inflight;                    /* transactions sent, not answered */
-    uint64_t appended, acked;           /* windows queued / acknowledged, ever */
+    uint64_t appended, popped;          /* items queued / dropped, ever: the sequences */
+    uint64_t send_seq;                  /* items below it were sent on this connection */
+    uint64_t acked;                     /* windows acknowledged, ever */
     uint64_t moved;                     /* a cluster's connections ended by a MOVED */
     uint64_t asks, unreplicated;        /* a cluster's, kept when it is freed */
     uint64_t barrier;                   /* checkpoint mark: appended at the time */
+    struct coalesce *newest;            /* key -> its newest unsent item; NULL: coalesce off */
     char sha[SHA_LEN + 1];              /* the guard's, once Redis has told it; "" before */
     struct sbuf batch;                  /* one guarded batch, being put together */
     struct sbuf enc, key;
@@ -452,10 +514,12 @@ struct redis_sink {
     void (*done)(struct sink *);
 };
 
-static SL_MUST_USE int q_append(struct redis_sink *r, const char *hset, size_t hlen, const char *exp,
-                    size_t elen)
+/* Appends an item of the two parts, live, with the next sequence; *out is
+ * where it sits (valid until it is popped).  Returns 0 or -ENOMEM. */
+static SL_MUST_USE int q_append(struct redis_sink *r, const char *p1, size_t l1, const char *p2,
+                                size_t l2, struct item **out)
 {
-    size_t need = 8 + hlen + elen;
+    size_t need = item_size(l1, l2);
     struct chunk *c = r->tail_c;
     if (c == NULL || c->cap - c->used < need) {
         size_t cap = need > CHUNK_BYTES ? need : CHUNK_BYTES;
@@ -475,45 +539,57 @@ static SL_MUST_USE int q_append(struct redis_sink *r, const char *hset, size_t h
         if (r->send.c == NULL || (r->send.c->used == r->send.off && r->send.c->next == n))
             r->send = (struct pos){ n, 0 };
     }
-    uint32_t l1 = (uint32_t)hlen, l2 = (uint32_t)elen;
-    memcpy(c->data + c->used, &l1, 4);
-    memcpy(c->data + c->used + 4, &l2, 4);
-    memcpy(c->data + c->used + 8, hset, hlen);
-    if (elen)
-        memcpy(c->data + c->used + 8 + hlen, exp, elen);
+    struct item *it = (struct item *)(void *)(c->data + c->used);
+    *it = (struct item){ .len1 = (uint32_t)l1, .len2 = (uint32_t)l2, .seq = r->appended };
+    memcpy(it + 1, p1, l1);
+    if (l2)
+        memcpy((char *)(it + 1) + l1, p2, l2);
     c->used += need;
     r->queued++;
+    r->live++;
     r->unsent++;
     r->appended++;
+    *out = it;
     return 0;
 }
 
-/* The item at p; advances p. */
-static void q_item(struct pos *p, const char **hset, size_t *hlen, const char **exp,
-                   size_t *elen)
+/* The item at p, dead or alive; advances p. */
+static struct item *q_item(struct pos *p)
 {
     if (p->off == p->c->used) {
         p->c = p->c->next;
         p->off = 0;
     }
-    uint32_t l1, l2;
-    memcpy(&l1, p->c->data + p->off, 4);
-    memcpy(&l2, p->c->data + p->off + 4, 4);
-    *hset = p->c->data + p->off + 8;
-    *hlen = l1;
-    *exp = *hset + l1;
-    *elen = l2;
-    p->off += 8 + (size_t)l1 + l2;
+    struct item *it = (struct item *)(void *)(p->c->data + p->off);
+    p->off += item_size(it->len1, it->len2);
+    return it;
 }
 
-/* Drops the n oldest items (acknowledged). */
-static void q_pop(struct redis_sink *r, size_t n)
+/* The next live item from p (there is one: the queue ends with one);
+ * advances p past it. */
+static struct item *q_live(struct pos *p)
 {
-    const char *a, *b;
-    size_t la, lb;
-    while (n-- > 0) {
-        q_item(&r->head, &a, &la, &b, &lb);
+    struct item *it;
+    do
+        it = q_item(p);
+    while (it->flags & ITEM_DEAD);
+    return it;
+}
+
+/* Drops the n oldest live items (acknowledged at now_ns) and the dead
+ * ones before them, observing the live ones' latency and freshness. */
+static void q_pop(struct redis_sink *r, size_t n, uint64_t now_ns)
+{
+    while (n > 0) {
+        struct item *it = q_item(&r->head);
+        if (!(it->flags & ITEM_DEAD)) {
+            histo_observe(&r->s->write_latency, now_ns - it->queued_ns);
+            histo_observe(&r->s->freshness, now_ns - it->cause_ns);
+            r->live--;
+            n--;
+        }
         r->queued--;
+        r->popped++;
         while (r->head_c != r->head.c) {
             struct chunk *c = r->head_c;
             r->head_c = c->next;
@@ -532,6 +608,68 @@ static void q_pop(struct redis_sink *r, size_t n)
         r->head_c = r->tail_c = c;
         r->head = r->send = (struct pos){ c, 0 };
     }
+}
+
+/* ---- coalescing ------------------------------------------------------------ */
+
+/*
+ * The first sequence a newer write may replace.  Not one that was sent:
+ * its acknowledgement pops it as one of a batch's live items, and Redis
+ * may apply it anyway.  Not one a pending checkpoint barrier covers
+ * (sequence < barrier): the barrier is done once the items before it are
+ * popped, and a dead one before it would count as done while the write
+ * that replaced it, behind the barrier, is not acknowledged; the
+ * checkpoint would complete without that key's value of the window it
+ * covers ever acknowledged, and a restore from it would never fire that
+ * window again.  Kept, the older write goes out as it would have, and only
+ * writes after the barrier replace each other.
+ */
+static uint64_t coalesce_floor(const struct redis_sink *r)
+{
+    return r->send_seq > r->barrier ? r->send_seq : r->barrier;
+}
+
+/* The item it just appended, with its key at key..key+klen inside the
+ * item, replaces the newest unsent write to the same key by the same
+ * operator, if any.  Returns 0 or -ENOMEM (nothing replaced). */
+static SL_MUST_USE int coalesce_item(struct redis_sink *r, struct item *it, const char *key,
+                                     size_t klen)
+{
+    void *pv;
+    uint64_t floor = coalesce_floor(r);
+    /* the tag keeps operators apart: each writes its own fields, and a
+     * versioned write its own version field, so one operator's result
+     * replaces only that operator's; within one operator every result
+     * sets the same fields (its key fields and every aggregate) */
+    if (coalesce_put(r->newest, key, klen, it->tag, it->seq, it, floor, &pv) < 0)
+        return -ENOMEM;
+    struct item *old = pv;
+    if (old == NULL || (old->flags & ITEM_DEAD))
+        return 0;
+    /* versioned: an older version (a late re-fire of an earlier window)
+     * would lose to the newer in Redis; it must not take its place */
+    if (r->conf->versioned && it->version < old->version)
+        return 0;
+    old->flags |= ITEM_DEAD;
+    if (old->cause_ns < it->cause_ns)
+        it->cause_ns = old->cause_ns;   /* the key's value waited since then */
+    r->live--;
+    r->unsent--;
+    r->s->coalesced++;
+    return 0;
+}
+
+/* After batches went out: keep the table to the unsent writes.  It is
+ * rebuilt from its live entries once it holds more than twice as many as
+ * there are unsent writes (plus a little, so that a queue sending every
+ * write as it comes does not rebuild on each), which, with nothing
+ * unsent, empties it; so it is bounded by the queue, and the rebuilds
+ * cost O(1) per write. */
+static void coalesce_trim(struct redis_sink *r)
+{
+    if (r->newest != NULL && coalesce_count(r->newest) > 2 * r->unsent + 64 &&
+        coalesce_prune(r->newest, coalesce_floor(r)) < 0)
+        coalesce_clear(r->newest);  /* out of memory: forget, coalesce less */
 }
 
 /* ---- RESP ------------------------------------------------------------------ */
@@ -585,10 +723,11 @@ static void maybe_done(struct redis_sink *r);
 /* Everything sent but not acknowledged goes out again on the next connection. */
 static void rewind_unacked(struct redis_sink *r)
 {
-    if (r->queued > r->unsent)
-        r->s->retried += r->queued - r->unsent;
+    if (r->live > r->unsent)
+        r->s->retried += r->live - r->unsent;
     r->send = r->head;
-    r->unsent = r->queued;
+    r->send_seq = r->popped;            /* unsent again, so replaceable again */
+    r->unsent = r->live;
     r->inflight = 0;
     r->exp_head = r->exp_len = 0;
 }
@@ -637,7 +776,7 @@ static void link_closed(struct redis_sink *r, const char *why, int redirect)
         return;
     }
     if (redirect) {
-        LOG(LOG_INFO, r->s->name, "%s; %zu writes waiting, reconnecting", why, r->queued);
+        LOG(LOG_INFO, r->s->name, "%s; %zu writes waiting, reconnecting", why, r->live);
         r->moved++;
         uv_timer_start(&r->retry, on_retry, REDIRECT_RETRY_MS, 0);
         return;
@@ -647,7 +786,7 @@ static void link_closed(struct redis_sink *r, const char *why, int redirect)
                      "retrying", ep->host, ep->port, why ? why : "closed");
     else
         log_msg(LOG_WARNING, r->s->name, "disconnected%s%s; %zu writes waiting, reconnecting",
-                why ? ": " : "", why ? why : "", r->queued);
+                why ? ": " : "", why ? why : "", r->live);
     schedule_retry(r);
 }
 
@@ -893,7 +1032,7 @@ static void on_exec(struct redis_sink *r, const redisReply *rep, size_t n)
         conn_broken(r);
         return;
     }
-    q_pop(r, n);
+    q_pop(r, n, uv_hrtime());
     r->s->written += n;
     if (rep->type == REDIS_REPLY_INTEGER)     /* the guard: how many it kept out */
         r->s->stale += (uint64_t)rep->integer;
@@ -925,22 +1064,22 @@ static SL_MUST_USE int send_plain(struct redis_sink *r, size_t n, unsigned slot)
 {
     struct sbuf *b = &r->batch;
     struct pos p = r->send;
+    const struct item *it = NULL;
     uint32_t replies = 1;               /* MULTI's, then one per command */
     b->len = 0;
     int rc = sbuf_put(b, resp_multi, sizeof(resp_multi) - 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        const char *a, *x;
-        size_t la, lx;
-        q_item(&p, &a, &la, &x, &lx);
-        rc = sbuf_put(b, a, la);
-        rc = rc ? rc : sbuf_put(b, x, lx);
-        replies += lx ? 2 : 1;
+        it = q_live(&p);
+        rc = sbuf_put(b, item_part1(it), it->len1);
+        rc = rc ? rc : sbuf_put(b, item_part2(it), it->len2);
+        replies += it->len2 ? 2 : 1;
     }
     rc = rc ? rc : sbuf_put(b, resp_exec, sizeof(resp_exec) - 1);
     rc = rc ? rc : link_send(r, slot, b->p, b->len, replies + 1);
     if (rc < 0)
         return rc;
     r->send = p;
+    r->send_seq = it->seq + 1;
     expect_push(r, EX_BATCH, replies, (uint32_t)n);
     return 0;
 }
@@ -951,13 +1090,11 @@ static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n, unsigned slo
 {
     struct sbuf *b = &r->batch;
     struct pos p = r->send;
-    const char *a, *x;
-    size_t la, lx, argc = 4 + n;    /* EVALSHA, sha, numkeys, ttl, keys */
+    const struct item *it = NULL;
+    size_t argc = 4 + n;            /* EVALSHA, sha, numkeys, ttl, keys */
     char num[24];
-    for (size_t i = 0; i < n; i++) {
-        q_item(&p, &a, &la, &x, &lx);
-        argc += guard_argc(x);
-    }
+    for (size_t i = 0; i < n; i++)
+        argc += guard_argc(item_part2(q_live(&p)));
     b->len = 0;
     int rc = sbuf_printf(b, "*%zu\r\n", argc);
     rc = rc ? rc : sbuf_put(b, resp_evalsha, sizeof(resp_evalsha) - 1);
@@ -966,20 +1103,21 @@ static SL_MUST_USE int send_guarded(struct redis_sink *r, size_t n, unsigned slo
     rc = rc ? rc : resp_bulk(b, num, fmt_i64(num, (int64_t)n));
     p = r->send;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        q_item(&p, &a, &la, &x, &lx);
-        rc = sbuf_put(b, a, la);
+        it = q_live(&p);
+        rc = sbuf_put(b, item_part1(it), it->len1);
     }
     int64_t ttl = r->conf->ttl_ms == JOB_DURATION_NONE ? 0 : r->conf->ttl_ms;
     rc = rc ? rc : resp_bulk(b, num, fmt_i64(num, ttl));
     p = r->send;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        q_item(&p, &a, &la, &x, &lx);
-        rc = sbuf_put(b, x, lx);
+        it = q_live(&p);
+        rc = sbuf_put(b, item_part2(it), it->len2);
     }
     rc = rc ? rc : link_send(r, slot, b->p, b->len, 1);
     if (rc < 0)
         return rc;
     r->send = p;
+    r->send_seq = it->seq + 1;
     expect_push(r, EX_BATCH, 0, (uint32_t)n);
     return 0;
 }
@@ -1005,10 +1143,8 @@ static size_t slot_run(struct redis_sink *r, size_t max, unsigned *slot)
     struct pos p = r->send;
     size_t n = 0;
     while (n < max) {
-        const char *a, *x;
-        size_t la, lx;
-        q_item(&p, &a, &la, &x, &lx);
-        unsigned s = item_slot(a, la, r->conf->versioned);
+        const struct item *it = q_live(&p);
+        unsigned s = item_slot(item_part1(it), it->len1, r->conf->versioned);
         if (n > 0 && s != *slot)
             break;
         *slot = s;
@@ -1040,6 +1176,7 @@ static void send_more(struct redis_sink *r)
         r->unsent -= n;
         r->inflight++;
     }
+    coalesce_trim(r);
 }
 
 /* The result's fields as RESP bulk strings: key fields, then aggregates. */
@@ -1085,14 +1222,17 @@ static SL_MUST_USE int encode_guarded(struct redis_sink *r, const struct job_ope
 }
 
 /* HSET key field value ..., then PEXPIRE key ttl when there is a TTL, into
- * r->enc; *hlen is the HSET's length. */
+ * r->enc; *hlen is the HSET's length, *kend where its key's bulk string
+ * ends. */
 static SL_MUST_USE int encode_plain(struct redis_sink *r, const struct job_operator *op,
-                                    const struct engine_result *res, size_t *hlen)
+                                    const struct engine_result *res, size_t *hlen,
+                                    size_t *kend)
 {
     const struct redis_sink_conf *cf = r->conf;
     struct sbuf *e = &r->enc;
     int rc = sbuf_printf(e, "*%zu\r\n$4\r\nHSET\r\n", 2 + 2 * (op->nkeys + res->nvals));
     rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
+    *kend = e->len;
     rc = rc ? rc : encode_fields(e, r->s->job, op, res);
     *hlen = e->len;
     if (rc == 0 && cf->ttl_ms != JOB_DURATION_NONE) {
@@ -1110,7 +1250,8 @@ static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operat
 {
     const struct redis_sink_conf *cf = r->conf;
     struct sbuf *e = &r->enc;
-    size_t hlen;
+    size_t hlen, kend;
+    struct item *it;
     int rc;
 
     r->key.len = 0;
@@ -1119,12 +1260,21 @@ static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operat
     e->len = 0;
     if (cf->versioned) {
         rc = encode_guarded(r, op, res, &hlen);
+        kend = hlen;
     } else {
-        rc = encode_plain(r, op, res, &hlen);
+        rc = encode_plain(r, op, res, &hlen, &kend);
     }
     if (rc < 0)
         return rc;
-    if ((rc = q_append(r, e->p, hlen, e->p + hlen, e->len - hlen)) < 0)
+    if ((rc = q_append(r, e->p, hlen, e->p + hlen, e->len - hlen, &it)) < 0)
+        return rc;
+    it->queued_ns = uv_hrtime();
+    it->cause_ns = r->s->host->cause_ns ? r->s->host->cause_ns : it->queued_ns;
+    it->version = res->version;
+    it->tag = (uint32_t)res->op;
+    /* the key's bytes, inside the item: the bulk string's, before its CRLF */
+    if (r->newest != NULL &&
+        (rc = coalesce_item(r, it, item_part1(it) + kend - 2 - r->key.len, r->key.len)) < 0)
         return rc;
     if (!r->congested && r->queued >= (size_t)cf->max_pending) {
         r->congested = 1;
@@ -1192,14 +1342,17 @@ static int rs_open(struct sink *s)
             return rc;
         }
     }
-    if (r->conf->cluster && (rc = cluster_open(r)) < 0) {
+    if ((r->conf->coalesce && (rc = coalesce_new(&r->newest)) < 0) ||
+        (r->conf->cluster && (rc = cluster_open(r)) < 0)) {
         log_msg(LOG_ERR, s->name, "out of memory");
+        coalesce_free(r->newest);
         sbuf_free(&r->setup);
         redis_tls_ctx_free(r->tls);
         free(r);
         return rc;
     }
     s->impl = r;
+    s->timed = 1;
     uv_timer_init(s->host->loop, &r->retry);
     r->retry.data = r;
     connect_now(r);
@@ -1223,10 +1376,14 @@ static int rs_write_raw(struct sink *s, const char *data, size_t len, const char
 static size_t rs_pending(const struct sink *s)
 {
     const struct redis_sink *r = s->impl;
-    return r ? r->queued : 0;
+    return r ? r->live : 0;
 }
 
-/* Acknowledgements come in queue order, so a count is enough. */
+/* Acknowledgements come in queue order, so a count is enough: the
+ * barrier is done once every item before it is popped.  Dead ones among
+ * them were replaced by writes before the barrier too (coalesce_floor()
+ * lets nothing behind it replace one before it), so this is every live
+ * write before the barrier acknowledged. */
 static int rs_barrier(struct sink *s)
 {
     struct redis_sink *r = s->impl;
@@ -1237,7 +1394,7 @@ static int rs_barrier(struct sink *s)
 static int rs_barrier_done(const struct sink *s)
 {
     const struct redis_sink *r = s->impl;
-    return r->acked >= r->barrier;
+    return r->popped >= r->barrier;
 }
 
 static void on_timer_closed(uv_handle_t *h)
@@ -1253,8 +1410,8 @@ static void maybe_done(struct redis_sink *r)
         return;
     struct sink *s = r->s;
     void (*done)(struct sink *) = r->done;
-    if (r->queued > 0)
-        log_msg(LOG_WARNING, s->name, "closed with %zu writes not acknowledged", r->queued);
+    if (r->live > 0)
+        log_msg(LOG_WARNING, s->name, "closed with %zu writes not acknowledged", r->live);
     if (r->conf->cluster)
         LOG(LOG_INFO, s->name, "cluster: %" PRIu64 " writes redirected, %" PRIu64 " moved "
             "slots met, %" PRIu64 " acknowledged without a replica", r->asks, r->moved,
@@ -1270,6 +1427,7 @@ static void maybe_done(struct redis_sink *r)
     sbuf_free(&r->enc);
     sbuf_free(&r->batch);
     sbuf_free(&r->key);
+    coalesce_free(r->newest);
     free(r);
     s->impl = NULL;
     if (done != NULL)

@@ -6,6 +6,8 @@
 #   bench_redis           starts redis-server: $redis_port
 #   bench_broker N TOPIC...  starts `sluice broker`, N partitions a topic: $brokers
 #   bench_machine         one line: CPU model, cores, Redis, date, load average
+#   bench_servers TOPIC...  all three: $work, redis-server on $rport, each TOPIC
+#                         on 64 partitions at $brokers
 #   redis_cpu             redis-server's CPU seconds so far (user + sys)
 #   redis_wait            seconds its main thread has been runnable but waiting
 #                         for a CPU (/proc/PID/schedstat): on a shared machine,
@@ -40,4 +42,10 @@ redis_cpu() {
 }
 redis_wait() {
     awk '{ printf "%.6f", $2 / 1e9 }' "/proc/$REDIS_PID/schedstat"
+}
+bench_servers() {
+    bench_init
+    bench_redis
+    rport=$redis_port
+    bench_broker 64 "$@"
 }

@@ -35,5 +35,7 @@ Suite *shardmeta_suite(void);
 Suite *assign_suite(void);
 Suite *redis_conn_suite(void);
 Suite *redis_cluster_suite(void);
+Suite *coalesce_suite(void);
+Suite *histo_suite(void);
 
 #endif
