@@ -80,7 +80,12 @@
 #include "redis_sink.h"
 
 #define REDIS_BATCH 64
-#define REDIS_INFLIGHT 32
+/* 128 batches (8,192 windows) in flight, not 32: with 32 the guarded
+ * writes kept Redis busy 77-87 % of the time, with 128 95-99 % (as busy as
+ * a bare client), +15 % windows/s best of 3 (tests/bench/redis_limit.sh,
+ * docs/connectors.md "Performance"); a batch stays 64 windows, so each
+ * script call holds Redis no longer. */
+#define REDIS_INFLIGHT 128
 #define CLUSTER_INFLIGHT 256            /* a cluster's batches are mostly one window */
 #define REDIRECT_RETRY_MS 10            /* a slot moved: connect again (almost) at once */
 #define BACKOFF_MIN_MS 100
@@ -477,7 +482,8 @@ struct expect {
     uint32_t n;                         /* EX_BATCH: its windows */
 };
 
-#define EXPECT_MAX (CLUSTER_INFLIGHT + 4)   /* batches, plus AUTH, SELECT, SCRIPT LOAD */
+/* batches in flight (one node or a cluster), plus AUTH, SELECT, SCRIPT LOAD */
+#define EXPECT_MAX ((REDIS_INFLIGHT > CLUSTER_INFLIGHT ? REDIS_INFLIGHT : CLUSTER_INFLIGHT) + 4)
 
 struct redis_sink {
     struct sink *s;
