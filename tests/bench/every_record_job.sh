@@ -5,6 +5,8 @@
 # aggregates and TTL as feature-pipeline.yaml), so each write has exactly
 # the command shape tests/bench/redis_shape.c sends to find Redis's own
 # limit.
+# Coalescing is off (it is on by default for this key): every window is a
+# write, as in redis_shape, so windows/s measures writes.
 #   every_record_ops URL [SETTINGS]: the job's operators and sinks, as
 #   YAML; SETTINGS are more of the sink's (", versioned: false")
 every_record_ops() {
@@ -21,6 +23,6 @@ operators:
       avg_viewed_price_1h: avg(price) where event_type == "view"
     to: r
 sinks:
-  r: { type: redis, url: "$1", key: "user_features:{user_id}", ttl: 2h${2:-} }
+  r: { type: redis, url: "$1", key: "user_features:{user_id}", ttl: 2h, coalesce: false${2:-} }
 YAML
 }
