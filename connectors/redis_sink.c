@@ -931,6 +931,32 @@ static SL_MUST_USE int link_send(struct redis_sink *r, unsigned slot, const char
     return redis_conn_send(r->conn, p, len);
 }
 
+/* A command of argc arguments, appended to b in RESP. */
+static SL_MUST_USE int resp_command(struct sbuf *b, int argc, const char **argv)
+{
+    int rc = sbuf_printf(b, "*%d\r\n", argc);
+    for (int i = 0; i < argc && rc == 0; i++)
+        rc = resp_bulk(b, argv[i], strlen(argv[i]));
+    return rc;
+}
+
+/* AUTH's arguments (argv: room for 3) and their count, for an endpoint
+ * with a password. */
+static int auth_args(const struct redis_endpoint *ep, const char **argv)
+{
+    argv[0] = "AUTH";
+    argv[1] = ep->username ? ep->username : ep->password;
+    argv[2] = ep->password;
+    return ep->username ? 3 : 2;
+}
+
+/* The TLS name to send and verify: `server_name`, or NULL (the host). */
+static const char *server_name_of(const struct redis_sink_conf *cf)
+{
+    const char *n = cf->tls.server_name;
+    return n != NULL && n[0] != '\0' ? n : NULL;
+}
+
 /* A setup command, queued on the connection (sent first once it is
  * ready).  Returns 0 or -ENOMEM. */
 static SL_MUST_USE int send_setup(struct redis_sink *r, enum expect_kind k, int argc,
@@ -938,9 +964,7 @@ static SL_MUST_USE int send_setup(struct redis_sink *r, enum expect_kind k, int 
 {
     struct sbuf *b = &r->batch;
     b->len = 0;
-    int rc = sbuf_printf(b, "*%d\r\n", argc);
-    for (int i = 0; i < argc && rc == 0; i++)
-        rc = resp_bulk(b, argv[i], strlen(argv[i]));
+    int rc = resp_command(b, argc, argv);
     rc = rc ? rc : redis_conn_send(r->conn, b->p, b->len);
     if (rc == 0)
         expect_push(r, k, 0, 0);
@@ -950,26 +974,15 @@ static SL_MUST_USE int send_setup(struct redis_sink *r, enum expect_kind k, int 
 static void connect_now(struct redis_sink *r)
 {
     const struct redis_endpoint *ep = &r->conf->ep;
-    const char *server_name = r->conf->tls.server_name;
     char db[24];
     int rc;
     if (r->closing || r->linked)
         return;
-    if (r->cc != NULL) {
-        r->exp_head = r->exp_len = 0;
-        if ((rc = redis_cconn_connect(r->cc)) < 0) {
-            log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s",
-                         ep->host, ep->port, rc == -ENOMEM ? "out of memory" : uv_strerror(rc));
-            schedule_retry(r);
-            return;
-        }
-        r->linked = 1;
-        return;
-    }
-    if (server_name != NULL && server_name[0] == '\0')
-        server_name = NULL;
-    rc = redis_conn_open(&r->conn, r->s->host->loop, r->tls, server_name, ep->host, ep->port,
-                         CONNECT_TIMEOUT_MS, &conn_cb, r);
+    if (r->cc != NULL)
+        rc = redis_cconn_connect(r->cc);
+    else
+        rc = redis_conn_open(&r->conn, r->s->host->loop, r->tls, server_name_of(r->conf),
+                             ep->host, ep->port, CONNECT_TIMEOUT_MS, &conn_cb, r);
     if (rc < 0) {
         log_rate_msg(&r->err_rate, LOG_WARNING, r->s->name, "cannot connect to %s:%d: %s",
                      ep->host, ep->port, rc == -ENOMEM ? "out of memory" : uv_strerror(rc));
@@ -979,11 +992,12 @@ static void connect_now(struct redis_sink *r)
     }
     r->linked = 1;
     r->exp_head = r->exp_len = 0;
+    if (r->cc != NULL)
+        return;                         /* it sends r->setup on each node */
     /* queued now, sent first once connected */
     if (ep->password != NULL) {
-        const char *auth[] = { "AUTH", ep->username ? ep->username : ep->password,
-                               ep->password };
-        rc = send_setup(r, EX_AUTH, ep->username ? 3 : 2, auth);
+        const char *auth[3];
+        rc = send_setup(r, EX_AUTH, auth_args(ep, auth), auth);
     }
     if (rc == 0 && ep->db != 0) {
         db[fmt_i64(db, ep->db)] = '\0';
@@ -1302,29 +1316,23 @@ static SL_MUST_USE int cluster_open(struct redis_sink *r)
     size_t n = 0;
     int rc = 0;
     if (ep->password != NULL) {
-        const char *auth[] = { "AUTH", ep->username ? ep->username : ep->password,
-                               ep->password };
-        int argc = ep->username ? 3 : 2;
-        rc = sbuf_printf(b, "*%d\r\n", argc);
-        for (int i = 0; i < argc && rc == 0; i++)
-            rc = resp_bulk(b, auth[i], strlen(auth[i]));
+        const char *auth[3];
+        rc = resp_command(b, auth_args(ep, auth), auth);
         n++;
     }
     if (r->conf->versioned) {
         unsigned char md[SHA_DIGEST_LENGTH];
+        const char *load[] = { "SCRIPT", "LOAD", GUARD_SCRIPT };
         SHA1((const unsigned char *)GUARD_SCRIPT, sizeof(GUARD_SCRIPT) - 1, md);
         for (size_t i = 0; i < SHA_DIGEST_LENGTH; i++)
             snprintf(r->sha + 2 * i, 3, "%02x", md[i]);
-        rc = rc ? rc : SBUF_LIT(b, "*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n");
-        rc = rc ? rc : resp_bulk(b, GUARD_SCRIPT, sizeof(GUARD_SCRIPT) - 1);
+        rc = rc ? rc : resp_command(b, 3, load);
         n++;
     }
     if (rc < 0)
         return rc;
-    const char *server_name = r->conf->tls.server_name;
     r->ccf = (struct redis_cconn_conf){
-        .loop = r->s->host->loop, .tls = r->tls,
-        .server_name = server_name && server_name[0] ? server_name : NULL,
+        .loop = r->s->host->loop, .tls = r->tls, .server_name = server_name_of(r->conf),
         .host = ep->host, .port = ep->port, .connect_timeout_ms = CONNECT_TIMEOUT_MS,
         .setup = b->p, .setup_len = b->len, .setup_replies = n,
     };
