@@ -204,6 +204,17 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
         rt_fail(rt, "the dead-letter sink cannot take a record");
 }
 
+/* source_host.invalid: a record stage 1 of a repartitioning rejected (it
+ * counts it; the log and the dead letter are the same as the engine's). */
+static void h_invalid(void *ud, int source, int32_t part, int64_t off, const char *data,
+                      size_t len, const struct reject *rej)
+{
+    struct runtime *rt = ud;
+    const struct job_source *js = &rt->g.job->sources[source];
+    on_invalid(ud, source, js->on_error == ON_ERROR_DEAD_LETTER ? js->dead_letter_sink : -1,
+               part, off, data, len, rej);
+}
+
 /* A sampled key new to a shard's state: the input must keep each key on
  * one partition for several instances to be exact. */
 static void on_new_key(void *ud, int group, const char *key, size_t len)
@@ -237,9 +248,10 @@ static int may_take(void *ud)
 /* ---- source host -------------------------------------------------------------- */
 
 static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t next,
-                    const char *data, size_t len, int64_t ts)
+                    const char *data, size_t len, int64_t ts, const struct rp_meta *rpm)
 {
     struct runtime *rt = ud;
+    (void)rpm;
     if (rt->state == RUN_RELOAD_SAVEPOINT || rt->state == RUN_SWAPPING_GRAPH) {
         rt->dropped++;              /* after the reload's savepoint: not ours to apply */
         return 0;
@@ -868,7 +880,8 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
     }
     run_set_state(rt, RUN_RUNNING);
     rt->shost = (struct source_host){ .ud = rt, .loop = &rt->loop, .bounded = rt->bounded,
-                                      .record = h_record, .assigned = h_assigned,
+                                      .record = h_record, .invalid = h_invalid,
+                                      .assigned = h_assigned,
                                       .revoked = h_revoked, .committed = h_committed,
                                       .ended = h_ended, .finished = h_finished,
                                       .failed = h_failed, .event_time = h_event_time };

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "arena.h"
 #include "confmap.h"
 
 struct source_ops;
@@ -53,6 +54,11 @@ struct conn_type {
     /* `sluice validate`: prints the settings after "  name: type" on the
      * instance's line (a leading blank each), secrets masked; NULL: none */
     void (*print)(const void *conf, FILE *out);
+    /* source: a copy of conf, made in arena a, that reads `topic` from its
+     * beginning in the same group: the settings of a repartition source
+     * (config/job.h) added for an input of this type; NULL: the type's
+     * sources cannot be repartitioned (only kafka's can) */
+    const void *(*repartition_conf)(struct arena *a, const void *conf, const char *topic);
     const struct source_ops *source;    /* CONN_SOURCE */
     const struct sink_ops *sink;        /* CONN_SINK */
 };

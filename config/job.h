@@ -36,6 +36,31 @@ struct job_pos {
 enum ts_format { TS_ISO8601, TS_EPOCH_MS, TS_EPOCH_S, TS_KAFKA_TIMESTAMP };
 enum on_error { ON_ERROR_SKIP, ON_ERROR_DEAD_LETTER };
 
+/*
+ * Repartitioning (docs/configuration.md, `partitioned_by`).  An operator
+ * whose key_by is not the key its source's records are partitioned by
+ * reads them through a repartition topic: the loader adds, after the
+ * sources of the file, one SRC_STAGE1 source per input source that needs
+ * it (it consumes the input's topic in its own group, <group>-stage1, and
+ * produces each valid record, keyed by an operator's key, to the
+ * repartition topics of its targets: connectors/repartition.c), and one
+ * SRC_REPARTITION source per (input source, key) (a kafka source reading
+ * <job>-<input>-<key fields joined by '.'>-repartition in the input's
+ * group), and points those operators (both sides of a join when either
+ * needs it) at the SRC_REPARTITION source.  Operators that share an input
+ * and a key share one repartition source and topic.
+ *
+ * An input source is read directly by the operators whose key_by holds
+ * every field of its partitioned_by (records of one key are then in one
+ * partition).  Not given: it is taken as partitioned by each operator's
+ * key (nothing is repartitioned: the behaviour before partitioned_by).
+ */
+enum src_role {
+    SRC_INPUT,          /* a source of the job file */
+    SRC_STAGE1,         /* added: the repartitioning stage of input `origin` */
+    SRC_REPARTITION,    /* added: a repartition topic, read by stage 2 */
+};
+
 struct job_source {
     const char *name;
     struct job_pos pos;
@@ -52,6 +77,25 @@ struct job_source {
     int64_t idle_timeout_ms;        /* JOB_DURATION_NONE: never idle */
     enum on_error on_error;
     int dead_letter_sink;           /* index into sinks, or -1 */
+    /* partitioned_by (SRC_INPUT; the loader copies them into added sources) */
+    int part_declared;              /* 0: not given */
+    int part_none;                  /* partitioned_by: none */
+    int *part_fields;               /* partitioned_by: <field> | [fields]: indexes into fields */
+    size_t npart_fields;
+    /* repartition: { partitions, transactions } (SRC_INPUT; copied) */
+    int64_t rp_partitions;          /* partitions of its repartition topics; 0: the input's */
+    int rp_transactions;            /* stage 1 produces in Kafka transactions */
+    /* roles (above) */
+    enum src_role role;
+    int origin;                     /* SRC_STAGE1, SRC_REPARTITION: the input's index; else its own */
+    int unread;                     /* SRC_INPUT: every operator of it reads it through a
+                                     * repartition topic, so stage 2 does not consume it */
+    int *targets;                   /* SRC_STAGE1: its SRC_REPARTITION sources (indexes) */
+    size_t ntargets;
+    int stage1;                     /* SRC_REPARTITION: its SRC_STAGE1 source (index) */
+    const char *rp_topic;           /* SRC_REPARTITION: the repartition topic */
+    int *rp_keys;                   /* SRC_REPARTITION: the key its records are keyed by */
+    size_t nrp_keys;                /*   (indexes into fields) */
 };
 
 enum time_char { TIME_EVENT, TIME_PROCESSING };

@@ -28,6 +28,7 @@
 #include "../config/job.h"
 #include "../engine/engine.h"
 #include "histo.h"
+#include "rp_header.h"
 
 struct source;
 struct sink;
@@ -47,10 +48,21 @@ struct source_host {
     int bounded;                    /* --bounded: stop at the end offsets of the start */
     /* A record at `offset`; `next` is the offset of the record after it,
      * where a checkpoint taken now resumes (the source knows it: Kafka's
-     * offset + 1, a file's next line however long this one was).  Returns
-     * 0, or a negative code to stop the job. */
+     * offset + 1, a file's next line however long this one was).  rp: a
+     * repartition source's (SRC_REPARTITION) record header, parsed
+     * (rp_header.h); NULL for every other source (a repartition record
+     * without a valid header is counted and skipped by the source, never
+     * handed over).  Returns 0, SOURCE_PART_ENDED (a repartition source in
+     * bounded mode: the partition has received the end marker of every
+     * input partition, so it has no more records: the source pauses it and
+     * reports it through ended()), or a negative code to stop the job. */
     int (*record)(void *ud, int source, int32_t partition, int64_t offset, int64_t next,
-                  const char *data, size_t len, int64_t ts_ms);
+                  const char *data, size_t len, int64_t ts_ms, const struct rp_meta *rp);
+    /* A record a source rejected itself (stage 1 of a repartitioning decodes
+     * records before producing them): counted, logged and dead-lettered by
+     * the host as the engine's rejects are. */
+    void (*invalid)(void *ud, int source, int32_t partition, int64_t offset, const char *data,
+                    size_t len, const struct reject *rej);
     /* A partition is assigned.  c: what the group has committed for it (NULL
      * for sources without a group, e.g. files; valid during the call only).
      * The host installs the partition's state (it may load a snapshot,
@@ -98,6 +110,19 @@ struct source_commit_stats {
     uint64_t failed;                /* given up (-EIO) */
 };
 
+#define SOURCE_PART_ENDED 1
+
+/* What a source that applies its records itself counts (stage 1 of a
+ * repartitioning); the host exports them. */
+struct source_own_stats {
+    uint64_t records_in;            /* read */
+    uint64_t invalid[REJ_NKINDS];   /* rejected (also reported through host->invalid) */
+    uint64_t produced;              /* records produced and acknowledged */
+    uint64_t markers;               /* watermark and end markers produced */
+    uint64_t in_flight;             /* produced, not acknowledged yet */
+    uint64_t commits;               /* input offsets committed */
+};
+
 struct source_ops {
     const char *type;
     int (*start)(struct source *s);
@@ -119,6 +144,8 @@ struct source_ops {
     int (*flush_commits)(struct source *s, int timeout_ms);
     /* The commits' outcomes so far (zeros for a source that commits nothing). */
     void (*commit_stats)(const struct source *s, struct source_commit_stats *out);
+    /* NULL, or what the source counts itself (stage 1). */
+    void (*own_stats)(const struct source *s, struct source_own_stats *out);
     /* Records between `next` and the end of partition, or -1 when unknown. */
     int64_t (*lag)(const struct source *s, int32_t partition, int64_t next);
     void (*close)(struct source *s, void (*done)(struct source *s));
@@ -194,7 +221,9 @@ struct sink {
 
 /* The callbacks of an instance's type (config/conntype.h: each type's
  * descriptor is defined next to its code and listed in
- * connectors/registry.c). */
+ * connectors/registry.c); an SRC_STAGE1 source's are
+ * repartition_source_ops (connectors/repartition.c), whatever its type. */
+extern const struct source_ops repartition_source_ops;
 const struct source_ops *source_ops_for(const struct job_source *js);
 const struct sink_ops *sink_ops_for(const struct job_sink *js);
 

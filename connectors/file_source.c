@@ -172,7 +172,7 @@ static ssize_t read_more(struct file_src *f)
 static SL_MUST_USE int hand_over(struct file_src *f, const struct line *r)
 {
     const struct source_host *h = f->s->host;
-    return h->record(h->ud, f->s->index, 0, r->off, r->next, r->p, r->len, 0);
+    return h->record(h->ud, f->s->index, 0, r->off, r->next, r->p, r->len, 0, NULL);
 }
 
 static void read_failed(struct file_src *f, int err)

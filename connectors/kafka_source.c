@@ -772,7 +772,7 @@ static SL_MUST_USE int handle(struct kafka_src *k, rd_kafka_message_t *m)
         return 0;                   /* seen already (redelivered after a pause or seek) */
     p->next = m->offset + 1;
     int rc = h->record(h->ud, k->s->index, m->partition, m->offset, p->next, m->payload,
-                       m->len, rd_kafka_message_timestamp(m, NULL));
+                       m->len, rd_kafka_message_timestamp(m, NULL), NULL);
     if (rc < 0)
         return rc;
     if (h->bounded && p->end >= 0 && p->next >= p->end)

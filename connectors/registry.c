@@ -29,7 +29,7 @@ const struct conn_type *const conn_types[] = {
 
 const struct source_ops *source_ops_for(const struct job_source *js)
 {
-    return js->type->source;
+    return js->role == SRC_STAGE1 ? &repartition_source_ops : js->type->source;
 }
 
 const struct sink_ops *sink_ops_for(const struct job_sink *js)
