@@ -10,6 +10,16 @@
 
 #include "../config/job.h"
 
+/* A kafka source's settings (kafka_source.c reads them; stage 1 of a
+ * repartitioning, repartition.c, reads its input with them too). */
+enum ks_start { START_EARLIEST, START_LATEST };
+
+struct kafka_source_conf {
+    const char *brokers, *topic, *group;
+    int start;                      /* enum ks_start */
+    struct cm_props props;
+};
+
 /* `brokers: embedded` resolves to this address once the host has started
  * an embedded broker (connectors/broker.h); NULL before. */
 void kafka_set_embedded_bootstrap(const char *addr);

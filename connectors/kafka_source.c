@@ -65,14 +65,6 @@
 
 /* ---- settings -------------------------------------------------------------------- */
 
-enum ks_start { START_EARLIEST, START_LATEST };
-
-struct kafka_source_conf {
-    const char *brokers, *topic, *group;
-    int start;                      /* enum ks_start */
-    struct cm_props props;
-};
-
 static const struct kafka_source_conf *ks_conf(const struct source *s)
 {
     return s->js->conf;
@@ -116,6 +108,22 @@ static const struct cm_entry kafka_source_entries[] = {
 };
 
 static const struct cm_map kafka_source_map = { kafka_source_entries, ks_validate };
+
+/* conn_type.repartition_conf: the same brokers, group and properties,
+ * reading the repartition topic from its beginning (records of it that
+ * stage 2 has applied are purged, so the beginning is what is left). */
+static const void *kafka_repartition_conf(struct arena *a, const void *conf, const char *topic)
+{
+    const struct kafka_source_conf *in = conf;
+    struct kafka_source_conf *cf = arena_alloc(a, sizeof(*cf));
+    const char *t = arena_strdup(a, topic);
+    if (cf == NULL || t == NULL)
+        return NULL;
+    *cf = *in;
+    cf->topic = t;
+    cf->start = START_EARLIEST;
+    return cf;
+}
 
 static void kafka_source_print(const void *conf, FILE *out)
 {
@@ -1130,5 +1138,6 @@ static const struct source_ops kafka_source_ops = {
 const struct conn_type kafka_source_type = {
     .name = "kafka", .kind = CONN_SOURCE, .flags = CONN_RECORD_TIME, .map = &kafka_source_map,
     .conf_size = sizeof(struct kafka_source_conf), .print = kafka_source_print,
+    .repartition_conf = kafka_repartition_conf,
     .source = &kafka_source_ops,
 };
