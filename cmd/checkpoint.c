@@ -220,7 +220,9 @@ static void on_restored_offset(void *ud, int source, int32_t partition, int64_t 
         slot->next = next;
     else
         rs->rc = -ENOMEM;           /* reported when engine_restore returns */
-    if (rs->rc == 0 && partition != rs->sh->id) {
+    /* a virtual partition (rp_header.h) is a high-water mark of the
+     * shard's own partition, not a partition of its own */
+    if (rs->rc == 0 && partition != rs->sh->id && !rp_is_vid(partition)) {
         int rc = graph_shard_add_part(g, rs->sh, partition);
         if (rc < 0)
             rs->rc = rc;
@@ -1049,6 +1051,8 @@ static void commit_shards(struct checkpoints *ck)
             return;
         }
         for (size_t k = 0; k < o->n; k++) {
+            if (rp_is_vid(o->v[k].partition))
+                continue;           /* a high-water mark: in the snapshot only */
             struct shard *sh = graph_shard(g, o->v[k].partition);
             struct item *it = NULL;
             for (size_t i = 0; sh != NULL && i < ck->nitems; i++)

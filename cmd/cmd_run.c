@@ -69,7 +69,7 @@ const struct cli_command cli_run = {
     .summary = "run a job (foreground; systemd supervises it)",
     .usage =
         "usage: sluice run -c FILE [--bounded] [--from-savepoint PATH]\n"
-        "                  [--allow-non-restored-state] [--log-level LEVEL]\n"
+        "                  [--allow-non-restored-state] [--stage 1|2] [--log-level LEVEL]\n"
         "\n"
         "Runs the job.  On start it restores the newest complete checkpoint in\n"
         "state.dir (a damaged one is reported and the one before it used).\n"
@@ -84,6 +84,9 @@ const struct cli_command cli_run = {
         "                              take a final checkpoint and exit 0\n"
         "  --from-savepoint PATH       restore this savepoint (or checkpoint file) instead\n"
         "  --allow-non-restored-state  start changed operators empty instead of refusing\n"
+        "  --stage 1|2                 a job that repartitions (partitioned_by): run only\n"
+        "                              stage 1 (read the inputs, produce to the repartition\n"
+        "                              topics) or only stage 2 (everything else); default both\n"
         "  --log-level LEVEL           err, warning, notice, info (default) or debug\n"
         "\n"
         "Exit codes: 0 success, 1 configuration error, 2 runtime failure.\n",
@@ -102,6 +105,8 @@ struct runtime {
     uv_signal_t sigterm, sigint, sighup, sigusr1;
     uv_timer_t tick;
     int bounded, exit_code;
+    int stage;                      /* --stage: 1 or 2 only, 0 both */
+    size_t nrun, nengine;           /* sources this run starts; of which the engine reads */
     int paused;                     /* the sources are paused */
     int signalled;                  /* SIGTERM or SIGINT came: stop within the deadline */
     int ready;                      /* READY=1 sent for the current graph */
@@ -190,6 +195,8 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
     struct runtime *rt = ud;
     struct source *src = &rt->g.src[source];
     char at[40] = "";
+    if (rp_is_vid(part))            /* stage 2: the repartition topic's partition */
+        part = rp_vid_part(part);
     if (rej->at >= 0)
         snprintf(at, sizeof(at), " at byte %" PRId64, rej->at);
     log_rate_msg(&rt->invalid_rate, LOG_WARNING, src->name, "partition %" PRId32 " offset %"
@@ -205,12 +212,16 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
 }
 
 /* source_host.invalid: a record stage 1 of a repartitioning rejected (it
- * counts it; the log and the dead letter are the same as the engine's). */
+ * counts it), or a record of a repartition topic without a valid header (a
+ * repartition source skips it; counted here); the log and the dead letter
+ * are the same as the engine's. */
 static void h_invalid(void *ud, int source, int32_t part, int64_t off, const char *data,
                       size_t len, const struct reject *rej)
 {
     struct runtime *rt = ud;
     const struct job_source *js = &rt->g.job->sources[source];
+    if (js->role == SRC_REPARTITION)
+        rt->g.rp_bad++;             /* its header, not its record, is at fault */
     on_invalid(ud, source, js->on_error == ON_ERROR_DEAD_LETTER ? js->dead_letter_sink : -1,
                part, off, data, len, rej);
 }
@@ -242,16 +253,81 @@ static int reset_state(void *ud)
 static int may_take(void *ud)
 {
     const struct runtime *rt = ud;
-    return rt->state == RUN_RUNNING;
+    return rt->state == RUN_RUNNING && rt->stage != 1;     /* stage 1 keeps no state */
 }
 
 /* ---- source host -------------------------------------------------------------- */
+
+/* Stage 2 of a repartitioning: a record of partition part of a repartition
+ * topic, with its header m (connectors/rp_header.h).  The shard follows one
+ * virtual watermark partition per input partition, made when the first
+ * record tells how many there are (the assignment's placeholder, which held
+ * the watermark until then, goes): a marker advances its input's one, a
+ * record is applied to it and then advances it to the input's greatest
+ * event time.  A data record at or below the input offset already applied
+ * is one stage 1 produced again after a crash, and is dropped.  Returns 0,
+ * SOURCE_PART_ENDED (bounded: every input partition has sent its end
+ * marker), or -ENOMEM. */
+static int rp_apply(struct runtime *rt, struct shard *sh, int source, int32_t part,
+                    int64_t off, const char *data, size_t len, int64_t ts,
+                    const struct rp_meta *m)
+{
+    struct engine *e = sh->eng;
+    if (part >= RP_MAX_PARTITIONS ||
+        (m->max_ts != INT64_MIN && (m->max_ts < EVTIME_MIN_MS || m->max_ts > EVTIME_MAX_MS))) {
+        rt->g.rp_bad++;
+        log_rate_msg(&rt->invalid_rate, LOG_WARNING, rt->g.src[source].name, "partition %"
+                     PRId32 " offset %" PRId64 ": repartition header out of range: skipped",
+                     part, off);
+        return 0;
+    }
+    struct shard_rp *st = shard_rp_get(sh, source);
+    if (st == NULL)
+        return -ENOMEM;
+    if (m->nsrc > st->nsrc) {
+        unsigned char *ended = realloc(st->ended, (size_t)m->nsrc);
+        if (ended == NULL)
+            return -ENOMEM;
+        memset(ended + st->nsrc, 0, (size_t)(m->nsrc - st->nsrc));
+        st->ended = ended;
+        if (st->nsrc > 0)
+            log_msg(LOG_WARNING, rt->g.src[source].name, "partition %" PRId32 ": the input "
+                    "now has %" PRId32 " partitions, not %" PRId32 ": results across the change "
+                    "are not exact", part, m->nsrc, st->nsrc);
+        for (int32_t i = st->nsrc; i < m->nsrc; i++)
+            if (engine_partition_add(e, source, rp_vid(part, i)) < 0)
+                return -ENOMEM;
+        if (st->nsrc == 0)
+            engine_partition_remove(e, source, part);  /* the assignment's placeholder */
+        st->nsrc = m->nsrc;
+    }
+    int32_t vid = rp_vid(part, m->src);
+    struct engine_offset *hw = offsets_slot(&rt->g.offs[source], vid);
+    if (hw == NULL)
+        return -ENOMEM;
+    if (m->kind == RP_DATA) {
+        if (hw->next >= 0 && m->off < hw->next) {
+            rt->g.rp_dups++;
+            return 0;
+        }
+        int rc = engine_feed(e, source, vid, off, data, len, ts);
+        if (rc < 0)
+            return rc;
+        hw->next = m->off + 1;
+    }
+    engine_partition_observe(e, source, vid, m->max_ts);
+    if (m->kind == RP_END && !st->ended[m->src]) {
+        st->ended[m->src] = 1;
+        st->nended++;
+        engine_partition_end(e, source, vid);
+    }
+    return rt->bounded && st->nended == st->nsrc ? SOURCE_PART_ENDED : 0;
+}
 
 static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t next,
                     const char *data, size_t len, int64_t ts, const struct rp_meta *rpm)
 {
     struct runtime *rt = ud;
-    (void)rpm;
     if (rt->state == RUN_RELOAD_SAVEPOINT || rt->state == RUN_SWAPPING_GRAPH) {
         rt->dropped++;              /* after the reload's savepoint: not ours to apply */
         return 0;
@@ -288,7 +364,8 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
         int64_t ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec - ts * 1000000;
         histo_observe(&rt->g.src[source].delay, ns > 0 ? (uint64_t)ns : 0);
     }
-    int rc = engine_feed(sh->eng, source, part, off, data, len, ts);
+    int rc = rpm != NULL ? rp_apply(rt, sh, source, part, off, data, len, ts, rpm)
+                         : engine_feed(sh->eng, source, part, off, data, len, ts);
     rt->khost.cause_ns = 0;
     if (rc < 0) {
         rt_fail(rt, "out of memory for state");
@@ -301,7 +378,23 @@ static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t nex
         return -ENOMEM;
     }
     p->next = next;
-    return 0;
+    return rc;
+}
+
+/* Whether this run starts a source: --stage 1 starts the repartitioning
+ * stages only, --stage 2 everything else; an input every operator reads
+ * through a repartition topic is read by its stage 1 only. */
+static int runs_source(const struct runtime *rt, const struct job_source *js)
+{
+    if (js->role == SRC_STAGE1)
+        return rt->stage != 2;
+    return rt->stage != 1 && !(js->role == SRC_INPUT && js->unread);
+}
+
+/* Whether the engine reads a source's records in this run. */
+static int engine_reads(const struct runtime *rt, const struct job_source *js)
+{
+    return js->role != SRC_STAGE1 && runs_source(rt, js);
 }
 
 /* READY=1 once the state is restored and every source has partitions. */
@@ -310,7 +403,7 @@ static void maybe_ready(struct runtime *rt)
     if (rt->ready || rt->state != RUN_RUNNING)
         return;
     for (size_t i = 0; i < rt->g.job->nsources; i++)
-        if (!rt->g.assigned[i])
+        if (!rt->g.assigned[i] && engine_reads(rt, &rt->g.job->sources[i]))
             return;
     rt->ready = 1;
     service_ready();
@@ -374,7 +467,7 @@ static void h_ended(void *ud, int source, int32_t part)
     if (!run_state_live(rt->state) || sh == NULL)
         return;
     engine_partition_end(sh->eng, source, part);
-    if (rt->g.job->nsources == 1 && sh->nparts == 1 && !sh->ended) {
+    if (rt->nengine == 1 && sh->nparts == 1 && !sh->ended) {
         sh->ended = 1;
         sh->changes++;
         engine_finish(sh->eng);
@@ -387,7 +480,7 @@ static void h_ended(void *ud, int source, int32_t part)
  * this again. */
 static void input_finished(struct runtime *rt)
 {
-    if (rt->finished < rt->g.job->nsources || rt->state != RUN_RUNNING)
+    if (rt->finished < rt->nrun || rt->state != RUN_RUNNING)
         return;
     LOG(LOG_INFO, "run", "all input read; firing every open window");
     for (size_t i = 0; i < rt->g.nshards; i++) {
@@ -588,6 +681,10 @@ static void drain_step(struct runtime *rt)
     chkpt_poll(rt->ck);             /* may end the final checkpoint: CLOSING */
     if (rt->state == RUN_DRAINING && graph_pending(&rt->g) == 0 && !chkpt_busy(rt->ck)) {
         run_set_state(rt, RUN_FINAL_CHECKPOINT);
+        if (rt->stage == 1) {       /* no state: only stage 1's commits */
+            final_done(rt, CKPT_CHECKPOINT, 0, NULL, 0);
+            return;
+        }
         int rc = chkpt_take(rt->ck, CKPT_CHECKPOINT, final_done, rt);
         if (rc < 0)
             final_done(rt, CKPT_CHECKPOINT, 0, NULL, rc);
@@ -845,12 +942,21 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
     char err[512];
 
     log_graph(job, rt->bounded);
+    size_t nstage1 = 0;
+    for (size_t i = 0; i < job->nsources; i++)
+        nstage1 += job->sources[i].role == SRC_STAGE1;
+    if (rt->stage != 0 && nstage1 == 0) {
+        log_msg(LOG_ERR, "run", "--stage %d: the job repartitions nothing (no source has a "
+                "partitioned_by that an operator's key_by does not hold)", rt->stage);
+        return EXIT_CONFIG;
+    }
 
     struct chkpt_host ch = { rt, &rt->g, reset_state, may_take };
     rt->g.out = (struct engine_output){ rt, on_result, on_late, on_invalid, on_new_key };
     if (chkpt_setup(rt->ck, &ch) < 0)
         return EXIT_RUNTIME;
-    int rc = chkpt_restore(rt->ck, rt->from_savepoint, rt->allow_non_restored);
+    int rc = rt->stage == 1 ? 0 : chkpt_restore(rt->ck, rt->from_savepoint,
+                                                rt->allow_non_restored);
     if (rc < 0)
         return rc == -ENOMEM ? EXIT_RUNTIME : EXIT_CONFIG;
     const char *topics[64];
@@ -885,6 +991,7 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
                                       .revoked = h_revoked, .committed = h_committed,
                                       .ended = h_ended, .finished = h_finished,
                                       .failed = h_failed, .event_time = h_event_time };
+    rt->nrun = rt->nengine = 0;
     for (size_t i = 0; i < job->nsources; i++) {
         struct source *s = &rt->g.src[i];
         s->ops = source_ops_for(&job->sources[i]);
@@ -893,9 +1000,14 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
         s->index = (int)i;
         s->host = &rt->shost;
         snprintf(s->name, sizeof(s->name), "%s %s", s->ops->type, s->js->name);
+        if (!runs_source(rt, s->js))
+            continue;
+        rt->nrun++;
+        rt->nengine += engine_reads(rt, s->js);
         if (s->ops->start(s) < 0)
             return EXIT_RUNTIME;
     }
+    maybe_ready(rt);                /* --stage 1: nothing is assigned to the engine */
     return EXIT_OK;
 }
 
@@ -910,6 +1022,13 @@ static int parse_args(struct runtime *rt, int argc, char **argv, const char **fi
             rt->bounded = 1;
         } else if (strcmp(a, "--allow-non-restored-state") == 0) {
             rt->allow_non_restored = 1;
+        } else if (strcmp(a, "--stage") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(v, "1") != 0 && strcmp(v, "2") != 0) {
+                fprintf(stderr, "sluice run: --stage: expected 1 or 2, got '%s'\n", v);
+                return -EINVAL;
+            }
+            rt->stage = v[0] - '0';
         } else if (strcmp(a, "--from-savepoint") == 0 && i + 1 < argc) {
             rt->from_savepoint = argv[++i];
         } else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc) {

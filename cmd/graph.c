@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../connectors/rp_header.h"
 #include "../engine/watermark.h"
 #include "graph.h"
 
@@ -123,6 +124,8 @@ size_t graph_pending(const struct graph *g)
 
 int shard_has(const struct shard *sh, int32_t part)
 {
+    if (rp_is_vid(part))
+        part = rp_vid_part(part);
     for (size_t i = 0; i < sh->nparts; i++)
         if (sh->parts[i] == part)
             return 1;
@@ -154,7 +157,23 @@ static void shard_free(struct shard *sh)
     engine_free(sh->eng);
     free(sh->parts);
     free(sh->chain);
+    for (size_t i = 0; i < sh->nrp; i++)
+        free(sh->rp[i].ended);
+    free(sh->rp);
     free(sh);
+}
+
+struct shard_rp *shard_rp_get(struct shard *sh, int source)
+{
+    for (size_t i = 0; i < sh->nrp; i++)
+        if (sh->rp[i].source == source)
+            return &sh->rp[i];
+    struct shard_rp *v = realloc(sh->rp, (sh->nrp + 1) * sizeof(*v));
+    if (v == NULL)
+        return NULL;
+    sh->rp = v;
+    v[sh->nrp] = (struct shard_rp){ .source = source };
+    return &v[sh->nrp++];
 }
 
 int graph_shard_new(struct graph *g, int32_t part, struct shard **out)
@@ -222,13 +241,18 @@ void graph_shard_rekey(struct graph *g, struct shard *sh, int32_t id)
     g->shards[i] = sh;
 }
 
+/* Forgets the partition's read position, and those of its virtual
+ * partitions (a repartition source's: rp_header.h). */
 static void offsets_forget(struct offsets *o, int32_t partition)
 {
-    for (size_t i = 0; i < o->n; i++)
-        if (o->v[i].partition == partition) {
+    size_t i = 0;
+    while (i < o->n) {
+        int32_t id = o->v[i].partition;
+        if (id == partition || (rp_is_vid(id) && rp_vid_part(id) == partition))
             o->v[i] = o->v[--o->n];
-            return;
-        }
+        else
+            i++;
+    }
 }
 
 void graph_shard_drop(struct graph *g, struct shard *sh)
@@ -344,8 +368,27 @@ size_t graph_partitions(const struct graph *g, int source, int32_t *ids, int64_t
                         size_t max)
 {
     size_t n = 0;
-    for (size_t i = 0; i < g->nshards && n < max; i++)
-        n += engine_partitions(g->shards[i]->eng, source, ids + n, wms + n, max - n);
+    for (size_t i = 0; i < g->nshards && n < max; i++) {
+        const struct shard *sh = g->shards[i];
+        size_t k = engine_partitions(sh->eng, source, ids + n, wms + n, max - n);
+        /* a repartition source's partition follows one virtual partition
+         * per input partition: shown as the partition, at their minimum */
+        size_t keep = 0;
+        int vids = 0;
+        for (size_t j = 0; j < k; j++) {
+            if (rp_is_vid(ids[n + j])) {
+                vids = 1;
+                continue;
+            }
+            ids[n + keep] = ids[n + j];
+            wms[n + keep++] = wms[n + j];
+        }
+        if (vids && keep < max - n) {
+            ids[n + keep] = sh->id;
+            wms[n + keep++] = engine_watermark(sh->eng, source);
+        }
+        n += keep;
+    }
     return n;
 }
 

@@ -69,6 +69,17 @@ struct shard {
                                      * store is not, until the group says so) */
     uint64_t assigned_ns;           /* uv_hrtime() of its assignment until its first
                                      * record is applied (then 0): the hand-off log */
+    /* stage 2 of a repartitioning: per repartition source it reads, the
+     * input partitions its watermark follows (connectors/rp_header.h) */
+    struct shard_rp *rp;
+    size_t nrp;
+};
+
+struct shard_rp {
+    int source;
+    int32_t nsrc;                   /* input partitions (0: no record yet) */
+    int32_t nended;                 /* of which sent their end marker (bounded) */
+    unsigned char *ended;           /* [nsrc] */
 };
 
 struct graph {
@@ -84,6 +95,9 @@ struct graph {
     struct sink *snk;               /* [job->nsinks] */
     struct offsets *offs;           /* [job->nsources]: where reading stands */
     int *assigned;                  /* [job->nsources]: a partition was assigned */
+    /* stage 2 of repartitionings: data records dropped because stage 1
+     * produced them twice, records skipped for a bad header */
+    uint64_t rp_dups, rp_bad;
 };
 
 /* The arrays for job (g->job = job; the caller keeps owning it).  Returns 0
@@ -134,7 +148,12 @@ void graph_shards_clear(struct graph *g);
  * -ENOMEM. */
 int shard_chain_push(struct shard *sh, const char *obj) SL_MUST_USE;
 
-/* Whether sh holds partition part. */
+/* The shard's state of repartition source `source`, made on first use;
+ * NULL when out of memory. */
+struct shard_rp *shard_rp_get(struct shard *sh, int source) SL_MUST_USE;
+
+/* Whether sh holds partition part (a virtual partition of a repartition
+ * source, rp_header.h: whether it holds the partition it belongs to). */
 int shard_has(const struct shard *sh, int32_t part);
 
 /* engine_offsets_fn over one shard (ud: struct shard_offsets): the read

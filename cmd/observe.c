@@ -292,6 +292,12 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
          "partition, of one key in 16 sampled: the input is not keyed by the job's key.");
     sbuf_printf(b, "sluice_keys_on_two_partitions_total %" PRIu64 "\n",
                 keycheck_count(obs->host.keys));
+    help(b, "sluice_repartition_duplicates_total", "counter", "Records of repartition topics "
+         "dropped because stage 1 had produced them before (a replay after a crash).");
+    sbuf_printf(b, "sluice_repartition_duplicates_total %" PRIu64 "\n", g->rp_dups);
+    help(b, "sluice_repartition_bad_headers_total", "counter", "Records of repartition topics "
+         "skipped for a missing or malformed sluice-rp header.");
+    sbuf_printf(b, "sluice_repartition_bad_headers_total %" PRIu64 "\n", g->rp_bad);
     help(b, "sluice_shards", "gauge", "Shards (input partitions with their state) this "
          "instance owns.");
     sbuf_printf(b, "sluice_shards %zu\n", g->nshards);

@@ -152,6 +152,9 @@ struct kpart {
     uint64_t retry_at;              /* loop time (ms) before which it is not retried */
     unsigned tries;                 /* failed attempts of `want` in a row */
     unsigned stale;                 /* of which with a stale generation */
+    /* a repartition source: records below `purge` are applied and committed,
+     * and may be deleted from the topic; below `purged` they are */
+    int64_t purge, purged;
 };
 
 struct kafka_src {
@@ -171,6 +174,12 @@ struct kafka_src {
     struct source_commit_stats stats;
     rd_kafka_message_t *msgs[BATCH];
     struct log_rate err_rate, commit_rate;
+    /* a repartition source (SRC_REPARTITION) */
+    int rp;
+    rd_kafka_queue_t *admin_q;      /* DeleteRecords' results */
+    int purging;                    /* a DeleteRecords request is out */
+    int purge_off;                  /* the broker cannot delete records: not asked again */
+    uint64_t purged;                /* partitions purged */
     void (*done)(struct source *);
 };
 
@@ -424,6 +433,8 @@ static void commit_result(struct kafka_src *k, int32_t id, int64_t offset, rd_ka
         k->stats.ok++;
         if (offset == p->want)
             pending_drop(p);        /* else a newer position waits its turn */
+        if (k->rp && offset > p->purge)
+            p->purge = offset;      /* applied, in a published snapshot: deletable */
         h->committed(h->ud, k->s->index, id, offset, 0);
         break;
     case CC_RETRY:
@@ -671,7 +682,9 @@ static SL_MUST_USE int assigned(struct kafka_src *k, rd_kafka_topic_partition_li
                                                                      : RD_KAFKA_OFFSET_BEGINNING;
     }
     rd_kafka_topic_partition_list_destroy(c);
-    if (rc == 0 && h->bounded) {
+    /* a repartition topic has no end of its own: its partitions end when
+     * every input partition's end marker has come (rp_header.h) */
+    if (rc == 0 && h->bounded && !k->rp) {
         rc = end_offsets(k, l);
         for (int i = 0; rc == 0 && i < l->cnt; i++) {
             struct kpart *p = part_find(k, l->elems[i].partition);
@@ -779,10 +792,27 @@ static SL_MUST_USE int handle(struct kafka_src *k, rd_kafka_message_t *m)
     if (m->offset < p->next)
         return 0;                   /* seen already (redelivered after a pause or seek) */
     p->next = m->offset + 1;
+    struct rp_meta meta, *rp = NULL;
+    if (k->rp) {
+        rd_kafka_headers_t *hdrs = NULL;
+        const void *v = NULL;
+        size_t vn = 0;
+        if (rd_kafka_message_headers(m, &hdrs) != 0 ||
+            rd_kafka_header_get_last(hdrs, RP_HEADER, &v, &vn) != 0 || v == NULL ||
+            rp_meta_parse(v, vn, &meta) < 0) {
+            struct reject rej = { REJ_MISSING, "no valid " RP_HEADER " header: not a record "
+                                  "of sluice's repartitioning", -1 };
+            h->invalid(h->ud, k->s->index, m->partition, m->offset, m->payload, m->len, &rej);
+            return 0;
+        }
+        rp = &meta;
+    }
     int rc = h->record(h->ud, k->s->index, m->partition, m->offset, p->next, m->payload,
-                       m->len, rd_kafka_message_timestamp(m, NULL), NULL);
+                       m->len, rd_kafka_message_timestamp(m, NULL), rp);
     if (rc < 0)
         return rc;
+    if (rc == SOURCE_PART_ENDED && h->bounded)
+        part_end(k, p, 1);
     if (h->bounded && p->end >= 0 && p->next >= p->end)
         part_end(k, p, 1);
     return 0;
@@ -829,6 +859,79 @@ static void on_readable(uv_poll_t *h, int status, int events)
         uv_idle_start(&k->pump, on_pump);
 }
 
+/* ---- purging a repartition topic --------------------------------------------------- */
+
+/*
+ * Records of a repartition topic below an offset the group has confirmed are
+ * in a published snapshot: nobody reads them again, and they are deleted
+ * (DeleteRecords, as Kafka Streams purges its repartition topics), one
+ * request at a time, from the keepalive timer.  A broker that cannot
+ * (librdkafka's mock cluster, or no permission) is told once in the log and
+ * not asked again: the records then stay until the topic's retention.
+ */
+static void purge_result(struct kafka_src *k, rd_kafka_event_t *ev)
+{
+    const rd_kafka_DeleteRecords_result_t *r = rd_kafka_event_DeleteRecords_result(ev);
+    const rd_kafka_topic_partition_list_t *l = r ? rd_kafka_DeleteRecords_result_offsets(r)
+                                                 : NULL;
+    rd_kafka_resp_err_t top = rd_kafka_event_error(ev);
+    for (int i = 0; l != NULL && i < l->cnt; i++) {
+        rd_kafka_resp_err_t e = l->elems[i].err ? l->elems[i].err : top;
+        struct kpart *p = part_find(k, l->elems[i].partition);
+        if (e == 0) {
+            k->purged++;
+            if (p != NULL && l->elems[i].offset > p->purged)
+                p->purged = l->elems[i].offset;
+        } else if (e == RD_KAFKA_RESP_ERR__UNSUPPORTED_FEATURE ||
+                   e == RD_KAFKA_RESP_ERR_UNSUPPORTED_VERSION ||
+                   e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+                   e == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED) {
+            if (!k->purge_off)
+                log_msg(LOG_NOTICE, k->s->name, "cannot delete applied records of %s: %s; "
+                        "they stay until the topic's retention", ks_conf(k->s)->topic,
+                        rd_kafka_err2str(e));
+            k->purge_off = 1;
+        } else {
+            log_rate_msg(&k->err_rate, LOG_WARNING, k->s->name, "deleting applied records "
+                         "of %s partition %" PRId32 ": %s; tried again later",
+                         ks_conf(k->s)->topic, l->elems[i].partition, rd_kafka_err2str(e));
+        }
+    }
+    if (l == NULL && top)
+        log_rate_msg(&k->err_rate, LOG_WARNING, k->s->name, "deleting applied records of %s: "
+                     "%s; tried again later", ks_conf(k->s)->topic, rd_kafka_err2str(top));
+}
+
+static void purge_step(struct kafka_src *k)
+{
+    rd_kafka_event_t *ev;
+    while (k->admin_q != NULL && (ev = rd_kafka_queue_poll(k->admin_q, 0)) != NULL) {
+        if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETERECORDS_RESULT) {
+            purge_result(k, ev);
+            k->purging = 0;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    if (!k->rp || k->admin_q == NULL || k->purging || k->purge_off)
+        return;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct kpart *p = &k->parts[i];
+        if (!p->assigned || p->purge <= p->purged)
+            continue;
+        if (l == NULL)
+            l = rd_kafka_topic_partition_list_new(4);
+        rd_kafka_topic_partition_list_add(l, ks_conf(k->s)->topic, p->id)->offset = p->purge;
+    }
+    if (l == NULL)
+        return;
+    rd_kafka_DeleteRecords_t *del = rd_kafka_DeleteRecords_new(l);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_DeleteRecords(k->rk, &del, 1, NULL, k->admin_q);
+    rd_kafka_DeleteRecords_destroy(del);
+    k->purging = 1;
+}
+
 static void on_keepalive(uv_timer_t *t)
 {
     struct kafka_src *k = t->data;
@@ -838,6 +941,7 @@ static void on_keepalive(uv_timer_t *t)
         drain_once(k);              /* serves callbacks; a paused source fetches nothing */
     commit_due(k);                  /* positions whose retry is due */
     check_finished(k);              /* bounded: an instance left without partitions */
+    purge_step(k);
 }
 
 /* ---- the source ------------------------------------------------------------------- */
@@ -850,11 +954,16 @@ static const char *prop(const struct kafka_source_conf *cf, const char *key)
     return NULL;
 }
 
+/* Kafka sources the engine reads (stage 1 of a repartitioning has its own
+ * group, and an input read only by it is not consumed in this group). */
 static size_t kafka_sources(const struct job *job)
 {
     size_t n = 0;
-    for (size_t i = 0; i < job->nsources; i++)
-        n += job->sources[i].type == &kafka_source_type;
+    for (size_t i = 0; i < job->nsources; i++) {
+        const struct job_source *js = &job->sources[i];
+        n += js->type == &kafka_source_type && js->role != SRC_STAGE1 &&
+             !(js->role == SRC_INPUT && js->unread);
+    }
     return n;
 }
 
@@ -898,6 +1007,7 @@ static int ks_start(struct source *s)
     if (k == NULL)
         return -ENOMEM;
     k->s = s;
+    k->rp = s->js->role == SRC_REPARTITION;
     k->pipe[0] = k->pipe[1] = -1;
     s->impl = k;
     uv_idle_init(s->host->loop, &k->pump);
@@ -948,6 +1058,8 @@ static int ks_start(struct source *s)
     }
     rd_kafka_poll_set_consumer(k->rk);
     k->q = rd_kafka_queue_get_consumer(k->rk);
+    if (k->rp)
+        k->admin_q = rd_kafka_queue_new(k->rk);
     if (pipe(k->pipe) < 0) {
         log_msg(LOG_ERR, s->name, "pipe: %s", strerror(errno));
         return -errno;
@@ -1088,6 +1200,8 @@ static void on_closed(uv_handle_t *h)
     }
     if (k->q != NULL)
         rd_kafka_queue_destroy(k->q);
+    if (k->admin_q != NULL)
+        rd_kafka_queue_destroy(k->admin_q);
     if (k->rk != NULL)
         rd_kafka_destroy(k->rk);
     if (k->pipe[0] >= 0)

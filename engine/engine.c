@@ -540,6 +540,17 @@ void engine_partition_remove(struct engine *e, int source, int32_t partition)
         fire_event_ops(sr, nw);
 }
 
+void engine_partition_observe(struct engine *e, int source, int32_t partition, int64_t max_ts)
+{
+    struct src_rt *sr = &e->src[source];
+    if (!sr->js->has_event_time || max_ts == INT64_MIN)
+        return;
+    int64_t before = sr->wm.current;
+    int64_t nw = wm_observe(&sr->wm, partition, max_ts, e->now);
+    if (nw > before)
+        fire_event_ops(sr, nw);
+}
+
 void engine_partition_end(struct engine *e, int source, int32_t partition)
 {
     struct src_rt *sr = &e->src[source];

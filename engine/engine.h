@@ -130,6 +130,13 @@ void engine_source_never_idle(struct engine *e, int source);
 int engine_partition_add(struct engine *e, int source, int32_t partition);
 void engine_partition_remove(struct engine *e, int source, int32_t partition);
 
+/* The partition has seen event times up to max_ts without a record of this
+ * engine carrying it (a repartition topic's marker, or the greatest event
+ * time of its input partition carried by a record): its watermark advances
+ * as a record at max_ts would advance it (docs/semantics.md), and windows
+ * it passes fire.  INT64_MIN, or a source without event time: nothing. */
+void engine_partition_observe(struct engine *e, int source, int32_t partition, int64_t max_ts);
+
 /* Bounded mode: the partition has reached the end offset it had at start. */
 void engine_partition_end(struct engine *e, int source, int32_t partition);
 
