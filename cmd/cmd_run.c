@@ -1089,6 +1089,10 @@ static void summary(struct runtime *rt)
         "its first record (%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64
         " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
         secs > 0 ? (double)in / secs : 0, ck->ok, ck->failed, ck->max_stall_us);
+    if (rt->g.rp_dups > 0 || rt->g.rp_bad > 0)
+        LOG(LOG_NOTICE, "run", "repartition topics: %" PRIu64 " records dropped as produced "
+            "twice by stage 1, %" PRIu64 " skipped for a bad header", rt->g.rp_dups,
+            rt->g.rp_bad);
     for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++) {
         char notes[128] = "";           /* only Redis sinks keep out or replace writes */
         int at = 0;
