@@ -674,6 +674,11 @@ static SL_MUST_USE int assigned(struct kafka_src *k, rd_kafka_topic_partition_li
         }
         int64_t resume = -1;
         rc = h->assigned(h->ud, k->s->index, id, &sc, &resume);
+        if (rc == SOURCE_PART_ENDED) {
+            rc = 0;
+            if (h->bounded)
+                part_end(k, p, 0);  /* paused once assigned (on_rebalance) */
+        }
         if (rc < 0)
             break;
         p->next = resume >= 0 ? resume : -1;
