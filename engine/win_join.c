@@ -530,7 +530,8 @@ static void jn_print(FILE *out, const struct job *job, const struct job_operator
     for (int k = 0; k < 2; k++) {
         const struct job_join_side *sd = &j->side[k];
         const struct job_source *src = &job->sources[sd->source];
-        fprintf(out, "    %s: from %s%s%s, key by ", side_names[k], src->name,
+        fprintf(out, "    %s: from %s%s%s, key by ", side_names[k],
+                job->sources[src->origin].name,     /* as written, not a repartition's */
                 sd->where_text ? " where " : "", sd->where_text ? sd->where_text : "");
         for (size_t i = 0; i < sd->nkeys; i++)
             fprintf(out, "%s%s", i ? ", " : "", src->fields[sd->key_fields[i]].name);
