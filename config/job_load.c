@@ -1920,10 +1920,10 @@ static int rp_source(struct loader *L, struct job_source *all, size_t *n, size_t
     if (nomem(L, kt))
         return -1;
     if (strcmp(kt, "stage1") == 0) {
-        diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': its key 'stage1' would "
-                  "name the source that reads '%s' through a repartition topic '%s~stage1', "
-                  "the name of the stage that writes that topic; key by another field",
-                  op->name, s->name, s->name);
+        diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': a key of the one field "
+                  "'stage1' would name its repartition source '%s~stage1', the name of the "
+                  "repartition stage of source '%s'; key by another field", op->name,
+                  s->name, s->name);
         return -1;
     }
     const char *topic = rp_topic(L, s->name, kt);
@@ -2055,7 +2055,7 @@ static void load_repartitions(struct loader *L)
         any |= need[o] > 0;
         failed |= need[o] < 0;
     }
-    if (!any || failed)
+    if (!any)
         return;
     /* at most one stage 1 per input and one repartition source per input
      * of an operator */

@@ -900,9 +900,9 @@ START_TEST(rp_stage1_name_taken)
               "sinks:\n"
               "  out: { type: stdout }\n");
     ck_assert_ptr_null(job);
-    ck_assert_str_eq(errors(), "6:3: operator 'a': its key 'stage1' would name the source "
-                     "that reads 'ev' through a repartition topic 'ev~stage1', the name of "
-                     "the stage that writes that topic; key by another field\n");
+    ck_assert_str_eq(errors(), "6:3: operator 'a': a key of the one field 'stage1' would "
+                     "name its repartition source 'ev~stage1', the name of the repartition "
+                     "stage of source 'ev'; key by another field\n");
 }
 END_TEST
 
