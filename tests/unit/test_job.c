@@ -10,6 +10,8 @@
 #include "../../connectors/redis_conn.h"
 #include "../../connectors/redis_sink.h"
 #include "../../connectors/rp_header.h"
+#include "../../engine/ckpt_file.h"
+#include "../../engine/engine.h"
 #include "suites.h"
 
 static const char *test_env(const char *name, void *ud)
@@ -906,6 +908,34 @@ START_TEST(rp_stage1_name_taken)
 }
 END_TEST
 
+/* Reading a source through a repartition topic changes no operator's
+ * fingerprint: the state means the same (the added source copies the
+ * schema, and a join names the source the file names). */
+START_TEST(rp_fingerprints_unchanged)
+{
+    static const char *const ops =
+        WIN_OP("a", "events", "user_id")
+        "  j:\n"
+        "    key_by: user_id\n"
+        "    join: { left: { from: events }, right: { from: clicks }, within: 1m }\n"
+        "    to: out\n";
+    uint64_t before[2], after[2];
+    load_rp("", ops);
+    assert_loaded();
+    for (int o = 0; o < 2; o++)
+        before[o] = engine_op_fingerprint(job, o, CKPT_VERSION);
+    load_rp("    partitioned_by: none\n", ops);
+    assert_loaded();
+    ck_assert_int_eq(job->operators[1].join.side[0].source, src_index("events~user_id"));
+    ck_assert_int_eq(job->operators[1].join.side[1].source, src_index("clicks~user_id"));
+    for (int o = 0; o < 2; o++) {
+        after[o] = engine_op_fingerprint(job, o, CKPT_VERSION);
+        ck_assert_msg(after[o] == before[o], "operator %d: fingerprint %llx, expected %llx", o,
+                      (unsigned long long)after[o], (unsigned long long)before[o]);
+    }
+}
+END_TEST
+
 /* The range of `partitions` is the one the header format can carry. */
 START_TEST(rp_partitions_limit)
 {
@@ -951,6 +981,7 @@ Suite *job_suite(void)
     tcase_add_test(rp, rp_only_kafka_sources);
     tcase_add_test(rp, rp_topic_name);
     tcase_add_test(rp, rp_stage1_name_taken);
+    tcase_add_test(rp, rp_fingerprints_unchanged);
     tcase_add_test(rp, rp_partitions_limit);
     suite_add_tcase(s, rp);
     return s;
