@@ -9,7 +9,10 @@
  *   3. walk the tree section by section: sinks first, then sources, then
  *      operators, so every reference can be resolved as it is read;
  *   4. cross-checks that need the whole graph (names unique across
- *      sections, key templates against each operator that feeds a sink).
+ *      sections, key templates against each operator that feeds a sink);
+ *   5. on a job with no error so far, repartitioning: sources are added
+ *      for operators keyed otherwise than their source's partitioned_by,
+ *      and those operators read them (job.h, above enum src_role).
  *
  * A source or sink block holds the keys every source (or sink) has, read
  * here, and its connector type's keys, which the loader does not know: it
@@ -1902,8 +1905,9 @@ static struct job_source *rp_add(struct job_source *all, size_t *n, int in,
 }
 
 /* The repartition source of input `in` keyed by keys[0..nk) (added with
- * the input's stage 1 when missing): its index, or -1 after an error. */
-static int rp_source(struct loader *L, struct job_source *all, size_t *n, size_t nin,
+ * the input's stage 1 when missing): its index, or after reporting it,
+ * -EINVAL (a name it cannot have) or -ENOMEM. */
+static SL_MUST_USE int rp_source(struct loader *L, struct job_source *all, size_t *n, size_t nin,
                      const struct job_operator *op, int in, const int *keys, size_t nk)
 {
     const struct job_source *s = &all[in];
@@ -1918,29 +1922,29 @@ static int rp_source(struct loader *L, struct job_source *all, size_t *n, size_t
     }
     const char *kt = key_text(L, s, keys, nk);
     if (nomem(L, kt))
-        return -1;
+        return -ENOMEM;
     if (strcmp(kt, "stage1") == 0) {
         diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': a key of the one field "
                   "'stage1' would name its repartition source '%s~stage1', the name of the "
                   "repartition stage of source '%s'; key by another field", op->name,
                   s->name, s->name);
-        return -1;
+        return -EINVAL;
     }
     const char *topic = rp_topic(L, s->name, kt);
     if (nomem(L, topic))
-        return -1;
+        return -ENOMEM;
     if (strlen(topic) > RP_TOPIC_MAX) {
         diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': its repartition topic "
                   "'%.40s...' would be %zu characters long; Kafka allows %d: shorten the "
                   "job's, the source's or the key fields' names", op->name, topic,
                   strlen(topic), RP_TOPIC_MAX);
-        return -1;
+        return -EINVAL;
     }
     if (st < 0) {
         struct job_source *a = rp_add(all, n, in, SRC_STAGE1);
         a->name = arena_printf(L->a, "%s~stage1", s->name);
         if (nomem(L, a->name))
-            return -1;
+            return -ENOMEM;
         st = (int)(a - all);
     }
     struct job_source *r = rp_add(all, n, in, SRC_REPARTITION);
@@ -1950,15 +1954,15 @@ static int rp_source(struct loader *L, struct job_source *all, size_t *n, size_t
     r->rp_keys = arena_alloc(L->a, nk * sizeof(int));
     r->stage1 = st;
     if (nomem(L, r->name) || nomem(L, r->conf) || nomem(L, r->rp_keys))
-        return -1;
+        return -ENOMEM;
     memcpy(r->rp_keys, keys, nk * sizeof(int));
     r->nrp_keys = nk;
     return (int)(r - all);
 }
 
-/* Whether op needs repartitioning; -1 after an error (a join one of whose
- * sides must be repartitioned while the other's source cannot be). */
-static int rp_needed(struct loader *L, const struct job_source *all,
+/* Whether op needs repartitioning: 1 or 0, or -EINVAL after reporting a
+ * join one of whose sides needs it while the other's source cannot be. */
+static SL_MUST_USE int rp_needed(struct loader *L, const struct job_source *all,
                      const struct job_operator *op)
 {
     struct op_input in[OP_INPUTS_MAX];
@@ -1977,15 +1981,15 @@ static int rp_needed(struct loader *L, const struct job_source *all,
                       "key), so all its inputs must be, but %s source '%s' cannot be "
                       "repartitioned", op->name, all[in[need].source].name, s->type->name,
                       s->name);
-            return -1;
+            return -EINVAL;
         }
     }
     return 1;
 }
 
 /* Points op's inputs whose source is input `in` at their repartition
- * sources.  Returns 0, or -1 after an error. */
-static int rp_point(struct loader *L, struct job_source *all, size_t *n, size_t nin,
+ * sources.  Returns 0, or a negative errno after reporting it. */
+static SL_MUST_USE int rp_point(struct loader *L, struct job_source *all, size_t *n, size_t nin,
                     struct job_operator *op, int in)
 {
     struct op_input inputs[OP_INPUTS_MAX];
@@ -1995,7 +1999,7 @@ static int rp_point(struct loader *L, struct job_source *all, size_t *n, size_t 
             continue;
         int r = rp_source(L, all, n, nin, op, in, inputs[k].key_fields, inputs[k].nkeys);
         if (r < 0)
-            return -1;
+            return r;
         *input_slot(op, k) = r;
     }
     op->source = *input_slot(op, 0);    /* a join's is its left's */
@@ -2005,13 +2009,14 @@ static int rp_point(struct loader *L, struct job_source *all, size_t *n, size_t 
             diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': a %s operator "
                       "cannot read its input through a repartition topic", op->name,
                       op->type->name);
-            return -1;
+            return -EINVAL;
         }
     return 0;
 }
 
-/* The stage 1 sources' targets, and which inputs no operator reads. */
-static int rp_link(struct loader *L, struct job_source *all, size_t n, size_t nin)
+/* The stage 1 sources' targets, and which inputs no operator reads.
+ * Returns 0, or -ENOMEM (reported). */
+static SL_MUST_USE int rp_link(struct loader *L, struct job_source *all, size_t n, size_t nin)
 {
     for (size_t i = nin; i < n; i++) {
         struct job_source *st = &all[i];
@@ -2019,7 +2024,7 @@ static int rp_link(struct loader *L, struct job_source *all, size_t n, size_t ni
             continue;
         st->targets = arena_alloc(L->a, n * sizeof(int));
         if (nomem(L, st->targets))
-            return -1;
+            return -ENOMEM;
         for (size_t r = nin; r < n; r++)
             if (all[r].role == SRC_REPARTITION && all[r].stage1 == (int)i)
                 st->targets[st->ntargets++] = (int)r;
