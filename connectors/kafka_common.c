@@ -71,8 +71,14 @@ size_t kafka_embedded_topics(const struct job *job, const char **topics, size_t 
         if (js->type != &kafka_source_type)
             continue;
         *used |= is_embedded(js->type, js->conf);
-        if (n < max)
-            topics[n++] = cm_str(js->type->map, js->conf, "topic");
+        /* each topic once: a repartitioning's stage 1 reads its input's
+         * topic, and two sources may read one topic */
+        const char *t = cm_str(js->type->map, js->conf, "topic");
+        size_t k = 0;
+        while (k < n && strcmp(topics[k], t) != 0)
+            k++;
+        if (k == n && n < max)
+            topics[n++] = t;
     }
     for (size_t i = 0; i < job->nsinks; i++)
         if (job->sinks[i].type == &kafka_sink_type)
