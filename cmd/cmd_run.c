@@ -206,7 +206,10 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
         return;
     struct sink *s = &rt->g.snk[dl];
     rt->dl.len = 0;
-    if (fmt_dead_letter(&rt->dl, src->js->name, part, off, rej, raw, len) < 0 ||
+    /* stage 1 rejects an input's records: named by their input */
+    const char *from = src->js->role == SRC_STAGE1 ? rt->g.job->sources[src->js->origin].name
+                                                   : src->js->name;
+    if (fmt_dead_letter(&rt->dl, from, part, off, rej, raw, len) < 0 ||
         (s->impl != NULL && s->ops->write_raw(s, rt->dl.p, rt->dl.len, NULL, 0) < 0))
         rt_fail(rt, "the dead-letter sink cannot take a record");
 }

@@ -47,6 +47,7 @@
  * kafka_source_conf; the librdkafka properties sluice sets itself are
  * refused there, at load time.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -996,10 +997,16 @@ static const char *instance_id(const struct source *s, char *buf, size_t size)
     const char *env = getenv("SLUICE_INSTANCE_ID");
     if (prop(ks_conf(s), "group.instance.id") != NULL || env == NULL || env[0] == '\0')
         return NULL;
-    if (kafka_sources(s->job) > 1)
-        snprintf(buf, size, "%s-%s", env, s->js->name);
-    else
+    if (kafka_sources(s->job) > 1) {
+        /* an id is a name Kafka checks: [A-Za-z0-9._-] (an added
+         * repartition source's name has a '~') */
+        int n = snprintf(buf, size, "%s-%s", env, s->js->name);
+        for (int i = (int)strlen(env) + 1; i < n && (size_t)i < size; i++)
+            if (!isalnum((unsigned char)buf[i]) && strchr("._-", buf[i]) == NULL)
+                buf[i] = '_';
+    } else {
         snprintf(buf, size, "%s", env);
+    }
     LOG(LOG_INFO, s->name, "static group member %s (SLUICE_INSTANCE_ID)", buf);
     return buf;
 }
