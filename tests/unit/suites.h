@@ -37,5 +37,6 @@ Suite *redis_conn_suite(void);
 Suite *redis_cluster_suite(void);
 Suite *coalesce_suite(void);
 Suite *histo_suite(void);
+Suite *rp_suite(void);
 
 #endif
