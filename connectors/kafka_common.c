@@ -3,10 +3,12 @@
  */
 #include "kafka_common.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "connector.h"
+#include "log.h"
 
 static char embedded[256];
 
@@ -50,6 +52,62 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers, const char *const *defaults
     return conf;
 fail:
     rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+#define TRIES 3
+#define COMMITTED_TIMEOUT_MS 5000
+#define OFFSETS_TIMEOUT_MS 10000
+
+int kafka_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, const char *component)
+{
+    const char *topic = l->cnt > 0 ? l->elems[0].topic : "";
+    rd_kafka_resp_err_t err = 0;
+    for (int t = 0; t < TRIES; t++) {
+        err = rd_kafka_committed(rk, l, COMMITTED_TIMEOUT_MS);
+        for (int i = 0; err == 0 && i < l->cnt; i++)
+            err = l->elems[i].err;
+        if (err == 0)
+            return 0;
+        log_msg(LOG_WARNING, component, "reading the group's committed offsets of %s "
+                "(try %d of %d): %s", topic, t + 1, TRIES, rd_kafka_err2str(err));
+    }
+    log_msg(LOG_ERR, component, "cannot read the group's committed offsets of %s: %s", topic,
+            rd_kafka_err2str(err));
+    return -EIO;
+}
+
+int kafka_list_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, int64_t which,
+                       const char *component)
+{
+    const char *topic = l->cnt > 0 ? l->elems[0].topic : "";
+    const char *what = which == RD_KAFKA_OFFSET_END ? "end" : "first";
+    rd_kafka_resp_err_t err = 0;
+    for (int t = 0; t < TRIES; t++) {
+        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
+        for (int i = 0; i < q->cnt; i++)
+            q->elems[i].offset = which;     /* as a timestamp: -1 latest, -2 earliest */
+        err = rd_kafka_offsets_for_times(rk, q, OFFSETS_TIMEOUT_MS);
+        for (int i = 0; err == 0 && i < q->cnt; i++)
+            err = q->elems[i].err;
+        for (int i = 0; err == 0 && i < q->cnt; i++)
+            l->elems[i].offset = q->elems[i].offset;
+        rd_kafka_topic_partition_list_destroy(q);
+        if (err == 0)
+            return 0;
+        log_msg(LOG_WARNING, component, "reading the %s offsets of %s (try %d of %d): %s", what,
+                topic, t + 1, TRIES, rd_kafka_err2str(err));
+    }
+    log_msg(LOG_ERR, component, "cannot read the %s offsets of %s: %s", what, topic,
+            rd_kafka_err2str(err));
+    return -EIO;
+}
+
+const char *kafka_prop(const struct cm_props *props, const char *key)
+{
+    for (size_t i = 0; i < props->n; i++)
+        if (strcmp(props->v[i].key, key) == 0)
+            return props->v[i].value;
     return NULL;
 }
 

@@ -42,4 +42,20 @@ SL_MUST_USE rd_kafka_conf_t *kafka_conf_new(const char *brokers,
                                             const struct cm_kv *props, size_t nprops,
                                             char *err, size_t errsize);
 
+/* The group's committed offsets of the partitions of l, into l's offsets
+ * (a round trip to the coordinator), tried a few times.  Returns 0 or
+ * -EIO (logged, under component). */
+SL_MUST_USE int kafka_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l,
+                                const char *component);
+
+/* The first (which: RD_KAFKA_OFFSET_BEGINNING) or end (RD_KAFKA_OFFSET_END:
+ * the high watermark) offsets of the partitions of l, into l's offsets, in
+ * one request per broker (ListOffsets), tried a few times.  Returns 0 or
+ * -EIO (logged, under component). */
+SL_MUST_USE int kafka_list_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l,
+                                   int64_t which, const char *component);
+
+/* The value of key among a source's passthrough properties, or NULL. */
+const char *kafka_prop(const struct cm_props *props, const char *key);
+
 #endif

@@ -61,7 +61,6 @@
 
 #define BATCH 1024
 #define KEEPALIVE_MS 500
-#define WATERMARK_TIMEOUT_MS 10000
 
 /* ---- settings -------------------------------------------------------------------- */
 
@@ -577,57 +576,21 @@ static void ks_commit(struct source *s, const struct source_commit *c, size_t n)
 
 /* ---- rebalances ----------------------------------------------------------- */
 
-#define COMMITTED_TIMEOUT_MS 5000
 #define TRIES 3
 
-/* The group's committed offsets and metadata for the partitions of l (a
- * round trip to the coordinator), tried TRIES times.  Returns 0 or -EIO
- * (logged). */
-static SL_MUST_USE int committed_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
-{
-    rd_kafka_resp_err_t err = 0;
-    for (int t = 0; t < TRIES; t++) {
-        err = rd_kafka_committed(k->rk, l, COMMITTED_TIMEOUT_MS);
-        for (int i = 0; err == 0 && i < l->cnt; i++)
-            err = l->elems[i].err;
-        if (err == 0)
-            return 0;
-        log_msg(LOG_WARNING, k->s->name, "reading the group's committed offsets of %s "
-                "(try %d of %d): %s", ks_conf(k->s)->topic, t + 1, TRIES, rd_kafka_err2str(err));
-    }
-    log_msg(LOG_ERR, k->s->name, "cannot read the group's committed offsets of %s: %s",
-            ks_conf(k->s)->topic, rd_kafka_err2str(err));
-    return -EIO;
-}
-
 /* Bounded mode: the end offset (high watermark) of every partition in l,
- * in one request per broker (ListOffsets for "latest"), rather than a
- * round trip per partition; tried TRIES times.  Returns 0, or -EIO
- * (logged). */
+ * in one request per broker.  Returns 0, or -EIO (logged). */
 static SL_MUST_USE int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 {
-    rd_kafka_resp_err_t err = 0;
-    for (int t = 0; t < TRIES; t++) {
-        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
-        for (int i = 0; i < q->cnt; i++)
-            q->elems[i].offset = RD_KAFKA_OFFSET_END;   /* timestamp -1: latest */
-        err = rd_kafka_offsets_for_times(k->rk, q, WATERMARK_TIMEOUT_MS);
-        for (int i = 0; err == 0 && i < q->cnt; i++)
-            err = q->elems[i].err;
-        for (int i = 0; err == 0 && i < q->cnt; i++) {
-            struct kpart *p = part_find(k, q->elems[i].partition);
-            if (p != NULL)
-                p->end = q->elems[i].offset;
-        }
-        rd_kafka_topic_partition_list_destroy(q);
-        if (err == 0)
-            return 0;
-        log_msg(LOG_WARNING, k->s->name, "reading the end offsets of %s (try %d of %d): %s",
-                ks_conf(k->s)->topic, t + 1, TRIES, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
+    int rc = kafka_list_offsets(k->rk, q, RD_KAFKA_OFFSET_END, k->s->name);
+    for (int i = 0; rc == 0 && i < q->cnt; i++) {
+        struct kpart *p = part_find(k, q->elems[i].partition);
+        if (p != NULL)
+            p->end = q->elems[i].offset;
     }
-    log_msg(LOG_ERR, k->s->name, "cannot read the end offsets of %s: %s",
-            ks_conf(k->s)->topic, rd_kafka_err2str(err));
-    return -EIO;
+    rd_kafka_topic_partition_list_destroy(q);
+    return rc;
 }
 
 /* New partitions: what the group committed for them goes to the host,
@@ -641,7 +604,7 @@ static SL_MUST_USE int assigned(struct kafka_src *k, rd_kafka_topic_partition_li
     if (l->cnt == 0)
         return 0;
     rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
-    int rc = committed_offsets(k, c);
+    int rc = kafka_committed(k->rk, c, k->s->name);
     for (int i = 0; rc == 0 && i < l->cnt; i++) {
         int32_t id = l->elems[i].partition;
         struct kpart *p = part_get(k, id);
@@ -844,10 +807,7 @@ static void on_keepalive(uv_timer_t *t)
 
 static const char *prop(const struct kafka_source_conf *cf, const char *key)
 {
-    for (size_t i = 0; i < cf->props.n; i++)
-        if (strcmp(cf->props.v[i].key, key) == 0)
-            return cf->props.v[i].value;
-    return NULL;
+    return kafka_prop(&cf->props, key);
 }
 
 static size_t kafka_sources(const struct job *job)
