@@ -38,5 +38,6 @@ Suite *redis_cluster_suite(void);
 Suite *coalesce_suite(void);
 Suite *histo_suite(void);
 Suite *rp_suite(void);
+Suite *repartition_suite(void);
 
 #endif
