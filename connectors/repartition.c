@@ -73,6 +73,8 @@
 #define CLOSE_FLUSH_MS 10000
 #define EMPTY_GRACE_MS 3000             /* as kafka_source.c */
 #define HEADER_SLACK 512                /* a record's key and header, over its value */
+#define TXN_MS 100                      /* transactions: how often one is committed */
+#define TXN_TIMEOUT_MS 10000
 
 /* ---- state ---------------------------------------------------------------------- */
 
@@ -124,6 +126,7 @@ struct rp_src {
     uv_idle_t pump;
     uv_timer_t keepalive, markers, commits;
     int host_paused, backlog, closing, nclosed, finished, failed, have_poll, started;
+    int txn, txn_open;                  /* js->rp_transactions; a transaction is open */
     uint64_t empty_since;
     struct rpart *parts;
     size_t nparts, capparts;
@@ -282,6 +285,8 @@ static void serve_producer(struct rp_src *k, int wait_ms)
         rd_kafka_poll(k->pk, wait_ms);
 }
 
+static SL_MUST_USE int txn_begin(struct rp_src *k);
+
 /* Produces one message; waits for room when librdkafka's queue is full
  * (the consumer pauses itself long before, so this is rare), never drops.
  * Returns 0 or -EIO (logged). */
@@ -291,8 +296,8 @@ static SL_MUST_USE int produce(struct rp_src *k, const struct rp_target *t, int3
 {
     char hdr[RP_HEADER_MAX];
     int hl = rp_meta_format(m, hdr, sizeof(hdr));
-    if (hl < 0)
-        return -EIO;                    /* cannot happen: RP_HEADER_MAX fits every value */
+    if (hl < 0 || txn_begin(k) < 0)
+        return -EIO;                    /* (the header cannot fail: RP_HEADER_MAX fits all) */
     for (;;) {
         rd_kafka_resp_err_t e = rd_kafka_producev(
             k->pk, RD_KAFKA_V_RKT(t->rkt), RD_KAFKA_V_PARTITION(part),
@@ -335,13 +340,15 @@ static SL_MUST_USE int send_markers(struct rp_src *k, struct rpart *p, char kind
 /* ---- commits ------------------------------------------------------------------------- */
 
 /* The positions of owned partitions (one, or all with only = -1) that have
- * moved past what the group has. */
+ * moved past what the group has: the oldest record in flight, or (in a
+ * transaction, which commits every record produced with the offsets) the
+ * next offset. */
 static rd_kafka_topic_partition_list_t *positions(struct rp_src *k, int32_t only)
 {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)k->nparts + 1);
     for (size_t i = 0; i < k->nparts; i++) {
         struct rpart *p = &k->parts[i];
-        int64_t pos = part_position(p);
+        int64_t pos = k->txn ? p->next : part_position(p);
         if (!p->assigned || (only >= 0 && p->id != only) || pos < 0 || pos <= p->committed)
             continue;
         rd_kafka_topic_partition_list_add(l, k->cf->topic, p->id)->offset = pos;
@@ -402,11 +409,127 @@ static int commit_positions(struct rp_src *k, int32_t only, int sync)
     return rc;
 }
 
+/* ---- transactions ------------------------------------------------------------------ */
+
+/*
+ * With `repartition: { transactions: true }` the records, the markers and
+ * the input positions go in Kafka transactions: one is begun before the
+ * first produce after a commit, and every TXN_MS the positions are added
+ * (send_offsets_to_transaction, with the consumer's group metadata) and it
+ * is committed.  Stage 2 reads with isolation.level=read_committed, so it
+ * never sees records of a transaction that did not commit.  The two calls
+ * block the loop while the cluster answers (a few ms on a local cluster,
+ * tens of ms on a remote one; commit_transaction also waits for the
+ * transaction's deliveries): accepted, as the rebalance callbacks' sync
+ * commits are.  An error that needs the transaction aborted (or a lost
+ * assignment) aborts it and stops the source: the restart resumes from the
+ * last committed transaction.  A retriable one is tried again next time.
+ */
+
+/* Logs e (and frees it); returns 0 for none, -EAGAIN when it may be tried
+ * again, else -EIO. */
+static int txn_error(struct rp_src *k, const char *what, rd_kafka_error_t *e)
+{
+    if (e == NULL)
+        return 0;
+    int retry = rd_kafka_error_is_retriable(e) && !rd_kafka_error_txn_requires_abort(e) &&
+                !rd_kafka_error_is_fatal(e);
+    if (retry)
+        log_rate_msg(&k->commit_rate, LOG_NOTICE, k->s->name, "%s: %s; retrying", what,
+                     rd_kafka_error_string(e));
+    else
+        log_msg(LOG_ERR, k->s->name, "%s: %s", what, rd_kafka_error_string(e));
+    rd_kafka_error_destroy(e);
+    return retry ? -EAGAIN : -EIO;
+}
+
+/* The transaction cannot commit: aborted (best effort, so that stage 2's
+ * read_committed consumers are not held back until it times out), and the
+ * source stops. */
+static void txn_fail(struct rp_src *k)
+{
+    if (k->txn_open && !rd_kafka_fatal_error(k->pk, NULL, 0)) {
+        rd_kafka_error_t *e = rd_kafka_abort_transaction(k->pk, TXN_TIMEOUT_MS);
+        if (e != NULL) {
+            log_msg(LOG_WARNING, k->s->name, "abort_transaction: %s", rd_kafka_error_string(e));
+            rd_kafka_error_destroy(e);
+        }
+    }
+    k->txn_open = 0;
+    log_msg(LOG_ERR, k->s->name, "the transaction was aborted; a restart resumes from the "
+            "last committed one");
+    fail(k);
+}
+
+/* A transaction is open before anything is produced in transactional mode. */
+static SL_MUST_USE int txn_begin(struct rp_src *k)
+{
+    if (!k->txn || k->txn_open)
+        return 0;
+    if (txn_error(k, "begin_transaction", rd_kafka_begin_transaction(k->pk)) < 0)
+        return -EIO;
+    k->txn_open = 1;
+    return 0;
+}
+
+/* Commits the open transaction with the input positions.  Returns 0, or
+ * -EAGAIN (still open, tried again later), or -EIO (the source failed). */
+static int txn_commit(struct rp_src *k)
+{
+    if (!k->txn_open || k->failed)
+        return k->failed ? -EIO : 0;
+    rd_kafka_topic_partition_list_t *l = positions(k, -1);
+    int rc = 0;
+    if (l->cnt > 0) {
+        rd_kafka_consumer_group_metadata_t *gm = rd_kafka_consumer_group_metadata(k->rk);
+        rc = txn_error(k, "send_offsets_to_transaction",
+                       rd_kafka_send_offsets_to_transaction(k->pk, l, gm, TXN_TIMEOUT_MS));
+        rd_kafka_consumer_group_metadata_destroy(gm);
+    }
+    if (rc == 0)
+        rc = txn_error(k, "commit_transaction",
+                       rd_kafka_commit_transaction(k->pk, TXN_TIMEOUT_MS));
+    if (rc == 0) {
+        k->txn_open = 0;
+        for (int i = 0; i < l->cnt; i++) {
+            struct rpart *p = part_find(k, l->elems[i].partition);
+            if (p != NULL && l->elems[i].offset > p->committed)
+                p->committed = l->elems[i].offset;
+            k->cstats.ok++;
+            k->own.commits++;
+        }
+    } else if (rc == -EAGAIN) {
+        k->cstats.retried++;
+    } else {
+        k->cstats.failed++;
+        txn_fail(k);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
+}
+
+/* txn_commit, tried again on retriable errors for up to timeout_ms. */
+static int txn_commit_retrying(struct rp_src *k, int timeout_ms)
+{
+    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)timeout_ms;
+    int rc;
+    while ((rc = txn_commit(k)) == -EAGAIN && uv_hrtime() / 1000000 < deadline)
+        serve_producer(k, 100);
+    return rc;
+}
+
+/* Commits what was produced: the transaction, or else the positions
+ * whose records are all acknowledged (asynchronously, or synchronously). */
+static int commit_now(struct rp_src *k, int sync)
+{
+    return k->txn ? txn_commit(k) : commit_positions(k, -1, sync);
+}
+
 static void on_commit_timer(uv_timer_t *t)
 {
     struct rp_src *k = t->data;
     if (!k->closing && !k->failed)
-        (void)commit_positions(k, -1, 0); /* the outcomes are counted in on_commit */
+        (void)commit_now(k, 0);         /* the outcomes are counted where they come */
 }
 
 /* ---- bounded mode ------------------------------------------------------------------- */
@@ -454,9 +577,12 @@ static void check_finished(struct rp_src *k)
         h->finished(h->ud, k->s->index);
         return;
     }
-    if (k->own.in_flight > 0)
+    if (!k->txn && k->own.in_flight > 0)
         return;                         /* the end markers and records are not all in */
-    if (commit_positions(k, -1, 1) < 0)
+    int rc = commit_now(k, 1);
+    if (rc == -EAGAIN || k->failed)
+        return;                         /* the transaction is tried again, or failed */
+    if (rc < 0)
         log_msg(LOG_WARNING, k->s->name, "the final positions could not be committed; "
                 "a later run replays them (stage 2 drops what it has)");
     k->finished = 1;
@@ -745,7 +871,14 @@ static void revoked(struct rp_src *k, rd_kafka_topic_partition_list_t *l, int lo
         struct rpart *p = part_find(k, l->elems[i].partition);
         if (p == NULL || !p->assigned)
             continue;
-        if (!lost) {
+        if (k->txn) {
+            /* the open transaction holds records of this partition: it
+             * commits now, with its position, or not at all */
+            if (lost)
+                txn_fail(k);
+            else
+                (void)txn_commit_retrying(k, REVOKE_WAIT_MS);
+        } else if (!lost) {
             wait_deliveries(k, p);
             if (commit_positions(k, p->id, 1) < 0)
                 log_msg(LOG_WARNING, k->s->name, "partition %" PRId32 " is revoked without its "
@@ -1005,17 +1138,29 @@ static SL_MUST_USE int make_consumer(struct rp_src *k)
 static SL_MUST_USE int make_producer(struct rp_src *k)
 {
     struct source *s = k->s;
-    char err[512];
+    char err[512], tid[1024];
+    if (k->txn) {
+        const char *env = getenv("SLUICE_INSTANCE_ID");
+        char host[256];
+        if (env != NULL && env[0] != '\0')
+            snprintf(tid, sizeof(tid), "%.500s-%.255s", k->group, env);
+        else if (gethostname(host, sizeof(host)) == 0)
+            snprintf(tid, sizeof(tid), "%.500s-%.255s-%ld", k->group, host, (long)getpid());
+        else
+            snprintf(tid, sizeof(tid), "%.500s-%ld", k->group, (long)getpid());
+    }
     const char *defaults[] = {
         /* exactness: no duplicates or reordering within a partition, and
          * no gap: a record is retried until the cluster has it */
         "enable.idempotence", "true",
         "enable.gapless.guarantee", "true",
         "acks", "all",
-        "message.timeout.ms", "0",
         "linger.ms", "5",
         "queue.buffering.max.messages", "1000000",
         "client.id", "sluice-stage1",
+        /* a transactional producer's records may not outlive its
+         * transaction (librdkafka's default: transaction.timeout.ms) */
+        k->txn ? "transactional.id" : "message.timeout.ms", k->txn ? tid : "0",
         NULL,
     };
     rd_kafka_conf_t *conf = kafka_conf_new(k->cf->brokers, defaults, k->cf->props.v,
@@ -1038,6 +1183,13 @@ static SL_MUST_USE int make_producer(struct rp_src *k)
         return -EINVAL;
     }
     k->pq = rd_kafka_queue_get_main(k->pk);
+    if (k->txn) {
+        /* fences an earlier producer with the same id and ends what it left open */
+        if (txn_error(k, "init_transactions",
+                      rd_kafka_init_transactions(k->pk, TXN_TIMEOUT_MS)) < 0)
+            return -EIO;
+        LOG(LOG_INFO, s->name, "producing in transactions as %s", tid);
+    }
     return 0;
 }
 
@@ -1079,7 +1231,7 @@ static SL_MUST_USE int wire(struct rp_src *k)
     rd_kafka_queue_io_event_enable(k->q, k->pipe[1], "1", 1);
     rd_kafka_queue_io_event_enable(k->pq, k->pipe[1], "1", 1);
     uv_poll_start(&k->poll, UV_READABLE, on_readable);
-    int64_t every = k->s->job->state.checkpoint_interval_ms;
+    int64_t every = k->txn ? TXN_MS : k->s->job->state.checkpoint_interval_ms;
     uv_timer_start(&k->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
     uv_timer_start(&k->markers, on_markers, MARKER_MS, MARKER_MS);
     uv_timer_start(&k->commits, on_commit_timer, every > 0 ? (uint64_t)every : 30000,
@@ -1094,6 +1246,7 @@ static int rp_start(struct source *s)
         return -ENOMEM;
     k->s = s;
     k->cf = s->js->conf;
+    k->txn = s->js->rp_transactions;
     k->pipe[0] = k->pipe[1] = -1;
     s->impl = k;
     uv_idle_init(s->host->loop, &k->pump);
@@ -1163,6 +1316,8 @@ static int rp_flush_commits(struct source *s, int timeout_ms)
     struct rp_src *k = s->impl;
     if (k == NULL || k->pk == NULL || k->rk == NULL)
         return 0;
+    if (k->txn)
+        return txn_commit_retrying(k, timeout_ms) < 0 ? -EIO : 0;
     rd_kafka_resp_err_t e = rd_kafka_flush(k->pk, timeout_ms > 0 ? timeout_ms : 0);
     int rc = commit_positions(k, -1, 1);
     if (e) {
@@ -1208,7 +1363,10 @@ static void on_closed(uv_handle_t *h)
         return;
     struct source *s = k->s;
     void (*done)(struct source *) = k->done;
-    if (k->pk != NULL && k->rk != NULL && k->started && !k->failed) {
+    if (k->txn && k->started && !k->failed) {
+        if (txn_commit_retrying(k, CLOSE_FLUSH_MS) < 0)
+            log_msg(LOG_WARNING, s->name, "the last transaction could not be committed");
+    } else if (k->pk != NULL && k->rk != NULL && k->started && !k->failed) {
         if (rd_kafka_flush(k->pk, CLOSE_FLUSH_MS) != 0)
             log_msg(LOG_WARNING, s->name, "closed with %" PRIu64 " records not acknowledged; "
                     "their input is replayed by the next run", k->own.in_flight);
