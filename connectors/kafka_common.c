@@ -4,8 +4,10 @@
 #include "kafka_common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "connector.h"
 #include "log.h"
@@ -101,6 +103,88 @@ int kafka_list_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, int64
     log_msg(LOG_ERR, component, "cannot read the %s offsets of %s: %s", what, topic,
             rd_kafka_err2str(err));
     return -EIO;
+}
+
+void kafka_pause_one(rd_kafka_t *rk, const char *topic, int32_t partition, int pause)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    if (pause)
+        rd_kafka_pause_partitions(rk, l);
+    else
+        rd_kafka_resume_partitions(rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+int64_t kafka_lag(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t next)
+{
+    int64_t lo, hi;
+    if (rk == NULL || rd_kafka_get_watermark_offsets(rk, topic, partition, &lo, &hi) != 0 ||
+        hi < 0)
+        return -1;
+    if (next < lo)
+        next = lo;
+    return hi > next ? hi - next : 0;
+}
+
+void kafka_assign_result(const char *component, const char *what, rd_kafka_error_t *error,
+                         rd_kafka_resp_err_t err)
+{
+    if (error != NULL) {
+        log_msg(LOG_ERR, component, "%s: %s", what, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        log_msg(LOG_ERR, component, "%s: %s", what, rd_kafka_err2str(err));
+    }
+}
+
+int kafka_message_error(rd_kafka_t *rk, const rd_kafka_message_t *m, const char *component,
+                        struct log_rate *rate)
+{
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        return 0;
+    if (rd_kafka_fatal_error(rk, NULL, 0)) {
+        log_msg(LOG_ERR, component, "fatal consumer error: %s", rd_kafka_message_errstr(m));
+        return -EIO;
+    }
+    log_rate_msg(rate, LOG_WARNING, component, "%s", rd_kafka_message_errstr(m));
+    return 0;
+}
+
+int kafka_wake_start(uv_loop_t *loop, uv_poll_t *poll, int fd[2], rd_kafka_queue_t *const *queues,
+                     size_t nqueues, uv_poll_cb cb, void *data, const char *component)
+{
+    if (pipe(fd) < 0) {
+        int e = errno;
+        fd[0] = fd[1] = -1;
+        log_msg(LOG_ERR, component, "pipe: %s", strerror(e));
+        return -e;
+    }
+    for (int i = 0; i < 2; i++) {
+        fcntl(fd[i], F_SETFL, fcntl(fd[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fd[i], F_SETFD, FD_CLOEXEC);
+    }
+    uv_poll_init(loop, poll, fd[0]);
+    poll->data = data;
+    for (size_t i = 0; i < nqueues; i++)
+        rd_kafka_queue_io_event_enable(queues[i], fd[1], "1", 1);
+    uv_poll_start(poll, UV_READABLE, cb);
+    return 0;
+}
+
+void kafka_wake_drain(int fd)
+{
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+}
+
+void kafka_wake_close(int fd[2])
+{
+    for (int i = 0; i < 2; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    fd[0] = fd[1] = -1;
 }
 
 const char *kafka_prop(const struct cm_props *props, const char *key)

@@ -48,7 +48,6 @@
  * refused there, at load time.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -244,10 +243,7 @@ static void check_finished(struct kafka_src *k)
 
 static void pause_one(struct kafka_src *k, int32_t id)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, ks_conf(k->s)->topic, id);
-    rd_kafka_pause_partitions(k->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    kafka_pause_one(k->rk, ks_conf(k->s)->topic, id, 1);
 }
 
 /* The partition has nothing more to give in bounded mode.  pause: it is
@@ -673,12 +669,7 @@ static void revoked(struct kafka_src *k, rd_kafka_topic_partition_list_t *l, int
 static void assign_result(struct kafka_src *k, const char *what, rd_kafka_error_t *error,
                           rd_kafka_resp_err_t err)
 {
-    if (error != NULL) {
-        log_msg(LOG_ERR, k->s->name, "%s: %s", what, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    } else if (err) {
-        log_msg(LOG_ERR, k->s->name, "%s: %s", what, rd_kafka_err2str(err));
-    }
+    kafka_assign_result(k->s->name, what, error, err);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -726,15 +717,10 @@ static SL_MUST_USE int handle(struct kafka_src *k, rd_kafka_message_t *m)
 {
     const struct source_host *h = k->s->host;
     if (m->err) {
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        if (kafka_message_error(k->rk, m, k->s->name, &k->err_rate) == 0)
             return 0;
-        if (rd_kafka_fatal_error(k->rk, NULL, 0)) {
-            log_msg(LOG_ERR, k->s->name, "fatal consumer error: %s", rd_kafka_message_errstr(m));
-            h->failed(h->ud, k->s->index);
-            return -EIO;
-        }
-        log_rate_msg(&k->err_rate, LOG_WARNING, k->s->name, "%s", rd_kafka_message_errstr(m));
-        return 0;
+        h->failed(h->ud, k->s->index);
+        return -EIO;
     }
     struct kpart *p = part_find(k, m->partition);
     if (p == NULL || !p->assigned || p->ended)
@@ -784,10 +770,8 @@ static void on_pump(uv_idle_t *h)
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     struct kafka_src *k = h->data;
-    char buf[64];
     (void)status, (void)events;
-    while (read(k->pipe[0], buf, sizeof(buf)) > 0)
-        ;
+    kafka_wake_drain(k->pipe[0]);
     if (!k->closing && !k->paused)
         uv_idle_start(&k->pump, on_pump);
 }
@@ -908,19 +892,11 @@ static int ks_start(struct source *s)
     }
     rd_kafka_poll_set_consumer(k->rk);
     k->q = rd_kafka_queue_get_consumer(k->rk);
-    if (pipe(k->pipe) < 0) {
-        log_msg(LOG_ERR, s->name, "pipe: %s", strerror(errno));
-        return -errno;
-    }
-    for (int i = 0; i < 2; i++) {
-        fcntl(k->pipe[i], F_SETFL, fcntl(k->pipe[i], F_GETFL) | O_NONBLOCK);
-        fcntl(k->pipe[i], F_SETFD, FD_CLOEXEC);
-    }
-    uv_poll_init(s->host->loop, &k->poll, k->pipe[0]);
-    k->poll.data = k;
+    int rc = kafka_wake_start(s->host->loop, &k->poll, k->pipe, &k->q, 1, on_readable, k,
+                              s->name);
+    if (rc < 0)
+        return rc;
     k->have_poll = 1;
-    rd_kafka_queue_io_event_enable(k->q, k->pipe[1], "1", 1);
-    uv_poll_start(&k->poll, UV_READABLE, on_readable);
     uv_timer_start(&k->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
@@ -1023,13 +999,7 @@ static void ks_commit_stats(const struct source *s, struct source_commit_stats *
 static int64_t ks_lag(const struct source *s, int32_t partition, int64_t next)
 {
     const struct kafka_src *k = s->impl;
-    int64_t lo, hi;
-    if (k == NULL || k->rk == NULL ||
-        rd_kafka_get_watermark_offsets(k->rk, ks_conf(s)->topic, partition, &lo, &hi) != 0 || hi < 0)
-        return -1;
-    if (next < lo)
-        next = lo;
-    return hi > next ? hi - next : 0;
+    return k != NULL ? kafka_lag(k->rk, ks_conf(s)->topic, partition, next) : -1;
 }
 
 static void on_closed(uv_handle_t *h)
@@ -1050,10 +1020,7 @@ static void on_closed(uv_handle_t *h)
         rd_kafka_queue_destroy(k->q);
     if (k->rk != NULL)
         rd_kafka_destroy(k->rk);
-    if (k->pipe[0] >= 0)
-        close(k->pipe[0]);
-    if (k->pipe[1] >= 0)
-        close(k->pipe[1]);
+    kafka_wake_close(k->pipe);
     for (size_t i = 0; i < k->nparts; i++)
         free(k->parts[i].meta);
     free(k->parts);

@@ -52,7 +52,6 @@
  * never call back into this file except through the queues served here.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +127,8 @@ struct rp_src {
     int host_paused, backlog, closing, nclosed, finished, failed, have_poll, started;
     int txn, txn_open;                  /* js->rp_transactions; a transaction is open */
     uint64_t empty_since;
-    struct rpart *parts;
-    size_t nparts, capparts;
+    struct rpart *parts;                /* [nsrc], by partition id */
+    size_t nparts;
     size_t max_bytes;                   /* the producer's message.max.bytes */
     uint64_t in_flight_bytes;
     char *key;
@@ -143,7 +142,7 @@ struct rp_src {
 
 #define NHANDLES 5                      /* pump, keepalive, markers, commits, poll */
 
-/* A delivery report's opaque: a data record's partition slot and sequence
+/* A delivery report's opaque: a data record's partition and sequence
  * number, with the top bit set; markers carry 0. */
 #define OP_DATA (UINT64_C(1) << 63)
 #define OP_SLOT_SHIFT 47
@@ -158,32 +157,25 @@ static void fail(struct rp_src *k)
     h->failed(h->ud, k->s->index);
 }
 
+/* Partition id's entry; NULL for an id the input topic did not have at
+ * the start. */
 static struct rpart *part_find(struct rp_src *k, int32_t id)
 {
-    for (size_t i = 0; i < k->nparts; i++)
-        if (k->parts[i].id == id)
-            return &k->parts[i];
-    return NULL;
+    return id >= 0 && (size_t)id < k->nparts ? &k->parts[id] : NULL;
 }
 
-/* The partition's entry, made when it is first seen; NULL: out of memory. */
-static struct rpart *part_get(struct rp_src *k, int32_t id)
+/* One entry per partition of the input topic, indexed by id. */
+static SL_MUST_USE int parts_make(struct rp_src *k)
 {
-    struct rpart *p = part_find(k, id);
-    if (p != NULL)
-        return p;
-    if (k->nparts == k->capparts) {
-        size_t cap = k->capparts ? k->capparts * 2 : 16;
-        struct rpart *np = realloc(k->parts, cap * sizeof(*np));
-        if (np == NULL)
-            return NULL;
-        k->parts = np;
-        k->capparts = cap;
-    }
-    p = &k->parts[k->nparts++];
-    *p = (struct rpart){ .id = id, .next = -1, .end = -1, .max_ts = INT64_MIN,
-                         .marked_ts = INT64_MIN, .committed = -1 };
-    return p;
+    k->parts = calloc((size_t)k->nsrc, sizeof(*k->parts));
+    if (k->parts == NULL)
+        return -ENOMEM;
+    k->nparts = (size_t)k->nsrc;
+    for (size_t i = 0; i < k->nparts; i++)
+        k->parts[i] = (struct rpart){ .id = (int32_t)i, .next = -1, .end = -1,
+                                      .max_ts = INT64_MIN, .marked_ts = INT64_MIN,
+                                      .committed = -1 };
+    return 0;
 }
 
 /* A partition's ownership starts or ends: nothing of the previous one is
@@ -273,9 +265,9 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
         return;
     }
     k->own.produced++;
-    size_t slot = (size_t)((op & ~OP_DATA) >> OP_SLOT_SHIFT);
-    if (slot < k->nparts)
-        flight_ack(&k->parts[slot], op & OP_SEQ_MASK);
+    struct rpart *p = part_find(k, (int32_t)((op & ~OP_DATA) >> OP_SLOT_SHIFT));
+    if (p != NULL)
+        flight_ack(p, op & OP_SEQ_MASK);
 }
 
 /* Serves delivery reports and other producer events. */
@@ -536,10 +528,7 @@ static void on_commit_timer(uv_timer_t *t)
 
 static void pause_one(struct rp_src *k, int32_t id)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, k->cf->topic, id);
-    rd_kafka_pause_partitions(k->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    kafka_pause_one(k->rk, k->cf->topic, id, 1);
 }
 
 /* The partition has reached its end offset: its 'e' markers follow its
@@ -669,7 +658,7 @@ static SL_MUST_USE int handle_record(struct rp_src *k, struct rpart *p, rd_kafka
         log_msg(LOG_ERR, k->s->name, "out of memory");
         return -ENOMEM;
     }
-    uint64_t op = OP_DATA | ((uint64_t)(p - k->parts) << OP_SLOT_SHIFT) | (uint64_t)seq;
+    uint64_t op = OP_DATA | ((uint64_t)p->id << OP_SLOT_SHIFT) | (uint64_t)seq;
     struct rp_meta meta = { .kind = RP_DATA, .src = p->id, .nsrc = k->nsrc, .off = m->offset,
                             .max_ts = p->max_ts };
     for (size_t i = 0; i < k->nt; i++) {
@@ -701,27 +690,22 @@ static SL_MUST_USE int handle_record(struct rp_src *k, struct rpart *p, rd_kafka
 static SL_MUST_USE int handle(struct rp_src *k, rd_kafka_message_t *m)
 {
     if (m->err) {
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        if (kafka_message_error(k->rk, m, k->s->name, &k->err_rate) == 0)
             return 0;
-        if (rd_kafka_fatal_error(k->rk, NULL, 0)) {
-            log_msg(LOG_ERR, k->s->name, "fatal consumer error: %s", rd_kafka_message_errstr(m));
-            fail(k);
-            return -EIO;
-        }
-        log_rate_msg(&k->err_rate, LOG_WARNING, k->s->name, "%s", rd_kafka_message_errstr(m));
-        return 0;
+        fail(k);
+        return -EIO;
     }
     struct rpart *p = part_find(k, m->partition);
-    if (p == NULL || !p->assigned || p->ended)
-        return 0;                       /* not (or no longer) ours */
-    if (p->next >= 0 && m->offset < p->next)
-        return 0;                       /* seen already (redelivered after a pause) */
-    if (m->partition >= k->nsrc) {
+    if (p == NULL) {
         log_msg(LOG_ERR, k->s->name, "%s has more partitions than the %" PRId32 " it had at the "
                 "start; restart sluice (changing the count loses exactness)", k->cf->topic, k->nsrc);
         fail(k);
         return -EIO;
     }
+    if (!p->assigned || p->ended)
+        return 0;                       /* not (or no longer) ours */
+    if (p->next >= 0 && m->offset < p->next)
+        return 0;                       /* seen already (redelivered after a pause) */
     int rc = handle_record(k, p, m);
     if (rc < 0) {
         fail(k);
@@ -763,10 +747,8 @@ static void on_pump(uv_idle_t *h)
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     struct rp_src *k = h->data;
-    char buf[64];
     (void)status, (void)events;
-    while (read(k->pipe[0], buf, sizeof(buf)) > 0)
-        ;
+    kafka_wake_drain(k->pipe[0]);
     if (k->closing)
         return;
     serve_producer(k, 0);
@@ -841,10 +823,12 @@ static SL_MUST_USE int assigned(struct rp_src *k, rd_kafka_topic_partition_list_
     LOG(LOG_INFO, k->s->name, "assigned %d partition%s of %s", l->cnt, l->cnt == 1 ? "" : "s",
         k->cf->topic);
     for (int i = 0; i < l->cnt; i++) {
-        struct rpart *p = part_get(k, l->elems[i].partition);
+        struct rpart *p = part_find(k, l->elems[i].partition);
         if (p == NULL) {
-            log_msg(LOG_ERR, k->s->name, "out of memory");
-            return -ENOMEM;
+            log_msg(LOG_ERR, k->s->name, "%s has more partitions than the %" PRId32 " it had at "
+                    "the start; restart sluice (changing the count loses exactness)",
+                    k->cf->topic, k->nsrc);
+            return -ERANGE;
         }
         part_reset(p, 1);
     }
@@ -891,14 +875,6 @@ static void revoked(struct rp_src *k, rd_kafka_topic_partition_list_t *l, int lo
         lost ? "lost" : "revoked", l->cnt, l->cnt == 1 ? "" : "s", k->cf->topic);
 }
 
-static void assign_result(struct rp_src *k, const char *what, rd_kafka_error_t *error)
-{
-    if (error != NULL) {
-        log_msg(LOG_ERR, k->s->name, "%s: %s", what, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    }
-}
-
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *l, void *opaque)
 {
@@ -907,10 +883,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (assigned(k, l) < 0)
             fail(k);                    /* still take them, as the protocol asks */
-        if (coop)
-            assign_result(k, "assign", rd_kafka_incremental_assign(rk, l));
-        else
-            rd_kafka_assign(rk, l);
+        kafka_assign_result(k->s->name, "assign", coop ? rd_kafka_incremental_assign(rk, l) : NULL,
+                            coop ? 0 : rd_kafka_assign(rk, l));
         for (int i = 0; i < l->cnt; i++) {
             struct rpart *p = part_find(k, l->elems[i].partition);
             if (p == NULL)
@@ -928,10 +902,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
     } else {
         revoked(k, l, rd_kafka_assignment_lost(rk));
-        if (coop)
-            assign_result(k, "unassign", rd_kafka_incremental_unassign(rk, l));
-        else
-            rd_kafka_assign(rk, NULL);
+        kafka_assign_result(k->s->name, "unassign",
+                            coop ? rd_kafka_incremental_unassign(rk, l) : NULL,
+                            coop ? 0 : rd_kafka_assign(rk, NULL));
     }
     if (!k->closing)
         check_finished(k);
@@ -1089,11 +1062,42 @@ static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     log_rate_msg(&k->err_rate, LOG_WARNING, k->s->name, "%s", reason);
 }
 
+/* A consumer (with our rebalance callback) or a producer (with our
+ * delivery reports) of the input's brokers, the given defaults and the
+ * input's properties; NULL when librdkafka refuses them (logged). */
+static rd_kafka_t *client_new(struct rp_src *k, rd_kafka_type_t type, const char *const *defaults)
+{
+    char err[512];
+    rd_kafka_conf_t *conf = kafka_conf_new(k->cf->brokers, defaults, k->cf->props.v,
+                                           k->cf->props.n, err, sizeof(err));
+    if (conf == NULL) {
+        log_msg(LOG_ERR, k->s->name, "%s", err);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, k);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    if (type == RD_KAFKA_CONSUMER) {
+        rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    } else {
+        char v[32];
+        size_t vs = sizeof(v);
+        k->max_bytes = rd_kafka_conf_get(conf, "message.max.bytes", v, &vs) == RD_KAFKA_CONF_OK
+                       ? (size_t)strtoull(v, NULL, 10) : 1000000;
+        rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    }
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        log_msg(LOG_ERR, k->s->name, "%s", err);
+    }
+    return rk;
+}
+
 /* The consumer of the input, in <group>-stage1. */
 static SL_MUST_USE int make_consumer(struct rp_src *k)
 {
     struct source *s = k->s;
-    char err[512], iid[256];
+    char iid[256];
     const char *env = getenv("SLUICE_INSTANCE_ID");
     int static_member = env != NULL && env[0] != '\0' &&
                         kafka_prop(&k->cf->props, "group.instance.id") == NULL;
@@ -1112,21 +1116,8 @@ static SL_MUST_USE int make_consumer(struct rp_src *k)
         static_member ? "group.instance.id" : NULL, iid,
         NULL,
     };
-    rd_kafka_conf_t *conf = kafka_conf_new(k->cf->brokers, defaults, k->cf->props.v,
-                                           k->cf->props.n, err, sizeof(err));
-    if (conf == NULL) {
-        log_msg(LOG_ERR, s->name, "%s", err);
+    if ((k->rk = client_new(k, RD_KAFKA_CONSUMER, defaults)) == NULL)
         return -EINVAL;
-    }
-    rd_kafka_conf_set_opaque(conf, k);
-    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    if (k->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        log_msg(LOG_ERR, s->name, "%s", err);
-        return -EINVAL;
-    }
     rd_kafka_poll_set_consumer(k->rk);
     k->q = rd_kafka_queue_get_consumer(k->rk);
     if (static_member)
@@ -1138,7 +1129,7 @@ static SL_MUST_USE int make_consumer(struct rp_src *k)
 static SL_MUST_USE int make_producer(struct rp_src *k)
 {
     struct source *s = k->s;
-    char err[512], tid[1024];
+    char tid[1024];
     if (k->txn) {
         const char *env = getenv("SLUICE_INSTANCE_ID");
         char host[256];
@@ -1163,25 +1154,8 @@ static SL_MUST_USE int make_producer(struct rp_src *k)
         k->txn ? "transactional.id" : "message.timeout.ms", k->txn ? tid : "0",
         NULL,
     };
-    rd_kafka_conf_t *conf = kafka_conf_new(k->cf->brokers, defaults, k->cf->props.v,
-                                           k->cf->props.n, err, sizeof(err));
-    if (conf == NULL) {
-        log_msg(LOG_ERR, s->name, "%s", err);
+    if ((k->pk = client_new(k, RD_KAFKA_PRODUCER, defaults)) == NULL)
         return -EINVAL;
-    }
-    char v[32];
-    size_t vs = sizeof(v);
-    k->max_bytes = rd_kafka_conf_get(conf, "message.max.bytes", v, &vs) == RD_KAFKA_CONF_OK
-                   ? (size_t)strtoull(v, NULL, 10) : 1000000;
-    rd_kafka_conf_set_opaque(conf, k);
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_error_cb(conf, on_error);
-    k->pk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-    if (k->pk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        log_msg(LOG_ERR, s->name, "%s", err);
-        return -EINVAL;
-    }
     k->pq = rd_kafka_queue_get_main(k->pk);
     if (k->txn) {
         /* fences an earlier producer with the same id and ends what it left open */
@@ -1215,22 +1189,12 @@ static SL_MUST_USE int make_targets(struct rp_src *k)
 /* The pipe both queues wake the loop through. */
 static SL_MUST_USE int wire(struct rp_src *k)
 {
-    uv_loop_t *loop = k->s->host->loop;
-    if (pipe(k->pipe) < 0) {
-        int e = errno;
-        log_msg(LOG_ERR, k->s->name, "pipe: %s", strerror(e));
-        return -e;
-    }
-    for (int i = 0; i < 2; i++) {
-        fcntl(k->pipe[i], F_SETFL, fcntl(k->pipe[i], F_GETFL) | O_NONBLOCK);
-        fcntl(k->pipe[i], F_SETFD, FD_CLOEXEC);
-    }
-    uv_poll_init(loop, &k->poll, k->pipe[0]);
-    k->poll.data = k;
+    rd_kafka_queue_t *qs[] = { k->q, k->pq };
+    int rc = kafka_wake_start(k->s->host->loop, &k->poll, k->pipe, qs, 2, on_readable, k,
+                              k->s->name);
+    if (rc < 0)
+        return rc;
     k->have_poll = 1;
-    rd_kafka_queue_io_event_enable(k->q, k->pipe[1], "1", 1);
-    rd_kafka_queue_io_event_enable(k->pq, k->pipe[1], "1", 1);
-    uv_poll_start(&k->poll, UV_READABLE, on_readable);
     int64_t every = k->txn ? TXN_MS : k->s->job->state.checkpoint_interval_ms;
     uv_timer_start(&k->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
     uv_timer_start(&k->markers, on_markers, MARKER_MS, MARKER_MS);
@@ -1265,6 +1229,8 @@ static int rp_start(struct source *s)
         rc = make_producer(k);
     if (rc == 0)
         rc = setup_topics(k);
+    if (rc == 0)
+        rc = parts_make(k);
     if (rc == 0)
         rc = wire(k);
     if (rc < 0)
@@ -1343,17 +1309,11 @@ static void rp_own_stats(const struct source *s, struct source_own_stats *out)
 
 static int64_t rp_lag(const struct source *s, int32_t partition, int64_t next)
 {
-    const struct rp_src *k = s->impl;
-    int64_t lo, hi;
-    if (k == NULL || k->rk == NULL ||
-        rd_kafka_get_watermark_offsets(k->rk, k->cf->topic, partition, &lo, &hi) != 0 || hi < 0)
+    struct rp_src *k = s->impl;
+    if (k == NULL)
         return -1;
-    const struct rpart *p = part_find((struct rp_src *)k, partition);
-    if (next < 0 && p != NULL)
-        next = p->next;
-    if (next < lo)
-        next = lo;
-    return hi > next ? hi - next : 0;
+    const struct rpart *p = part_find(k, partition);
+    return kafka_lag(k->rk, k->cf->topic, partition, next < 0 && p != NULL ? p->next : next);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -1390,10 +1350,7 @@ static void on_closed(uv_handle_t *h)
         rd_kafka_destroy(k->rk);
     if (k->pk != NULL)
         rd_kafka_destroy(k->pk);
-    if (k->pipe[0] >= 0)
-        close(k->pipe[0]);
-    if (k->pipe[1] >= 0)
-        close(k->pipe[1]);
+    kafka_wake_close(k->pipe);
     for (size_t i = 0; i < k->nparts; i++)
         free(k->parts[i].ring);
     free(k->parts);

@@ -390,19 +390,29 @@ static int valid_per_partition(const struct input *in)
 
 /* ---- tests ------------------------------------------------------------------------------ */
 
+/* Produces in, runs stage 1 in bounded mode until it finishes (without
+ * failing), and closes it; its figures in *st and *cs. */
+static void run_bounded(const struct input *in, struct source_own_stats *st,
+                        struct source_commit_stats *cs)
+{
+    produce_input(in);
+    start_stage1(1);
+    ck_assert_msg(run_until(is_finished, 30000), "stage 1 did not finish");
+    ck_assert_int_eq(failed, 0);
+    src.ops->own_stats(&src, st);
+    src.ops->commit_stats(&src, cs);
+    close_stage1();
+}
+
 /* Bounded: every record routed, invalid ones reported, 'e' markers after
  * the last record of each input partition in every repartition partition,
  * the input's end committed, and the source finished. */
 START_TEST(bounded_routes_and_ends)
 {
     struct input in = { .n = 40, .base = 1700000000000LL };
-    produce_input(&in);
-    start_stage1(1);
-    ck_assert_msg(run_until(is_finished, 30000), "stage 1 did not finish");
-    ck_assert_int_eq(failed, 0);
     struct source_own_stats st;
-    src.ops->own_stats(&src, &st);
-    close_stage1();
+    struct source_commit_stats cs;
+    run_bounded(&in, &st, &cs);
 
     int valid = valid_per_partition(&in);
     ck_assert_uint_eq(invalid_n, (uint64_t)(NSRC * (in.n - valid)));
@@ -447,11 +457,10 @@ END_TEST
  * once so that stage 2 can finish. */
 START_TEST(bounded_rerun_sends_only_end_markers)
 {
-    struct input in = { .n = 10, .base = 1000 };
-    produce_input(&in);
-    start_stage1(1);
-    ck_assert_msg(run_until(is_finished, 30000), "the first run did not finish");
-    close_stage1();
+    struct input in = { .n = 10, .base = 1000 }, none = { 0 };
+    struct source_own_stats st;
+    struct source_commit_stats cs;
+    run_bounded(&in, &st, &cs);
     read_rp();
     size_t first = nout;
     int64_t high[NRP] = { -1, -1, -1, -1 };     /* the last offset of each after run 1 */
@@ -460,12 +469,7 @@ START_TEST(bounded_rerun_sends_only_end_markers)
             high[outs[j].part] = outs[j].offset;
 
     finished = closed = 0;
-    start_stage1(1);
-    ck_assert_msg(run_until(is_finished, 30000), "the second run did not finish");
-    ck_assert_int_eq(failed, 0);
-    struct source_own_stats st;
-    src.ops->own_stats(&src, &st);
-    close_stage1();
+    run_bounded(&none, &st, &cs);
     ck_assert_uint_eq(st.records_in, 0);
     ck_assert_uint_eq(st.produced, 0);
     ck_assert_uint_eq(st.markers, NRP * NSRC);
@@ -581,15 +585,9 @@ START_TEST(transactions_bounded)
 {
     struct input in = { .n = 25, .base = 42 };
     job->sources[0].rp_transactions = 1;
-    produce_input(&in);
-    start_stage1(1);
-    ck_assert_msg(run_until(is_finished, 30000), "stage 1 did not finish");
-    ck_assert_int_eq(failed, 0);
     struct source_own_stats st;
-    src.ops->own_stats(&src, &st);
     struct source_commit_stats cs;
-    src.ops->commit_stats(&src, &cs);
-    close_stage1();
+    run_bounded(&in, &st, &cs);
     int valid = valid_per_partition(&in);
     ck_assert_uint_eq(st.produced, (uint64_t)(NSRC * valid));
     ck_assert_uint_ge(cs.ok, NSRC);
