@@ -81,7 +81,7 @@ static const char job_text[] =
     "job: t\n"
     "sources:\n"
     "  in:\n"
-    "    type: kafka\n    brokers: %s\n    topic: in\n    group: g\n"
+    "    type: kafka\n    brokers: %s\n    topic: in\n    group: g\n%s"
     "    schema: { user: string, n: int }\n"
     "    event_time: { field: ts, format: epoch_ms }\n"
     "  rp:\n"
@@ -93,18 +93,15 @@ static const char job_text[] =
     " aggregates: { events: count() }, to: out }\n"
     "sinks:\n  out: { type: stdout }\n";
 
-static void setup(void)
+/* The job, its input with extra lines (its properties) or "". */
+static void load_job(const char *extra)
 {
-    char err[256], reply[64];
-    const char *topics[] = { "in" };
-    ck_assert_int_eq(uv_loop_init(&loop), 0);
-    int rc = broker_start(&loop, 0, NSRC, topics, 1, &broker, err, sizeof(err));
-    ck_assert_msg(rc == 0, "broker: %s", err);
-    ck_assert_int_eq(broker_command(broker, "topic rp 4", reply, sizeof(reply)), 0);
     char text[2048];
-    snprintf(text, sizeof(text), job_text, broker_bootstrap(broker), broker_bootstrap(broker));
+    snprintf(text, sizeof(text), job_text, broker_bootstrap(broker), extra,
+             broker_bootstrap(broker));
     struct diags d = { 0 };
-    rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
+    job_free(job);
+    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
     ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
     diags_free(&d);
     /* the roles the loader gives a repartitioned input (config/job.h) */
@@ -121,6 +118,18 @@ static void setup(void)
     rp->rp_topic = "rp";
     rp->rp_keys = keys;
     rp->nrp_keys = 1;
+}
+
+static void setup(void)
+{
+    char err[256], reply[64];
+    const char *topics[] = { "in" };
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    int rc = broker_start(&loop, 0, NSRC, topics, 1, &broker, err, sizeof(err));
+    ck_assert_msg(rc == 0, "broker: %s", err);
+    ck_assert_int_eq(broker_command(broker, "topic rp 4", reply, sizeof(reply)), 0);
+    job = NULL;
+    load_job("");
     host = (struct source_host){ .loop = &loop, .record = h_record, .invalid = h_invalid,
                                  .failed = h_failed, .finished = h_finished };
     failed = finished = closed = 0;
@@ -601,6 +610,59 @@ START_TEST(transactions_bounded)
 }
 END_TEST
 
+/* The host's backpressure: a paused stage 1 reads nothing (even across its
+ * first assignment), and reads everything once resumed. */
+START_TEST(pause_holds_the_input)
+{
+    produce_input(&slow_in);
+    start_stage1(0);
+    src.ops->pause(&src);
+    ck_assert_msg(!run_until(all_read, 5000), "stage 1 read its input while paused");
+    struct source_own_stats st;
+    src.ops->own_stats(&src, &st);
+    ck_assert_uint_eq(st.records_in, 0);
+    src.ops->resume(&src);
+    ck_assert_msg(run_until(all_produced, 20000), "stage 1 did not read after resume");
+    ck_assert_int_eq(failed, 0);
+    close_stage1();
+}
+END_TEST
+
+/* A valid record larger than the repartition topic takes (the producer's
+ * message.max.bytes, here 2000, less room for its key and header) is
+ * rejected as too_big, reported to the host, and never produced; the
+ * records around it go through. */
+START_TEST(too_big_is_rejected)
+{
+    load_job("    properties: { message.max.bytes: \"2000\" }\n");
+    char big[1700], err[256];
+    int n = snprintf(big, sizeof(big), "{\"user\":\"u1\",\"n\":1,\"ts\":5,\"pad\":\"");
+    memset(big + n, 'x', sizeof(big) - (size_t)n - 3);
+    memcpy(big + sizeof(big) - 3, "\"}", 3);
+    const char *small = "{\"user\":\"u2\",\"n\":2,\"ts\":6}";
+    rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, conf_with(NULL, NULL, NULL, NULL), err,
+                                 sizeof(err));
+    ck_assert_msg(p != NULL, "%s", err);
+    for (int32_t part = 0; part < NSRC; part++) {
+        const char *v = part == 1 ? big : small;
+        ck_assert_int_eq(rd_kafka_producev(p, RD_KAFKA_V_TOPIC("in"), RD_KAFKA_V_PARTITION(part),
+                                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                           RD_KAFKA_V_VALUE((void *)v, strlen(v)),
+                                           RD_KAFKA_V_END), 0);
+    }
+    ck_assert_int_eq(rd_kafka_flush(p, 10000), 0);
+    rd_kafka_destroy(p);
+    struct source_own_stats st;
+    struct source_commit_stats cs;
+    struct input none = { 0 };
+    run_bounded(&none, &st, &cs);
+    ck_assert_uint_eq(st.records_in, NSRC);
+    ck_assert_uint_eq(st.invalid[REJ_TOO_BIG], 1);
+    ck_assert_uint_eq(invalid_kind[REJ_TOO_BIG], 1);
+    ck_assert_uint_eq(st.produced, NSRC - 1);
+}
+END_TEST
+
 Suite *repartition_suite(void)
 {
     Suite *s = suite_create("repartition");
@@ -611,6 +673,8 @@ Suite *repartition_suite(void)
     tcase_add_test(t, bounded_rerun_sends_only_end_markers);
     tcase_add_test(t, commits_wait_for_deliveries);
     tcase_add_test(t, transactions_bounded);
+    tcase_add_test(t, pause_holds_the_input);
+    tcase_add_test(t, too_big_is_rejected);
     suite_add_tcase(s, t);
     return s;
 }
