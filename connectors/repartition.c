@@ -71,7 +71,7 @@
 #define REVOKE_WAIT_MS 10000            /* a revoked partition's deliveries */
 #define CLOSE_FLUSH_MS 10000
 #define EMPTY_GRACE_MS 3000             /* as kafka_source.c */
-#define HEADER_SLACK 512                /* a record's key and header, over its value */
+#define HEADER_SLACK 512                /* a record's header and framing, over value and key */
 #define TXN_MS 100                      /* transactions: how often one is committed */
 #define TXN_TIMEOUT_MS 10000
 
@@ -83,6 +83,8 @@ struct rp_target {
     const int *keys;
     size_t nkeys;
     rd_kafka_topic_t *rkt;
+    char *key;                          /* the current record's key text */
+    size_t keycap, klen;
 };
 
 /* An input record whose produces are not all acknowledged. */
@@ -131,8 +133,6 @@ struct rp_src {
     size_t nparts;
     size_t max_bytes;                   /* the producer's message.max.bytes */
     uint64_t in_flight_bytes;
-    char *key;
-    size_t keycap;
     struct source_own_stats own;
     struct source_commit_stats cstats;
     rd_kafka_message_t *msgs[BATCH];
@@ -624,10 +624,42 @@ static void check_backlog(struct rp_src *k)
     }
 }
 
-/* A record too large for the repartition topic is rejected as too big. */
+/* The key text of rec for every target, into each target's buffer.
+ * Returns 0, or a negative errno (logged). */
+static SL_MUST_USE int key_texts(struct rp_src *k, const struct record *rec, size_t len)
+{
+    for (size_t i = 0; i < k->nt; i++) {
+        struct rp_target *t = &k->t[i];
+        /* escaping makes a string at most 6 times longer */
+        size_t need = 6 * len + 64;
+        if (need > t->keycap) {
+            char *nk = realloc(t->key, need);
+            if (nk == NULL) {
+                log_msg(LOG_ERR, k->s->name, "out of memory");
+                return -ENOMEM;
+            }
+            t->key = nk;
+            t->keycap = need;
+        }
+        int kl = rp_key_text(rec, t->keys, t->nkeys, t->key, t->keycap);
+        if (kl < 0) {
+            log_msg(LOG_ERR, k->s->name, "the key of %s: %s", t->topic, strerror(-kl));
+            return kl;
+        }
+        t->klen = (size_t)kl;
+    }
+    return 0;
+}
+
+/* A record that would be too large for a repartition topic, with its key
+ * and header (the producer's message.max.bytes), is rejected as too big
+ * before anything of it is produced. */
 static int too_big(const struct rp_src *k, size_t len)
 {
-    return len + HEADER_SLACK > k->max_bytes;
+    for (size_t i = 0; i < k->nt; i++)
+        if (len + k->t[i].klen + HEADER_SLACK > k->max_bytes)
+            return 1;
+    return 0;
 }
 
 /* One input record: decoded, then produced to every target.  Returns 0,
@@ -640,6 +672,8 @@ static SL_MUST_USE int handle_record(struct rp_src *k, struct rpart *p, rd_kafka
     int64_t ts = rd_kafka_message_timestamp(m, NULL);
     k->own.records_in++;
     int rc = decoder_decode(k->dec, m->payload, m->len, ts, &rec, &rej);
+    if (rc == 0 && (rc = key_texts(k, &rec, m->len)) < 0)
+        return rc;
     if (rc == 0 && too_big(k, m->len)) {
         rej = (struct reject){ .kind = REJ_TOO_BIG, .at = -1,
                                .why = "larger than the repartition topic's records may be "
@@ -663,24 +697,8 @@ static SL_MUST_USE int handle_record(struct rp_src *k, struct rpart *p, rd_kafka
                             .max_ts = p->max_ts };
     for (size_t i = 0; i < k->nt; i++) {
         const struct rp_target *t = &k->t[i];
-        /* escaping makes a string at most 6 times longer */
-        size_t need = 6 * m->len + 64;
-        if (need > k->keycap) {
-            char *nk = realloc(k->key, need);
-            if (nk == NULL) {
-                log_msg(LOG_ERR, k->s->name, "out of memory");
-                return -ENOMEM;
-            }
-            k->key = nk;
-            k->keycap = need;
-        }
-        int kl = rp_key_text(&rec, t->keys, t->nkeys, k->key, k->keycap);
-        if (kl < 0) {
-            log_msg(LOG_ERR, k->s->name, "the key of %s: %s", t->topic, strerror(-kl));
-            return kl;
-        }
-        int32_t r = rp_partition(k->key, (size_t)kl, t->nparts);
-        if (produce(k, t, r, m->payload, m->len, k->key, (size_t)kl, ts, &meta, op) < 0)
+        int32_t r = rp_partition(t->key, t->klen, t->nparts);
+        if (produce(k, t, r, m->payload, m->len, t->key, t->klen, ts, &meta, op) < 0)
             return -EIO;
     }
     return 0;
@@ -1339,9 +1357,11 @@ static void on_closed(uv_handle_t *h)
             " markers; commits: %" PRIu64 " confirmed, %" PRIu64 " not", k->own.records_in,
             k->own.produced, k->own.markers, k->cstats.ok, k->cstats.retried + k->cstats.fenced);
     }
-    for (size_t i = 0; i < k->nt; i++)
+    for (size_t i = 0; i < k->nt; i++) {
         if (k->t[i].rkt != NULL)
             rd_kafka_topic_destroy(k->t[i].rkt);
+        free(k->t[i].key);
+    }
     if (k->q != NULL)
         rd_kafka_queue_destroy(k->q);
     if (k->pq != NULL)
@@ -1355,7 +1375,6 @@ static void on_closed(uv_handle_t *h)
         free(k->parts[i].ring);
     free(k->parts);
     free(k->t);
-    free(k->key);
     decoder_free(k->dec);
     free(k);
     s->impl = NULL;
