@@ -392,14 +392,10 @@ static int commits_held(struct kafka_src *k)
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     struct kafka_src *k = opaque;
-    static const char key[] = "\"join_state\"";
     (void)rk, (void)len;
-    const char *js = strstr(json, key);
-    if (js != NULL) {
-        js += sizeof(key) - 1;
-        js += strspn(js, ": \"");
-        k->steady = strncmp(js, "steady\"", 7) == 0;
-    }
+    int steady = kafka_join_steady(json);
+    if (steady >= 0)
+        k->steady = steady;
     return 0;                       /* librdkafka frees json */
 }
 
