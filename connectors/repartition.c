@@ -937,6 +937,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         k->hold_until = 0;              /* the rebalance is over: commits may go out */
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && l->cnt > 0 && k->finished &&
+        k->s->host->bounded) {
+        k->finished = 0;            /* partitions again: read to their end first */
+        k->s->host->unfinished(k->s->host->ud, k->s->index);
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (assigned(k, l) < 0)
             fail(k);                    /* still take them, as the protocol asks */

@@ -77,6 +77,12 @@ static void h_finished(void *ud, int source)
     finished++;
 }
 
+static void h_unfinished(void *ud, int source)
+{
+    (void)ud, (void)source;
+    finished--;
+}
+
 static const char job_text[] =
     "job: t\n"
     "sources:\n"
@@ -131,7 +137,8 @@ static void setup(void)
     job = NULL;
     load_job("");
     host = (struct source_host){ .loop = &loop, .record = h_record, .invalid = h_invalid,
-                                 .failed = h_failed, .finished = h_finished };
+                                 .failed = h_failed, .finished = h_finished,
+                                 .unfinished = h_unfinished };
     failed = finished = closed = 0;
     invalid_n = 0;
     memset(invalid_kind, 0, sizeof(invalid_kind));
