@@ -548,9 +548,18 @@ static void h_unfinished(void *ud, int source)
         rt->finished--;
 }
 
+/* A source cannot go on.  Once the final checkpoint is taken (the stop's
+ * positions are committed while the group rebalances as other instances
+ * leave), a partition the group hands over then and cannot be set up is
+ * left to its next owner: nothing of ours depends on it. */
 static void h_failed(void *ud, int source)
 {
     struct runtime *rt = ud;
+    if (rt->state == RUN_FINAL_CHECKPOINT) {
+        log_msg(LOG_WARNING, "run", "%s failed while the run stops: what it was given now is "
+                "left to the group's next owner", rt->g.src[source].name);
+        return;
+    }
     char why[200];
     snprintf(why, sizeof(why), "%s failed", rt->g.src[source].name);
     rt_fail(rt, why);
