@@ -813,11 +813,47 @@ static void on_readable(uv_poll_t *h, int status, int events)
     check_finished(k);
 }
 
+/* Bounded: partitions assigned while the group's commits could not be read
+ * (bounds) ask again from the keepalive, outside the rebalance callback,
+ * until the coordinator answers; one already at its end then ends (its 'e'
+ * markers go out). */
+static void positions_known(struct rp_src *k)
+{
+    if (!k->s->host->bounded || k->failed)
+        return;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; i < k->nparts; i++) {
+        struct rpart *p = &k->parts[i];
+        if (p->assigned && !p->ended && p->next < 0 && p->end >= 0)
+            rd_kafka_topic_partition_list_add(l, k->cf->topic, p->id);
+    }
+    if (l->cnt > 0 && rd_kafka_committed(k->rk, l, 1000) == 0) {
+        rd_kafka_topic_partition_list_t *b = rd_kafka_topic_partition_list_copy(l);
+        if (kafka_list_offsets(k->rk, b, RD_KAFKA_OFFSET_BEGINNING, k->s->name) == 0) {
+            for (int i = 0; i < l->cnt; i++) {
+                struct rpart *p = part_find(k, l->elems[i].partition);
+                if (p == NULL || l->elems[i].err || p->next >= 0)
+                    continue;       /* not answered yet, or a record told it */
+                int64_t from = l->elems[i].offset >= 0 ? l->elems[i].offset
+                               : k->cf->start == START_LATEST ? p->end : b->elems[i].offset;
+                if (from < b->elems[i].offset)
+                    from = b->elems[i].offset;
+                p->next = from;
+                if (p->next >= p->end)
+                    part_end(k, p, 1);
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(b);
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
 static void on_keepalive(uv_timer_t *t)
 {
     struct rp_src *k = t->data;
     if (k->closing)
         return;
+    positions_known(k);
     if (!uv_is_active((uv_handle_t *)&k->pump))
         (void)drain_wait(k, 0);         /* serves callbacks; a paused consumer fetches nothing */
     serve_producer(k, 0);
@@ -853,9 +889,15 @@ static SL_MUST_USE int bounds(struct rp_src *k, rd_kafka_topic_partition_list_t 
     rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
     rd_kafka_topic_partition_list_t *e = rd_kafka_topic_partition_list_copy(l);
     rd_kafka_topic_partition_list_t *b = rd_kafka_topic_partition_list_copy(l);
-    int rc = kafka_committed(k->rk, c, k->s->name);
-    if (rc == 0)
-        rc = kafka_list_offsets(k->rk, e, RD_KAFKA_OFFSET_END, k->s->name);
+    /* the group's commits: where reading starts, so whether a partition is
+     * at its end already.  The coordinator may not answer while the group
+     * rebalances (the embedded broker, after a member died): then the
+     * consumer's own position says it later (positions_known) */
+    int known = kafka_committed(k->rk, c, k->s->name) == 0;
+    if (!known)
+        log_msg(LOG_NOTICE, k->s->name, "where reading starts is not known yet: the "
+                "consumer's position will tell");
+    int rc = kafka_list_offsets(k->rk, e, RD_KAFKA_OFFSET_END, k->s->name);
     if (rc == 0)
         rc = kafka_list_offsets(k->rk, b, RD_KAFKA_OFFSET_BEGINNING, k->s->name);
     for (int i = 0; rc == 0 && i < l->cnt; i++) {
@@ -865,7 +907,7 @@ static SL_MUST_USE int bounds(struct rp_src *k, rd_kafka_topic_partition_list_t 
         if (from < b->elems[i].offset)
             from = b->elems[i].offset;  /* the commit's records are gone */
         p->end = e->elems[i].offset;
-        p->next = from;
+        p->next = known ? from : -1;
     }
     rd_kafka_topic_partition_list_destroy(c);
     rd_kafka_topic_partition_list_destroy(e);
