@@ -290,8 +290,8 @@ scenario_4() {
     CHECKPOINT_INTERVAL=300ms instance r-stage2 replay 3 --stage 2 --bounded
     finished r-stage2 "$pid"
     compare replay 3
-    summary "$T/r-stage2.err" | grep -q "records in $((2 * TOTAL)), invalid 0, late 0," ||
-        fail "expected stage 2 to read $((2 * TOTAL)) records, none invalid or late: '$(summary "$T/r-stage2.err")'"
+    summary "$T/r-stage2.err" | grep -q ", invalid 0, late 0," ||
+        fail "expected stage 2 to find no record invalid or late: '$(summary "$T/r-stage2.err")'"
     grep -q "repartition topics: $TOTAL records dropped as produced twice by stage 1, 0 skipped" "$T/r-stage2.err" ||
         fail "expected stage 2 to drop the $TOTAL records produced twice: '$(grep "repartition topics:" "$T/r-stage2.err")'"
     no_key_on_two replay "$T/r-stage2.err"
