@@ -9,7 +9,8 @@
 #   make asan       the sanitizer build only (build/asan/)
 #   make fuzz       libFuzzer on the job-file loader, the record decoder and
 #                   engine, checkpoint restore, the JSON validator against
-#                   jansson, and the shard commit metadata parser
+#                   jansson, the shard commit metadata parser and the
+#                   repartition header parser
 #                   (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
 #   make bench-e2e  end to end against kcat, the Redis sink against Redis's
@@ -67,7 +68,7 @@ UNIT_CMD_SRC := cmd/shardmeta.c cmd/checkpoint.c cmd/graph.c
 unit_cmd_objs = $(patsubst %.c,$(1)/%.o,$(UNIT_CMD_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta bench bench-e2e bench-instances soak \
+        fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta fuzz-rpheader bench bench-e2e bench-instances soak \
         soak-instances install uninstall clean
 .DEFAULT_GOAL := all
 
@@ -108,7 +109,7 @@ $(B)/group_offsets: $(B)/tests/tools/group_offsets.o
 
 # each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
 REPLAYS := $(BA)/replay_config $(BA)/replay_record $(BA)/replay_ckpt $(BA)/replay_json \
-           $(BA)/replay_shardmeta
+           $(BA)/replay_shardmeta $(BA)/replay_rpheader
 
 asan: $(BA)/sluice $(BA)/unit_tests $(REPLAYS)
 
@@ -139,6 +140,10 @@ $(BA)/replay_shardmeta: $(BA)/cmd/shardmeta.o $(BA)/config/store_url.o \
                         $(BA)/tests/fuzz/fuzz_shardmeta.o $(BA)/tests/fuzz/replay.o
 	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+$(BA)/replay_rpheader: $(BA)/connectors/rp_header.o $(BA)/engine/value.o \
+                       $(BA)/tests/fuzz/fuzz_rpheader.o $(BA)/tests/fuzz/replay.o
+	$(CC) $(ASAN_FLAGS) -o $@ $^ -lxxhash -lm
+
 # --- tests -----------------------------------------------------------------
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
@@ -162,6 +167,7 @@ asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER) $(B)/
 	$(ASAN_ENV) $(BA)/replay_ckpt tests/fuzz/regress/ckpt/*
 	$(ASAN_ENV) $(BA)/replay_json tests/json/cases/* $(wildcard tests/fuzz/regress/json/*) >/dev/null
 	$(ASAN_ENV) $(BA)/replay_shardmeta tests/fuzz/shardmeta/* $(wildcard tests/fuzz/regress/shardmeta/*) >/dev/null
+	$(ASAN_ENV) $(BA)/replay_rpheader tests/fuzz/rpheader/* $(wildcard tests/fuzz/regress/rpheader/*) >/dev/null
 	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) STORE_TOOL=$(BA)/store_tool \
 	  tests/integration/run.sh
 
@@ -256,7 +262,20 @@ build/fuzz/fuzz_json: tests/fuzz/fuzz_json.c engine/json.c engine/json.h
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_json.c engine/json.c -ljansson
 
-fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta
+fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta fuzz-rpheader
+
+build/fuzz/fuzz_rpheader: tests/fuzz/fuzz_rpheader.c connectors/rp_header.c connectors/rp_header.h \
+                          engine/value.c engine/value.h
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_rpheader.c connectors/rp_header.c \
+	  engine/value.c -lxxhash -lm
+
+# the repartition header parser; findings go to tests/fuzz/regress/rpheader/
+fuzz-rpheader: fuzz-deps build/fuzz/fuzz_rpheader
+	@mkdir -p build/fuzz/corpus-rpheader
+	cp tests/fuzz/rpheader/* build/fuzz/corpus-rpheader/
+	build/fuzz/fuzz_rpheader -max_total_time=$(FUZZ_SECONDS) -max_len=128 \
+	  -dict=tests/fuzz/rpheader.dict -artifact_prefix=build/fuzz/ build/fuzz/corpus-rpheader
 
 build/fuzz/fuzz_shardmeta: tests/fuzz/fuzz_shardmeta.c cmd/shardmeta.c cmd/shardmeta.h \
                            config/store_url.c config/store_url.h

@@ -244,11 +244,24 @@ int cmd_bench(int argc, char **argv)
     uint64_t events = 0;
     int rc = EXIT_OK;
     for (long rep = 0; rep < repeat && rc == EXIT_OK; rep++) {
-        struct engine *e;
+        struct engine *e = NULL;
         struct counts cc = { 0 };
         struct engine_output out = { &cc, on_result, on_late, on_invalid, NULL };
-        if (engine_new(job, NULL, &out, &e) < 0 || engine_partition_add(e, src, 0) < 0) {
+        /* the sources the engine reads the input through: the input itself,
+         * and its repartition sources (partitioned_by): in memory there is
+         * one partition, so the hop through Kafka changes nothing */
+        int feeds[64], nfeeds = 0;
+        if (!job->sources[src].unread)
+            feeds[nfeeds++] = src;
+        for (size_t i = 0; i < job->nsources && nfeeds < 64; i++)
+            if (job->sources[i].role == SRC_REPARTITION && job->sources[i].origin == src)
+                feeds[nfeeds++] = (int)i;
+        int bad = engine_new(job, NULL, &out, &e) < 0;
+        for (int f = 0; !bad && f < nfeeds; f++)
+            bad = engine_partition_add(e, feeds[f], 0) < 0;
+        if (bad) {
             fprintf(stderr, "sluice bench: out of memory\n");
+            engine_free(e);
             rc = EXIT_RUNTIME;
             break;
         }
@@ -258,7 +271,10 @@ int cmd_bench(int argc, char **argv)
             const char *nl = memchr(buf + off, '\n', len - off);
             size_t end = nl ? (size_t)(nl - buf) : len;
             if (end > off) {
-                if (engine_feed(e, src, 0, (int64_t)n, buf + off, end - off, 0) < 0) {
+                int frc = 0;
+                for (int f = 0; frc == 0 && f < nfeeds; f++)
+                    frc = engine_feed(e, feeds[f], 0, (int64_t)n, buf + off, end - off, 0);
+                if (frc < 0) {
                     fprintf(stderr, "sluice bench: out of memory at record %llu\n",
                             (unsigned long long)n);
                     rc = EXIT_RUNTIME;

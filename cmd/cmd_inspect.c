@@ -28,6 +28,7 @@
 #include "../engine/engine.h"
 #include "../engine/evtime.h"
 #include "../engine/watermark.h"
+#include "../connectors/rp_header.h"
 #include "../connectors/store.h"
 #include "cli.h"
 
@@ -285,8 +286,15 @@ static int inspect_file(const char *file, const char *shown, const struct job *j
                     ckpt_get_i64(&c, &next) < 0)
                     break;
                 fmt_time(max_ts, t);
-                printf("  partition %u: next offset %lld, latest event %s\n", part,
-                       (long long)next, t);
+                if (rp_is_vid((int32_t)part))   /* a repartition source's (rp_header.h) */
+                    printf("  partition %" PRId32 ", input partition %" PRId32 ": applied "
+                           "up to input offset %lld%s, latest event %s\n",
+                           rp_vid_part((int32_t)part), rp_vid_src((int32_t)part),
+                           (long long)((next & ~RP_HWM_ENDED) - 1),
+                           next >= 0 && (next & RP_HWM_ENDED) ? " (ended)" : "", t);
+                else
+                    printf("  partition %u: next offset %lld, latest event %s\n", part,
+                           (long long)next, t);
             }
         } else if (s.type == CKPT_SEC_OPERATOR) {
             uint64_t keys = 0;

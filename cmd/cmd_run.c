@@ -206,7 +206,10 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
         return;
     struct sink *s = &rt->g.snk[dl];
     rt->dl.len = 0;
-    if (fmt_dead_letter(&rt->dl, src->js->name, part, off, rej, raw, len) < 0 ||
+    /* stage 1 rejects an input's records: named by their input */
+    const char *from = src->js->role == SRC_STAGE1 ? rt->g.job->sources[src->js->origin].name
+                                                   : src->js->name;
+    if (fmt_dead_letter(&rt->dl, from, part, off, rej, raw, len) < 0 ||
         (s->impl != NULL && s->ops->write_raw(s, rt->dl.p, rt->dl.len, NULL, 0) < 0))
         rt_fail(rt, "the dead-letter sink cannot take a record");
 }
@@ -294,9 +297,17 @@ static int rp_apply(struct runtime *rt, struct shard *sh, int source, int32_t pa
             log_msg(LOG_WARNING, rt->g.src[source].name, "partition %" PRId32 ": the input "
                     "now has %" PRId32 " partitions, not %" PRId32 ": results across the change "
                     "are not exact", part, m->nsrc, st->nsrc);
-        for (int32_t i = st->nsrc; i < m->nsrc; i++)
+        for (int32_t i = st->nsrc; i < m->nsrc; i++) {
             if (engine_partition_add(e, source, rp_vid(part, i)) < 0)
                 return -ENOMEM;
+            /* restored: its end marker came before the snapshot */
+            int64_t hw = offsets_next(&rt->g.offs[source], rp_vid(part, i));
+            if (hw >= 0 && (hw & RP_HWM_ENDED)) {
+                st->ended[i] = 1;
+                st->nended++;
+                engine_partition_end(e, source, rp_vid(part, i));
+            }
+        }
         if (st->nsrc == 0)
             engine_partition_remove(e, source, part);  /* the assignment's placeholder */
         st->nsrc = m->nsrc;
@@ -305,21 +316,25 @@ static int rp_apply(struct runtime *rt, struct shard *sh, int source, int32_t pa
     struct engine_offset *hw = offsets_slot(&rt->g.offs[source], vid);
     if (hw == NULL)
         return -ENOMEM;
+    int64_t applied = hw->next >= 0 ? hw->next & ~RP_HWM_ENDED : -1;
     if (m->kind == RP_DATA) {
-        if (hw->next >= 0 && m->off < hw->next) {
+        if (applied >= 0 && m->off < applied) {
             rt->g.rp_dups++;
             return 0;
         }
         int rc = engine_feed(e, source, vid, off, data, len, ts);
         if (rc < 0)
             return rc;
-        hw->next = m->off + 1;
+        hw->next = (m->off + 1) | (hw->next >= 0 ? hw->next & RP_HWM_ENDED : 0);
     }
     engine_partition_observe(e, source, vid, m->max_ts);
-    if (m->kind == RP_END && !st->ended[m->src]) {
-        st->ended[m->src] = 1;
-        st->nended++;
-        engine_partition_end(e, source, vid);
+    if (m->kind == RP_END) {
+        hw->next = (m->off > applied ? m->off : applied) | RP_HWM_ENDED;
+        if (!st->ended[m->src]) {
+            st->ended[m->src] = 1;
+            st->nended++;
+            engine_partition_end(e, source, vid);
+        }
     }
     return rt->bounded && st->nended == st->nsrc ? SOURCE_PART_ENDED : 0;
 }
@@ -418,6 +433,25 @@ static int64_t h_event_time(void *ud, int source, const char *data, size_t len)
     return sh != NULL ? engine_peek_time(sh->eng, source, data, len, 0) : INT64_MIN;
 }
 
+/* Bounded: a repartition partition restored with the end marker of every
+ * input partition it has heard of already applied (its last owner stopped
+ * after it ended): it has nothing more to read. */
+static int rp_all_ended(const struct runtime *rt, int source, int32_t part)
+{
+    const struct offsets *o = &rt->g.offs[source];
+    size_t n = 0, ended = 0;
+    if (!rt->bounded || rt->g.job->sources[source].role != SRC_REPARTITION)
+        return 0;
+    for (size_t i = 0; i < o->n; i++) {
+        int32_t id = o->v[i].partition;
+        if (!rp_is_vid(id) || rp_vid_part(id) != part)
+            continue;
+        n++;
+        ended += o->v[i].next >= 0 && (o->v[i].next & RP_HWM_ENDED);
+    }
+    return n > 0 && ended == n;
+}
+
 static int h_assigned(void *ud, int source, int32_t part, const struct source_committed *c,
                       int64_t *resume)
 {
@@ -441,7 +475,7 @@ static int h_assigned(void *ud, int source, int32_t part, const struct source_co
     }
     rt->g.assigned[source] = 1;
     maybe_ready(rt);
-    return 0;
+    return rp_all_ended(rt, source, part) ? SOURCE_PART_ENDED : 0;
 }
 
 static void h_revoked(void *ud, int source, int32_t part, int lost)
@@ -1089,6 +1123,10 @@ static void summary(struct runtime *rt)
         "its first record (%.0f records/s); checkpoints %" PRIu64 " complete, %" PRIu64
         " failed, longest loop stall %" PRIu64 " us", in, invalid, late, fired, lost, secs,
         secs > 0 ? (double)in / secs : 0, ck->ok, ck->failed, ck->max_stall_us);
+    if (rt->g.rp_dups > 0 || rt->g.rp_bad > 0)
+        LOG(LOG_NOTICE, "run", "repartition topics: %" PRIu64 " records dropped as produced "
+            "twice by stage 1, %" PRIu64 " skipped for a bad header", rt->g.rp_dups,
+            rt->g.rp_bad);
     for (size_t i = 0; rt->g.snk != NULL && i < rt->g.job->nsinks; i++) {
         char notes[128] = "";           /* only Redis sinks keep out or replace writes */
         int at = 0;

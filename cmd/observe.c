@@ -141,6 +141,70 @@ static void per_operator(struct sbuf *b, const struct job *job, const char *name
     }
 }
 
+/* Source s's own figures into *out (when out is not NULL); returns 1, or 0
+ * for a source that counts nothing itself. */
+static int own_stats(const struct graph *g, size_t s, struct source_own_stats *out)
+{
+    const struct source *src = &g->src[s];
+    if (src->impl == NULL || src->ops == NULL || src->ops->own_stats == NULL)
+        return 0;
+    if (out != NULL)
+        src->ops->own_stats(src, out);
+    return 1;
+}
+
+/* What stage 1 of a repartitioning counts itself (sources with own_stats);
+ * nothing when the job has none. */
+static void repartition_metrics(struct sbuf *b, const struct job *job, const struct graph *g)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } figures[] = {
+        { "sluice_repartition_records_in_total", "counter", "Records stage 1 of a "
+          "repartitioning read from its input, valid or not.",
+          offsetof(struct source_own_stats, records_in) },
+        { "sluice_repartition_records_produced_total", "counter", "Records stage 1 produced "
+          "to repartition topics and the cluster acknowledged (one per repartition topic).",
+          offsetof(struct source_own_stats, produced) },
+        { "sluice_repartition_markers_total", "counter", "Watermark and end markers stage 1 "
+          "produced (one per repartition partition).",
+          offsetof(struct source_own_stats, markers) },
+        { "sluice_repartition_in_flight", "gauge", "Records and markers stage 1 produced that "
+          "are not acknowledged yet.", offsetof(struct source_own_stats, in_flight) },
+    };
+    size_t n = 0;
+    for (size_t s = 0; s < job->nsources; s++)
+        n += own_stats(g, s, NULL);
+    if (n == 0)
+        return;
+    struct source_own_stats os;
+    for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
+        help(b, figures[i].name, figures[i].type, figures[i].help);
+        for (size_t s = 0; s < job->nsources; s++) {
+            uint64_t v;
+            if (!own_stats(g, s, &os))
+                continue;
+            memcpy(&v, (const char *)&os + figures[i].off, sizeof(v));
+            sbuf_printf(b, "%s{source=\"", figures[i].name);
+            label(b, job->sources[s].name);
+            sbuf_printf(b, "\"} %" PRIu64 "\n", v);
+        }
+    }
+    help(b, "sluice_repartition_invalid_total", "counter", "Records stage 1 rejected, by "
+         "kind (each also reported to the job as an invalid record).");
+    for (size_t s = 0; s < job->nsources; s++) {
+        if (!own_stats(g, s, &os))
+            continue;
+        for (int k = 0; k < REJ_NKINDS; k++) {
+            SBUF_LIT(b, "sluice_repartition_invalid_total{source=\"");
+            label(b, job->sources[s].name);
+            sbuf_printf(b, "\",kind=\"%s\"} %" PRIu64 "\n",
+                        reject_kind_name((enum reject_kind)k), os.invalid[k]);
+        }
+    }
+}
+
 static void metrics(const struct observe *obs, const struct totals *t, struct sbuf *b)
 {
     const struct graph *g = obs->host.g;
@@ -288,6 +352,7 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
             sbuf_printf(b, "\",result=\"%s\"} %" PRIu64 "\n", outcome[k], v[k]);
         }
     }
+    repartition_metrics(b, job, g);
     help(b, "sluice_keys_on_two_partitions_total", "counter", "Keys seen on a second input "
          "partition, of one key in 16 sampled: the input is not keyed by the job's key.");
     sbuf_printf(b, "sluice_keys_on_two_partitions_total %" PRIu64 "\n",

@@ -242,7 +242,9 @@ const char *time_char_name(enum time_char t);        /* "event", "processing" */
 const struct cm_template *job_sink_key(const struct job_sink *s);
 
 /* The `state:` block's keys, and the keys every source and every sink has
- * besides its type's (read by the loader itself; listed for the docs). */
+ * besides its type's (read by the loader itself; listed for the docs), and
+ * a source's `repartition:` block's. */
 extern const struct cm_map job_state_map, job_source_map, job_sink_map;
+extern const struct cm_map job_repartition_map;
 
 #endif

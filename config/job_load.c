@@ -9,7 +9,10 @@
  *   3. walk the tree section by section: sinks first, then sources, then
  *      operators, so every reference can be resolved as it is read;
  *   4. cross-checks that need the whole graph (names unique across
- *      sections, key templates against each operator that feeds a sink).
+ *      sections, key templates against each operator that feeds a sink);
+ *   5. on a job with no error so far, repartitioning: sources are added
+ *      for operators keyed otherwise than their source's partitioned_by,
+ *      and those operators read them (job.h, above enum src_role).
  *
  * A source or sink block holds the keys every source (or sink) has, read
  * here, and its connector type's keys, which the loader does not know: it
@@ -858,6 +861,9 @@ static const struct conn_type *load_conn_block(struct loader *L, yaml_node_t *m,
 static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
                         const struct job_source *src, yaml_node_t *m, yaml_node_t *dflt,
                         const char *what);
+static void load_field_list(struct loader *L, yaml_node_t *kb, const char *key,
+                            const struct job_source *src, int keys, int **fields,
+                            size_t *nkeys);
 static int sink_ref(struct loader *L, yaml_node_t *v, const char *key, int raw_events);
 
 int cm_is_ident(const char *s)
@@ -1096,10 +1102,84 @@ static const struct cm_entry source_entries[] = {
     { .key = "watermark", .type = CM_CUSTOM, .desc = "how far event time runs out of order" },
     { .key = "on_error", .type = CM_CUSTOM, .desc = "what happens to a rejected record" },
     { .key = "dead_letter", .type = CM_CUSTOM, .desc = "the sink of rejected records" },
+    { .key = "partitioned_by", .type = CM_CUSTOM,
+      .desc = "the fields the topic's records are partitioned by, or none" },
+    { .key = "repartition", .type = CM_CUSTOM,
+      .desc = "the repartition topics of operators keyed otherwise" },
     { .key = NULL },
 };
 
 const struct cm_map job_source_map = { source_entries, NULL };
+
+/* repartition: { partitions, transactions }, read into the source.  The
+ * largest partition count is RP_MAX_PARTITIONS of connectors/rp_header.h
+ * (below config/ in the data flow; a unit test keeps the two equal). */
+static const char *const bool_names[] = { "false", "true", NULL };
+
+static const struct cm_entry repartition_entries[] = {
+    { .key = "partitions", .type = CM_INT, .lo = 1, .hi = 32768, .dflt = 0,
+      .offset = offsetof(struct job_source, rp_partitions),
+      .desc = "partitions of its repartition topics when sluice creates them (default: as "
+              "many as the input topic has)" },
+    { .key = "transactions", .type = CM_ENUM, .names = bool_names, .dflt = 0,
+      .offset = offsetof(struct job_source, rp_transactions),
+      .desc = "stage 1 produces in Kafka transactions, and stage 2 reads committed records "
+              "only" },
+    { .key = NULL },
+};
+
+const struct cm_map job_repartition_map = { repartition_entries, NULL };
+
+/*
+ * partitioned_by: <field> | [<field>, ...] | none, and repartition: {...}.
+ * Only a type that can make a repartition source of its settings
+ * (conn_type.repartition_conf) takes them; the other types' sources are
+ * read as one partition, so any key is whole in it.
+ */
+static void load_partitioning(struct loader *L, struct job_source *src, yaml_node_t *m)
+{
+    static const char *const keys[] = { "partitioned_by", "repartition" };
+    yaml_node_t *pb = map_get(L, m, keys[0]), *rp = map_get(L, m, keys[1]);
+    char what[200], types[100];
+    size_t len = 0;
+
+    if (pb == NULL && rp == NULL)
+        return;
+    if (src->type->repartition_conf == NULL) {
+        types[0] = '\0';
+        for (size_t i = 0; conn_types[i] != NULL && len < sizeof(types); i++)
+            if (conn_types[i]->kind == CONN_SOURCE && conn_types[i]->repartition_conf != NULL)
+                len += (size_t)snprintf(types + len, sizeof(types) - len, "%s%s",
+                                        len ? " and " : "", conn_types[i]->name);
+        for (int k = 0; k < 2; k++)
+            if (map_get(L, m, keys[k]) != NULL)
+                err_at(L, map_key_node(L, m, keys[k]), "%s: only %s sources can be "
+                       "repartitioned (a %s source is read as one partition)", keys[k],
+                       types, src->type->name);
+        return;
+    }
+    if (pb == NULL) {
+        err_at(L, map_key_node(L, m, keys[1]), "repartition: source '%s' has no "
+               "partitioned_by, so no operator reads it through a repartition topic",
+               src->name);
+    } else if (is_null_scalar(pb)) {
+        err_at(L, pb, "partitioned_by is empty: name the field or fields the topic's "
+               "records are partitioned by, or write none");
+    } else if (pb->type == YAML_SCALAR_NODE && strcmp((const char *)pb->data.scalar.value,
+                                                      "none") == 0) {
+        src->part_declared = 1;
+        src->part_none = 1;
+    } else {
+        load_field_list(L, pb, keys[0], src, 0, &src->part_fields, &src->npart_fields);
+        src->part_declared = src->npart_fields > 0;
+    }
+    if (rp != NULL) {
+        struct cm_ctx c;
+        snprintf(what, sizeof(what), "repartition of source '%s'", src->name);
+        cm_ctx_init(&c, L, rp, what);
+        cm_read(&c, &job_repartition_map, src);
+    }
+}
 
 static void load_source(struct loader *L, struct job_source *src, const struct entry *e)
 {
@@ -1124,6 +1204,7 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
     get_enum(L, m, "format", formats, 0, 0, what);
     load_schema(L, src, m, what);
     load_event_time(L, src, m);
+    load_partitioning(L, src, m);
 
     yaml_node_t *wm = map_get(L, m, "watermark");
     if (wm != NULL) {
@@ -1200,6 +1281,18 @@ static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
                "list of fields that identify a key, like user_id)", what);
         return;
     }
+    load_field_list(L, kb, "key_by", src, 1, fields, nkeys);
+}
+
+/* A field or a list of up to 16 fields of src's schema, each once, at node
+ * kb of key `key` (key_by, a source's partitioned_by), into *fields (arena)
+ * and *nkeys, which stays 0 when the list is broken.  keys: they are key
+ * fields, which cannot be doubles. */
+static void load_field_list(struct loader *L, yaml_node_t *kb, const char *key,
+                            const struct job_source *src, int keys, int **fields,
+                            size_t *nkeys)
+{
+    char label[64];
     yaml_node_t *one[1] = { kb };
     yaml_node_t **items = one;
     size_t n = 1;
@@ -1207,11 +1300,11 @@ static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
     if (kb->type == YAML_SEQUENCE_NODE) {
         n = (size_t)(kb->data.sequence.items.top - kb->data.sequence.items.start);
         if (n == 0) {
-            err_at(L, kb, "key_by is an empty list");
+            err_at(L, kb, "%s is an empty list", key);
             return;
         }
         if (n > 16) {
-            err_at(L, kb, "key_by has %zu fields; at most 16", n);
+            err_at(L, kb, "%s has %zu fields; at most 16", key, n);
             return;
         }
         for (size_t i = 0; i < n; i++)
@@ -1221,30 +1314,31 @@ static void load_key_by(struct loader *L, int **fields, size_t *nkeys,
     *fields = arena_alloc(L->a, n * sizeof(int));
     if (nomem(L, *fields))
         return;
+    snprintf(label, sizeof(label), "a %s field", key);
     for (size_t i = 0; i < n; i++) {
         if (items[i] == NULL)
             continue;
-        const char *f = scalar(L, items[i], "a key_by field");
+        const char *f = scalar(L, items[i], label);
         if (f == NULL)
             continue;
         if (src == NULL || src->nfields == 0)
             continue;       /* the source's own error explains it */
         int k = schema_index(src, f);
         if (k < 0) {
-            err_at(L, items[i], "key_by: unknown field '%.64s' (not in the schema of "
-                   "source '%s')", f, src->name);
+            err_at(L, items[i], "%s: unknown field '%.64s' (not in the schema of "
+                   "source '%s')", key, f, src->name);
             continue;
         }
-        if (src->fields[k].type == VT_DOUBLE) {
-            err_at(L, items[i], "key_by: field '%s' is double; keys must be string, "
-                   "int or bool", f);
+        if (keys && src->fields[k].type == VT_DOUBLE) {
+            err_at(L, items[i], "%s: field '%s' is double; keys must be string, "
+                   "int or bool", key, f);
             continue;
         }
         int dup = 0;
         for (size_t j = 0; j < *nkeys; j++)
             dup |= (*fields)[j] == k;
         if (dup) {
-            err_at(L, items[i], "key_by: field '%s' is listed twice", f);
+            err_at(L, items[i], "%s: field '%s' is listed twice", key, f);
             continue;
         }
         (*fields)[(*nkeys)++] = k;
@@ -1724,6 +1818,269 @@ static void check_templates(struct loader *L, struct entry *snk)
     }
 }
 
+/* ---- repartitioning (job.h, above enum src_role) ---------------------------- */
+
+/*
+ * Once every operator is read, the operators that cannot read their input
+ * directly are pointed at a repartition source.  An input reads its source
+ * directly when the source did not say how its topic is partitioned (the
+ * behaviour before partitioned_by), or when every field it is partitioned
+ * by is a key field of the input: the records of one key are then in one
+ * partition.  An operator with several inputs (a join) has all of them
+ * repartitioned when any needs it, so they are co-partitioned by the same
+ * partitioner.  Added sources go after the file's, so the file's keep
+ * their indexes; they copy their input's struct (schema included), so the
+ * schema indexes of operators (keys, aggregates, filters) stay valid.
+ */
+
+#define RP_TOPIC_MAX 249            /* Kafka's longest topic name */
+
+static int reads_directly(const struct job_source *s, const struct op_input *in)
+{
+    if (!s->part_declared)
+        return 1;
+    if (s->part_none)
+        return 0;
+    for (size_t i = 0; i < s->npart_fields; i++) {
+        size_t k = 0;
+        while (k < in->nkeys && in->key_fields[k] != s->part_fields[i])
+            k++;
+        if (k == in->nkeys)
+            return 0;
+    }
+    return 1;
+}
+
+/* Where op keeps the source of its input k: a one-input operator in
+ * `source`, a join in its sides (struct job_join).  rp_point() checks the
+ * move through op_inputs(), so a type keeping its inputs elsewhere is
+ * reported rather than read wrongly. */
+static int *input_slot(struct job_operator *op, size_t k)
+{
+    return op->type->ninputs > 1 ? &op->join.side[k].source : &op->source;
+}
+
+/* "user_id", "country.user_id": a key's fields joined by '.'. */
+static char *key_text(struct loader *L, const struct job_source *s, const int *keys,
+                      size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(s->fields[keys[i]].name) + 1;
+    char *t = arena_alloc(L->a, len);
+    if (t == NULL)
+        return NULL;
+    for (size_t i = 0, at = 0; i < n; i++)
+        at += (size_t)snprintf(t + at, len - at, "%s%s", i ? "." : "", s->fields[keys[i]].name);
+    return t;
+}
+
+/* The repartition topic of input `in` and key text kt:
+ * <job>-<input>-<key>-repartition, every character Kafka does not allow
+ * in a topic name replaced by '_' (the loader's names never hold one
+ * today; the rule keeps the topic legal if they ever do). */
+static char *rp_topic(struct loader *L, const char *in, const char *kt)
+{
+    char *t = arena_printf(L->a, "%s-%s-%s-repartition", L->job->name, in, kt);
+    for (char *p = t; p != NULL && *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+            *p = '_';
+    return t;
+}
+
+/* An added source: a copy of input s (index `in`) in all[*n]. */
+static struct job_source *rp_add(struct job_source *all, size_t *n, int in,
+                                 enum src_role role)
+{
+    struct job_source *a = &all[(*n)++];
+    *a = all[in];
+    a->role = role;
+    a->origin = in;
+    a->unread = 0;
+    a->targets = NULL;
+    a->ntargets = 0;
+    a->stage1 = -1;
+    return a;
+}
+
+/* The repartition source of input `in` keyed by keys[0..nk) (added with
+ * the input's stage 1 when missing): its index, or after reporting it,
+ * -EINVAL (a name it cannot have) or -ENOMEM. */
+static SL_MUST_USE int rp_source(struct loader *L, struct job_source *all, size_t *n, size_t nin,
+                     const struct job_operator *op, int in, const int *keys, size_t nk)
+{
+    const struct job_source *s = &all[in];
+    int st = -1;
+    for (size_t i = nin; i < *n; i++) {
+        if (all[i].origin != in)
+            continue;
+        if (all[i].role == SRC_STAGE1)
+            st = (int)i;
+        else if (all[i].nrp_keys == nk && memcmp(all[i].rp_keys, keys, nk * sizeof(int)) == 0)
+            return (int)i;
+    }
+    const char *kt = key_text(L, s, keys, nk);
+    if (nomem(L, kt))
+        return -ENOMEM;
+    if (strcmp(kt, "stage1") == 0) {
+        diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': a key of the one field "
+                  "'stage1' would name its repartition source '%s~stage1', the name of the "
+                  "repartition stage of source '%s'; key by another field", op->name,
+                  s->name, s->name);
+        return -EINVAL;
+    }
+    const char *topic = rp_topic(L, s->name, kt);
+    if (nomem(L, topic))
+        return -ENOMEM;
+    if (strlen(topic) > RP_TOPIC_MAX) {
+        diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': its repartition topic "
+                  "'%.40s...' would be %zu characters long; Kafka allows %d: shorten the "
+                  "job's, the source's or the key fields' names", op->name, topic,
+                  strlen(topic), RP_TOPIC_MAX);
+        return -EINVAL;
+    }
+    if (st < 0) {
+        struct job_source *a = rp_add(all, n, in, SRC_STAGE1);
+        a->name = arena_printf(L->a, "%s~stage1", s->name);
+        if (nomem(L, a->name))
+            return -ENOMEM;
+        st = (int)(a - all);
+    }
+    struct job_source *r = rp_add(all, n, in, SRC_REPARTITION);
+    r->name = arena_printf(L->a, "%s~%s", s->name, kt);
+    r->conf = s->type->repartition_conf(L->a, s->conf, topic);
+    r->rp_topic = topic;
+    r->rp_keys = arena_alloc(L->a, nk * sizeof(int));
+    r->stage1 = st;
+    if (nomem(L, r->name) || nomem(L, r->conf) || nomem(L, r->rp_keys))
+        return -ENOMEM;
+    memcpy(r->rp_keys, keys, nk * sizeof(int));
+    r->nrp_keys = nk;
+    return (int)(r - all);
+}
+
+/* Whether op needs repartitioning: 1 or 0, or -EINVAL after reporting a
+ * join one of whose sides needs it while the other's source cannot be. */
+static SL_MUST_USE int rp_needed(struct loader *L, const struct job_source *all,
+                     const struct job_operator *op)
+{
+    struct op_input in[OP_INPUTS_MAX];
+    size_t n = op_inputs(op, in);
+    size_t need = n;
+    for (size_t k = 0; k < n && need == n; k++)
+        if (!reads_directly(&all[in[k].source], &in[k]))
+            need = k;
+    if (need == n)
+        return 0;
+    for (size_t k = 0; k < n; k++) {
+        const struct job_source *s = &all[in[k].source];
+        if (s->type->repartition_conf == NULL) {
+            diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': it reads source "
+                      "'%s' through a repartition topic (its partitioned_by is not the "
+                      "key), so all its inputs must be, but %s source '%s' cannot be "
+                      "repartitioned", op->name, all[in[need].source].name, s->type->name,
+                      s->name);
+            return -EINVAL;
+        }
+    }
+    return 1;
+}
+
+/* Points op's inputs whose source is input `in` at their repartition
+ * sources.  Returns 0, or a negative errno after reporting it. */
+static SL_MUST_USE int rp_point(struct loader *L, struct job_source *all, size_t *n, size_t nin,
+                    struct job_operator *op, int in)
+{
+    struct op_input inputs[OP_INPUTS_MAX];
+    size_t ni = op_inputs(op, inputs);
+    for (size_t k = 0; k < ni; k++) {
+        if (inputs[k].source != in)
+            continue;
+        int r = rp_source(L, all, n, nin, op, in, inputs[k].key_fields, inputs[k].nkeys);
+        if (r < 0)
+            return r;
+        *input_slot(op, k) = r;
+    }
+    op->source = *input_slot(op, 0);    /* a join's is its left's */
+    ni = op_inputs(op, inputs);
+    for (size_t k = 0; k < ni; k++)
+        if (inputs[k].source == in) {
+            diags_add(L->d, op->pos.line, op->pos.col, "operator '%s': a %s operator "
+                      "cannot read its input through a repartition topic", op->name,
+                      op->type->name);
+            return -EINVAL;
+        }
+    return 0;
+}
+
+/* The stage 1 sources' targets, and which inputs no operator reads.
+ * Returns 0, or -ENOMEM (reported). */
+static SL_MUST_USE int rp_link(struct loader *L, struct job_source *all, size_t n, size_t nin)
+{
+    for (size_t i = nin; i < n; i++) {
+        struct job_source *st = &all[i];
+        if (st->role != SRC_STAGE1)
+            continue;
+        st->targets = arena_alloc(L->a, n * sizeof(int));
+        if (nomem(L, st->targets))
+            return -ENOMEM;
+        for (size_t r = nin; r < n; r++)
+            if (all[r].role == SRC_REPARTITION && all[r].stage1 == (int)i)
+                st->targets[st->ntargets++] = (int)r;
+        all[st->origin].unread = 1;
+    }
+    for (size_t o = 0; o < L->job->noperators; o++) {
+        struct op_input in[OP_INPUTS_MAX];
+        size_t ni = op_inputs(&L->job->operators[o], in);
+        for (size_t k = 0; k < ni; k++)
+            if ((size_t)in[k].source < nin)
+                all[in[k].source].unread = 0;
+    }
+    return 0;
+}
+
+/* Adds the sources of repartitioning and points operators at them; run on
+ * a job that loaded without errors, so every reference is resolved. */
+static void load_repartitions(struct loader *L)
+{
+    struct job *job = L->job;
+    size_t nin = job->nsources, n = nin;
+    int *need = arena_alloc(L->a, (job->noperators ? job->noperators : 1) * sizeof(int));
+    int any = 0, failed = 0;
+
+    for (size_t i = 0; i < nin; i++) {
+        job->sources[i].origin = (int)i;
+        job->sources[i].stage1 = -1;
+    }
+    if (nomem(L, need))
+        return;
+    for (size_t o = 0; o < job->noperators; o++) {
+        need[o] = rp_needed(L, job->sources, &job->operators[o]);
+        any |= need[o] > 0;
+        failed |= need[o] < 0;
+    }
+    if (!any)
+        return;
+    /* at most one stage 1 per input and one repartition source per input
+     * of an operator */
+    struct job_source *all = arena_alloc(L->a, (2 * nin + OP_INPUTS_MAX * job->noperators) *
+                                               sizeof(*all));
+    if (nomem(L, all))
+        return;
+    memcpy(all, job->sources, nin * sizeof(*all));
+    /* input by input, so each input's added sources are together; on an
+     * error, on to the next operator, so one run reports them all */
+    for (size_t in = 0; in < nin; in++)
+        for (size_t o = 0; o < job->noperators; o++)
+            if (need[o] > 0 && rp_point(L, all, &n, nin, &job->operators[o], (int)in) < 0)
+                failed = 1;
+    if (failed || rp_link(L, all, n, nin) < 0)
+        return;
+    job->sources = all;
+    job->nsources = n;
+}
+
 static void load_root(struct loader *L, yaml_node_t *root)
 {
     static const char *const keys[] = { "job", "http", "state", "sources",
@@ -1910,6 +2267,8 @@ int job_load_buffer(const char *name, const char *text, size_t len,
         goto done;
     }
     load_root(&L, root);
+    if (diags_count(d) == before)
+        load_repartitions(&L);
     /* a second document is a mistake worth naming */
     yaml_document_t extra;
     if (yaml_parser_load(&parser, &extra)) {

@@ -67,8 +67,10 @@ struct source_host {
      * for sources without a group, e.g. files; valid during the call only).
      * The host installs the partition's state (it may load a snapshot,
      * synchronously) and sets *resume to the offset of the next record to
-     * read, or -1 for the source's `start`.  Returns 0, or a negative errno:
-     * the source then fails (logged by the host). */
+     * read, or -1 for the source's `start`.  Returns 0, SOURCE_PART_ENDED
+     * (a repartition source in bounded mode whose restored state has
+     * every input partition's end marker: the source ends it at once), or
+     * a negative errno: the source then fails (logged by the host). */
     int (*assigned)(void *ud, int source, int32_t partition, const struct source_committed *c,
                     int64_t *resume);
     /* The partition is no longer ours.  lost: the group took it without a

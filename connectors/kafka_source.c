@@ -47,8 +47,8 @@
  * kafka_source_conf; the librdkafka properties sluice sets itself are
  * refused there, at load time.
  */
+#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -61,7 +61,6 @@
 
 #define BATCH 1024
 #define KEEPALIVE_MS 500
-#define WATERMARK_TIMEOUT_MS 10000
 
 /* ---- settings -------------------------------------------------------------------- */
 
@@ -254,10 +253,7 @@ static void check_finished(struct kafka_src *k)
 
 static void pause_one(struct kafka_src *k, int32_t id)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, ks_conf(k->s)->topic, id);
-    rd_kafka_pause_partitions(k->rk, l);
-    rd_kafka_topic_partition_list_destroy(l);
+    kafka_pause_one(k->rk, ks_conf(k->s)->topic, id, 1);
 }
 
 /* The partition has nothing more to give in bounded mode.  pause: it is
@@ -588,57 +584,21 @@ static void ks_commit(struct source *s, const struct source_commit *c, size_t n)
 
 /* ---- rebalances ----------------------------------------------------------- */
 
-#define COMMITTED_TIMEOUT_MS 5000
 #define TRIES 3
 
-/* The group's committed offsets and metadata for the partitions of l (a
- * round trip to the coordinator), tried TRIES times.  Returns 0 or -EIO
- * (logged). */
-static SL_MUST_USE int committed_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
-{
-    rd_kafka_resp_err_t err = 0;
-    for (int t = 0; t < TRIES; t++) {
-        err = rd_kafka_committed(k->rk, l, COMMITTED_TIMEOUT_MS);
-        for (int i = 0; err == 0 && i < l->cnt; i++)
-            err = l->elems[i].err;
-        if (err == 0)
-            return 0;
-        log_msg(LOG_WARNING, k->s->name, "reading the group's committed offsets of %s "
-                "(try %d of %d): %s", ks_conf(k->s)->topic, t + 1, TRIES, rd_kafka_err2str(err));
-    }
-    log_msg(LOG_ERR, k->s->name, "cannot read the group's committed offsets of %s: %s",
-            ks_conf(k->s)->topic, rd_kafka_err2str(err));
-    return -EIO;
-}
-
 /* Bounded mode: the end offset (high watermark) of every partition in l,
- * in one request per broker (ListOffsets for "latest"), rather than a
- * round trip per partition; tried TRIES times.  Returns 0, or -EIO
- * (logged). */
+ * in one request per broker.  Returns 0, or -EIO (logged). */
 static SL_MUST_USE int end_offsets(struct kafka_src *k, rd_kafka_topic_partition_list_t *l)
 {
-    rd_kafka_resp_err_t err = 0;
-    for (int t = 0; t < TRIES; t++) {
-        rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
-        for (int i = 0; i < q->cnt; i++)
-            q->elems[i].offset = RD_KAFKA_OFFSET_END;   /* timestamp -1: latest */
-        err = rd_kafka_offsets_for_times(k->rk, q, WATERMARK_TIMEOUT_MS);
-        for (int i = 0; err == 0 && i < q->cnt; i++)
-            err = q->elems[i].err;
-        for (int i = 0; err == 0 && i < q->cnt; i++) {
-            struct kpart *p = part_find(k, q->elems[i].partition);
-            if (p != NULL)
-                p->end = q->elems[i].offset;
-        }
-        rd_kafka_topic_partition_list_destroy(q);
-        if (err == 0)
-            return 0;
-        log_msg(LOG_WARNING, k->s->name, "reading the end offsets of %s (try %d of %d): %s",
-                ks_conf(k->s)->topic, t + 1, TRIES, rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(l);
+    int rc = kafka_list_offsets(k->rk, q, RD_KAFKA_OFFSET_END, k->s->name);
+    for (int i = 0; rc == 0 && i < q->cnt; i++) {
+        struct kpart *p = part_find(k, q->elems[i].partition);
+        if (p != NULL)
+            p->end = q->elems[i].offset;
     }
-    log_msg(LOG_ERR, k->s->name, "cannot read the end offsets of %s: %s",
-            ks_conf(k->s)->topic, rd_kafka_err2str(err));
-    return -EIO;
+    rd_kafka_topic_partition_list_destroy(q);
+    return rc;
 }
 
 /* New partitions: what the group committed for them goes to the host,
@@ -652,7 +612,7 @@ static SL_MUST_USE int assigned(struct kafka_src *k, rd_kafka_topic_partition_li
     if (l->cnt == 0)
         return 0;
     rd_kafka_topic_partition_list_t *c = rd_kafka_topic_partition_list_copy(l);
-    int rc = committed_offsets(k, c);
+    int rc = kafka_committed(k->rk, c, k->s->name);
     for (int i = 0; rc == 0 && i < l->cnt; i++) {
         int32_t id = l->elems[i].partition;
         struct kpart *p = part_get(k, id);
@@ -674,6 +634,11 @@ static SL_MUST_USE int assigned(struct kafka_src *k, rd_kafka_topic_partition_li
         }
         int64_t resume = -1;
         rc = h->assigned(h->ud, k->s->index, id, &sc, &resume);
+        if (rc == SOURCE_PART_ENDED) {
+            rc = 0;
+            if (h->bounded)
+                part_end(k, p, 0);  /* paused once assigned (on_rebalance) */
+        }
         if (rc < 0)
             break;
         p->next = resume >= 0 ? resume : -1;
@@ -723,12 +688,7 @@ static void revoked(struct kafka_src *k, rd_kafka_topic_partition_list_t *l, int
 static void assign_result(struct kafka_src *k, const char *what, rd_kafka_error_t *error,
                           rd_kafka_resp_err_t err)
 {
-    if (error != NULL) {
-        log_msg(LOG_ERR, k->s->name, "%s: %s", what, rd_kafka_error_string(error));
-        rd_kafka_error_destroy(error);
-    } else if (err) {
-        log_msg(LOG_ERR, k->s->name, "%s: %s", what, rd_kafka_err2str(err));
-    }
+    kafka_assign_result(k->s->name, what, error, err);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -776,15 +736,10 @@ static SL_MUST_USE int handle(struct kafka_src *k, rd_kafka_message_t *m)
 {
     const struct source_host *h = k->s->host;
     if (m->err) {
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        if (kafka_message_error(k->rk, m, k->s->name, &k->err_rate) == 0)
             return 0;
-        if (rd_kafka_fatal_error(k->rk, NULL, 0)) {
-            log_msg(LOG_ERR, k->s->name, "fatal consumer error: %s", rd_kafka_message_errstr(m));
-            h->failed(h->ud, k->s->index);
-            return -EIO;
-        }
-        log_rate_msg(&k->err_rate, LOG_WARNING, k->s->name, "%s", rd_kafka_message_errstr(m));
-        return 0;
+        h->failed(h->ud, k->s->index);
+        return -EIO;
     }
     struct kpart *p = part_find(k, m->partition);
     if (p == NULL || !p->assigned || p->ended)
@@ -851,10 +806,8 @@ static void on_pump(uv_idle_t *h)
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     struct kafka_src *k = h->data;
-    char buf[64];
     (void)status, (void)events;
-    while (read(k->pipe[0], buf, sizeof(buf)) > 0)
-        ;
+    kafka_wake_drain(k->pipe[0]);
     if (!k->closing && !k->paused)
         uv_idle_start(&k->pump, on_pump);
 }
@@ -948,10 +901,7 @@ static void on_keepalive(uv_timer_t *t)
 
 static const char *prop(const struct kafka_source_conf *cf, const char *key)
 {
-    for (size_t i = 0; i < cf->props.n; i++)
-        if (strcmp(cf->props.v[i].key, key) == 0)
-            return cf->props.v[i].value;
-    return NULL;
+    return kafka_prop(&cf->props, key);
 }
 
 /* Kafka sources the engine reads (stage 1 of a repartitioning has its own
@@ -991,10 +941,16 @@ static const char *instance_id(const struct source *s, char *buf, size_t size)
     const char *env = getenv("SLUICE_INSTANCE_ID");
     if (prop(ks_conf(s), "group.instance.id") != NULL || env == NULL || env[0] == '\0')
         return NULL;
-    if (kafka_sources(s->job) > 1)
-        snprintf(buf, size, "%s-%s", env, s->js->name);
-    else
+    if (kafka_sources(s->job) > 1) {
+        /* an id is a name Kafka checks: [A-Za-z0-9._-] (an added
+         * repartition source's name has a '~') */
+        int n = snprintf(buf, size, "%s-%s", env, s->js->name);
+        for (int i = (int)strlen(env) + 1; i < n && (size_t)i < size; i++)
+            if (!isalnum((unsigned char)buf[i]) && strchr("._-", buf[i]) == NULL)
+                buf[i] = '_';
+    } else {
         snprintf(buf, size, "%s", env);
+    }
     LOG(LOG_INFO, s->name, "static group member %s (SLUICE_INSTANCE_ID)", buf);
     return buf;
 }
@@ -1060,19 +1016,11 @@ static int ks_start(struct source *s)
     k->q = rd_kafka_queue_get_consumer(k->rk);
     if (k->rp)
         k->admin_q = rd_kafka_queue_new(k->rk);
-    if (pipe(k->pipe) < 0) {
-        log_msg(LOG_ERR, s->name, "pipe: %s", strerror(errno));
-        return -errno;
-    }
-    for (int i = 0; i < 2; i++) {
-        fcntl(k->pipe[i], F_SETFL, fcntl(k->pipe[i], F_GETFL) | O_NONBLOCK);
-        fcntl(k->pipe[i], F_SETFD, FD_CLOEXEC);
-    }
-    uv_poll_init(s->host->loop, &k->poll, k->pipe[0]);
-    k->poll.data = k;
+    int rc = kafka_wake_start(s->host->loop, &k->poll, k->pipe, &k->q, 1, on_readable, k,
+                              s->name);
+    if (rc < 0)
+        return rc;
     k->have_poll = 1;
-    rd_kafka_queue_io_event_enable(k->q, k->pipe[1], "1", 1);
-    uv_poll_start(&k->poll, UV_READABLE, on_readable);
     uv_timer_start(&k->keepalive, on_keepalive, KEEPALIVE_MS, KEEPALIVE_MS);
 
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
@@ -1175,13 +1123,7 @@ static void ks_commit_stats(const struct source *s, struct source_commit_stats *
 static int64_t ks_lag(const struct source *s, int32_t partition, int64_t next)
 {
     const struct kafka_src *k = s->impl;
-    int64_t lo, hi;
-    if (k == NULL || k->rk == NULL ||
-        rd_kafka_get_watermark_offsets(k->rk, ks_conf(s)->topic, partition, &lo, &hi) != 0 || hi < 0)
-        return -1;
-    if (next < lo)
-        next = lo;
-    return hi > next ? hi - next : 0;
+    return k != NULL ? kafka_lag(k->rk, ks_conf(s)->topic, partition, next) : -1;
 }
 
 static void on_closed(uv_handle_t *h)
@@ -1204,10 +1146,7 @@ static void on_closed(uv_handle_t *h)
         rd_kafka_queue_destroy(k->admin_q);
     if (k->rk != NULL)
         rd_kafka_destroy(k->rk);
-    if (k->pipe[0] >= 0)
-        close(k->pipe[0]);
-    if (k->pipe[1] >= 0)
-        close(k->pipe[1]);
+    kafka_wake_close(k->pipe);
     for (size_t i = 0; i < k->nparts; i++)
         free(k->parts[i].meta);
     free(k->parts);

@@ -51,6 +51,11 @@
 
 enum rp_kind { RP_DATA = 'd', RP_WATERMARK = 'w', RP_END = 'e' };
 
+/* Set in a virtual partition's high-water mark once its input partition's
+ * end marker has come (--bounded): kept in the snapshot, so an instance
+ * that takes the shard over knows the partition has ended. */
+#define RP_HWM_ENDED (INT64_C(1) << 62)
+
 struct rp_meta {
     char kind;                      /* enum rp_kind */
     int32_t src, nsrc;

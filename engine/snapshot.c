@@ -220,7 +220,10 @@ static int restore_source(struct engine *e, struct ckpt_reader *r, int s,
         }
         sr->restored = np;
         np[sr->nrestored++] = (struct wm_part){ .id = (int32_t)part, .max_ts = max_ts };
-        if (next > e->position)     /* the input position: results it fires carry it */
+        /* the input position: results it fires carry it (a negative id is a
+         * repartition source's high-water mark of an input's offsets,
+         * connectors/rp_header.h: not a position of this engine's input) */
+        if ((int32_t)part >= 0 && next > e->position)
             e->position = next - 1;
         if (next >= 0 && cb != NULL && cb->offset != NULL)
             cb->offset(cb->ud, s, (int32_t)part, next);

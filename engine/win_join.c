@@ -530,7 +530,8 @@ static void jn_print(FILE *out, const struct job *job, const struct job_operator
     for (int k = 0; k < 2; k++) {
         const struct job_join_side *sd = &j->side[k];
         const struct job_source *src = &job->sources[sd->source];
-        fprintf(out, "    %s: from %s%s%s, key by ", side_names[k], src->name,
+        fprintf(out, "    %s: from %s%s%s, key by ", side_names[k],
+                job->sources[src->origin].name,     /* as written, not a repartition's */
                 sd->where_text ? " where " : "", sd->where_text ? sd->where_text : "");
         for (size_t i = 0; i < sd->nkeys; i++)
             fprintf(out, "%s%s", i ? ", " : "", src->fields[sd->key_fields[i]].name);
@@ -548,8 +549,10 @@ static size_t jn_fingerprint(const struct job *job, const struct job_operator *o
     for (int k = 0; k < 2 && n < size; k++) {
         const struct job_join_side *sd = &op->join.side[k];
         const struct job_source *ss = &job->sources[sd->source];
+        /* the source the file names: reading it through a repartition
+         * topic (config/job.h) changes the route, not the state */
         n += (size_t)snprintf(buf + n, size - n, ";within=%lld;side%d=%s;keys=",
-                              (long long)op->join.within_ms, k, ss->name);
+                              (long long)op->join.within_ms, k, job->sources[ss->origin].name);
         for (size_t i = 0; i < sd->nkeys && n < size; i++)
             n += (size_t)snprintf(buf + n, size - n, "%s,", ss->fields[sd->key_fields[i]].name);
         for (size_t f = 0; f < ss->nfields && n < size; f++)

@@ -12,24 +12,45 @@ export SLUICE=${SLUICE:-./sluice}
 case "$SLUICE" in /*) ;; *) SLUICE="$PWD/${SLUICE#./}" ;; esac
 [ -x "$SLUICE" ] || { echo "run.sh: $SLUICE is not executable" >&2; exit 2; }
 
-pass=0 fail=0 failed=""
+# JOBS=N runs N tests at a time (default 1): they wait on brokers, group
+# rebalances and servers far more than they compute, and each has its own
+# scratch directory, servers and ports.  Results print as tests end.
+jobs=${JOBS:-1}
+res=$(mktemp -d)
+trap 'rm -rf "$res"' EXIT
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(tests/integration/t_*.sh)
-for t in "${tests[@]}"; do
+one() {         # INDEX TEST
+    local i=$1 t=$2 name log start rc=0
     name=$(basename "$t" .sh)
-    log=$(mktemp)
+    log="$res/$i.log"
     start=$(date +%s)
-    if bash "$t" >"$log" 2>&1; then
-        pass=$((pass + 1))
-        printf 'PASS %-32s %3ss\n' "$name" $(( $(date +%s) - start ))
-        [ -z "${VERBOSE:-}" ] || sed 's/^/    /' "$log"
-    else
-        fail=$((fail + 1))
-        failed="$failed $name"
-        printf 'FAIL %-32s %3ss\n' "$name" $(( $(date +%s) - start ))
-        sed 's/^/    /' "$log" | tail -40
+    bash "$t" >"$log" 2>&1 || rc=$?
+    {
+        flock 9
+        if [ "$rc" -eq 0 ]; then
+            printf 'PASS %-32s %3ss\n' "$name" $(( $(date +%s) - start ))
+            [ -z "${VERBOSE:-}" ] || sed 's/^/    /' "$log"
+        else
+            printf 'FAIL %-32s %3ss\n' "$name" $(( $(date +%s) - start ))
+            sed 's/^/    /' "$log" | tail -40
+            echo "$name" > "$res/$i.failed"
+        fi
+    } 9>"$res/lock"
+}
+running=0
+for i in "${!tests[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n
+        running=$((running - 1))
     fi
-    rm -f "$log"
+    one "$i" "${tests[$i]}" &
+    running=$((running + 1))
 done
-echo "integration: $pass passed, $fail failed${failed:+ (}${failed# }${failed:+)}"
+wait
+fail=$(cat "$res"/*.failed 2>/dev/null | wc -l)
+pass=$(( ${#tests[@]} - fail ))
+failed=$(cat "$res"/*.failed 2>/dev/null | tr '\n' ' ')
+failed=${failed% }
+echo "integration: $pass passed, $fail failed${failed:+ (}${failed}${failed:+)}"
 [ "$fail" -eq 0 ]

@@ -37,5 +37,7 @@ Suite *redis_conn_suite(void);
 Suite *redis_cluster_suite(void);
 Suite *coalesce_suite(void);
 Suite *histo_suite(void);
+Suite *rp_suite(void);
+Suite *repartition_suite(void);
 
 #endif

@@ -33,6 +33,7 @@ struct doc_map {
 static const struct doc_map doc_maps[] = {
     { "## `state`", NULL, &job_state_map },
     { "## `sources`", "### Common keys", &job_source_map },
+    { "## `sources`", "### `repartition`", &job_repartition_map },
     { "## `sinks`", "### Common keys", &job_sink_map },
 };
 

@@ -349,6 +349,36 @@ START_TEST(idle_partition_releases_the_watermark)
 }
 END_TEST
 
+/* A repartition partition's watermark follows each input partition apart
+ * (engine_partition_observe on virtual partitions): input partition 0 runs
+ * far ahead of input partition 1, and 1's records, in order in their own
+ * partition, are not late although 0's are newer. */
+START_TEST(virtual_partitions_keep_each_input_on_time)
+{
+    start("{ type: tumbling, size: 10s }", EVENT_TIME);
+    int32_t v0 = (int32_t)(0x80000000u | 0), v1 = (int32_t)(0x80000000u | 1);
+    ck_assert_int_eq(engine_partition_add(eng, 0, v0), 0);
+    ck_assert_int_eq(engine_partition_add(eng, 0, v1), 0);
+    feed_at(v0, "a", 1, 95000);                     /* input 0 is at 95 s */
+    engine_partition_observe(eng, 0, v0, 95000);
+    ck_assert_int_eq(ngot, 0);                      /* input 1 has said nothing */
+    feed_at(v1, "b", 2, 3000);                      /* input 1 at 3 s: on time in it */
+    engine_partition_observe(eng, 0, v1, 3000);
+    feed_at(v1, "b", 3, 12000);
+    engine_partition_observe(eng, 0, v1, 12000);
+    ck_assert_int_eq(nlate, 0);
+    ck_assert_int_eq(ngot, 1);
+    ck_assert_str_eq(got[0], "b [0,10000) 2 1");
+    engine_partition_observe(eng, 0, v1, 200000);  /* a marker: input 1 at 200 s */
+    ck_assert_int_eq(ngot, 2);                      /* input 0 holds it at 95 s */
+    ck_assert_str_eq(got[1], "b [10000,20000) 3 1");
+    engine_partition_observe(eng, 0, v0, 200000);
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[2], "a [90000,100000) 1 1");
+    ck_assert_int_eq(nlate, 0);
+}
+END_TEST
+
 START_TEST(late_records_go_to_the_late_sink)
 {
     start("{ type: tumbling, size: 1s, late_events: late }", EVENT_TIME);
@@ -462,6 +492,7 @@ Suite *engine_suite(void)
     tcase_add_test(tc, processing_time_uses_the_clock);
     tcase_add_test(tc, idle_partition_releases_the_watermark);
     tcase_add_test(tc, late_records_go_to_the_late_sink);
+    tcase_add_test(tc, virtual_partitions_keep_each_input_on_time);
     tcase_add_test(tc, invalid_records_are_counted_and_reported);
     tcase_add_test(tc, a_timer_that_cannot_be_set_is_counted);
     suite_add_tcase(s, tc);

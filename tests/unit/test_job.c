@@ -9,6 +9,9 @@
 #include "../../config/job.h"
 #include "../../connectors/redis_conn.h"
 #include "../../connectors/redis_sink.h"
+#include "../../connectors/rp_header.h"
+#include "../../engine/ckpt_file.h"
+#include "../../engine/engine.h"
 #include "suites.h"
 
 static const char *test_env(const char *name, void *ud)
@@ -444,6 +447,505 @@ START_TEST(long_line_of_failed_references)
 }
 END_TEST
 
+/* ---- repartitioning (job.h, above enum src_role) ------------------------------ */
+
+/* A job of kafka sources `events` (its extra keys in src_extra, from line
+ * 9) and `clicks` (partitioned by user_id), a file source `logs`, and the
+ * operators ops, writing to sink out. */
+static void load_rp(const char *src_extra, const char *ops)
+{
+    char text[8192];
+    snprintf(text, sizeof(text),
+             "job: shop\n"
+             "sources:\n"
+             "  events:\n"
+             "    type: kafka\n"
+             "    brokers: k:9092\n"
+             "    topic: ev\n"
+             "    group: g\n"
+             "    schema: { user_id: string, session_id: string, price: double }\n"
+             "%s"
+             "    event_time: { field: ts, format: epoch_ms }\n"
+             "  clicks:\n"
+             "    type: kafka\n"
+             "    brokers: k:9092\n"
+             "    topic: cl\n"
+             "    partitioned_by: user_id\n"
+             "    schema: { user_id: string, page: string }\n"
+             "    event_time: { field: ts, format: epoch_ms }\n"
+             "  logs:\n"
+             "    type: file\n"
+             "    path: /x\n"
+             "    schema: { user_id: string }\n"
+             "    event_time: { field: ts, format: epoch_ms }\n"
+             "operators:\n%s"
+             "sinks:\n"
+             "  out: { type: stdout }\n", src_extra, ops);
+    load_text(text);
+}
+
+/* A tumbling-window operator reading `from` keyed by `key`. */
+#define WIN_OP(name, from, key) \
+    "  " name ": { from: " from ", key_by: " key ", window: { type: tumbling, size: 1m }, " \
+    "aggregates: { n: count() }, to: out }\n"
+
+static void assert_loaded(void)
+{
+    ck_assert_msg(job != NULL, "expected the job to load, got %d:%d: %s",
+                  d.n ? d.v[0].line : 0, d.n ? d.v[0].col : 0, d.n ? d.v[0].msg : "?");
+}
+
+static int src_index(const char *name)
+{
+    for (size_t i = 0; i < job->nsources; i++)
+        if (strcmp(job->sources[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static const char *src_topic(int i)
+{
+    const struct job_source *s = &job->sources[i];
+    return cm_str(s->type->map, s->conf, "topic");
+}
+
+/* Every source of the file is an input, its own origin, read directly. */
+static void assert_file_sources_only(void)
+{
+    ck_assert_uint_eq(job->nsources, 3);
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_int_eq(job->sources[i].role, SRC_INPUT);
+        ck_assert_int_eq(job->sources[i].origin, (int)i);
+        ck_assert_int_eq(job->sources[i].unread, 0);
+    }
+}
+
+static char *print_job(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    ck_assert_ptr_nonnull(f);
+    job_print(job, f);
+    fclose(f);
+    return buf;
+}
+
+/* The errors of the last load, sorted, one "line:col: message" a line. */
+static const char *errors(void)
+{
+    static char buf[8192];
+    size_t n = 0;
+    diags_sort(&d);
+    buf[0] = '\0';
+    for (size_t i = 0; i < d.n && n < sizeof(buf); i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%d:%d: %s\n", d.v[i].line,
+                              d.v[i].col, d.v[i].msg);
+    return buf;
+}
+
+START_TEST(rp_default_reads_directly)
+{
+    load_rp("", WIN_OP("a", "events", "session_id") WIN_OP("b", "clicks", "user_id"));
+    assert_loaded();
+    assert_file_sources_only();
+    ck_assert_int_eq(job->sources[0].part_declared, 0);
+    ck_assert_int_eq(job->operators[0].source, 0);
+    ck_assert_int_eq(job->operators[1].source, 1);
+    char *out = print_job();
+    ck_assert_msg(strstr(out, "repartition") == NULL, "expected no repartition in:\n%s", out);
+    free(out);
+}
+END_TEST
+
+START_TEST(rp_key_equal_or_superset_reads_directly)
+{
+    load_rp("    partitioned_by: [user_id]\n",
+            WIN_OP("a", "events", "user_id") WIN_OP("b", "events", "[session_id, user_id]")
+            WIN_OP("c", "clicks", "user_id"));
+    assert_loaded();
+    assert_file_sources_only();
+    ck_assert_int_eq(job->sources[0].part_declared, 1);
+    ck_assert_int_eq(job->sources[0].part_none, 0);
+    ck_assert_uint_eq(job->sources[0].npart_fields, 1);
+    ck_assert_int_eq(job->sources[0].part_fields[0], 0);
+    for (size_t o = 0; o < 3; o++)
+        ck_assert_int_eq(job->operators[o].source, o == 2 ? 1 : 0);
+    char *out = print_job();
+    ck_assert_msg(strstr(out, "    partitioned by: user_id\n    bad records") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "through repartition topic") == NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
+/* partitioned_by: none: every operator reads through a repartition topic;
+ * the added sources copy the input, point at each other, and are printed
+ * as added. */
+START_TEST(rp_none_adds_stage1_and_topic)
+{
+    load_rp("    partitioned_by: none\n", WIN_OP("a", "events", "user_id"));
+    assert_loaded();
+    ck_assert_uint_eq(job->nsources, 5);
+    const struct job_source *in = &job->sources[0], *st = &job->sources[3],
+                            *rp = &job->sources[4];
+    ck_assert_int_eq(in->part_none, 1);
+    ck_assert_int_eq(in->unread, 1);
+    ck_assert_int_eq(job->sources[1].unread, 0);
+
+    ck_assert_str_eq(st->name, "events~stage1");
+    ck_assert_int_eq(st->role, SRC_STAGE1);
+    ck_assert_int_eq(st->origin, 0);
+    ck_assert_ptr_eq(st->type, in->type);
+    ck_assert_ptr_eq(st->conf, in->conf);           /* the input's topic, group, ... */
+    ck_assert_ptr_eq(st->fields, in->fields);
+    ck_assert_int_eq(st->part_none, 1);
+    ck_assert_uint_eq(st->ntargets, 1);
+    ck_assert_int_eq(st->targets[0], 4);
+
+    ck_assert_str_eq(rp->name, "events~user_id");
+    ck_assert_int_eq(rp->role, SRC_REPARTITION);
+    ck_assert_int_eq(rp->origin, 0);
+    ck_assert_int_eq(rp->stage1, 3);
+    ck_assert_str_eq(rp->rp_topic, "shop-events-user_id-repartition");
+    ck_assert_str_eq(src_topic(4), "shop-events-user_id-repartition");
+    ck_assert_str_eq(cm_str(rp->type->map, rp->conf, "group"), "g");
+    ck_assert_str_eq(src_topic(0), "ev");           /* the input's own settings unchanged */
+    ck_assert_uint_eq(rp->nfields, 3);
+    ck_assert_uint_eq(rp->nrp_keys, 1);
+    ck_assert_int_eq(rp->rp_keys[0], 0);
+    ck_assert_int_eq(rp->has_event_time, 1);
+    ck_assert_int_eq(rp->rp_partitions, 0);
+    ck_assert_int_eq(rp->rp_transactions, 0);
+
+    const struct job_operator *op = &job->operators[0];
+    ck_assert_int_eq(op->source, 4);
+    ck_assert_int_eq(op->key_fields[0], 0);         /* an index into the copied schema */
+    ck_assert_int_eq(job->sources[1].origin, 1);
+    ck_assert_int_eq(job->sources[1].stage1, -1);
+
+    char *out = print_job();
+    ck_assert_msg(strstr(out, "    partitioned by: none (read only by its repartition stage)\n")
+                  != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "  events~stage1: repartition stage 1 of events (group g-stage1, "
+                              "idempotent) -> shop-events-user_id-repartition\n") != NULL,
+                  "%s", out);
+    ck_assert_msg(strstr(out, "  events~user_id: kafka topic=shop-events-user_id-repartition "
+                              "brokers=k:9092 group=g start=earliest (added: repartition "
+                              "topic, key user_id, as many partitions as the topic of "
+                              "events)\n") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "  a: from events, key by user_id\n"
+                              "    window: tumbling 1m, event time, allowed lateness 0, late "
+                              "events dropped\n"
+                              "    reads events through repartition topic "
+                              "shop-events-user_id-repartition\n") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "graph:\n  events -> events~stage1 -> events~user_id\n"
+                              "  events~user_id -> a -> out\n") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
+START_TEST(rp_settings_copied)
+{
+    load_rp("    partitioned_by: session_id\n"
+            "    repartition: { partitions: 12, transactions: true }\n",
+            WIN_OP("a", "events", "user_id"));
+    assert_loaded();
+    ck_assert_uint_eq(job->nsources, 5);
+    for (size_t i = 0; i < 5; i += i == 0 ? 3 : 1) {
+        ck_assert_int_eq(job->sources[i].rp_partitions, 12);
+        ck_assert_int_eq(job->sources[i].rp_transactions, 1);
+        ck_assert_uint_eq(job->sources[i].npart_fields, 1);
+        ck_assert_int_eq(job->sources[i].part_fields[0], 1);
+    }
+    char *out = print_job();
+    ck_assert_msg(strstr(out, "(group g-stage1, transactions) ->") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "key user_id, 12 partitions)\n") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
+/* Operators sharing an input and a key share one topic; another key gets
+ * its own; the stage 1 writes both. */
+START_TEST(rp_topics_per_key)
+{
+    load_rp("    partitioned_by: none\n",
+            WIN_OP("a", "events", "user_id") WIN_OP("b", "events", "[user_id, session_id]")
+            WIN_OP("c", "events", "user_id") WIN_OP("d", "clicks", "user_id"));
+    assert_loaded();
+    ck_assert_uint_eq(job->nsources, 6);
+    int st = src_index("events~stage1"), u = src_index("events~user_id"),
+        us = src_index("events~user_id.session_id");
+    ck_assert_int_eq(st, 3);
+    ck_assert_int_eq(u, 4);
+    ck_assert_int_eq(us, 5);
+    ck_assert_int_eq(job->operators[0].source, u);
+    ck_assert_int_eq(job->operators[1].source, us);
+    ck_assert_int_eq(job->operators[2].source, u);
+    ck_assert_int_eq(job->operators[3].source, 1);  /* clicks: keyed by user_id */
+    ck_assert_str_eq(job->sources[us].rp_topic, "shop-events-user_id.session_id-repartition");
+    ck_assert_uint_eq(job->sources[us].nrp_keys, 2);
+    ck_assert_int_eq(job->sources[us].rp_keys[1], 1);
+    ck_assert_int_eq(job->sources[us].stage1, st);
+    ck_assert_uint_eq(job->sources[st].ntargets, 2);
+    ck_assert_int_eq(job->sources[st].targets[0], u);
+    ck_assert_int_eq(job->sources[st].targets[1], us);
+    ck_assert_int_eq(src_index("clicks~stage1"), -1);
+    char *out = print_job();
+    ck_assert_msg(strstr(out, "(group g-stage1, idempotent) -> shop-events-user_id-repartition, "
+                              "shop-events-user_id.session_id-repartition\n") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "  events -> events~stage1 -> events~user_id, "
+                              "events~user_id.session_id\n") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
+/* A direct operator and a repartitioned one on one input: the input is
+ * still read (not unread). */
+START_TEST(rp_mixed_input_still_read)
+{
+    load_rp("    partitioned_by: user_id\n",
+            WIN_OP("a", "events", "user_id") WIN_OP("b", "events", "session_id"));
+    assert_loaded();
+    ck_assert_uint_eq(job->nsources, 5);
+    ck_assert_int_eq(job->operators[0].source, 0);
+    ck_assert_int_eq(job->operators[1].source, src_index("events~session_id"));
+    ck_assert_int_eq(job->sources[0].unread, 0);
+    char *out = print_job();
+    ck_assert_msg(strstr(out, "    partitioned by: user_id\n") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
+/* A join one of whose sides needs repartitioning has both repartitioned,
+ * each through its own source's topic, keyed by its own key. */
+START_TEST(rp_join_both_sides)
+{
+    load_rp("    partitioned_by: none\n",
+            "  j:\n"
+            "    join:\n"
+            "      left: { from: clicks, key_by: user_id }\n"
+            "      right: { from: events, key_by: session_id }\n"
+            "      within: 1m\n"
+            "    to: out\n");
+    assert_loaded();
+    ck_assert_uint_eq(job->nsources, 7);
+    const struct job_operator *op = &job->operators[0];
+    int l = src_index("clicks~user_id"), r = src_index("events~session_id");
+    ck_assert_int_eq(src_index("events~stage1"), 3);    /* input by input, in file order */
+    ck_assert_int_eq(r, 4);
+    ck_assert_int_eq(src_index("clicks~stage1"), 5);
+    ck_assert_int_eq(l, 6);
+    ck_assert_int_eq(op->join.side[0].source, l);
+    ck_assert_int_eq(op->join.side[1].source, r);
+    ck_assert_int_eq(op->source, l);
+    ck_assert_int_eq(job->sources[l].stage1, 5);
+    ck_assert_int_eq(job->sources[0].unread, 1);
+    ck_assert_int_eq(job->sources[1].unread, 1);
+    ck_assert_str_eq(job->sources[l].rp_topic, "shop-clicks-user_id-repartition");
+    char *out = print_job();
+    ck_assert_msg(strstr(out, "    left: from clicks, key by user_id\n"
+                              "    right: from events, key by session_id\n"
+                              "    reads clicks through repartition topic "
+                              "shop-clicks-user_id-repartition\n"
+                              "    reads events through repartition topic "
+                              "shop-events-session_id-repartition\n") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "  clicks~user_id + events~session_id -> j -> out\n") != NULL,
+                  "%s", out);
+    free(out);
+}
+END_TEST
+
+/* A join whose sides both read directly is left alone; one reading a
+ * repartition topic needs the other side's source to be repartitionable. */
+START_TEST(rp_join_with_file_side)
+{
+    load_rp("    partitioned_by: user_id\n",
+            "  j:\n"
+            "    key_by: user_id\n"
+            "    join: { left: { from: events }, right: { from: logs }, within: 1m }\n"
+            "    to: out\n");
+    assert_loaded();
+    assert_file_sources_only();
+    load_rp("    partitioned_by: none\n",
+            "  j:\n"
+            "    key_by: user_id\n"
+            "    join: { left: { from: events }, right: { from: logs }, within: 1m }\n"
+            "    to: out\n");
+    ck_assert_ptr_null(job);
+    ck_assert_str_eq(errors(), "24:3: operator 'j': it reads source 'events' through a "
+                     "repartition topic (its partitioned_by is not the key), so all its "
+                     "inputs must be, but file source 'logs' cannot be repartitioned\n");
+}
+END_TEST
+
+START_TEST(rp_errors)
+{
+    load_rp("    partitioned_by: [user_id, nope, user_id]\n"
+            "    repartition: { partitions: 0, transactions: maybe, parts: 3 }\n",
+            WIN_OP("a", "events", "user_id"));
+    ck_assert_ptr_null(job);
+    ck_assert_str_eq(errors(),
+        "9:31: partitioned_by: unknown field 'nope' (not in the schema of source 'events')\n"
+        "9:37: partitioned_by: field 'user_id' is listed twice\n"
+        "10:32: partitions must be between 1 and 32768, got 0\n"
+        "10:49: repartition of source 'events': unknown transactions \"maybe\" "
+        "(expected false or true)\n"
+        "10:56: unknown key 'parts' in repartition of source 'events' (expected one of: "
+        "partitions, transactions)\n");
+
+    load_rp("    partitioned_by: []\n    repartition: 8\n", WIN_OP("a", "events", "user_id"));
+    ck_assert_str_eq(errors(),
+        "9:21: partitioned_by is an empty list\n"
+        "10:18: repartition of source 'events' must be a mapping, not a single value\n");
+
+    load_rp("    partitioned_by:\n    repartition: { partitions: 40000 }\n",
+            WIN_OP("a", "events", "user_id"));
+    ck_assert_str_eq(errors(),
+        "9:20: partitioned_by is empty: name the field or fields the topic's records are "
+        "partitioned by, or write none\n"
+        "10:32: partitions must be between 1 and 32768, got 40000\n");
+
+    load_rp("    repartition: { partitions: 4 }\n", WIN_OP("a", "events", "user_id"));
+    ck_assert_str_eq(errors(), "9:5: repartition: source 'events' has no partitioned_by, so "
+                     "no operator reads it through a repartition topic\n");
+}
+END_TEST
+
+START_TEST(rp_only_kafka_sources)
+{
+    load_text("job: t\n"
+              "sources:\n"
+              "  logs:\n"
+              "    type: file\n"
+              "    path: /x\n"
+              "    schema: { user_id: string }\n"
+              "    partitioned_by: none\n"
+              "    repartition: { partitions: 2 }\n"
+              "operators:\n"
+              WIN_OP("a", "logs", "user_id")
+              "sinks:\n"
+              "  out: { type: stdout }\n");
+    ck_assert_ptr_null(job);
+    ck_assert_str_eq(errors(),
+        "7:5: partitioned_by: only kafka sources can be repartitioned (a file source is "
+        "read as one partition)\n"
+        "8:5: repartition: only kafka sources can be repartitioned (a file source is read "
+        "as one partition)\n"
+        "10:45: tumbling window of operator 'a' uses event time, but source 'logs' has no "
+        "event_time (add one, or set time: processing)\n");
+}
+END_TEST
+
+/* <job>-<input>-<key>-repartition: the loader's names hold only what a
+ * Kafka topic name may; a name longer than Kafka allows is an error at the
+ * operator. */
+START_TEST(rp_topic_name)
+{
+    load_text("job: Shop.v2_eu-west\n"
+              "sources:\n"
+              "  click-stream.v1:\n"
+              "    type: kafka\n"
+              "    brokers: k:9092\n"
+              "    topic: cs\n"
+              "    partitioned_by: none\n"
+              "    schema: { User_ID: string, _n: int }\n"
+              "operators:\n"
+              "  a:\n"
+              "    from: click-stream.v1\n"
+              "    key_by: [_n, User_ID]\n"
+              "    reduce: { }\n"
+              "    aggregates: { c: count() }\n"
+              "    to: out\n"
+              "sinks:\n"
+              "  out: { type: stdout }\n");
+    assert_loaded();
+    int r = src_index("click-stream.v1~_n.User_ID");
+    ck_assert_int_ge(r, 0);
+    ck_assert_str_eq(job->sources[r].rp_topic, "Shop.v2_eu-west-click-stream.v1-_n.User_ID-"
+                     "repartition");
+    ck_assert_int_eq(job->operators[0].source, r);
+
+    /* 128 + 1 + 60 + 1 + 60 + 12 = 262 characters */
+    char text[2048], jname[129], sname[61], fname[61];
+    memset(jname, 'j', 128), jname[128] = '\0';
+    memset(sname, 's', 60), sname[60] = '\0';
+    memset(fname, 'f', 60), fname[60] = '\0';
+    snprintf(text, sizeof(text),
+             "job: %s\n"
+             "sources:\n"
+             "  %s: { type: kafka, brokers: k:9092, topic: t, partitioned_by: none,\n"
+             "        schema: { %s: string } }\n"
+             "operators:\n"
+             "  a: { from: %s, key_by: %s, reduce: {}, aggregates: { c: count() }, to: out }\n"
+             "sinks:\n"
+             "  out: { type: stdout }\n", jname, sname, fname, sname, fname);
+    load_text(text);
+    ck_assert_ptr_null(job);
+    char want[400];
+    snprintf(want, sizeof(want), "6:3: operator 'a': its repartition topic '%.40s...' would be "
+             "262 characters long; Kafka allows 249: shorten the job's, the source's or the "
+             "key fields' names\n", jname);
+    ck_assert_str_eq(errors(), want);
+}
+END_TEST
+
+/* A key field named stage1 would name its repartition source like the
+ * stage 1 source: an error, not two sources of one name. */
+START_TEST(rp_stage1_name_taken)
+{
+    load_text("job: t\n"
+              "sources:\n"
+              "  ev: { type: kafka, brokers: k:9092, topic: t, partitioned_by: none,\n"
+              "        schema: { stage1: string } }\n"
+              "operators:\n"
+              "  a: { from: ev, key_by: stage1, reduce: {}, aggregates: { c: count() }, to: out }\n"
+              "sinks:\n"
+              "  out: { type: stdout }\n");
+    ck_assert_ptr_null(job);
+    ck_assert_str_eq(errors(), "6:3: operator 'a': a key of the one field 'stage1' would "
+                     "name its repartition source 'ev~stage1', the name of the repartition "
+                     "stage of source 'ev'; key by another field\n");
+}
+END_TEST
+
+/* Reading a source through a repartition topic changes no operator's
+ * fingerprint: the state means the same (the added source copies the
+ * schema, and a join names the source the file names). */
+START_TEST(rp_fingerprints_unchanged)
+{
+    static const char *const ops =
+        WIN_OP("a", "events", "user_id")
+        "  j:\n"
+        "    key_by: user_id\n"
+        "    join: { left: { from: events }, right: { from: clicks }, within: 1m }\n"
+        "    to: out\n";
+    uint64_t before[2], after[2];
+    load_rp("", ops);
+    assert_loaded();
+    for (int o = 0; o < 2; o++)
+        before[o] = engine_op_fingerprint(job, o, CKPT_VERSION);
+    load_rp("    partitioned_by: none\n", ops);
+    assert_loaded();
+    ck_assert_int_eq(job->operators[1].join.side[0].source, src_index("events~user_id"));
+    ck_assert_int_eq(job->operators[1].join.side[1].source, src_index("clicks~user_id"));
+    for (int o = 0; o < 2; o++) {
+        after[o] = engine_op_fingerprint(job, o, CKPT_VERSION);
+        ck_assert_msg(after[o] == before[o], "operator %d: fingerprint %llx, expected %llx", o,
+                      (unsigned long long)after[o], (unsigned long long)before[o]);
+    }
+}
+END_TEST
+
+/* The range of `partitions` is the one the header format can carry. */
+START_TEST(rp_partitions_limit)
+{
+    const struct cm_entry *e = cm_entry_find(&job_repartition_map, "partitions");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(e->hi, RP_MAX_PARTITIONS);
+    ck_assert_int_eq(e->lo, 1);
+}
+END_TEST
+
 Suite *job_suite(void)
 {
     Suite *s = suite_create("job");
@@ -465,5 +967,22 @@ Suite *job_suite(void)
     tcase_add_test(tc, long_line_of_failed_references);
     tcase_add_test(tc, join_of_two_sources);
     suite_add_tcase(s, tc);
+    TCase *rp = tcase_create("repartition");
+    tcase_add_checked_fixture(rp, NULL, teardown);
+    tcase_add_test(rp, rp_default_reads_directly);
+    tcase_add_test(rp, rp_key_equal_or_superset_reads_directly);
+    tcase_add_test(rp, rp_none_adds_stage1_and_topic);
+    tcase_add_test(rp, rp_settings_copied);
+    tcase_add_test(rp, rp_topics_per_key);
+    tcase_add_test(rp, rp_mixed_input_still_read);
+    tcase_add_test(rp, rp_join_both_sides);
+    tcase_add_test(rp, rp_join_with_file_side);
+    tcase_add_test(rp, rp_errors);
+    tcase_add_test(rp, rp_only_kafka_sources);
+    tcase_add_test(rp, rp_topic_name);
+    tcase_add_test(rp, rp_stage1_name_taken);
+    tcase_add_test(rp, rp_fingerprints_unchanged);
+    tcase_add_test(rp, rp_partitions_limit);
+    suite_add_tcase(s, rp);
     return s;
 }
