@@ -67,8 +67,18 @@ produce_spread() {  # FILE TOPIC: no key, record i to partition i mod 4
         awk -v p=$p 'NR % 4 == p' "$1" | kcat -P -b "$BROKER" -t "$2" -p $p
     done
 }
-rp_records() {      # TOPIC KIND: records of a repartition topic whose header is of KIND (d, w, e)
-    kcat -C -b "$BROKER" -t "$1" -e -q -f '%h\n' 2>/dev/null | grep -c "^sluice-rp=$2 " || true
+rp_records() {      # TOPIC KIND [PARTITIONS]: records of a repartition topic (4 partitions)
+                    # whose header is of KIND (d, w, e), read to the end offsets it had
+                    # (kcat -e alone may stop at an EOF event that overtook a fetch)
+    local end got
+    for _ in $(seq 20); do
+        end=$("$GROUP_OFFSETS" "$BROKER" rp-count "$1" "${3:-4}" | awk '{ s += $3 } END { print s + 0 }')
+        kcat -C -b "$BROKER" -t "$1" -e -q -f '%h\n' > "$T/rp-read" 2>/dev/null
+        got=$(wc -l < "$T/rp-read")
+        [ "$got" -lt "$end" ] || break
+    done
+    [ "$got" -ge "$end" ] || fail "reading $1: $got records, its end offsets say $end"
+    grep -c "^sluice-rp=$2 " "$T/rp-read" || true
 }
 instance() {    # NAME GROUP DB ARGS...: one sluice run of $JOB in the background (its
                 # PID in $pid, tracked), its log appended to $T/NAME.err, its state in
@@ -235,13 +245,14 @@ scenario_3() {
     }
     kcat -P -b "$BROKER" -t clicks -p 0 "$T/clicks0.jsonl"
     wm wm-stage1 --stage 1
-    wait_for 60 "stage 1 producing input partition 0's 30 records to $rpw" eval '[ "$(rp_records "$rpw" d)" -eq 30 ]'
+    wait_for 60 "stage 1 producing input partition 0's 30 records to $rpw" eval '[ "$(rp_records "$rpw" d 1)" -eq 30 ]'
     kcat -P -b "$BROKER" -t clicks -p 1 "$T/clicks1.jsonl"
-    wait_for 60 "stage 1 producing input partition 1's 30 records to $rpw" eval '[ "$(rp_records "$rpw" d)" -eq 60 ]'
+    wait_for 60 "stage 1 producing input partition 1's 30 records to $rpw" eval '[ "$(rp_records "$rpw" d 1)" -eq 60 ]'
     stop wm-stage1 "$pid"
     # the precondition: in the repartition partition, all of input partition 0
     # comes before input partition 1, an hour behind
-    order=$(kcat -C -b "$BROKER" -t "$rpw" -e -q -f '%h\n' | sed -n 's/^sluice-rp=d \([0-9]*\) .*/\1/p' | uniq | tr '\n' ' ')
+    rp_records "$rpw" d 1 >/dev/null      # read back to $T/rp-read
+    order=$(sed -n 's/^sluice-rp=d \([0-9]*\) .*/\1/p' "$T/rp-read" | uniq | tr '\n' ' ')
     [ "$order" = "0 1 " ] || fail "expected the repartition partition to hold input partition 0's records, then 1's (sources '0 1 '), got '$order'"
     wm wm --bounded
     finished wm "$pid"
