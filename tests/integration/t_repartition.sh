@@ -67,18 +67,33 @@ produce_spread() {  # FILE TOPIC: no key, record i to partition i mod 4
         awk -v p=$p 'NR % 4 == p' "$1" | kcat -P -b "$BROKER" -t "$2" -p $p
     done
 }
-rp_records() {      # TOPIC KIND [PARTITIONS]: records of a repartition topic (4 partitions)
-                    # whose header is of KIND (d, w, e), read to the end offsets it had
-                    # (kcat -e alone may stop at an EOF event that overtook a fetch)
+rp_count() {        # TOPIC KIND: records of a repartition topic whose header is of KIND
+                    # (d, w, e) in one read with kcat -e (which may stop early, at an EOF
+                    # event that overtook a fetch: for awaiting, not for exact counts)
+    kcat -C -b "$BROKER" -t "$1" -e -q -f '%h\n' 2>/dev/null > "$T/rp-read"
+    grep -c "^sluice-rp=$2 " "$T/rp-read" || true
+}
+rp_records() {      # TOPIC KIND [PARTITIONS]: the same, exact: read again until as many
+                    # records as the end offsets of its partitions (4) say
     local end got
-    for _ in $(seq 20); do
+    for _ in 1 2 3 4 5; do
         end=$("$GROUP_OFFSETS" "$BROKER" rp-count "$1" "${3:-4}" | awk '{ s += $3 } END { print s + 0 }')
-        kcat -C -b "$BROKER" -t "$1" -e -q -f '%h\n' > "$T/rp-read" 2>/dev/null
+        rp_count "$1" "$2" >/dev/null
         got=$(wc -l < "$T/rp-read")
         [ "$got" -lt "$end" ] || break
     done
     [ "$got" -ge "$end" ] || fail "reading $1: $got records, its end offsets say $end"
     grep -c "^sluice-rp=$2 " "$T/rp-read" || true
+}
+# await SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds, for at most
+# SECONDS of wall time (wait_for counts polls, and these commands take a while)
+await() {
+    local secs=$1 end=$((SECONDS + $1)) what=$2
+    shift 2
+    until "$@"; do
+        [ "$SECONDS" -lt "$end" ] || fail "timed out after $secs s waiting for $what"
+        sleep 0.1
+    done
 }
 instance() {    # NAME GROUP DB ARGS...: one sluice run of $JOB in the background (its
                 # PID in $pid, tracked), its log appended to $T/NAME.err, its state in
@@ -182,9 +197,9 @@ instances() {
         pids+=("$pid") https+=("$HTTP")
     done
     HTTP=
-    wait_for 60 "stage 1 of the 3 instances committing the first half ($g-stage1)" \
+    await 60 "stage 1 of the 3 instances committing the first half ($g-stage1)" \
         committed "$g-stage1" ecommerce-events 4 3000
-    wait_for 60 "every shard of $RP published" published "$T/store-$kind"
+    await 60 "every shard of $RP published" published "$T/store-$kind"
     for i in 1 2 3; do      # the one to kill: one that has published shards
         grep -q "checkpoint [0-9]* complete: [1-9]" "$T/$kind$i.err" && victim=$i
         h=${https[$((i - 1))]}
@@ -243,15 +258,16 @@ scenario_3() {
         pid=$!
         track_pid "$pid"
     }
-    kcat -P -b "$BROKER" -t clicks -p 0 "$T/clicks0.jsonl"
+    kcat -P -b "$BROKER" -t clicks -p 0 < "$T/clicks0.jsonl"
     wm wm-stage1 --stage 1
-    wait_for 60 "stage 1 producing input partition 0's 30 records to $rpw" eval '[ "$(rp_records "$rpw" d 1)" -eq 30 ]'
-    kcat -P -b "$BROKER" -t clicks -p 1 "$T/clicks1.jsonl"
-    wait_for 60 "stage 1 producing input partition 1's 30 records to $rpw" eval '[ "$(rp_records "$rpw" d 1)" -eq 60 ]'
+    await 60 "stage 1 producing input partition 0's 30 records to $rpw" eval '[ "$(rp_count "$rpw" d)" -ge 30 ]'
+    kcat -P -b "$BROKER" -t clicks -p 1 < "$T/clicks1.jsonl"
+    await 60 "stage 1 producing input partition 1's 30 records to $rpw" eval '[ "$(rp_count "$rpw" d)" -ge 60 ]'
     stop wm-stage1 "$pid"
     # the precondition: in the repartition partition, all of input partition 0
     # comes before input partition 1, an hour behind
-    rp_records "$rpw" d 1 >/dev/null      # read back to $T/rp-read
+    n=$(rp_records "$rpw" d 1)            # read back to $T/rp-read
+    [ "$n" -eq 60 ] || fail "expected the 60 records in $rpw, got $n"
     order=$(sed -n 's/^sluice-rp=d \([0-9]*\) .*/\1/p' "$T/rp-read" | uniq | tr '\n' ' ')
     [ "$order" = "0 1 " ] || fail "expected the repartition partition to hold input partition 0's records, then 1's (sources '0 1 '), got '$order'"
     wm wm --bounded
@@ -285,7 +301,7 @@ scenario_4() {
     export PARTITIONED_BY=none
     produce_random "$T/events.jsonl" ecommerce-events 4
     CHECKPOINT_INTERVAL=1h instance r-stage1 replay 3 --stage 1
-    wait_for 60 "stage 1 producing all $TOTAL records to $RP" eval '[ "$(rp_records "$RP" d)" -ge $TOTAL ]'
+    await 60 "stage 1 producing all $TOTAL records to $RP" eval '[ "$(rp_count "$RP" d)" -ge $TOTAL ]'
     "$GROUP_OFFSETS" "$BROKER" replay-stage1 ecommerce-events 4 > "$T/offsets-replay-stage1"
     awk '$2 != -1 { bad = 1 } END { exit bad }' "$T/offsets-replay-stage1" ||
         fail "expected stage 1 to have committed nothing yet (checkpoint_interval 1h), got: $(cat "$T/offsets-replay-stage1")"
