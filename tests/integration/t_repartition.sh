@@ -152,8 +152,10 @@ summary() {     # LOG: the run's last summary line
     grep -o 'records in [0-9]*, invalid [0-9]*, late [0-9]*, windows fired [0-9]*' "$1" | tail -1
 }
 no_key_on_two() {   # SCENARIO LOG...: no key was seen on two partitions
+    local what=$1
+    shift
     ! grep -h "was seen on partition" "$@" | head -3 | grep . ||
-        fail "$1: expected no key on two partitions of stage 2 (above)"
+        fail "$what: expected no key on two partitions of stage 2 (above)"
 }
 t0=$SECONDS
 elapsed() { echo "$((SECONDS - t0)) s"; }
