@@ -10,7 +10,8 @@
 #     partition), each with partitioned_by: none (both operators read
 #     ecommerce-features-events-user_id-repartition): 3 instances sharing a
 #     file:// store read the first half, publish every shard, one is killed
-#     (kill -9) right after more input arrives, the other two stop
+#     (kill -9) as soon as its stage 1 produces some of the next input
+#     (before its next commit, unless that comes first), the other two stop
 #     (SIGTERM); the rest of the input, then the 3 again --bounded (the
 #     killed one on its old state directory): every instance exits 0
 #     (137 for the killed one), Redis equals the baseline key by key and
@@ -128,6 +129,7 @@ metric() {      # HOSTPORT NAME: its value on /metrics (summed over its labels)
         awk -v n="$2" '$1 == n || index($1, n "{") == 1 { v += $2; f = 1 } END { print v + 0; exit !f }'
 }
 metric_is() { local v; v=$(metric "$1" "$2") && [ "$v" = "$3" ]; }
+metric_ge() { local v; v=$(metric "$1" "$2") && [ "$v" -ge "$3" ]; }
 committed() {   # GROUP TOPIC PARTITIONS N: every partition committed at its end, N records in all
     "$GROUP_OFFSETS" "$BROKER" "$1" "$2" "$3" > "$T/offsets-$1" 2>/dev/null || return 1
     awk -v total="$4" '$2 != $3 { bad = 1 } { sum += $3 } END { exit bad || sum != total }' \
@@ -202,14 +204,21 @@ instances() {
     await 60 "stage 1 of the 3 instances committing the first half ($g-stage1)" \
         committed "$g-stage1" ecommerce-events 4 3000
     await 60 "every shard of $RP published" published "$T/store-$kind"
-    for i in 1 2 3; do      # the one to kill: one that has published shards
-        grep -q "checkpoint [0-9]* complete: [1-9]" "$T/$kind$i.err" && victim=$i
+    for i in 1 2 3; do      # the one to kill: one that has published shards and
+                            # whose stage 1 has produced records
         h=${https[$((i - 1))]}
+        grep -q "checkpoint [0-9]* complete: [1-9]" "$T/$kind$i.err" &&
+            metric_ge "$h" sluice_repartition_records_produced_total 1 && victim=$i
         metric_is "$h" sluice_keys_on_two_partitions_total 0 ||
             fail "$kind$i: expected sluice_keys_on_two_partitions_total 0, got '$(metric "$h" sluice_keys_on_two_partitions_total)'"
     done
-    [ -n "$victim" ] || fail "$kind: no instance has published a shard: $(tail -3 "$T/${kind}1.err")"
+    [ -n "$victim" ] || fail "$kind: no instance has both published a shard and produced records: $(tail -3 "$T/${kind}1.err")"
+    h=${https[$((victim - 1))]}
+    p=$(metric "$h" sluice_repartition_records_produced_total)
+    # killed as soon as its stage 1 produces some of the next input: what it
+    # produced since its last commit (every 300 ms) is produced again
     produce "$T/half2a.jsonl" 2
+    await 30 "$kind$victim producing more" metric_ge "$h" sluice_repartition_records_produced_total $((p + 1))
     stop "$kind$victim" "${pids[$((victim - 1))]}" KILL
     for i in 1 2 3; do
         [ "$i" = "$victim" ] || stop "$kind$i" "${pids[$((i - 1))]}"
