@@ -1303,7 +1303,22 @@ static int rp_flush_commits(struct source *s, int timeout_ms)
     if (k->txn)
         return txn_commit_retrying(k, timeout_ms) < 0 ? -EIO : 0;
     rd_kafka_resp_err_t e = rd_kafka_flush(k->pk, timeout_ms > 0 ? timeout_ms : 0);
-    int rc = commit_positions(k, -1, 1);
+    /* "rebalance in progress" or an old generation (another instance stops
+     * or joins as this one stops) is tried again until the deadline, the
+     * queue served meanwhile so that the rebalance completes, as the kafka
+     * source does: a partition revoked meanwhile is no longer committed
+     * here (its next owner replays it; stage 2 drops what it has) */
+    uint64_t now = uv_hrtime() / 1000000;
+    uint64_t deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    int rc;
+    for (;;) {
+        rc = commit_positions(k, -1, 1);
+        if (rc == 0 || now >= deadline || k->failed)
+            break;
+        if (drain_wait(k, (int)(deadline - now < 100 ? deadline - now : 100)) < 0)
+            break;
+        now = uv_hrtime() / 1000000;
+    }
     if (e) {
         log_msg(LOG_WARNING, s->name, "%" PRIu64 " records not acknowledged within %d ms; "
                 "their input is not committed (a later run replays it)", k->own.in_flight,
