@@ -540,6 +540,14 @@ static void h_finished(void *ud, int source)
     input_finished(rt);
 }
 
+static void h_unfinished(void *ud, int source)
+{
+    struct runtime *rt = ud;
+    (void)source;
+    if (rt->finished > 0)
+        rt->finished--;
+}
+
 static void h_failed(void *ud, int source)
 {
     struct runtime *rt = ud;
@@ -1024,6 +1032,7 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
                                       .assigned = h_assigned,
                                       .revoked = h_revoked, .committed = h_committed,
                                       .ended = h_ended, .finished = h_finished,
+                                      .unfinished = h_unfinished,
                                       .failed = h_failed, .event_time = h_event_time };
     rt->nrun = rt->nengine = 0;
     for (size_t i = 0; i < job->nsources; i++) {

@@ -86,6 +86,11 @@ struct source_host {
     void (*ended)(void *ud, int source, int32_t partition);
     /* Bounded mode: the source has nothing more to read at all. */
     void (*finished)(void *ud, int source);
+    /* Bounded mode: a source that had finished was given partitions again
+     * (a rebalance took them and gave them back, or gave it others): it
+     * reads them to their end before the input is all read, and says
+     * finished() again then. */
+    void (*unfinished)(void *ud, int source);
     /* The source cannot go on (logged by the source). */
     void (*failed)(void *ud, int source);
     /* A record's event time (INT64_MIN: none, or it will be rejected), for

@@ -227,3 +227,14 @@ size_t kafka_embedded_topics(const struct job *job, const char **topics, size_t 
             *used |= is_embedded(job->sinks[i].type, job->sinks[i].conf);
     return n;
 }
+
+int kafka_join_steady(const char *json)
+{
+    static const char key[] = "\"join_state\"";
+    const char *js = strstr(json, key);
+    if (js == NULL)
+        return -1;
+    js += sizeof(key) - 1;
+    js += strspn(js, ": \"");
+    return strncmp(js, "steady\"", 7) == 0;
+}

@@ -94,4 +94,9 @@ void kafka_wake_close(int fd[2]);
 /* The value of key among a source's passthrough properties, or NULL. */
 const char *kafka_prop(const struct cm_props *props, const char *key);
 
+/* A consumer's statistics JSON (librdkafka's stats_cb): 1 when its group
+ * handler's join state is "steady", 0 when it is another (the member is
+ * rejoining: commits must wait), -1 when the JSON does not say. */
+int kafka_join_steady(const char *json);
+
 #endif

@@ -392,14 +392,10 @@ static int commits_held(struct kafka_src *k)
 static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     struct kafka_src *k = opaque;
-    static const char key[] = "\"join_state\"";
     (void)rk, (void)len;
-    const char *js = strstr(json, key);
-    if (js != NULL) {
-        js += sizeof(key) - 1;
-        js += strspn(js, ": \"");
-        k->steady = strncmp(js, "steady\"", 7) == 0;
-    }
+    int steady = kafka_join_steady(json);
+    if (steady >= 0)
+        k->steady = steady;
     return 0;                       /* librdkafka frees json */
 }
 
@@ -701,6 +697,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         l->cnt == 1 ? "" : "s");
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         k->hold_until = 0;          /* the rebalance is over: commits may go out */
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && l->cnt > 0 && k->finished &&
+        k->s->host->bounded) {
+        k->finished = 0;            /* partitions again: read to their end first */
+        k->s->host->unfinished(k->s->host->ud, k->s->index);
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (assigned(k, l) < 0) {
             /* the source has failed; still take the partitions, as the

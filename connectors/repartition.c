@@ -137,6 +137,8 @@ struct rp_src {
     struct source_commit_stats cstats;
     rd_kafka_message_t *msgs[BATCH];
     struct log_rate err_rate, commit_rate;
+    int steady;                     /* the consumer's join state is "steady" (statistics) */
+    uint64_t hold_until;            /* a rebalance runs: no commit goes out before (ms) */
     void (*done)(struct source *);
 };
 
@@ -331,6 +333,38 @@ static SL_MUST_USE int send_markers(struct rp_src *k, struct rpart *p, char kind
 
 /* ---- commits ------------------------------------------------------------------------- */
 
+/* While the group rebalances no commit goes out, as in kafka_source.c: a
+ * commit queued behind our own JoinGroup makes librdkafka take the whole
+ * assignment for lost.  A "rebalance in progress" (or a stale generation)
+ * answer holds commits until the next assignment, at most
+ * REBALANCE_HOLD_MS; the statistics' join state says when the member
+ * rejoins on its own. */
+#define REBALANCE_HOLD_MS 7000
+#define STATS_MS "100"
+
+static void hold_commits(struct rp_src *k)
+{
+    if (k->hold_until == 0)
+        k->hold_until = uv_hrtime() / 1000000 + REBALANCE_HOLD_MS;
+}
+
+static int commits_held(struct rp_src *k)
+{
+    if (k->hold_until != 0 && uv_hrtime() / 1000000 >= k->hold_until)
+        k->hold_until = 0;
+    return k->hold_until != 0 || !k->steady;
+}
+
+static int on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct rp_src *k = opaque;
+    (void)rk, (void)len;
+    int steady = kafka_join_steady(json);
+    if (steady >= 0)
+        k->steady = steady;
+    return 0;                           /* librdkafka frees json */
+}
+
 /* The positions of owned partitions (one, or all with only = -1) that have
  * moved past what the group has: the oldest record in flight, or (in a
  * transaction, which commits every record produced with the offsets) the
@@ -368,6 +402,9 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* not committed: the next interval tries again from the position
          * then, or the partition's next owner replays from the group's
          * older commit (stage 2 drops what it has applied) */
+        if (e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+            e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION || e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID)
+            hold_commits(k);
         if (e == RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST || e == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID ||
             e == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID || e == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION)
             k->cstats.fenced++;
@@ -384,8 +421,8 @@ static void on_commit(rd_kafka_t *rk, rd_kafka_resp_err_t err,
  * synchronously.  Returns 0, or -EIO when a synchronous one failed. */
 static int commit_positions(struct rp_src *k, int32_t only, int sync)
 {
-    if (k->rk == NULL)
-        return 0;
+    if (k->rk == NULL || (!sync && commits_held(k)))
+        return 0;                       /* the next interval tries again */
     rd_kafka_topic_partition_list_t *l = positions(k, only);
     int rc = 0;
     if (l->cnt > 0) {
@@ -898,6 +935,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
     struct rp_src *k = opaque;
     int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+        k->hold_until = 0;              /* the rebalance is over: commits may go out */
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && l->cnt > 0 && k->finished &&
+        k->s->host->bounded) {
+        k->finished = 0;            /* partitions again: read to their end first */
+        k->s->host->unfinished(k->s->host->ud, k->s->index);
+    }
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (assigned(k, l) < 0)
             fail(k);                    /* still take them, as the protocol asks */
@@ -1096,6 +1140,7 @@ static rd_kafka_t *client_new(struct rp_src *k, rd_kafka_type_t type, const char
     rd_kafka_conf_set_error_cb(conf, on_error);
     if (type == RD_KAFKA_CONSUMER) {
         rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+        rd_kafka_conf_set_stats_cb(conf, on_stats);
     } else {
         char v[32];
         size_t vs = sizeof(v);
@@ -1131,6 +1176,7 @@ static SL_MUST_USE int make_consumer(struct rp_src *k)
         "client.id", "sluice-stage1",
         "session.timeout.ms", "6000",
         "heartbeat.interval.ms", "2000",
+        "statistics.interval.ms", STATS_MS,     /* the join state (on_stats) */
         static_member ? "group.instance.id" : NULL, iid,
         NULL,
     };
@@ -1302,30 +1348,22 @@ static int rp_flush_commits(struct source *s, int timeout_ms)
         return 0;
     if (k->txn)
         return txn_commit_retrying(k, timeout_ms) < 0 ? -EIO : 0;
-    rd_kafka_resp_err_t e = rd_kafka_flush(k->pk, timeout_ms > 0 ? timeout_ms : 0);
-    /* "rebalance in progress" or an old generation (another instance stops
-     * or joins as this one stops) is tried again until the deadline, the
-     * queue served meanwhile so that the rebalance completes, as the kafka
-     * source does: a partition revoked meanwhile is no longer committed
-     * here (its next owner replays it; stage 2 drops what it has) */
-    uint64_t now = uv_hrtime() / 1000000;
-    uint64_t deadline = now + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
-    int rc;
-    for (;;) {
-        rc = commit_positions(k, -1, 1);
-        if (rc == 0 || now >= deadline || k->failed)
-            break;
-        if (drain_wait(k, (int)(deadline - now < 100 ? deadline - now : 100)) < 0)
-            break;
-        now = uv_hrtime() / 1000000;
-    }
-    if (e) {
+    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    if (rd_kafka_flush(k->pk, timeout_ms > 0 ? timeout_ms : 0))
         log_msg(LOG_WARNING, s->name, "%" PRIu64 " records not acknowledged within %d ms; "
                 "their input is not committed (a later run replays it)", k->own.in_flight,
                 timeout_ms);
-        rc = -EIO;
-    }
-    return rc;
+    /* "rebalance in progress" as other instances leave: tried again while
+     * the consumer serves the rebalance, until the deadline */
+    int rc;
+    while ((rc = commit_positions(k, -1, 1)) < 0 && uv_hrtime() / 1000000 < deadline)
+        (void)drain_wait(k, 200);
+    /* not a failure of the run: the next owner replays from the group's
+     * older commit, and stage 2 drops what it has applied already */
+    if (rc < 0)
+        log_msg(LOG_WARNING, s->name, "the last positions could not be committed; the next "
+                "owner replays from the group's commit (stage 2 drops the duplicates)");
+    return 0;
 }
 
 static void rp_commit_stats(const struct source *s, struct source_commit_stats *out)

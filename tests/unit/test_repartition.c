@@ -77,6 +77,12 @@ static void h_finished(void *ud, int source)
     finished++;
 }
 
+static void h_unfinished(void *ud, int source)
+{
+    (void)ud, (void)source;
+    finished--;
+}
+
 static const char job_text[] =
     "job: t\n"
     "sources:\n"
@@ -131,7 +137,8 @@ static void setup(void)
     job = NULL;
     load_job("");
     host = (struct source_host){ .loop = &loop, .record = h_record, .invalid = h_invalid,
-                                 .failed = h_failed, .finished = h_finished };
+                                 .failed = h_failed, .finished = h_finished,
+                                 .unfinished = h_unfinished };
     failed = finished = closed = 0;
     invalid_n = 0;
     memset(invalid_kind, 0, sizeof(invalid_kind));
@@ -163,6 +170,7 @@ static rd_kafka_conf_t *conf_with(const char *k1, const char *v1, const char *k2
 struct input {
     int n;
     int64_t base;
+    int from;                           /* produce_input: records from..n-1 only */
 };
 
 static void record_text(int part, int i, const struct input *in, char *buf, size_t size)
@@ -182,7 +190,7 @@ static void produce_input(const struct input *in)
     rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
     ck_assert_msg(p != NULL, "%s", err);
     for (int part = 0; part < NSRC; part++)
-        for (int i = 0; i < in->n; i++) {
+        for (int i = in->from; i < in->n; i++) {
             record_text(part, i, in, buf, sizeof(buf));
             rd_kafka_resp_err_t e = rd_kafka_producev(
                 p, RD_KAFKA_V_TOPIC("in"), RD_KAFKA_V_PARTITION(part),
@@ -239,12 +247,12 @@ static void start_stage1(int bounded)
 static void on_src_closed(struct source *s)
 {
     (void)s;
-    closed = 1;
+    closed++;
 }
 
 static int is_closed(void)
 {
-    return closed;
+    return closed > 0;
 }
 
 static void close_stage1(void)
@@ -675,6 +683,75 @@ START_TEST(too_big_is_rejected)
 }
 END_TEST
 
+/* Two members of <group>-stage1 on one loop */
+static struct source src2;
+
+static int both_closed(void)
+{
+    return closed == 2;
+}
+
+/* The first member has committed on a revocation (nothing else commits in
+ * this test: the interval is 10 minutes). */
+static int handed_over(void)
+{
+    struct source_commit_stats cs;
+    src.ops->commit_stats(&src, &cs);
+    return cs.ok > 0 || cs.retried > 0 || cs.fenced > 0 || failed;
+}
+
+static struct input batch2 = { .n = 60, .base = 7000, .from = 30 };
+
+static int both_read(void)
+{
+    struct source_own_stats a, b;
+    src.ops->own_stats(&src, &a);
+    src2.ops->own_stats(&src2, &b);
+    return a.records_in + b.records_in == (uint64_t)(NSRC * batch2.n) || failed;
+}
+
+/* A second member joins: the first revokes partitions to it, waits for
+ * their deliveries and commits them before they go, so the second resumes
+ * where the first stopped: every record is read once over both, and the
+ * second reads only what came after the hand-over. */
+START_TEST(revocation_commits_before_handover)
+{
+    struct input batch1 = { .n = 30, .base = 7000 };
+    job->state.checkpoint_interval_ms = 600000;
+    produce_input(&batch1);
+    start_stage1(0);
+    ck_assert_msg(run_until(all_read, 20000), "the first member did not read the first batch");
+    src2 = (struct source){ .ops = &repartition_source_ops, .job = job, .js = &job->sources[0],
+                            .index = 0, .host = &host };
+    snprintf(src2.name, sizeof(src2.name), "repartition in (2)");
+    ck_assert_int_eq(src2.ops->start(&src2), 0);
+    ck_assert_msg(run_until(handed_over, 30000), "no partition was revoked");
+    struct source_commit_stats cs;
+    src.ops->commit_stats(&src, &cs);
+    ck_assert_msg(cs.ok > 0 && cs.retried == 0 && cs.fenced == 0, "the revocation's commit: "
+                  "%" PRIu64 " ok, %" PRIu64 " retried, %" PRIu64 " fenced", cs.ok, cs.retried,
+                  cs.fenced);
+    int moved = (int)cs.ok;             /* one per partition committed */
+    produce_input(&batch2);
+    ck_assert_msg(run_until(both_read, 30000), "the second batch was not read once over both");
+    ck_assert_int_eq(failed, 0);
+    struct source_own_stats a, b;
+    src.ops->own_stats(&src, &a);
+    src2.ops->own_stats(&src2, &b);
+    ck_assert_msg(b.records_in == (uint64_t)(moved * (batch2.n - batch2.from)), "the second "
+                  "member read %" PRIu64 " records; expected %d (the second batch of the %d "
+                  "partitions it took over)", b.records_in, moved * (batch2.n - batch2.from),
+                  moved);
+    closed = 0;
+    src.ops->close(&src, on_src_closed);
+    src2.ops->close(&src2, on_src_closed);
+    ck_assert_msg(run_until(both_closed, 30000), "the members did not close");
+    read_rp();
+    struct input all = { .n = batch2.n, .base = batch2.base };
+    check_data(&all);
+}
+END_TEST
+
 Suite *repartition_suite(void)
 {
     Suite *s = suite_create("repartition");
@@ -687,6 +764,7 @@ Suite *repartition_suite(void)
     tcase_add_test(t, transactions_bounded);
     tcase_add_test(t, pause_holds_the_input);
     tcase_add_test(t, too_big_is_rejected);
+    tcase_add_test(t, revocation_commits_before_handover);
     suite_add_tcase(s, t);
     return s;
 }
