@@ -934,7 +934,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *l, void *opaque)
 {
     struct rp_src *k = opaque;
-    int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* NULL once the consumer is out of its group (a close after a failure) */
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    int coop = protocol != NULL && strcmp(protocol, "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         k->hold_until = 0;              /* the rebalance is over: commits may go out */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && l->cnt > 0 && k->finished &&
