@@ -548,9 +548,19 @@ static void h_unfinished(void *ud, int source)
         rt->finished--;
 }
 
+/* A source cannot go on.  While the run stops (the sinks drain, the final
+ * checkpoint is taken and its positions committed, while the group
+ * rebalances as other instances leave), a partition the group hands over
+ * then and cannot be set up is left to its next owner: the final
+ * checkpoint holds only the shards this instance had. */
 static void h_failed(void *ud, int source)
 {
     struct runtime *rt = ud;
+    if (rt->state == RUN_DRAINING || rt->state == RUN_FINAL_CHECKPOINT) {
+        log_msg(LOG_WARNING, "run", "%s failed while the run stops: what it was given now is "
+                "left to the group's next owner", rt->g.src[source].name);
+        return;
+    }
     char why[200];
     snprintf(why, sizeof(why), "%s failed", rt->g.src[source].name);
     rt_fail(rt, why);

@@ -66,13 +66,15 @@ int kafka_committed(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l, const ch
     const char *topic = l->cnt > 0 ? l->elems[0].topic : "";
     rd_kafka_resp_err_t err = 0;
     for (int t = 0; t < TRIES; t++) {
+        uint64_t t0 = uv_hrtime();
         err = rd_kafka_committed(rk, l, COMMITTED_TIMEOUT_MS);
         for (int i = 0; err == 0 && i < l->cnt; i++)
             err = l->elems[i].err;
         if (err == 0)
             return 0;
         log_msg(LOG_WARNING, component, "reading the group's committed offsets of %s "
-                "(try %d of %d): %s", topic, t + 1, TRIES, rd_kafka_err2str(err));
+                "(try %d of %d, %" PRIu64 " ms): %s", topic, t + 1, TRIES,
+                (uv_hrtime() - t0) / 1000000, rd_kafka_err2str(err));
     }
     log_msg(LOG_ERR, component, "cannot read the group's committed offsets of %s: %s", topic,
             rd_kafka_err2str(err));

@@ -691,9 +691,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *l, void *opaque)
 {
     struct kafka_src *k = opaque;
-    /* NULL once the consumer is out of its group (a close after a failure) */
-    const char *protocol = rd_kafka_rebalance_protocol(rk);
-    int coop = protocol != NULL && strcmp(protocol, "COOPERATIVE") == 0;
+    const char *proto = rd_kafka_rebalance_protocol(rk);   /* NULL while closing */
+    int coop = proto != NULL && strcmp(proto, "COOPERATIVE") == 0;
     LOG(LOG_DEBUG, k->s->name, "rebalance: %s %d partition%s", 
         err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? "assign" : "revoke", l->cnt,
         l->cnt == 1 ? "" : "s");

@@ -934,9 +934,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *l, void *opaque)
 {
     struct rp_src *k = opaque;
-    /* NULL once the consumer is out of its group (a close after a failure) */
-    const char *protocol = rd_kafka_rebalance_protocol(rk);
-    int coop = protocol != NULL && strcmp(protocol, "COOPERATIVE") == 0;
+    const char *proto = rd_kafka_rebalance_protocol(rk);   /* NULL while closing */
+    int coop = proto != NULL && strcmp(proto, "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
         k->hold_until = 0;              /* the rebalance is over: commits may go out */
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && l->cnt > 0 && k->finished &&
@@ -1350,18 +1349,16 @@ static int rp_flush_commits(struct source *s, int timeout_ms)
         return 0;
     if (k->txn)
         return txn_commit_retrying(k, timeout_ms) < 0 ? -EIO : 0;
-    uint64_t deadline = uv_hrtime() / 1000000 + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     if (rd_kafka_flush(k->pk, timeout_ms > 0 ? timeout_ms : 0))
         log_msg(LOG_WARNING, s->name, "%" PRIu64 " records not acknowledged within %d ms; "
                 "their input is not committed (a later run replays it)", k->own.in_flight,
                 timeout_ms);
-    /* "rebalance in progress" as other instances leave: tried again while
-     * the consumer serves the rebalance, until the deadline */
-    int rc;
-    while ((rc = commit_positions(k, -1, 1)) < 0 && uv_hrtime() / 1000000 < deadline)
-        (void)drain_wait(k, 200);
-    /* not a failure of the run: the next owner replays from the group's
-     * older commit, and stage 2 drops what it has applied already */
+    /* one try, unless the group rebalances (a commit then makes librdkafka
+     * take the assignment for lost, and a loop here would keep the other
+     * consumers of this process from being served); not a failure of the
+     * run either way: the next owner replays from the group's older commit,
+     * and stage 2 drops what it has applied already */
+    int rc = commits_held(k) ? -EAGAIN : commit_positions(k, -1, 1);
     if (rc < 0)
         log_msg(LOG_WARNING, s->name, "the last positions could not be committed; the next "
                 "owner replays from the group's commit (stage 2 drops the duplicates)");
