@@ -14,7 +14,8 @@
 #                   (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events
 #   make bench-e2e  end to end against kcat, the Redis sink against Redis's
-#                   own limit (build/release/redis_shape), the load shapes
+#                   own limit (build/release/redis_shape), the load shapes,
+#                   the input read directly and through a repartition topic
 #   make bench-instances  1, 2 and 3 instances over one topic: throughput,
 #                   and the hand-off time of a partition that moves
 #   make soak       the crash test with 20 kills per partition layout, then
@@ -209,6 +210,8 @@ bench-e2e: sluice $(B)/redis_shape
 	tests/bench/freshness.sh
 	@echo "--- 7. the reference job over events 10 ms apart, coalescing on and off:"
 	tests/bench/coalesce.sh
+	@echo "--- 8. the reference job read directly and through a repartition topic (issue 17):"
+	tests/bench/repartition.sh
 
 bench-instances: sluice
 	@echo "--- aggregate throughput of 1, 2 and 3 instances (engine alone, results to /dev/null):"
