@@ -155,8 +155,12 @@ unit: $(B)/unit_tests
 TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen STORE_TOOL=$(B)/store_tool \
             S3RVER=$(S3RVER) GROUP_OFFSETS=$(B)/group_offsets
 
+# Integration tests mostly wait (brokers, rebalances, servers), so make
+# check runs IT_JOBS of them at a time; each has its own ports and files.
+IT_JOBS ?= 2
+
 integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER) $(B)/group_offsets
-	SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
+	JOBS=$(IT_JOBS) SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
 
 test: unit integration
 
@@ -168,8 +172,8 @@ asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER) $(B)/
 	$(ASAN_ENV) $(BA)/replay_json tests/json/cases/* $(wildcard tests/fuzz/regress/json/*) >/dev/null
 	$(ASAN_ENV) $(BA)/replay_shardmeta tests/fuzz/shardmeta/* $(wildcard tests/fuzz/regress/shardmeta/*) >/dev/null
 	$(ASAN_ENV) $(BA)/replay_rpheader tests/fuzz/rpheader/* $(wildcard tests/fuzz/regress/rpheader/*) >/dev/null
-	$(ASAN_ENV) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) STORE_TOOL=$(BA)/store_tool \
-	  tests/integration/run.sh
+	$(ASAN_ENV) JOBS=$(IT_JOBS) CRASH_KILLS=3 SLUICE=$(BA)/sluice $(TOOLS_ENV) \
+	  STORE_TOOL=$(BA)/store_tool tests/integration/run.sh
 
 demo: deps
 	$(MAKE) all
