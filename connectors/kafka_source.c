@@ -712,10 +712,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         assign_result(k, "assign", coop ? rd_kafka_incremental_assign(rk, l) : NULL,
                       coop ? 0 : rd_kafka_assign(rk, l));
+        /* librdkafka keeps a partition's pause across assignments: one
+         * paused when it ended (bounded) and given back must read again */
         for (int i = 0; i < l->cnt; i++) {
             struct kpart *p = part_find(k, l->elems[i].partition);
-            if (p != NULL && (p->ended || k->paused))
-                pause_one(k, p->id);
+            if (p != NULL)
+                kafka_pause_one(k->rk, ks_conf(k->s)->topic, p->id, p->ended || k->paused);
         }
         if (owned(k) == 0) {
             if (k->empty_since == 0)

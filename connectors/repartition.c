@@ -996,8 +996,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 continue;
             if (!k->failed && k->s->host->bounded && p->next >= p->end)
                 part_end(k, p, 1);      /* nothing to read: its end markers now */
-            else if (k->host_paused || k->backlog)
-                pause_one(k, p->id);
+            else                        /* a pause survives assignments (librdkafka) */
+                kafka_pause_one(k->rk, k->cf->topic, p->id, k->host_paused || k->backlog);
         }
         if (owned(k) == 0) {
             if (k->empty_since == 0 && !k->closing)
