@@ -71,7 +71,7 @@ produce_spread() {  # FILE TOPIC: no key, record i to partition i mod 4
 rp_count() {        # TOPIC KIND: records of a repartition topic whose header is of KIND
                     # (d, w, e) in one read with kcat -e (which may stop early, at an EOF
                     # event that overtook a fetch: for awaiting, not for exact counts)
-    kcat -C -b "$BROKER" -t "$1" -e -q -f '%h\n' 2>/dev/null > "$T/rp-read"
+    timeout 60 kcat -C -b "$BROKER" -t "$1" -e -q -f '%h\n' 2>/dev/null > "$T/rp-read"
     grep -c "^sluice-rp=$2 " "$T/rp-read" || true
 }
 rp_records() {      # TOPIC KIND [PARTITIONS]: the same, exact: read again until as many
@@ -109,8 +109,12 @@ instance() {    # NAME GROUP DB ARGS...: one sluice run of $JOB in the backgroun
     pid=$!
     track_pid "$pid"
 }
-finished() {    # NAME PID: waits for it; it must exit 0
+exited() {      # PID: it has ended (gone, or a zombie not yet waited for)
+    ! kill -0 "$1" 2>/dev/null || [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+finished() {    # NAME PID: waits for it (at most 180 s); it must exit 0
     local rc=0
+    await 180 "$1 to end (its log: $T/$1.err)" exited "$2"
     wait "$2" || rc=$?
     [ "$rc" -eq 0 ] || fail "$1 exited $rc, expected 0: $(tail -5 "$T/$1.err")"
 }
@@ -352,10 +356,10 @@ scenario_5() {
     produce_random "$T/views.jsonl" views-random 5
     produce_spread "$T/orders.jsonl" orders-spread
     STATE_DIR="$T/join-files-state" RESULTS="$T/join-files.jsonl" VIEWS="$T/views.jsonl" \
-        ORDERS="$T/orders.jsonl" run "$SLUICE" run -c tests/integration/jobs/join-orders-first.yaml --bounded
+        ORDERS="$T/orders.jsonl" run timeout 120 "$SLUICE" run -c tests/integration/jobs/join-orders-first.yaml --bounded
     expect_rc 0
     LC_ALL=C sort "$T/join-files.jsonl" > "$T/join-files.sorted"
-    run env SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_STATE_DIR="$T/join-rp-state" \
+    run timeout 120 env SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_STATE_DIR="$T/join-rp-state" \
         RESULTS="$T/join-rp.jsonl" KAFKA_GROUP=join-rp PARTITIONED_BY=none \
         VIEWS_TOPIC=views-random ORDERS_TOPIC=orders-spread \
         "$SLUICE" run -c tests/integration/jobs/rp-join.yaml --bounded --log-level info
