@@ -85,7 +85,7 @@ START_TEST(reference_job)
     ck_assert_int_eq(uf->aggs[3].spec.fn, AGG_AVG);
     ck_assert_int_eq(uf->aggs[3].spec.arg, 2);
     ck_assert_ptr_nonnull(uf->aggs[3].spec.where);
-    ck_assert_int_eq(uf->aggs[0].pos.line, 36);
+    ck_assert_int_eq(uf->aggs[0].pos.line, 38);
     ck_assert_uint_eq(uf->nsinks, 1);
     ck_assert_int_eq(uf->sinks[0], 0);
 
