@@ -85,6 +85,7 @@ struct job_source {
     /* repartition: { partitions, transactions } (SRC_INPUT; copied) */
     int64_t rp_partitions;          /* partitions of its repartition topics; 0: the input's */
     int rp_transactions;            /* stage 1 produces in Kafka transactions */
+    int rp_purge;                   /* stage 2 deletes what it applied (DeleteRecords) */
     /* roles (above) */
     enum src_role role;
     int origin;                     /* SRC_STAGE1, SRC_REPARTITION: the input's index; else its own */

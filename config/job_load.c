@@ -1125,6 +1125,10 @@ static const struct cm_entry repartition_entries[] = {
       .offset = offsetof(struct job_source, rp_transactions),
       .desc = "stage 1 produces in Kafka transactions, and stage 2 reads committed records "
               "only" },
+    { .key = "purge", .type = CM_ENUM, .names = bool_names, .dflt = 1,
+      .offset = offsetof(struct job_source, rp_purge),
+      .desc = "stage 2 deletes the records of its repartition topics it has applied and "
+              "published (DeleteRecords)" },
     { .key = NULL },
 };
 
@@ -1193,6 +1197,7 @@ static void load_source(struct loader *L, struct job_source *src, const struct e
     src->pos = node_pos(L, e->key);
     src->idle_timeout_ms = JOB_DURATION_NONE;
     src->dead_letter_sink = -1;
+    src->rp_purge = 1;
     snprintf(what, sizeof(what), "source '%s'", e->name);
     if (m->type != YAML_MAPPING_NODE) {
         err_at(L, m, "%s must be a mapping, not %s", what, node_kind(m));

@@ -1018,7 +1018,7 @@ static int ks_start(struct source *s)
     }
     rd_kafka_poll_set_consumer(k->rk);
     k->q = rd_kafka_queue_get_consumer(k->rk);
-    if (k->rp)
+    if (k->rp && s->js->rp_purge)
         k->admin_q = rd_kafka_queue_new(k->rk);
     int rc = kafka_wake_start(s->host->loop, &k->poll, k->pipe, &k->q, 1, on_readable, k,
                               s->name);
@@ -1146,8 +1146,19 @@ static void on_closed(uv_handle_t *h)
     }
     if (k->q != NULL)
         rd_kafka_queue_destroy(k->q);
-    if (k->admin_q != NULL)
+    if (k->admin_q != NULL) {
+        /* a DeleteRecords still out keeps the queue alive (and leaked)
+         * past rd_kafka_destroy: its answer is awaited, briefly */
+        for (int i = 0; k->purging && i < 20; i++) {
+            rd_kafka_event_t *ev = rd_kafka_queue_poll(k->admin_q, 100);
+            if (ev == NULL)
+                continue;
+            if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETERECORDS_RESULT)
+                k->purging = 0;
+            rd_kafka_event_destroy(ev);
+        }
         rd_kafka_queue_destroy(k->admin_q);
+    }
     if (k->rk != NULL)
         rd_kafka_destroy(k->rk);
     kafka_wake_close(k->pipe);

@@ -961,7 +961,11 @@ static void revoked(struct rp_src *k, rd_kafka_topic_partition_list_t *l, int lo
                 (void)txn_commit_retrying(k, REVOKE_WAIT_MS);
         } else if (!lost) {
             wait_deliveries(k, p);
-            if (commit_positions(k, p->id, 1) < 0)
+            int rc = -EIO;              /* "rebalance in progress": tried again, as the
+                                         * kafka source does on revocation */
+            for (int t = 0; t < 3 && rc < 0; t++)
+                rc = commit_positions(k, p->id, 1);
+            if (rc < 0)
                 log_msg(LOG_WARNING, k->s->name, "partition %" PRId32 " is revoked without its "
                         "last position committed; its next owner replays from the group's",
                         p->id);

@@ -791,7 +791,7 @@ START_TEST(rp_errors)
         "10:49: repartition of source 'events': unknown transactions \"maybe\" "
         "(expected false or true)\n"
         "10:56: unknown key 'parts' in repartition of source 'events' (expected one of: "
-        "partitions, transactions)\n");
+        "partitions, transactions, purge)\n");
 
     load_rp("    partitioned_by: []\n    repartition: 8\n", WIN_OP("a", "events", "user_id"));
     ck_assert_str_eq(errors(),
