@@ -992,6 +992,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (assigned(k, l) < 0)
             fail(k);                    /* still take them, as the protocol asks */
+        /* paused before they are assigned: a pause survives the assignment,
+         * and no fetch starts that a pause set afterwards would race */
+        for (int i = 0; i < l->cnt && (k->host_paused || k->backlog); i++)
+            kafka_pause_one(k->rk, k->cf->topic, l->elems[i].partition, 1);
         kafka_assign_result(k->s->name, "assign", coop ? rd_kafka_incremental_assign(rk, l) : NULL,
                             coop ? 0 : rd_kafka_assign(rk, l));
         for (int i = 0; i < l->cnt; i++) {
