@@ -12,7 +12,9 @@
 #                   jansson, the shard commit metadata parser and the
 #                   repartition header parser
 #                   (FUZZ_SECONDS each, default 600)
-#   make bench      the reference job over 1,000,000 generated events
+#   make bench      the reference job over 1,000,000 generated events, checkpoint
+#                   and restore at 1 M keys, and the matrix of 100 k, 1 M and
+#                   10 M keys by ~2 and ~0.1 results per event (tests/bench/matrix.sh)
 #   make bench-e2e  end to end against kcat, the Redis sink against Redis's
 #                   own limit (build/release/redis_shape), the load shapes,
 #                   the input read directly and through a repartition topic
@@ -364,6 +366,8 @@ bench: sluice $(BENCH_EVENTS) build/bench/json_baseline
 	rm -f build/bench/events-14m.jsonl
 	@echo "--- restore of a shard of ~1,000,000 keys from a file:// shared store, by a new instance:"
 	tests/bench/restore.sh
+	@echo "--- the reference job at 100 k, 1 M and 10 M keys, ~2 and ~0.1 results per event (results encoded for Redis):"
+	tests/bench/matrix.sh
 
 # --- install -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@
 #include "../config/job.h"
 #include "../engine/ckpt_file.h"
 #include "../engine/engine.h"
+#include "../connectors/redis_sink.h"
 #include "cli.h"
 
 const struct cli_command cli_bench = {
@@ -35,13 +36,20 @@ const struct cli_command cli_bench = {
     .summary = "run the job graph over a file in memory and report throughput",
     .usage =
         "usage: sluice bench -c FILE --input FILE.jsonl [--source NAME] [--repeat N]\n"
-        "                    [--checkpoint DIR]\n"
+        "                    [--checkpoint DIR] [--encode]\n"
         "\n"
         "Loads the input (JSON lines) into memory, then runs the job's operators\n"
         "over it on one core with every sink replaced by a counting null sink,\n"
         "fires every window at the end (as --bounded does), and prints:\n"
         "  events=N seconds=S events_per_sec=R state_keys=K bytes_per_key=B\n"
-        "as the last line.  State figures are taken at the end of the input,\n"
+        "as the last line, after the results' figures, among them\n"
+        "  ns_per_event=E results_per_event=P ns_per_result=F fired=N ...\n"
+        "where ns_per_result is the time spent firing due windows (combining\n"
+        "panes, computing aggregates, handing results over) per result fired.\n"
+        "--encode also encodes every result as its Redis sinks would send it\n"
+        "(the sink's own encoding, no I/O), inside that time.\n"
+        "\n"
+        "State figures are taken at the end of the input,\n"
         "before the final firing.  --repeat runs the whole measurement N times\n"
         "(a fresh engine each time) and reports the fastest.  --checkpoint DIR also\n"
         "checkpoints the state at the end of the input into DIR, as `sluice run`\n"
@@ -53,15 +61,29 @@ const struct cli_command cli_bench = {
 struct counts {
     uint64_t results, late, invalid, lost;
     uint64_t checksum;              /* keeps the results honest: every value is read */
+    int encode;                     /* --encode */
+    uint64_t encoded;               /* bytes of Redis commands the results became */
+    const struct job *job;
+    struct redis_enc enc;
 };
 
+/* With --encode, every result is encoded as each of its operator's Redis sinks would send
+ * it (the sink's own code, connectors/redis_sink.c), so the cost of a
+ * result is the cost of one ready to write. */
 static void on_result(void *ud, const struct engine_result *r)
 {
     struct counts *c = ud;
+    const struct job_operator *op = &c->job->operators[r->op];
     c->results++;
     for (size_t i = 0; i < r->nvals; i++)
         c->checksum += (uint64_t)r->vals[i].u.i;
     c->checksum += (uint64_t)r->end;
+    for (size_t k = 0; c->encode && k < op->nsinks; k++) {
+        const struct job_sink *js = &c->job->sinks[op->sinks[k]];
+        if (strcmp(js->type->name, "redis") == 0 &&
+            redis_encode_result(&c->enc, js, c->job, op, r) == 0)
+            c->encoded += c->enc.out.len;
+    }
 }
 
 static void on_late(void *ud, int op, int sink, const struct record *rec)
@@ -74,6 +96,20 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off,
 {
     (void)source, (void)dl, (void)part, (void)off, (void)raw, (void)len, (void)rej;
     ((struct counts *)ud)->invalid++;
+}
+
+/* Anonymous memory resident now (kB): the state, without the mapped input. */
+static long rss_anon_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    return kb;
 }
 
 static double mono(void)
@@ -181,11 +217,16 @@ int cmd_bench(int argc, char **argv)
 {
     const char *file = NULL, *input = NULL, *source = NULL, *ckdir = NULL;
     long repeat = 1;
+    int encode = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(cli_bench.usage, stdout);
             return EXIT_OK;
+        }
+        if (strcmp(a, "--encode") == 0) {
+            encode = 1;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "sluice bench: unexpected argument '%s'\n%s", a, cli_bench.usage);
@@ -238,15 +279,18 @@ int cmd_bench(int argc, char **argv)
         return EXIT_RUNTIME;
     }
 
-    double best = -1;
+    double best = -1, fire_secs = 0;
+    uint64_t fired = 0;
+    long rss_end = 0;
     struct engine_stats at_end = { 0 };
     struct counts c = { 0 };
     uint64_t events = 0;
     int rc = EXIT_OK;
     for (long rep = 0; rep < repeat && rc == EXIT_OK; rep++) {
         struct engine *e = NULL;
-        struct counts cc = { 0 };
+        struct counts cc = { .job = job, .encode = encode };
         struct engine_output out = { &cc, on_result, on_late, on_invalid, NULL };
+        struct engine_opts eo = { .time_firing = 1 };
         /* the sources the engine reads the input through: the input itself,
          * and its repartition sources (partitioned_by): in memory there is
          * one partition, so the hop through Kafka changes nothing */
@@ -256,7 +300,7 @@ int cmd_bench(int argc, char **argv)
         for (size_t i = 0; i < job->nsources && nfeeds < 64; i++)
             if (job->sources[i].role == SRC_REPARTITION && job->sources[i].origin == src)
                 feeds[nfeeds++] = (int)i;
-        int bad = engine_new(job, NULL, &out, &e) < 0;
+        int bad = engine_new(job, &eo, &out, &e) < 0;
         for (int f = 0; !bad && f < nfeeds; f++)
             bad = engine_partition_add(e, feeds[f], 0) < 0;
         if (bad) {
@@ -267,6 +311,7 @@ int cmd_bench(int argc, char **argv)
         }
         uint64_t n = 0;
         double t0 = mono();
+        uint64_t c0 = engine_cycles();
         for (size_t off = 0; off < len;) {
             const char *nl = memchr(buf + off, '\n', len - off);
             size_t end = nl ? (size_t)(nl - buf) : len;
@@ -287,11 +332,15 @@ int cmd_bench(int argc, char **argv)
         struct engine_stats st, fin;
         engine_get_stats(e, &st);
         double tc = mono();
+        long rss_at_end = rss_anon_kb();
+        uint64_t cpause = engine_cycles();
         if (ckdir != NULL && rep == 0 && bench_checkpoint(e, job, ckdir) < 0)
             rc = EXIT_RUNTIME;
         t0 += mono() - tc;          /* not part of the throughput figure */
+        c0 += engine_cycles() - cpause;
         engine_finish(e);
         double secs = mono() - t0;
+        uint64_t cycles = engine_cycles() - c0;
         engine_get_stats(e, &fin);
         cc.late = fin.records_late;
         cc.lost = fin.results_lost;
@@ -299,8 +348,14 @@ int cmd_bench(int argc, char **argv)
             best = secs;
             at_end = st;
             c = cc;
+            c.enc = (struct redis_enc){ 0 };
+            /* the time spent firing, from ticks to seconds over the run */
+            fire_secs = cycles ? secs * (double)fin.fire_cycles / (double)cycles : 0;
+            fired = fin.fire_results;
+            rss_end = rss_at_end;
         }
         events = n;
+        redis_enc_free(&cc.enc);
         engine_free(e);
     }
     free_input(buf, len);
@@ -310,10 +365,17 @@ int cmd_bench(int argc, char **argv)
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("results=%llu invalid=%llu late=%llu lost=%llu checksum=%llu peak_rss_kb=%ld\n",
+    printf("results=%llu invalid=%llu late=%llu lost=%llu checksum=%llu peak_rss_kb=%ld "
+           "anon_rss_kb_at_end=%ld\n",
            (unsigned long long)c.results, (unsigned long long)c.invalid,
            (unsigned long long)c.late, (unsigned long long)c.lost,
-           (unsigned long long)c.checksum, ru.ru_maxrss);
+           (unsigned long long)c.checksum, ru.ru_maxrss, rss_end);
+    printf("ns_per_event=%.1f results_per_event=%.3f ns_per_result=%.1f fired=%llu "
+           "redis_bytes_per_result=%.1f\n",
+           events ? best * 1e9 / (double)events : 0,
+           events ? (double)c.results / (double)events : 0,
+           fired ? fire_secs * 1e9 / (double)fired : 0, (unsigned long long)fired,
+           c.results ? (double)c.encoded / (double)c.results : 0);
     printf("state_bytes=%llu table=%llu slab=%llu slab_live=%llu timers=%llu\n",
            (unsigned long long)at_end.state_bytes, (unsigned long long)at_end.state_table_bytes,
            (unsigned long long)at_end.state_slab_bytes,

@@ -6,7 +6,8 @@
  *      "user_id":"u000042","price":29.99}
  * Users behave in sessions: a pool of concurrently active sessions (a
  * tenth of the users), each emitting events until it ends (one chance in
- * eight after each event) and is replaced by a session of a random user.
+ * eight after each event, or in --session-events) and is replaced by a
+ * session of a random user.
  * Event time advances by 1/rate seconds per event; each event is then
  * moved back by a random jitter within --jitter (out of order, but inside a
  * 10 s bound by default), and a --late-fraction of events is moved back by
@@ -32,6 +33,7 @@ const struct cli_command cli_gen = {
     .usage =
         "usage: sluice gen [--users N] [--events N] [--rate R] [--late-fraction F]\n"
         "                  [--invalid-fraction F] [--jitter DUR] [--start TIME] [--seed S]\n"
+        "                  [--session-events N]\n"
         "                  [--brokers B --topic T [--produce-rate R]]\n"
         "\n"
         "Writes events of the reference schema (event_time, event_type, user_id,\n"
@@ -48,6 +50,8 @@ const struct cli_command cli_gen = {
         "                        (default 0)\n"
         "  --start TIME          event time of the first event, naive ISO-8601 as in\n"
         "                        the reference data (default 2024-01-01T00:00:00)\n"
+        "  --session-events N    events per session on average (default 8); 1 draws\n"
+        "                        each event's user at random\n"
         "  --seed S              random seed (default 1)\n"
         "  --brokers B --topic T produce to Kafka topic T (record key: user_id) instead\n"
         "                        of writing to stdout\n"
@@ -219,6 +223,7 @@ static double mono_s(void)
 int cmd_gen(int argc, char **argv)
 {
     double users = 10000, events = 100000, rate = 1000, late = 0, invalid = 0, seed = 1;
+    double per_session = 8;
     double produce_rate = 0;
     const char *brokers = NULL, *topic = NULL;
     int64_t jitter_ms = 5000, start_ms;
@@ -238,6 +243,8 @@ int cmd_gen(int argc, char **argv)
         }
         if (strcmp(a, "--users") == 0)
             rc = parse_num(a, v, 1, 1e9, &users);
+        else if (strcmp(a, "--session-events") == 0)
+            rc = parse_num(a, v, 1, 1e6, &per_session);
         else if (strcmp(a, "--events") == 0)
             rc = parse_num(a, v, 0, 1e12, &events);
         else if (strcmp(a, "--rate") == 0)
@@ -303,7 +310,7 @@ int cmd_gen(int argc, char **argv)
         int64_t clock_ms = start_ms + (int64_t)((double)n * step_ms);
         size_t s = (size_t)rnd_below(nsess);
         uint64_t user = sess[s];
-        if (rnd_below(8) == 0)
+        if (rnd_below((uint64_t)per_session) == 0)
             sess[s] = rnd_below(nusers);        /* the session ends; another begins */
         int64_t t = clock_ms - (jitter_ms ? (int64_t)rnd_below((uint64_t)jitter_ms + 1) : 0);
         if (late > 0 && rnd01() < late)

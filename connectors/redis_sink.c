@@ -515,7 +515,7 @@ struct redis_sink {
     struct coalesce *newest;            /* key -> its newest unsent item; NULL: coalesce off */
     char sha[SHA_LEN + 1];              /* the guard's, once Redis has told it; "" before */
     struct sbuf batch;                  /* one guarded batch, being put together */
-    struct sbuf enc, key;
+    struct redis_enc enc;
     struct log_rate err_rate;
     void (*done)(struct sink *);
 };
@@ -1225,68 +1225,81 @@ static SL_MUST_USE int encode_fields(struct sbuf *e, const struct job *job,
 }
 
 /* The key as a bulk string, then the window's arguments to the guard:
- * their count, field, value ..., _sluice:<op>, version; into r->enc, *klen
+ * their count, field, value ..., _sluice:<op>, version; into e, *klen
  * being the key's length. */
-static SL_MUST_USE int encode_guarded(struct redis_sink *r, const struct job_operator *op,
+static SL_MUST_USE int encode_guarded(struct sbuf *e, const struct sbuf *key,
+                                      const struct job *job, const struct job_operator *op,
                                       const struct engine_result *res, size_t *klen)
 {
-    struct sbuf *e = &r->enc;
     char num[24];
-    int rc = resp_bulk(e, r->key.p, r->key.len);
+    int rc = resp_bulk(e, key->p, key->len);
     *klen = e->len;
     rc = rc ? rc : resp_bulk(e, num, fmt_i64(num, 2 * (int64_t)(op->nkeys + res->nvals + 1)));
-    rc = rc ? rc : encode_fields(e, r->s->job, op, res);
+    rc = rc ? rc : encode_fields(e, job, op, res);
     rc = rc ? rc : sbuf_printf(e, "$%zu\r\n" REDIS_VERSION_PREFIX "%s\r\n",
                                sizeof(REDIS_VERSION_PREFIX) - 1 + strlen(op->name), op->name);
     return rc ? rc : resp_bulk(e, num, fmt_i64(num, res->version));
 }
 
 /* HSET key field value ..., then PEXPIRE key ttl when there is a TTL, into
- * r->enc; *hlen is the HSET's length, *kend where its key's bulk string
- * ends. */
-static SL_MUST_USE int encode_plain(struct redis_sink *r, const struct job_operator *op,
+ * e; *hlen is the HSET's length, *kend where its key's bulk string ends. */
+static SL_MUST_USE int encode_plain(struct sbuf *e, const struct sbuf *key,
+                                    const struct redis_sink_conf *cf, const struct job *job,
+                                    const struct job_operator *op,
                                     const struct engine_result *res, size_t *hlen,
                                     size_t *kend)
 {
-    const struct redis_sink_conf *cf = r->conf;
-    struct sbuf *e = &r->enc;
     int rc = sbuf_printf(e, "*%zu\r\n$4\r\nHSET\r\n", 2 + 2 * (op->nkeys + res->nvals));
-    rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
+    rc = rc ? rc : resp_bulk(e, key->p, key->len);
     *kend = e->len;
-    rc = rc ? rc : encode_fields(e, r->s->job, op, res);
+    rc = rc ? rc : encode_fields(e, job, op, res);
     *hlen = e->len;
     if (rc == 0 && cf->ttl_ms != JOB_DURATION_NONE) {
         char ttl[24];
         size_t tl = fmt_i64(ttl, cf->ttl_ms);
         rc = sbuf_put(e, "*3\r\n$7\r\nPEXPIRE\r\n", 17);
-        rc = rc ? rc : resp_bulk(e, r->key.p, r->key.len);
+        rc = rc ? rc : resp_bulk(e, key->p, key->len);
         rc = rc ? rc : resp_bulk(e, ttl, tl);
     }
     return rc;
+}
+
+int redis_encode_result(struct redis_enc *enc, const struct job_sink *js, const struct job *job,
+                        const struct job_operator *op, const struct engine_result *res)
+{
+    const struct redis_sink_conf *cf = js->conf;
+    int rc;
+    enc->key.len = 0;
+    if ((rc = fmt_key(&enc->key, &cf->key.t, job, op, res)) < 0)
+        return rc;
+    enc->out.len = 0;
+    if (cf->versioned) {
+        rc = encode_guarded(&enc->out, &enc->key, job, op, res, &enc->part1);
+        enc->kend = enc->part1;
+    } else {
+        rc = encode_plain(&enc->out, &enc->key, cf, job, op, res, &enc->part1, &enc->kend);
+    }
+    return rc;
+}
+
+void redis_enc_free(struct redis_enc *enc)
+{
+    sbuf_free(&enc->key);
+    sbuf_free(&enc->out);
 }
 
 static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operator *op,
                        const struct engine_result *res)
 {
     const struct redis_sink_conf *cf = r->conf;
-    struct sbuf *e = &r->enc;
-    size_t hlen, kend;
+    struct redis_enc *en = &r->enc;
     struct item *it;
     int rc;
 
-    r->key.len = 0;
-    if ((rc = fmt_key(&r->key, &cf->key.t, r->s->job, op, res)) < 0)
+    if ((rc = redis_encode_result(en, r->s->js, r->s->job, op, res)) < 0)
         return rc;
-    e->len = 0;
-    if (cf->versioned) {
-        rc = encode_guarded(r, op, res, &hlen);
-        kend = hlen;
-    } else {
-        rc = encode_plain(r, op, res, &hlen, &kend);
-    }
-    if (rc < 0)
-        return rc;
-    if ((rc = q_append(r, e->p, hlen, e->p + hlen, e->len - hlen, &it)) < 0)
+    if ((rc = q_append(r, en->out.p, en->part1, en->out.p + en->part1,
+                       en->out.len - en->part1, &it)) < 0)
         return rc;
     it->queued_ns = uv_hrtime();
     it->cause_ns = r->s->host->cause_ns ? r->s->host->cause_ns : it->queued_ns;
@@ -1294,7 +1307,8 @@ static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operat
     it->tag = (uint32_t)res->op;
     /* the key's bytes, inside the item: the bulk string's, before its CRLF */
     if (r->newest != NULL &&
-        (rc = coalesce_item(r, it, item_part1(it) + kend - 2 - r->key.len, r->key.len)) < 0)
+        (rc = coalesce_item(r, it, item_part1(it) + en->kend - 2 - en->key.len,
+                            en->key.len)) < 0)
         return rc;
     if (!r->congested && r->queued >= (size_t)cf->max_pending) {
         r->congested = 1;
@@ -1438,9 +1452,8 @@ static void maybe_done(struct redis_sink *r)
         c = n;
     }
     redis_tls_ctx_free(r->tls);
-    sbuf_free(&r->enc);
+    redis_enc_free(&r->enc);
     sbuf_free(&r->batch);
-    sbuf_free(&r->key);
     coalesce_free(r->newest);
     free(r);
     s->impl = NULL;

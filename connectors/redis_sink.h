@@ -6,6 +6,8 @@
 #define SLUICE_REDIS_SINK_H
 
 #include "../config/job.h"
+#include "../engine/engine.h"
+#include "format.h"
 
 /* Where a redis sink writes: its URL taken apart, with the username and
  * password keys overriding the URL's (NULL when neither gives one). */
@@ -31,5 +33,19 @@ const struct redis_tls *redis_sink_tls(const struct job_sink *js);
 int redis_sink_cluster(const struct job_sink *js);
 
 #define REDIS_VERSION_PREFIX "_sluice:"
+
+/* One result as the sink sends it (the sink's own encoding, exposed for
+ * `sluice bench`, which measures it without sending): out holds HSET key
+ * field value ... (then PEXPIRE key ttl), or, for a versioned sink, the
+ * key and the guard script's arguments; out[0 .. part1) is the first
+ * command (the key, when versioned), out[kend - 2 - key.len .. kend - 2)
+ * the key's bytes.  Buffers are reused from call to call. */
+struct redis_enc {
+    struct sbuf key, out;
+    size_t part1, kend;
+};
+int redis_encode_result(struct redis_enc *enc, const struct job_sink *js, const struct job *job,
+                        const struct job_operator *op, const struct engine_result *res);
+void redis_enc_free(struct redis_enc *enc);
 
 #endif

@@ -170,6 +170,7 @@ int engine_new(const struct job *job, const struct engine_opts *opts,
     e->out = *out;
     e->clock = opts && opts->clock ? opts->clock : wall_clock;
     e->clock_ud = opts ? opts->clock_ud : NULL;
+    e->time_firing = opts ? opts->time_firing : 0;
     e->now = e->clock(e->clock_ud);
     e->feed_offset = INT64_MIN;
     e->position = -1;               /* nothing fed yet */
@@ -397,18 +398,31 @@ void engine_key_maybe_delete(struct op_rt *op, uint32_t id)
 
 /* ---- the record path -------------------------------------------------------- */
 
+/* The due windows of sr's operators of one kind (processing time or event
+ * time), timed with opts.time_firing. */
+static void fire_ops(struct src_rt *sr, int processing, int64_t upto)
+{
+    if (sr->nops == 0)
+        return;
+    struct engine *e = sr->ops[0]->e;
+    uint64_t t0 = e->time_firing ? engine_cycles() : 0, r0 = e->st.results;
+    for (size_t i = 0; i < sr->nops; i++)
+        if (sr->ops[i]->processing == processing)
+            sr->ops[i]->w->fire_due(sr->ops[i], upto);
+    if (e->time_firing) {
+        e->st.fire_cycles += engine_cycles() - t0;
+        e->st.fire_results += e->st.results - r0;
+    }
+}
+
 static void fire_event_ops(struct src_rt *sr, int64_t wm)
 {
-    for (size_t i = 0; i < sr->nops; i++)
-        if (!sr->ops[i]->processing)
-            sr->ops[i]->w->fire_due(sr->ops[i], wm);
+    fire_ops(sr, 0, wm);
 }
 
 static void fire_processing_ops(struct src_rt *sr, int64_t now)
 {
-    for (size_t i = 0; i < sr->nops; i++)
-        if (sr->ops[i]->processing)
-            sr->ops[i]->w->fire_due(sr->ops[i], now);
+    fire_ops(sr, 1, now);
 }
 
 /* What an operator's feed returned: a late record is counted and sent to

@@ -144,6 +144,7 @@ struct engine {
     struct engine_output out;
     engine_clock_fn clock;
     void *clock_ud;
+    int time_firing;                /* opts.time_firing */
     int64_t now;                    /* cached processing time */
     struct slab slab;
     struct src_rt *src;

@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct engine *e;
     struct engine_output out = { NULL, on_result, NULL, NULL, NULL };
-    struct engine_opts opts = { fixed_clock, NULL, 0 };
+    struct engine_opts opts = { .clock = fixed_clock };
     if (engine_new(job, &opts, &out, &e) < 0)
         abort();
     const char *p = (const char *)data, *end = p + size;

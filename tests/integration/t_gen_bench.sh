@@ -40,6 +40,29 @@ run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl" --repeat 2
 sum2=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')
 [ "$sum1" = "$sum2" ] || fail "expected the same checksum on every run, got $sum1 and $sum2"
 
+# --encode: the same results, each encoded as the Redis sinks send it (an
+# HSET of the 4 or 2 aggregates and the key, a PEXPIRE, the guard's
+# arguments: over 100 bytes each), and the time of firing per result
+run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl" --encode
+expect_rc 0
+sum3=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')
+[ "$sum3" = "$sum1" ] || fail "expected the same checksum with --encode, got $sum3 and $sum1"
+line=$(printf '%s\n' "$OUT" | grep '^ns_per_event=') || fail "no ns_per_event= line in: $OUT"
+[[ "$line" =~ ^ns_per_event=[0-9.]+\ results_per_event=[0-9.]+\ ns_per_result=[0-9.]+\ fired=([0-9]+)\ redis_bytes_per_result=([0-9]+)\.[0-9]$ ]] \
+    || fail "unexpected figures line: $line"
+[ "${BASH_REMATCH[1]}" = "$res" ] || fail "fired=${BASH_REMATCH[1]}, expected every result ($res) fired by the watermark or the end"
+[ "${BASH_REMATCH[2]}" -gt 100 ] || fail "redis_bytes_per_result=${BASH_REMATCH[2]}, expected over 100"
+
+# gen --session-events 1: each event's user at random: 1000 events of 1000
+# users touch ~632 of them; sessions of ~8 events (a pool of 100) ~225
+run "$SLUICE" gen --users 1000 --events 1000 --session-events 1 --seed 5
+expect_rc 0
+users=$(printf '%s\n' "$OUT" | sed 's/.*"user_id":"\([^"]*\)".*/\1/' | sort -u | wc -l)
+[ "$users" -gt 560 ] || fail "expected ~632 distinct users of 1000 events, got $users"
+run "$SLUICE" gen --users 1000 --events 1000 --seed 5
+users=$(printf '%s\n' "$OUT" | sed 's/.*"user_id":"\([^"]*\)".*/\1/' | sort -u | wc -l)
+[ "$users" -lt 350 ] || fail "expected sessions of ~8 events by default: ~225 distinct users of 1000 events, got $users"
+
 run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/missing.jsonl"
 expect_rc 2
 expect_err "missing.jsonl: No such file or directory"

@@ -340,7 +340,7 @@ static int64_t fake_clock(void *ud)
     return fake_now;
 }
 
-static const struct engine_opts clock_opts = { fake_clock, NULL, 0 };
+static const struct engine_opts clock_opts = { .clock = fake_clock };
 
 /* Record i of a reduce stream: a tick first when the stream has one. */
 static void feed_one(struct engine *e, const struct cfg *c, const struct rec *r, size_t i,

@@ -74,7 +74,7 @@ static void start_block(const char *block, const char *extra_source)
     int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
     ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
     diags_free(&d);
-    struct engine_opts o = { fake_clock, NULL, 0 };
+    struct engine_opts o = { .clock = fake_clock };
     struct engine_output out = { NULL, on_result, on_late, on_invalid, NULL };
     ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
     ngot = nlate = ninvalid = 0;
@@ -242,7 +242,7 @@ START_TEST(the_input_position_is_restored_from_a_checkpoint)
     struct ckpt_info info;
     char err[256];
     ck_assert_msg(ckpt_open(path, &r, &info, err, sizeof(err)) == 0, "%s", err);
-    struct engine_opts o = { fake_clock, NULL, 0 };
+    struct engine_opts o = { .clock = fake_clock };
     struct engine_output out = { NULL, on_result, on_late, on_invalid, NULL };
     ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
     ck_assert_msg(engine_restore(eng, r, 0, NULL, err, sizeof(err)) == 0, "%s", err);
