@@ -339,6 +339,15 @@ static int rp_apply(struct runtime *rt, struct shard *sh, int source, int32_t pa
     return rt->bounded && st->nended == st->nsrc ? SOURCE_PART_ENDED : 0;
 }
 
+static void h_prefetch(void *ud, int source, int32_t part, const struct engine_in *in,
+                       size_t n)
+{
+    struct runtime *rt = ud;
+    struct shard *sh = graph_shard(&rt->g, part);
+    if (sh != NULL && sh->eng != NULL)
+        engine_prefetch(sh->eng, source, in, n);
+}
+
 static int h_record(void *ud, int source, int32_t part, int64_t off, int64_t next,
                     const char *data, size_t len, int64_t ts, const struct rp_meta *rpm)
 {
@@ -1038,8 +1047,8 @@ static SL_MUST_USE enum exit_code start(struct runtime *rt)
     }
     run_set_state(rt, RUN_RUNNING);
     rt->shost = (struct source_host){ .ud = rt, .loop = &rt->loop, .bounded = rt->bounded,
-                                      .record = h_record, .invalid = h_invalid,
-                                      .assigned = h_assigned,
+                                      .record = h_record, .prefetch = h_prefetch,
+                                      .invalid = h_invalid, .assigned = h_assigned,
                                       .revoked = h_revoked, .committed = h_committed,
                                       .ended = h_ended, .finished = h_finished,
                                       .unfinished = h_unfinished,

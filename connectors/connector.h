@@ -58,6 +58,12 @@ struct source_host {
      * reports it through ended()), or a negative code to stop the job. */
     int (*record)(void *ud, int source, int32_t partition, int64_t offset, int64_t next,
                   const char *data, size_t len, int64_t ts_ms, const struct rp_meta *rp);
+    /* Optional (NULL: none): the source is about to hand over in[0 .. n), in
+     * order, all of `partition`, through record(); then it says (NULL, 0)
+     * before their bytes go away.  A hint for the engine (engine_prefetch):
+     * nothing else may depend on it. */
+    void (*prefetch)(void *ud, int source, int32_t partition, const struct engine_in *in,
+                     size_t n);
     /* A record a source rejected itself (stage 1 of a repartitioning decodes
      * records before producing them): counted, logged and dead-lettered by
      * the host as the engine's rejects are. */

@@ -172,6 +172,7 @@ struct kafka_src {
     size_t nparts, capparts;
     struct source_commit_stats stats;
     rd_kafka_message_t *msgs[BATCH];
+    struct engine_in ahead[BATCH];  /* a run of one partition's records, for prefetch */
     struct log_rate err_rate, commit_rate;
     /* a repartition source (SRC_REPARTITION) */
     int rp;
@@ -781,16 +782,31 @@ static SL_MUST_USE int handle(struct kafka_src *k, rd_kafka_message_t *m)
  * returns how many events came out, or the negative code that stopped it. */
 static ssize_t drain_wait(struct kafka_src *k, int wait_ms)
 {
+    const struct source_host *h = k->s->host;
     ssize_t n = rd_kafka_consume_batch_queue(k->q, wait_ms, k->msgs, BATCH);
-    for (ssize_t i = 0; i < n; i++) {
-        int rc = handle(k, k->msgs[i]);
-        if (rc < 0) {
-            for (ssize_t j = i; j < n; j++)
-                rd_kafka_message_destroy(k->msgs[j]);
-            return rc;
+    int rc = 0;
+    /* runs of one partition's records, told to the host ahead (prefetch) */
+    for (ssize_t i = 0, j; i < n; i = j) {
+        int32_t part = k->msgs[i]->partition;
+        size_t m = 0;
+        for (j = i; j < n && k->msgs[j]->partition == part; j++)
+            if (!k->msgs[j]->err)
+                k->ahead[m++] = (struct engine_in){ k->msgs[j]->payload, k->msgs[j]->len,
+                                                   k->msgs[j]->offset,
+                                                   rd_kafka_message_timestamp(k->msgs[j], NULL) };
+        int hint = h->prefetch != NULL && !k->rp && m > 1;
+        if (hint)
+            h->prefetch(h->ud, k->s->index, part, k->ahead, m);
+        for (ssize_t x = i; x < j; x++) {
+            if (rc == 0)
+                rc = handle(k, k->msgs[x]);
+            rd_kafka_message_destroy(k->msgs[x]);
         }
-        rd_kafka_message_destroy(k->msgs[i]);
+        if (hint)
+            h->prefetch(h->ud, k->s->index, part, NULL, 0);
     }
+    if (rc < 0)
+        return rc;
     check_finished(k);
     return n;
 }

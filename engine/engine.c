@@ -27,6 +27,8 @@
 #include "engine_int.h"
 #include "eval.h"
 
+static void ahead_free(struct src_rt *sr);
+
 static int64_t wall_clock(void *ud)
 {
     (void)ud;
@@ -261,6 +263,7 @@ void engine_free(struct engine *e)
     if (e->src != NULL)
         for (size_t s = 0; s < e->job->nsources; s++) {
             decoder_free(e->src[s].dec);
+            ahead_free(&e->src[s]);
             wm_destroy(&e->src[s].wm);
             free(e->src[s].restored);
             free(e->src[s].feeds);
@@ -441,36 +444,29 @@ static void added(struct engine *e, struct op_rt *op, int r, const struct record
     }
 }
 
-int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
-                const char *data, size_t len, int64_t kafka_ts)
+/* A decoded record (drc < 0: rejected, with rej), applied: the body of
+ * engine_feed.  hash[fi], when given and not AHEAD_NOHASH, is the hash of
+ * the key of feed fi (fi < AHEAD_FEEDS), computed ahead. */
+static int feed_decoded(struct engine *e, int source, int32_t partition, int64_t offset,
+                        const char *data, size_t len, int drc, const struct record *recp,
+                        const struct reject *rej, const uint64_t *hash)
 {
     struct src_rt *sr = &e->src[source];
-    struct record rec;
-    struct reject rej;
     int rc = 0;
 
     e->st.records_in++;
     sr->records_in++;
-    int drc;
-    if (sr->peek.data == data && data != NULL && sr->peek.len == len &&
-        sr->peek.kafka_ts == kafka_ts) {
-        drc = sr->peek.rc;              /* decoded by engine_peek_time */
-        rec = sr->peek.rec;
-        rej = sr->peek.rej;
-    } else {
-        drc = decoder_decode(sr->dec, data, len, kafka_ts, &rec, &rej);
-    }
-    sr->peek.data = NULL;
     if (drc < 0) {
         e->st.records_invalid++;
-        e->st.invalid_by_kind[rej.kind]++;
-        sr->invalid[rej.kind]++;
+        e->st.invalid_by_kind[rej->kind]++;
+        sr->invalid[rej->kind]++;
         if (e->out.invalid != NULL)
             e->out.invalid(e->out.ud, source,
                            sr->js->on_error == ON_ERROR_DEAD_LETTER ? sr->js->dead_letter_sink : -1,
-                           partition, offset, data, len, &rej);
+                           partition, offset, data, len, rej);
         return 0;
     }
+    struct record rec = *recp;
     if (sr->has_processing)
         e->now = e->clock(e->clock_ud);
     if (offset > e->position)
@@ -486,7 +482,8 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
             continue;
         uint32_t id = ST_NONE;
         if (key_encode(g, f->key_fields, &rec, &key, &klen) == 0) {
-            uint32_t h = st_hash(&g->t, key, klen);
+            uint32_t h = hash != NULL && fi < AHEAD_FEEDS && hash[fi] != AHEAD_NOHASH
+                         ? (uint32_t)hash[fi] : st_hash(&g->t, key, klen);
             size_t before = g->t.count;
             id = st_upsert(&g->t, key, klen, h);
             if (g->t.count > before && e->out.new_key != NULL && h % ENGINE_KEY_SAMPLE == 0)
@@ -515,6 +512,133 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
     if (sr->has_processing)
         fire_processing_ops(sr, e->now);
     return rc;
+}
+
+/* The ring of decoders records are decoded ahead with. */
+static int ahead_init(struct src_rt *sr)
+{
+    if (sr->ahead != NULL)
+        return 0;
+    struct ahead *a = calloc(ENGINE_BATCH, sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < ENGINE_BATCH; i++)
+        if ((a[i].dec = decoder_new(sr->js)) == NULL) {
+            while (i-- > 0)
+                decoder_free(a[i].dec);
+            free(a);
+            return -ENOMEM;
+        }
+    sr->ahead = a;
+    return 0;
+}
+
+static void ahead_free(struct src_rt *sr)
+{
+    for (size_t i = 0; sr->ahead != NULL && i < ENGINE_BATCH; i++)
+        decoder_free(sr->ahead[i].dec);
+    free(sr->ahead);
+    sr->ahead = NULL;
+}
+
+/* Decodes the next group of the host's records (engine_prefetch) ahead,
+ * and prefetches what their lookups will touch: the index slots of all,
+ * then the entries those name, then the entries' operator states, a step
+ * for the whole group before the next.  Only hints: nothing here changes
+ * the state. */
+static void ahead_prepare(struct src_rt *sr)
+{
+    const struct engine_in *in = sr->pf.in + sr->pf.pos;
+    size_t n = sr->pf.n - sr->pf.pos < ENGINE_BATCH ? sr->pf.n - sr->pf.pos : ENGINE_BATCH;
+    size_t nf = sr->nfeeds < AHEAD_FEEDS ? sr->nfeeds : AHEAD_FEEDS;
+    sr->pf.base = sr->pf.pos;
+    sr->pf.end = sr->pf.pos + n;
+    for (size_t j = 0; j < n; j++) {
+        struct ahead *a = &sr->ahead[j];
+        a->rc = decoder_decode(a->dec, in[j].data, in[j].len, in[j].kafka_ts, &a->rec, &a->rej);
+        for (size_t fi = 0; fi < nf; fi++) {
+            struct group *g = sr->feeds[fi].g;
+            const char *key;
+            size_t klen;
+            a->hash[fi] = AHEAD_NOHASH;
+            if (a->rc < 0 || key_encode(g, sr->feeds[fi].key_fields, &a->rec, &key, &klen) < 0)
+                continue;
+            uint32_t h = st_hash(&g->t, key, klen);
+            a->hash[fi] = h;
+            st_prefetch_slot(&g->t, h);
+        }
+    }
+    for (size_t j = 0; j < n; j++)
+        for (size_t fi = 0; fi < nf; fi++) {
+            struct ahead *a = &sr->ahead[j];
+            a->guess[fi] = a->hash[fi] == AHEAD_NOHASH ? ST_NONE
+                           : st_prefetch_entry(&sr->feeds[fi].g->t, (uint32_t)a->hash[fi]);
+        }
+    for (size_t j = 0; j < n; j++)
+        for (size_t fi = 0; fi < nf; fi++) {
+            if (sr->ahead[j].guess[fi] == ST_NONE)
+                continue;
+            const struct group *g = sr->feeds[fi].g;
+            const struct st_entry *en = st_entry(&g->t, sr->ahead[j].guess[fi]);
+            for (size_t k = 0; k < g->nops; k++)
+                if (en->op[k] != NULL)
+                    __builtin_prefetch(en->op[k]);
+        }
+}
+
+void engine_prefetch(struct engine *e, int source, const struct engine_in *in, size_t n)
+{
+    struct src_rt *sr = &e->src[source];
+    sr->pf.in = NULL;
+    sr->pf.n = sr->pf.pos = sr->pf.base = sr->pf.end = 0;
+    if (n == 0 || ahead_init(sr) < 0)
+        return;                     /* out of memory: records are decoded as they come */
+    sr->pf.in = in;
+    sr->pf.n = n;
+}
+
+int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
+                const char *data, size_t len, int64_t kafka_ts)
+{
+    struct src_rt *sr = &e->src[source];
+    struct record rec;
+    struct reject rej;
+    int drc;
+    const struct engine_in *next = sr->pf.pos < sr->pf.n ? &sr->pf.in[sr->pf.pos] : NULL;
+    if (next != NULL && next->data == data && next->len == len && next->kafka_ts == kafka_ts) {
+        if (sr->pf.pos == sr->pf.end)
+            ahead_prepare(sr);      /* the next group, decoded and prefetched */
+        const struct ahead *a = &sr->ahead[sr->pf.pos++ - sr->pf.base];
+        sr->peek.data = NULL;
+        return feed_decoded(e, source, partition, offset, data, len, a->rc, &a->rec, &a->rej,
+                            a->hash);
+    }
+    sr->pf.n = 0;                   /* the host went another way: no more hints */
+    if (sr->peek.data == data && data != NULL && sr->peek.len == len &&
+        sr->peek.kafka_ts == kafka_ts) {
+        drc = sr->peek.rc;              /* decoded by engine_peek_time */
+        rec = sr->peek.rec;
+        rej = sr->peek.rej;
+    } else {
+        drc = decoder_decode(sr->dec, data, len, kafka_ts, &rec, &rej);
+    }
+    sr->peek.data = NULL;
+    return feed_decoded(e, source, partition, offset, data, len, drc, &rec, &rej, NULL);
+}
+
+int engine_feed_batch(struct engine *e, int source, int32_t partition,
+                      const struct engine_in *in, size_t n, size_t *done)
+{
+    int rc = 0;
+    engine_prefetch(e, source, in, n);
+    for (*done = 0; *done < n && rc >= 0; (*done)++) {
+        const struct engine_in *r = &in[*done];
+        if ((rc = engine_feed(e, source, partition, r->offset, r->data, r->len,
+                              r->kafka_ts)) < 0)
+            break;
+    }
+    engine_prefetch(e, source, NULL, 0);
+    return rc < 0 ? rc : 0;
 }
 
 int64_t engine_peek_time(struct engine *e, int source, const char *data, size_t len,

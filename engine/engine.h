@@ -114,6 +114,35 @@ int engine_feed(struct engine *e, int source, int32_t partition, int64_t offset,
                 const char *data, size_t len, int64_t kafka_ts);
 
 /*
+ * Lookups that hide memory latency.  The host tells the engine which
+ * records of `source` it is about to feed, in order: in[0 .. n) (borrowed,
+ * with their bytes, until the next engine_prefetch of the source).  Each
+ * engine_feed of the next of them (same data, len and kafka_ts) then uses
+ * it decoded ahead: groups of ENGINE_BATCH are decoded together and their
+ * keys' index slots, entries and operator states prefetched, a step for
+ * the whole group before the next, so the cache misses of a group overlap
+ * instead of following one another.  Only the speed changes: each record
+ * is still applied by its own engine_feed, in order, with the same state
+ * and results.  A feed of anything else ends the hints (the record is
+ * decoded as usual); engine_prefetch(e, source, NULL, 0) ends them too,
+ * and must come before the bytes go away.
+ */
+#define ENGINE_BATCH 16
+struct engine_in {
+    const char *data;
+    size_t len;
+    int64_t offset;
+    int64_t kafka_ts;
+};
+void engine_prefetch(struct engine *e, int source, const struct engine_in *in, size_t n);
+
+/* engine_prefetch(in, n), engine_feed of each in order, engine_prefetch(NULL,
+ * 0): *done is set to the records applied (n, or the index of the one that
+ * failed).  Returns 0 or -ENOMEM, as engine_feed. */
+int engine_feed_batch(struct engine *e, int source, int32_t partition,
+                      const struct engine_in *in, size_t n, size_t *done);
+
+/*
  * The event time of a record of `source` ahead of feeding it, or INT64_MIN
  * when it has none (it will be rejected, or the source has no event time):
  * the host orders the records of several bounded file sources by it.  The

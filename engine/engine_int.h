@@ -117,6 +117,20 @@ struct feed {
     size_t nops;
 };
 
+/* A record of a batch (engine_feed_batch), decoded ahead with a decoder
+ * of its own, and the hash of its key in each of the first AHEAD_FEEDS
+ * feeds (AHEAD_NOHASH: none). */
+#define AHEAD_FEEDS 4
+#define AHEAD_NOHASH UINT64_MAX
+struct ahead {
+    struct decoder *dec;
+    struct record rec;
+    struct reject rej;
+    int rc;
+    uint64_t hash[AHEAD_FEEDS];
+    uint32_t guess[AHEAD_FEEDS];
+};
+
 struct src_rt {
     const struct job_source *js;
     struct decoder *dec;
@@ -129,6 +143,12 @@ struct src_rt {
     struct wm_part *restored;       /* partitions' state from a checkpoint */
     size_t nrestored;
     uint64_t records_in, invalid[REJ_NKINDS];
+    struct ahead *ahead;            /* ENGINE_BATCH records, decoded ahead */
+    struct {                        /* engine_prefetch: the host's next records */
+        const struct engine_in *in;
+        size_t n, pos;              /* in[pos] is the next one engine_feed expects */
+        size_t base, end;           /* ahead[0 .. end - base) hold in[base .. end) */
+    } pf;
     struct {                        /* engine_peek_time's decoded record, kept */
         const char *data;           /* for the engine_feed of the same bytes */
         size_t len;

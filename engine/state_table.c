@@ -25,16 +25,7 @@
 #define ST_MIN_SLOTS 64
 #define TOMB UINT32_MAX
 
-struct st_slot {
-    uint32_t idp1;                  /* id + 1; 0 empty; TOMB deleted */
-    uint32_t hash;
-};
-
-struct st_index {
-    size_t cap;                     /* power of two */
-    size_t used, tombs;
-    struct st_slot slots[];
-};
+/* struct st_index and its slots are in the header (the prefetch hints). */
 
 static struct st_index *index_new(size_t cap)
 {
@@ -265,6 +256,27 @@ struct st_entry *st_next(const struct state_table *t, uint32_t *id)
             return e;
     }
     return NULL;
+}
+
+uint32_t st_prefetch_entry(const struct state_table *t, uint32_t hash)
+{
+    const struct st_index *ix = t->idx;
+    size_t mask = ix->cap - 1;
+    for (size_t i = hash & mask, n = 0; n < 8; i = (i + 1) & mask, n++) {
+        const struct st_slot *s = &ix->slots[i];
+        if (s->idp1 == 0)
+            return ST_NONE;
+        if (s->idp1 != TOMB && s->hash == hash) {
+            uint32_t id = s->idp1 - 1;
+            if (id >= t->next_id)
+                return ST_NONE;
+            const char *e = (const char *)st_entry(t, id);
+            __builtin_prefetch(e);
+            __builtin_prefetch(e + t->stride - 1);     /* it may span two lines */
+            return id;
+        }
+    }
+    return ST_NONE;
 }
 
 size_t st_bytes(const struct state_table *t)

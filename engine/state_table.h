@@ -72,6 +72,16 @@ uint32_t st_find(struct state_table *t, const void *key, size_t len, uint32_t ha
  * Returns ST_NONE when out of memory. */
 uint32_t st_upsert(struct state_table *t, const void *key, size_t len, uint32_t hash);
 
+/* Lookups that hide memory latency (engine_feed_batch): a batch of
+ * records asks for the index slots of their hashes first, then for the
+ * entries those slots name, then reads the entries' operator states, each
+ * step for the whole batch before the next, so the cache misses of a batch
+ * overlap instead of following one another.  These are hints: they change
+ * nothing, and an id st_prefetch_entry returns is only a guess (the first
+ * slot with the same hash), never an answer. */
+static inline void st_prefetch_slot(const struct state_table *t, uint32_t hash);
+uint32_t st_prefetch_entry(const struct state_table *t, uint32_t hash);
+
 /* Removes key id (its operator states must already be released). */
 void st_delete(struct state_table *t, uint32_t id);
 
@@ -83,6 +93,23 @@ static inline struct st_entry *st_entry(const struct state_table *t, uint32_t id
 static inline const char *st_key(const struct st_entry *e)
 {
     return e->klen <= ST_INLINE_KEY ? e->key.inl : e->key.p;
+}
+
+/* The index (state_table.c), here for the prefetch hints. */
+struct st_slot {
+    uint32_t idp1;                  /* id + 1; 0 empty; ST_NONE deleted */
+    uint32_t hash;
+};
+
+struct st_index {
+    size_t cap;                     /* power of two */
+    size_t used, tombs;
+    struct st_slot slots[];
+};
+
+static inline void st_prefetch_slot(const struct state_table *t, uint32_t hash)
+{
+    __builtin_prefetch(&t->idx->slots[hash & (t->idx->cap - 1)]);
 }
 
 /* Iteration: *id starts at 0; returns the next live entry (and advances
