@@ -225,12 +225,24 @@ static void ss_check(struct op_rt *op, uint32_t id, int64_t T)
     }
 }
 
+/* Keys fire in no order in memory: the entries of the timers at the top
+ * of the heap (the next to pop, and likely those after it) and the state
+ * of the next are prefetched, so their cache misses overlap with this
+ * key's work. */
 static void ss_fire_due(struct op_rt *op, int64_t wm)
 {
+    const struct state_table *t = &op->g->t;
     int64_t T;
     uint32_t id;
-    while (tqh_pop_due(&op->tqh, wm, &T, &id))
+    while (tqh_pop_due(&op->tqh, wm, &T, &id)) {
+        const struct tq_heap *q = &op->tqh;
+        for (size_t i = 1; i < 5 && i < q->n; i++)
+            if (q->e[i].time <= wm && q->e[i].id < t->next_id)
+                __builtin_prefetch(st_entry(t, q->e[i].id));
+        if (q->n > 0 && q->e[0].time <= wm && q->e[0].id < t->next_id)
+            __builtin_prefetch(*op_blob(op, q->e[0].id));
         ss_check(op, id, T);
+    }
 }
 
 static void ss_release(struct op_rt *op, void *blob)
