@@ -13,7 +13,8 @@
 # users (`sluice gen --rate 6000`, sessions), without --encode.
 #
 # Each line: live keys at the end of the input, results per event,
-# events/s, ns per event, ns per result (the time spent firing due windows,
+# events/s, ns per event (wall clock, and CPU time: other load on the
+# machine disturbs the latter less), ns per result (the time spent firing due windows,
 # Redis encoding included, per result), bytes of state per key, and the
 # anonymous memory resident at the end of the input (the state and the
 # process, without the mapped input; peak RSS counts the input too).
@@ -47,8 +48,8 @@ cell_args() {
 field() { sed -n "s/.*[ ^]$1=\([^ ]*\).*/\1/p" <<<" $2" | head -1; }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; binary $SLUICE"
-printf '%-12s %10s %7s %10s %9s %9s %8s %9s %8s\n' cell live_keys res/ev events/s ns/event \
-    ns/result B/key anon_MB peak_MB
+printf '%-12s %10s %7s %10s %9s %9s %9s %8s %9s %8s\n' cell live_keys res/ev events/s ns/event \
+    cpu_ns/ev ns/result B/key anon_MB peak_MB
 for cell in $CELLS; do
     args=$(cell_args "$cell")
     f="$dir/$(tr -c 'a-zA-Z0-9\n' _ <<<"$args" | tr -s _ | sed 's/^_//').jsonl"
@@ -65,9 +66,10 @@ for cell in $CELLS; do
     out=$("$SLUICE" bench -c feature-pipeline.yaml --input "$f" --repeat "$rep" $enc)
     last=$(tail -1 <<<"$out")
     all=$(tr '\n' ' ' <<<"$out")
-    printf '%-12s %10s %7s %10s %9s %9s %8s %9s %8s\n' "$cell" "$(field state_keys "$last")" \
+    printf '%-12s %10s %7s %10s %9s %9s %9s %8s %9s %8s\n' "$cell" "$(field state_keys "$last")" \
         "$(field results_per_event "$all")" "$(field events_per_sec "$last")" \
-        "$(field ns_per_event "$all")" "$(field ns_per_result "$all")" \
+        "$(field ns_per_event "$all")" "$(field cpu_ns_per_event "$all")" \
+        "$(field ns_per_result "$all")" \
         "$(field bytes_per_key "$last")" \
         "$(( $(field anon_rss_kb_at_end "$all") / 1024 ))" \
         "$(( $(field peak_rss_kb "$all") / 1024 ))"

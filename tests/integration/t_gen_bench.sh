@@ -48,7 +48,7 @@ expect_rc 0
 sum3=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')
 [ "$sum3" = "$sum1" ] || fail "expected the same checksum with --encode, got $sum3 and $sum1"
 line=$(printf '%s\n' "$OUT" | grep '^ns_per_event=') || fail "no ns_per_event= line in: $OUT"
-[[ "$line" =~ ^ns_per_event=[0-9.]+\ results_per_event=[0-9.]+\ ns_per_result=[0-9.]+\ fired=([0-9]+)\ redis_bytes_per_result=([0-9]+)\.[0-9]$ ]] \
+[[ "$line" =~ ^ns_per_event=[0-9.]+\ cpu_ns_per_event=[0-9.]+\ results_per_event=[0-9.]+\ ns_per_result=[0-9.]+\ fired=([0-9]+)\ redis_bytes_per_result=([0-9]+)\.[0-9]$ ]] \
     || fail "unexpected figures line: $line"
 [ "${BASH_REMATCH[1]}" = "$res" ] || fail "fired=${BASH_REMATCH[1]}, expected every result ($res) fired by the watermark or the end"
 [ "${BASH_REMATCH[2]}" -gt 100 ] || fail "redis_bytes_per_result=${BASH_REMATCH[2]}, expected over 100"
