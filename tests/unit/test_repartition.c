@@ -551,8 +551,10 @@ START_TEST(commits_wait_for_deliveries)
     char reply[64];
     job->state.checkpoint_interval_ms = 200;
     produce_input(&slow_in);
-    /* each produce request fails, and is retried 100 ms later */
-    ck_assert_int_eq(broker_command(broker, "produce-errors 25", reply, sizeof(reply)), 0);
+    /* each produce request fails, and is retried 100 ms later: 8 s of
+     * refusals, so that reading the input (slow under ASan on a loaded
+     * machine: 25 refusals were once not enough) ends before any passes */
+    ck_assert_int_eq(broker_command(broker, "produce-errors 80", reply, sizeof(reply)), 0);
     start_stage1(0);
     ck_assert_msg(run_until(all_read, 20000), "stage 1 did not read its input");
     struct source_own_stats st;
