@@ -119,14 +119,19 @@ void tqb_destroy(struct tq_buckets *q)
     memset(q, 0, sizeof(*q));
 }
 
-/* ---- 4-ary heap --------------------------------------------------------- */
+/* ---- 4-ary heap of the near entries, slots of the far ones ---------------- */
 
 static int before(const struct tq_entry *a, const struct tq_entry *b)
 {
     return a->time < b->time || (a->time == b->time && (int32_t)(a->seq - b->seq) < 0);
 }
 
-int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
+static int64_t slot_of(int64_t time)
+{
+    return time >= 0 ? time >> TQH_SLOT_SHIFT : -((-(time + 1)) >> TQH_SLOT_SHIFT) - 1;
+}
+
+static int heap_push(struct tq_heap *q, struct tq_entry x)
 {
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64;
@@ -136,7 +141,6 @@ int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
         q->e = e;
         q->cap = cap;
     }
-    struct tq_entry x = { time, q->seq++, id };
     size_t i = q->n++;
     while (i > 0) {
         size_t p = (i - 1) / 4;
@@ -149,8 +153,99 @@ int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
     return 0;
 }
 
+/* The far slot for `slot`, made (in order) when absent; NULL without memory. */
+static struct tq_slot *far_slot(struct tq_heap *q, int64_t slot)
+{
+    size_t lo = q->fhead, hi = q->fn;
+    if (hi > lo && q->far[hi - 1].slot == slot)
+        return &q->far[hi - 1];
+    if (hi == lo || q->far[hi - 1].slot < slot) {
+        lo = hi;
+    } else {
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (q->far[mid].slot < slot)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < q->fn && q->far[lo].slot == slot)
+            return &q->far[lo];
+    }
+    if (q->fn == q->fcap) {
+        if (q->fhead > 0) {         /* room at the front: slide down */
+            memmove(q->far, q->far + q->fhead, (q->fn - q->fhead) * sizeof(*q->far));
+            q->fn -= q->fhead;
+            lo -= q->fhead;
+            q->fhead = 0;
+        } else {
+            size_t cap = q->fcap ? q->fcap * 2 : 16;
+            struct tq_slot *f = tq_realloc(q->far, cap * sizeof(*f));
+            if (f == NULL)
+                return NULL;
+            q->far = f;
+            q->fcap = cap;
+        }
+    }
+    memmove(q->far + lo + 1, q->far + lo, (q->fn - lo) * sizeof(*q->far));
+    q->fn++;
+    q->far[lo] = (struct tq_slot){ .slot = slot };
+    return &q->far[lo];
+}
+
+int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
+{
+    struct tq_entry x = { time, q->seq, id };
+    int64_t slot = slot_of(time);
+    if (!q->started) {
+        q->cur = slot - 1;          /* every slot from the first time's on is far */
+        q->started = 1;
+    }
+    if (slot <= q->cur) {
+        if (heap_push(q, x) < 0)
+            return -ENOMEM;
+        q->seq++;
+        return 0;
+    }
+    struct tq_slot *s = far_slot(q, slot);
+    if (s == NULL)
+        return -ENOMEM;
+    if (s->n == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 8;
+        struct tq_entry *e = tq_realloc(s->e, cap * sizeof(*e));
+        if (e == NULL)
+            return -ENOMEM;
+        s->e = e;
+        s->cap = cap;
+    }
+    s->e[s->n++] = x;
+    q->far_entries++;
+    q->seq++;
+    return 0;
+}
+
 int tqh_pop_due(struct tq_heap *q, int64_t now, int64_t *time, uint32_t *id)
 {
+    /* the near heap empty, the first far slot due: its entries move in
+     * (far entries are all later than any near one, so order holds) */
+    while (q->n == 0 && q->fhead < q->fn && q->far[q->fhead].slot <= slot_of(now)) {
+        struct tq_slot *s = &q->far[q->fhead];
+        if (q->cap < s->n) {
+            struct tq_entry *e = tq_realloc(q->e, s->n * sizeof(*e));
+            if (e == NULL)
+                return 0;           /* tried again at the next pop */
+            q->e = e;
+            q->cap = s->n;
+        }
+        for (uint32_t i = 0; i < s->n; i++)
+            (void)heap_push(q, s->e[i]);    /* room was made above */
+        q->far_entries -= s->n;
+        q->cur = s->slot;
+        free(s->e);
+        q->fhead++;
+        if (q->fhead == q->fn)
+            q->fhead = q->fn = 0;
+    }
     if (q->n == 0 || q->e[0].time > now)
         return 0;
     *time = q->e[0].time;
@@ -178,16 +273,29 @@ int tqh_pop_due(struct tq_heap *q, int64_t now, int64_t *time, uint32_t *id)
 
 int64_t tqh_next(const struct tq_heap *q)
 {
-    return q->n ? q->e[0].time : INT64_MAX;
+    if (q->n > 0)
+        return q->e[0].time;
+    int64_t t = INT64_MAX;
+    if (q->fhead < q->fn)
+        for (uint32_t i = 0; i < q->far[q->fhead].n; i++)
+            if (q->far[q->fhead].e[i].time < t)
+                t = q->far[q->fhead].e[i].time;
+    return t;
 }
 
 size_t tqh_bytes(const struct tq_heap *q)
 {
-    return q->cap * sizeof(*q->e);
+    size_t b = q->cap * sizeof(*q->e) + q->fcap * sizeof(*q->far);
+    for (size_t i = q->fhead; i < q->fn; i++)
+        b += q->far[i].cap * sizeof(struct tq_entry);
+    return b;
 }
 
 void tqh_destroy(struct tq_heap *q)
 {
     free(q->e);
+    for (size_t i = q->fhead; i < q->fn; i++)
+        free(q->far[i].e);
+    free(q->far);
     memset(q, 0, sizeof(*q));
 }

@@ -72,10 +72,30 @@ struct tq_entry {
     uint32_t seq, id;
 };
 
-struct tq_heap {
+/* A 4-ary min-heap of the entries due soon (the "near" ones: time in a
+ * slot of TQH_SLOT_MS at or before `cur`), and the later ones ("far")
+ * appended unsorted to one array per slot, the slots sorted by time.  When
+ * the near heap runs dry and the first far slot is due, its entries move
+ * into the heap.  Entries pop in (time, seq) order exactly as from one
+ * heap, but the heap stays as small as a slot's entries: ten million
+ * session timers in one heap cost a cache miss per level, a dozen per pop. */
+#define TQH_SLOT_SHIFT 10           /* slots of 1024 ms */
+
+struct tq_slot {
+    int64_t slot;                   /* time >> TQH_SLOT_SHIFT */
     struct tq_entry *e;
+    uint32_t n, cap;
+};
+
+struct tq_heap {
+    struct tq_entry *e;             /* the near heap */
     size_t n, cap;
     uint32_t seq;
+    int64_t cur;                    /* near: slots <= cur (zeroed: set on first add) */
+    int started;
+    struct tq_slot *far;            /* sorted by slot from far[fhead] */
+    size_t fhead, fn, fcap;
+    size_t far_entries;
 };
 
 int tqh_add(struct tq_heap *q, int64_t time, uint32_t id);

@@ -2,6 +2,8 @@
  * test_timers.c - bucketed and heap timer queues: order, ties, due times.
  */
 #include <check.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "../../engine/timers.h"
@@ -88,11 +90,85 @@ START_TEST(heap_orders_by_time_then_sequence)
 }
 END_TEST
 
+/* The heap's pop order against a plain sort: entries added at random times
+ * (past, near, far; many equal), popped with a rising `now`, adds between
+ * pops (as firing re-arms keys), must come out in (time, insertion) order
+ * among those due, exactly as one big heap gives them. */
+struct ref_ent {
+    int64_t time;
+    uint32_t seq, id;
+    int popped;
+};
+
+START_TEST(heap_slots_keep_the_order_of_one_heap)
+{
+    enum { N = 30000 };
+    static struct ref_ent ref[N];
+    struct tq_heap q = { 0 };
+    size_t nref = 0, npopped = 0;
+    uint64_t x = 9;
+    int64_t now = 5000;
+    while (nref < N || npopped < nref) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        unsigned r = (unsigned)(x >> 33);
+        if (nref < N && r % 3 != 0) {
+            int64_t t = r % 7 == 0 ? now - (int64_t)(r % 3000)          /* already due */
+                        : r % 7 < 4 ? now + (int64_t)(r % 2000)          /* soon */
+                        : now + (int64_t)(r % 600000);                  /* minutes on */
+            if (r % 11 == 0)
+                t = now + 1024 - now % 1024;                            /* a slot's edge */
+            if (tqh_add(&q, t, (uint32_t)nref) < 0)
+                ck_abort_msg("tqh_add failed");
+            ref[nref] = (struct ref_ent){ t, (uint32_t)nref, (uint32_t)nref, 0 };
+            nref++;
+            continue;
+        }
+        now += r % 4000;
+        if (nref == N)
+            now += 100000;
+        int64_t t;
+        uint32_t id;
+        while (tqh_pop_due(&q, now, &t, &id)) {
+            /* the reference: the earliest (time, seq) not popped, due */
+            size_t best = SIZE_MAX;
+            for (size_t i = 0; i < nref; i++)
+                if (!ref[i].popped && (best == SIZE_MAX || ref[i].time < ref[best].time))
+                    best = i;
+            /* (plain ifs: check writes down every passing assertion) */
+            if (best == SIZE_MAX || ref[best].time > now)
+                ck_abort_msg("popped id %u at %" PRId64 " with nothing due", id, t);
+            if (id != ref[best].id || t != ref[best].time)
+                ck_abort_msg("popped id %u at %" PRId64 ", expected id %u at %" PRId64, id, t,
+                             ref[best].id, ref[best].time);
+            ref[best].popped = 1;
+            npopped++;
+            if (npopped % 5 == 0 && nref < N) {    /* re-armed while firing */
+                int64_t again = t + (int64_t)(id % 1500);
+                if (tqh_add(&q, again, (uint32_t)nref) < 0)
+                    ck_abort_msg("tqh_add failed");
+                ref[nref] = (struct ref_ent){ again, (uint32_t)nref, (uint32_t)nref, 0 };
+                nref++;
+            }
+        }
+        for (size_t i = 0; i < nref; i++)
+            if (!ref[i].popped && ref[i].time <= now)
+                ck_abort_msg("id %zu at %" PRId64 " was due at %" PRId64 " and not popped", i,
+                             ref[i].time, now);
+        if (nref == N && npopped < nref && tqh_next(&q) <= now)
+            ck_abort_msg("tqh_next %" PRId64 ": something due was left", tqh_next(&q));
+    }
+    ck_assert_int_eq(tqh_next(&q), INT64_MAX);
+    ck_assert_uint_eq(tqh_bytes(&q) > 0, 1);
+    tqh_destroy(&q);
+}
+END_TEST
+
 Suite *timers_suite(void)
 {
     Suite *s = suite_create("timers");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, buckets_pop_in_time_then_insertion_order);
+    tcase_add_test(tc, heap_slots_keep_the_order_of_one_heap);
     tcase_add_test(tc, buckets_accept_adds_while_popping);
     tcase_add_test(tc, heap_orders_by_time_then_sequence);
     suite_add_tcase(s, tc);
