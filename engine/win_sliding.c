@@ -290,9 +290,9 @@ static void sl_fire_due(struct op_rt *op, int64_t wm)
     int64_t T;
     uint32_t id, ahead;
     while (tqb_pop_due(&op->tqb, wm, &T, &id)) {
-        if (tqb_peek_due(&op->tqb, wm, 8, &ahead) && ahead < t->next_id)
+        if (tqb_peek_due(&op->tqb, wm, 16, &ahead) && ahead < t->next_id)
             __builtin_prefetch(st_entry(t, ahead));
-        if (tqb_peek_due(&op->tqb, wm, 4, &ahead) && ahead < t->next_id)
+        if (tqb_peek_due(&op->tqb, wm, 8, &ahead) && ahead < t->next_id)
             __builtin_prefetch(*op_blob(op, ahead));
         sl_check(op, id, T);
     }
