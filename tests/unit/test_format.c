@@ -1,6 +1,8 @@
 /*
  * test_format.c - how results, keys and dead letters are written: key
- * templates, Redis values, JSON escaping, nulls, base64 dead letters.
+ * templates, Redis values, JSON escaping, nulls, base64 dead letters;
+ * fmt_double() against its definition (the printf search) on millions of
+ * doubles.
  */
 #include <check.h>
 #include <math.h>
@@ -10,6 +12,7 @@
 
 #include "../../config/job.h"
 #include "../../connectors/format.h"
+#include "../fuzz/fmt_double_ref.h"
 #include "suites.h"
 
 static struct job *job;
@@ -135,6 +138,108 @@ START_TEST(shortest_doubles_read_back)
 }
 END_TEST
 
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static double with_bits(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, sizeof(d));
+    return d;
+}
+
+static uint64_t bits_of(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, sizeof(b));
+    return b;
+}
+
+static void same_as_ref(double d)
+{
+    char buf[40], ref[40];
+    size_t n = fmt_double(d, buf), nr = fmt_double_ref(d, ref);
+    ck_assert_msg(n == nr && strcmp(buf, ref) == 0, "%a: fmt_double gave \"%s\" (%zu), "
+                  "the printf search \"%s\" (%zu)", d, buf, n, ref, nr);
+}
+
+/* d and its 2k nearest neighbours */
+static void same_around(double d, int k)
+{
+    uint64_t b = bits_of(d);
+    for (int i = -k; i <= k; i++)
+        same_as_ref(with_bits(b + (uint64_t)(int64_t)i));
+}
+
+/* Every kind of double fmt_double() treats: random bit patterns, prices,
+ * averages of prices (the reference job's avg()), dyadic fractions (the
+ * exact ties of rounding), decimals of every scale, the edges of the
+ * integer-arithmetic range (1e-4, 1e15, 2^53), powers of ten and two,
+ * subnormals, zeros, infinities, NaN. */
+START_TEST(fmt_double_is_the_printf_search)
+{
+    static const double edges[] = {
+        0.0, -0.0, 1e-4, 1e15, 9007199254740992.0, 4503599627370496.0, 0.1, 0.5, 1.5,
+        29.99, 247.71780487804878, 0.30000000000000004, 1e-5, 9.99999999999999e14,
+        999999999999999.9, 0.00099999999999999, 0.000123456789012345, 123456.789,
+        DBL_MIN, DBL_MAX, DBL_TRUE_MIN, 5e-324, 2.2250738585072009e-308,
+        1.7976931348623157e308, 3.0517578125e-05, 5.9604644775390625e-08,
+    };
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        same_around(edges[i], 8);
+        same_around(-edges[i], 8);
+    }
+    same_as_ref(INFINITY);
+    same_as_ref(-INFINITY);
+    same_as_ref(NAN);
+    for (int e = -330; e <= 310; e++) {
+        same_around(pow(10, e), 2);                 /* powers of ten */
+        if (e >= -1074 && e <= 1023)
+            same_around(ldexp(1, e), 2);            /* powers of two */
+    }
+    for (int e = -1074; e < -1022; e++)
+        same_around(ldexp(1, e), 2);                /* subnormals */
+
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 400000; i++) {
+        uint64_t r = xorshift(&x);
+        double d;
+        switch (i % 6) {
+        case 0:
+            d = with_bits(r);
+            break;
+        case 1:
+            d = (double)(r % 100000000) / 100.0;    /* prices */
+            break;
+        case 2: {                                   /* their averages */
+            int n = 1 + (int)(r % 60);
+            double sum = 0;
+            for (int k = 0; k < n; k++)
+                sum += (double)(xorshift(&x) % 100000) / 100.0;
+            d = sum / n;
+            break;
+        }
+        case 3:                                     /* dyadic: exact ties */
+            d = ldexp((double)(r >> (11 + r % 40)), -(int)(xorshift(&x) % 100));
+            break;
+        case 4:                                     /* decimals of every scale */
+            d = (double)(r % 1000000000) * pow(10, (double)((int)(xorshift(&x) % 44) - 30));
+            break;
+        default:                                    /* log-uniform over [1e-6, 1e17] */
+            d = 1e-6 * pow(10, 23.0 * (double)(r >> 11) / 9007199254740992.0);
+            d = with_bits(bits_of(d) + xorshift(&x) % 5 - 2);
+            break;
+        }
+        same_as_ref(r >> 63 ? -d : d);
+    }
+}
+END_TEST
+
 START_TEST(dead_letters)
 {
     struct sbuf b = { 0 };
@@ -170,5 +275,11 @@ Suite *format_suite(void)
     tcase_add_test(tc, shortest_doubles_read_back);
     tcase_add_test(tc, dead_letters);
     suite_add_tcase(s, tc);
+    /* ~400 k doubles through printf and strtod: longer than the default
+     * timeout under ASan (make fuzz-double runs it for hours) */
+    TCase *tl = tcase_create("long");
+    tcase_set_timeout(tl, 120);
+    tcase_add_test(tl, fmt_double_is_the_printf_search);
+    suite_add_tcase(s, tl);
     return s;
 }
