@@ -225,12 +225,21 @@ static void ss_check(struct op_rt *op, uint32_t id, int64_t T)
     }
 }
 
+static int ss_pop(struct op_rt *op, int64_t now, int64_t *time, uint32_t *id)
+{
+    return tqh_pop_due(&op->tqh, now, time, id);
+}
+
+static int64_t ss_next(const struct op_rt *op)
+{
+    return tqh_next(&op->tqh);
+}
+
+static const struct win_timers ss_timers = { ss_pop, ss_next, ss_check };
+
 static void ss_fire_due(struct op_rt *op, int64_t wm)
 {
-    int64_t T;
-    uint32_t id;
-    while (tqh_pop_due(&op->tqh, wm, &T, &id))
-        ss_check(op, id, T);
+    win_fire_due(op, wm, &ss_timers, blob_size(op, 1));    /* most keys: one session */
 }
 
 static void ss_release(struct op_rt *op, void *blob)

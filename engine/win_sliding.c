@@ -281,12 +281,23 @@ static void sl_check(struct op_rt *op, uint32_t id, int64_t T)
     arm(op, id, b);
 }
 
+static int sl_pop(struct op_rt *op, int64_t now, int64_t *time, uint32_t *id)
+{
+    return tqb_pop_due(&op->tqb, now, time, id);
+}
+
+static int64_t sl_next(const struct op_rt *op)
+{
+    return tqb_next(&op->tqb);
+}
+
+static const struct win_timers sl_timers = { sl_pop, sl_next, sl_check };
+
 static void sl_fire_due(struct op_rt *op, int64_t wm)
 {
-    int64_t T;
-    uint32_t id;
-    while (tqb_pop_due(&op->tqb, wm, &T, &id))
-        sl_check(op, id, T);
+    /* what a firing reads: the header and the panes of one window */
+    size_t panes = (size_t)(op->size / op->pane) + 1;
+    win_fire_due(op, wm, &sl_timers, blob_size(op, panes));
 }
 
 static void sl_release(struct op_rt *op, void *blob)
