@@ -232,7 +232,7 @@ struct win_timers {
 };
 
 /* Checks every key whose timer is due at wm, in the order of single pops,
- * the state of up to a batch of keys prefetched at once (blob_bytes: how
+ * the state of up to a batch of keys read ahead at once (blob_bytes: how
  * much of a key's blob a check usually reads). */
 void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q, size_t blob_bytes);
 

@@ -7,8 +7,9 @@
  * state outgrows the caches, paid one after the other when timers are
  * popped one at a time (at 100 k keys, nine tenths of sl_fire_due's time
  * was the wait for the entry and the blob).  So up to FIRE_BATCH due
- * timers are popped at once; their entries are prefetched, then, from the
- * entries, their blobs, and only then are the keys checked, one by one.
+ * timers are popped at once; their entries are read, then, through the
+ * entries, their blobs, all loads independent of one another so that the
+ * core overlaps them, and only then are the keys checked, one by one.
  *
  * The checks run in exactly the order single pops would give.  A check
  * may set a timer of its key that is already due; popped one at a time,
@@ -25,30 +26,33 @@
 #define FIRE_BATCH 16
 #define LINE 64
 
+static volatile unsigned fetched;
+
 struct due {
     int64_t time;
     uint32_t id;
 };
 
-/* The entries of the batch's keys, then their blobs (read from the
- * entries, which were fetched together). */
-static void prefetch(const struct op_rt *op, const struct due *d, size_t n, size_t blob_bytes)
+/* Reads the entries of the batch's keys, then, through them, the lines
+ * of their blobs, so that the checks find them in the cache.  Loads, not
+ * __builtin_prefetch: on this KVM guest (AMD EPYC) a prefetch that misses
+ * the TLB, as most do once the state spans more pages than the TLB maps,
+ * bought nothing (ns per result unchanged), while loads, independent of
+ * one another, are overlapped by the out-of-order core (-35 %). */
+static void fetch(const struct op_rt *op, const struct due *d, size_t n, size_t blob_bytes)
 {
     const struct state_table *t = &op->g->t;
+    const char *blob[FIRE_BATCH];
+    unsigned sum = 0;
     for (size_t i = 0; i < n; i++) {
-        if (d[i].id >= t->next_id)
-            continue;
-        const char *en = (const char *)st_entry(t, d[i].id);
-        __builtin_prefetch(en);
-        __builtin_prefetch(en + t->stride - 1);
+        blob[i] = NULL;
+        if (d[i].id < t->next_id && st_entry(t, d[i].id)->klen != ST_NONE)
+            blob[i] = *op_blob(op, d[i].id);
     }
-    for (size_t i = 0; i < n; i++) {
-        if (d[i].id >= t->next_id || st_entry(t, d[i].id)->klen == ST_NONE)
-            continue;
-        const char *b = *op_blob(op, d[i].id);
-        for (size_t o = 0; b != NULL && o < blob_bytes; o += LINE)
-            __builtin_prefetch(b + o);
-    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t o = 0; blob[i] != NULL && o < blob_bytes; o += LINE)
+            sum += (unsigned char)blob[i][o];
+    fetched = sum;                      /* the loads must happen */
 }
 
 void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q, size_t blob_bytes)
@@ -61,7 +65,7 @@ void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q, size
                 ;
             if (n == 0)
                 return;
-            prefetch(op, d, n, blob_bytes);
+            fetch(op, d, n, blob_bytes);
         }
         int64_t T;
         uint32_t id;
