@@ -29,17 +29,40 @@
 /* 128-bit arithmetic (GCC and clang); __extension__ keeps -pedantic quiet. */
 __extension__ typedef unsigned __int128 u128;
 
+static const uint64_t pow10_u64[20] = {
+    1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+    100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL,
+    1000000000000ULL, 10000000000000ULL, 100000000000000ULL,
+    1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
+    1000000000000000000ULL, 10000000000000000000ULL,
+};
+
 /* 10^0 .. 10^20 (10^20 is past 2^64, hence 128 bits) */
 static u128 pow10_u128(int k)
 {
-    static const uint64_t p[20] = {
-        1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
-        100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL,
-        1000000000000ULL, 10000000000000ULL, 100000000000000ULL,
-        1000000000000000ULL, 10000000000000000ULL, 100000000000000000ULL,
-        1000000000000000000ULL, 10000000000000000000ULL,
-    };
-    return k < 20 ? p[k] : (u128)p[19] * 10;
+    return k < 20 ? pow10_u64[k] : (u128)pow10_u64[19] * 10;
+}
+
+/* The decimal digits of u, written backwards so that the last ends just
+ * before end, two at a time (a division by 100 is a multiplication). */
+static void put_digits(char *end, uint64_t u)
+{
+    static const char pairs[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        end -= 2;
+        memcpy(end, pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        end -= 2;
+        memcpy(end, pairs + 2 * u, 2);
+    } else {
+        *--end = (char)('0' + u);
+    }
 }
 
 /*
@@ -104,10 +127,11 @@ static size_t fmt_double_fixed(double d, char *buf)
     int f = 1075 - be;                           /* a = m * 2^-f */
     if (f <= 0 || f > 66)
         return 0;
-    double a = fabs(d);
-    /* floor(log10 a), in [-4, 14] for a in [1e-4, 1e15): estimated, then
-     * made exact by the count of a's digits */
-    int x0 = (int)floor(log10(a));
+    /* floor(log10 a), in [-4, 14] for a in [1e-4, 1e15): floor(e2 log10 2)
+     * (78913 / 2^18 is log10 2 to 6 digits; a = 1.x * 2^e2), then made
+     * exact by the count of a's digits */
+    int e2 = be - 1023, t = e2 * 78913;
+    int x0 = t >= 0 ? t >> 18 : -((-t + (1 << 18) - 1) >> 18);
     x0 = x0 < -4 ? -4 : x0 > 14 ? 14 : x0;
     uint64_t q;
     int x;
@@ -128,10 +152,7 @@ static size_t fmt_double_fixed(double d, char *buf)
     if (x < -4 || x >= P)
         return 0;                                /* %g would use an exponent */
     char dig[20];
-    for (int i = P - 1; i >= 0; i--) {
-        dig[i] = (char)('0' + q % 10);
-        q /= 10;
-    }
+    put_digits(dig + P, q);             /* q has P digits */
     int nd = P;
     while (nd > 0 && dig[nd - 1] == '0')
         nd--;
@@ -189,19 +210,15 @@ size_t fmt_double(double d, char *buf)
 
 size_t fmt_i64(char *buf, int64_t v)
 {
-    char tmp[24];
-    size_t n = 0;
     uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
     size_t len = 0;
     if (v < 0)
         buf[len++] = '-';
-    while (n > 0)
-        buf[len++] = tmp[--n];
-    return len;
+    size_t nd = 1;
+    while (nd < 20 && u >= pow10_u64[nd])
+        nd++;
+    put_digits(buf + len + nd, u);
+    return len + nd;
 }
 
 static size_t put(char *buf, size_t size, size_t at, const char *s, size_t n)

@@ -138,6 +138,15 @@ START_TEST(shortest_doubles_read_back)
 }
 END_TEST
 
+/* 10^k for k in [0, 18]; 0 for k = -1 */
+static uint64_t pow10_of(int k)
+{
+    uint64_t p = 1;
+    for (int i = 0; i < k; i++)
+        p *= 10;
+    return k < 0 ? 0 : p;
+}
+
 static uint64_t xorshift(uint64_t *x)
 {
     *x ^= *x << 13;
@@ -240,6 +249,28 @@ START_TEST(fmt_double_is_the_printf_search)
 }
 END_TEST
 
+/* fmt_i64 (two digits at a time) against printf, at every digit count */
+START_TEST(integers_as_printf_writes_them)
+{
+    char buf[32], ref[32];
+    uint64_t x = 0x243F6A8885A308D3ULL;
+    for (int i = 0; i < 200000; i++) {
+        int64_t v = (int64_t)xorshift(&x);
+        v >>= xorshift(&x) % 64;                    /* every magnitude */
+        if (i < 80)                                 /* 10^k, 10^k - 1, negated */
+            v = (int64_t)pow10_of(i % 20 - 1) - (i / 20 % 2) * (i % 20 > 0);
+        if (i >= 40 && i < 80)
+            v = -v;
+        if (i == 64 || i == 65)
+            v = i == 64 ? INT64_MIN : INT64_MAX;
+        size_t n = fmt_i64(buf, v);
+        buf[n] = '\0';
+        snprintf(ref, sizeof(ref), "%lld", (long long)v);
+        ck_assert_msg(strcmp(buf, ref) == 0, "fmt_i64 gave %s for %s", buf, ref);
+    }
+}
+END_TEST
+
 START_TEST(dead_letters)
 {
     struct sbuf b = { 0 };
@@ -274,6 +305,7 @@ Suite *format_suite(void)
     tcase_add_test(tc, redis_values);
     tcase_add_test(tc, shortest_doubles_read_back);
     tcase_add_test(tc, dead_letters);
+    tcase_add_test(tc, integers_as_printf_writes_them);
     suite_add_tcase(s, tc);
     /* ~400 k doubles through printf and strtod: longer than the default
      * timeout under ASan (make fuzz-double runs it for hours) */
