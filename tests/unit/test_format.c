@@ -12,6 +12,7 @@
 
 #include "../../config/job.h"
 #include "../../connectors/format.h"
+#include "../../connectors/redis_sink.h"
 #include "../fuzz/fmt_double_ref.h"
 #include "suites.h"
 
@@ -249,6 +250,72 @@ START_TEST(fmt_double_is_the_printf_search)
 }
 END_TEST
 
+/* The Redis sink's encoding of a result (what it queues, byte for byte):
+ * versioned with the guard's arguments, plain with HSET and PEXPIRE, from
+ * plans built once per (sink, operator), and a key far longer than the
+ * buffers start with. */
+START_TEST(redis_encoding)
+{
+    const char *text =
+        "job: t\nsources:\n  s: { type: file, path: x, schema: { country: string, id: int,"
+        " vip: bool, amount: double } }\n"
+        "operators:\n  o: { from: s, key_by: [country, id, vip], window: { type: tumbling,"
+        " size: 1m, time: processing }, aggregates: { n: count(), a: avg(amount), f: first(country),"
+        " m: min(amount) }, to: [v, p] }\n"
+        "sinks:\n  v: { type: redis, url: redis://h, ttl: 2h, key: \"x:{country}:{id}:{window_start}\" }\n"
+        "  p: { type: redis, url: redis://h, ttl: 1s, versioned: false,"
+        " key: \"y:{vip}:{window_end}:{{lit}}\" }\n";
+    struct job *j2;
+    struct diags d = { 0 };
+    ck_assert_int_eq(job_load_buffer("t2.yaml", text, strlen(text), NULL, &j2, &d), 0);
+    diags_free(&d);
+    struct value k[3], v[4];
+    struct engine_result r = result(k, v);
+    r.version = 1704067260000;
+    const char *fields =
+        "$7\r\ncountry\r\n$4\r\nK\"R\n\r\n$2\r\nid\r\n$3\r\n-42\r\n$3\r\nvip\r\n$4\r\ntrue\r\n"
+        "$1\r\nn\r\n$1\r\n3\r\n$1\r\na\r\n$5\r\n29.99\r\n$1\r\nf\r\n$3\r\n\xed\x95\x9c\r\n"
+        "$1\r\nm\r\n$0\r\n\r\n";
+    char want[1024];
+    struct redis_enc enc = { 0 };
+    for (int round = 0; round < 2; round++) {       /* the second from the plans */
+        ck_assert_int_eq(redis_encode_result(&enc, &j2->sinks[0], j2, &j2->operators[0], &r), 0);
+        const char *key = "x:K\"R\n:-42:1704067200000";
+        snprintf(want, sizeof(want), "$24\r\n%s\r\n$2\r\n16\r\n%s$9\r\n_sluice:o\r\n"
+                 "$13\r\n1704067260000\r\n", key, fields);
+        ck_assert_uint_eq(enc.out.len, strlen(want));
+        ck_assert_mem_eq(enc.out.p, want, enc.out.len);
+        ck_assert_uint_eq(enc.part1, 31);
+        ck_assert_mem_eq(enc.out.p + enc.kend - 2 - enc.key.len, key, strlen(key));
+
+        ck_assert_int_eq(redis_encode_result(&enc, &j2->sinks[1], j2, &j2->operators[0], &r), 0);
+        key = "y:true:1704067260000:{lit}";
+        int hset = snprintf(want, sizeof(want), "*16\r\n$4\r\nHSET\r\n$26\r\n%s\r\n%s", key,
+                            fields);
+        snprintf(want + hset, sizeof(want) - (size_t)hset,
+                 "*3\r\n$7\r\nPEXPIRE\r\n$26\r\n%s\r\n$4\r\n1000\r\n", key);
+        ck_assert_uint_eq(enc.out.len, strlen(want));
+        ck_assert_mem_eq(enc.out.p, want, enc.out.len);
+        ck_assert_uint_eq(enc.part1, (size_t)hset);
+        ck_assert_mem_eq(enc.out.p + enc.kend - 2 - enc.key.len, key, strlen(key));
+    }
+    /* a 5,000-byte key value, in the key and as a field */
+    static char big[5000];
+    memset(big, 'b', sizeof(big));
+    k[0].u.s.p = big;
+    k[0].u.s.len = sizeof(big);
+    ck_assert_int_eq(redis_encode_result(&enc, &j2->sinks[0], j2, &j2->operators[0], &r), 0);
+    ck_assert_uint_eq(enc.key.len, 2 + sizeof(big) + 18);
+    ck_assert_mem_eq(enc.out.p, "$5020\r\nx:bbb", 12);
+    ck_assert_mem_eq(enc.out.p + enc.kend - 2 - enc.key.len, "x:bbb", 5);
+    const char *at = enc.out.p + enc.part1 + strlen("$2\r\n16\r\n$7\r\ncountry\r\n");
+    ck_assert_mem_eq(at, "$5000\r\nbbbb", 11);
+    ck_assert_mem_eq(at + 7 + sizeof(big), "\r\n$2\r\nid\r\n", 10);
+    redis_enc_free(&enc);
+    job_free(j2);
+}
+END_TEST
+
 /* fmt_i64 (two digits at a time) against printf, at every digit count */
 START_TEST(integers_as_printf_writes_them)
 {
@@ -306,6 +373,7 @@ Suite *format_suite(void)
     tcase_add_test(tc, shortest_doubles_read_back);
     tcase_add_test(tc, dead_letters);
     tcase_add_test(tc, integers_as_printf_writes_them);
+    tcase_add_test(tc, redis_encoding);
     suite_add_tcase(s, tc);
     /* ~400 k doubles through printf and strtod: longer than the default
      * timeout under ASan (make fuzz-double runs it for hours) */
