@@ -229,12 +229,12 @@ struct win_timers {
     int (*pop)(struct op_rt *op, int64_t now, int64_t *time, uint32_t *id);
     int64_t (*next)(const struct op_rt *op);    /* earliest pending time */
     void (*check)(struct op_rt *op, uint32_t id, int64_t time);
+    size_t (*used)(const struct op_rt *op, const void *blob);  /* bytes it holds, >= 1 */
 };
 
 /* Checks every key whose timer is due at wm, in the order of single pops,
- * the state of up to a batch of keys read ahead at once (blob_bytes: how
- * much of a key's blob a check usually reads). */
-void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q, size_t blob_bytes);
+ * the state of up to a batch of keys read ahead at once. */
+void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q);
 
 /* ---- state TTL of keyed operators (engine/state_ttl.c) ---- */
 

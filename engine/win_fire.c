@@ -25,6 +25,7 @@
 
 #define FIRE_BATCH 16
 #define LINE 64
+#define FETCH_MAX (8 * LINE)            /* of a blob: a firing's panes or session */
 
 static volatile unsigned fetched;
 
@@ -39,7 +40,8 @@ struct due {
  * the TLB, as most do once the state spans more pages than the TLB maps,
  * bought nothing (ns per result unchanged), while loads, independent of
  * one another, are overlapped by the out-of-order core (-35 %). */
-static void fetch(const struct op_rt *op, const struct due *d, size_t n, size_t blob_bytes)
+static void fetch(const struct op_rt *op, const struct win_timers *q, const struct due *d,
+                  size_t n)
 {
     const struct state_table *t = &op->g->t;
     const char *blob[FIRE_BATCH];
@@ -49,13 +51,20 @@ static void fetch(const struct op_rt *op, const struct due *d, size_t n, size_t 
         if (d[i].id < t->next_id && st_entry(t, d[i].id)->klen != ST_NONE)
             blob[i] = *op_blob(op, d[i].id);
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t o = 0; blob[i] != NULL && o < blob_bytes; o += LINE)
+    /* only bytes the blob holds (its header says how many) */
+    for (size_t i = 0; i < n; i++) {
+        if (blob[i] == NULL)
+            continue;
+        size_t used = q->used(op, blob[i]);
+        used = used < FETCH_MAX ? used : FETCH_MAX;
+        for (size_t o = LINE; o < used; o += LINE)
             sum += (unsigned char)blob[i][o];
+        sum += (unsigned char)blob[i][used - 1];
+    }
     fetched = sum;                      /* the loads must happen */
 }
 
-void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q, size_t blob_bytes)
+void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q)
 {
     struct due d[FIRE_BATCH];
     size_t n = 0, i = 0;
@@ -65,7 +74,7 @@ void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q, size
                 ;
             if (n == 0)
                 return;
-            fetch(op, d, n, blob_bytes);
+            fetch(op, q, d, n);
         }
         int64_t T;
         uint32_t id;

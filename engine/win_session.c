@@ -235,11 +235,16 @@ static int64_t ss_next(const struct op_rt *op)
     return tqh_next(&op->tqh);
 }
 
-static const struct win_timers ss_timers = { ss_pop, ss_next, ss_check };
+static size_t ss_used(const struct op_rt *op, const void *blob)
+{
+    return blob_size(op, ((const struct ss_blob *)blob)->n);
+}
+
+static const struct win_timers ss_timers = { ss_pop, ss_next, ss_check, ss_used };
 
 static void ss_fire_due(struct op_rt *op, int64_t wm)
 {
-    win_fire_due(op, wm, &ss_timers, blob_size(op, 1));    /* most keys: one session */
+    win_fire_due(op, wm, &ss_timers);
 }
 
 static void ss_release(struct op_rt *op, void *blob)

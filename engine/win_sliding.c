@@ -291,13 +291,16 @@ static int64_t sl_next(const struct op_rt *op)
     return tqb_next(&op->tqb);
 }
 
-static const struct win_timers sl_timers = { sl_pop, sl_next, sl_check };
+static size_t sl_used(const struct op_rt *op, const void *blob)
+{
+    return blob_size(op, ((const struct sl_blob *)blob)->n);
+}
+
+static const struct win_timers sl_timers = { sl_pop, sl_next, sl_check, sl_used };
 
 static void sl_fire_due(struct op_rt *op, int64_t wm)
 {
-    /* what a firing reads: the header and the panes of one window */
-    size_t panes = (size_t)(op->size / op->pane) + 1;
-    win_fire_due(op, wm, &sl_timers, blob_size(op, panes));
+    win_fire_due(op, wm, &sl_timers);
 }
 
 static void sl_release(struct op_rt *op, void *blob)
