@@ -1240,7 +1240,7 @@ struct redis_plan {
 /* n bytes from s to o; returns the end.  The pieces of a result are
  * mostly under 16 bytes (names, numbers, keys), where a call to memcpy
  * costs more than the copy: two overlapping fixed-size moves instead. */
-static char *put(char *o, const char *s, size_t n)
+static inline char *put(char *o, const char *s, size_t n)
 {
     uint64_t a, b;
     uint32_t c, d;

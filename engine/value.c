@@ -43,6 +43,12 @@ static u128 pow10_u128(int k)
     return k < 20 ? pow10_u64[k] : (u128)pow10_u64[19] * 10;
 }
 
+/* m * 10^k, k in [0, 20]: one 64 x 64 multiplication below 10^20 */
+static u128 mul_pow10(uint64_t m, int k)
+{
+    return k < 20 ? (u128)m * pow10_u64[k] : (u128)m * pow10_u64[19] * 10;
+}
+
 /* The decimal digits of u, written backwards so that the last ends just
  * before end, two at a time (a division by 100 is a multiplication). */
 static void put_digits(char *end, uint64_t u)
@@ -79,8 +85,7 @@ static void put_digits(char *end, uint64_t u)
 static int round_digits(uint64_t m, int f, int x0, int P, uint64_t *q_out, int *x_out)
 {
     int s = P - 1 - x0;
-    u128 ps = pow10_u128(s);
-    u128 n = (u128)m * ps;
+    u128 n = mul_pow10(m, s);
     u128 q = n >> f;
     u128 rem = n - (q << f), half = (u128)1 << (f - 1);
     if (rem > half || (rem == half && (q & 1)))
@@ -101,7 +106,7 @@ static int round_digits(uint64_t m, int f, int x0, int P, uint64_t *q_out, int *
      * 1 / (10^s' * 2^(f + 2)): */
     int s2 = P - 1 - x;                  /* s or s - 1 */
     u128 ps2 = pow10_u128(s2);
-    u128 dq = q << f, dm = (u128)m * ps2;        /* D and a, times 10^s' 2^f */
+    u128 dq = q << f, dm = s2 == s ? n : mul_pow10(m, s2);     /* D and a, times 10^s' 2^f */
     int below = dq < dm;
     u128 diff = below ? dm - dq : dq - dm;
     int quarter = below && m == (1ULL << 52);
@@ -136,7 +141,7 @@ static size_t fmt_double_fixed(double d, char *buf)
     uint64_t q;
     int x;
     for (;;) {
-        u128 n = ((u128)m * pow10_u128(17 - 1 - x0)) >> f;   /* a * 10^(16-x0), floored */
+        u128 n = mul_pow10(m, 17 - 1 - x0) >> f;   /* a * 10^(16-x0), floored */
         if (n < pow10_u128(16))
             x0--;
         else if (n >= pow10_u128(17))
