@@ -58,6 +58,20 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off, 
     ninvalid++;
 }
 
+/* The job of `text`, its results to `result`. */
+static void start_text(const char *text, void (*result)(void *, const struct engine_result *))
+{
+    struct diags d = { 0 };
+    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
+    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
+    diags_free(&d);
+    struct engine_opts o = { .clock = fake_clock };
+    struct engine_output out = { NULL, result, on_late, on_invalid, NULL };
+    ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
+    ngot = nlate = ninvalid = 0;
+    last_dead_letter = -2;
+}
+
 /* The job: one file source s (user, v), one operator o whose settings are
  * `block` (its window, or another type's block), summing v and counting. */
 static void start_block(const char *block, const char *extra_source)
@@ -70,15 +84,7 @@ static void start_block(const char *block, const char *extra_source)
              "    aggregates: { sum: sum(v), n: count() }\n    to: out\n"
              "sinks:\n  out: { type: stdout }\n  late: { type: stdout }\n",
              extra_source, block);
-    struct diags d = { 0 };
-    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
-    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
-    diags_free(&d);
-    struct engine_opts o = { .clock = fake_clock };
-    struct engine_output out = { NULL, on_result, on_late, on_invalid, NULL };
-    ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
-    ngot = nlate = ninvalid = 0;
-    last_dead_letter = -2;
+    start_text(text, on_result);
 }
 
 static void start(const char *window, const char *extra_source)
@@ -505,13 +511,7 @@ static void jump_in_order(const char *window, int expect)
              "operators:\n  o:\n    from: s\n    key_by: user\n    window: %s\n"
              "    aggregates: { n: count() }\n    to: out\n"
              "sinks:\n  out: { type: stdout }\n", window);
-    struct diags d = { 0 };
-    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
-    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
-    diags_free(&d);
-    struct engine_opts o = { .clock = fake_clock };
-    struct engine_output out = { NULL, on_jump_result, on_late, on_invalid, NULL };
-    ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
+    start_text(text, on_jump_result);
     njump = 0;
     for (int k = 0; k < 60; k++) {
         char user[16];
