@@ -1267,7 +1267,10 @@ static inline char *put(char *o, const char *s, size_t n)
 static char *put_bulk(char *o, const char *s, size_t n)
 {
     *o++ = '$';
-    o += fmt_i64(o, (int64_t)n);
+    if (n < 10)                         /* most: a number or a short name */
+        *o++ = (char)('0' + n);
+    else
+        o += fmt_i64(o, (int64_t)n);
     *o++ = '\r';
     *o++ = '\n';
     o = put(o, s, n);

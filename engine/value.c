@@ -219,7 +219,11 @@ size_t fmt_i64(char *buf, int64_t v)
     size_t len = 0;
     if (v < 0)
         buf[len++] = '-';
-    size_t nd = 1;
+    if (u < 10) {                       /* counts, mostly */
+        buf[len] = (char)('0' + u);
+        return len + 1;
+    }
+    size_t nd = 2;
     while (nd < 20 && u >= pow10_u64[nd])
         nd++;
     put_digits(buf + len + nd, u);
