@@ -10,7 +10,8 @@
 #   make fuzz       libFuzzer on the job-file loader, the record decoder and
 #                   engine, checkpoint restore, the JSON validator against
 #                   jansson, the shard commit metadata parser and the
-#                   repartition header parser
+#                   repartition header parser, and fmt_double() against
+#                   the printf search it replaces
 #                   (FUZZ_SECONDS each, default 600)
 #   make bench      the reference job over 1,000,000 generated events, checkpoint
 #                   and restore at 1 M keys, and the matrix of 100 k, 1 M and
@@ -70,7 +71,7 @@ UNIT_CMD_SRC := cmd/shardmeta.c cmd/checkpoint.c cmd/graph.c
 unit_cmd_objs = $(patsubst %.c,$(1)/%.o,$(UNIT_CMD_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
-        fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta fuzz-rpheader bench bench-e2e bench-instances soak \
+        fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta fuzz-rpheader fuzz-double bench bench-e2e bench-instances soak \
         soak-instances install uninstall clean
 .DEFAULT_GOAL := all
 
@@ -268,7 +269,17 @@ build/fuzz/fuzz_json: tests/fuzz/fuzz_json.c engine/json.c engine/json.h
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_json.c engine/json.c -ljansson
 
-fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta fuzz-rpheader
+fuzz: fuzz-config fuzz-record fuzz-ckpt fuzz-json fuzz-shardmeta fuzz-rpheader fuzz-double
+
+build/fuzz/fuzz_double: tests/fuzz/fuzz_double.c tests/fuzz/fmt_double_ref.h engine/value.c \
+                        engine/value.h
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_double.c engine/value.c -lm
+
+# fmt_double() against the printf search it replaces; findings go to build/fuzz/
+fuzz-double: fuzz-deps build/fuzz/fuzz_double
+	build/fuzz/fuzz_double -max_total_time=$(FUZZ_SECONDS) -max_len=256 \
+	  -artifact_prefix=build/fuzz/
 
 build/fuzz/fuzz_rpheader: tests/fuzz/fuzz_rpheader.c connectors/rp_header.c connectors/rp_header.h \
                           engine/value.c engine/value.h

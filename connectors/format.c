@@ -12,7 +12,7 @@
 
 #include "../engine/json.h"
 
-int sbuf_put(struct sbuf *b, const char *s, size_t n)
+int sbuf_reserve(struct sbuf *b, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -24,6 +24,13 @@ int sbuf_put(struct sbuf *b, const char *s, size_t n)
         b->p = p;
         b->cap = cap;
     }
+    return 0;
+}
+
+int sbuf_put(struct sbuf *b, const char *s, size_t n)
+{
+    if (sbuf_reserve(b, n) < 0)
+        return -ENOMEM;
     if (n)
         memcpy(b->p + b->len, s, n);
     b->len += n;
@@ -64,21 +71,33 @@ void sbuf_free(struct sbuf *b)
     memset(b, 0, sizeof(*b));
 }
 
-int fmt_redis_value(struct sbuf *b, const struct value *v)
+const char *fmt_value_text(const struct value *v, char *tmp, size_t *n)
 {
-    char tmp[40];
     switch ((int)v->type) {
     case VT_STRING:
-        return sbuf_put(b, v->u.s.p, v->u.s.len);
+        *n = v->u.s.len;
+        return v->u.s.p;
     case VT_INT:
-        return sbuf_put(b, tmp, fmt_i64(tmp, v->u.i));
+        *n = fmt_i64(tmp, v->u.i);
+        return tmp;
     case VT_DOUBLE:
-        return sbuf_put(b, tmp, fmt_double(v->u.d, tmp));
+        *n = fmt_double(v->u.d, tmp);
+        return tmp;
     case VT_BOOL:
-        return sbuf_put(b, v->u.b ? "true" : "false", v->u.b ? 4 : 5);
+        *n = v->u.b ? 4 : 5;
+        return v->u.b ? "true" : "false";
     default:
-        return 0;                   /* null: an empty string */
+        *n = 0;                         /* null: an empty string */
+        return "";
     }
+}
+
+int fmt_redis_value(struct sbuf *b, const struct value *v)
+{
+    char tmp[FMT_VALUE_MAX];
+    size_t n;
+    const char *s = fmt_value_text(v, tmp, &n);
+    return sbuf_put(b, s, n);
 }
 
 int fmt_key(struct sbuf *b, const struct template *t, const struct job *job,

@@ -30,6 +30,9 @@ struct sbuf {
 
 /* Appends; return 0 or -ENOMEM. */
 int sbuf_put(struct sbuf *b, const char *s, size_t n);
+/* Room for n more bytes and a NUL after them, so that a writer that knows
+ * its bound can write p[len ..] directly; 0 or -ENOMEM. */
+int sbuf_reserve(struct sbuf *b, size_t n);
 /* A string literal, its length counted by the compiler. */
 #define SBUF_LIT(b, lit) sbuf_put((b), "" lit, sizeof(lit) - 1)
 int sbuf_putc(struct sbuf *b, char c);
@@ -38,6 +41,10 @@ void sbuf_free(struct sbuf *b);
 
 /* The value as a Redis field value (appended). */
 int fmt_redis_value(struct sbuf *b, const struct value *v);
+/* The same text without a buffer: a string's own bytes, or the number
+ * written into tmp (FMT_VALUE_MAX bytes); *n is its length. */
+#define FMT_VALUE_MAX 40
+const char *fmt_value_text(const struct value *v, char *tmp, size_t *n);
 
 /* Expands template t for result r of operator op (appended). */
 int fmt_key(struct sbuf *b, const struct template *t, const struct job *job,

@@ -1199,93 +1199,299 @@ static void send_more(struct redis_sink *r)
     coalesce_trim(r);
 }
 
-/* The result's fields as RESP bulk strings: key fields, then aggregates. */
-static SL_MUST_USE int encode_fields(struct sbuf *e, const struct job *job,
-                                     const struct job_operator *op,
-                                     const struct engine_result *res)
+/*
+ * ---- encoding a result ------------------------------------------------------
+ *
+ * A result is encoded once per sink, for every window fired, so this is
+ * the sink's hot path.  Everything about it that depends on the sink and
+ * the operator alone is written once, on first use, into a plan: the
+ * HSET header with its argument count, each field name as a bulk string,
+ * the guard's argument count and version field, the PEXPIRE header and
+ * TTL, and the key template with its fields resolved to key positions.
+ * A result is then copies of those and its values' numbers (fmt_i64,
+ * fmt_double) written in place into a buffer reserved once, from a bound
+ * on the result's size: no printf, no allocation once buffers have grown.
+ */
+
+#define BULK_HEAD_MAX 24                /* "$<length>\r\n" */
+#define NUM_MAX FMT_VALUE_MAX           /* fmt_i64 or fmt_double */
+
+struct key_part {
+    enum tpl_part_kind kind;
+    const char *text;                   /* TPL_TEXT */
+    size_t len;
+    size_t k;                           /* TPL_FIELD: the key field's position */
+};
+
+struct redis_plan {
+    const struct job_sink *js;
+    const struct job_operator *op;
+    size_t nvals;                       /* the results' values (their aggregates) */
+    struct sbuf text;                   /* the constant bytes, addressed by the offsets */
+    size_t *name;                       /* bulk field names: text[name[i] .. name[i + 1]) */
+    size_t nfields;                     /* key fields, then aggregates */
+    size_t head, head_end;              /* HSET header, or the guard's argument count */
+    size_t tail, tail_mid, tail_end;    /* version field; or PEXPIRE header, TTL */
+    struct key_part *key;
+    size_t nkey;
+    size_t fixed;                       /* text.len: the constant bytes of a result */
+};
+
+/* n bytes from s to o; returns the end.  The pieces of a result are
+ * mostly under 16 bytes (names, numbers, keys), where a call to memcpy
+ * costs more than the copy: two overlapping fixed-size moves instead. */
+static inline char *put(char *o, const char *s, size_t n)
 {
+    uint64_t a, b;
+    uint32_t c, d;
+    if (n > 16) {
+        memcpy(o, s, n);
+    } else if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+    } else if (n >= 4) {
+        memcpy(&c, s, 4);
+        memcpy(&d, s + n - 4, 4);
+        memcpy(o, &c, 4);
+        memcpy(o + n - 4, &d, 4);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            o[i] = s[i];
+    }
+    return o + n;
+}
+
+/* "$<n>\r\n<s>\r\n" at o; returns the end. */
+static char *put_bulk(char *o, const char *s, size_t n)
+{
+    *o++ = '$';
+    if (n < 10)                         /* most: a number or a short name */
+        *o++ = (char)('0' + n);
+    else
+        o += fmt_i64(o, (int64_t)n);
+    *o++ = '\r';
+    *o++ = '\n';
+    o = put(o, s, n);
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
+}
+
+/* The most bytes value v takes as text. */
+static size_t value_max(const struct value *v)
+{
+    return v->type == VT_STRING ? v->u.s.len : NUM_MAX;
+}
+
+static SL_MUST_USE int text_bulk(struct sbuf *t, const char *s, size_t n)
+{
+    int rc = sbuf_reserve(t, BULK_HEAD_MAX + n + 2);
+    if (rc == 0)
+        t->len = (size_t)(put_bulk(t->p + t->len, s, n) - t->p);
+    return rc;
+}
+
+static SL_MUST_USE int plan_build(struct redis_plan *pl, const struct job *job,
+                                  const struct job_operator *op, size_t nvals)
+{
+    const struct redis_sink_conf *cf = pl->js->conf;
     const struct job_source *src = &job->sources[op->source];
-    struct sbuf v = { 0 };
-    int rc = 0;
-    for (size_t k = 0; k < op->nkeys && rc == 0; k++) {
-        const char *name = src->fields[op->key_fields[k]].name;
-        v.len = 0;
-        rc = resp_bulk(e, name, strlen(name));
-        rc = rc ? rc : fmt_redis_value(&v, &res->keys[k]);
-        rc = rc ? rc : resp_bulk(e, v.p ? v.p : "", v.len);
-    }
-    for (size_t i = 0; i < res->nvals && rc == 0; i++) {
-        v.len = 0;
-        rc = resp_bulk(e, op->aggs[i].name, strlen(op->aggs[i].name));
-        rc = rc ? rc : fmt_redis_value(&v, &res->vals[i]);
-        rc = rc ? rc : resp_bulk(e, v.p ? v.p : "", v.len);
-    }
-    sbuf_free(&v);
-    return rc;
-}
-
-/* The key as a bulk string, then the window's arguments to the guard:
- * their count, field, value ..., _sluice:<op>, version; into e, *klen
- * being the key's length. */
-static SL_MUST_USE int encode_guarded(struct sbuf *e, const struct sbuf *key,
-                                      const struct job *job, const struct job_operator *op,
-                                      const struct engine_result *res, size_t *klen)
-{
+    const struct template *t = &cf->key.t;
+    struct sbuf *x = &pl->text;
     char num[24];
-    int rc = resp_bulk(e, key->p, key->len);
-    *klen = e->len;
-    rc = rc ? rc : resp_bulk(e, num, fmt_i64(num, 2 * (int64_t)(op->nkeys + res->nvals + 1)));
-    rc = rc ? rc : encode_fields(e, job, op, res);
-    rc = rc ? rc : sbuf_printf(e, "$%zu\r\n" REDIS_VERSION_PREFIX "%s\r\n",
-                               sizeof(REDIS_VERSION_PREFIX) - 1 + strlen(op->name), op->name);
-    return rc ? rc : resp_bulk(e, num, fmt_i64(num, res->version));
-}
-
-/* HSET key field value ..., then PEXPIRE key ttl when there is a TTL, into
- * e; *hlen is the HSET's length, *kend where its key's bulk string ends. */
-static SL_MUST_USE int encode_plain(struct sbuf *e, const struct sbuf *key,
-                                    const struct redis_sink_conf *cf, const struct job *job,
-                                    const struct job_operator *op,
-                                    const struct engine_result *res, size_t *hlen,
-                                    size_t *kend)
-{
-    int rc = sbuf_printf(e, "*%zu\r\n$4\r\nHSET\r\n", 2 + 2 * (op->nkeys + res->nvals));
-    rc = rc ? rc : resp_bulk(e, key->p, key->len);
-    *kend = e->len;
-    rc = rc ? rc : encode_fields(e, job, op, res);
-    *hlen = e->len;
-    if (rc == 0 && cf->ttl_ms != JOB_DURATION_NONE) {
-        char ttl[24];
-        size_t tl = fmt_i64(ttl, cf->ttl_ms);
-        rc = sbuf_put(e, "*3\r\n$7\r\nPEXPIRE\r\n", 17);
-        rc = rc ? rc : resp_bulk(e, key->p, key->len);
-        rc = rc ? rc : resp_bulk(e, ttl, tl);
+    int rc = 0;
+    pl->nvals = nvals;
+    pl->nfields = op->nkeys + nvals;
+    pl->name = malloc((pl->nfields + 1) * sizeof(*pl->name));
+    pl->key = malloc((t->nparts + 1) * sizeof(*pl->key));
+    if (pl->name == NULL || pl->key == NULL)
+        return -ENOMEM;
+    pl->head = x->len;
+    if (cf->versioned)
+        rc = text_bulk(x, num, fmt_i64(num, 2 * (int64_t)(pl->nfields + 1)));
+    else
+        rc = sbuf_printf(x, "*%zu\r\n$4\r\nHSET\r\n", 2 + 2 * pl->nfields);
+    pl->head_end = x->len;
+    for (size_t i = 0; i < pl->nfields && rc == 0; i++) {
+        const char *name = i < op->nkeys ? src->fields[op->key_fields[i]].name
+                           : op->aggs[i - op->nkeys].name;
+        pl->name[i] = x->len;
+        rc = text_bulk(x, name, strlen(name));
+    }
+    pl->name[pl->nfields] = pl->tail = x->len;
+    int pexpire = !cf->versioned && cf->ttl_ms != JOB_DURATION_NONE;
+    if (rc == 0 && cf->versioned)
+        rc = sbuf_printf(x, "$%zu\r\n" REDIS_VERSION_PREFIX "%s\r\n",
+                         sizeof(REDIS_VERSION_PREFIX) - 1 + strlen(op->name), op->name);
+    else if (rc == 0 && pexpire)
+        rc = SBUF_LIT(x, "*3\r\n$7\r\nPEXPIRE\r\n");
+    pl->tail_mid = x->len;
+    if (rc == 0 && pexpire)
+        rc = text_bulk(x, num, fmt_i64(num, cf->ttl_ms));
+    pl->tail_end = x->len;
+    pl->fixed = x->len;
+    /* the key template: a field found by name now, not per result */
+    pl->nkey = 0;
+    for (size_t i = 0; i < t->nparts; i++) {
+        const struct tpl_part *p = &t->parts[i];
+        struct key_part kp = { .kind = p->kind, .text = p->text, .len = p->len };
+        if (p->kind == TPL_FIELD) {
+            kp.k = SIZE_MAX;            /* no such key field: nothing, as fmt_key does */
+            for (size_t k = 0; k < op->nkeys && kp.k == SIZE_MAX; k++) {
+                const char *name = src->fields[op->key_fields[k]].name;
+                if (strlen(name) == p->len && memcmp(name, p->text, p->len) == 0)
+                    kp.k = k;
+            }
+            if (kp.k == SIZE_MAX)
+                continue;
+        }
+        pl->key[pl->nkey++] = kp;
     }
     return rc;
 }
 
+static void plan_free(struct redis_plan *pl)
+{
+    sbuf_free(&pl->text);
+    free(pl->name);
+    free(pl->key);
+}
+
+/* The plan for results of op with nvals values to sink js; NULL when out
+ * of memory. */
+static struct redis_plan *plan_get(struct redis_enc *enc, const struct job_sink *js,
+                                   const struct job *job, const struct job_operator *op,
+                                   size_t nvals)
+{
+    for (size_t i = 0; i < enc->nplans; i++) {
+        struct redis_plan *pl = &enc->plans[i];
+        if (pl->js == js && pl->op == op && pl->nvals == nvals)
+            return pl;
+    }
+    struct redis_plan *np = realloc(enc->plans, (enc->nplans + 1) * sizeof(*np));
+    if (np == NULL)
+        return NULL;
+    enc->plans = np;
+    struct redis_plan *pl = &np[enc->nplans];
+    *pl = (struct redis_plan){ .js = js, .op = op };
+    if (plan_build(pl, job, op, nvals) < 0) {
+        plan_free(pl);
+        return NULL;
+    }
+    enc->nplans++;
+    return pl;
+}
+
+/* The key template expanded for res into enc->key (fmt_key's bytes). */
+static SL_MUST_USE int plan_key(const struct redis_plan *pl, struct sbuf *key,
+                                const struct engine_result *res)
+{
+    size_t bound = 0;
+    for (size_t i = 0; i < pl->nkey; i++) {
+        const struct key_part *kp = &pl->key[i];
+        bound += kp->kind == TPL_TEXT ? kp->len
+                 : kp->kind == TPL_FIELD ? value_max(&res->keys[kp->k]) : NUM_MAX;
+    }
+    key->len = 0;
+    if (sbuf_reserve(key, bound) < 0)
+        return -ENOMEM;
+    char *o = key->p;
+    for (size_t i = 0; i < pl->nkey; i++) {
+        const struct key_part *kp = &pl->key[i];
+        char tmp[NUM_MAX];
+        size_t n;
+        const char *s;
+        switch (kp->kind) {
+        case TPL_TEXT:
+            s = kp->text, n = kp->len;
+            break;
+        case TPL_FIELD:
+            s = fmt_value_text(&res->keys[kp->k], tmp, &n);
+            break;
+        default:
+            s = tmp, n = fmt_i64(tmp, kp->kind == TPL_WINDOW_START ? res->start : res->end);
+            break;
+        }
+        o = put(o, s, n);
+    }
+    key->len = (size_t)(o - key->p);
+    key->p[key->len] = '\0';
+    return 0;
+}
+
+static char *put_text(char *o, const struct redis_plan *pl, size_t from, size_t to)
+{
+    return put(o, pl->text.p + from, to - from);
+}
+
+/*
+ * Versioned: the key as a bulk string, then the window's arguments to the
+ * guard: their count, field, value ..., _sluice:<op>, version.
+ * Plain: HSET key field value ..., then PEXPIRE key ttl when there is a
+ * TTL.
+ */
 int redis_encode_result(struct redis_enc *enc, const struct job_sink *js, const struct job *job,
                         const struct job_operator *op, const struct engine_result *res)
 {
     const struct redis_sink_conf *cf = js->conf;
-    int rc;
-    enc->key.len = 0;
-    if ((rc = fmt_key(&enc->key, &cf->key.t, job, op, res)) < 0)
-        return rc;
+    struct redis_plan *pl = plan_get(enc, js, job, op, res->nvals);
+    if (pl == NULL || plan_key(pl, &enc->key, res) < 0)
+        return -ENOMEM;
+    size_t klen = enc->key.len;
+    size_t bound = pl->fixed + 2 * (klen + BULK_HEAD_MAX + 2) + BULK_HEAD_MAX + NUM_MAX + 2;
+    for (size_t k = 0; k < op->nkeys; k++)
+        bound += value_max(&res->keys[k]) + BULK_HEAD_MAX + 2;
+    for (size_t i = 0; i < res->nvals; i++)
+        bound += value_max(&res->vals[i]) + BULK_HEAD_MAX + 2;
     enc->out.len = 0;
+    if (sbuf_reserve(&enc->out, bound) < 0)
+        return -ENOMEM;
+    char *base = enc->out.p, *o = base;
     if (cf->versioned) {
-        rc = encode_guarded(&enc->out, &enc->key, job, op, res, &enc->part1);
-        enc->kend = enc->part1;
+        o = put_bulk(o, enc->key.p, klen);
+        enc->part1 = enc->kend = (size_t)(o - base);
+        o = put_text(o, pl, pl->head, pl->head_end);
     } else {
-        rc = encode_plain(&enc->out, &enc->key, cf, job, op, res, &enc->part1, &enc->kend);
+        o = put_text(o, pl, pl->head, pl->head_end);
+        o = put_bulk(o, enc->key.p, klen);
+        enc->kend = (size_t)(o - base);
     }
-    return rc;
+    for (size_t i = 0; i < pl->nfields; i++) {
+        const struct value *v = i < op->nkeys ? &res->keys[i] : &res->vals[i - op->nkeys];
+        char tmp[NUM_MAX];
+        size_t n;
+        const char *s = fmt_value_text(v, tmp, &n);
+        o = put_text(o, pl, pl->name[i], pl->name[i + 1]);
+        o = put_bulk(o, s, n);
+    }
+    if (cf->versioned) {
+        char tmp[NUM_MAX];
+        o = put_text(o, pl, pl->tail, pl->tail_end);
+        o = put_bulk(o, tmp, fmt_i64(tmp, res->version));
+    } else {
+        enc->part1 = (size_t)(o - base);
+        if (pl->tail_end > pl->tail) {
+            o = put_text(o, pl, pl->tail, pl->tail_mid);
+            o = put_bulk(o, enc->key.p, klen);
+            o = put_text(o, pl, pl->tail_mid, pl->tail_end);
+        }
+    }
+    enc->out.len = (size_t)(o - base);
+    base[enc->out.len] = '\0';
+    return 0;
 }
 
 void redis_enc_free(struct redis_enc *enc)
 {
     sbuf_free(&enc->key);
     sbuf_free(&enc->out);
+    for (size_t i = 0; i < enc->nplans; i++)
+        plan_free(&enc->plans[i]);
+    free(enc->plans);
+    enc->plans = NULL;
+    enc->nplans = 0;
 }
 
 static SL_MUST_USE int queue_write(struct redis_sink *r, const struct job_operator *op,

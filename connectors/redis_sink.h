@@ -39,10 +39,15 @@ int redis_sink_cluster(const struct job_sink *js);
  * field value ... (then PEXPIRE key ttl), or, for a versioned sink, the
  * key and the guard script's arguments; out[0 .. part1) is the first
  * command (the key, when versioned), out[kend - 2 - key.len .. kend - 2)
- * the key's bytes.  Buffers are reused from call to call. */
+ * the key's bytes.  Buffers are reused from call to call.  Returns 0 or
+ * -ENOMEM. */
+struct redis_plan;
 struct redis_enc {
     struct sbuf key, out;
     size_t part1, kend;
+    struct redis_plan *plans;   /* the constant bytes per (sink, operator), built
+                                 * on first use; freed by redis_enc_free() */
+    size_t nplans;
 };
 int redis_encode_result(struct redis_enc *enc, const struct job_sink *js, const struct job *job,
                         const struct job_operator *op, const struct engine_result *res);

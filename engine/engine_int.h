@@ -241,6 +241,21 @@ void win_time_validate(struct cm_ctx *c, struct job_operator *op);
 /* ", event time, allowed lateness 0, late events dropped" */
 void win_time_print(FILE *out, const struct job *job, const struct job_operator *op);
 
+/* ---- firing due timers in batches (engine/win_fire.c) ---- */
+
+/* How a window kind pops its timers (its queue in struct op_rt) and checks
+ * a key whose timer is due. */
+struct win_timers {
+    int (*pop)(struct op_rt *op, int64_t now, int64_t *time, uint32_t *id);
+    int64_t (*next)(const struct op_rt *op);    /* earliest pending time */
+    void (*check)(struct op_rt *op, uint32_t id, int64_t time);
+    size_t (*used)(const struct op_rt *op, const void *blob);  /* bytes it holds, >= 1 */
+};
+
+/* Checks every key whose timer is due at wm, in the order of single pops,
+ * the state of up to a batch of keys read ahead at once. */
+void win_fire_due(struct op_rt *op, int64_t wm, const struct win_timers *q);
+
 /* ---- state TTL of keyed operators (engine/state_ttl.c) ---- */
 
 #define TTL_NONE INT64_MAX          /* no timer pending */

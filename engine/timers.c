@@ -189,7 +189,7 @@ static struct tq_slot *far_slot(struct tq_heap *q, int64_t slot)
     }
     memmove(q->far + lo + 1, q->far + lo, (q->fn - lo) * sizeof(*q->far));
     q->fn++;
-    q->far[lo] = (struct tq_slot){ .slot = slot };
+    q->far[lo] = (struct tq_slot){ .slot = slot, .min = INT64_MAX };
     return &q->far[lo];
 }
 
@@ -219,6 +219,8 @@ int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
         s->cap = cap;
     }
     s->e[s->n++] = x;
+    if (time < s->min)
+        s->min = time;
     q->far_entries++;
     q->seq++;
     return 0;
@@ -274,13 +276,8 @@ int tqh_pop_due(struct tq_heap *q, int64_t now, int64_t *time, uint32_t *id)
 int64_t tqh_next(const struct tq_heap *q)
 {
     if (q->n > 0)
-        return q->e[0].time;
-    int64_t t = INT64_MAX;
-    if (q->fhead < q->fn)
-        for (uint32_t i = 0; i < q->far[q->fhead].n; i++)
-            if (q->far[q->fhead].e[i].time < t)
-                t = q->far[q->fhead].e[i].time;
-    return t;
+        return q->e[0].time;        /* far entries are all later */
+    return q->fhead < q->fn ? q->far[q->fhead].min : INT64_MAX;
 }
 
 size_t tqh_bytes(const struct tq_heap *q)

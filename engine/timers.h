@@ -47,21 +47,6 @@ struct tq_buckets {
 int tqb_add(struct tq_buckets *q, int64_t time, uint32_t id);
 /* Pops the next entry with time <= now into *time and *id; 0 when none is due. */
 int tqb_pop_due(struct tq_buckets *q, int64_t now, int64_t *time, uint32_t *id);
-/* The id k entries after the next one tqb_pop_due would pop, when it is
- * in the same bucket and so due too (a prefetch hint: firing a bucket of
- * a million keys touches each key's state once, in no cache-friendly
- * order).  Returns 0 when there is none. */
-static inline int tqb_peek_due(const struct tq_buckets *q, int64_t now, uint32_t k, uint32_t *id)
-{
-    if (q->head >= q->n)
-        return 0;
-    const struct tq_bucket *b = &q->b[q->head];
-    if (b->time > now || b->done + k >= b->n)
-        return 0;
-    *id = b->ids[b->done + k];
-    return 1;
-}
-
 /* Earliest pending time, or INT64_MAX. */
 int64_t tqb_next(const struct tq_buckets *q);
 size_t tqb_bytes(const struct tq_buckets *q);
@@ -83,6 +68,7 @@ struct tq_entry {
 
 struct tq_slot {
     int64_t slot;                   /* time >> TQH_SLOT_SHIFT */
+    int64_t min;                    /* the earliest time among e */
     struct tq_entry *e;
     uint32_t n, cap;
 };

@@ -225,24 +225,26 @@ static void ss_check(struct op_rt *op, uint32_t id, int64_t T)
     }
 }
 
-/* Keys fire in no order in memory: the entries of the timers at the top
- * of the heap (the next to pop, and likely those after it) and the state
- * of the next are prefetched, so their cache misses overlap with this
- * key's work. */
+static int ss_pop(struct op_rt *op, int64_t now, int64_t *time, uint32_t *id)
+{
+    return tqh_pop_due(&op->tqh, now, time, id);
+}
+
+static int64_t ss_next(const struct op_rt *op)
+{
+    return tqh_next(&op->tqh);
+}
+
+static size_t ss_used(const struct op_rt *op, const void *blob)
+{
+    return blob_size(op, ((const struct ss_blob *)blob)->n);
+}
+
+static const struct win_timers ss_timers = { ss_pop, ss_next, ss_check, ss_used };
+
 static void ss_fire_due(struct op_rt *op, int64_t wm)
 {
-    const struct state_table *t = &op->g->t;
-    int64_t T;
-    uint32_t id;
-    while (tqh_pop_due(&op->tqh, wm, &T, &id)) {
-        const struct tq_heap *q = &op->tqh;
-        for (size_t i = 1; i < 5 && i < q->n; i++)
-            if (q->e[i].time <= wm && q->e[i].id < t->next_id)
-                __builtin_prefetch(st_entry(t, q->e[i].id));
-        if (q->n > 0 && q->e[0].time <= wm && q->e[0].id < t->next_id)
-            __builtin_prefetch(*op_blob(op, q->e[0].id));
-        ss_check(op, id, T);
-    }
+    win_fire_due(op, wm, &ss_timers);
 }
 
 static void ss_release(struct op_rt *op, void *blob)

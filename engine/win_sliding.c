@@ -281,21 +281,26 @@ static void sl_check(struct op_rt *op, uint32_t id, int64_t T)
     arm(op, id, b);
 }
 
-/* Keys fire in the order their timers were set, which is no order in
- * memory: the entry of the key 8 ahead and the state of the key 4 ahead
- * are prefetched, so their cache misses overlap with this key's work. */
+static int sl_pop(struct op_rt *op, int64_t now, int64_t *time, uint32_t *id)
+{
+    return tqb_pop_due(&op->tqb, now, time, id);
+}
+
+static int64_t sl_next(const struct op_rt *op)
+{
+    return tqb_next(&op->tqb);
+}
+
+static size_t sl_used(const struct op_rt *op, const void *blob)
+{
+    return blob_size(op, ((const struct sl_blob *)blob)->n);
+}
+
+static const struct win_timers sl_timers = { sl_pop, sl_next, sl_check, sl_used };
+
 static void sl_fire_due(struct op_rt *op, int64_t wm)
 {
-    const struct state_table *t = &op->g->t;
-    int64_t T;
-    uint32_t id, ahead;
-    while (tqb_pop_due(&op->tqb, wm, &T, &id)) {
-        if (tqb_peek_due(&op->tqb, wm, 16, &ahead) && ahead < t->next_id)
-            __builtin_prefetch(st_entry(t, ahead));
-        if (tqb_peek_due(&op->tqb, wm, 8, &ahead) && ahead < t->next_id)
-            __builtin_prefetch(*op_blob(op, ahead));
-        sl_check(op, id, T);
-    }
+    win_fire_due(op, wm, &sl_timers);
 }
 
 static void sl_release(struct op_rt *op, void *blob)

@@ -58,6 +58,20 @@ static void on_invalid(void *ud, int source, int dl, int32_t part, int64_t off, 
     ninvalid++;
 }
 
+/* The job of `text`, its results to `result`. */
+static void start_text(const char *text, void (*result)(void *, const struct engine_result *))
+{
+    struct diags d = { 0 };
+    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
+    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
+    diags_free(&d);
+    struct engine_opts o = { .clock = fake_clock };
+    struct engine_output out = { NULL, result, on_late, on_invalid, NULL };
+    ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
+    ngot = nlate = ninvalid = 0;
+    last_dead_letter = -2;
+}
+
 /* The job: one file source s (user, v), one operator o whose settings are
  * `block` (its window, or another type's block), summing v and counting. */
 static void start_block(const char *block, const char *extra_source)
@@ -70,15 +84,7 @@ static void start_block(const char *block, const char *extra_source)
              "    aggregates: { sum: sum(v), n: count() }\n    to: out\n"
              "sinks:\n  out: { type: stdout }\n  late: { type: stdout }\n",
              extra_source, block);
-    struct diags d = { 0 };
-    int rc = job_load_buffer("t.yaml", text, strlen(text), NULL, &job, &d);
-    ck_assert_msg(rc == 0, "%s", d.n ? d.v[0].msg : "?");
-    diags_free(&d);
-    struct engine_opts o = { .clock = fake_clock };
-    struct engine_output out = { NULL, on_result, on_late, on_invalid, NULL };
-    ck_assert_int_eq(engine_new(job, &o, &out, &eng), 0);
-    ngot = nlate = ninvalid = 0;
-    last_dead_letter = -2;
+    start_text(text, on_result);
 }
 
 static void start(const char *window, const char *extra_source)
@@ -598,6 +604,65 @@ START_TEST(prefetching_changes_nothing_but_speed)
 }
 END_TEST
 
+/* ---- the order of a watermark jump --------------------------------------- */
+
+static int64_t jump_end[4096];
+static int njump;
+
+static void on_jump_result(void *ud, const struct engine_result *r)
+{
+    (void)ud;
+    ck_assert_int_lt(njump, 4096);
+    jump_end[njump++] = r->end;
+}
+
+/* 60 keys, each with records far enough apart that it has several windows
+ * (or sessions) pending, ends spread over a minute, all fired by one jump
+ * of the watermark (engine_finish).  Popped one at a time, the timers fire
+ * windows in the order of their ends, a key's next window (set while its
+ * previous one fires) before any later one; popped 16 at a time
+ * (engine/win_fire.c) they must still, though a batch holds timers of many
+ * times and the windows set while it is checked fall between them. */
+static void jump_in_order(const char *window, int expect)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "job: t\nsources:\n  s:\n    type: file\n    path: x\n"
+             "    schema: { user: string, v: int }\n" EVENT_TIME
+             "    watermark: { out_of_orderness: 1h }\n"
+             "operators:\n  o:\n    from: s\n    key_by: user\n    window: %s\n"
+             "    aggregates: { n: count() }\n    to: out\n"
+             "sinks:\n  out: { type: stdout }\n", window);
+    start_text(text, on_jump_result);
+    njump = 0;
+    for (int k = 0; k < 60; k++) {
+        char user[16];
+        snprintf(user, sizeof(user), "u%02d", k);
+        int64_t t0 = (int64_t)(k * 7919 % 60) * 1000 + k;       /* scattered over a minute */
+        feed_at(0, user, 1, t0);
+        feed_at(0, user, 1, t0 + 10000);                      /* a second session */
+    }
+    ck_assert_int_eq(njump, 0);                 /* nothing due before the jump */
+    engine_finish(eng);
+    ck_assert_int_eq(njump, expect);
+    for (int i = 1; i < njump; i++)
+        ck_assert_msg(jump_end[i - 1] <= jump_end[i], "result %d ends at %" PRId64
+                      ", after one ending at %" PRId64, i, jump_end[i], jump_end[i - 1]);
+}
+
+START_TEST(a_watermark_jump_fires_windows_in_time_order)
+{
+    /* each key: two records 10 s apart, each in 4 windows, none shared */
+    jump_in_order("{ type: sliding, size: 4s, slide: 1s }", 60 * 8);
+}
+END_TEST
+
+START_TEST(a_watermark_jump_fires_sessions_in_time_order)
+{
+    jump_in_order("{ type: session, gap: 3s }", 60 * 2);
+}
+END_TEST
+
 Suite *engine_suite(void)
 {
     Suite *s = suite_create("engine");
@@ -618,6 +683,8 @@ Suite *engine_suite(void)
     tcase_add_test(tc, invalid_records_are_counted_and_reported);
     tcase_add_test(tc, a_timer_that_cannot_be_set_is_counted);
     tcase_add_test(tc, prefetching_changes_nothing_but_speed);
+    tcase_add_test(tc, a_watermark_jump_fires_windows_in_time_order);
+    tcase_add_test(tc, a_watermark_jump_fires_sessions_in_time_order);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,8 @@
 /*
  * test_format.c - how results, keys and dead letters are written: key
- * templates, Redis values, JSON escaping, nulls, base64 dead letters.
+ * templates, Redis values, JSON escaping, nulls, base64 dead letters;
+ * fmt_double() against its definition (the printf search) on millions of
+ * doubles.
  */
 #include <check.h>
 #include <math.h>
@@ -10,6 +12,8 @@
 
 #include "../../config/job.h"
 #include "../../connectors/format.h"
+#include "../../connectors/redis_sink.h"
+#include "../fuzz/fmt_double_ref.h"
 #include "suites.h"
 
 static struct job *job;
@@ -135,6 +139,205 @@ START_TEST(shortest_doubles_read_back)
 }
 END_TEST
 
+/* 10^k for k in [0, 18]; 0 for k = -1 */
+static uint64_t pow10_of(int k)
+{
+    uint64_t p = 1;
+    for (int i = 0; i < k; i++)
+        p *= 10;
+    return k < 0 ? 0 : p;
+}
+
+static uint64_t xorshift(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static double with_bits(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, sizeof(d));
+    return d;
+}
+
+static uint64_t bits_of(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, sizeof(b));
+    return b;
+}
+
+static void same_as_ref(double d)
+{
+    char buf[40], ref[40];
+    size_t n = fmt_double(d, buf), nr = fmt_double_ref(d, ref);
+    ck_assert_msg(n == nr && strcmp(buf, ref) == 0, "%a: fmt_double gave \"%s\" (%zu), "
+                  "the printf search \"%s\" (%zu)", d, buf, n, ref, nr);
+}
+
+/* d and its 2k nearest neighbours */
+static void same_around(double d, int k)
+{
+    uint64_t b = bits_of(d);
+    for (int i = -k; i <= k; i++)
+        same_as_ref(with_bits(b + (uint64_t)(int64_t)i));
+}
+
+/* Every kind of double fmt_double() treats: random bit patterns, prices,
+ * averages of prices (the reference job's avg()), dyadic fractions (the
+ * exact ties of rounding), decimals of every scale, the edges of the
+ * integer-arithmetic range (1e-4, 1e15, 2^53), powers of ten and two,
+ * subnormals, zeros, infinities, NaN. */
+START_TEST(fmt_double_is_the_printf_search)
+{
+    static const double edges[] = {
+        0.0, -0.0, 1e-4, 1e15, 9007199254740992.0, 4503599627370496.0, 0.1, 0.5, 1.5,
+        29.99, 247.71780487804878, 0.30000000000000004, 1e-5, 9.99999999999999e14,
+        999999999999999.9, 0.00099999999999999, 0.000123456789012345, 123456.789,
+        DBL_MIN, DBL_MAX, DBL_TRUE_MIN, 5e-324, 2.2250738585072009e-308,
+        1.7976931348623157e308, 3.0517578125e-05, 5.9604644775390625e-08,
+    };
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        same_around(edges[i], 8);
+        same_around(-edges[i], 8);
+    }
+    same_as_ref(INFINITY);
+    same_as_ref(-INFINITY);
+    same_as_ref(NAN);
+    for (int e = -330; e <= 310; e++) {
+        same_around(pow(10, e), 2);                 /* powers of ten */
+        if (e >= -1074 && e <= 1023)
+            same_around(ldexp(1, e), 2);            /* powers of two */
+    }
+    for (int e = -1074; e < -1022; e++)
+        same_around(ldexp(1, e), 2);                /* subnormals */
+
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 400000; i++) {
+        uint64_t r = xorshift(&x);
+        double d;
+        switch (i % 6) {
+        case 0:
+            d = with_bits(r);
+            break;
+        case 1:
+            d = (double)(r % 100000000) / 100.0;    /* prices */
+            break;
+        case 2: {                                   /* their averages */
+            int n = 1 + (int)(r % 60);
+            double sum = 0;
+            for (int k = 0; k < n; k++)
+                sum += (double)(xorshift(&x) % 100000) / 100.0;
+            d = sum / n;
+            break;
+        }
+        case 3:                                     /* dyadic: exact ties */
+            d = ldexp((double)(r >> (11 + r % 40)), -(int)(xorshift(&x) % 100));
+            break;
+        case 4:                                     /* decimals of every scale */
+            d = (double)(r % 1000000000) * pow(10, (double)((int)(xorshift(&x) % 44) - 30));
+            break;
+        default:                                    /* log-uniform over [1e-6, 1e17] */
+            d = 1e-6 * pow(10, 23.0 * (double)(r >> 11) / 9007199254740992.0);
+            d = with_bits(bits_of(d) + xorshift(&x) % 5 - 2);
+            break;
+        }
+        same_as_ref(r >> 63 ? -d : d);
+    }
+}
+END_TEST
+
+/* The Redis sink's encoding of a result (what it queues, byte for byte):
+ * versioned with the guard's arguments, plain with HSET and PEXPIRE, from
+ * plans built once per (sink, operator), and a key far longer than the
+ * buffers start with. */
+START_TEST(redis_encoding)
+{
+    const char *text =
+        "job: t\nsources:\n  s: { type: file, path: x, schema: { country: string, id: int,"
+        " vip: bool, amount: double } }\n"
+        "operators:\n  o: { from: s, key_by: [country, id, vip], window: { type: tumbling,"
+        " size: 1m, time: processing }, aggregates: { n: count(), a: avg(amount), f: first(country),"
+        " m: min(amount) }, to: [v, p] }\n"
+        "sinks:\n  v: { type: redis, url: redis://h, ttl: 2h, key: \"x:{country}:{id}:{window_start}\" }\n"
+        "  p: { type: redis, url: redis://h, ttl: 1s, versioned: false,"
+        " key: \"y:{vip}:{window_end}:{{lit}}\" }\n";
+    struct job *j2;
+    struct diags d = { 0 };
+    ck_assert_int_eq(job_load_buffer("t2.yaml", text, strlen(text), NULL, &j2, &d), 0);
+    diags_free(&d);
+    struct value k[3], v[4];
+    struct engine_result r = result(k, v);
+    r.version = 1704067260000;
+    const char *fields =
+        "$7\r\ncountry\r\n$4\r\nK\"R\n\r\n$2\r\nid\r\n$3\r\n-42\r\n$3\r\nvip\r\n$4\r\ntrue\r\n"
+        "$1\r\nn\r\n$1\r\n3\r\n$1\r\na\r\n$5\r\n29.99\r\n$1\r\nf\r\n$3\r\n\xed\x95\x9c\r\n"
+        "$1\r\nm\r\n$0\r\n\r\n";
+    char want[1024];
+    struct redis_enc enc = { 0 };
+    for (int round = 0; round < 2; round++) {       /* the second from the plans */
+        ck_assert_int_eq(redis_encode_result(&enc, &j2->sinks[0], j2, &j2->operators[0], &r), 0);
+        const char *key = "x:K\"R\n:-42:1704067200000";
+        snprintf(want, sizeof(want), "$24\r\n%s\r\n$2\r\n16\r\n%s$9\r\n_sluice:o\r\n"
+                 "$13\r\n1704067260000\r\n", key, fields);
+        ck_assert_uint_eq(enc.out.len, strlen(want));
+        ck_assert_mem_eq(enc.out.p, want, enc.out.len);
+        ck_assert_uint_eq(enc.part1, 31);
+        ck_assert_mem_eq(enc.out.p + enc.kend - 2 - enc.key.len, key, strlen(key));
+
+        ck_assert_int_eq(redis_encode_result(&enc, &j2->sinks[1], j2, &j2->operators[0], &r), 0);
+        key = "y:true:1704067260000:{lit}";
+        int hset = snprintf(want, sizeof(want), "*16\r\n$4\r\nHSET\r\n$26\r\n%s\r\n%s", key,
+                            fields);
+        snprintf(want + hset, sizeof(want) - (size_t)hset,
+                 "*3\r\n$7\r\nPEXPIRE\r\n$26\r\n%s\r\n$4\r\n1000\r\n", key);
+        ck_assert_uint_eq(enc.out.len, strlen(want));
+        ck_assert_mem_eq(enc.out.p, want, enc.out.len);
+        ck_assert_uint_eq(enc.part1, (size_t)hset);
+        ck_assert_mem_eq(enc.out.p + enc.kend - 2 - enc.key.len, key, strlen(key));
+    }
+    /* a 5,000-byte key value, in the key and as a field */
+    static char big[5000];
+    memset(big, 'b', sizeof(big));
+    k[0].u.s.p = big;
+    k[0].u.s.len = sizeof(big);
+    ck_assert_int_eq(redis_encode_result(&enc, &j2->sinks[0], j2, &j2->operators[0], &r), 0);
+    ck_assert_uint_eq(enc.key.len, 2 + sizeof(big) + 18);
+    ck_assert_mem_eq(enc.out.p, "$5020\r\nx:bbb", 12);
+    ck_assert_mem_eq(enc.out.p + enc.kend - 2 - enc.key.len, "x:bbb", 5);
+    const char *at = enc.out.p + enc.part1 + strlen("$2\r\n16\r\n$7\r\ncountry\r\n");
+    ck_assert_mem_eq(at, "$5000\r\nbbbb", 11);
+    ck_assert_mem_eq(at + 7 + sizeof(big), "\r\n$2\r\nid\r\n", 10);
+    redis_enc_free(&enc);
+    job_free(j2);
+}
+END_TEST
+
+/* fmt_i64 (two digits at a time) against printf, at every digit count */
+START_TEST(integers_as_printf_writes_them)
+{
+    char buf[32], ref[32];
+    uint64_t x = 0x243F6A8885A308D3ULL;
+    for (int i = 0; i < 200000; i++) {
+        int64_t v = (int64_t)xorshift(&x);
+        v >>= xorshift(&x) % 64;                    /* every magnitude */
+        if (i < 80)                                 /* 10^k, 10^k - 1, negated */
+            v = (int64_t)pow10_of(i % 20 - 1) - (i / 20 % 2) * (i % 20 > 0);
+        if (i >= 40 && i < 80)
+            v = -v;
+        if (i == 64 || i == 65)
+            v = i == 64 ? INT64_MIN : INT64_MAX;
+        size_t n = fmt_i64(buf, v);
+        buf[n] = '\0';
+        snprintf(ref, sizeof(ref), "%lld", (long long)v);
+        ck_assert_msg(strcmp(buf, ref) == 0, "fmt_i64 gave %s for %s", buf, ref);
+    }
+}
+END_TEST
+
 START_TEST(dead_letters)
 {
     struct sbuf b = { 0 };
@@ -169,6 +372,14 @@ Suite *format_suite(void)
     tcase_add_test(tc, redis_values);
     tcase_add_test(tc, shortest_doubles_read_back);
     tcase_add_test(tc, dead_letters);
+    tcase_add_test(tc, integers_as_printf_writes_them);
+    tcase_add_test(tc, redis_encoding);
     suite_add_tcase(s, tc);
+    /* ~400 k doubles through printf and strtod: longer than the default
+     * timeout under ASan (make fuzz-double runs it for hours) */
+    TCase *tl = tcase_create("long");
+    tcase_set_timeout(tl, 120);
+    tcase_add_test(tl, fmt_double_is_the_printf_search);
+    suite_add_tcase(s, tl);
     return s;
 }
