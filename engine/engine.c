@@ -514,6 +514,8 @@ static int feed_decoded(struct engine *e, int source, int32_t partition, int64_t
     return rc;
 }
 
+static volatile unsigned ahead_sink;
+
 /* The ring of decoders records are decoded ahead with. */
 static int ahead_init(struct src_rt *sr)
 {
@@ -574,6 +576,9 @@ static void ahead_prepare(struct src_rt *sr)
             a->guess[fi] = a->hash[fi] == AHEAD_NOHASH ? ST_NONE
                            : st_prefetch_entry(&sr->feeds[fi].g->t, (uint32_t)a->hash[fi]);
         }
+    /* loads, not prefetches, from here: a prefetch that misses the TLB is
+     * dropped on this kind of machine (engine/win_fire.c) */
+    unsigned sum = 0;
     for (size_t j = 0; j < n; j++)
         for (size_t fi = 0; fi < nf; fi++) {
             if (sr->ahead[j].guess[fi] == ST_NONE)
@@ -582,8 +587,9 @@ static void ahead_prepare(struct src_rt *sr)
             const struct st_entry *en = st_entry(&g->t, sr->ahead[j].guess[fi]);
             for (size_t k = 0; k < g->nops; k++)
                 if (en->op[k] != NULL)
-                    __builtin_prefetch(en->op[k]);
+                    sum += *(const unsigned char *)en->op[k];
         }
+    ahead_sink = sum;                   /* the loads must happen */
 }
 
 void engine_prefetch(struct engine *e, int source, const struct engine_in *in, size_t n)
