@@ -389,7 +389,7 @@ MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/sluice
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DOCS       := README.md docs/configuration.md docs/semantics.md docs/connectors.md \
-              docs/state.md docs/operations.md
+              docs/state.md docs/operations.md docs/performance.md
 
 # The job file and the secrets file are the operator's: never overwritten.
 install: sluice

@@ -22,7 +22,8 @@
 # the 1 M dense one); CELLS picks lines (default: all), e.g.
 # CELLS="100k-sparse 10M-sparse".  REPEAT (default 3) applies to inputs
 # under 10 M events; larger ones run once.  SLUICE picks the binary, so
-# two builds can be compared back to back.
+# two builds can be compared back to back.  PERF=FILE records the 10 M-key
+# cell with `perf record` into FILE and prints its top functions after it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SLUICE=${SLUICE:-./sluice}
@@ -63,7 +64,9 @@ for cell in $CELLS; do
     [ "$n" -lt 10000000 ] || rep=1
     enc=--encode
     case $cell in *-issue) enc= ;; esac
-    out=$("$SLUICE" bench -c feature-pipeline.yaml --input "$f" --repeat "$rep" $enc)
+    wrap=()
+    [ -z "${PERF:-}" ] || [ "$cell" != 10M-sparse ] || wrap=(perf record -q -o "$PERF" --)
+    out=$("${wrap[@]}" "$SLUICE" bench -c feature-pipeline.yaml --input "$f" --repeat "$rep" $enc)
     last=$(tail -1 <<<"$out")
     all=$(tr '\n' ' ' <<<"$out")
     printf '%-12s %10s %7s %10s %9s %9s %9s %8s %9s %8s\n' "$cell" "$(field state_keys "$last")" \
@@ -74,4 +77,8 @@ for cell in $CELLS; do
         "$(( $(field anon_rss_kb_at_end "$all") / 1024 ))" \
         "$(( $(field peak_rss_kb "$all") / 1024 ))"
 done
+if [ -n "${PERF:-}" ] && [ -s "$PERF" ]; then
+    echo "perf, 10M-sparse, top functions:"
+    perf report -i "$PERF" --no-children 2>/dev/null | grep -v '^#' | grep '%' | head -20
+fi
 echo "not run: 10M-dense (about 0.1 results per event at 10 M keys needs ~70 events per key: 700 M events, 66 GB of JSON)"
