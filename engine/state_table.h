@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hugemem.h"
 #include "slab.h"
 
 #define ST_INLINE_KEY 16
@@ -47,6 +48,7 @@ struct state_table {
     size_t nops;
     size_t stride;                  /* bytes per entry */
     struct st_entry **chunks;       /* chunk i holds ids [i*1024, (i+1)*1024) */
+    struct hm_arena chunk_mem;      /* where the chunks come from */
     size_t nchunks;
     uint32_t next_id;               /* ids below this have been handed out */
     uint32_t *free_ids;             /* deleted ids, reused first */

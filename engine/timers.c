@@ -1,5 +1,9 @@
 /*
  * timers.c - bucketed and heap timer queues (see timers.h).
+ *
+ * Arrays grow by doubling through hm_realloc: a queue of a million keys
+ * (a heap of 16 MB, a bucket of 4 MB) lives in 2 MB huge pages, which
+ * keeps a checkpoint's fork short (hugemem.h).
  */
 #include "timers.h"
 
@@ -7,11 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *(*tq_realloc)(void *p, size_t n) = realloc;
+#include "hugemem.h"
+
+static void *(*tq_realloc)(void *p, size_t n);     /* NULL: hm_realloc */
 
 void tq_replace_realloc(void *(*fn)(void *p, size_t n))
 {
-    tq_realloc = fn != NULL ? fn : realloc;
+    tq_realloc = fn;
+}
+
+/* p, holding old bytes, grown to n bytes. */
+static void *grow(void *p, size_t old, size_t n)
+{
+    return tq_realloc != NULL ? tq_realloc(p, n) : hm_realloc(p, old, n);
 }
 
 /* ---- buckets ------------------------------------------------------------ */
@@ -44,7 +56,7 @@ static struct tq_bucket *bucket_for(struct tq_buckets *q, int64_t time)
             q->head = 0;
         } else {
             size_t cap = q->cap ? q->cap * 2 : 16;
-            struct tq_bucket *nb = tq_realloc(q->b, cap * sizeof(*nb));
+            struct tq_bucket *nb = grow(q->b, q->cap * sizeof(*nb), cap * sizeof(*nb));
             if (nb == NULL)
                 return NULL;
             q->b = nb;
@@ -64,7 +76,7 @@ int tqb_add(struct tq_buckets *q, int64_t time, uint32_t id)
         return -ENOMEM;
     if (b->n == b->cap) {
         uint32_t cap = b->cap ? b->cap * 2 : 8;
-        uint32_t *ids = tq_realloc(b->ids, cap * sizeof(*ids));
+        uint32_t *ids = grow(b->ids, b->cap * sizeof(*ids), cap * sizeof(*ids));
         if (ids == NULL)
             return -ENOMEM;
         b->ids = ids;
@@ -87,7 +99,7 @@ int tqb_pop_due(struct tq_buckets *q, int64_t now, int64_t *time, uint32_t *id)
             q->entries--;
             return 1;
         }
-        free(b->ids);
+        hm_free(b->ids, b->cap * sizeof(*b->ids));
         q->head++;
         if (q->head == q->n)
             q->head = q->n = 0;
@@ -105,17 +117,17 @@ int64_t tqb_next(const struct tq_buckets *q)
 
 size_t tqb_bytes(const struct tq_buckets *q)
 {
-    size_t b = q->cap * sizeof(*q->b);
+    size_t b = hm_size(q->cap * sizeof(*q->b));
     for (size_t i = q->head; i < q->n; i++)
-        b += q->b[i].cap * sizeof(uint32_t);
+        b += hm_size(q->b[i].cap * sizeof(uint32_t));
     return b;
 }
 
 void tqb_destroy(struct tq_buckets *q)
 {
     for (size_t i = q->head; i < q->n; i++)
-        free(q->b[i].ids);
-    free(q->b);
+        hm_free(q->b[i].ids, q->b[i].cap * sizeof(*q->b[i].ids));
+    hm_free(q->b, q->cap * sizeof(*q->b));
     memset(q, 0, sizeof(*q));
 }
 
@@ -130,7 +142,7 @@ int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
 {
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 64;
-        struct tq_entry *e = tq_realloc(q->e, cap * sizeof(*e));
+        struct tq_entry *e = grow(q->e, q->cap * sizeof(*e), cap * sizeof(*e));
         if (e == NULL)
             return -ENOMEM;
         q->e = e;
@@ -183,11 +195,11 @@ int64_t tqh_next(const struct tq_heap *q)
 
 size_t tqh_bytes(const struct tq_heap *q)
 {
-    return q->cap * sizeof(*q->e);
+    return hm_size(q->cap * sizeof(*q->e));
 }
 
 void tqh_destroy(struct tq_heap *q)
 {
-    free(q->e);
+    hm_free(q->e, q->cap * sizeof(*q->e));
     memset(q, 0, sizeof(*q));
 }
