@@ -172,6 +172,33 @@ static int maybe_grow(struct state_table *t)
     return 0;
 }
 
+int st_reserve(struct state_table *t, size_t n)
+{
+    size_t cap = t->idx->cap;
+    while ((n + 1) * 4 > cap * 3)
+        cap *= 2;
+    if (cap == t->idx->cap)
+        return 0;
+    struct st_index *ix = index_new(cap);
+    if (ix == NULL)
+        return -ENOMEM;
+    struct st_index *from[2] = { t->idx, t->old };
+    for (int k = 0; k < 2; k++) {
+        if (from[k] == NULL)
+            continue;
+        for (size_t i = 0; i < from[k]->cap; i++) {
+            const struct st_slot *sl = &from[k]->slots[i];
+            if (sl->idp1 != 0 && sl->idp1 != TOMB)
+                index_put(ix, sl->idp1 - 1, sl->hash);
+        }
+        index_free(from[k]);
+    }
+    t->idx = ix;
+    t->old = NULL;
+    t->migrate_pos = 0;
+    return 0;
+}
+
 uint32_t st_find(struct state_table *t, const void *key, size_t len, uint32_t hash)
 {
     migrate_step(t);

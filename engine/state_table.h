@@ -74,6 +74,13 @@ uint32_t st_find(struct state_table *t, const void *key, size_t len, uint32_t ha
  * Returns ST_NONE when out of memory. */
 uint32_t st_upsert(struct state_table *t, const void *key, size_t len, uint32_t hash);
 
+/* Makes the index large enough for n keys at no more than 3/4 load (the
+ * size growth would reach), moving every key across now rather than
+ * incrementally: for a restore, which does not mind a pause, so that its
+ * inserts never probe two indexes while a migration runs.  Returns 0 or
+ * -ENOMEM (the table is unchanged). */
+int st_reserve(struct state_table *t, size_t n);
+
 /* Removes key id (its operator states must already be released). */
 void st_delete(struct state_table *t, uint32_t id);
 
