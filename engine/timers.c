@@ -1,9 +1,9 @@
 /*
  * timers.c - bucketed and heap timer queues (see timers.h).
  *
- * Arrays grow by doubling through hm_realloc: a queue of a million keys
- * (a heap of 16 MB, a bucket of 4 MB) lives in 2 MB huge pages, which
- * keeps a checkpoint's fork short (hugemem.h).
+ * Arrays grow through hm_realloc: a queue of a million keys (a heap of
+ * 16 MB, a bucket of 4 MB) lives in 2 MB huge pages, which keeps a
+ * checkpoint's fork short (hugemem.h).
  */
 #include "timers.h"
 
@@ -18,6 +18,20 @@ static void *(*tq_realloc)(void *p, size_t n);     /* NULL: hm_realloc */
 void tq_replace_realloc(void *(*fn)(void *p, size_t n))
 {
     tq_realloc = fn;
+}
+
+/* The next capacity of an array of cap elements of size elem: double while
+ * small; from a huge page on, 1/8 more, rounded up to fill whole huge pages
+ * (hm_realloc then moves pages rather than copying, so growing often costs
+ * little, and a queue of ten million timers wastes at most 1/8 of itself
+ * instead of up to half). */
+static size_t next_cap(size_t cap, size_t elem, size_t first)
+{
+    if (cap == 0)
+        return first;
+    if (cap * elem * 2 < HM_MIN)
+        return cap * 2;
+    return hm_size((cap + cap / 8) * elem) / elem;
 }
 
 /* p, holding old bytes, grown to n bytes. */
@@ -55,7 +69,7 @@ static struct tq_bucket *bucket_for(struct tq_buckets *q, int64_t time)
             lo -= q->head;
             q->head = 0;
         } else {
-            size_t cap = q->cap ? q->cap * 2 : 16;
+            size_t cap = next_cap(q->cap, sizeof(*q->b), 16);
             struct tq_bucket *nb = grow(q->b, q->cap * sizeof(*nb), cap * sizeof(*nb));
             if (nb == NULL)
                 return NULL;
@@ -75,12 +89,14 @@ int tqb_add(struct tq_buckets *q, int64_t time, uint32_t id)
     if (b == NULL)
         return -ENOMEM;
     if (b->n == b->cap) {
-        uint32_t cap = b->cap ? b->cap * 2 : 8;
+        size_t cap = next_cap(b->cap, sizeof(*b->ids), 8);
+        if (cap > UINT32_MAX)
+            return -ENOMEM;
         uint32_t *ids = grow(b->ids, b->cap * sizeof(*ids), cap * sizeof(*ids));
         if (ids == NULL)
             return -ENOMEM;
         b->ids = ids;
-        b->cap = cap;
+        b->cap = (uint32_t)cap;
     }
     b->ids[b->n++] = id;
     q->entries++;
@@ -141,7 +157,7 @@ static int before(const struct tq_entry *a, const struct tq_entry *b)
 int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
 {
     if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
+        size_t cap = next_cap(q->cap, sizeof(*q->e), 64);
         struct tq_entry *e = grow(q->e, q->cap * sizeof(*e), cap * sizeof(*e));
         if (e == NULL)
             return -ENOMEM;
