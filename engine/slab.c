@@ -1,5 +1,9 @@
 /*
  * slab.c - size classes over 64 KiB pages (see slab.h).
+ *
+ * Pages come from an arena (hugemem.h): once the slab holds 2 MB they are
+ * carved 32 at a time from 2 MB huge pages, so a checkpoint's fork copies
+ * one page-table entry for 32 pages instead of 512.
  */
 #include "slab.h"
 
@@ -7,11 +11,6 @@
 #include <stdlib.h>
 
 #define SLAB_PAGE (64u * 1024u)
-
-struct slab_page {
-    struct slab_page *next;
-    _Alignas(16) char data[];
-};
 
 static const unsigned short class_size[SLAB_NCLASSES] = {
     16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256,
@@ -54,11 +53,9 @@ void *slab_alloc(struct slab *s, size_t n)
         s->free[c] = *(void **)p;
     } else {
         if (s->cur_left < sz) {
-            struct slab_page *pg = aligned_alloc(16, sizeof(*pg) + SLAB_PAGE);
+            char *pg = hm_arena_alloc(&s->pages, SLAB_PAGE);
             if (pg == NULL)
                 return NULL;
-            pg->next = s->pages;
-            s->pages = pg;
             s->page_bytes += SLAB_PAGE;
             /* the unused tail of the old page is too small for this class;
              * give it to smaller classes so nothing is wasted */
@@ -71,7 +68,7 @@ void *slab_alloc(struct slab *s, size_t n)
                 s->cur += class_size[k];
                 s->cur_left -= class_size[k];
             }
-            s->cur = pg->data;
+            s->cur = pg;
             s->cur_left = SLAB_PAGE;
         }
         p = s->cur;
@@ -99,17 +96,12 @@ void slab_free(struct slab *s, void *p, size_t n)
 
 size_t slab_bytes(const struct slab *s)
 {
-    return s->page_bytes + s->large_bytes;
+    return s->pages.bytes + s->large_bytes;
 }
 
 void slab_destroy(struct slab *s)
 {
-    struct slab_page *pg = s->pages;
-    while (pg != NULL) {
-        struct slab_page *next = pg->next;
-        free(pg);
-        pg = next;
-    }
+    hm_arena_destroy(&s->pages);
     /* large blobs are freed by their owners before this */
     *s = (struct slab){ 0 };
 }

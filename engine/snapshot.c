@@ -254,7 +254,10 @@ static int restore_operator(struct engine *e, struct ckpt_reader *r, int o, char
             rc = -EINVAL;
             break;
         }
-        uint32_t id = st_upsert(t, key, klen, st_hash(t, key, klen));
+        /* the index grows here, at once, rather than by the incremental
+         * migration of st_upsert, whose lookups probe two indexes */
+        uint32_t id = st_reserve(t, t->count + 1) < 0 ? ST_NONE
+                      : st_upsert(t, key, klen, st_hash(t, key, klen));
         if (id == ST_NONE) {
             rc = -ENOMEM;
             break;

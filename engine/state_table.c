@@ -11,6 +11,10 @@
  * of keys not yet moved stay intact; the old index is freed when the
  * cursor reaches its end.  During a migration a lookup checks the new index
  * and then the old one.
+ *
+ * Memory: entry chunks come from an arena and large indexes are their own
+ * mappings, both in 2 MB huge pages once they are big (hugemem.h), which
+ * keeps a checkpoint's fork short.
  */
 #include "state_table.h"
 
@@ -27,12 +31,24 @@
 
 /* struct st_index and its slots are in the header (the prefetch hints). */
 
+static size_t index_size(size_t cap)
+{
+    return sizeof(struct st_index) + cap * sizeof(struct st_slot);
+}
+
+/* Indexes from 2 MB up (256 k slots) are huge-page mappings (hugemem.h). */
 static struct st_index *index_new(size_t cap)
 {
-    struct st_index *ix = calloc(1, sizeof(*ix) + cap * sizeof(struct st_slot));
+    struct st_index *ix = hm_calloc(index_size(cap));
     if (ix != NULL)
         ix->cap = cap;
     return ix;
+}
+
+static void index_free(struct st_index *ix)
+{
+    if (ix != NULL)
+        hm_free(ix, index_size(ix->cap));
 }
 
 int st_init(struct state_table *t, size_t nops, struct slab *slab, uint64_t seed)
@@ -57,12 +73,12 @@ void st_destroy(struct state_table *t)
             if (e->klen != ST_NONE && e->klen > ST_INLINE_KEY)
                 slab_free(t->slab, e->key.p, e->klen);
         }
-        free(t->chunks[c]);
     }
+    hm_arena_destroy(&t->chunk_mem);
     free(t->chunks);
     free(t->free_ids);
-    free(t->idx);
-    free(t->old);
+    index_free(t->idx);
+    index_free(t->old);
     memset(t, 0, sizeof(*t));
 }
 
@@ -122,7 +138,7 @@ static void migrate_step(struct state_table *t)
     }
     t->migrate_pos = end;
     if (end == old->cap) {
-        free(old);
+        index_free(old);
         t->old = NULL;
     }
 }
@@ -144,6 +160,33 @@ static int maybe_grow(struct state_table *t)
     t->idx = n;
     t->migrate_pos = 0;
     migrate_step(t);
+    return 0;
+}
+
+int st_reserve(struct state_table *t, size_t n)
+{
+    size_t cap = t->idx->cap;
+    while ((n + 1) * 4 > cap * 3)
+        cap *= 2;
+    if (cap == t->idx->cap)
+        return 0;
+    struct st_index *ix = index_new(cap);
+    if (ix == NULL)
+        return -ENOMEM;
+    struct st_index *from[2] = { t->idx, t->old };
+    for (int k = 0; k < 2; k++) {
+        if (from[k] == NULL)
+            continue;
+        for (size_t i = 0; i < from[k]->cap; i++) {
+            const struct st_slot *sl = &from[k]->slots[i];
+            if (sl->idp1 != 0 && sl->idp1 != TOMB)
+                index_put(ix, sl->idp1 - 1, sl->hash);
+        }
+        index_free(from[k]);
+    }
+    t->idx = ix;
+    t->old = NULL;
+    t->migrate_pos = 0;
     return 0;
 }
 
@@ -170,7 +213,7 @@ static uint32_t id_alloc(struct state_table *t)
         if (c == NULL)
             return ST_NONE;
         t->chunks = c;
-        c[t->nchunks] = malloc(ST_CHUNK * t->stride);
+        c[t->nchunks] = hm_arena_alloc(&t->chunk_mem, ST_CHUNK * t->stride);
         if (c[t->nchunks] == NULL)
             return ST_NONE;
         t->nchunks++;
@@ -281,10 +324,10 @@ uint32_t st_prefetch_entry(const struct state_table *t, uint32_t hash)
 
 size_t st_bytes(const struct state_table *t)
 {
-    size_t b = sizeof(struct st_index) + t->idx->cap * sizeof(struct st_slot);
+    size_t b = hm_size(index_size(t->idx->cap));
     if (t->old != NULL)
-        b += sizeof(struct st_index) + t->old->cap * sizeof(struct st_slot);
-    b += t->nchunks * ST_CHUNK * t->stride;
+        b += hm_size(index_size(t->old->cap));
+    b += t->chunk_mem.bytes;
     b += t->capfree * sizeof(uint32_t);
     return b;   /* long keys are in the slab, counted there */
 }

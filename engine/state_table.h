@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hugemem.h"
 #include "slab.h"
 
 #define ST_INLINE_KEY 16
@@ -47,6 +48,7 @@ struct state_table {
     size_t nops;
     size_t stride;                  /* bytes per entry */
     struct st_entry **chunks;       /* chunk i holds ids [i*1024, (i+1)*1024) */
+    struct hm_arena chunk_mem;      /* where the chunks come from */
     size_t nchunks;
     uint32_t next_id;               /* ids below this have been handed out */
     uint32_t *free_ids;             /* deleted ids, reused first */
@@ -81,6 +83,13 @@ uint32_t st_upsert(struct state_table *t, const void *key, size_t len, uint32_t 
  * slot with the same hash), never an answer. */
 static inline void st_prefetch_slot(const struct state_table *t, uint32_t hash);
 uint32_t st_prefetch_entry(const struct state_table *t, uint32_t hash);
+
+/* Makes the index large enough for n keys at no more than 3/4 load (the
+ * size growth would reach), moving every key across now rather than
+ * incrementally: for a restore, which does not mind a pause, so that its
+ * inserts never probe two indexes while a migration runs.  Returns 0 or
+ * -ENOMEM (the table is unchanged). */
+int st_reserve(struct state_table *t, size_t n);
 
 /* Removes key id (its operator states must already be released). */
 void st_delete(struct state_table *t, uint32_t id);

@@ -1,5 +1,9 @@
 /*
  * timers.c - bucketed and heap timer queues (see timers.h).
+ *
+ * Arrays grow through hm_realloc: a queue of a million keys (a heap of
+ * 16 MB, a bucket of 4 MB) lives in 2 MB huge pages, which keeps a
+ * checkpoint's fork short (hugemem.h).
  */
 #include "timers.h"
 
@@ -7,11 +11,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *(*tq_realloc)(void *p, size_t n) = realloc;
+#include "hugemem.h"
+
+static void *(*tq_realloc)(void *p, size_t n);     /* NULL: hm_realloc */
 
 void tq_replace_realloc(void *(*fn)(void *p, size_t n))
 {
-    tq_realloc = fn != NULL ? fn : realloc;
+    tq_realloc = fn;
+}
+
+/* The next capacity of an array of cap elements of size elem: double while
+ * small; from a huge page on, 1/8 more, rounded up to fill whole huge pages
+ * (hm_realloc then moves pages rather than copying, so growing often costs
+ * little, and a queue of ten million timers wastes at most 1/8 of itself
+ * instead of up to half). */
+static size_t next_cap(size_t cap, size_t elem, size_t first)
+{
+    if (cap == 0)
+        return first;
+    if (cap * elem * 2 < HM_MIN)
+        return cap * 2;
+    return hm_size((cap + cap / 8) * elem) / elem;
+}
+
+/* p, holding old bytes, grown to n bytes. */
+static void *grow(void *p, size_t old, size_t n)
+{
+    return tq_realloc != NULL ? tq_realloc(p, n) : hm_realloc(p, old, n);
 }
 
 /* ---- buckets ------------------------------------------------------------ */
@@ -43,8 +69,8 @@ static struct tq_bucket *bucket_for(struct tq_buckets *q, int64_t time)
             lo -= q->head;
             q->head = 0;
         } else {
-            size_t cap = q->cap ? q->cap * 2 : 16;
-            struct tq_bucket *nb = tq_realloc(q->b, cap * sizeof(*nb));
+            size_t cap = next_cap(q->cap, sizeof(*q->b), 16);
+            struct tq_bucket *nb = grow(q->b, q->cap * sizeof(*nb), cap * sizeof(*nb));
             if (nb == NULL)
                 return NULL;
             q->b = nb;
@@ -63,12 +89,14 @@ int tqb_add(struct tq_buckets *q, int64_t time, uint32_t id)
     if (b == NULL)
         return -ENOMEM;
     if (b->n == b->cap) {
-        uint32_t cap = b->cap ? b->cap * 2 : 8;
-        uint32_t *ids = tq_realloc(b->ids, cap * sizeof(*ids));
+        size_t cap = next_cap(b->cap, sizeof(*b->ids), 8);
+        if (cap > UINT32_MAX)
+            return -ENOMEM;
+        uint32_t *ids = grow(b->ids, b->cap * sizeof(*ids), cap * sizeof(*ids));
         if (ids == NULL)
             return -ENOMEM;
         b->ids = ids;
-        b->cap = cap;
+        b->cap = (uint32_t)cap;
     }
     b->ids[b->n++] = id;
     q->entries++;
@@ -87,7 +115,7 @@ int tqb_pop_due(struct tq_buckets *q, int64_t now, int64_t *time, uint32_t *id)
             q->entries--;
             return 1;
         }
-        free(b->ids);
+        hm_free(b->ids, b->cap * sizeof(*b->ids));
         q->head++;
         if (q->head == q->n)
             q->head = q->n = 0;
@@ -105,17 +133,17 @@ int64_t tqb_next(const struct tq_buckets *q)
 
 size_t tqb_bytes(const struct tq_buckets *q)
 {
-    size_t b = q->cap * sizeof(*q->b);
+    size_t b = hm_size(q->cap * sizeof(*q->b));
     for (size_t i = q->head; i < q->n; i++)
-        b += q->b[i].cap * sizeof(uint32_t);
+        b += hm_size(q->b[i].cap * sizeof(uint32_t));
     return b;
 }
 
 void tqb_destroy(struct tq_buckets *q)
 {
     for (size_t i = q->head; i < q->n; i++)
-        free(q->b[i].ids);
-    free(q->b);
+        hm_free(q->b[i].ids, q->b[i].cap * sizeof(*q->b[i].ids));
+    hm_free(q->b, q->cap * sizeof(*q->b));
     memset(q, 0, sizeof(*q));
 }
 
@@ -134,8 +162,8 @@ static int64_t slot_of(int64_t time)
 static int heap_push(struct tq_heap *q, struct tq_entry x)
 {
     if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 64;
-        struct tq_entry *e = tq_realloc(q->e, cap * sizeof(*e));
+        size_t cap = next_cap(q->cap, sizeof(*q->e), 64);
+        struct tq_entry *e = grow(q->e, q->cap * sizeof(*e), cap * sizeof(*e));
         if (e == NULL)
             return -ENOMEM;
         q->e = e;
@@ -179,8 +207,8 @@ static struct tq_slot *far_slot(struct tq_heap *q, int64_t slot)
             lo -= q->fhead;
             q->fhead = 0;
         } else {
-            size_t cap = q->fcap ? q->fcap * 2 : 16;
-            struct tq_slot *f = tq_realloc(q->far, cap * sizeof(*f));
+            size_t cap = next_cap(q->fcap, sizeof(*q->far), 16);
+            struct tq_slot *f = grow(q->far, q->fcap * sizeof(*f), cap * sizeof(*f));
             if (f == NULL)
                 return NULL;
             q->far = f;
@@ -211,12 +239,12 @@ int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
     if (s == NULL)
         return -ENOMEM;
     if (s->n == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 8;
-        struct tq_entry *e = tq_realloc(s->e, cap * sizeof(*e));
+        size_t cap = next_cap(s->cap, sizeof(*s->e), 8);
+        struct tq_entry *e = grow(s->e, s->cap * sizeof(*e), cap * sizeof(*e));
         if (e == NULL)
             return -ENOMEM;
         s->e = e;
-        s->cap = cap;
+        s->cap = (uint32_t)cap;
     }
     s->e[s->n++] = x;
     if (time < s->min)
@@ -233,7 +261,7 @@ int tqh_pop_due(struct tq_heap *q, int64_t now, int64_t *time, uint32_t *id)
     while (q->n == 0 && q->fhead < q->fn && q->far[q->fhead].slot <= slot_of(now)) {
         struct tq_slot *s = &q->far[q->fhead];
         if (q->cap < s->n) {
-            struct tq_entry *e = tq_realloc(q->e, s->n * sizeof(*e));
+            struct tq_entry *e = grow(q->e, q->cap * sizeof(*e), s->n * sizeof(*e));
             if (e == NULL)
                 return 0;           /* tried again at the next pop */
             q->e = e;
@@ -243,7 +271,7 @@ int tqh_pop_due(struct tq_heap *q, int64_t now, int64_t *time, uint32_t *id)
             (void)heap_push(q, s->e[i]);    /* room was made above */
         q->far_entries -= s->n;
         q->cur = s->slot;
-        free(s->e);
+        hm_free(s->e, s->cap * sizeof(*s->e));
         q->fhead++;
         if (q->fhead == q->fn)
             q->fhead = q->fn = 0;
@@ -282,17 +310,17 @@ int64_t tqh_next(const struct tq_heap *q)
 
 size_t tqh_bytes(const struct tq_heap *q)
 {
-    size_t b = q->cap * sizeof(*q->e) + q->fcap * sizeof(*q->far);
+    size_t b = hm_size(q->cap * sizeof(*q->e)) + hm_size(q->fcap * sizeof(*q->far));
     for (size_t i = q->fhead; i < q->fn; i++)
-        b += q->far[i].cap * sizeof(struct tq_entry);
+        b += hm_size(q->far[i].cap * sizeof(struct tq_entry));
     return b;
 }
 
 void tqh_destroy(struct tq_heap *q)
 {
-    free(q->e);
+    hm_free(q->e, q->cap * sizeof(*q->e));
     for (size_t i = q->fhead; i < q->fn; i++)
-        free(q->far[i].e);
-    free(q->far);
+        hm_free(q->far[i].e, q->far[i].cap * sizeof(struct tq_entry));
+    hm_free(q->far, q->fcap * sizeof(*q->far));
     memset(q, 0, sizeof(*q));
 }

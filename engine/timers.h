@@ -91,9 +91,11 @@ int64_t tqh_next(const struct tq_heap *q);
 size_t tqh_bytes(const struct tq_heap *q);
 void tqh_destroy(struct tq_heap *q);
 
-/* Replaces realloc for both queues (NULL: realloc again), as libuv's
+/* Replaces the queues' allocator (hm_realloc, hugemem.h) with a
+ * realloc-like function (NULL: hm_realloc again), as libuv's
  * uv_replace_allocator does: tests make a queue fail to grow with it, to
- * see that the engine counts a timer it cannot set. */
+ * see that the engine counts a timer it cannot set.  Whatever it returns
+ * is freed as hm_free frees (free() below HM_MIN bytes). */
 void tq_replace_realloc(void *(*fn)(void *p, size_t n));
 
 #endif

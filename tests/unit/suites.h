@@ -21,6 +21,7 @@ Suite *corpus_suite(void);
 Suite *diff_suite(void);
 Suite *state_table_suite(void);
 Suite *timers_suite(void);
+Suite *hugemem_suite(void);
 Suite *watermark_suite(void);
 Suite *evtime_suite(void);
 Suite *record_suite(void);

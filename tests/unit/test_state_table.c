@@ -106,6 +106,45 @@ START_TEST(many_keys_through_growth)
 }
 END_TEST
 
+/* What the index takes: st_bytes less the entries and the free id list. */
+static size_t index_bytes(void)
+{
+    return st_bytes(&t) - t.chunk_mem.bytes - t.capfree * sizeof(uint32_t);
+}
+
+START_TEST(reserve_sizes_the_index_once_and_keeps_keys)
+{
+    enum { N = 50000 };
+    char k[32];
+    /* keys inserted while a migration runs, so reserve has two indexes to merge */
+    int i = 0;
+    for (; t.old == NULL || i < 100; i++) {
+        snprintf(k, sizeof(k), "user-%d", i);
+        ck_assert_uint_ne(up(k), ST_NONE);
+    }
+    int before = i;
+    ck_assert_int_eq(st_reserve(&t, N), 0);
+    ck_assert_ptr_null(t.old);
+    size_t cap = index_bytes() / 8;    /* 8-byte slots (and a small header) */
+    ck_assert_msg((N + 1) * 4 <= cap * 3 && cap / 2 * 3 < (N + 1) * 4,
+                  "%zu slots for %d keys: expected the smallest power of two at or under "
+                  "3/4 load", cap, N);
+    for (int j = 0; j < before; j++) {
+        snprintf(k, sizeof(k), "user-%d", j);
+        ck_assert_msg(find(k) != ST_NONE, "key %s lost by st_reserve", k);
+    }
+    for (; i < N; i++) {
+        snprintf(k, sizeof(k), "user-%d", i);
+        ck_assert_uint_ne(up(k), ST_NONE);
+        ck_assert_msg(t.old == NULL && index_bytes() / 8 == cap,
+                      "insert %d of %d after st_reserve grew the index", i, N);
+    }
+    ck_assert_uint_eq(t.count, N);
+    ck_assert_int_eq(st_reserve(&t, 10), 0);          /* never shrinks */
+    ck_assert_uint_eq(index_bytes() / 8, cap);
+}
+END_TEST
+
 START_TEST(delete_and_reuse)
 {
     char k[32];
@@ -186,6 +225,7 @@ Suite *state_table_suite(void)
     tcase_add_test(tc, empty_and_binary_keys);
     tcase_add_test(tc, long_keys_live_in_the_slab);
     tcase_add_test(tc, many_keys_through_growth);
+    tcase_add_test(tc, reserve_sizes_the_index_once_and_keeps_keys);
     tcase_add_test(tc, delete_and_reuse);
     tcase_add_test(tc, iteration_visits_live_entries_once);
     suite_add_tcase(s, tc);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "../../engine/hugemem.h"
 #include "../../engine/timers.h"
 #include "suites.h"
 
@@ -163,6 +164,45 @@ START_TEST(heap_slots_keep_the_order_of_one_heap)
 }
 END_TEST
 
+START_TEST(queues_grow_past_huge_pages_keeping_order_and_size)
+{
+    /* beyond a huge page, arrays grow by 1/8 in whole huge pages (moved,
+     * not copied): every timer is kept, and the slack stays under 1/8 */
+    enum { N = 1100000 };           /* doubling would hold 2^21 entries, 33 MB */
+    struct tq_heap h = { 0 };
+    struct tq_buckets q = { 0 };
+    /* (plain ifs in the loops: a ck_assert per timer costs Check a write) */
+    for (uint32_t i = 0; i < N; i++)
+        if (tqh_add(&h, (int64_t)(i % 1000), i) < 0 ||
+            tqb_add(&q, 5000 + (int64_t)(i % 2) * 1000, i) < 0)
+            ck_abort_msg("timer %u of %d could not be added", i, N);
+    size_t hb = tqh_bytes(&h), want = (size_t)N * sizeof(struct tq_entry);
+    ck_assert_msg(hb >= want && hb <= want + want / 8 + HM_PAGE,
+                  "heap of %d timers holds %zu bytes: expected %zu .. %zu", N, hb, want,
+                  want + want / 8 + HM_PAGE);
+    size_t bb = tqb_bytes(&q), bwant = (size_t)N * sizeof(uint32_t);
+    ck_assert_msg(bb >= bwant && bb <= bwant + bwant / 8 + 3 * HM_PAGE,
+                  "buckets of %d timers hold %zu bytes: expected %zu .. %zu", N, bb, bwant,
+                  bwant + bwant / 8 + 3 * HM_PAGE);
+    int64_t t, last = -1;
+    uint32_t id, n = 0;
+    while (tqh_pop_due(&h, 1000, &t, &id)) {
+        if (t < last || id % 1000 != (uint32_t)t)
+            ck_abort_msg("pop %u: time %lld id %u after time %lld", n, (long long)t, id,
+                         (long long)last);
+        last = t;
+        n++;
+    }
+    ck_assert_uint_eq(n, N);
+    for (uint32_t i = 0; i < N; i += 2)       /* the 5000 bucket, in insertion order */
+        if (tqb_pop_due(&q, 5000, &t, &id) != 1 || id != i)
+            ck_abort_msg("bucket 5000: expected id %u, got %u", i, id);
+    ck_assert_int_eq(tqb_pop_due(&q, 5000, &t, &id), 0);
+    tqh_destroy(&h);
+    tqb_destroy(&q);
+}
+END_TEST
+
 Suite *timers_suite(void)
 {
     Suite *s = suite_create("timers");
@@ -171,6 +211,7 @@ Suite *timers_suite(void)
     tcase_add_test(tc, heap_slots_keep_the_order_of_one_heap);
     tcase_add_test(tc, buckets_accept_adds_while_popping);
     tcase_add_test(tc, heap_orders_by_time_then_sequence);
+    tcase_add_test(tc, queues_grow_past_huge_pages_keeping_order_and_size);
     suite_add_tcase(s, tc);
     return s;
 }
