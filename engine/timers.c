@@ -8,6 +8,7 @@
 #include "timers.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,45 +43,67 @@ static void *grow(void *p, size_t old, size_t n)
 
 /* ---- buckets ------------------------------------------------------------ */
 
-static struct tq_bucket *bucket_for(struct tq_buckets *q, int64_t time)
+/* The buckets of one queue and the far slots of the other are both a run
+ * of elements sorted by an int64_t key they start with, live in
+ * arr[*head .. *n) of *cap: the element with `key`, made in place (zeroed
+ * but for the key, *made set) when absent.  Keys mostly come in rising
+ * order, so the newest is looked at first.  NULL without memory. */
+static void *sorted_at(void **arr, size_t size, size_t *head, size_t *n, size_t *cap,
+                       int64_t key, int *made)
 {
-    size_t lo = q->head, hi = q->n;
-
-    /* the common case: the newest time, or a time after it */
-    if (hi > lo && q->b[hi - 1].time == time)
-        return &q->b[hi - 1];
-    if (hi == lo || q->b[hi - 1].time < time) {
+#define KEY_AT(i) (*(const int64_t *)((const char *)*arr + (i) * size))
+    size_t lo = *head, hi = *n;
+    *made = 0;
+    if (hi > lo && KEY_AT(hi - 1) == key)
+        return (char *)*arr + (hi - 1) * size;
+    if (hi == lo || KEY_AT(hi - 1) < key) {
         lo = hi;
     } else {
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
-            if (q->b[mid].time < time)
+            if (KEY_AT(mid) < key)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        if (lo < q->n && q->b[lo].time == time)
-            return &q->b[lo];
+        if (lo < *n && KEY_AT(lo) == key)
+            return (char *)*arr + lo * size;
     }
-    if (q->n == q->cap) {
-        if (q->head > 0) {              /* reuse the popped prefix */
-            memmove(q->b, q->b + q->head, (q->n - q->head) * sizeof(*q->b));
-            q->n -= q->head;
-            lo -= q->head;
-            q->head = 0;
+#undef KEY_AT
+    if (*n == *cap) {
+        if (*head > 0) {                /* reuse the popped prefix */
+            memmove(*arr, (char *)*arr + *head * size, (*n - *head) * size);
+            *n -= *head;
+            lo -= *head;
+            *head = 0;
         } else {
-            size_t cap = next_cap(q->cap, sizeof(*q->b), 16);
-            struct tq_bucket *nb = grow(q->b, q->cap * sizeof(*nb), cap * sizeof(*nb));
-            if (nb == NULL)
+            size_t c = next_cap(*cap, size, 16);
+            void *p = grow(*arr, *cap * size, c * size);
+            if (p == NULL)
                 return NULL;
-            q->b = nb;
-            q->cap = cap;
+            *arr = p;
+            *cap = c;
         }
     }
-    memmove(q->b + lo + 1, q->b + lo, (q->n - lo) * sizeof(*q->b));
-    q->n++;
-    q->b[lo] = (struct tq_bucket){ .time = time };
-    return &q->b[lo];
+    char *at = (char *)*arr + lo * size;
+    memmove(at + size, at, (*n - lo) * size);
+    (*n)++;
+    memset(at, 0, size);
+    memcpy(at, &key, sizeof(key));
+    *made = 1;
+    return at;
+}
+
+_Static_assert(offsetof(struct tq_bucket, time) == 0, "sorted_at: the key comes first");
+_Static_assert(offsetof(struct tq_slot, slot) == 0, "sorted_at: the key comes first");
+
+static struct tq_bucket *bucket_for(struct tq_buckets *q, int64_t time)
+{
+    int made;
+    void *arr = q->b;
+    struct tq_bucket *b = sorted_at(&arr, sizeof(*q->b), &q->head, &q->n, &q->cap, time, &made);
+    q->b = arr;
+    return b;
 }
 
 int tqb_add(struct tq_buckets *q, int64_t time, uint32_t id)
@@ -184,41 +207,14 @@ static int heap_push(struct tq_heap *q, struct tq_entry x)
 /* The far slot for `slot`, made (in order) when absent; NULL without memory. */
 static struct tq_slot *far_slot(struct tq_heap *q, int64_t slot)
 {
-    size_t lo = q->fhead, hi = q->fn;
-    if (hi > lo && q->far[hi - 1].slot == slot)
-        return &q->far[hi - 1];
-    if (hi == lo || q->far[hi - 1].slot < slot) {
-        lo = hi;
-    } else {
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (q->far[mid].slot < slot)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < q->fn && q->far[lo].slot == slot)
-            return &q->far[lo];
-    }
-    if (q->fn == q->fcap) {
-        if (q->fhead > 0) {         /* room at the front: slide down */
-            memmove(q->far, q->far + q->fhead, (q->fn - q->fhead) * sizeof(*q->far));
-            q->fn -= q->fhead;
-            lo -= q->fhead;
-            q->fhead = 0;
-        } else {
-            size_t cap = next_cap(q->fcap, sizeof(*q->far), 16);
-            struct tq_slot *f = grow(q->far, q->fcap * sizeof(*f), cap * sizeof(*f));
-            if (f == NULL)
-                return NULL;
-            q->far = f;
-            q->fcap = cap;
-        }
-    }
-    memmove(q->far + lo + 1, q->far + lo, (q->fn - lo) * sizeof(*q->far));
-    q->fn++;
-    q->far[lo] = (struct tq_slot){ .slot = slot, .min = INT64_MAX };
-    return &q->far[lo];
+    int made;
+    void *arr = q->far;
+    struct tq_slot *s = sorted_at(&arr, sizeof(*q->far), &q->fhead, &q->fn, &q->fcap, slot,
+                                  &made);
+    q->far = arr;
+    if (s != NULL && made)
+        s->min = INT64_MAX;
+    return s;
 }
 
 int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
