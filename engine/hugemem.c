@@ -89,7 +89,8 @@ void *hm_realloc(void *p, size_t old, size_t n)
         (void)madvise(q, hm_size(n), MADV_HUGEPAGE);
         return q;
     }
-    memcpy(q, p, old < n ? old : n);
+    if (p != NULL)                  /* (memcpy must not see NULL, even for 0 bytes) */
+        memcpy(q, p, old < n ? old : n);
     hm_free(p, old);
     return q;
 }
