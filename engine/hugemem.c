@@ -20,7 +20,8 @@
 struct hm_block {
     struct hm_block *next;
     void *base;
-    size_t size;                    /* a mapping when >= HM_MIN */
+    size_t size;
+    int huge;                       /* a mapping of huge pages, else malloc'ed */
 };
 
 static size_t round_up(size_t n, size_t to)
@@ -102,9 +103,11 @@ void *hm_arena_alloc(struct hm_arena *a, size_t n)
         struct hm_block *b = malloc(sizeof(*b));
         if (b == NULL)
             return NULL;
-        /* small arenas take exactly what they are asked for, from malloc */
-        b->size = a->bytes + n < HM_MIN ? n : round_up(n, HM_PAGE);
-        b->base = b->size >= HM_MIN ? map_aligned(b->size) : aligned_alloc(64, b->size);
+        /* small arenas take exactly what they are asked for, from malloc;
+         * from HM_MIN on, whole huge pages */
+        b->huge = a->bytes + n >= HM_MIN;
+        b->size = b->huge ? round_up(n, HM_PAGE) : n;
+        b->base = b->huge ? map_aligned(b->size) : aligned_alloc(64, b->size);
         if (b->base == NULL) {
             free(b);
             return NULL;
@@ -126,7 +129,7 @@ void hm_arena_destroy(struct hm_arena *a)
     struct hm_block *b = a->blocks;
     while (b != NULL) {
         struct hm_block *next = b->next;
-        if (b->size >= HM_MIN)
+        if (b->huge)
             munmap(b->base, b->size);
         else
             free(b->base);

@@ -29,7 +29,11 @@
 #include <stddef.h>
 
 #define HM_PAGE ((size_t)2 << 20)   /* one huge page */
-#define HM_MIN HM_PAGE              /* from this size, a block is a mapping */
+/* From this size a block is a mapping of its own, and an arena holding this
+ * much takes huge pages.  Smaller structures stay on malloc: their 4 KB
+ * pages cost a fork at most 0.3 ms each, while a huge page counts whole
+ * from its first byte (with 2 MB, a job of 73 k keys held 17 % more). */
+#define HM_MIN (8 * HM_PAGE)
 
 /* n zeroed bytes, or NULL.  Free with hm_free(p, n). */
 void *hm_calloc(size_t n);

@@ -1,7 +1,7 @@
 /*
  * slab.c - size classes over 64 KiB pages (see slab.h).
  *
- * Pages come from an arena (hugemem.h): once the slab holds 2 MB they are
+ * Pages come from an arena (hugemem.h): once the slab holds 16 MB they are
  * carved 32 at a time from 2 MB huge pages, so a checkpoint's fork copies
  * one page-table entry for 32 pages instead of 512.
  */

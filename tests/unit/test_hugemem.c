@@ -68,8 +68,8 @@ START_TEST(small_blocks_are_malloc_sized_big_ones_whole_huge_pages)
 {
     ck_assert_uint_eq(hm_size(100), 100);
     ck_assert_uint_eq(hm_size(HM_MIN - 1), HM_MIN - 1);
-    ck_assert_uint_eq(hm_size(HM_MIN), HM_PAGE);
-    ck_assert_uint_eq(hm_size(HM_MIN + 1), 2 * HM_PAGE);
+    ck_assert_uint_eq(hm_size(HM_MIN), HM_MIN);    /* a whole number of huge pages */
+    ck_assert_uint_eq(hm_size(HM_MIN + 1), HM_MIN + HM_PAGE);
 
     unsigned char *s = hm_calloc(1000);
     ck_assert_ptr_nonnull(s);
@@ -77,7 +77,7 @@ START_TEST(small_blocks_are_malloc_sized_big_ones_whole_huge_pages)
         ck_assert_msg(s[i] == 0, "small block byte %zu: expected 0, got %u", i, s[i]);
     hm_free(s, 1000);
 
-    size_t n = 3 * HM_PAGE + 12345;
+    size_t n = HM_MIN + 3 * HM_PAGE + 12345;
     unsigned char *b = hm_calloc(n);
     ck_assert_ptr_nonnull(b);
     ck_assert_msg(aligned(b, HM_PAGE), "a big block at %p: expected 2 MB alignment", (void *)b);
@@ -93,7 +93,8 @@ END_TEST
 START_TEST(realloc_keeps_contents_across_every_size_change)
 {
     /* small -> small -> big -> bigger (moved by mremap) -> same pages -> small */
-    size_t sizes[] = { 100, 5000, HM_MIN + 10, 5 * HM_PAGE, 5 * HM_PAGE - 7, 3000 };
+    size_t sizes[] = { 100, 5000, HM_MIN + 10, HM_MIN + 5 * HM_PAGE, HM_MIN + 5 * HM_PAGE - 7,
+                       3000 };
     unsigned char *p = NULL;
     size_t old = 0;
     for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
@@ -121,7 +122,8 @@ END_TEST
 START_TEST(arena_is_small_until_it_holds_a_huge_page)
 {
     struct hm_arena a = { 0 };
-    enum { N = 200, SZ = 40000 };   /* 8 MB in all: the first 2 MB from malloc */
+    /* HM_MIN and 6 MB more in all: the first HM_MIN from malloc */
+    enum { SZ = 40000, N = (int)((HM_MIN + 3 * HM_PAGE) / SZ) };
     unsigned char *got[N];
     for (int i = 0; i < N; i++) {
         got[i] = hm_arena_alloc(&a, SZ);
