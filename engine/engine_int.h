@@ -117,7 +117,7 @@ struct feed {
     size_t nops;
 };
 
-/* A record of a batch (engine_feed_batch), decoded ahead with a decoder
+/* A record the host announced (engine_prefetch), decoded ahead with a decoder
  * of its own, and the hash of its key in each of the first AHEAD_FEEDS
  * feeds (AHEAD_NOHASH: none). */
 #define AHEAD_FEEDS 4

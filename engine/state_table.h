@@ -74,7 +74,7 @@ uint32_t st_find(struct state_table *t, const void *key, size_t len, uint32_t ha
  * Returns ST_NONE when out of memory. */
 uint32_t st_upsert(struct state_table *t, const void *key, size_t len, uint32_t hash);
 
-/* Lookups that hide memory latency (engine_feed_batch): a batch of
+/* Lookups that hide memory latency (engine_prefetch): a batch of
  * records asks for the index slots of their hashes first, then for the
  * entries those slots name, then reads the entries' operator states, each
  * step for the whole batch before the next, so the cache misses of a batch

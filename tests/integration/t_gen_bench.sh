@@ -53,6 +53,12 @@ line=$(printf '%s\n' "$OUT" | grep '^ns_per_event=') || fail "no ns_per_event= l
 [ "${BASH_REMATCH[1]}" = "$res" ] || fail "fired=${BASH_REMATCH[1]}, expected every result ($res) fired by the watermark or the end"
 [ "${BASH_REMATCH[2]}" -gt 100 ] || fail "redis_bytes_per_result=${BASH_REMATCH[2]}, expected over 100"
 
+# --no-batch: records fed one at a time, not announced ahead: the same results
+run "$SLUICE" bench -c feature-pipeline.yaml --input "$T/ev.jsonl" --no-batch
+expect_rc 0
+sum4=$(printf '%s\n' "$OUT" | sed -n 's/.*checksum=\([0-9]*\).*/\1/p')
+[ "$sum4" = "$sum1" ] || fail "expected the same checksum with --no-batch, got $sum4 and $sum1"
+
 # gen --session-events 1: each event's user at random: 1000 events of 1000
 # users touch ~632 of them; sessions of ~8 events (a pool of 100) ~225
 run "$SLUICE" gen --users 1000 --events 1000 --session-events 1 --seed 5
