@@ -41,6 +41,19 @@ static void *grow(void *p, size_t old, size_t n)
     return tq_realloc != NULL ? tq_realloc(p, n) : hm_realloc(p, old, n);
 }
 
+/* *p, a full array of cap elements of elem bytes, grown to its next
+ * capacity (first when empty, at most max): that capacity, or 0 without
+ * memory (*p unchanged). */
+static size_t grow_full(void **p, size_t cap, size_t elem, size_t first, size_t max)
+{
+    size_t c = next_cap(cap, elem, first);
+    void *np = c <= max ? grow(*p, cap * elem, c * elem) : NULL;
+    if (np == NULL)
+        return 0;
+    *p = np;
+    return c;
+}
+
 /* ---- buckets ------------------------------------------------------------ */
 
 /* The buckets of one queue and the far slots of the other are both a run
@@ -77,11 +90,9 @@ static void *sorted_at(void **arr, size_t size, size_t *head, size_t *n, size_t 
             lo -= *head;
             *head = 0;
         } else {
-            size_t c = next_cap(*cap, size, 16);
-            void *p = grow(*arr, *cap * size, c * size);
-            if (p == NULL)
+            size_t c = grow_full(arr, *cap, size, 16, SIZE_MAX);
+            if (c == 0)
                 return NULL;
-            *arr = p;
             *cap = c;
         }
     }
@@ -112,11 +123,9 @@ int tqb_add(struct tq_buckets *q, int64_t time, uint32_t id)
     if (b == NULL)
         return -ENOMEM;
     if (b->n == b->cap) {
-        size_t cap = next_cap(b->cap, sizeof(*b->ids), 8);
-        if (cap > UINT32_MAX)
-            return -ENOMEM;
-        uint32_t *ids = grow(b->ids, b->cap * sizeof(*ids), cap * sizeof(*ids));
-        if (ids == NULL)
+        void *ids = b->ids;
+        size_t cap = grow_full(&ids, b->cap, sizeof(*b->ids), 8, UINT32_MAX);
+        if (cap == 0)
             return -ENOMEM;
         b->ids = ids;
         b->cap = (uint32_t)cap;
@@ -185,9 +194,9 @@ static int64_t slot_of(int64_t time)
 static int heap_push(struct tq_heap *q, struct tq_entry x)
 {
     if (q->n == q->cap) {
-        size_t cap = next_cap(q->cap, sizeof(*q->e), 64);
-        struct tq_entry *e = grow(q->e, q->cap * sizeof(*e), cap * sizeof(*e));
-        if (e == NULL)
+        void *e = q->e;
+        size_t cap = grow_full(&e, q->cap, sizeof(*q->e), 64, SIZE_MAX);
+        if (cap == 0)
             return -ENOMEM;
         q->e = e;
         q->cap = cap;
@@ -235,9 +244,9 @@ int tqh_add(struct tq_heap *q, int64_t time, uint32_t id)
     if (s == NULL)
         return -ENOMEM;
     if (s->n == s->cap) {
-        size_t cap = next_cap(s->cap, sizeof(*s->e), 8);
-        struct tq_entry *e = grow(s->e, s->cap * sizeof(*e), cap * sizeof(*e));
-        if (e == NULL)
+        void *e = s->e;
+        size_t cap = grow_full(&e, s->cap, sizeof(*s->e), 8, UINT32_MAX);
+        if (cap == 0)
             return -ENOMEM;
         s->e = e;
         s->cap = (uint32_t)cap;
