@@ -9,7 +9,7 @@ set -e
 "$SLUICE" gen --users 20000 --events 200000 --rate 50 --late-fraction 0.01 \
     --invalid-fraction 0.001 --seed 51 > "$T/events.jsonl"
 # job FILE STATE-DIR RESULTS [CHECKPOINT-INTERVAL [HTTP]]; AVG (the
-# avg_price aggregate's function) changes an operator
+# avg_price aggregate's function) changes an operator; EVENTS is the input
 job() {
     cat > "$1" <<YAML
 job: ckjob
@@ -18,7 +18,7 @@ state: { dir: $2, checkpoint_interval: ${4:-200ms}, checkpoints_retained: 3 }
 sources:
   events:
     type: file
-    path: $T/events.jsonl
+    path: ${EVENTS:-$T/events.jsonl}
     schema: { user_id: string, event_type: string, price: double }
     event_time: { field: event_time, timezone: "+09:00" }
     watermark: { out_of_orderness: 10s }
@@ -100,31 +100,45 @@ expect_rc 0
 expect_err "operator user_features changed since the checkpoint: it starts empty"
 expect_err "restored savepoint"
 
-# 3. damaged checkpoints: each kind is reported, and the previous one used
-job "$T/d.yaml" "$T/d-state" "$T/d.jsonl" 100ms
+# 3. damaged checkpoints: each kind is reported, and the previous one used.
+#    A checkpoint with nothing changed since the last writes no file, so the
+#    input grows by a third after each checkpoint file: three files however
+#    fast the whole input would have been read
+split -n l/3 -d "$T/events.jsonl" "$T/d-part"
+cp "$T/d-part00" "$T/d-events.jsonl"
+EVENTS="$T/d-events.jsonl" job "$T/d.yaml" "$T/d-state" "$T/d.jsonl" 100ms
 "$SLUICE" run -c "$T/d.yaml" >/dev/null 2>"$T/d.err" &
 pid=$!
 track_pid "$pid"
 dir="$T/d-state/checkpoints/ckjob/p0"     # shard 0: the file's one partition
-wait_for 30 "three checkpoints" sh -c "[ \$(ls $dir 2>/dev/null | grep -c 'sluice\$') -ge 3 ]"
+files() { [ "$(ls "$dir" 2>/dev/null | grep -c 'sluice$')" -ge "$1" ]; }
+wait_for 30 "the first checkpoint file" files 1
+cat "$T/d-part01" >> "$T/d-events.jsonl"
+wait_for 30 "a second checkpoint file after the input grew" files 2
+cat "$T/d-part02" >> "$T/d-events.jsonl"
+wait_for 30 "a third checkpoint file after the input grew" files 3
 kill -TERM "$pid"
 wait "$pid" || fail "expected exit 0 after SIGTERM: $(tail -3 "$T/d.err")"
 cp -a "$dir" "$T/good-checkpoints"
 # a shard's files are <epoch>-<id>.sluice: one run, one epoch
 newest_file() { ls "$dir" | grep 'sluice$' | sort -t- -k1,1 -k2,2n | tail -1; }
 newest() { newest_file | sed 's/^[0-9a-f]*-\([0-9]*\)\.sluice$/\1/'; }
+# the id of the checkpoint before the newest file's (ids without a file
+# are checkpoints that had nothing to write)
+previous() { ls "$dir" | grep 'sluice$' | sort -t- -k1,1 -k2,2n | tail -2 | head -1 |
+    sed 's/^[0-9a-f]*-\([0-9]*\)\.sluice$/\1/'; }
 damage_and_restart() {  # WHAT COMMAND...
-    local what=$1 id
+    local what=$1 prev
     shift
     rm -rf "$dir"                   # the same good checkpoints every time
     cp -a "$T/good-checkpoints" "$dir"
-    id=$(newest)
+    prev=$(previous)
     name=$(newest_file)
     "$@" "$dir/$name"
     run "$SLUICE" run -c "$T/d.yaml" --bounded
     expect_rc 0
     [ "$what" = missing ] || expect_err "$name: damaged"
-    grep -q "restored checkpoint $((id - 1)) " "$T/err" ||
+    grep -q "restored checkpoint $prev " "$T/err" ||
         fail "$what: the previous checkpoint was not restored: $(grep restore "$T/err")"
 }
 truncate_half() { truncate -s $(( $(stat -c %s "$1") / 2 )) "$1"; }
