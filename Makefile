@@ -45,11 +45,13 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 # (libjansson-dev: the tests' reference JSON parser, never linked into sluice;
 # nodejs and npm: s3rver, the tests' S3-compatible server, below; python3:
 # tests/tools/s3_sigcheck.py, the tests' signature-checking S3 server; libssl-dev:
-# the Redis sink's TLS; openssl: the TLS test's certificates).
+# the Redis sink's TLS; openssl: the TLS test's certificates; chromium and a font:
+# the status page's browser test, driven by playwright-core from the npm registry,
+# below).
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
         libjsmn-dev libxxhash-dev libzstd-dev libsystemd-dev libhttp-parser-dev redis-server redis-tools kcat bc \
         prometheus systemd curl man-db groff-base libjansson-dev libcurl4-openssl-dev nodejs npm \
-        python3 libssl-dev openssl
+        python3 libssl-dev openssl chromium fonts-dejavu-core
 
 # s3rver from the npm registry, pinned, for tests/integration/t_store.sh:
 # installed into build/npm (never globally) when missing.
@@ -105,6 +107,16 @@ $(S3RVER):
 	@mkdir -p build/npm
 	npm install --prefix build/npm --no-audit --no-fund --no-save s3rver@$(S3RVER_VERSION)
 
+# playwright-core from the npm registry, pinned, for tests/integration/t_status_page.sh:
+# it drives Debian's chromium (it downloads no browser of its own); in build/pw.
+PLAYWRIGHT_VERSION := 1.49.1
+PLAYWRIGHT := build/pw/node_modules/playwright-core/package.json
+
+$(PLAYWRIGHT):
+	@command -v npm >/dev/null 2>&1 || $(MAKE) --no-print-directory PKGS="nodejs npm" deps
+	@mkdir -p build/pw
+	npm install --prefix build/pw --no-audit --no-fund --no-save playwright-core@$(PLAYWRIGHT_VERSION)
+
 $(B)/group_offsets: $(B)/tests/tools/group_offsets.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
@@ -156,18 +168,20 @@ unit: $(B)/unit_tests
 	$(B)/unit_tests
 
 TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen STORE_TOOL=$(B)/store_tool \
-            S3RVER=$(S3RVER) GROUP_OFFSETS=$(B)/group_offsets
+            S3RVER=$(S3RVER) GROUP_OFFSETS=$(B)/group_offsets PLAYWRIGHT=build/pw/node_modules/playwright-core
 
 # Integration tests mostly wait (brokers, rebalances, servers), so make
 # check runs IT_JOBS of them at a time; each has its own ports and files.
 IT_JOBS ?= 2
 
-integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER) $(B)/group_offsets
+integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER) $(B)/group_offsets \
+             $(PLAYWRIGHT)
 	JOBS=$(IT_JOBS) SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
 
 test: unit integration
 
-asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER) $(B)/group_offsets
+asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER) $(B)/group_offsets \
+           $(PLAYWRIGHT)
 	$(ASAN_ENV) $(BA)/unit_tests
 	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null
@@ -350,6 +364,17 @@ build/bench/json_baseline: tests/bench/json_baseline.c engine/json.c engine/json
 
 # Redis's own limit for the sink's command shapes (tests/bench/redis_shape.c);
 # the guard script is the sink's own, cut out of its source.
+# the status page (GET /) as a C string: backslashes, quotes and '?' (no
+# trigraphs) escaped, each line one literal
+build/gen/status_page.inc: cmd/status_page.html
+	@mkdir -p $(dir $@)
+	{ echo 'static const char STATUS_PAGE[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/?/\\?/g' -e 's/^/"/' -e 's/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp
+	mv $@.tmp $@
+
+$(B)/cmd/status_page.o $(BA)/cmd/status_page.o: build/gen/status_page.inc
+
 $(B)/guard_script.h: connectors/redis_sink.c
 	@mkdir -p $(dir $@)
 	sed -n '/^static const char GUARD_SCRIPT\[\] =/,/;$$/p' $< > $@.tmp

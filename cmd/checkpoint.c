@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -52,6 +53,7 @@
 
 #define MIN_TIMEOUT_MS 60000        /* a checkpoint may take this long at least */
 #define WAITERS 4                   /* callbacks told of one take's end */
+#define CHILD_WHY 512               /* bytes of the writer's reason for failing */
 
 enum ckpt_phase { CK_IDLE, CK_WRITING, CK_ACKING, CK_PUBLISHING };
 
@@ -102,6 +104,8 @@ struct checkpoints {
     int working;                    /* the publisher's work is queued or running */
     char shared[1024];              /* the URL ck->store was opened with */
     uint64_t started_ns, phase_ns;
+    uint64_t stall_us;              /* the running one's fork (0: none yet) */
+    char *child_why;                /* CHILD_WHY bytes shared with the writer, or NULL */
     struct offsets *offs;           /* per source, as of the checkpoint */
     struct waiters now;             /* told when it ends */
     /* a savepoint asked for while it runs: follows it */
@@ -791,8 +795,12 @@ static void child_main(struct checkpoints *ck)
             rc = -errno;
         if (close(it->fd) < 0 && rc == 0)
             rc = -errno;
-        if (rc < 0)
+        if (rc < 0) {
             log_msg(LOG_ERR, "checkpoint", "writing %s: %s", it->tmp, strerror(-rc));
+            if (ck->child_why != NULL)
+                snprintf(ck->child_why, CHILD_WHY, "%s (writing %.400s)", strerror(-rc),
+                         it->tmp);       /* the reason first: it is what a cut keeps */
+        }
     }
     _exit(rc < 0 ? 1 : 0);
 }
@@ -872,6 +880,8 @@ static void begin(struct checkpoints *ck, enum ckpt_kind kind)
     char why[PATH_MAX + 64];
     ck->kind = kind;
     ck->id = ck->next_id++;
+    ck->started_ns = uv_hrtime();
+    ck->stall_us = 0;
     if (ck->working) {
         finish(ck, -EBUSY, "the previous one is still being published");
         return;
@@ -903,6 +913,8 @@ static void begin(struct checkpoints *ck, enum ckpt_kind kind)
         ck->stats.last_stall_us = 0;
         return;
     }
+    if (ck->child_why != NULL)
+        ck->child_why[0] = '\0';
     uint64_t t0 = uv_hrtime();
     pid_t pid = fork();
     if (pid == 0)
@@ -918,7 +930,7 @@ static void begin(struct checkpoints *ck, enum ckpt_kind kind)
     ck->child = pid;
     ck->phase = CK_WRITING;
     ck->started_ns = ck->phase_ns = t0;
-    ck->stats.last_stall_us = (t1 - t0) / 1000;
+    ck->stats.last_stall_us = ck->stall_us = (t1 - t0) / 1000;
     if (ck->stats.last_stall_us > ck->stats.max_stall_us)
         ck->stats.max_stall_us = ck->stats.last_stall_us;
     LOG(LOG_DEBUG, "checkpoint", "%" PRIu64 " started: %zu shard%s (fork took %" PRIu64 " us)",
@@ -1225,6 +1237,16 @@ static void complete(struct checkpoints *ck)
  * savepoint that waited behind it if the run still wants one now. */
 static void finish(struct checkpoints *ck, int rc, const char *why)
 {
+    struct chkpt_stats *st = &ck->stats;
+    struct chkpt_record *h = &st->history[st->nhistory++ % CHKPT_HISTORY];
+    *h = (struct chkpt_record){
+        .id = ck->id, .savepoint = ck->kind == CKPT_SAVEPOINT, .ok = rc == 0,
+        .at_ms = wall_ms(), .ms = (uv_hrtime() - ck->started_ns) / 1000000,
+        .bytes = rc == 0 ? st->last_bytes : 0, .stall_us = ck->stall_us,
+        .shards = ck->nitems,
+    };
+    if (rc < 0)
+        snprintf(h->why, sizeof(h->why), "%s", why);
     if (rc < 0) {
         ck->stats.failed++;
         log_msg(LOG_ERR, "checkpoint", "%s %" PRIu64 " failed: %s; processing goes on",
@@ -1258,9 +1280,11 @@ static void on_sigchld(uv_signal_t *h, int signum)
         chkpt_poll(ck);
         return;
     }
-    char why[128];
+    char why[CHILD_WHY + 64];
     if (WIFSIGNALED(status))
         snprintf(why, sizeof(why), "the writer was killed by signal %d", WTERMSIG(status));
+    else if (ck->child_why != NULL && ck->child_why[0] != '\0')
+        snprintf(why, sizeof(why), "the writer failed: %.*s", CHILD_WHY, ck->child_why);
     else
         snprintf(why, sizeof(why), "the writer failed (exit %d)", WEXITSTATUS(status));
     finish(ck, WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? -ETIMEDOUT : -EIO, why);
@@ -1329,6 +1353,9 @@ int chkpt_new(uv_loop_t *loop, struct checkpoints **out)
     ck->timer.data = ck->sigchld.data = ck;
     ck->open_handles = 2;
     ck->loop = loop;
+    /* the writer's reason for failing, shared with it (NULL: only its exit status) */
+    void *m = mmap(NULL, CHILD_WHY, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck->child_why = m == MAP_FAILED ? NULL : m;
     /* this run's epoch: object names are never reused, whatever the ids */
     snprintf(ck->epoch, sizeof(ck->epoch), "%012" PRIx64, (uint64_t)wall_ms());
     *out = ck;
@@ -1496,5 +1523,7 @@ void chkpt_free(struct checkpoints *ck)
     for (size_t i = 0; i < ck->capitems; i++)
         free(ck->items[i].del);
     free(ck->items);
+    if (ck->child_why != NULL)
+        munmap(ck->child_why, CHILD_WHY);
     free(ck);
 }

@@ -52,8 +52,27 @@ typedef void (*chkpt_done_fn)(void *ud, enum ckpt_kind kind, uint64_t id, const 
                               int rc);
 
 /* Figures of this run, savepoints included. */
+/* One checkpoint or savepoint that ended, for the status page. */
+struct chkpt_record {
+    uint64_t id;
+    int savepoint;                  /* 0: a checkpoint */
+    int ok;                         /* 1: complete, 0: failed */
+    int64_t at_ms;                  /* wall clock when it ended */
+    uint64_t ms;                    /* from its start to its end */
+    uint64_t bytes;                 /* written (0 when it failed) */
+    uint64_t stall_us;              /* the loop's pause for its fork (0: none) */
+    size_t shards;                  /* shard files it wrote (0: nothing had changed) */
+    char why[256];                  /* why it failed ("" when complete) */
+};
+
+#define CHKPT_HISTORY 16            /* the last ones kept */
+
 struct chkpt_stats {
     uint64_t ok, failed;            /* complete, failed */
+    /* the last CHKPT_HISTORY that ended: the newest is
+     * history[(nhistory - 1) % CHKPT_HISTORY] */
+    struct chkpt_record history[CHKPT_HISTORY];
+    uint64_t nhistory;
     uint64_t last_id;               /* the last complete one: its id, */
     uint64_t last_bytes, last_ms;   /* size, time from the fork to complete, */
     int64_t last_at_ms;             /* wall clock when complete (0: none yet) */

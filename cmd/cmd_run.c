@@ -159,6 +159,12 @@ static enum run_state get_state(void *ud)
     return rt->state;
 }
 
+static int get_backpressure(void *ud)
+{
+    const struct runtime *rt = ud;
+    return rt->congested > 0;
+}
+
 static void rt_fail(struct runtime *rt, const char *why)
 {
     if (rt->exit_code == 0)
@@ -1180,7 +1186,7 @@ static SL_MUST_USE int run_alloc(struct runtime *rt)
         counters_new(&rt->g, &rt->counters) < 0 || keycheck_new(&rt->keys) < 0)
         return -ENOMEM;
     struct observe_host oh = { rt, &rt->g, rt->counters, rt->ck, rt->keys, rt->started_ms,
-                               get_state };
+                               get_state, get_backpressure };
     return observe_new(&oh, &rt->obs);
 }
 

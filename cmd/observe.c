@@ -2,6 +2,7 @@
  * observe.c - what `sluice run` shows about itself over HTTP: Prometheus
  * metrics, health, a JSON status, and savepoints on request.
  *
+ *   GET  /           the status page for a person (status_page.h)
  *   GET  /metrics    Prometheus text exposition format 0.0.4
  *   GET  /healthz    200 "ok" while running, 503 otherwise
  *   GET  /status     JSON: job graph, watermarks, partitions, sinks,
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../connectors/format.h"
@@ -27,6 +29,7 @@
 #include "../engine/watermark.h"
 #include "cli.h"
 #include "observe.h"
+#include "status_page.h"
 
 #define MAXP 1024
 
@@ -54,9 +57,7 @@ static void help(struct sbuf *b, const char *name, const char *type, const char 
     sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
-/* Records (file sources: bytes) not read yet after next, or -1 when the
- * source cannot tell. */
-static int64_t source_lag(const struct source *src, int32_t partition, int64_t next)
+int64_t observe_lag(const struct source *src, int32_t partition, int64_t next)
 {
     return src->impl && src->ops->lag ? src->ops->lag(src, partition, next) : -1;
 }
@@ -270,7 +271,7 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
                 label(b, job->sources[s].name);
                 sbuf_printf(b, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", ids[i], next);
             }
-            int64_t lag = source_lag(&g->src[s], ids[i], next);
+            int64_t lag = observe_lag(&g->src[s], ids[i], next);
             if (lag >= 0) {
                 SBUF_LIT(b, "sluice_partition_lag{source=\"");
                 label(b, job->sources[s].name);
@@ -435,71 +436,95 @@ static void json_int(struct sbuf *b, int64_t v)
         sbuf_printf(b, "%" PRId64, v);
 }
 
-static void status(const struct observe *obs, const struct totals *t, struct sbuf *b)
+/* s as a JSON string, null when NULL or empty; bytes that are not
+ * well-formed UTF-8 (a log line may quote input) become '?', so the text
+ * stays JSON whatever it holds. */
+static void json_str(struct sbuf *b, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    char *clean = n > 0 ? malloc(n) : NULL;
+    if (clean == NULL) {
+        SBUF_LIT(b, "null");
+        return;
+    }
+    fmt_json_string(b, clean, fmt_utf8_clean(clean, s, n));
+    free(clean);
+}
+
+void observe_member(const struct source *src, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (src->impl != NULL && src->ops->member != NULL)
+        src->ops->member(src, buf, size);
+}
+
+int64_t observe_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void observe_instance(char *buf, size_t size)
+{
+    char host[256];
+    if (gethostname(host, sizeof(host)) < 0)
+        snprintf(host, sizeof(host), "?");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(buf, size, "%s:%ld", host, (long)getpid());
+}
+
+static const char *level_name(enum log_level l)
+{
+    return l == LOG_ERR ? "error" : l == LOG_WARNING ? "warning" : "notice";
+}
+
+static void status_sources(const struct observe *obs, const struct totals *t, struct sbuf *b,
+                           const char *self)
 {
     const struct graph *g = obs->host.g;
     const struct job *job = g->job;
-    SBUF_LIT(b, "{\"job\":");
-    fmt_json_string(b, job->name, strlen(job->name));
-    sbuf_printf(b, ",\"version\":\"%s\",\"state\":\"%s\",\"sources\":[", SLUICE_VERSION,
-                run_state_shown(obs->host.state(obs->host.ud)));
     static int32_t ids[MAXP];
     static int64_t wms[MAXP];
     for (size_t s = 0; s < job->nsources; s++) {
         const struct job_source *js = &job->sources[s];
+        const struct source *src = &g->src[s];
+        char member[256];
+        observe_member(src, member, sizeof(member));
+        uint64_t invalid = 0;
+        for (int k = 0; k < REJ_NKINDS; k++)
+            invalid += t->invalid[s][k];
         sbuf_printf(b, "%s{\"name\":", s ? "," : "");
-        fmt_json_string(b, js->name, strlen(js->name));
-        sbuf_printf(b, ",\"type\":\"%s\",\"watermark\":", js->type->name);
+        json_str(b, js->name);
+        sbuf_printf(b, ",\"type\":\"%s\",\"records_in\":%" PRIu64 ",\"records_invalid\":%"
+                    PRIu64 ",\"member\":", js->type->name, t->in[s], invalid);
+        json_str(b, member);
+        SBUF_LIT(b, ",\"watermark\":");
         json_time(b, graph_watermark(g, (int)s));
         SBUF_LIT(b, ",\"partitions\":[");
         size_t np = graph_partitions(g, (int)s, ids, wms, MAXP);
         for (size_t i = 0; i < np; i++) {
             int64_t next = offsets_next(&g->offs[s], ids[i]);
-            int64_t lag = source_lag(&g->src[s], ids[i], next);
+            int64_t lag = observe_lag(src, ids[i], next);
             sbuf_printf(b, "%s{\"partition\":%" PRId32 ",\"next_offset\":", i ? "," : "", ids[i]);
             json_int(b, next);
             SBUF_LIT(b, ",\"lag\":");
             json_int(b, lag);
             SBUF_LIT(b, ",\"watermark\":");
             json_time(b, wms[i]);
+            SBUF_LIT(b, ",\"owner\":");
+            json_str(b, member[0] ? member : self);
             sbuf_putc(b, '}');
         }
         SBUF_LIT(b, "]}");
     }
-    SBUF_LIT(b, "],\"operators\":[");
-    for (size_t o = 0; o < job->noperators; o++) {
-        const struct job_operator *op = &job->operators[o];
-        sbuf_printf(b, "%s{\"name\":", o ? "," : "");
-        fmt_json_string(b, op->name, strlen(op->name));
-        SBUF_LIT(b, ",\"from\":");
-        fmt_json_string(b, job->sources[op->source].name, strlen(job->sources[op->source].name));
-        sbuf_printf(b, ",\"window\":\"%s\",\"to\":[", op->type->name);
-        for (size_t k = 0; k < op->nsinks; k++) {
-            if (k)
-                sbuf_putc(b, ',');
-            const char *n = job->sinks[op->sinks[k]].name;
-            fmt_json_string(b, n, strlen(n));
-        }
-        sbuf_printf(b, "],\"windows_fired\":%" PRIu64 ",\"records_late\":%" PRIu64
-                    ",\"results_lost\":%" PRIu64 "}", t->fired[o], t->late[o], t->lost[o]);
-    }
-    SBUF_LIT(b, "],\"sinks\":[");
-    for (size_t i = 0; i < job->nsinks; i++) {
-        const struct sink *s = &g->snk[i];
-        sbuf_printf(b, "%s{\"name\":", i ? "," : "");
-        fmt_json_string(b, job->sinks[i].name, strlen(job->sinks[i].name));
-        sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64
-                    ",\"coalesced\":%" PRIu64 "}",
-                    job->sinks[i].type->name, s->impl ? s->ops->pending(s) : 0,
-                    t->written[i], t->coalesced[i]);
-    }
+}
+
+static void status_checkpoints(const struct observe *obs, struct sbuf *b)
+{
     const struct chkpt_stats *ck = chkpt_stats(obs->host.ck);
-    struct engine_stats st = { 0 };
-    graph_stats(g, &st);
-    sbuf_printf(b, "],\"state\":{\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "},"
-                "\"checkpoints\":{\"complete\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"last\":",
-                st.state_keys, st.state_bytes, ck->ok,
-                ck->failed);
+    sbuf_printf(b, "\"checkpoints\":{\"complete\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"last\":",
+                ck->ok, ck->failed);
     if (ck->last_at_ms == 0) {
         SBUF_LIT(b, "null");
     } else {
@@ -508,13 +533,76 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
         sbuf_printf(b, ",\"duration_ms\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"stall_us\":%" PRIu64
                     "}", ck->last_ms, ck->last_bytes, ck->last_stall_us);
     }
-    SBUF_LIT(b, ",\"restored_from\":");
-    if (ck->restored_from[0])
-        fmt_json_string(b, ck->restored_from, strlen(ck->restored_from));
-    else
-        SBUF_LIT(b, "null");
-    sbuf_printf(b, ",\"handoffs\":%" PRIu64 ",\"fenced_commits\":%" PRIu64 "},\"shards\":[",
+    SBUF_LIT(b, ",\"history\":[");
+    for (uint64_t i = ck->nhistory, n = 0; i > 0 && n < CHKPT_HISTORY; i--, n++) {
+        const struct chkpt_record *h = &ck->history[(i - 1) % CHKPT_HISTORY];
+        sbuf_printf(b, "%s{\"id\":%" PRIu64 ",\"kind\":\"%s\",\"result\":\"%s\",\"at\":",
+                    n ? "," : "", h->id, h->savepoint ? "savepoint" : "checkpoint",
+                    h->ok ? "complete" : "failed");
+        json_time(b, h->at_ms);
+        sbuf_printf(b, ",\"duration_ms\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"stall_us\":%" PRIu64
+                    ",\"shards\":%zu,\"error\":", h->ms, h->bytes, h->stall_us, h->shards);
+        json_str(b, h->why);
+        sbuf_putc(b, '}');
+    }
+    SBUF_LIT(b, "],\"restored_from\":");
+    json_str(b, ck->restored_from);
+    sbuf_printf(b, ",\"handoffs\":%" PRIu64 ",\"fenced_commits\":%" PRIu64 "}",
                 ck->handoffs, ck->fenced);
+}
+
+static void status(const struct observe *obs, const struct totals *t, struct sbuf *b)
+{
+    const struct graph *g = obs->host.g;
+    const struct job *job = g->job;
+    char self[300];
+    observe_instance(self, sizeof(self));
+    SBUF_LIT(b, "{\"job\":");
+    json_str(b, job->name);
+    sbuf_printf(b, ",\"version\":\"%s\",\"state\":\"%s\",\"instance\":", SLUICE_VERSION,
+                run_state_shown(obs->host.state(obs->host.ud)));
+    json_str(b, self);
+    SBUF_LIT(b, ",\"instance_id\":");
+    json_str(b, getenv("SLUICE_INSTANCE_ID"));
+    SBUF_LIT(b, ",\"started\":");
+    json_time(b, obs->host.started_ms);
+    SBUF_LIT(b, ",\"now\":");
+    json_time(b, observe_now_ms());
+    sbuf_printf(b, ",\"backpressure\":%s,\"sources\":[",
+                obs->host.backpressure(obs->host.ud) ? "true" : "false");
+    status_sources(obs, t, b, self);
+    SBUF_LIT(b, "],\"operators\":[");
+    for (size_t o = 0; o < job->noperators; o++) {
+        const struct job_operator *op = &job->operators[o];
+        sbuf_printf(b, "%s{\"name\":", o ? "," : "");
+        json_str(b, op->name);
+        SBUF_LIT(b, ",\"from\":");
+        json_str(b, job->sources[op->source].name);
+        sbuf_printf(b, ",\"window\":\"%s\",\"to\":[", op->type->name);
+        for (size_t k = 0; k < op->nsinks; k++) {
+            if (k)
+                sbuf_putc(b, ',');
+            json_str(b, job->sinks[op->sinks[k]].name);
+        }
+        sbuf_printf(b, "],\"windows_fired\":%" PRIu64 ",\"records_late\":%" PRIu64
+                    ",\"results_lost\":%" PRIu64 "}", t->fired[o], t->late[o], t->lost[o]);
+    }
+    SBUF_LIT(b, "],\"sinks\":[");
+    for (size_t i = 0; i < job->nsinks; i++) {
+        const struct sink *s = &g->snk[i];
+        sbuf_printf(b, "%s{\"name\":", i ? "," : "");
+        json_str(b, job->sinks[i].name);
+        sbuf_printf(b, ",\"type\":\"%s\",\"pending\":%zu,\"written\":%" PRIu64
+                    ",\"coalesced\":%" PRIu64 ",\"retried\":%" PRIu64 ",\"failed\":%" PRIu64 "}",
+                    job->sinks[i].type->name, s->impl ? s->ops->pending(s) : 0,
+                    t->written[i], t->coalesced[i], t->retried[i], t->failed[i]);
+    }
+    struct engine_stats st = { 0 };
+    graph_stats(g, &st);
+    sbuf_printf(b, "],\"state_size\":{\"keys\":%" PRIu64 ",\"bytes\":%" PRIu64 "},",
+                st.state_keys, st.state_bytes);
+    status_checkpoints(obs, b);
+    SBUF_LIT(b, ",\"shards\":[");
     for (size_t i = 0; i < g->nshards; i++) {
         const struct shard *sh = g->shards[i];
         sbuf_printf(b, "%s{\"partition\":%" PRId32 ",\"next_offset\":", i ? "," : "", sh->id);
@@ -525,22 +613,29 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
         SBUF_LIT(b, ",\"watermark\":");
         json_time(b, job->nsources ? engine_watermark(sh->eng, 0) : WM_MIN);
         SBUF_LIT(b, ",\"snapshot\":");
-        if (sh->snap_obj[0])
-            fmt_json_string(b, sh->snap_obj, strlen(sh->snap_obj));
-        else
-            SBUF_LIT(b, "null");
+        json_str(b, sh->snap_obj);
         SBUF_LIT(b, ",\"restored_from\":");
-        if (sh->restored_from[0])
-            fmt_json_string(b, sh->restored_from, strlen(sh->restored_from));
-        else
-            SBUF_LIT(b, "null");
+        json_str(b, sh->restored_from);
         sbuf_printf(b, ",\"restore_ms\":%" PRIu64 ",\"partitions\":%zu}", sh->restore_ms,
                     sh->nparts);
+    }
+    SBUF_LIT(b, "],\"errors\":[");
+    struct log_entry recent[LOG_RECENT];
+    size_t nr = log_recent(recent, LOG_RECENT);
+    for (size_t i = 0; i < nr; i++) {
+        sbuf_printf(b, "%s{\"at\":", i ? "," : "");
+        json_time(b, recent[i].at_ms);
+        sbuf_printf(b, ",\"level\":\"%s\",\"component\":", level_name(recent[i].level));
+        json_str(b, recent[i].component);
+        SBUF_LIT(b, ",\"text\":");
+        json_str(b, recent[i].text);
+        sbuf_putc(b, '}');
     }
     SBUF_LIT(b, "]}\n");
 }
 
-/* GET /metrics or /status: the body, built from the run's counters. */
+/* GET /metrics (is_metrics 1), /status (0) or / (2): the body, built from
+ * the run's counters. */
 static void report(const struct observe *obs, struct http_req *req, int is_metrics)
 {
     const struct graph *g = obs->host.g;
@@ -552,7 +647,10 @@ static void report(const struct observe *obs, struct http_req *req, int is_metri
         return;
     }
     counters_read(obs->host.counters, &t);
-    if (is_metrics) {
+    if (is_metrics == 2) {
+        status_page(&obs->host, &t, &b);
+        http_respond(req, 200, "text/html; charset=utf-8", b.p ? b.p : "", b.len);
+    } else if (is_metrics) {
         metrics(obs, &t, &b);
         http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "",
                      b.len);
@@ -611,6 +709,8 @@ void observe_request(void *ud, struct http_req *req, const char *method, const c
         report(obs, req, 1);
     } else if (strcmp(path, "/status") == 0 && get) {
         report(obs, req, 0);
+    } else if ((strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) && get) {
+        report(obs, req, 2);
     } else if (strcmp(path, "/healthz") == 0 && get) {
         int ok = run_state_live(obs->host.state(obs->host.ud));
         http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",
@@ -618,7 +718,8 @@ void observe_request(void *ud, struct http_req *req, const char *method, const c
     } else if (strcmp(path, "/savepoint") == 0 && strcmp(method, "POST") == 0) {
         savepoint(obs, req);
     } else if (strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 ||
-               strcmp(path, "/status") == 0 || strcmp(path, "/savepoint") == 0) {
+               strcmp(path, "/status") == 0 || strcmp(path, "/savepoint") == 0 ||
+               strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         http_respond(req, 405, "text/plain", "method not allowed\n", 19);
     } else {
         http_respond(req, 404, "text/plain", "not found\n", 10);

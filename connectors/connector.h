@@ -161,6 +161,9 @@ struct source_ops {
     void (*own_stats)(const struct source *s, struct source_own_stats *out);
     /* Records between `next` and the end of partition, or -1 when unknown. */
     int64_t (*lag)(const struct source *s, int32_t partition, int64_t next);
+    /* NULL, or this instance's name in the group that assigns the
+     * partitions (Kafka: the member id) into buf ("" when none yet). */
+    void (*member)(const struct source *s, char *buf, size_t size);
     void (*close)(struct source *s, void (*done)(struct source *s));
 };
 

@@ -158,6 +158,25 @@ int fmt_json_string(struct sbuf *b, const char *s, size_t n)
     return rc ? rc : sbuf_putc(b, '"');
 }
 
+size_t fmt_utf8_clean(char *dst, const char *src, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)src, *end = p + n;
+    size_t k = 0;
+    while (p < end) {
+        size_t len = *p < 0x80 ? 1 : *p >= 0xC2 && *p <= 0xDF ? 2 : *p >= 0xE0 && *p <= 0xEF ? 3
+                   : *p >= 0xF0 && *p <= 0xF4 ? 4 : 0;
+        if (len == 0 || len > (size_t)(end - p) || (len > 1 && !json_utf8_valid(p, len))) {
+            dst[k++] = '?';
+            p++;
+            continue;
+        }
+        memmove(dst + k, p, len);
+        k += len;
+        p += len;
+    }
+    return k;
+}
+
 static int json_value(struct sbuf *b, const struct value *v)
 {
     if (v->type == VT_STRING)

@@ -57,6 +57,11 @@ int fmt_json_result(struct sbuf *b, const struct job *job, const struct job_oper
 /* A JSON string literal of s (escaped; appended). */
 int fmt_json_string(struct sbuf *b, const char *s, size_t n);
 
+/* src[0..n) into dst (n bytes) with each byte that is not part of
+ * well-formed UTF-8 replaced by '?': text that may quote input (a log
+ * line) made safe for JSON and HTML.  Returns the length, n. */
+size_t fmt_utf8_clean(char *dst, const char *src, size_t n);
+
 /* A dead letter, one JSON object: source, partition, offset, error kind,
  * reason, for bad_json the offset in the record of the byte at fault, and
  * the record (as a string when it is UTF-8, else base64). */

@@ -129,6 +129,14 @@ int64_t kafka_lag(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t 
     return hi > next ? hi - next : 0;
 }
 
+void kafka_member(rd_kafka_t *rk, char *buf, size_t size)
+{
+    char *id = rk != NULL ? rd_kafka_memberid(rk) : NULL;
+    snprintf(buf, size, "%s", id != NULL ? id : "");
+    if (id != NULL)
+        rd_kafka_mem_free(rk, id);
+}
+
 void kafka_assign_result(const char *component, const char *what, rd_kafka_error_t *error,
                          rd_kafka_resp_err_t err)
 {

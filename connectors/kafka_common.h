@@ -64,6 +64,9 @@ void kafka_pause_one(rd_kafka_t *rk, const char *topic, int32_t partition, int p
  * the last fetch response carried (no round trip); -1 when unknown. */
 int64_t kafka_lag(rd_kafka_t *rk, const char *topic, int32_t partition, int64_t next);
 
+/* The consumer's member id in its group into buf ("" before it joined). */
+void kafka_member(rd_kafka_t *rk, char *buf, size_t size);
+
 /* What an (un)assign in a rebalance callback returned (either form; error
  * is freed): logged under component when it failed (librdkafka's state and
  * ours then differ). */

@@ -1146,6 +1146,12 @@ static int64_t ks_lag(const struct source *s, int32_t partition, int64_t next)
     return k != NULL ? kafka_lag(k->rk, ks_conf(s)->topic, partition, next) : -1;
 }
 
+static void ks_member(const struct source *s, char *buf, size_t size)
+{
+    const struct kafka_src *k = s->impl;
+    kafka_member(k != NULL ? k->rk : NULL, buf, size);
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct kafka_src *k = h->data;
@@ -1216,6 +1222,7 @@ static const struct source_ops kafka_source_ops = {
     .flush_commits = ks_flush_commits,
     .commit_stats = ks_commit_stats,
     .lag = ks_lag,
+    .member = ks_member,
     .close = ks_close,
 };
 

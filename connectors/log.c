@@ -9,8 +9,10 @@
  */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <time.h>
@@ -22,8 +24,46 @@
 static enum log_level current = LOG_INFO;
 static int journal;                 /* stderr is the journal: <N> prefixes */
 
+/* the last warnings and errors: ring[(nring - 1) % LOG_RECENT] is the newest */
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct log_entry ring[LOG_RECENT];
+static uint64_t nring;
+static pid_t owner;                 /* the process they are kept for (not a fork) */
+
+/* A fork()ed child's lines are not kept: it may have been forked while
+ * another thread held the lock, and its memory is not the daemon's. */
+static void remember(enum log_level level, const char *component, const char *text,
+                     size_t len)
+{
+    if (level > LOG_WARNING || owner != getpid())
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pthread_mutex_lock(&ring_lock);
+    struct log_entry *e = &ring[nring++ % LOG_RECENT];
+    e->at_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    e->level = level;
+    snprintf(e->component, sizeof(e->component), "%s", component);
+    if (len >= sizeof(e->text))
+        len = sizeof(e->text) - 1;
+    memcpy(e->text, text, len);
+    e->text[len] = '\0';
+    pthread_mutex_unlock(&ring_lock);
+}
+
+size_t log_recent(struct log_entry *out, size_t max)
+{
+    pthread_mutex_lock(&ring_lock);
+    size_t n = 0;
+    for (uint64_t i = nring; i > 0 && n < max && nring - i < LOG_RECENT; i--)
+        out[n++] = ring[(i - 1) % LOG_RECENT];
+    pthread_mutex_unlock(&ring_lock);
+    return n;
+}
+
 void log_init(void)
 {
+    owner = getpid();
     const char *js = getenv("JOURNAL_STREAM");
     unsigned long long dev, ino;
     struct stat st;
@@ -59,6 +99,7 @@ static void vlog(enum log_level level, const char *component, const char *suffix
     len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s\n", suffix);
     ssize_t w = write(STDERR_FILENO, buf, len);
     (void)w;
+    remember(level, component, buf + n, len - (size_t)n - 1);
 }
 
 void log_msg(enum log_level level, const char *component, const char *fmt, ...)

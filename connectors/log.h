@@ -16,6 +16,7 @@
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level {
@@ -40,6 +41,21 @@ struct log_rate {
 
 void log_rate_msg(struct log_rate *r, enum log_level level, const char *component,
                   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* The last warnings and errors written (of this process, not of a forked
+ * child), for the status page: each with its wall-clock time. */
+struct log_entry {
+    int64_t at_ms;
+    enum log_level level;
+    char component[48];
+    char text[256];
+};
+
+#define LOG_RECENT 20
+
+/* Up to max of the last LOG_RECENT, newest first, into out; returns how
+ * many.  Any thread. */
+size_t log_recent(struct log_entry *out, size_t max);
 
 #define LOG(level, component, ...) \
     do { \

@@ -1436,6 +1436,12 @@ static int64_t rp_lag(const struct source *s, int32_t partition, int64_t next)
     return kafka_lag(k->rk, k->cf->topic, partition, next < 0 && p != NULL ? p->next : next);
 }
 
+static void rp_member(const struct source *s, char *buf, size_t size)
+{
+    const struct rp_src *k = s->impl;
+    kafka_member(k != NULL ? k->rk : NULL, buf, size);
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct rp_src *k = h->data;
@@ -1518,5 +1524,6 @@ const struct source_ops repartition_source_ops = {
     .commit_stats = rp_commit_stats,
     .own_stats = rp_own_stats,
     .lag = rp_lag,
+    .member = rp_member,
     .close = rp_close,
 };

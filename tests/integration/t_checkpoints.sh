@@ -158,12 +158,21 @@ damage_and_restart missing rm -f
 # 4. a full disk: the checkpoint fails, processing goes on, the next one
 #    succeeds when there is room again (a file-size limit stands in for the
 #    full disk; the results go to a pipe, which the limit does not touch)
-job "$T/e.yaml" "$T/e-state" /dev/stdout 300ms
+EPORT=$(free_port)
+job "$T/e.yaml" "$T/e-state" /dev/stdout 300ms "127.0.0.1:$EPORT"
 ( ulimit -S -f 8; exec "$SLUICE" run -c "$T/e.yaml" --log-level info ) >/dev/null 2>"$T/e.err" &
 pid=$!
 track_pid "$pid"
 wait_for 30 "a failed checkpoint" grep -q "checkpoint [0-9]* failed" "$T/e.err"
 grep -q "File too large" "$T/e.err" || fail "expected the reason, File too large, logged: $(grep failed "$T/e.err")"
+# the status page's history and last errors have it, with its reason
+curl -sf "http://127.0.0.1:$EPORT/status" > "$T/e.status"
+grep -q '"result":"failed","at":"[^"]*","duration_ms":[0-9]*,"bytes":0,"stall_us":[0-9]*,"shards":1,"error":"[^"]*File too large' "$T/e.status" ||
+    fail "expected the failed checkpoint and its reason in /status's history: $(head -c 1500 "$T/e.status")"
+grep -q '"level":"error","component":"checkpoint","text":"checkpoint [0-9]* failed: [^"]*File too large' "$T/e.status" ||
+    fail "expected the failure among /status's last errors: $(grep -o '"errors":.*' "$T/e.status" | head -c 600)"
+curl -sf "http://127.0.0.1:$EPORT/" | grep -q '<span class="badge bad">failed</span></td><td>[^<]*</td><td class="n">[0-9]* ms</td><td class="n">0 B</td>' ||
+    fail "expected a failed checkpoint row on the status page"
 kill -0 "$pid" || fail "expected sluice to go on after a failed checkpoint; it stopped"
 ls -R "$T/e-state/checkpoints/ckjob" | grep -q '\.tmp$' && fail "expected a failed checkpoint to remove its .tmp file: $(ls -R "$T/e-state/checkpoints/ckjob")"
 prlimit --pid "$pid" --fsize=unlimited

@@ -12,6 +12,7 @@
 
 #include "../../config/job.h"
 #include "../../connectors/format.h"
+#include "../../connectors/log.h"
 #include "../../connectors/redis_sink.h"
 #include "../fuzz/fmt_double_ref.h"
 #include "suites.h"
@@ -362,6 +363,57 @@ START_TEST(dead_letters)
 }
 END_TEST
 
+/* Ill-formed UTF-8 (a stray continuation byte, a truncated sequence, an
+ * overlong form, a surrogate) becomes '?' byte by byte; well-formed text
+ * of 1 to 4 byte characters is kept as it is. */
+START_TEST(utf8_clean_keeps_only_well_formed_text)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        { "plain ascii", "plain ascii" },
+        { "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80" },
+        { "a\x80z", "a?z" },
+        { "cut \xe2\x82", "cut ??" },
+        { "overlong \xc0\xaf", "overlong ??" },
+        { "surrogate \xed\xa0\x80!", "surrogate ?\?\?!" },
+        { "\xff\xfe", "??" },
+        { "\xf4\x90\x80\x80", "????" },             /* above U+10FFFF */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[64];
+        size_t n = fmt_utf8_clean(out, cases[i].in, strlen(cases[i].in));
+        out[n] = '\0';
+        ck_assert_msg(strcmp(out, cases[i].out) == 0, "case %zu: expected '%s', got '%s'", i,
+                      cases[i].out, out);
+    }
+}
+END_TEST
+
+/* The last LOG_RECENT warnings and errors, newest first, with their
+ * component; notices and info are not kept. */
+START_TEST(log_keeps_the_last_warnings_and_errors)
+{
+    log_init();
+    log_msg(LOG_NOTICE, "t", "a notice is not kept");
+    for (int i = 0; i < LOG_RECENT + 5; i++)
+        log_msg(i % 2 ? LOG_ERR : LOG_WARNING, "comp", "line %d", i);
+    struct log_entry e[LOG_RECENT + 1];
+    size_t n = log_recent(e, LOG_RECENT + 1);
+    ck_assert_msg(n == LOG_RECENT, "expected %d kept, got %zu", LOG_RECENT, n);
+    for (size_t i = 0; i < n; i++) {
+        char want[32];
+        int k = LOG_RECENT + 4 - (int)i;
+        snprintf(want, sizeof(want), "line %d", k);
+        ck_assert_msg(strcmp(e[i].text, want) == 0 && strcmp(e[i].component, "comp") == 0 &&
+                      e[i].level == (k % 2 ? LOG_ERR : LOG_WARNING) && e[i].at_ms > 0,
+                      "entry %zu: expected '%s' from comp, got '%s' from %s", i, want, e[i].text,
+                      e[i].component);
+    }
+    ck_assert_uint_eq(log_recent(e, 2), 2);
+}
+END_TEST
+
 Suite *format_suite(void)
 {
     Suite *s = suite_create("format");
@@ -374,6 +426,8 @@ Suite *format_suite(void)
     tcase_add_test(tc, dead_letters);
     tcase_add_test(tc, integers_as_printf_writes_them);
     tcase_add_test(tc, redis_encoding);
+    tcase_add_test(tc, utf8_clean_keeps_only_well_formed_text);
+    tcase_add_test(tc, log_keeps_the_last_warnings_and_errors);
     suite_add_tcase(s, tc);
     /* ~400 k doubles through printf and strtod: longer than the default
      * timeout under ASan (make fuzz-double runs it for hours) */
