@@ -1,0 +1,78 @@
+# The Grafana dashboard (packaging/grafana/sluice.json): valid JSON with
+# the structure Grafana 9/10 imports (tests/tools/grafana_check.py); every
+# PromQL expression in it (panel targets, template variable queries, with
+# Grafana's variables substituted) parses in `promtool check rules`; and
+# every metric name and label they read is one a real sluice exports: the
+# reference job (Kafka in from the embedded broker, Redis out, so that the
+# Kafka delay and Redis latency histograms exist) runs with its HTTP
+# endpoint and its live /metrics is the list.  A dashboard naming a metric
+# or a label sluice does not export fails, and the checker is shown to
+# fail on such a copy.
+. "$(dirname "$0")/lib.sh"
+set -e
+command -v promtool >/dev/null || fail "promtool (Debian package prometheus) is missing"
+command -v python3 >/dev/null || fail "python3 is missing (make deps)"
+D=packaging/grafana/sluice.json
+A=packaging/prometheus/sluice-alerts.yml
+CHECK=tests/tools/grafana_check.py
+
+# structure, and every expression through promtool
+run python3 "$CHECK" "$D" "$A" "$T/rules.yml"
+[ "$RC" -eq 0 ] || fail "grafana_check.py found problems in $D:
+$(grep PROBLEM "$T/out")$ERR"
+nexpr=$(wc -l < "$T/out")
+[ "$nexpr" -ge 40 ] || fail "expected 40 or more expressions in $D, found $nexpr"
+run promtool check rules "$T/rules.yml"
+[ "$RC" -eq 0 ] || fail "promtool rejects an expression of $D:
+$OUT$ERR"
+expect_out "SUCCESS: $nexpr rules found"
+
+# a live /metrics: the reference job with its HTTP endpoint
+start_redis
+start_broker --topic ecommerce-events --partitions 2
+"$SLUICE" gen --users 200 --events 3000 --late-fraction 0.05 --invalid-fraction 0.02 \
+    --seed 19 --brokers "$BROKER" --topic ecommerce-events
+PORT=$(free_port)
+use_job reference
+SLUICE_KAFKA_BROKERS="$BROKER" SLUICE_REDIS_URL="$REDIS_URL" SLUICE_HTTP="127.0.0.1:$PORT" \
+    CHECKPOINT_INTERVAL=200ms "$SLUICE" run -c "$JOB" >"$T/run.out" 2>"$T/run.err" &
+pid=$!
+track_pid "$pid"
+scrape() { curl -sf "http://127.0.0.1:$PORT/metrics" > "$T/metrics"; }
+value() { awk -v m="$1" '$1 == m { print $2 }' "$T/metrics"; }
+# everything read, a checkpoint complete, writes acknowledged by Redis
+ready() {
+    scrape || return 1
+    [ "$(value 'sluice_records_in_total{source="events"}')" = 3000 ] &&
+        [ "$(value 'sluice_checkpoints_total{result="complete"}')" -ge 1 ] &&
+        grep -q '^sluice_sink_write_latency_seconds_count{sink="user_features_redis"' "$T/metrics" &&
+        grep -q '^sluice_source_delay_seconds_count{source="events"' "$T/metrics"
+}
+wait_for 30 "3000 records in, a checkpoint and Redis writes in /metrics (run.err: $(tail -3 "$T/run.err"))" ready
+kill "$pid"
+wait "$pid" || fail "sluice run did not stop cleanly on SIGTERM: $(tail -5 "$T/run.err")"
+promtool check metrics < "$T/metrics" >/dev/null 2>&1 || fail "promtool rejects the live /metrics"
+
+run python3 "$CHECK" "$D" "$A" "$T/rules.yml" "$T/metrics"
+[ "$RC" -eq 0 ] || fail "the dashboard reads what sluice does not export:
+$(grep PROBLEM "$T/out")$ERR"
+expect_out "$nexpr expressions checked against"
+
+# the check can fail: a metric renamed, a label renamed, a legend's label
+# that is on none of the metrics
+mutant() {      # NAME SED-EXPRESSION EXPECTED-PROBLEM
+    sed "$2" "$D" > "$T/$1.json"
+    cmp -s "$D" "$T/$1.json" && fail "mutation $1 changed nothing"
+    run python3 "$CHECK" "$T/$1.json" "$A" "$T/rules-$1.yml" "$T/metrics"
+    [ "$RC" -eq 1 ] || fail "mutation $1: expected exit 1, got $RC"
+    expect_out "$3"
+}
+mutant metric 's/sluice_partition_lag{/sluice_partition_lagg{/' \
+    "sluice_partition_lagg is not a series sluice exports"
+mutant label 's/sluice_sink_pending{job=~\\"$job\\", instance=~\\"$instance\\", sink=/sluice_sink_pending{job=~\\"$job\\", instance=~\\"$instance\\", snk=/' \
+    "sluice_sink_pending has no label snk"
+mutant legend 's/"{{operator}} {{instance}}"/"{{source}} {{instance}}"/' \
+    "label source (grouping or legend) is on none of"
+mutant alert 's/SluiceResultsLost/SluiceResultLost/g' \
+    "alert SluiceResultsLost of $A is not named"
+echo "$nexpr expressions pass promtool and name only what sluice exports"
