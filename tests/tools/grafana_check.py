@@ -1,26 +1,35 @@
 #!/usr/bin/env python3
 """grafana_check.py - checks packaging/grafana/sluice.json for t_grafana.sh.
 
-  grafana_check.py DASHBOARD ALERTS RULES-OUT
-      parses the dashboard (json), checks its structure (schema version, the
-      data source variable every query uses, unique ids, the grid, the alert
-      rules linked and named), and writes every PromQL expression in it
-      (panel targets and template variable queries, Grafana's variables
-      replaced by concrete values) as Prometheus alerting rules to RULES-OUT
-      for `promtool check rules`; prints one line per expression.
+  grafana_check.py DASHBOARD ALERTS --rules OUT [--metrics FILE]
+                   [--prometheus URL] [--var NAME=VALUE ...]
 
-  grafana_check.py DASHBOARD ALERTS RULES-OUT METRICS
-      also checks each expression against METRICS, a scrape of a live
-      sluice's /metrics: every metric name it reads must be a series sluice
-      exports (or `up`, Prometheus's own), every label a selector matches on
-      and every label of a `by (...)` list or a legend must be one of those
-      metrics' labels (or job and instance, which Prometheus adds).
+Parses the dashboard (json) and checks its structure: the schema version,
+the one data source variable every query uses, unique ids, the grid, the
+alert rules of ALERTS linked and each one named.  Every PromQL expression
+in it (panel targets and template variable queries, Grafana's variables
+replaced by concrete values: --var's, or placeholders that only have to
+parse) goes to OUT as a Prometheus alerting rule, for `promtool check
+rules`; one line per expression is printed.
 
-Exits 1 with one line per problem found, 0 when there is none.
+--metrics FILE, a scrape of a live sluice's /metrics: every metric name an
+expression reads must be a series sluice exports (or `up`, Prometheus's
+own); every label a selector matches on, every label of a `by (...)` list
+and of a legend must be one of those metrics' labels (or job and instance,
+which Prometheus adds).
+
+--prometheus URL, a Prometheus scraping that sluice: every expression is
+queried as Grafana would (with --var's values) and must return at least
+one series; each template variable's values are printed.
+
+Exits 1 with one PROBLEM line per problem found, 0 when there is none.
 """
+import argparse
 import json
 import re
 import sys
+import urllib.parse
+import urllib.request
 
 # What Grafana substitutes itself; the values only have to parse.
 BUILTINS = {"__rate_interval": "1m", "__interval": "30s", "__interval_ms": "30000",
@@ -38,9 +47,11 @@ def problem(where, text):
     problems.append(f"{where}: {text}")
 
 
-def substitute(expr, variables, where):
+def substitute(expr, variables, given, where):
     def value(m):
         name = m.group(1) or m.group(2) or m.group(3)
+        if name in given:
+            return given[name]
         if name in BUILTINS:
             return BUILTINS[name]
         if name in variables:
@@ -105,11 +116,32 @@ def walk(panels):
         yield from walk(p.get("panels", []))
 
 
-def main(argv):
-    if len(argv) not in (4, 5):
-        sys.stderr.write(__doc__)
-        return 2
-    dash_path, alerts_path, rules_out = argv[1:4]
+def query(url, expr):
+    """The series an instant query of expr returns now, or an error text."""
+    q = urllib.parse.urlencode({"query": expr}).encode()
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/api/v1/query", q, timeout=10) as r:
+            answer = json.load(r)
+    except Exception as err:            # an HTTP 400 carries Prometheus's reason
+        body = getattr(err, "read", lambda: b"")().decode(errors="replace")
+        return None, f"{err} {body}"
+    if answer.get("status") != "success":
+        return None, str(answer)
+    data = answer["data"]
+    return (data["result"] if data["resultType"] in ("vector", "matrix") else [data["result"]]), ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dashboard")
+    ap.add_argument("alerts")
+    ap.add_argument("--rules", required=True)
+    ap.add_argument("--metrics")
+    ap.add_argument("--prometheus")
+    ap.add_argument("--var", action="append", default=[])
+    args = ap.parse_args()
+    dash_path, alerts_path, rules_out = args.dashboard, args.alerts, args.rules
+    given = dict(v.split("=", 1) for v in args.var)
     try:
         dash = json.load(open(dash_path, encoding="utf-8"))
     except ValueError as err:
@@ -194,7 +226,7 @@ def main(argv):
     rules = []
     checked = []
     for i, (where, expr, legend) in enumerate(exprs):
-        concrete = substitute(expr, variables, where)
+        concrete = substitute(expr, variables, given, where)
         rules.append({"alert": f"dashboard_expr_{i}", "expr": concrete,
                       "annotations": {"where": where}})
         checked.append((where, concrete, legend))
@@ -203,10 +235,10 @@ def main(argv):
         json.dump({"groups": [{"name": "dashboard", "rules": rules}]}, f, indent=1)
 
     # ---- against a live /metrics
-    if len(argv) == 5:
-        live = read_metrics(argv[4])
+    if args.metrics:
+        live = read_metrics(args.metrics)
         if not live:
-            problem(argv[4], "no samples")
+            problem(args.metrics, "no samples")
         for where, expr, legend in checked:
             metrics, selectors, grouping = analyse(expr)
             if not metrics:
@@ -230,10 +262,24 @@ def main(argv):
                                    f"{sorted(metrics)}")
         print(f"{len(checked)} expressions checked against {len(live)} series names")
 
+    # ---- run by a Prometheus that scrapes it
+    if args.prometheus:
+        for (where, expr, legend), (_, concrete, _) in zip(exprs, checked):
+            result, err = query(args.prometheus, concrete)
+            if result is None:
+                problem(where, f"Prometheus rejects {concrete}: {err}")
+            elif not result:
+                problem(where, f"no series for {concrete}")
+            elif where.startswith("variable "):
+                label = next(iter(legend))
+                values = sorted({r["metric"].get(label, "") for r in result})
+                print(f"{where} = {'|'.join(values)}")
+        print(f"{len(checked)} expressions queried")
+
     for p in problems:
         print("PROBLEM " + p)
     return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())
