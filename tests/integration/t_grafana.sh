@@ -96,6 +96,7 @@ run python3 "$CHECK" "$D" "$A" --rules "$T/rules.yml" --metrics "$T/metrics" --p
 $(grep PROBLEM "$T/out")$ERR"
 expect_out "$nexpr expressions checked against"
 expect_out "$nexpr expressions queried"
+cp "$T/out" "$T/out.live"
 # the template variables offer what there is
 expect_out "variable job = sluice"
 expect_out "variable instance = 127.0.0.1:$PORT"
@@ -127,4 +128,5 @@ mutant legend 's/"{{operator}} {{instance}}"/"{{source}} {{instance}}"/' \
     "label source (grouping or legend) is on none of"
 mutant alert 's/SluiceResultsLost/SluiceResultLost/g' \
     "alert SluiceResultsLost of $A is not named"
+grep "^not on the dashboard" "$T/out.live"
 echo "$nexpr expressions pass promtool, name only what sluice exports and return series from Prometheus"

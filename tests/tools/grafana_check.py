@@ -261,6 +261,12 @@ def main():
                     problem(where, f"label {label} (grouping or legend) is on none of "
                                    f"{sorted(metrics)}")
         print(f"{len(checked)} expressions checked against {len(live)} series names")
+        read = set()
+        for _, expr, _ in checked:
+            read |= analyse(expr)[0]
+        # not a problem: a metric can be left out on purpose; shown so
+        # that one added to sluice is a decision
+        print("not on the dashboard: " + " ".join(sorted(set(live) - read)))
 
     # ---- run by a Prometheus that scrapes it
     if args.prometheus:
