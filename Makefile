@@ -401,6 +401,7 @@ install: sluice
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sluice.service
 	install -m 0644 docs/sluice.1 $(DESTDIR)$(MANDIR)/man1/sluice.1
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -D -m 0644 packaging/grafana/sluice.json $(DESTDIR)$(DOCDIR)/grafana/sluice.json
 	install -m 0644 feature-pipeline.yaml $(DESTDIR)$(DOCDIR)/feature-pipeline.yaml
 	[ -e $(DESTDIR)$(SYSCONFDIR)/sluice/feature-pipeline.yaml ] || \
 	  install -m 0644 feature-pipeline.yaml $(DESTDIR)$(SYSCONFDIR)/sluice/feature-pipeline.yaml
