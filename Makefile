@@ -44,10 +44,11 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 # Debian packages the build, the tests and the later stages need
 # (libjansson-dev: the tests' reference JSON parser, never linked into sluice;
 # nodejs and npm: s3rver, the tests' S3-compatible server, below; python3:
-# tests/tools/s3_sigcheck.py, the tests' signature-checking S3 server; libssl-dev:
-# the Redis sink's TLS; openssl: the TLS test's certificates; chromium and a font:
-# the status page's browser test, driven by playwright-core from the npm registry,
-# below).
+# tests/tools/s3_sigcheck.py, the tests' signature-checking S3 server, and
+# tests/tools/grafana_check.py; prometheus: promtool, and the Prometheus that
+# t_grafana.sh runs the dashboard's queries on; libssl-dev: the Redis sink's
+# TLS; openssl: the TLS test's certificates; chromium and a font: the status
+# page's browser test, driven by playwright-core from the npm registry, below).
 PKGS := pkg-config libyaml-dev libuv1-dev librdkafka-dev libhiredis-dev check \
         libjsmn-dev libxxhash-dev libzstd-dev libsystemd-dev libhttp-parser-dev redis-server redis-tools kcat bc \
         prometheus systemd curl man-db groff-base libjansson-dev libcurl4-openssl-dev nodejs npm \
@@ -426,6 +427,7 @@ install: sluice
 	chmod 0644 $(DESTDIR)$(UNITDIR)/sluice.service
 	install -m 0644 docs/sluice.1 $(DESTDIR)$(MANDIR)/man1/sluice.1
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	install -D -m 0644 packaging/grafana/sluice.json $(DESTDIR)$(DOCDIR)/grafana/sluice.json
 	install -m 0644 feature-pipeline.yaml $(DESTDIR)$(DOCDIR)/feature-pipeline.yaml
 	[ -e $(DESTDIR)$(SYSCONFDIR)/sluice/feature-pipeline.yaml ] || \
 	  install -m 0644 feature-pipeline.yaml $(DESTDIR)$(SYSCONFDIR)/sluice/feature-pipeline.yaml

@@ -13,7 +13,8 @@ P="$T/prefix"
 run make -s install PREFIX="$P" SYSCONFDIR="$T/etc"
 expect_rc 0
 for f in bin/sluice lib/systemd/system/sluice.service share/man/man1/sluice.1 \
-         share/doc/sluice/operations.md share/doc/sluice/feature-pipeline.yaml; do
+         share/doc/sluice/operations.md share/doc/sluice/feature-pipeline.yaml \
+         share/doc/sluice/grafana/sluice.json; do
     [ -f "$P/$f" ] || fail "make install did not install $f"
 done
 [ -f "$T/etc/sluice/feature-pipeline.yaml" ] || fail "no example job in SYSCONFDIR"
