@@ -9,14 +9,45 @@
 // records' warnings; that nothing was fetched from another origin and the
 // console stayed clean.  Then a phone-width view (390x844) must not scroll
 // sideways (tables scroll in their own boxes), and with JavaScript off the
-// snapshot must have the same rows.  Screenshots go to OUTDIR.  Exits 1
+// snapshot must have the same rows.  Screenshots go to OUTDIR: 1280x800,
+// the whole page at 1280, phone width, without JavaScript.  Exits 1
 // with what was expected and what was there.
 "use strict";
 const path = require("path");
 const { chromium } = require(path.resolve(process.env.PLAYWRIGHT || "build/pw/node_modules/playwright-core"));
 
+// page_check.js hold URL: opens the page (once the server answers) and
+// keeps it open, its script polling /status every second, until SIGTERM;
+// then prints how many /status answers it had (tests/bench/status_poll.sh).
+if (process.argv[2] === "hold") {
+    hold(process.argv[3]);
+    return;
+}
 const [url, outdir, member] = process.argv.slice(2);
 const origin = new URL(url).origin;
+
+async function hold(where) {
+    const browser = await chromium.launch({
+        executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+        args: ["--no-sandbox", "--disable-gpu"],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    let polls = 0;
+    page.on("response", (r) => { if (r.url().endsWith("/status") && r.ok()) polls++; });
+    process.on("SIGTERM", async () => {
+        console.log("status polls: " + polls);
+        await browser.close();
+        process.exit(0);
+    });
+    for (;;) {
+        try {
+            await page.goto(where);
+            return;
+        } catch (e) {
+            await new Promise((r) => setTimeout(r, 100));
+        }
+    }
+}
 
 function fail(msg) {
     console.error("FAIL: " + msg);
@@ -77,6 +108,7 @@ async function checkTables(page, how) {
         const seen = await checkTables(page, "live");
         const tile = await page.$$eval("#tiles .tile", (ts) => ts.map((t) => t.textContent));
         await page.screenshot({ path: path.join(outdir, "status-page-1280x800.png") });
+        await page.screenshot({ path: path.join(outdir, "status-page-full.png"), fullPage: true });
         if (foreign.length)
             fail("the page fetched from elsewhere: " + foreign.join(" "));
         if (problems.length)
