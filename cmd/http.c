@@ -4,6 +4,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 
 #define MAX_REQUEST 8192
 #define MAX_LINGER (64 * 1024)      /* read and dropped after an error answer */
-#define MAX_CONNS 64
+#define MAX_CONNS 256
 #define REQUEST_TIMEOUT_MS 10000    /* to send a request, or to go after an error answer */
 
 struct http_req {
@@ -37,6 +38,7 @@ struct http_server {
     void *ud;
     struct http_req *conns;
     size_t nconns;
+    uint64_t evicted;                   /* idle connections closed to make room */
     int stopping;
 };
 
@@ -215,9 +217,24 @@ static void on_connection(uv_stream_t *server, int status)
     if (srv->conns != NULL)
         srv->conns->prevp = &r->next;
     srv->conns = r;
-    if (uv_accept(server, (uv_stream_t *)&r->tcp) < 0 || srv->nconns > MAX_CONNS) {
+    if (uv_accept(server, (uv_stream_t *)&r->tcp) < 0) {
         conn_close(r);
         return;
+    }
+    /* full: the oldest connection that has not sent a whole request goes
+     * (a slowloris holds connections open without ever finishing one; a
+     * health probe, the newest, must still get in), else the new one */
+    if (srv->nconns > MAX_CONNS) {
+        struct http_req *victim = NULL;
+        for (struct http_req *c = r->next; c != NULL; c = c->next)
+            if (!c->dispatched || c->linger)
+                victim = c;         /* the list is newest first: the last is oldest */
+        if (victim == NULL) {
+            conn_close(r);
+            return;
+        }
+        srv->evicted++;
+        conn_close(victim);
     }
     uv_timer_start(&r->timer, on_timeout, REQUEST_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
     http_parser_init(&r->parser, HTTP_REQUEST);
