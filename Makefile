@@ -108,6 +108,9 @@ $(S3RVER):
 $(B)/group_offsets: $(B)/tests/tools/group_offsets.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+$(B)/http_abuse: $(B)/tests/tools/http_abuse.o
+	$(CC) $(CFLAGS) -o $@ $^
+
 # --- sanitizer build -------------------------------------------------------
 
 # each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
@@ -156,18 +159,20 @@ unit: $(B)/unit_tests
 	$(B)/unit_tests
 
 TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen STORE_TOOL=$(B)/store_tool \
-            S3RVER=$(S3RVER) GROUP_OFFSETS=$(B)/group_offsets
+            S3RVER=$(S3RVER) GROUP_OFFSETS=$(B)/group_offsets HTTP_ABUSE=$(B)/http_abuse
 
 # Integration tests mostly wait (brokers, rebalances, servers), so make
 # check runs IT_JOBS of them at a time; each has its own ports and files.
 IT_JOBS ?= 2
 
-integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER) $(B)/group_offsets
+integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER) $(B)/group_offsets \
+             $(B)/http_abuse
 	JOBS=$(IT_JOBS) SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
 
 test: unit integration
 
-asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER) $(B)/group_offsets
+asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER) $(B)/group_offsets \
+           $(B)/http_abuse
 	$(ASAN_ENV) $(BA)/unit_tests
 	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null
