@@ -67,7 +67,7 @@ core_objs = $(patsubst %.c,$(1)/%.o,$(CORE_SRC))
 cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
 test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
 # the modules of cmd/ the unit tests reach (everything else of cmd/ needs the run)
-UNIT_CMD_SRC := cmd/shardmeta.c cmd/checkpoint.c cmd/graph.c
+UNIT_CMD_SRC := cmd/shardmeta.c cmd/checkpoint.c cmd/graph.c cmd/http.c
 unit_cmd_objs = $(patsubst %.c,$(1)/%.o,$(UNIT_CMD_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \

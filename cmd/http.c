@@ -57,6 +57,7 @@
 #define REQUEST_TIMEOUT_MS 5000     /* the whole request, from the connection */
 #define WRITE_TIMEOUT_MS 10000      /* the answer, from the request */
 #define LINGER_TIMEOUT_MS 2000      /* the client's going, after an error answer */
+/* (http_set_timeouts() changes the three for tests) */
 
 /* --- types ---------------------------------------------------------------- */
 
@@ -121,6 +122,7 @@ struct http_server {
     struct http_req *oldest, *newest;
     struct http_stats st;
     struct log_rate accept_rate;
+    uint64_t request_ms, write_ms, linger_ms;   /* the deadlines */
     int stopping;
 };
 
@@ -184,10 +186,10 @@ static void conn_move(struct http_req *r, enum conn_state to)
         uv_timer_stop(&r->timer);
         break;
     case CONN_WRITING:
-        uv_timer_start(&r->timer, on_timeout, WRITE_TIMEOUT_MS, 0);
+        uv_timer_start(&r->timer, on_timeout, r->srv->write_ms, 0);
         break;
     case CONN_LINGERING:
-        uv_timer_start(&r->timer, on_timeout, LINGER_TIMEOUT_MS, 0);
+        uv_timer_start(&r->timer, on_timeout, r->srv->linger_ms, 0);
         break;
     case CONN_CLOSING:
         conn_unlink(r);
@@ -492,7 +494,7 @@ static void on_connection(uv_stream_t *server, int status)
         srv->st.evicted++;
         conn_close(victim);
     }
-    uv_timer_start(&r->timer, on_timeout, REQUEST_TIMEOUT_MS, 0);
+    uv_timer_start(&r->timer, on_timeout, srv->request_ms, 0);
     http_parser_init(&r->parser, HTTP_REQUEST);
     r->parser.data = r;
     conn_read_now(r);
@@ -541,6 +543,9 @@ int http_start(uv_loop_t *loop, const char *hostport, http_handler handler, void
     s->handler = handler;
     s->ud = ud;
     s->handles = 1;
+    s->request_ms = REQUEST_TIMEOUT_MS;
+    s->write_ms = WRITE_TIMEOUT_MS;
+    s->linger_ms = LINGER_TIMEOUT_MS;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
@@ -562,6 +567,14 @@ void http_stats(const struct http_server *s, struct http_stats *out)
         memset(out, 0, sizeof(*out));
     else
         *out = s->st;
+}
+
+void http_set_timeouts(struct http_server *s, unsigned request_ms, unsigned write_ms,
+                       unsigned linger_ms)
+{
+    s->request_ms = request_ms;
+    s->write_ms = write_ms;
+    s->linger_ms = linger_ms;
 }
 
 const struct http_server *http_req_server(const struct http_req *req)

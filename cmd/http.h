@@ -58,6 +58,11 @@ struct http_stats {
 /* Copies the server's figures into *out (all zero when s is NULL). */
 void http_stats(const struct http_server *s, struct http_stats *out);
 
+/* Sets the three deadlines (defaults 5000, 10000, 2000 ms), for tests;
+ * deadlines started before the call keep their length. */
+void http_set_timeouts(struct http_server *s, unsigned request_ms, unsigned write_ms,
+                       unsigned linger_ms);
+
 /* The server a request came through (to read http_stats() from a handler). */
 const struct http_server *http_req_server(const struct http_req *req);
 
