@@ -26,10 +26,15 @@
  *     is answered before newer connections could evict it.
  *   - The listen backlog is 511 (as Redis and nginx): a flood of SYNs
  *     should not make a probe's SYN be dropped and retried a second later.
- *   - accept() failing (EMFILE: the process is out of file descriptors)
- *     is counted and logged, rate-limited; libuv then drops the pending
- *     connections (its reserved-descriptor trick), and the oldest
- *     closable connection is closed so the next accept() has a descriptor.
+ *   - The process must not run out of file descriptors because of us:
+ *     when accept() fails with EMFILE, libuv closes a descriptor it keeps
+ *     in reserve, accepts and closes every pending connection, and mostly
+ *     does not even tell us (it calls back only if the reserve is gone),
+ *     so a probe would be reset however we evict.  So the limit is also
+ *     at most half the RLIMIT_NOFILE soft limit (the rest is the job's:
+ *     Kafka, Redis, checkpoint files).  An accept() error that is
+ *     reported is counted and logged, rate-limited, and for EMFILE the
+ *     oldest closable connection is closed to free a descriptor.
  *
  * A connection is one struct http_req with a TCP handle and a timer,
  * freed when both have closed.  Its states and the allowed moves are next
@@ -39,10 +44,12 @@
 #include "http.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <http_parser.h>
@@ -123,6 +130,7 @@ struct http_server {
     struct http_stats st;
     struct log_rate accept_rate;
     uint64_t request_ms, write_ms, linger_ms;   /* the deadlines */
+    uint64_t max_conns;                 /* MAX_CONNS, or half the descriptors */
     int stopping;
 };
 
@@ -484,7 +492,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     srv->st.accepted++;
-    if (srv->st.open > MAX_CONNS) {
+    if (srv->st.open > srv->max_conns) {
         struct http_req *victim = oldest_closable(srv);
         if (victim == r) {          /* every other one waits for its handler */
             srv->st.refused++;
@@ -546,6 +554,15 @@ int http_start(uv_loop_t *loop, const char *hostport, http_handler handler, void
     s->request_ms = REQUEST_TIMEOUT_MS;
     s->write_ms = WRITE_TIMEOUT_MS;
     s->linger_ms = LINGER_TIMEOUT_MS;
+    s->max_conns = MAX_CONNS;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur / 2 < MAX_CONNS) {
+        s->max_conns = rl.rlim_cur / 2 > 8 ? rl.rlim_cur / 2 : 8;
+        log_msg(LOG_WARNING, "http", "at most %" PRIu64 " connections at once, not %d: the "
+                "file descriptor limit (RLIMIT_NOFILE) is %" PRIu64, s->max_conns, MAX_CONNS,
+                (uint64_t)rl.rlim_cur);
+    }
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);

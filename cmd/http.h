@@ -10,7 +10,8 @@
  *     request is read and dropped, at most 64 KiB or 2 s, then closed;
  *   - the whole request within 5 s of the connection, the answer written
  *     within 10 s of the request;
- *   - at most 256 connections at once.  When full, a new connection
+ *   - at most 256 connections at once (or half the RLIMIT_NOFILE soft
+ *     limit, if that is lower).  When full, a new connection
  *     closes the oldest one that is not waiting for its handler (a
  *     partial request, an error answer lingering, an answer the client
  *     does not read), so a flood of idle connections cannot shut out a
