@@ -5,7 +5,8 @@
 # within 100 ms (http_abuse's checks); the server holds at most 256 of the
 # idle connections (it closed the others to let newer ones in) and closes
 # the rest within its 5 s request timeout; its memory stays bounded; and
-# the job goes on reading its input and answering as before.
+# the job goes on reading its input and answering as before.  Then, with
+# 96 file descriptors, 500 idle connections do not shut probes out either.
 . "$(dirname "$0")/lib.sh"
 set -e
 
@@ -106,4 +107,27 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -m 1 "http://127.0.0.1:$PORT/healt
 [ "$code" = 200 ] || fail "expected a last /healthz to answer 200, got '$code'"
 kill -TERM "$pid"
 wait "$pid" || fail "expected exit 0 after SIGTERM: $(tail -3 "$T/run.err")"
+
+# Few file descriptors: the endpoint takes at most half of them, so a
+# flood never runs the process out (where libuv would reset every pending
+# connection, probes included, without telling the server)
+PORT2=$(free_port)
+sed -e "s/127.0.0.1:$PORT/127.0.0.1:$PORT2/" -e "s#$T/state#$T/state2#" "$T/job.yaml" > "$T/job2.yaml"
+prlimit --nofile=96 "$SLUICE" run -c "$T/job2.yaml" >"$T/run2.out" 2>"$T/run2.err" &
+pid=$!
+track_pid "$pid"
+healthy() { curl -sf "http://127.0.0.1:$PORT2/healthz" >/dev/null; }
+wait_for 30 "sluice with 96 file descriptors to answer /healthz" healthy
+grep -q "http: at most 48 connections at once" "$T/run2.err" ||
+    fail "expected the limit halved to 48 connections for 96 file descriptors to be logged: $(grep http "$T/run2.err")"
+set +e
+"$HTTP_ABUSE" abuse --port "$PORT2" --idle 500 --garbage 2 --probe /healthz --probe /metrics \
+    --probe /status --limit-ms "$LIMIT_MS" > "$T/abuse2.out" 2>&1
+rc=$?
+set -e
+cat "$T/abuse2.out"
+[ "$rc" -eq 0 ] || fail "expected the probes answered with 96 file descriptors (exit 0), got exit $rc:
+$(grep FAILED "$T/abuse2.out")"
+kill -TERM "$pid"
+wait "$pid" || fail "expected exit 0 after SIGTERM: $(tail -3 "$T/run2.err")"
 echo "2,000 idle connections, an 8 MB header and garbage: probes answered in time; $open idle open at probe time; RSS growth ${growth} kB"
