@@ -70,7 +70,7 @@ core_objs = $(patsubst %.c,$(1)/%.o,$(CORE_SRC))
 cmd_objs  = $(patsubst %.c,$(1)/%.o,$(CMD_SRC))
 test_objs = $(patsubst %.c,$(1)/%.o,$(TEST_SRC))
 # the modules of cmd/ the unit tests reach (everything else of cmd/ needs the run)
-UNIT_CMD_SRC := cmd/shardmeta.c cmd/checkpoint.c cmd/graph.c
+UNIT_CMD_SRC := cmd/shardmeta.c cmd/checkpoint.c cmd/graph.c cmd/http.c
 unit_cmd_objs = $(patsubst %.c,$(1)/%.o,$(UNIT_CMD_SRC))
 
 .PHONY: all demo deps check test asan asan-test unit integration fuzz fuzz-deps fuzz-config \
@@ -121,6 +121,9 @@ $(PLAYWRIGHT):
 $(B)/group_offsets: $(B)/tests/tools/group_offsets.o
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+$(B)/http_abuse: $(B)/tests/tools/http_abuse.o
+	$(CC) $(CFLAGS) -o $@ $^
+
 # --- sanitizer build -------------------------------------------------------
 
 # each fuzz target without libFuzzer, to replay inputs (see tests/fuzz/replay.c)
@@ -169,20 +172,21 @@ unit: $(B)/unit_tests
 	$(B)/unit_tests
 
 TOOLS_ENV = REF_JOB=$(B)/ref_job NOTIFY_LISTEN=$(B)/notify_listen STORE_TOOL=$(B)/store_tool \
-            S3RVER=$(S3RVER) GROUP_OFFSETS=$(B)/group_offsets PLAYWRIGHT=build/pw/node_modules/playwright-core
+            S3RVER=$(S3RVER) GROUP_OFFSETS=$(B)/group_offsets HTTP_ABUSE=$(B)/http_abuse \
+            PLAYWRIGHT=build/pw/node_modules/playwright-core
 
 # Integration tests mostly wait (brokers, rebalances, servers), so make
 # check runs IT_JOBS of them at a time; each has its own ports and files.
 IT_JOBS ?= 2
 
 integration: sluice $(B)/ref_job $(B)/notify_listen $(B)/store_tool $(S3RVER) $(B)/group_offsets \
-             $(PLAYWRIGHT)
+             $(B)/http_abuse $(PLAYWRIGHT)
 	JOBS=$(IT_JOBS) SLUICE=./sluice $(TOOLS_ENV) tests/integration/run.sh
 
 test: unit integration
 
 asan-test: asan $(B)/ref_job $(B)/notify_listen $(BA)/store_tool $(S3RVER) $(B)/group_offsets \
-           $(PLAYWRIGHT)
+           $(B)/http_abuse $(PLAYWRIGHT)
 	$(ASAN_ENV) $(BA)/unit_tests
 	$(ASAN_ENV) $(BA)/replay_config tests/bad/*.yaml tests/good/*.yaml >/dev/null
 	$(ASAN_ENV) $(BA)/replay_record tests/fuzz/records/* >/dev/null

@@ -129,8 +129,8 @@ raw() {         # bytes on a raw connection; prints the status line
     exec 7<&-
 }
 [ "$(raw 'NONSENSE\r\n\r\n')" = "HTTP/1.1 400 Bad Request" ] || fail "garbage is not a 400"
-[ "$(raw "GET /$(head -c 2000 /dev/zero | tr '\0' a) HTTP/1.1\r\n\r\n")" = "HTTP/1.1 400 Bad Request" ] ||
-    fail "an over-long URL is not a 400"
+[ "$(raw "GET /$(head -c 2000 /dev/zero | tr '\0' a) HTTP/1.1\r\n\r\n")" = "HTTP/1.1 414 URI Too Long" ] ||
+    fail "an over-long URL is not a 414"
 [ "$(raw "GET /metrics HTTP/1.1\r\nX: $(head -c 9000 /dev/zero | tr '\0' a)\r\n\r\n")" = \
   "HTTP/1.1 413 Payload Too Large" ] || fail "an over-long request is not a 413"
 curl -sf "$H/healthz" >/dev/null || fail "unhealthy after bad requests"

@@ -40,5 +40,6 @@ Suite *coalesce_suite(void);
 Suite *histo_suite(void);
 Suite *rp_suite(void);
 Suite *repartition_suite(void);
+Suite *http_suite(void);
 
 #endif

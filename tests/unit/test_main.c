@@ -17,7 +17,7 @@ int main(void)
         job_suite, corpus_suite, evtime_suite, json_suite, record_suite, agg_suite, state_table_suite,
         timers_suite, hugemem_suite, watermark_suite, engine_suite, format_suite, ckpt_suite, confmap_suite, store_suite,
         shardmeta_suite, assign_suite, diff_suite, redis_conn_suite, redis_cluster_suite,
-        coalesce_suite, histo_suite, rp_suite, repartition_suite,
+        coalesce_suite, histo_suite, rp_suite, repartition_suite, http_suite,
     };
     SRunner *sr = srunner_create(NULL);
     for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
