@@ -221,7 +221,7 @@ deps:
 	    --no-install-recommends $$missing; \
 	fi
 
-bench-e2e: sluice $(B)/redis_shape
+bench-e2e: sluice $(B)/redis_shape $(B)/http_abuse $(PLAYWRIGHT)
 	@echo "--- 1. the reference job against kcat reading the same topic:"
 	tests/bench/e2e.sh
 	@echo "--- 2. the Redis sink against redis-server's own limit for the same writes:"
@@ -234,6 +234,8 @@ bench-e2e: sluice $(B)/redis_shape
 	tests/bench/cluster.sh
 	@echo "--- 6. freshness under 50,000 events/s in real time, coalescing on and off:"
 	tests/bench/freshness.sh
+	@echo "--- 7. the HTTP endpoint: the status page's size, requests/s, a browser on the page:"
+	tests/bench/status_poll.sh
 	@echo "--- 7. the reference job over events 10 ms apart, coalescing on and off:"
 	tests/bench/coalesce.sh
 	@echo "--- 8. the reference job read directly and through a repartition topic (issue 17):"

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../connectors/format.h"
@@ -55,11 +54,6 @@ static void label(struct sbuf *b, const char *s)
 static void help(struct sbuf *b, const char *name, const char *type, const char *text)
 {
     sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
-}
-
-int64_t observe_lag(const struct source *src, int32_t partition, int64_t next)
-{
-    return src->impl && src->ops->lag ? src->ops->lag(src, partition, next) : -1;
 }
 
 static const char *sink_ptype(const struct sink *s)
@@ -271,7 +265,7 @@ static void metrics(const struct observe *obs, const struct totals *t, struct sb
                 label(b, job->sources[s].name);
                 sbuf_printf(b, "\",partition=\"%" PRId32 "\"} %" PRId64 "\n", ids[i], next);
             }
-            int64_t lag = observe_lag(&g->src[s], ids[i], next);
+            int64_t lag = status_lag(&g->src[s], ids[i], next);
             if (lag >= 0) {
                 SBUF_LIT(b, "sluice_partition_lag{source=\"");
                 label(b, job->sources[s].name);
@@ -451,29 +445,6 @@ static void json_str(struct sbuf *b, const char *s)
     free(clean);
 }
 
-void observe_member(const struct source *src, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    if (src->impl != NULL && src->ops->member != NULL)
-        src->ops->member(src, buf, size);
-}
-
-int64_t observe_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void observe_instance(char *buf, size_t size)
-{
-    char host[256];
-    if (gethostname(host, sizeof(host)) < 0)
-        snprintf(host, sizeof(host), "?");
-    host[sizeof(host) - 1] = '\0';
-    snprintf(buf, size, "%s:%ld", host, (long)getpid());
-}
-
 static const char *level_name(enum log_level l)
 {
     return l == LOG_ERR ? "error" : l == LOG_WARNING ? "warning" : "notice";
@@ -490,7 +461,7 @@ static void status_sources(const struct observe *obs, const struct totals *t, st
         const struct job_source *js = &job->sources[s];
         const struct source *src = &g->src[s];
         char member[256];
-        observe_member(src, member, sizeof(member));
+        status_member(src, member, sizeof(member));
         uint64_t invalid = 0;
         for (int k = 0; k < REJ_NKINDS; k++)
             invalid += t->invalid[s][k];
@@ -505,7 +476,7 @@ static void status_sources(const struct observe *obs, const struct totals *t, st
         size_t np = graph_partitions(g, (int)s, ids, wms, MAXP);
         for (size_t i = 0; i < np; i++) {
             int64_t next = offsets_next(&g->offs[s], ids[i]);
-            int64_t lag = observe_lag(src, ids[i], next);
+            int64_t lag = status_lag(src, ids[i], next);
             sbuf_printf(b, "%s{\"partition\":%" PRId32 ",\"next_offset\":", i ? "," : "", ids[i]);
             json_int(b, next);
             SBUF_LIT(b, ",\"lag\":");
@@ -556,7 +527,7 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
     const struct graph *g = obs->host.g;
     const struct job *job = g->job;
     char self[300];
-    observe_instance(self, sizeof(self));
+    status_instance(self, sizeof(self));
     SBUF_LIT(b, "{\"job\":");
     json_str(b, job->name);
     sbuf_printf(b, ",\"version\":\"%s\",\"state\":\"%s\",\"instance\":", SLUICE_VERSION,
@@ -567,7 +538,7 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
     SBUF_LIT(b, ",\"started\":");
     json_time(b, obs->host.started_ms);
     SBUF_LIT(b, ",\"now\":");
-    json_time(b, observe_now_ms());
+    json_time(b, status_now_ms());
     sbuf_printf(b, ",\"backpressure\":%s,\"sources\":[",
                 obs->host.backpressure(obs->host.ud) ? "true" : "false");
     status_sources(obs, t, b, self);
@@ -634,9 +605,51 @@ static void status(const struct observe *obs, const struct totals *t, struct sbu
     SBUF_LIT(b, "]}\n");
 }
 
-/* GET /metrics (is_metrics 1), /status (0) or / (2): the body, built from
- * the run's counters. */
-static void report(const struct observe *obs, struct http_req *req, int is_metrics)
+/* The HTTP endpoint's own figures (http.h), of the server req came
+ * through. */
+static void http_metrics(struct sbuf *b, const struct http_req *req)
+{
+    static const struct {
+        const char *name, *labels, *type, *help;
+        size_t off;
+    } figures[] = {
+        { "sluice_http_connections_total", "", "counter", "HTTP connections accepted.",
+          offsetof(struct http_stats, accepted) },
+        { "sluice_http_connections_open", "", "gauge", "HTTP connections open now.",
+          offsetof(struct http_stats, open) },
+        { "sluice_http_connections_evicted_total", "", "counter", "HTTP connections closed "
+          "to let a new one in (the endpoint was full).", offsetof(struct http_stats, evicted) },
+        { "sluice_http_connections_refused_total", "", "counter", "New HTTP connections "
+          "closed at once (every slot busy with a request being answered, or no memory).",
+          offsetof(struct http_stats, refused) },
+        { "sluice_http_accept_errors_total", "", "counter", "accept() failures on the HTTP "
+          "endpoint.", offsetof(struct http_stats, accept_errors) },
+        { "sluice_http_requests_rejected_total", "{reason=\"bad_request\"}", "counter",
+          "HTTP requests answered 400 (bad_request), or 413 and 414 (too_large).",
+          offsetof(struct http_stats, bad_request) },
+        { "sluice_http_requests_rejected_total", "{reason=\"too_large\"}", NULL, NULL,
+          offsetof(struct http_stats, too_large) },
+        { "sluice_http_timeouts_total", "{phase=\"request\"}", "counter", "HTTP connections "
+          "closed at a deadline: no whole request in time (request), the answer not taken "
+          "in time (write).", offsetof(struct http_stats, request_timeouts) },
+        { "sluice_http_timeouts_total", "{phase=\"write\"}", NULL, NULL,
+          offsetof(struct http_stats, write_timeouts) },
+    };
+    struct http_stats hs;
+    http_stats(http_req_server(req), &hs);
+    for (size_t i = 0; i < sizeof(figures) / sizeof(figures[0]); i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&hs + figures[i].off, sizeof(v));
+        if (figures[i].type != NULL)
+            help(b, figures[i].name, figures[i].type, figures[i].help);
+        sbuf_printf(b, "%s%s %" PRIu64 "\n", figures[i].name, figures[i].labels, v);
+    }
+}
+
+enum report { REPORT_METRICS, REPORT_STATUS, REPORT_PAGE };
+
+/* GET /metrics, /status or /: the body, built from the run's counters. */
+static void report(const struct observe *obs, struct http_req *req, enum report what)
 {
     const struct graph *g = obs->host.g;
     struct sbuf b = { 0 };
@@ -647,11 +660,15 @@ static void report(const struct observe *obs, struct http_req *req, int is_metri
         return;
     }
     counters_read(obs->host.counters, &t);
-    if (is_metrics == 2) {
-        status_page(&obs->host, &t, &b);
+    if (what == REPORT_PAGE) {
+        struct status_view v = { g, &t, chkpt_stats(obs->host.ck),
+                                 run_state_shown(obs->host.state(obs->host.ud)),
+                                 obs->host.backpressure(obs->host.ud), obs->host.started_ms };
+        status_page(&v, &b);
         http_respond(req, 200, "text/html; charset=utf-8", b.p ? b.p : "", b.len);
-    } else if (is_metrics) {
+    } else if (what == REPORT_METRICS) {
         metrics(obs, &t, &b);
+        http_metrics(&b, req);
         http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.p ? b.p : "",
                      b.len);
     } else {
@@ -706,11 +723,11 @@ void observe_request(void *ud, struct http_req *req, const char *method, const c
     struct observe *obs = ud;
     int get = strcmp(method, "GET") == 0;
     if (strcmp(path, "/metrics") == 0 && get) {
-        report(obs, req, 1);
+        report(obs, req, REPORT_METRICS);
     } else if (strcmp(path, "/status") == 0 && get) {
-        report(obs, req, 0);
+        report(obs, req, REPORT_STATUS);
     } else if ((strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) && get) {
-        report(obs, req, 2);
+        report(obs, req, REPORT_PAGE);
     } else if (strcmp(path, "/healthz") == 0 && get) {
         int ok = run_state_live(obs->host.state(obs->host.ud));
         http_respond(req, ok ? 200 : 503, "text/plain", ok ? "ok\n" : "stopping\n",

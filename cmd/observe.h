@@ -43,16 +43,4 @@ void observe_request(void *ud, struct http_req *req, const char *method, const c
 /* After the HTTP server has stopped and the checkpoints have closed. */
 void observe_free(struct observe *o);
 
-/* What /status and the status page (status_page.h) both show. */
-
-/* Records (file sources: bytes) not read yet after next, or -1 when the
- * source cannot tell. */
-int64_t observe_lag(const struct source *src, int32_t partition, int64_t next);
-/* This instance: "host:pid". */
-void observe_instance(char *buf, size_t size);
-/* The source's member id in its group into buf ("" when it has none). */
-void observe_member(const struct source *src, char *buf, size_t size);
-/* The wall clock, ms since the epoch. */
-int64_t observe_now_ms(void);
-
 #endif

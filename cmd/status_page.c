@@ -13,19 +13,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../connectors/log.h"
 #include "../engine/evtime.h"
 #include "../engine/watermark.h"
 #include "cli.h"
-#include "run_state.h"
 
 #include "../build/gen/status_page.inc" /* STATUS_PAGE[]: the Makefile makes it */
 
 #define MAXP 1024
 
 struct page {
-    const struct observe_host *h;
+    const struct status_view *v;
     const struct graph *g;
     const struct job *job;
     const struct totals *t;
@@ -122,6 +123,36 @@ static void td_text(struct sbuf *b, const char *s)
 
 /* a rate: the snapshot has one reading only */
 #define TD_RATE "<td class=\"n\">-</td>"
+
+/* ---- shared with /status ------------------------------------------------------------------ */
+
+int64_t status_lag(const struct source *src, int32_t partition, int64_t next)
+{
+    return src->impl && src->ops->lag ? src->ops->lag(src, partition, next) : -1;
+}
+
+void status_instance(char *buf, size_t size)
+{
+    char host[256];
+    if (gethostname(host, sizeof(host)) < 0)
+        snprintf(host, sizeof(host), "?");
+    host[sizeof(host) - 1] = '\0';
+    snprintf(buf, size, "%s:%ld", host, (long)getpid());
+}
+
+void status_member(const struct source *src, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (src->impl != NULL && src->ops->member != NULL)
+        src->ops->member(src, buf, size);
+}
+
+int64_t status_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- the parts --------------------------------------------------------------------------- */
 
@@ -374,11 +405,11 @@ static void part_partitions(struct page *p)
     for (size_t s = 0; s < p->job->nsources; s++) {
         const struct source *src = &p->g->src[s];
         char member[256];
-        observe_member(src, member, sizeof(member));
+        status_member(src, member, sizeof(member));
         size_t np = graph_partitions(p->g, (int)s, ids, wms, MAXP);
         for (size_t i = 0; i < np; i++) {
             int64_t next = offsets_next(&p->g->offs[s], ids[i]);
-            int64_t lag = observe_lag(src, ids[i], next);
+            int64_t lag = status_lag(src, ids[i], next);
             SBUF_LIT(b, "<tr>");
             td_text(b, p->job->sources[s].name);
             sbuf_printf(b, "<td class=\"n\">%" PRId32 "</td>", ids[i]);
@@ -496,7 +527,7 @@ static void part(struct page *p, const char *name, size_t len)
     if (IS("job")) {
         html(b, p->job->name);
     } else if (IS("state")) {
-        const char *st = run_state_shown(p->h->state(p->h->ud));
+        const char *st = p->v->state;
         badge(b, strcmp(st, "running") == 0 ? "ok" : "warn", st);
     } else if (IS("who")) {
         SBUF_LIT(b, "instance ");
@@ -508,7 +539,7 @@ static void part(struct page *p, const char *name, size_t len)
             sbuf_putc(b, ')');
         }
         SBUF_LIT(b, " \xc2\xb7 sluice " SLUICE_VERSION " \xc2\xb7 up ");
-        span(b, p->now - p->h->started_ms);
+        span(b, p->now - p->v->started_ms);
     } else if (IS("now")) {
         when(b, p->now);
     } else if (IS("tiles")) {
@@ -524,7 +555,7 @@ static void part(struct page *p, const char *name, size_t len)
     } else if (IS("sinks")) {
         part_sinks(p);
     } else if (IS("backpressure")) {
-        if (p->h->backpressure(p->h->ud))
+        if (p->v->backpressure)
             badge(b, "bad", "backpressure: sources paused");
         else
             badge(b, "ok", "no backpressure");
@@ -542,10 +573,10 @@ static void part(struct page *p, const char *name, size_t len)
 #undef IS
 }
 
-void status_page(const struct observe_host *h, const struct totals *t, struct sbuf *b)
+void status_page(const struct status_view *v, struct sbuf *b)
 {
-    struct page p = { h, h->g, h->g->job, t, chkpt_stats(h->ck), b, observe_now_ms(), "" };
-    observe_instance(p.self, sizeof(p.self));
+    struct page p = { v, v->g, v->g->job, v->t, v->ck, b, status_now_ms(), "" };
+    status_instance(p.self, sizeof(p.self));
     const char *s = STATUS_PAGE;
     for (;;) {
         const char *m = strstr(s, "<!--@");

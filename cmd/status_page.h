@@ -7,22 +7,45 @@
  * operators, sinks (queues, backpressure), the checkpoint history and the
  * last errors.  Its script then polls /status every second and redraws
  * the tables with rates (records in, invalid, late, results per second).
- * Loop thread only, like observe.h.
+ * Loop thread only.
  */
 #ifndef SLUICE_STATUS_PAGE_H
 #define SLUICE_STATUS_PAGE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "../connectors/format.h"
+#include "checkpoint.h"
 #include "counters.h"
-#include "observe.h"
+#include "graph.h"
 
-/* The page, with a snapshot of the run h observes (t: its counters now),
- * into b. */
-void status_page(const struct observe_host *h, const struct totals *t, struct sbuf *b);
+/* What the page shows, as the caller (observe.c) reads it at request time. */
+struct status_view {
+    const struct graph *g;
+    const struct totals *t;         /* the counters now */
+    const struct chkpt_stats *ck;
+    const char *state;              /* run_state_shown() */
+    int backpressure;               /* a congested sink pauses the sources */
+    int64_t started_ms;             /* wall clock at start */
+};
+
+/* The page, with a snapshot of v, into b. */
+void status_page(const struct status_view *v, struct sbuf *b);
 
 /* The bytes of the page before a snapshot is filled in. */
 size_t status_page_size(void);
+
+/* What the page and /status both show. */
+
+/* Records (file sources: bytes) not read yet after next, or -1 when the
+ * source cannot tell. */
+int64_t status_lag(const struct source *src, int32_t partition, int64_t next);
+/* This instance: "host:pid". */
+void status_instance(char *buf, size_t size);
+/* The source's member id in its group into buf ("" when it has none). */
+void status_member(const struct source *src, char *buf, size_t size);
+/* The wall clock, ms since the epoch. */
+int64_t status_now_ms(void);
 
 #endif
