@@ -75,7 +75,7 @@ for round in $(seq "$ROUNDS"); do
         polls=
         if [ -n "$hpid" ]; then
             kill -TERM "$hpid"
-            wait "$hpid" || true
+            wait "$hpid"
             polls=" ($(cat "$work/hold-$n.out"))"
         fi
         r=$(rate_of "$work/run-$n.log")

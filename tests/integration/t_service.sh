@@ -169,6 +169,11 @@ wait_for 20 "READY=1 after the reload" notes_ge READY=1 3
 grep -q "reload: starting the new graph of job svc from .*savepoint-svc-" "$T/run.err" ||
     fail "no reload: $(grep reload "$T/run.err")"
 curl -sf "$H/status" | grep -q '"name":"purchases"' || fail "the new operator is not running"
+# the status page draws the new graph (its script reloads when the graph changes)
+curl -sf "$H/" | grep -q '<g class="node op" [^>]*><title>purchases</title>' ||
+    fail "the status page does not draw the new operator purchases"
+curl -sf "$H/" | grep -o 'data-sig="[^"]*"' | grep -q 'purchases&lt;' ||
+    fail "the graph's signature, which the page's script compares with /status, lacks purchases"
 
 wait "$appender"
 wait_for 60 "every record in" records_in "$total"

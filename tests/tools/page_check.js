@@ -26,11 +26,17 @@ if (process.argv[2] === "hold") {
 const [url, outdir, member] = process.argv.slice(2);
 const origin = new URL(url).origin;
 
-async function hold(where) {
-    const browser = await chromium.launch({
+// Debian's chromium, headless; no sandbox (tests run as root), /tmp rather
+// than a container's small /dev/shm
+function launch() {
+    return chromium.launch({
         executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-        args: ["--no-sandbox", "--disable-gpu"],
+        args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
     });
+}
+
+async function hold(where) {
+    const browser = await launch();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     let polls = 0;
     page.on("response", (r) => { if (r.url().endsWith("/status") && r.ok()) polls++; });
@@ -84,10 +90,7 @@ async function checkTables(page, how) {
 }
 
 (async () => {
-    const browser = await chromium.launch({
-        executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-        args: ["--no-sandbox", "--disable-gpu"],
-    });
+    const browser = await launch();
     try {
         const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
         const page = await ctx.newPage();
