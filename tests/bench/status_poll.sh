@@ -8,9 +8,10 @@
 # 2. `sluice run --bounded` of the reference job over the same EVENTS
 #    records, ROUNDS times alternating: without a browser, and with the
 #    status page open in headless chromium (tests/tools/page_check.js
-#    hold), whose script polls /status every second.  Each run reads with
-#    a consumer group of its own, from the start.  Records/s of each (the
-#    run's own figure, from its first record to the end of input).
+#    hold, started before sluice), whose script polls /status every
+#    second.  Each run reads with a consumer group of its own, from the
+#    start.  Records/s of each (the run's own figure, from its first
+#    record to the end of input).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
@@ -69,6 +70,8 @@ for round in $(seq "$ROUNDS"); do
             node tests/tools/page_check.js hold "http://127.0.0.1:$port/" >"$work/hold-$n.out" 2>&1 &
             hpid=$!
             track_pid "$hpid"
+            # the browser's own start is not what is measured: sluice starts after it
+            wait_for 60 "the browser" grep -q "browser up" "$work/hold-$n.out"
         fi
         env "${servers[@]}" SLUICE_STATE_DIR="$work/state-$n" SLUICE_HTTP="127.0.0.1:$port" \
             "$SLUICE" run -c "$(job "$n")" --bounded --log-level notice 2>"$work/run-$n.log"
@@ -76,7 +79,7 @@ for round in $(seq "$ROUNDS"); do
         if [ -n "$hpid" ]; then
             kill -TERM "$hpid"
             wait "$hpid"
-            polls=" ($(cat "$work/hold-$n.out"))"
+            polls=" ($(grep "status polls" "$work/hold-$n.out"))"
         fi
         r=$(rate_of "$work/run-$n.log")
         sum[$mode]=$((sum[$mode] + r))

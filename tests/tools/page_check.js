@@ -40,6 +40,7 @@ async function hold(where) {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     let polls = 0;
     page.on("response", (r) => { if (r.url().endsWith("/status") && r.ok()) polls++; });
+    console.log("browser up");      // the bench starts sluice after this
     process.on("SIGTERM", async () => {
         console.log("status polls: " + polls);
         await browser.close();
