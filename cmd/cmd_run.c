@@ -1141,8 +1141,7 @@ static void summary(struct runtime *rt)
     uint64_t in = 0, invalid = 0, late = 0, fired = 0, lost = 0;
     for (size_t i = 0; i < rt->g.job->nsources; i++) {
         in += t.in[i];
-        for (int k = 0; k < REJ_NKINDS; k++)
-            invalid += t.invalid[i][k];
+        invalid += totals_invalid(&t, i);
     }
     for (size_t i = 0; i < rt->g.job->noperators; i++) {
         late += t.late[i];

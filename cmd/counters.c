@@ -18,6 +18,14 @@ struct counters {
     struct totals hist;             /* of replaced graphs, at g->job's indices */
 };
 
+uint64_t totals_invalid(const struct totals *t, size_t s)
+{
+    uint64_t n = 0;
+    for (int k = 0; k < REJ_NKINDS; k++)
+        n += t->invalid[s][k];
+    return n;
+}
+
 void totals_free(struct totals *t)
 {
     free(t->in);

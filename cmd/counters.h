@@ -34,6 +34,9 @@ struct totals {
 int totals_new(const struct job *job, struct totals *t) SL_MUST_USE;
 void totals_free(struct totals *t);
 
+/* Source s's invalid records, all reasons. */
+uint64_t totals_invalid(const struct totals *t, size_t s);
+
 struct counters;
 
 /* Counters of the graph g (read through the pointer, whatever graph it

@@ -462,13 +462,10 @@ static void status_sources(const struct observe *obs, const struct totals *t, st
         const struct source *src = &g->src[s];
         char member[256];
         status_member(src, member, sizeof(member));
-        uint64_t invalid = 0;
-        for (int k = 0; k < REJ_NKINDS; k++)
-            invalid += t->invalid[s][k];
         sbuf_printf(b, "%s{\"name\":", s ? "," : "");
         json_str(b, js->name);
         sbuf_printf(b, ",\"type\":\"%s\",\"records_in\":%" PRIu64 ",\"records_invalid\":%"
-                    PRIu64 ",\"member\":", js->type->name, t->in[s], invalid);
+                    PRIu64 ",\"member\":", js->type->name, t->in[s], totals_invalid(t, s));
         json_str(b, member);
         SBUF_LIT(b, ",\"watermark\":");
         json_time(b, graph_watermark(g, (int)s));

@@ -156,28 +156,10 @@ int64_t status_now_ms(void)
 
 /* ---- the parts --------------------------------------------------------------------------- */
 
-static uint64_t sum(const uint64_t *v, size_t n)
-{
-    uint64_t s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += v[i];
-    return s;
-}
-
-static uint64_t invalid_of(const struct page *p, size_t s)
-{
-    return sum(p->t->invalid[s], REJ_NKINDS);
-}
-
 static void part_tiles(struct page *p)
 {
     struct sbuf *b = p->b;
-    const struct job *job = p->job;
-    size_t queued = 0;
-    for (size_t i = 0; i < job->nsinks; i++) {
-        const struct sink *s = &p->g->snk[i];
-        queued += s->impl ? s->ops->pending(s) : 0;
-    }
+    size_t queued = graph_pending(p->g);
     struct engine_stats st = { 0 };
     graph_stats(p->g, &st);
     static const char *rates[] = { "records in/s", "invalid/s", "late/s", "results/s" };
@@ -208,9 +190,13 @@ static void node_xy(const struct col_pos *c, const size_t *count, size_t rows, i
     *y = 10 + (int)((rows - count[c->col]) * ROW_H / 2) + c->row * ROW_H;
 }
 
+/* the bottom edge of column col's last node */
 static int col_bottom(const size_t *count, size_t rows, int col)
 {
-    return 10 + (int)((rows - count[col]) * ROW_H / 2) + (int)count[col] * ROW_H - (ROW_H - NODE_H);
+    struct col_pos last = { col, (int)count[col] - 1 };
+    int x, y;
+    node_xy(&last, count, rows, &x, &y);
+    return y + NODE_H;
 }
 
 /* An arrow; one that skips a column (a source's dead letters to their
@@ -384,7 +370,7 @@ static void part_sources(struct page *p)
     struct sbuf *b = p->b;
     for (size_t s = 0; s < p->job->nsources; s++) {
         const struct job_source *js = &p->job->sources[s];
-        uint64_t invalid = invalid_of(p, s);
+        uint64_t invalid = totals_invalid(p->t, s);
         SBUF_LIT(b, "<tr>");
         td_text(b, js->name);
         td_text(b, js->type->name);
@@ -590,9 +576,4 @@ void status_page(const struct status_view *v, struct sbuf *b)
         s = e + 3;
     }
     sbuf_put(b, s, strlen(s));
-}
-
-size_t status_page_size(void)
-{
-    return sizeof(STATUS_PAGE) - 1;
 }

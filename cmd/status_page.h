@@ -33,9 +33,6 @@ struct status_view {
 /* The page, with a snapshot of v, into b. */
 void status_page(const struct status_view *v, struct sbuf *b);
 
-/* The bytes of the page before a snapshot is filled in. */
-size_t status_page_size(void);
-
 /* What the page and /status both show. */
 
 /* Records (file sources: bytes) not read yet after next, or -1 when the
