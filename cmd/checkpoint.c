@@ -1245,9 +1245,8 @@ static void finish(struct checkpoints *ck, int rc, const char *why)
         .bytes = rc == 0 ? st->last_bytes : 0, .stall_us = ck->stall_us,
         .shards = ck->nitems,
     };
-    if (rc < 0)
-        snprintf(h->why, sizeof(h->why), "%s", why);
     if (rc < 0) {
+        snprintf(h->why, sizeof(h->why), "%s", why);
         ck->stats.failed++;
         log_msg(LOG_ERR, "checkpoint", "%s %" PRIu64 " failed: %s; processing goes on",
                 ck->kind == CKPT_SAVEPOINT ? "savepoint" : "checkpoint", ck->id, why);
